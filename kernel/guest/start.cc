@@ -1,0 +1,198 @@
+// keel_main: the kernel's start after platform-xen has the CPU, page tables and events up.
+// Memory, C++ runtime, logging, the PV console, xenstore, the event loop, then the service.
+#include <cstring>
+
+#include "keel/cmdline.h"
+#include "keel/init.h"
+#include "keel/heap.h"
+#include "keel/log.h"
+#include "keel/loop.h"
+#include "keel/page_alloc.h"
+#include "keel/panic.h"
+#include "keel/service.h"
+#include "keel/shutdown_watch.h"
+#include "keel/task.h"
+#include "keel/xen/platform.h"
+#include "keel/xen/public.h"
+#include "keel/xen/xenstore.h"
+
+#include <xen/io/xs_wire.h>
+
+extern "C" {
+extern void (*__init_array_start[])();
+extern void (*__init_array_end[])();
+extern const keel::InitEntry __keel_init_start[], __keel_init_end[];
+}
+
+namespace keel {
+namespace {
+
+// Built by hand in init_memory(): global constructors run later (they may allocate) and
+// would otherwise reset these.
+alignas(PageAllocator) unsigned char g_pages_storage[sizeof(PageAllocator)];
+PageAllocator* g_pages = nullptr;
+
+struct Pages final : Heap::PageSource {
+    void* alloc_pages(std::size_t n) override {
+        auto r = g_pages->alloc(n);
+        return r.ok() ? reinterpret_cast<void*>(r.value()) : nullptr;
+    }
+    void free_pages(void* p, std::size_t n) override { g_pages->free(reinterpret_cast<std::uint64_t>(p), n); }
+} g_page_source;
+
+alignas(Heap) unsigned char g_heap_storage[sizeof(Heap)];
+
+struct EarlySink final : LogSink {
+    void write(std::string_view line) override { xen::early_write(line); }
+} g_early_sink;
+
+struct XenLoopPlatform final : LoopPlatform {
+    std::uint64_t now_ns() override { return xen::now_ns(); }
+    void arm_timer(std::uint64_t deadline_ns) override { xen::set_timer(deadline_ns); }
+    bool poll_events() override { return xen::dispatch_events(); }
+    void idle() override { xen::idle(); }
+} g_loop_platform;
+
+int g_exit_status = 0;
+unsigned g_shutdown_reason = SHUTDOWN_poweroff;
+bool g_service_done = false;
+
+void init_memory() {
+    g_pages = new (g_pages_storage) PageAllocator();
+    xen::MemRegion regions[64];
+    std::size_t n = xen::free_ram(regions, 64);
+    for (std::size_t i = 0; i < n; ++i) {
+        if (auto r = g_pages->add_range(regions[i].base, regions[i].length); !r.ok()) {
+            xen::early_write("keel: too many RAM regions; ignoring the rest\n");
+            break;
+        }
+    }
+    set_global_heap(new (g_heap_storage) Heap(g_page_source));
+}
+
+void run_constructors() {
+    for (auto* f = __init_array_start; f != __init_array_end; ++f) (*f)();
+}
+
+[[noreturn]] void panic_to_crash(const char* message) { xen::crash(message); }
+
+xen::XenStore* start_xenstore() {
+    auto pfn = xen::hvm_param(HVM_PARAM_STORE_PFN);
+    auto evtchn = xen::hvm_param(HVM_PARAM_STORE_EVTCHN);
+    if (!pfn.ok() || !evtchn.ok() || pfn.value() == 0) {
+        KLOG_WARN("no xenstore offered (HVM_PARAM_STORE_PFN)");
+        return nullptr;
+    }
+    auto port = xen::Port::adopt(evtchn.value());
+    if (!port.ok()) {
+        KLOG_ERROR("xenstore: bad event channel %lu", static_cast<unsigned long>(evtchn.value()));
+        return nullptr;
+    }
+    static xen::Port store_port = std::move(port.value());
+    auto* ring = reinterpret_cast<volatile xenstore_domain_interface*>(pfn.value() << 12);
+    static xen::XenStore store(ring, store_port);
+    store_port.set_handler([] { store.on_event(); });
+    return &store;
+}
+
+void log_boot_facts() {
+    const auto v = xen::xen_version();
+    const auto& p = xen::protection_report();
+    const auto& b = xen::boot_info();
+    KLOG_INFO("keel on Xen %u.%u%s, %lu MiB RAM, image %lu KiB", v.major, v.minor, v.extra,
+              static_cast<unsigned long>(b.ram_bytes() >> 20), static_cast<unsigned long>(p.image_bytes >> 10));
+    KLOG_INFO("W^X audit: %lu pages mapped, %lu writable, %lu executable, %lu writable+executable, page 0 %s",
+              static_cast<unsigned long>(p.mapped_pages), static_cast<unsigned long>(p.writable_pages),
+              static_cast<unsigned long>(p.executable_pages), static_cast<unsigned long>(p.wx_pages),
+              p.page0_mapped ? "MAPPED" : "unmapped");
+    KLOG_INFO("memory: %lu free pages; command line: \"%s\"", static_cast<unsigned long>(g_pages->free_pages()),
+              b.cmdline.data());
+}
+
+[[noreturn]] void finish() {
+    if (g_shutdown_reason == SHUTDOWN_poweroff && g_exit_status != 0) {
+        KLOG_ERROR("service exited with status %d: crashing so on_crash applies", g_exit_status);
+        xen::shutdown(SHUTDOWN_crash);
+    }
+    KLOG_INFO("%s", g_shutdown_reason == SHUTDOWN_reboot ? "rebooting" : "powering off");
+    xen::shutdown(g_shutdown_reason);
+}
+
+Task<void> run_service(Service& service, const CommandLine& args) {
+    g_exit_status = co_await service.run(args);
+    g_service_done = true;
+    loop().stop();
+}
+
+void on_shutdown_request(Service& service, ShutdownRequest req) {
+    static bool stopping = false;
+    if (stopping) return;
+    stopping = true;
+    switch (req) {
+    case ShutdownRequest::reboot: g_shutdown_reason = SHUTDOWN_reboot; break;
+    case ShutdownRequest::crash: KLOG_WARN("toolstack asked for a crash"); xen::shutdown(SHUTDOWN_crash);
+    default: g_shutdown_reason = SHUTDOWN_poweroff; break;
+    }
+    KLOG_INFO("shutdown requested (%s): stopping the service",
+              g_shutdown_reason == SHUTDOWN_reboot ? "reboot" : "poweroff");
+    service.stop();
+    static Timer deadline;
+    deadline.start_in(stop_timeout_ns, [] {
+        KLOG_WARN("service did not stop within %lu s; shutting down anyway",
+                  static_cast<unsigned long>(stop_timeout_ns / 1'000'000'000ull));
+        loop().stop();
+    });
+}
+
+}  // namespace
+
+void request_poweroff(int status) {
+    g_exit_status = status;
+    loop().stop();
+}
+
+}  // namespace keel
+
+using namespace keel;
+
+extern "C" [[noreturn]] void keel_main() {
+    init_memory();
+    run_constructors();   // before any other global is touched: they may reset it
+    set_panic_handler(panic_to_crash);
+    set_log_clock(xen::now_ns);
+    set_log_sink(&g_early_sink);
+
+    static EventLoop event_loop(g_loop_platform);
+    set_loop(&event_loop);
+
+    // Drivers (the PV console first: it takes over logging) register with KEEL_INIT.
+    for (const InitEntry* e = __keel_init_start; e != __keel_init_end; ++e) e->fn();
+    log_boot_facts();
+
+    const char* why = nullptr;
+    const auto& boot = xen::boot_info();
+    auto args = CommandLine::parse(std::string_view(boot.cmdline.data(), boot.cmdline_len), &why);
+    if (!args.ok()) {
+        KLOG_ERROR("bad command line: %s", why ? why : to_string(args.error()));
+        xen::shutdown(SHUTDOWN_crash);
+    }
+
+    Service& service = keel_service_instance();
+    xen::XenStore* store = start_xenstore();
+    static ShutdownWatch* watch = nullptr;
+    if (store) {
+        static ShutdownWatch w(*store, [&service](ShutdownRequest r) { on_shutdown_request(service, r); });
+        if (auto r = w.start(); !r.ok()) {
+            KLOG_WARN("xenstore: cannot watch control/shutdown (%s); xl shutdown will not work", to_string(r.error()));
+        }
+        watch = &w;
+    }
+    (void)watch;
+
+    KLOG_INFO("service starting (%lu us after entry)",
+              static_cast<unsigned long>((xen::now_ns() - xen::protection_report().boot_ns) / 1000));
+    static CommandLine service_args = args.value();
+    spawn(run_service(service, service_args));
+    event_loop.run();
+    finish();
+}

@@ -1,0 +1,71 @@
+// Kernel log: one formatted line per call, built on the caller's stack and handed to the sink.
+#include "keel/log.h"
+
+#include "keel/format.h"
+
+namespace keel {
+namespace {
+
+// Context: set during boot, read from every context that logs. Single vCPU, no preemption.
+LogSink* g_sink = nullptr;
+std::uint64_t (*g_clock)() = nullptr;
+LogLevel g_min_level = LogLevel::debug;
+
+}  // namespace
+
+const char* to_string(LogLevel level) {
+    switch (level) {
+        case LogLevel::debug:
+            return "debug";
+        case LogLevel::info:
+            return "info";
+        case LogLevel::warn:
+            return "warn";
+        case LogLevel::error:
+            return "error";
+    }
+    return "?";
+}
+
+void set_log_sink(LogSink* sink) { g_sink = sink; }
+LogSink* log_sink() { return g_sink; }
+void set_log_clock(std::uint64_t (*now_ns)()) { g_clock = now_ns; }
+void set_log_level(LogLevel min) { g_min_level = min; }
+LogLevel log_level() { return g_min_level; }
+
+void vlog(LogLevel level, const char* fmt, va_list ap) {
+    LogSink* sink = g_sink;
+    if (sink == nullptr || level < g_min_level) return;
+
+    const std::uint64_t ns = g_clock ? g_clock() : 0;
+    // One byte more than the longest line, for vformat's NUL.
+    char line[max_log_line + 1];
+    const int prefix_len =
+        format(line, sizeof line, "[%6llu.%06llu] %s: ", static_cast<unsigned long long>(ns / 1'000'000'000u),
+               static_cast<unsigned long long>(ns % 1'000'000'000u / 1000u), to_string(level));
+    const std::size_t prefix = static_cast<std::size_t>(prefix_len);
+    const std::size_t room = sizeof line - prefix;  // text characters that fit, plus the NUL
+    std::size_t text = static_cast<std::size_t>(vformat(line + prefix, room, fmt, ap));
+    // A text that ends in a newline already gets ours. Any text whose newline could matter is
+    // short enough to be stored whole, so checking the stored copy is enough.
+    if (text > 0 && text < room && line[prefix + text - 1] == '\n') --text;
+
+    std::size_t len = prefix + text + 1;
+    if (len <= max_log_line) {
+        line[len - 1] = '\n';
+    } else {
+        constexpr char cut[] = "...\n";
+        len = max_log_line;
+        for (std::size_t i = 0; i < sizeof cut - 1; ++i) line[len - (sizeof cut - 1) + i] = cut[i];
+    }
+    sink->write(std::string_view(line, len));
+}
+
+void log(LogLevel level, const char* fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    vlog(level, fmt, ap);
+    va_end(ap);
+}
+
+}  // namespace keel

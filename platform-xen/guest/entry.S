@@ -1,0 +1,235 @@
+/* PVH entry: Xen starts us in 32-bit protected mode, paging off, flat segments, %ebx = physical
+ * address of struct hvm_start_info (xen/arch-x86/hvm/start_info.h, "PVH boot ABI"). We build a
+ * bootstrap identity map of the first 4 GiB with 2 MiB pages, enter long mode and call
+ * keel_boot(start_info_paddr) on the boot stack. keel_boot replaces these tables with W^X ones. */
+
+#define XEN_ELFNOTE_PHYS32_ENTRY 18
+#define XEN_ELFNOTE_GUEST_OS      6
+#define XEN_ELFNOTE_XEN_VERSION   5
+
+#define CR0_PE  (1 << 0)
+#define CR0_WP  (1 << 16)
+#define CR0_PG  (1 << 31)
+#define CR4_PAE (1 << 5)
+#define MSR_EFER 0xc0000080
+#define EFER_LME (1 << 8)
+#define EFER_NXE (1 << 11)
+
+.macro elfnote type, desc_begin, desc_end
+    .balign 4
+    .long 4                       /* namesz: "Xen\0" */
+    .long \desc_end - \desc_begin
+    .long \type
+    .asciz "Xen"
+    .balign 4
+.endm
+
+    .section .note.xen, "a"
+    elfnote XEN_ELFNOTE_PHYS32_ENTRY, 1f, 2f
+1:  .long keel_pvh_start32
+2:
+    elfnote XEN_ELFNOTE_GUEST_OS, 3f, 4f
+3:  .asciz "keel"
+4:
+    elfnote XEN_ELFNOTE_XEN_VERSION, 5f, 6f
+5:  .asciz "xen-3.0"
+6:
+    .balign 4
+
+    .section .text.boot, "ax"
+    .code32
+    .globl keel_pvh_start32
+keel_pvh_start32:
+    cli
+    cld
+    mov %ebx, %esi                  /* keep the start_info address */
+
+    /* Early proof of life on the Xen debug port (shows as "(dN) ..." in xl dmesg). */
+    mov $0xe9, %dx
+    mov $'k', %al
+    outb %al, %dx
+
+    /* 4 page directories = 2048 x 2 MiB entries, present | writable | large. */
+    mov $boot_pd, %edi
+    xor %ecx, %ecx
+1:  mov %ecx, %eax
+    shl $21, %eax
+    or $0x83, %eax
+    mov %eax, (%edi,%ecx,8)
+    movl $0, 4(%edi,%ecx,8)
+    inc %ecx
+    cmp $2048, %ecx
+    jb 1b
+
+    /* PDPT[0..3] -> the four PDs; PML4[0] -> PDPT. */
+    mov $boot_pdpt, %edi
+    mov $boot_pd + 0x003, %eax
+    mov %eax, 0(%edi)
+    add $4096, %eax
+    mov %eax, 8(%edi)
+    add $4096, %eax
+    mov %eax, 16(%edi)
+    add $4096, %eax
+    mov %eax, 24(%edi)
+    mov $boot_pml4, %edi
+    movl $boot_pdpt + 0x003, (%edi)
+
+    mov %cr4, %eax
+    or $CR4_PAE, %eax
+    mov %eax, %cr4
+    mov $boot_pml4, %eax
+    mov %eax, %cr3
+    mov $MSR_EFER, %ecx
+    rdmsr
+    or $(EFER_LME | EFER_NXE), %eax
+    wrmsr
+    mov %cr0, %eax
+    or $(CR0_PE | CR0_PG | CR0_WP), %eax
+    mov %eax, %cr0
+
+    lgdt keel_gdt_desc
+    ljmp $0x08, $start64
+
+    .code64
+start64:
+    mov $0x10, %eax
+    mov %eax, %ds
+    mov %eax, %es
+    mov %eax, %ss
+    xor %eax, %eax
+    mov %eax, %fs
+    mov %eax, %gs
+    mov $__stack_top, %rsp
+    mov %esi, %edi                  /* zero-extends: start_info paddr is below 4 GiB */
+    xor %ebp, %ebp                  /* terminates backtraces */
+    call keel_boot
+2:  hlt
+    jmp 2b
+
+/* ---- Interrupt and exception entry ------------------------------------------------------
+ * Each stub pushes an error code (a dummy 0 where the CPU pushes none), then the vector, then
+ * the common path saves the registers so the stack holds a keel::xen::TrapFrame (r15 lowest),
+ * aligns the stack to 16 bytes as the SysV ABI requires, and calls keel_trap(frame). */
+    .text
+.macro trap_noerr vec
+    .balign 16
+trap_\vec:
+    pushq $0
+    pushq $\vec
+    jmp trap_common
+.endm
+.macro trap_err vec
+    .balign 16
+trap_\vec:
+    pushq $\vec
+    jmp trap_common
+.endm
+
+trap_noerr 0
+trap_noerr 1
+trap_noerr 2
+trap_noerr 3
+trap_noerr 4
+trap_noerr 5
+trap_noerr 6
+trap_noerr 7
+trap_err   8
+trap_noerr 9
+trap_err   10
+trap_err   11
+trap_err   12
+trap_err   13
+trap_err   14
+trap_noerr 15
+trap_noerr 16
+trap_err   17
+trap_noerr 18
+trap_noerr 19
+trap_noerr 20
+trap_err   21
+trap_noerr 22
+trap_noerr 23
+trap_noerr 24
+trap_noerr 25
+trap_noerr 26
+trap_noerr 27
+trap_noerr 28
+trap_err   29
+trap_err   30
+trap_noerr 31
+trap_noerr 243                      /* event-channel upcall vector (KEEL_UPCALL_VECTOR) */
+
+trap_common:
+    push %rax
+    push %rbx
+    push %rcx
+    push %rdx
+    push %rsi
+    push %rdi
+    push %rbp
+    push %r8
+    push %r9
+    push %r10
+    push %r11
+    push %r12
+    push %r13
+    push %r14
+    push %r15
+    mov %rsp, %rdi
+    mov %rsp, %rbx                  /* callee-saved: restore after the call */
+    and $-16, %rsp
+    cld
+    call keel_trap
+    mov %rbx, %rsp
+    pop %r15
+    pop %r14
+    pop %r13
+    pop %r12
+    pop %r11
+    pop %r10
+    pop %r9
+    pop %r8
+    pop %rbp
+    pop %rdi
+    pop %rsi
+    pop %rdx
+    pop %rcx
+    pop %rbx
+    pop %rax
+    add $16, %rsp                   /* vector + error code */
+    iretq
+
+/* Table of stub addresses, indexed by vector 0..31; the upcall stub separately. */
+    .section .rodata
+    .balign 8
+    .globl keel_trap_stubs
+keel_trap_stubs:
+    .irp v, 0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23,24,25,26,27,28,29,30,31
+    .quad trap_\v
+    .endr
+    .globl keel_upcall_stub
+keel_upcall_stub:
+    .quad trap_243
+
+/* ---- Boot data ---------------------------------------------------------------------------- */
+    .data
+    .balign 16
+    .globl keel_gdt
+keel_gdt:
+    .quad 0                         /* null */
+    .quad 0x00af9a000000ffff        /* 0x08: 64-bit code, DPL 0 */
+    .quad 0x00cf92000000ffff        /* 0x10: data, DPL 0 */
+    .quad 0, 0                      /* 0x18: TSS (16 bytes), filled in by traps.cc */
+keel_gdt_end:
+    .globl keel_gdt_desc
+keel_gdt_desc:
+    .word keel_gdt_end - keel_gdt - 1
+    .quad keel_gdt
+
+    .bss
+    .balign 4096
+boot_pml4: .skip 4096
+boot_pdpt: .skip 4096
+boot_pd:   .skip 4 * 4096
+
+    .section .note.GNU-stack, "", @progbits

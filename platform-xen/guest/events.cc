@@ -1,0 +1,226 @@
+// shared_info, 2-level event channels, the upcall, pvclock time and the one-shot timer.
+#include <cstring>
+
+#include "cpu.h"
+#include "internal.h"
+#include "keel/xen/evtchn_scan.h"
+#include "keel/xen/hypercall.h"
+#include "keel/xen/platform.h"
+
+namespace keel::xen {
+namespace {
+
+// Xen maps its shared_info frame over this page (XENMEM_add_to_physmap, XENMAPSPACE_shared_info).
+alignas(4096) unsigned char g_shared_page[4096];
+volatile shared_info* g_shared = nullptr;
+volatile vcpu_info* g_vcpu = nullptr;
+
+Function<void()> g_handlers[Port::max_ports];
+// Ports whose pending bit wait() consumed: their handlers still run from dispatch_events().
+volatile std::uint64_t g_soft_pending[Port::max_ports / 64];
+Port* g_timer_port = nullptr;
+alignas(Port) unsigned char g_timer_storage[sizeof(Port)];
+
+[[noreturn]] void fail(const char* what, long rc) {
+    early_write("keel: ");
+    early_write(what);
+    (void)rc;
+    early_write(" failed\n");
+    shutdown(SHUTDOWN_crash);
+}
+
+bool test_and_clear(volatile xen_ulong_t* words, std::uint32_t bit) {
+    xen_ulong_t m = xen_ulong_t{1} << (bit % 64);
+    return (__atomic_fetch_and(&words[bit / 64], ~m, __ATOMIC_SEQ_CST) & m) != 0;
+}
+
+void unmask(std::uint32_t port) {
+    evtchn_unmask u{port};
+    evtchn_op(EVTCHNOP_unmask, &u);
+}
+
+std::uint64_t read_tsc() { return cpu::rdtsc(); }
+
+}  // namespace
+
+void init_events() {
+    xen_add_to_physmap map{};
+    map.domid = DOMID_SELF;
+    map.space = XENMAPSPACE_shared_info;
+    map.idx = 0;
+    map.gpfn = reinterpret_cast<std::uint64_t>(g_shared_page) >> 12;
+    if (long rc = memory_op(XENMEM_add_to_physmap, &map); rc != 0) fail("mapping shared_info", rc);
+    g_shared = reinterpret_cast<volatile shared_info*>(g_shared_page);
+    g_vcpu = &g_shared->vcpu_info[0];
+
+    // Mask every port until a driver asks for it (xen.h: evtchn_mask).
+    for (auto& w : g_shared->evtchn_mask) w = ~xen_ulong_t{0};
+
+    // Deliver upcalls as a plain vector (hvm/params.h: HVM_PARAM_CALLBACK_TYPE_VECTOR).
+    xen_hvm_param p{};
+    p.domid = DOMID_SELF;
+    p.index = HVM_PARAM_CALLBACK_IRQ;
+    p.value = (std::uint64_t{HVM_PARAM_CALLBACK_TYPE_VECTOR} << 56) | upcall_vector;
+    if (long rc = hvm_op(HVMOP_set_param, &p); rc != 0) fail("setting the upcall vector", rc);
+
+    auto timer = Port::bind_virq(VIRQ_TIMER);
+    if (!timer.ok()) fail("binding VIRQ_TIMER", -1);
+    g_timer_port = new (g_timer_storage) Port(std::move(timer.value()));
+    g_timer_port->set_handler([] {});   // the loop checks its timers after every wakeup
+    cpu::sti();
+}
+
+void on_upcall() {
+    // Level-triggered: Xen re-injects while evtchn_upcall_pending is set, so clear it here; the
+    // pending selector keeps the facts for dispatch_events() (xen.h, "Event channel endpoints").
+    g_vcpu->evtchn_upcall_pending = 0;
+}
+
+bool dispatch_events() {
+    bool ran = false;
+    for (std::uint32_t w = 0; w < Port::max_ports / 64; ++w) {
+        std::uint64_t bits = __atomic_exchange_n(&g_soft_pending[w], 0, __ATOMIC_SEQ_CST);
+        while (bits) {
+            std::uint32_t port = w * 64 + __builtin_ctzll(bits);
+            bits &= bits - 1;
+            if (g_handlers[port]) g_handlers[port]();
+            ran = true;
+        }
+    }
+    std::size_t n = scan_pending(g_vcpu->evtchn_upcall_pending, g_vcpu->evtchn_pending_sel,
+                                 g_shared->evtchn_pending, g_shared->evtchn_mask, [](std::uint32_t port) {
+                                     if (port < Port::max_ports && g_handlers[port]) g_handlers[port]();
+                                 });
+    return ran || n > 0;
+}
+
+void idle() {
+    cpu::cli();
+    bool work = g_vcpu->evtchn_pending_sel != 0 || g_vcpu->evtchn_upcall_pending != 0;
+    for (auto w : g_soft_pending) work = work || w != 0;
+    if (work) {
+        cpu::sti();
+        return;
+    }
+    cpu::sti_hlt();
+}
+
+std::uint64_t now_ns() { return pvclock_read(g_vcpu->time, read_tsc); }
+
+std::uint64_t tsc_to_ns_estimate(std::uint64_t delta) {
+    return pvclock_scale(delta, g_vcpu->time.tsc_to_system_mul, g_vcpu->time.tsc_shift);
+}
+
+WallClock wallclock() { return wallclock_read(*g_shared); }
+
+void set_timer(std::uint64_t deadline_ns) { set_timer_op(deadline_ns); }
+
+Result<std::uint64_t> hvm_param(unsigned index) {
+    xen_hvm_param p{};
+    p.domid = DOMID_SELF;
+    p.index = index;
+    if (hvm_op(HVMOP_get_param, &p) != 0) return Error::not_found;
+    return std::uint64_t{p.value};
+}
+
+// ---- Port ----------------------------------------------------------------------------------
+
+Result<Port> Port::adopt(std::uint64_t port) {
+    if (port == 0 || port >= max_ports) return Error::bad_input;
+    return Port(static_cast<std::uint32_t>(port), false);
+}
+
+Result<Port> Port::bind_virq(std::uint32_t virq) {
+    evtchn_bind_virq b{};
+    b.virq = virq;
+    b.vcpu = 0;
+    if (evtchn_op(EVTCHNOP_bind_virq, &b) != 0) return Error::io;
+    if (b.port >= max_ports) return Error::no_space;
+    return Port(b.port, true);
+}
+
+Result<Port> Port::alloc_unbound(std::uint16_t remote_domid) {
+    evtchn_alloc_unbound a{};
+    a.dom = DOMID_SELF;
+    a.remote_dom = remote_domid;
+    if (evtchn_op(EVTCHNOP_alloc_unbound, &a) != 0) return Error::io;
+    if (a.port >= max_ports) return Error::no_space;
+    return Port(a.port, true);
+}
+
+Port& Port::operator=(Port&& o) noexcept {
+    if (this != &o) {
+        close();
+        port_ = o.port_;
+        owned_ = o.owned_;
+        o.port_ = 0;
+        o.owned_ = false;
+    }
+    return *this;
+}
+
+Port::~Port() { close(); }
+
+void Port::close() {
+    if (port_ == 0) return;
+    g_handlers[port_].reset();
+    if (owned_) {
+        evtchn_close c{port_};
+        evtchn_op(EVTCHNOP_close, &c);
+    }
+    port_ = 0;
+}
+
+void Port::notify() {
+    evtchn_send s{port_};
+    evtchn_op(EVTCHNOP_send, &s);
+}
+
+void Port::wait() {
+    // SCHEDOP_poll blocks until the port is pending, with interrupts on or off (fault reports
+    // use it too). Its pending bit is consumed here, so remember it for the loop's handler.
+    evtchn_port_t p = port_;
+    sched_poll poll{};
+    set_xen_guest_handle(poll.ports, &p);
+    poll.nr_ports = 1;
+    poll.timeout = now_ns() + 1'000'000'000ull;   // bounded: callers re-check their ring
+    sched_op(SCHEDOP_poll, &poll);
+    if (test_and_clear(g_shared->evtchn_pending, port_)) {
+        __atomic_fetch_or(&g_soft_pending[port_ / 64], std::uint64_t{1} << (port_ % 64), __ATOMIC_SEQ_CST);
+    }
+}
+
+void Port::set_handler(Function<void()> handler) {
+    g_handlers[port_] = std::move(handler);
+    unmask(port_);
+}
+
+// ---- Misc ----------------------------------------------------------------------------------
+
+void early_write(std::string_view text) {
+    for (char c : text) cpu::outb(0xe9, static_cast<std::uint8_t>(c));
+    if (keel_hypercall_page[0] != 0) console_io(CONSOLEIO_write, static_cast<unsigned>(text.size()), text.data());
+}
+
+[[noreturn]] void shutdown(unsigned reason) {
+    sched_shutdown s{reason};
+    for (;;) {
+        sched_op(SCHEDOP_shutdown, &s);
+        cpu::sti_hlt();
+    }
+}
+
+Version xen_version() {
+    Version v{};
+    long r = xen_version_op(XENVER_version, nullptr);
+    v.major = static_cast<unsigned>(r >> 16);
+    v.minor = static_cast<unsigned>(r & 0xffff);
+    xen_extraversion_t extra{};
+    if (xen_version_op(XENVER_extraversion, &extra) == 0) {
+        std::memcpy(v.extra, extra, sizeof(v.extra) - 1);
+        v.extra[sizeof(v.extra) - 1] = 0;
+    }
+    return v;
+}
+
+}  // namespace keel::xen

@@ -1,0 +1,51 @@
+// The 2-level event channel scan (the "pending_sel" scheme described at struct vcpu_info and
+// struct shared_info in xen/xen.h). Header-only so the upcall handler gets the callback inlined.
+#pragma once
+
+#include <bit>
+#include <cstddef>
+#include <cstdint>
+
+#include <xen/xen.h>
+
+namespace keel::xen {
+
+/// Bits in one pending/mask word, and ports in the 2-level ABI (64 x 64 = 4096 on x86-64).
+inline constexpr std::size_t evtchn_word_bits = sizeof(xen_ulong_t) * 8;
+inline constexpr std::size_t evtchn_2l_ports = evtchn_word_bits * evtchn_word_bits;
+
+/// Take every pending, unmasked port and call `on_port(port)` for each, lowest first within a
+/// word. Follows xen.h: clear upcall_pending first (so an event arriving during the scan sets it
+/// again), atomically take pending_sel, then per selected word atomically clear exactly the bits
+/// that are pending and not masked. Masked ports stay pending (Xen re-raises them on unmask).
+/// Returns the number of ports dispatched. One pass only: the caller re-checks upcall_pending.
+/// `pending` and `mask` point to shared_info's evtchn_pending / evtchn_mask (64 words each).
+/// Context: the upcall handler of the vCPU that owns `upcall_pending` / `pending_sel`.
+template <typename Fn>
+std::size_t scan_pending(volatile std::uint8_t& upcall_pending, volatile xen_ulong_t& pending_sel,
+                         volatile xen_ulong_t* pending, const volatile xen_ulong_t* mask, Fn&& on_port) {
+    // Only this vCPU clears its own flag; Xen sets it. A plain store is enough (xen.h); the
+    // release exchange below keeps it ahead of the scan.
+    upcall_pending = 0;
+    xen_ulong_t sel = __atomic_exchange_n(&pending_sel, xen_ulong_t{0}, __ATOMIC_ACQ_REL);
+    std::size_t dispatched = 0;
+    while (sel != 0) {
+        const std::size_t word = static_cast<std::size_t>(std::countr_zero(sel));
+        sel &= sel - 1;
+        const xen_ulong_t ready = __atomic_load_n(&pending[word], __ATOMIC_ACQUIRE) &
+                                  ~__atomic_load_n(&mask[word], __ATOMIC_ACQUIRE);
+        if (ready == 0) continue;
+        // Clear only the bits we are about to handle: Xen may set others meanwhile. Only the
+        // guest clears bits, so every bit of `ready` is still set and is ours.
+        xen_ulong_t taken = __atomic_fetch_and(&pending[word], ~ready, __ATOMIC_ACQ_REL) & ready;
+        while (taken != 0) {
+            const std::size_t bit = static_cast<std::size_t>(std::countr_zero(taken));
+            taken &= taken - 1;
+            on_port(static_cast<std::uint32_t>(word * evtchn_word_bits + bit));
+            ++dispatched;
+        }
+    }
+    return dispatched;
+}
+
+}  // namespace keel::xen

@@ -1,0 +1,41 @@
+// Hypercalls through the page Xen writes at keel_hypercall_page (one 32-byte stub per call,
+// installed through the MSR that CPUID leaf base+2 names). Guest-only: nothing above
+// platform-xen includes this file.
+#pragma once
+
+#include "keel/xen/public.h"
+
+extern "C" char keel_hypercall_page[];
+
+namespace keel::xen {
+
+// Arguments go in rdi, rsi, rdx, r10, r8; the result comes back in rax (xen.h, "x86_64").
+// Xen may clobber the argument registers, so they are all in/out operands.
+template <unsigned Nr>
+inline long hypercall(unsigned long a1 = 0, unsigned long a2 = 0, unsigned long a3 = 0,
+                      unsigned long a4 = 0, unsigned long a5 = 0) {
+    long ret;
+    register unsigned long r10 asm("r10") = a4;
+    register unsigned long r8 asm("r8") = a5;
+    asm volatile("call keel_hypercall_page + %c[off]"
+                 : "=a"(ret), "+D"(a1), "+S"(a2), "+d"(a3), "+r"(r10), "+r"(r8)
+                 : [off] "i"(Nr * 32)
+                 : "memory", "rcx", "r11");
+    return ret;
+}
+
+template <typename T>
+inline unsigned long arg(T* p) { return reinterpret_cast<unsigned long>(p); }
+
+inline long memory_op(unsigned cmd, void* a) { return hypercall<__HYPERVISOR_memory_op>(cmd, arg(a)); }
+inline long hvm_op(unsigned cmd, void* a) { return hypercall<__HYPERVISOR_hvm_op>(cmd, arg(a)); }
+inline long evtchn_op(unsigned cmd, void* a) { return hypercall<__HYPERVISOR_event_channel_op>(cmd, arg(a)); }
+inline long sched_op(unsigned cmd, void* a) { return hypercall<__HYPERVISOR_sched_op>(cmd, arg(a)); }
+inline long xen_version_op(unsigned cmd, void* a) { return hypercall<__HYPERVISOR_xen_version>(cmd, arg(a)); }
+inline long vcpu_op(unsigned cmd, unsigned vcpu, void* a) { return hypercall<__HYPERVISOR_vcpu_op>(cmd, vcpu, arg(a)); }
+inline long set_timer_op(std::uint64_t deadline_ns) { return hypercall<__HYPERVISOR_set_timer_op>(deadline_ns); }
+inline long console_io(unsigned cmd, unsigned len, const char* s) {
+    return hypercall<__HYPERVISOR_console_io>(cmd, len, reinterpret_cast<unsigned long>(s));
+}
+
+}  // namespace keel::xen

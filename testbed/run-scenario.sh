@@ -1,0 +1,247 @@
+#!/bin/bash
+# Runs one scenario in the nested Xen test host (QEMU TCG -> Xen 4.17 -> dom0 -> guests).
+#
+#   testbed/run-scenario.sh SCENARIO_DIR [--apps DIR] [--logs DIR] [--timeout S] [--quiet]
+#
+# SCENARIO_DIR/run.sh runs in dom0 with cwd /scenario (= a copy of SCENARIO_DIR, plus lib.sh from
+# testbed/dom0-lib.sh). If SCENARIO_DIR/build.sh is executable, it is run first on this host with
+# the staging directory of /scenario as its argument (to build guest images at pack time).
+# --apps DIR: every DIR/NAME/NAME.xen with DIR/NAME/NAME.xl is shipped as /scenario/apps/NAME.xen
+#   and /scenario/apps/NAME.xl, the latter's `kernel = ...` pointing at /scenario/apps/NAME.xen.
+# --logs DIR: serial.log (everything QEMU printed), serial-timed.log (the same, each line with
+#   its arrival time in seconds since QEMU started), guest-NAME.log (each guest's console),
+#   xl-dmesg.log, dom0-dmesg.log, timings.txt. Default: $TMPDIR/keel-testbed-logs/SCENARIO.
+# --timeout S: wall-clock limit of the whole QEMU run (default 600); run.sh gets S-60 (at least
+#   30) unless KEEL_SCENARIO_TIMEOUT is set in the environment.
+# --quiet: do not copy the serial output to stdout (it is still in serial.log).
+#
+# Exit status: run.sh's status (0 = pass; 124 = run.sh hit its time limit; 68 = no run.sh;
+# 69 = dom0 setup failed), or when dom0 never printed its KEEL-SCENARIO-EXIT marker:
+#   70 QEMU was stopped by the --timeout limit
+#   71 QEMU exited on its own (crash, triple fault, ...)
+#   72 Xen or dom0 panicked (seen on the serial console); QEMU was stopped
+#   2  usage error or the host could not be built / the scenario could not be packed
+#
+# Environment: KEEL_TESTBED_CACHE (see build-host.sh), KEEL_QEMU (emulator binary),
+# KEEL_XEN_CMDLINE_EXTRA (appended to Xen's command line), KEEL_SCENARIO_TIMEOUT,
+# KEEL_TESTBED_LOCK (lock file serializing nested runs on the machine, default
+# $TMPDIR/keel-testbed-qemu.lock; empty = no serialization).
+set -euo pipefail
+
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+CACHE=${KEEL_TESTBED_CACHE:-$HOME/.cache/keel-testbed}
+QEMU=${KEEL_QEMU:-qemu-system-x86_64}
+
+say() { echo "[run-scenario] $*"; }
+usage() {
+    sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed -e '/^set -euo/d' -e 's/^# \{0,1\}//' >&2
+    exit 2
+}
+die() { echo "[run-scenario] ERROR: $*" >&2; exit 2; }
+now_ms() { local t=${EPOCHREALTIME/./}; echo $(( t / 1000 )); }
+secs() { printf '%d.%03d' $(( $1 / 1000 )) $(( $1 % 1000 )); }
+
+SCENARIO= APPS= LOGS= TIMEOUT=600 QUIET=0
+while [ $# -gt 0 ]; do
+    case $1 in
+        --apps) APPS=${2:?--apps needs a directory}; shift 2 ;;
+        --logs) LOGS=${2:?--logs needs a directory}; shift 2 ;;
+        --timeout) TIMEOUT=${2:?--timeout needs seconds}; shift 2 ;;
+        --quiet) QUIET=1; shift ;;
+        -h|--help) usage ;;
+        -*) echo "unknown option $1" >&2; usage ;;
+        *) [ -z "$SCENARIO" ] || usage; SCENARIO=$1; shift ;;
+    esac
+done
+[ -n "$SCENARIO" ] || usage
+[ -f "$SCENARIO/run.sh" ] || die "$SCENARIO/run.sh does not exist"
+[[ $TIMEOUT =~ ^[0-9]+$ ]] && [ "$TIMEOUT" -gt 0 ] || die "--timeout wants a number of seconds"
+[ -z "$APPS" ] || [ -d "$APPS" ] || die "--apps $APPS is not a directory"
+SCENARIO=$(cd "$SCENARIO" && pwd)
+NAME=$(basename "$SCENARIO")
+LOGS=${LOGS:-${TMPDIR:-/tmp}/keel-testbed-logs/$NAME}
+mkdir -p "$LOGS"
+LOGS=$(cd "$LOGS" && pwd)
+rm -f "$LOGS"/serial.log "$LOGS"/serial-timed.log "$LOGS"/guest-*.log "$LOGS"/xl-dmesg.log "$LOGS"/dom0-dmesg.log \
+    "$LOGS"/xen-*.log "$LOGS"/timings.txt
+command -v "$QEMU" >/dev/null || die "$QEMU not found: run scripts/install-deps.sh"
+T_START=$(now_ms)
+
+# ---- the host ----------------------------------------------------------------------------------
+"$HERE/build-host.sh" || die "building the test host failed"
+T_BUILT=$(now_ms)
+
+# ---- the scenario archive ----------------------------------------------------------------------
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/keel-scenario.XXXXXX")
+QPID=
+cleanup() {
+    [ -n "$QPID" ] && kill "$QPID" 2>/dev/null
+    rm -rf "$WORK"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+for p in "$CACHE" "$WORK"; do
+    case $p in *[,\ ]*) die "QEMU's -initrd cannot take a path with a comma or space: $p" ;; esac
+done
+
+STAGE=$WORK/stage/scenario
+mkdir -p "$STAGE"
+cp -a "$SCENARIO/." "$STAGE/"
+cp "$HERE/dom0-lib.sh" "$STAGE/lib.sh"
+if [ -x "$SCENARIO/build.sh" ]; then
+    say "building the scenario's files: $SCENARIO/build.sh"
+    "$SCENARIO/build.sh" "$STAGE" || die "$SCENARIO/build.sh failed"
+fi
+napps=0
+if [ -n "$APPS" ]; then
+    mkdir -p "$STAGE/apps"
+    for d in "$APPS"/*/; do
+        app=$(basename "$d")
+        [ -f "$d/$app.xen" ] || continue
+        if [ ! -f "$d/$app.xl" ]; then
+            say "warning: $d$app.xen has no $app.xl; not shipped"
+            continue
+        fi
+        cp "$d/$app.xen" "$STAGE/apps/$app.xen"
+        sed -E "s|^[[:space:]]*kernel[[:space:]]*=.*|kernel = \"/scenario/apps/$app.xen\"|" \
+            "$d/$app.xl" >"$STAGE/apps/$app.xl"
+        napps=$((napps + 1))
+    done
+fi
+SCENARIO_TIMEOUT=${KEEL_SCENARIO_TIMEOUT:-$(( TIMEOUT - 60 < 30 ? 30 : TIMEOUT - 60 ))}
+echo "$SCENARIO_TIMEOUT" >"$STAGE/timeout"
+( cd "$WORK/stage" && find scenario -print0 | LC_ALL=C sort -z |
+    cpio --null -o -H newc -R 0:0 --quiet ) | gzip -1 >"$WORK/scenario.cpio.gz"
+cat "$CACHE/dom0.cpio.gz" "$WORK/scenario.cpio.gz" >"$WORK/initrd"
+T_PACKED=$(now_ms)
+say "scenario $NAME packed: $(( $(stat -c %s "$WORK/scenario.cpio.gz") / 1024 )) KiB, $napps app(s), run.sh limit ${SCENARIO_TIMEOUT}s, QEMU limit ${TIMEOUT}s"
+say "logs in $LOGS"
+
+# ---- boot --------------------------------------------------------------------------------------
+XEN_CMDLINE="console=com1 dom0_mem=1024M,max:1024M noreboot guest_loglvl=all ${KEEL_XEN_CMDLINE_EXTRA:-}"
+DOM0_CMDLINE="console=hvc0 KEEL_SCENARIO_TIMEOUT=$SCENARIO_TIMEOUT"
+# One nested run at a time on this machine: TCG runs in parallel only slow each other down until
+# their time limits strike. The limit starts counting once the lock is held.
+LOCK=${KEEL_TESTBED_LOCK-${TMPDIR:-/tmp}/keel-testbed-qemu.lock}
+if [ -n "$LOCK" ]; then
+    exec 6>>"$LOCK"
+    if ! flock -n 6; then
+        say "waiting for another nested run to finish (lock $LOCK)"
+        flock 6
+    fi
+fi
+T_LOCKED=$(now_ms)
+mkfifo "$WORK/serial"
+T_QEMU=$(now_ms)
+timeout -k 10 "$TIMEOUT" "$QEMU" -machine q35 -cpu max,-smap,-smep -m 3072 -smp 2 \
+    -nographic -no-reboot \
+    -kernel "$CACHE/xen" -append "$XEN_CMDLINE" \
+    -initrd "$CACHE/vmlinuz $DOM0_CMDLINE,$WORK/initrd" \
+    </dev/null >"$WORK/serial" 2>&1 &
+QPID=$!
+
+# Read the serial console: copy it to serial.log (and stdout), split the log dumps into files,
+# note the markers' times, and stop QEMU early when Xen or dom0 has panicked.
+EXIT_STATUS= READY_MS= PANIC= KILLER= cur= cur_bytes=0
+: >"$LOGS/timings.txt"
+exec 3>"$LOGS/serial.log" 5>"$LOGS/serial-timed.log"
+while IFS= read -r raw || [ -n "$raw" ]; do
+    printf '%s\n' "$raw" >&3
+    [ "$QUIET" = 1 ] || printf '%s\n' "$raw"
+    line=$raw   # without the carriage returns of the tty and of Xen's serial driver
+    while [[ $line == *$'\r' ]]; do line=${line%$'\r'}; done
+    t=$(( $(now_ms) - T_QEMU ))
+    printf '%5d.%03d %s\n' $(( t / 1000 )) $(( t % 1000 )) "$line" >&5
+    if [ -n "$cur" ]; then
+        if [[ $line == "KEEL-LOG-END "* ]]; then
+            want=${line##*bytes=}
+            [ "$want" = "$cur_bytes" ] ||
+                say "warning: $cur arrived with $cur_bytes bytes instead of $want (serial output lost)"
+            exec 4>&-
+            cur=
+        else
+            printf '%s\n' "$line" >&4
+            cur_bytes=$(( cur_bytes + ${#line} + 1 ))
+        fi
+        continue
+    fi
+    case $line in
+        KEEL-LOG-BEGIN\ *)
+            cur=${line#KEEL-LOG-BEGIN }
+            cur=${cur//[^A-Za-z0-9._-]/_}
+            cur_bytes=0
+            exec 4>"$LOGS/$cur" ;;
+        KEEL-DOM0-READY*)
+            READY_MS=$(( $(now_ms) - T_QEMU ))
+            echo "qemu-start-to-dom0-ready=$READY_MS ms" >>"$LOGS/timings.txt" ;;
+        KEEL-TIMING\ *)
+            echo "${line#KEEL-TIMING }" >>"$LOGS/timings.txt" ;;
+        KEEL-SCENARIO-EXIT=*)
+            EXIT_STATUS=${line#KEEL-SCENARIO-EXIT=}
+            EXIT_STATUS=${EXIT_STATUS%%[^0-9]*} ;;
+        *"Kernel panic - not syncing"*|*"Panic on CPU"*|*"Dom0 crashed"*|*"Manual reset required"*)
+            if [ -z "$PANIC" ] && [ -z "$EXIT_STATUS" ]; then
+                PANIC=$line
+                # Let the rest of the report reach the log, then stop QEMU.
+                ( sleep 3; kill "$QPID" 2>/dev/null ) &
+                KILLER=$!
+            fi ;;
+    esac
+done <"$WORK/serial"
+exec 3>&- 5>&-
+[ -z "$cur" ] || { exec 4>&-; say "warning: the dump of $cur was cut off"; }
+qrc=0
+wait "$QPID" || qrc=$?
+QPID=
+[ -z "$KILLER" ] || kill "$KILLER" 2>/dev/null || true
+T_END=$(now_ms)
+{
+    echo "build-host=$(( T_BUILT - T_START )) ms"
+    echo "pack=$(( T_PACKED - T_BUILT )) ms"
+    echo "lock-wait=$(( T_LOCKED - T_PACKED )) ms"
+    echo "qemu-total=$(( T_END - T_QEMU )) ms"
+    echo "total=$(( T_END - T_START )) ms"
+} >>"$LOGS/timings.txt"
+
+# ---- verdict -----------------------------------------------------------------------------------
+if [ -n "$EXIT_STATUS" ]; then
+    status=$EXIT_STATUS
+    if [ "$status" = 0 ]; then
+        msg="scenario $NAME passed"
+    else
+        msg="scenario $NAME FAILED with status $status"
+        case $status in
+            124) msg+=" (run.sh exceeded its ${SCENARIO_TIMEOUT}s limit)" ;;
+            68) msg+=" (no run.sh reached dom0)" ;;
+            69) msg+=" (dom0 setup failed: the toolstack did not come up)" ;;
+        esac
+    fi
+elif [ -n "$PANIC" ]; then
+    status=72
+    msg="scenario $NAME FAILED: panic on the serial console, QEMU stopped: ${PANIC}"
+elif [ "$qrc" = 124 ] || [ "$qrc" = 137 ]; then
+    status=70
+    msg="scenario $NAME FAILED: no KEEL-SCENARIO-EXIT marker within the ${TIMEOUT}s limit (QEMU killed)"
+else
+    status=71
+    msg="scenario $NAME FAILED: QEMU exited (status $qrc) without a KEEL-SCENARIO-EXIT marker"
+fi
+if [ -z "$READY_MS" ]; then
+    msg+="; dom0 never reported ready"
+fi
+
+if [ "$status" != 0 ]; then
+    echo
+    echo "======== last 60 lines of $LOGS/serial.log ========"
+    tail -n 60 "$LOGS/serial.log" | tr -d '\r'
+    for g in "$LOGS"/guest-*.log; do
+        [ -f "$g" ] || continue
+        echo "======== last 40 lines of $g ========"
+        tail -n 40 "$g"
+    done
+    echo "========"
+fi
+say "timings:"
+sed 's/^/[run-scenario]   /' "$LOGS/timings.txt"
+say "$msg (total $(secs $(( T_END - T_START )))s, logs in $LOGS)"
+exit "$status"

@@ -1,0 +1,24 @@
+#!/bin/bash
+# hello boots, prints the Xen version, its memory and its command line, passes the W^X audit,
+# and powers off cleanly: with on_poweroff = "destroy" the domain disappears.
+source /scenario/lib.sh
+xl_create hello 'cmdline="greeting=hi name=\"keel admin\""'
+t0=$KEEL_CREATED_MS
+wait_guest_log hello 'hello from keel on Xen 4\.17' 10
+timing create_to_hello "$(elapsed "$t0")"
+log=$(guest_log hello)
+check grep -E 'W\^X audit: [0-9]+ pages mapped, [0-9]+ writable, [0-9]+ executable, 0 writable\+executable, page 0 unmapped' "$log"
+check grep -E 'memory: [0-9]+ MiB' "$log"
+check grep -F 'command line: "greeting=hi name=\"keel admin\"" (2 words)' "$log"
+wait_gone hello 10
+check grep -F 'powering off' "$log"
+# The earliest output goes to the Xen debug port before any driver exists.
+wait_dmesg '\(d[0-9]+\) keel: booting' 5
+pass "hello printed its facts and powered off"
+
+# A malformed command line is reported and the domain crashes (on_crash = preserve keeps it).
+xl_create hello 'name="hello-badcmd"' 'cmdline="unterminated=\"oops"'
+wait_guest_log hello-badcmd 'bad command line: .*unterminated' 10
+wait_state hello-badcmd c 10
+xl_destroy hello-badcmd
+pass "a malformed command line gives a clear error and a crashed domain"

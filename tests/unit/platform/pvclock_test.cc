@@ -1,0 +1,163 @@
+// pvclock scaling against an exact 128-bit reference, and the version loops.
+#include "keel/xen/pvclock.h"
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <chrono>
+#include <memory>
+#include <random>
+#include <thread>
+
+namespace keel::xen {
+namespace {
+
+std::uint64_t reference(std::uint64_t delta, std::uint32_t mul, int shift) {
+    std::uint64_t d = shift >= 0 ? delta << shift : delta >> -shift;  // 64-bit, as Xen does
+    unsigned __int128 p = static_cast<unsigned __int128>(d) * mul;
+    return static_cast<std::uint64_t>(p >> 32);
+}
+
+TEST(PvclockScale, KnownValues) {
+    // mul_frac 2^31 with shift +1: one tick is one nanosecond.
+    EXPECT_EQ(pvclock_scale(12345, 0x80000000u, 1), 12345u);
+    // 3 GHz TSC: ns = ticks / 3, shift -1 and mul = 2^33/3 (rounded down to 32 bits).
+    EXPECT_EQ(pvclock_scale(3000000000ull, 0xaaaaaaaau, -1), reference(3000000000ull, 0xaaaaaaaau, -1));
+    EXPECT_NEAR(static_cast<double>(pvclock_scale(3000000000ull, 0xaaaaaaaau, -1)), 1e9, 1.0);
+    EXPECT_EQ(pvclock_scale(0, 0xffffffffu, 5), 0u);
+    EXPECT_EQ(pvclock_scale(1ull << 40, 0, 0), 0u);
+}
+
+TEST(PvclockScale, NeedsMoreThan64BitsInTheMiddle) {
+    // delta * mul overflows 64 bits; only a 128-bit product gets this right.
+    const std::uint64_t delta = 0x0000'1234'5678'9abcull;
+    EXPECT_EQ(pvclock_scale(delta, 0xfedcba98u, 0), reference(delta, 0xfedcba98u, 0));
+    EXPECT_GT(reference(delta, 0xfedcba98u, 0), 0xffffffffull);
+}
+
+TEST(PvclockScale, NegativeAndExtremeShifts) {
+    EXPECT_EQ(pvclock_scale(0x1000, 0x80000000u, -4), 0x80u);
+    EXPECT_EQ(pvclock_scale(~0ull, 0xffffffffu, -63), reference(~0ull, 0xffffffffu, -63));
+    EXPECT_EQ(pvclock_scale(1, 0xffffffffu, 63), reference(1, 0xffffffffu, 63));
+    EXPECT_EQ(pvclock_scale(~0ull, 0xffffffffu, -64), 0u);
+    EXPECT_EQ(pvclock_scale(~0ull, 0xffffffffu, -128), 0u);
+    EXPECT_EQ(pvclock_scale(~0ull, 0xffffffffu, 64), 0u);
+    EXPECT_EQ(pvclock_scale(~0ull, 0xffffffffu, 127), 0u);
+}
+
+TEST(PvclockScale, MatchesReferenceOnRandomInputs) {
+    std::mt19937_64 rng(42);
+    for (int i = 0; i < 100000; ++i) {
+        const std::uint64_t delta = rng() >> (rng() % 64);
+        const auto mul = static_cast<std::uint32_t>(rng());
+        const int shift = static_cast<int>(rng() % 64) - 32;
+        ASSERT_EQ(pvclock_scale(delta, mul, static_cast<std::int8_t>(shift)), reference(delta, mul, shift))
+            << delta << " " << mul << " " << shift;
+    }
+}
+
+// The fake clock state the rdtsc callbacks see (function pointers cannot capture).
+volatile vcpu_time_info g_time;
+std::uint64_t g_tsc;
+int g_rdtsc_calls;
+
+void set_time(std::uint32_t version, std::uint64_t stamp, std::uint64_t system_time, std::uint32_t mul,
+              std::int8_t shift) {
+    g_time.version = version;
+    g_time.tsc_timestamp = stamp;
+    g_time.system_time = system_time;
+    g_time.tsc_to_system_mul = mul;
+    g_time.tsc_shift = shift;
+    g_rdtsc_calls = 0;
+}
+
+std::uint64_t fake_rdtsc() {
+    ++g_rdtsc_calls;
+    return g_tsc;
+}
+
+TEST(PvclockRead, SystemTimePlusScaledDelta) {
+    set_time(2, 1000, 5'000'000'000ull, 0x80000000u, 1);
+    g_tsc = 3000;
+    EXPECT_EQ(pvclock_read(g_time, fake_rdtsc), 5'000'002'000ull);
+    EXPECT_EQ(g_rdtsc_calls, 1);
+
+    set_time(4, 1ull << 40, 7, 0xaaaaaaaau, -1);
+    g_tsc = (1ull << 40) + 3'000'000'000ull;
+    EXPECT_EQ(pvclock_read(g_time, fake_rdtsc), 7 + reference(3'000'000'000ull, 0xaaaaaaaau, -1));
+}
+
+TEST(PvclockRead, TscBeforeTimestampCountsAsNoTime) {
+    set_time(2, 5000, 123456, 0x80000000u, 1);
+    g_tsc = 4000;
+    EXPECT_EQ(pvclock_read(g_time, fake_rdtsc), 123456u);
+}
+
+// Xen updates the record while we read it: the first attempt must be thrown away.
+std::uint64_t rdtsc_racing_an_update() {
+    if (g_rdtsc_calls++ == 0) {
+        g_time.version = g_time.version + 1;  // update starts...
+        g_time.system_time = 9'000'000'000ull;
+        g_time.tsc_timestamp = 2000;
+        g_time.version = g_time.version + 1;  // ...and ends
+    }
+    return g_tsc;
+}
+
+TEST(PvclockRead, VersionChangeDuringReadRetries) {
+    set_time(2, 1000, 5'000'000'000ull, 0x80000000u, 1);
+    g_tsc = 3000;
+    EXPECT_EQ(pvclock_read(g_time, rdtsc_racing_an_update), 9'000'001'000ull);
+    EXPECT_EQ(g_rdtsc_calls, 2);
+}
+
+TEST(PvclockRead, OddVersionWaitsForTheUpdateToFinish) {
+    set_time(3, 1000, 5'000'000'000ull, 0x80000000u, 1);  // update in progress
+    g_tsc = 3000;
+    std::atomic<bool> started{false};
+    std::thread xen([&] {
+        while (!started.load()) {
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+        g_time.system_time = 6'000'000'000ull;
+        __atomic_thread_fence(__ATOMIC_SEQ_CST);
+        g_time.version = 4;
+    });
+    started.store(true);
+    EXPECT_EQ(pvclock_read(g_time, fake_rdtsc), 6'000'002'000ull);
+    xen.join();
+}
+
+TEST(Wallclock, CombinesLowAndHighSeconds) {
+    auto s = std::make_unique<shared_info>();
+    *s = shared_info{};
+    s->wc_version = 6;
+    s->wc_sec = 0x65000000u;
+    s->wc_sec_hi = 1;
+    s->wc_nsec = 999'999'999u;
+    const volatile shared_info& vs = *s;
+    WallClock w = wallclock_read(vs);
+    EXPECT_EQ(w.sec, 0x1'6500'0000ull);
+    EXPECT_EQ(w.nsec, 999'999'999u);
+}
+
+TEST(Wallclock, OddVersionWaitsForTheUpdateToFinish) {
+    auto s = std::make_unique<shared_info>();
+    *s = shared_info{};
+    volatile shared_info& vs = *s;
+    vs.wc_version = 1;
+    vs.wc_sec = 1;
+    std::thread xen([&] {
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+        vs.wc_sec = 1700000000u;
+        __atomic_thread_fence(__ATOMIC_SEQ_CST);
+        vs.wc_version = 2;
+    });
+    WallClock w = wallclock_read(vs);
+    xen.join();
+    EXPECT_EQ(w.sec, 1700000000u);
+    EXPECT_EQ(w.nsec, 0u);
+}
+
+}  // namespace
+}  // namespace keel::xen
