@@ -9,6 +9,8 @@
 #   69   dom0 setup failed (toolstack did not come up); run.sh was not started
 # The time limit comes from KEEL_SCENARIO_TIMEOUT (kernel command line: the kernel passes
 # unknown NAME=VALUE parameters to init's environment) or /scenario/timeout; default 300 s.
+# It is shortened so that run.sh ends by KEEL_DEADLINE (epoch seconds, also from the command
+# line), which run-scenario.sh sets to leave time for the log dump before QEMU is killed.
 
 export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 export HOME=/root TERM=${TERM:-linux}
@@ -93,6 +95,16 @@ elif [ -f /scenario/run.sh ]; then
     limit=${KEEL_SCENARIO_TIMEOUT:-}
     [ -z "$limit" ] && [ -s /scenario/timeout ] && limit=$(tr -dc 0-9 </scenario/timeout)
     limit=${limit:-300}
+    # Stop in time to print the logs before the host kills QEMU (KEEL_DEADLINE: host's epoch
+    # seconds; dom0's clock comes from the emulated RTC, i.e. from the host's clock).
+    if [ -n "${KEEL_DEADLINE:-}" ]; then
+        left=$(( KEEL_DEADLINE - $(date +%s) ))
+        if [ "$left" -le 0 ] || [ "$left" -gt 86400 ]; then
+            say "warning: ignoring KEEL_DEADLINE ($left s left by dom0's clock $(date -u +%FT%TZ))"
+        elif [ "$left" -lt "$limit" ]; then
+            limit=$left
+        fi
+    fi
     say "running /scenario/run.sh (limit ${limit}s)"
     t0=$(ms_now)
     ( cd /scenario && exec timeout -k 5 "$limit" bash ./run.sh </dev/null )

@@ -9,10 +9,12 @@
 # --apps DIR: every DIR/NAME/NAME.xen with DIR/NAME/NAME.xl is shipped as /scenario/apps/NAME.xen
 #   and /scenario/apps/NAME.xl, the latter's `kernel = ...` pointing at /scenario/apps/NAME.xen.
 # --logs DIR: serial.log (everything QEMU printed), serial-timed.log (the same, each line with
-#   its arrival time in seconds since QEMU started), guest-NAME.log (each guest's console),
+#   its arrival time in seconds since QEMU started), console.log (serial.log without the log
+#   dumps and carriage returns: Xen, dom0 and run.sh's output), guest-NAME.log (each guest's console),
 #   xl-dmesg.log, dom0-dmesg.log, timings.txt. Default: $TMPDIR/keel-testbed-logs/SCENARIO.
-# --timeout S: wall-clock limit of the whole QEMU run (default 600); run.sh gets S-60 (at least
-#   30) unless KEEL_SCENARIO_TIMEOUT is set in the environment.
+# --timeout S: wall-clock limit of the whole QEMU run (default 600). dom0 stops run.sh 30 s
+#   before that (status 124) so that the logs still get out; KEEL_SCENARIO_TIMEOUT in the
+#   environment sets a tighter limit for run.sh alone.
 # --quiet: do not copy the serial output to stdout (it is still in serial.log).
 #
 # Exit status: run.sh's status (0 = pass; 124 = run.sh hit its time limit; 68 = no run.sh;
@@ -62,7 +64,7 @@ NAME=$(basename "$SCENARIO")
 LOGS=${LOGS:-${TMPDIR:-/tmp}/keel-testbed-logs/$NAME}
 mkdir -p "$LOGS"
 LOGS=$(cd "$LOGS" && pwd)
-rm -f "$LOGS"/serial.log "$LOGS"/serial-timed.log "$LOGS"/guest-*.log "$LOGS"/xl-dmesg.log "$LOGS"/dom0-dmesg.log \
+rm -f "$LOGS"/serial.log "$LOGS"/serial-timed.log "$LOGS"/console.log "$LOGS"/guest-*.log "$LOGS"/xl-dmesg.log "$LOGS"/dom0-dmesg.log \
     "$LOGS"/xen-*.log "$LOGS"/timings.txt
 command -v "$QEMU" >/dev/null || die "$QEMU not found: run scripts/install-deps.sh"
 T_START=$(now_ms)
@@ -108,18 +110,17 @@ if [ -n "$APPS" ]; then
         napps=$((napps + 1))
     done
 fi
-SCENARIO_TIMEOUT=${KEEL_SCENARIO_TIMEOUT:-$(( TIMEOUT - 60 < 30 ? 30 : TIMEOUT - 60 ))}
+SCENARIO_TIMEOUT=${KEEL_SCENARIO_TIMEOUT:-$TIMEOUT}
 echo "$SCENARIO_TIMEOUT" >"$STAGE/timeout"
 ( cd "$WORK/stage" && find scenario -print0 | LC_ALL=C sort -z |
     cpio --null -o -H newc -R 0:0 --quiet ) | gzip -1 >"$WORK/scenario.cpio.gz"
 cat "$CACHE/dom0.cpio.gz" "$WORK/scenario.cpio.gz" >"$WORK/initrd"
 T_PACKED=$(now_ms)
-say "scenario $NAME packed: $(( $(stat -c %s "$WORK/scenario.cpio.gz") / 1024 )) KiB, $napps app(s), run.sh limit ${SCENARIO_TIMEOUT}s, QEMU limit ${TIMEOUT}s"
+say "scenario $NAME packed: $(( $(stat -c %s "$WORK/scenario.cpio.gz") / 1024 )) KiB, $napps app(s), QEMU limit ${TIMEOUT}s"
 say "logs in $LOGS"
 
 # ---- boot --------------------------------------------------------------------------------------
 XEN_CMDLINE="console=com1 dom0_mem=1024M,max:1024M noreboot guest_loglvl=all ${KEEL_XEN_CMDLINE_EXTRA:-}"
-DOM0_CMDLINE="console=hvc0 KEEL_SCENARIO_TIMEOUT=$SCENARIO_TIMEOUT"
 # One nested run at a time on this machine: TCG runs in parallel only slow each other down until
 # their time limits strike. The limit starts counting once the lock is held.
 LOCK=${KEEL_TESTBED_LOCK-${TMPDIR:-/tmp}/keel-testbed-qemu.lock}
@@ -133,6 +134,9 @@ fi
 T_LOCKED=$(now_ms)
 mkfifo "$WORK/serial"
 T_QEMU=$(now_ms)
+# dom0 ends run.sh by KEEL_DEADLINE, 30 s before QEMU's limit, to leave time for the log dump.
+DEADLINE=$(( T_QEMU / 1000 + TIMEOUT - (TIMEOUT > 120 ? 30 : TIMEOUT / 4) ))
+DOM0_CMDLINE="console=hvc0 KEEL_SCENARIO_TIMEOUT=$SCENARIO_TIMEOUT KEEL_DEADLINE=$DEADLINE"
 timeout -k 10 "$TIMEOUT" "$QEMU" -machine q35 -cpu max,-smap,-smep -m 3072 -smp 2 \
     -nographic -no-reboot \
     -kernel "$CACHE/xen" -append "$XEN_CMDLINE" \
@@ -144,7 +148,7 @@ QPID=$!
 # note the markers' times, and stop QEMU early when Xen or dom0 has panicked.
 EXIT_STATUS= READY_MS= PANIC= KILLER= cur= cur_bytes=0
 : >"$LOGS/timings.txt"
-exec 3>"$LOGS/serial.log" 5>"$LOGS/serial-timed.log"
+exec 3>"$LOGS/serial.log" 5>"$LOGS/serial-timed.log" 7>"$LOGS/console.log"
 while IFS= read -r raw || [ -n "$raw" ]; do
     printf '%s\n' "$raw" >&3
     [ "$QUIET" = 1 ] || printf '%s\n' "$raw"
@@ -165,6 +169,7 @@ while IFS= read -r raw || [ -n "$raw" ]; do
         fi
         continue
     fi
+    [[ $line == "KEEL-LOG-BEGIN "* ]] || printf '%s\n' "$line" >&7
     case $line in
         KEEL-LOG-BEGIN\ *)
             cur=${line#KEEL-LOG-BEGIN }
@@ -188,7 +193,7 @@ while IFS= read -r raw || [ -n "$raw" ]; do
             fi ;;
     esac
 done <"$WORK/serial"
-exec 3>&- 5>&-
+exec 3>&- 5>&- 7>&-
 [ -z "$cur" ] || { exec 4>&-; say "warning: the dump of $cur was cut off"; }
 qrc=0
 wait "$QPID" || qrc=$?
@@ -211,7 +216,7 @@ if [ -n "$EXIT_STATUS" ]; then
     else
         msg="scenario $NAME FAILED with status $status"
         case $status in
-            124) msg+=" (run.sh exceeded its ${SCENARIO_TIMEOUT}s limit)" ;;
+            124) msg+=" (run.sh ran out of time)" ;;
             68) msg+=" (no run.sh reached dom0)" ;;
             69) msg+=" (dom0 setup failed: the toolstack did not come up)" ;;
         esac
@@ -232,8 +237,8 @@ fi
 
 if [ "$status" != 0 ]; then
     echo
-    echo "======== last 60 lines of $LOGS/serial.log ========"
-    tail -n 60 "$LOGS/serial.log" | tr -d '\r'
+    echo "======== last 60 lines of the console ($LOGS/console.log) ========"
+    tail -n 60 "$LOGS/console.log"
     for g in "$LOGS"/guest-*.log; do
         [ -f "$g" ] || continue
         echo "======== last 40 lines of $g ========"

@@ -79,7 +79,7 @@ void ShutdownWatch::begin() {
         }
         const xen::XenStore::Tx t = *tx;
         xs_.read(
-            shutdown_node, [this, t](Result<std::string_view> v) { on_value(t, v); }, t);
+            shutdown_node, [this, t](Result<std::string_view> v) { on_value(t, std::move(v)); }, t);
     });
 }
 

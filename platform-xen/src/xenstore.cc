@@ -11,16 +11,17 @@
 
 namespace keel::xen {
 
+// The shared structures as io/xs_wire.h lays them out.
 static_assert(sizeof(xsd_sockmsg) == 16);
-static_assert(sizeof(xenstore_domain_interface) == 2 * XENSTORE_RING_SIZE + 7 * 4);
-static_assert(offsetof(xenstore_domain_interface, rsp) == XENSTORE_RING_SIZE);
-static_assert(offsetof(xenstore_domain_interface, req_cons) == 2 * XENSTORE_RING_SIZE);
-static_assert(offsetof(xenstore_domain_interface, req_prod) == 2 * XENSTORE_RING_SIZE + 4);
-static_assert(offsetof(xenstore_domain_interface, rsp_cons) == 2 * XENSTORE_RING_SIZE + 8);
-static_assert(offsetof(xenstore_domain_interface, rsp_prod) == 2 * XENSTORE_RING_SIZE + 12);
-static_assert(XENSTORE_PAYLOAD_MAX == 4096);
+static_assert(XENSTORE_RING_SIZE == 1024 && XENSTORE_PAYLOAD_MAX == 4096);
+static_assert(sizeof(xenstore_domain_interface) == 2076);
+static_assert(offsetof(xenstore_domain_interface, rsp) == 1024);
+static_assert(offsetof(xenstore_domain_interface, req_cons) == 2048);
+static_assert(offsetof(xenstore_domain_interface, req_prod) == 2052);
+static_assert(offsetof(xenstore_domain_interface, rsp_cons) == 2056);
+static_assert(offsetof(xenstore_domain_interface, rsp_prod) == 2060);
 static_assert((XenStore::staging_bytes & (XenStore::staging_bytes - 1)) == 0);
-static_assert(XenStore::staging_bytes >= 2 * (16 + XENSTORE_PAYLOAD_MAX));
+static_assert(XenStore::staging_bytes >= std::size_t{2} * (16 + XENSTORE_PAYLOAD_MAX));
 
 namespace {
 
@@ -74,12 +75,13 @@ bool get_hex(std::string_view s, std::uint32_t& v) {
     v = 0;
     for (char c : s) {
         std::uint32_t d;
-        if (c >= '0' && c <= '9')
+        if (c >= '0' && c <= '9') {
             d = static_cast<std::uint32_t>(c - '0');
-        else if (c >= 'a' && c <= 'f')
+        } else if (c >= 'a' && c <= 'f') {
             d = static_cast<std::uint32_t>(c - 'a' + 10);
-        else
+        } else {
             return false;
+        }
         v = (v << 4) | d;
     }
     return true;
@@ -396,22 +398,8 @@ void XenStore::dispatch_message() {
             reply.error = error_from_xs(payload);
         } else if (msg_type_ != want) {
             reply.error = Error::protocol;
-        } else if (want == XS_READ) {
-            reply.payload = payload;
-        } else if (want == XS_DIRECTORY) {
-            auto dir = DirList::parse(payload);
-            if (dir)
-                reply.dir = *dir;
-            else
-                reply.error = dir.error();
-        } else if (want == XS_TRANSACTION_START) {
-            auto tx = parse_tx_id(payload);
-            if (tx)
-                reply.tx = *tx;
-            else
-                reply.error = tx.error();
-        } else if (!is_ack(payload)) {
-            reply.error = Error::protocol;
+        } else {
+            parse_payload(want, payload, reply);
         }
         if (reply.error == Error::protocol) ++stats_.errors;
         complete_head(reply);
@@ -420,6 +408,35 @@ void XenStore::dispatch_message() {
     if (take_abandoned(msg_req_id_)) return;  // the late reply to a request we gave up on
     ++stats_.errors;                          // a reply to nothing we asked
     fail_outstanding(Error::protocol);
+}
+
+void XenStore::parse_payload(std::uint32_t type, std::string_view payload, Reply& reply) {
+    switch (type) {
+        case XS_READ:
+            reply.payload = payload;
+            return;
+        case XS_DIRECTORY: {
+            auto dir = DirList::parse(payload);
+            if (!dir) {
+                reply.error = dir.error();
+                return;
+            }
+            reply.dir = *dir;
+            return;
+        }
+        case XS_TRANSACTION_START: {
+            auto tx = parse_tx_id(payload);
+            if (!tx) {
+                reply.error = tx.error();
+                return;
+            }
+            reply.tx = *tx;
+            return;
+        }
+        default:  // every other request is answered with "OK"
+            if (!is_ack(payload)) reply.error = Error::protocol;
+            return;
+    }
 }
 
 void XenStore::fail_outstanding(Error error) {
@@ -463,10 +480,11 @@ bool XenStore::take_abandoned(std::uint32_t req_id) {
 void XenStore::read(std::string_view path, Function<void(Result<std::string_view>)> done, Tx tx) {
     Completion c = [cb = std::move(done)](const Reply& r) mutable {
         if (!cb) return;
-        if (r.error != Error::ok)
+        if (r.error != Error::ok) {
             cb(r.error);
-        else
+        } else {
             cb(r.payload);
+        }
     };
     if (!valid_path(path)) return defer(std::move(c), Error::invalid_argument);
     const Part parts[] = {{path, true}};
@@ -479,10 +497,11 @@ template <typename Cb>
 auto ack_completion(Cb cb) {
     return [cb = std::move(cb)](const auto& r) mutable {
         if (!cb) return;
-        if (r.error != Error::ok)
+        if (r.error != Error::ok) {
             cb(r.error);
-        else
+        } else {
             cb(Result<void>{});
+        }
     };
 }
 }  // namespace
@@ -513,10 +532,11 @@ void XenStore::remove(std::string_view path, Function<void(Result<void>)> done, 
 void XenStore::directory(std::string_view path, Function<void(Result<DirList>)> done, Tx tx) {
     Completion c = [cb = std::move(done)](const Reply& r) mutable {
         if (!cb) return;
-        if (r.error != Error::ok)
+        if (r.error != Error::ok) {
             cb(r.error);
-        else
+        } else {
             cb(r.dir);
+        }
     };
     if (!valid_path(path)) return defer(std::move(c), Error::invalid_argument);
     const Part parts[] = {{path, true}};
@@ -526,10 +546,11 @@ void XenStore::directory(std::string_view path, Function<void(Result<DirList>)> 
 void XenStore::transaction_start(Function<void(Result<Tx>)> done) {
     Completion c = [cb = std::move(done)](const Reply& r) mutable {
         if (!cb) return;
-        if (r.error != Error::ok)
+        if (r.error != Error::ok) {
             cb(r.error);
-        else
+        } else {
             cb(r.tx);
+        }
     };
     // The argument is an empty string: the payload is one NUL.
     const Part parts[] = {{{}, true}};
@@ -640,10 +661,11 @@ Result<WatchId> XenStore::watch(std::string_view path, Function<void(std::string
             s.on_change.reset();
         }
         if (!cb) return;
-        if (r.error != Error::ok)
+        if (r.error != Error::ok) {
             cb(r.error);
-        else
+        } else {
             cb(Result<void>{});
+        }
     };
     const Part parts[] = {{path, true}, {{token, token_len}, true}};
     auto id = submit(XS_WATCH, 0, parts, c);

@@ -15,8 +15,10 @@ class Function;
 template <typename R, typename... Args, std::size_t N>
 class Function<R(Args...), N> {
 public:
-    Function() = default;
-    Function(std::nullptr_t) {}   // NOLINT
+    // constexpr, so arrays of Functions in static storage are constant-initialized: they must
+    // not be reset by global constructors after boot code has filled them.
+    constexpr Function() = default;
+    constexpr Function(std::nullptr_t) {}   // NOLINT
 
     template <typename F, typename = std::enable_if_t<!std::is_same_v<std::decay_t<F>, Function>>>
     Function(F&& f) {   // NOLINT: implicit on purpose, like std::function
@@ -67,7 +69,7 @@ private:
         o.ops_ = nullptr;
     }
 
-    alignas(std::max_align_t) unsigned char buf_[N];
+    alignas(std::max_align_t) unsigned char buf_[N] = {};
     const Ops* ops_ = nullptr;
 };
 

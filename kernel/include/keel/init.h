@@ -5,7 +5,9 @@
 
 namespace keel {
 
-struct InitEntry {
+// 16-byte aligned and sized, so the linker packs the entries of all objects without gaps
+// (GCC aligns 16-byte globals to 16 on x86-64; link.ld aligns the table start to match).
+struct alignas(16) InitEntry {
     const char* name;
     void (*fn)();
 };

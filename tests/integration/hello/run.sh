@@ -9,7 +9,7 @@ timing create_to_hello "$(elapsed "$t0")"
 log=$(guest_log hello)
 check grep -E 'W\^X audit: [0-9]+ pages mapped, [0-9]+ writable, [0-9]+ executable, 0 writable\+executable, page 0 unmapped' "$log"
 check grep -E 'memory: [0-9]+ MiB' "$log"
-check grep -F 'command line: "greeting=hi name=\"keel admin\"" (2 words)' "$log"
+check grep -F 'command line: "greeting=hi name="keel admin"" (2 words)' "$log"
 wait_gone hello 10
 check grep -F 'powering off' "$log"
 # The earliest output goes to the Xen debug port before any driver exists.

@@ -2,6 +2,7 @@
 // backends that break the ring.
 #include "keel/console/console.h"
 
+#include <gtest/gtest-spi.h>
 #include <gtest/gtest.h>
 
 #include <atomic>
@@ -339,6 +340,36 @@ TEST(ConsoleConcurrent, DaemonThreadDrainsWhileTheGuestWrites) {
     daemon.join();
     EXPECT_EQ(got, expected);
     EXPECT_EQ(c.stats().errors, 0u);
+}
+
+}  // namespace
+}  // namespace keel::console
+
+namespace keel::console {
+namespace {
+
+// ---- the fake itself: a guest that breaks the ring fails the test --------------------------
+
+TEST(FakeXenconsoledEnforces, OutProdBeyondTheFreeSpace) {
+    FakeXenconsoled d;
+    d.ring()->out_prod = 2049;
+    EXPECT_NONFATAL_FAILURE(d.drain(), "beyond the free space");
+}
+
+TEST(FakeXenconsoledEnforces, OutProdBackwards) {
+    FakeXenconsoled d(100);
+    d.ring()->out_prod = 99;
+    EXPECT_NONFATAL_FAILURE(d.drain(), "backwards");
+}
+
+TEST(FakeXenconsoledEnforces, GuestWritingBackendIndices) {
+    FakeXenconsoled d;
+    d.ring()->out_cons = 1;
+    EXPECT_NONFATAL_FAILURE(d.drain(), "out_cons");
+    FakeXenconsoled d2;
+    d2.type("x");
+    d2.ring()->in_cons = 7;
+    EXPECT_NONFATAL_FAILURE(d2.type("y"), "in_cons");
 }
 
 }  // namespace

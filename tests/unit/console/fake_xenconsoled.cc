@@ -73,7 +73,10 @@ void FakeXenconsoled::drain(std::size_t max) {
     if (r->in_prod != in_prod_) violation("guest wrote in_prod");
     // io/console.h, consumer side: read out_prod, then the bytes below it.
     const std::uint32_t prod = load_acquire(&r->out_prod);
-    if (static_cast<std::int32_t>(prod - last_out_prod_) < 0) violation("out_prod moved backwards");
+    if (static_cast<std::int32_t>(prod - last_out_prod_) < 0) {
+        violation("out_prod moved backwards");
+        return;
+    }
     if (prod - out_cons_ > out_size) {
         violation("guest wrote beyond the free space of out[]");
         return;
@@ -100,7 +103,10 @@ void FakeXenconsoled::feed_input() {
     volatile xencons_interface* r = ring();
     // io/console.h, producer side: read in_cons before reusing the space it frees.
     const std::uint32_t cons = load_acquire(&r->in_cons);
-    if (static_cast<std::int32_t>(cons - last_in_cons_) < 0) violation("in_cons moved backwards");
+    if (static_cast<std::int32_t>(cons - last_in_cons_) < 0) {
+        violation("in_cons moved backwards");
+        return;
+    }
     if (in_prod_ - cons > in_size) {
         violation("in_cons moved beyond in_prod");
         return;

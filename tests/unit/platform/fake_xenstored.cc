@@ -112,7 +112,10 @@ void FakeXenstored::consume_requests() {
     volatile xenstore_domain_interface* r = ring();
     // io/xs_wire.h, consumer side: read req_prod, then the bytes below it.
     const std::uint32_t prod = load_acquire(&r->req_prod);
-    if (static_cast<std::int32_t>(prod - last_req_prod_) < 0) violation("req_prod moved backwards");
+    if (static_cast<std::int32_t>(prod - last_req_prod_) < 0) {
+        violation("req_prod moved backwards");
+        return;
+    }
     if (prod - req_cons_ > XENSTORE_RING_SIZE) {
         violation("guest wrote beyond the free request-ring space");
         return;

@@ -2,6 +2,7 @@
 // helpers, and a daemon that breaks the protocol in every way the fake knows.
 #include "keel/xen/xenstore.h"
 
+#include <gtest/gtest-spi.h>
 #include <gtest/gtest.h>
 
 #include <memory>
@@ -634,6 +635,55 @@ TEST(XenStoreHostile, RandomResponseBytesNeverCrashOrHang) {
         for (int i = 0; i < 5; ++i) r->xs.on_event();
         EXPECT_EQ(done, 1) << "round " << round;  // answered (well or not), exactly once
     }
+}
+
+}  // namespace
+}  // namespace keel::xen
+
+// ---- the fake itself: a guest that breaks the protocol fails the test ------------------------
+
+namespace keel::xen {
+namespace {
+
+using test::FakeXenstored;
+
+// Put raw request bytes into the ring as a broken guest would, then let the daemon look.
+void raw_request(FakeXenstored& d, std::uint32_t type, std::uint32_t len, std::string_view payload) {
+    volatile xenstore_domain_interface* ring = d.ring();
+    xsd_sockmsg h{type, 1, 0, len};
+    std::string bytes(reinterpret_cast<const char*>(&h), sizeof h);
+    bytes.append(payload);
+    std::uint32_t prod = ring->req_prod;
+    for (char c : bytes) ring->req[MASK_XENSTORE_IDX(prod++)] = c;
+    ring->req_prod = prod;
+    d.step();
+}
+
+TEST(FakeXenstoredEnforces, OversizedRequest) {
+    FakeXenstored d;
+    EXPECT_NONFATAL_FAILURE(raw_request(d, XS_READ, XENSTORE_PAYLOAD_MAX + 1, ""), "XENSTORE_PAYLOAD_MAX");
+}
+
+TEST(FakeXenstoredEnforces, UnterminatedArgument) {
+    FakeXenstored d;
+    EXPECT_NONFATAL_FAILURE(raw_request(d, XS_READ, 3, "abc"), "NUL-terminated");
+    FakeXenstored d2;
+    EXPECT_NONFATAL_FAILURE(raw_request(d2, XS_WATCH, 3, std::string_view("p\0t", 3)), "<token>");
+}
+
+TEST(FakeXenstoredEnforces, ProducerMovingBackwardsOrOverrunning) {
+    FakeXenstored d(7, 100);
+    d.ring()->req_prod = 90;
+    EXPECT_NONFATAL_FAILURE(d.step(), "backwards");
+    FakeXenstored d2;
+    d2.ring()->req_prod = XENSTORE_RING_SIZE + 1;
+    EXPECT_NONFATAL_FAILURE(d2.step(), "beyond");
+}
+
+TEST(FakeXenstoredEnforces, GuestWritingDaemonIndices) {
+    FakeXenstored d;
+    d.ring()->rsp_prod = 5;
+    EXPECT_NONFATAL_FAILURE(d.step(), "rsp_prod");
 }
 
 }  // namespace

@@ -220,6 +220,7 @@ private:
     void process_replies();
     void discard_response_ring(std::uint32_t prod);
     void dispatch_message();
+    static void parse_payload(std::uint32_t type, std::string_view payload, Reply& reply);
     void complete_head(Reply reply);
     void fail_outstanding(Error error);
     void remember_abandoned(std::uint32_t req_id);

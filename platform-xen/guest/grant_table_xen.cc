@@ -1,0 +1,117 @@
+// The guest's grant table: ask Xen how many frames it allows (GNTTABOP_query_size), map them
+// into a hole of the guest-physical address space (XENMEM_add_to_physmap with
+// XENMAPSPACE_grant_table), and run the pure GrantTable over them.
+//
+// Why a hole and not RAM: add_to_physmap replaces whatever backs the GFN with the grant frame,
+// so mapping over a RAM page would throw that page away under the allocator's feet. Below 4 GiB
+// boot's page tables identity-map everything RW+NX, so the frames are usable at once.
+#include <new>
+
+#include "keel/xen/grant_table.h"
+#include "keel/xen/hypercall.h"
+#include "keel/xen/platform.h"
+
+namespace keel::xen {
+namespace {
+
+constexpr std::uint64_t page_size = 4096;
+// Preferred place: in the classic PCI hole, where a PVH guest has no devices.
+constexpr std::uint64_t preferred_base = 0xF000'0000;
+// Search range: above the first MiB (BIOS-era low memory), below the IOAPIC/LAPIC window and
+// the special pages Xen puts at the top of the 4 GiB space.
+constexpr std::uint64_t hole_min = 1ull << 20;
+constexpr std::uint64_t hole_limit = 0xFEC0'0000;
+
+constexpr std::size_t max_entries = grant_frames_wanted * grant_entries_per_frame;
+
+// Bookkeeping for the table (not shared with Xen).
+std::uint32_t g_meta[max_entries];
+alignas(GrantTable) unsigned char g_table_storage[sizeof(GrantTable)];
+GrantTable* g_table = nullptr;
+const char* g_failure = nullptr;  // set once init failed: later calls fail the same way
+
+/// A fixed-size message: "grant table: <what> (<number>)".
+class Message {
+public:
+    Message& add(const char* s) {
+        while (*s && len_ + 1 < sizeof buf_) buf_[len_++] = *s++;
+        buf_[len_] = '\0';
+        return *this;
+    }
+    Message& add_number(long v) {
+        char digits[24];
+        int n = 0;
+        const bool neg = v < 0;
+        unsigned long u = neg ? 0ul - static_cast<unsigned long>(v) : static_cast<unsigned long>(v);
+        do {
+            digits[n++] = static_cast<char>('0' + u % 10);
+            u /= 10;
+        } while (u != 0);
+        if (neg) add("-");
+        while (n > 0 && len_ + 1 < sizeof buf_) buf_[len_++] = digits[--n];
+        buf_[len_] = '\0';
+        return *this;
+    }
+    const char* str() const { return buf_; }
+
+private:
+    char buf_[160] = {};
+    std::size_t len_ = 0;
+};
+
+Message g_message;
+
+Result<void> fail(Error e, const char* what, long rc) {
+    g_message.add("grant table: ").add(what).add(" (").add_number(rc).add(")");
+    g_failure = g_message.str();
+    early_write(g_failure);
+    early_write("\n");
+    return e;
+}
+
+}  // namespace
+
+Result<void> init_grant_table() {
+    if (g_table != nullptr) return {};
+    if (g_failure != nullptr) return Error::io;
+
+    // grant_table.h, GNTTABOP_query_size: current and maximum frames of our table.
+    gnttab_query_size q{};
+    q.dom = DOMID_SELF;
+    if (long rc = hypercall<__HYPERVISOR_grant_table_op>(GNTTABOP_query_size, arg(&q), 1); rc != 0) {
+        return fail(Error::not_supported, "GNTTABOP_query_size failed", rc);
+    }
+    if (q.status != GNTST_okay) return fail(Error::not_supported, "GNTTABOP_query_size refused", q.status);
+    if (q.max_nr_frames == 0) return fail(Error::not_supported, "Xen allows no grant frames", 0);
+    const unsigned frames = q.max_nr_frames < grant_frames_wanted ? q.max_nr_frames : grant_frames_wanted;
+
+    const BootInfo& boot = boot_info();
+    const auto base = find_physmap_hole(std::span<const MemRegion>(boot.regions.data(), boot.region_count),
+                                        frames * page_size, preferred_base, hole_min, hole_limit);
+    if (!base) return fail(Error::no_space, "no hole below 4 GiB in the memory map for frames", frames);
+
+    // memory.h, XENMEM_add_to_physmap: frame i of our grant table appears at GFN base/4096 + i.
+    // Asking for frames beyond nr_frames makes Xen grow the table (up to max_nr_frames).
+    for (unsigned i = 0; i < frames; ++i) {
+        xen_add_to_physmap map{};
+        map.domid = DOMID_SELF;
+        map.space = XENMAPSPACE_grant_table;
+        map.idx = i;
+        map.gpfn = (*base >> 12) + i;
+        if (long rc = memory_op(XENMEM_add_to_physmap, &map); rc != 0) {
+            return fail(Error::io, "XENMEM_add_to_physmap(XENMAPSPACE_grant_table) failed", rc);
+        }
+    }
+
+    auto* entries = reinterpret_cast<grant_entry_v1_t*>(*base);  // identity-mapped
+    g_table = new (g_table_storage)
+        GrantTable(std::span<grant_entry_v1_t>(entries, frames * grant_entries_per_frame), g_meta);
+    return {};
+}
+
+GrantTable& grant_table() {
+    if (g_table == nullptr && !init_grant_table().ok()) crash(g_failure);
+    return *g_table;
+}
+
+}  // namespace keel::xen
