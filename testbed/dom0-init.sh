@@ -120,6 +120,14 @@ else
     status=68
 fi
 
+# Interactive runs (run-scenario.sh --shell): a shell on the console before the logs are printed.
+if [ "${KEEL_SHELL:-0}" = 1 ]; then
+    say "interactive shell (scenario status $status); leave it with 'exit' to print the logs and power off"
+    tty=/dev/hvc0   # /dev/console cannot be a controlling terminal
+    [ -c $tty ] || tty=/dev/console
+    ( cd /scenario 2>/dev/null; exec setsid -c bash -l <$tty >$tty 2>&1 )
+fi
+
 # ---- 7. logs to the serial console, between markers -----------------------------------------
 dmesg -n 1 2>/dev/null   # keep kernel messages from interleaving with the dump
 say "domains at the end of the scenario:"

@@ -16,6 +16,8 @@
 #   before that (status 124) so that the logs still get out; KEEL_SCENARIO_TIMEOUT in the
 #   environment sets a tighter limit for run.sh alone.
 # --quiet: do not copy the serial output to stdout (it is still in serial.log).
+# --shell: interactive (needs a terminal): after run.sh, dom0 opens a shell on the console;
+#   leaving it prints the logs and powers off. Default --timeout is then 3600.
 #
 # Exit status: run.sh's status (0 = pass; 124 = run.sh hit its time limit; 68 = no run.sh;
 # 69 = dom0 setup failed), or when dom0 never printed its KEEL-SCENARIO-EXIT marker:
@@ -43,19 +45,21 @@ die() { echo "[run-scenario] ERROR: $*" >&2; exit 2; }
 now_ms() { local t=${EPOCHREALTIME/./}; echo $(( t / 1000 )); }
 secs() { printf '%d.%03d' $(( $1 / 1000 )) $(( $1 % 1000 )); }
 
-SCENARIO= APPS= LOGS= TIMEOUT=600 QUIET=0
+SCENARIO= APPS= LOGS= TIMEOUT= QUIET=0 SHELL_MODE=0
 while [ $# -gt 0 ]; do
     case $1 in
         --apps) APPS=${2:?--apps needs a directory}; shift 2 ;;
         --logs) LOGS=${2:?--logs needs a directory}; shift 2 ;;
         --timeout) TIMEOUT=${2:?--timeout needs seconds}; shift 2 ;;
         --quiet) QUIET=1; shift ;;
+        --shell) SHELL_MODE=1; shift ;;
         -h|--help) usage ;;
         -*) echo "unknown option $1" >&2; usage ;;
         *) [ -z "$SCENARIO" ] || usage; SCENARIO=$1; shift ;;
     esac
 done
 [ -n "$SCENARIO" ] || usage
+TIMEOUT=${TIMEOUT:-$([ "$SHELL_MODE" = 1 ] && echo 3600 || echo 600)}
 [ -f "$SCENARIO/run.sh" ] || die "$SCENARIO/run.sh does not exist"
 [[ $TIMEOUT =~ ^[0-9]+$ ]] && [ "$TIMEOUT" -gt 0 ] || die "--timeout wants a number of seconds"
 [ -z "$APPS" ] || [ -d "$APPS" ] || die "--apps $APPS is not a directory"
@@ -137,12 +141,25 @@ T_QEMU=$(now_ms)
 # dom0 ends run.sh by KEEL_DEADLINE, 30 s before QEMU's limit, to leave time for the log dump.
 DEADLINE=$(( T_QEMU / 1000 + TIMEOUT - (TIMEOUT > 120 ? 30 : TIMEOUT / 4) ))
 DOM0_CMDLINE="console=hvc0 KEEL_SCENARIO_TIMEOUT=$SCENARIO_TIMEOUT KEEL_DEADLINE=$DEADLINE"
-timeout -k 10 "$TIMEOUT" "$QEMU" -machine q35 -cpu max,-smap,-smep -m 3072 -smp 2 \
-    -nographic -no-reboot \
-    -kernel "$CACHE/xen" -append "$XEN_CMDLINE" \
-    -initrd "$CACHE/vmlinuz $DOM0_CMDLINE,$WORK/initrd" \
-    </dev/null >"$WORK/serial" 2>&1 &
-QPID=$!
+QEMU_ARGS=(-machine q35 -cpu max,-smap,-smep -m 3072 -smp 2 -nographic -no-reboot
+    -kernel "$CACHE/xen" -append "$XEN_CMDLINE"
+    -initrd "$CACHE/vmlinuz $DOM0_CMDLINE,$WORK/initrd")
+if [ "$SHELL_MODE" = 1 ]; then
+    # Interactive: QEMU on this terminal; dom0 opens a shell after run.sh (KEEL_SHELL=1).
+    # The transcript is processed like a normal run's once QEMU has exited.
+    QEMU_ARGS[${#QEMU_ARGS[@]} - 1]="$CACHE/vmlinuz $DOM0_CMDLINE KEEL_SHELL=1,$WORK/initrd"
+    say "interactive run: dom0 opens a shell on the console after run.sh; 'exit' there prints the"
+    say "logs and powers off; Ctrl-a x quits QEMU at once"
+    SERIAL_IN=$WORK/transcript
+    qrc=0
+    timeout --foreground -k 10 "$TIMEOUT" "$QEMU" "${QEMU_ARGS[@]}" 2>&1 | tee "$SERIAL_IN" ||
+        qrc=${PIPESTATUS[0]}
+    QUIET=1
+else
+    SERIAL_IN=$WORK/serial
+    timeout -k 10 "$TIMEOUT" "$QEMU" "${QEMU_ARGS[@]}" </dev/null >"$SERIAL_IN" 2>&1 &
+    QPID=$!
+fi
 
 # Read the serial console: copy it to serial.log (and stdout), split the log dumps into files,
 # note the markers' times, and stop QEMU early when Xen or dom0 has panicked.
@@ -188,16 +205,20 @@ while IFS= read -r raw || [ -n "$raw" ]; do
             if [ -z "$PANIC" ] && [ -z "$EXIT_STATUS" ]; then
                 PANIC=$line
                 # Let the rest of the report reach the log, then stop QEMU.
-                ( sleep 3; kill "$QPID" 2>/dev/null ) &
-                KILLER=$!
+                if [ -n "$QPID" ]; then
+                    ( sleep 3; kill "$QPID" 2>/dev/null ) &
+                    KILLER=$!
+                fi
             fi ;;
     esac
-done <"$WORK/serial"
+done <"$SERIAL_IN"
 exec 3>&- 5>&- 7>&-
 [ -z "$cur" ] || { exec 4>&-; say "warning: the dump of $cur was cut off"; }
-qrc=0
-wait "$QPID" || qrc=$?
-QPID=
+if [ -n "$QPID" ]; then
+    qrc=0
+    wait "$QPID" || qrc=$?
+    QPID=
+fi
 [ -z "$KILLER" ] || kill "$KILLER" 2>/dev/null || true
 T_END=$(now_ms)
 {

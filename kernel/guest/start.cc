@@ -92,6 +92,9 @@ xen::XenStore* start_xenstore() {
     auto* ring = reinterpret_cast<volatile xenstore_domain_interface*>(pfn.value() << 12);
     static xen::XenStore store(ring, store_port);
     store_port.set_handler([] { store.on_event(); });
+    // Completions of requests refused at submission run from on_event(), never from inside the
+    // call; this makes sure they run even if xenstored never signals again.
+    store.set_wakeup([] { (void)loop().post([] { store.on_event(); }); });
     return &store;
 }
 
@@ -129,6 +132,10 @@ void on_shutdown_request(Service& service, ShutdownRequest req) {
     if (stopping) return;
     stopping = true;
     switch (req) {
+    case ShutdownRequest::suspend:
+        KLOG_WARN("suspend requested: not supported by this guest; ignoring");
+        stopping = false;
+        return;
     case ShutdownRequest::reboot: g_shutdown_reason = SHUTDOWN_reboot; break;
     case ShutdownRequest::crash: KLOG_WARN("toolstack asked for a crash"); xen::shutdown(SHUTDOWN_crash);
     default: g_shutdown_reason = SHUTDOWN_poweroff; break;
