@@ -5,6 +5,9 @@
 #   $CACHE/dom0.cpio.gz  dom0 root: debootstrap'd minbase + toolstack + a few modules + our /init
 # CACHE = ${KEEL_TESTBED_CACHE:-$HOME/.cache/keel-testbed}. The cache is keyed by the contents of
 # this script and of dom0-init.sh: when neither changed and all artifacts exist, this is a no-op.
+# debootstrap's output is kept as $CACHE/base-root.tar (keyed by suite, mirror and package list),
+# so a change of dom0-init.sh or of the steps after debootstrap rebuilds in ~30 s, not ~2 min.
+# Needs root for debootstrap (uses sudo -n when not root).
 #
 # Environment:
 #   KEEL_TESTBED_CACHE   cache directory (see above)
@@ -12,6 +15,9 @@
 #   KEEL_TESTBED_SUITE   Debian suite (default bookworm; Xen 4.17 is bookworm's)
 #   KEEL_TESTBED_FORCE=1 rebuild even when the cache is current
 set -euo pipefail
+# The body is a single block: bash reads all of it before running it, so changing this file while
+# it runs (an edit, a git checkout during a test) cannot make a running instance execute a mix.
+{
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 CACHE=${KEEL_TESTBED_CACHE:-$HOME/.cache/keel-testbed}
@@ -88,19 +94,20 @@ chmod 755 "$BUILD"   # apt-get download runs as _apt when it can read the direct
 
 # ---- package resolution ------------------------------------------------------------------
 step "resolving packages"
-if [ -z "$(apt-cache policy linux-image-amd64 2>/dev/null | awk '/Candidate:/ { print $2 }' | grep -v none)" ]; then
+policy=$(apt-cache policy linux-image-amd64 2>/dev/null || true)
+if ! grep -q 'Candidate: [0-9]' <<<"$policy"; then
     log "apt has no package lists; running apt-get update"
     as_root env DEBIAN_FRONTEND=noninteractive apt-get update -q
 fi
 KPKG=$(apt-cache depends linux-image-amd64 2>/dev/null |
-    awk '/Depends: linux-image-[0-9].*-amd64$/ { print $2; exit }')
+    awk '/Depends: linux-image-[0-9].*-amd64$/ && !n++ { print $2 }')
 [ -n "$KPKG" ] || die "cannot resolve the kernel package linux-image-amd64 depends on"
 KVER=${KPKG#linux-image-}
 if [ -n "${KEEL_TESTBED_MIRROR:-}" ]; then
     MIRROR=$KEEL_TESTBED_MIRROR
 else
     MIRROR=$(apt-cache policy 2>/dev/null |
-        awk -v s=" $SUITE/main amd64 Packages" 'index($0, s) { print $2; exit }')
+        awk -v s=" $SUITE/main amd64 Packages" 'index($0, s) && !n++ { print $2 }')
     MIRROR=${MIRROR:-http://deb.debian.org/debian}
 fi
 log "kernel package $KPKG, mirror $MIRROR, suite $SUITE"
@@ -150,7 +157,7 @@ step_done
 
 step "extracting hypervisor and kernel"
 dpkg -x "$BUILD"/deb/"${XEN_PKG}"_*.deb "$BUILD/xenpkg"
-xengz=$(find "$BUILD/xenpkg/boot" -name 'xen-4.17*-amd64.gz' | head -n1)
+xengz=$(find "$BUILD/xenpkg/boot" -name 'xen-4.17*-amd64.gz' -print -quit)
 [ -n "$xengz" ] || die "no /boot/xen-4.17*.gz in $XEN_PKG"
 gunzip -c "$xengz" >"$BUILD/xen"
 dpkg -x "$BUILD"/deb/"${KPKG}"_*.deb "$BUILD/kernel"
@@ -185,6 +192,7 @@ step_done
 
 step "configuring and trimming the dom0 root"
 as_root install -m 755 "$INIT_SRC" "$ROOT/init"
+# shellcheck disable=SC2016  # (expanded by the inner shell)
 as_root sh -e -c '
     r=$1
     echo dom0 >"$r/etc/hostname"
@@ -236,3 +244,5 @@ echo "$key" >"$CACHE/key"
 total=$(( $(now_ms) - T_START ))
 log "built $CACHE in $((total / 1000)).$(printf %03d $((total % 1000)))s:"
 sed 's/^/[build-host]   /' "$CACHE/manifest"
+exit 0
+}

@@ -125,7 +125,7 @@ if [ "${KEEL_SHELL:-0}" = 1 ]; then
     say "interactive shell (scenario status $status); leave it with 'exit' to print the logs and power off"
     tty=/dev/hvc0   # /dev/console cannot be a controlling terminal
     [ -c $tty ] || tty=/dev/console
-    ( cd /scenario 2>/dev/null; exec setsid -c bash -l <$tty >$tty 2>&1 )
+    ( cd /scenario 2>/dev/null || cd /; exec setsid -c bash -l <$tty >$tty 2>&1 )
 fi
 
 # ---- 7. logs to the serial console, between markers -----------------------------------------
@@ -139,7 +139,7 @@ done
 sleep 0.3
 
 dump() {   # dump NAME FILE
-    local name=$1 file=$2 bytes lines
+    local name=$1 file=$2 bytes
     # Size as it will arrive on the host: without carriage returns, newline-terminated.
     bytes=$(tr -d '\r' <"$file" | sed -e '$a\' | wc -c)
     echo "KEEL-LOG-BEGIN $name"

@@ -90,7 +90,7 @@ wait_guest_log() { wait_log "$(guest_log "$1")" "$2" "$3"; }
 
 # wait_dmesg REGEX TIMEOUT_S: wait until `xl dmesg` (Xen's console: port 0xE9 output of
 # guests appears there as "(dN) text") has a line matching REGEX.
-_keel_dmesg_has() { xl dmesg 2>/dev/null | grep -Eq -- "$1"; }
+_keel_dmesg_has() { grep -Eq -- "$1" <<<"$(xl dmesg 2>/dev/null)"; }
 wait_dmesg() {
     local re=$1 limit=$2
     if ! poll "$limit" _keel_dmesg_has "$re"; then

@@ -1,7 +1,7 @@
 #!/bin/bash
 # Runs one scenario in the nested Xen test host (QEMU TCG -> Xen 4.17 -> dom0 -> guests).
 #
-#   testbed/run-scenario.sh SCENARIO_DIR [--apps DIR] [--logs DIR] [--timeout S] [--quiet]
+#   testbed/run-scenario.sh SCENARIO_DIR [--apps DIR] [--logs DIR] [--timeout S] [--quiet|--shell]
 #
 # SCENARIO_DIR/run.sh runs in dom0 with cwd /scenario (= a copy of SCENARIO_DIR, plus lib.sh from
 # testbed/dom0-lib.sh). If SCENARIO_DIR/build.sh is executable, it is run first on this host with
@@ -10,8 +10,9 @@
 #   and /scenario/apps/NAME.xl, the latter's `kernel = ...` pointing at /scenario/apps/NAME.xen.
 # --logs DIR: serial.log (everything QEMU printed), serial-timed.log (the same, each line with
 #   its arrival time in seconds since QEMU started), console.log (serial.log without the log
-#   dumps and carriage returns: Xen, dom0 and run.sh's output), guest-NAME.log (each guest's console),
-#   xl-dmesg.log, dom0-dmesg.log, timings.txt. Default: $TMPDIR/keel-testbed-logs/SCENARIO.
+#   dumps and carriage returns: Xen, dom0 and run.sh's output), guest-NAME.log (each guest's
+#   console), xl-dmesg.log, dom0-dmesg.log, xen-xl-NAME.log (xl's own log of each guest),
+#   timings.txt. Default: $TMPDIR/keel-testbed-logs/SCENARIO.
 # --timeout S: wall-clock limit of the whole QEMU run (default 600). dom0 stops run.sh 30 s
 #   before that (status 124) so that the logs still get out; KEEL_SCENARIO_TIMEOUT in the
 #   environment sets a tighter limit for run.sh alone.
@@ -31,6 +32,9 @@
 # KEEL_TESTBED_LOCK (lock file serializing nested runs on the machine, default
 # $TMPDIR/keel-testbed-qemu.lock; empty = no serialization).
 set -euo pipefail
+# The body is a single block: bash reads all of it before running it, so changing this file while
+# it runs (an edit, a git checkout during a test) cannot make a running instance execute a mix.
+{
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 CACHE=${KEEL_TESTBED_CACHE:-$HOME/.cache/keel-testbed}
@@ -45,7 +49,7 @@ die() { echo "[run-scenario] ERROR: $*" >&2; exit 2; }
 now_ms() { local t=${EPOCHREALTIME/./}; echo $(( t / 1000 )); }
 secs() { printf '%d.%03d' $(( $1 / 1000 )) $(( $1 % 1000 )); }
 
-SCENARIO= APPS= LOGS= TIMEOUT= QUIET=0 SHELL_MODE=0
+SCENARIO='' APPS='' LOGS='' TIMEOUT='' QUIET=0 SHELL_MODE=0
 while [ $# -gt 0 ]; do
     case $1 in
         --apps) APPS=${2:?--apps needs a directory}; shift 2 ;;
@@ -61,15 +65,15 @@ done
 [ -n "$SCENARIO" ] || usage
 TIMEOUT=${TIMEOUT:-$([ "$SHELL_MODE" = 1 ] && echo 3600 || echo 600)}
 [ -f "$SCENARIO/run.sh" ] || die "$SCENARIO/run.sh does not exist"
-[[ $TIMEOUT =~ ^[0-9]+$ ]] && [ "$TIMEOUT" -gt 0 ] || die "--timeout wants a number of seconds"
+if ! [[ $TIMEOUT =~ ^[1-9][0-9]*$ ]]; then die "--timeout wants a number of seconds"; fi
 [ -z "$APPS" ] || [ -d "$APPS" ] || die "--apps $APPS is not a directory"
 SCENARIO=$(cd "$SCENARIO" && pwd)
 NAME=$(basename "$SCENARIO")
 LOGS=${LOGS:-${TMPDIR:-/tmp}/keel-testbed-logs/$NAME}
 mkdir -p "$LOGS"
 LOGS=$(cd "$LOGS" && pwd)
-rm -f "$LOGS"/serial.log "$LOGS"/serial-timed.log "$LOGS"/console.log "$LOGS"/guest-*.log "$LOGS"/xl-dmesg.log "$LOGS"/dom0-dmesg.log \
-    "$LOGS"/xen-*.log "$LOGS"/timings.txt
+rm -f "$LOGS"/serial.log "$LOGS"/serial-timed.log "$LOGS"/console.log "$LOGS"/guest-*.log \
+    "$LOGS"/xl-dmesg.log "$LOGS"/dom0-dmesg.log "$LOGS"/xen-*.log "$LOGS"/timings.txt
 command -v "$QEMU" >/dev/null || die "$QEMU not found: run scripts/install-deps.sh"
 T_START=$(now_ms)
 
@@ -79,9 +83,10 @@ T_BUILT=$(now_ms)
 
 # ---- the scenario archive ----------------------------------------------------------------------
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/keel-scenario.XXXXXX")
-QPID=
+QPID=''
+# shellcheck disable=SC2317  # (called by the trap)
 cleanup() {
-    [ -n "$QPID" ] && kill "$QPID" 2>/dev/null
+    if [ -n "$QPID" ]; then kill "$QPID" 2>/dev/null || true; fi
     rm -rf "$WORK"
 }
 trap cleanup EXIT
@@ -115,6 +120,7 @@ if [ -n "$APPS" ]; then
     done
 fi
 SCENARIO_TIMEOUT=${KEEL_SCENARIO_TIMEOUT:-$TIMEOUT}
+[[ $SCENARIO_TIMEOUT =~ ^[0-9]+$ ]] || die "KEEL_SCENARIO_TIMEOUT wants a number of seconds"
 echo "$SCENARIO_TIMEOUT" >"$STAGE/timeout"
 ( cd "$WORK/stage" && find scenario -print0 | LC_ALL=C sort -z |
     cpio --null -o -H newc -R 0:0 --quiet ) | gzip -1 >"$WORK/scenario.cpio.gz"
@@ -141,6 +147,7 @@ T_QEMU=$(now_ms)
 # dom0 ends run.sh by KEEL_DEADLINE, 30 s before QEMU's limit, to leave time for the log dump.
 DEADLINE=$(( T_QEMU / 1000 + TIMEOUT - (TIMEOUT > 120 ? 30 : TIMEOUT / 4) ))
 DOM0_CMDLINE="console=hvc0 KEEL_SCENARIO_TIMEOUT=$SCENARIO_TIMEOUT KEEL_DEADLINE=$DEADLINE"
+# shellcheck disable=SC2054  # (commas inside QEMU arguments)
 QEMU_ARGS=(-machine q35 -cpu max,-smap,-smep -m 3072 -smp 2 -nographic -no-reboot
     -kernel "$CACHE/xen" -append "$XEN_CMDLINE"
     -initrd "$CACHE/vmlinuz $DOM0_CMDLINE,$WORK/initrd")
@@ -163,7 +170,7 @@ fi
 
 # Read the serial console: copy it to serial.log (and stdout), split the log dumps into files,
 # note the markers' times, and stop QEMU early when Xen or dom0 has panicked.
-EXIT_STATUS= READY_MS= PANIC= KILLER= cur= cur_bytes=0
+EXIT_STATUS='' READY_MS='' PANIC='' KILLER='' cur='' cur_bytes=0
 : >"$LOGS/timings.txt"
 exec 3>"$LOGS/serial.log" 5>"$LOGS/serial-timed.log" 7>"$LOGS/console.log"
 while IFS= read -r raw || [ -n "$raw" ]; do
@@ -191,17 +198,20 @@ while IFS= read -r raw || [ -n "$raw" ]; do
         KEEL-LOG-BEGIN\ *)
             cur=${line#KEEL-LOG-BEGIN }
             cur=${cur//[^A-Za-z0-9._-]/_}
+            [[ $cur == [A-Za-z0-9]* ]] || cur=log-$cur
             cur_bytes=0
             exec 4>"$LOGS/$cur" ;;
         KEEL-DOM0-READY*)
             READY_MS=$(( $(now_ms) - T_QEMU ))
-            echo "qemu-start-to-dom0-ready=$READY_MS ms" >>"$LOGS/timings.txt" ;;
+            # (an interactive run's transcript is read after the fact: no arrival times)
+            [ "$SHELL_MODE" = 1 ] || echo "qemu-start-to-dom0-ready=$READY_MS ms" >>"$LOGS/timings.txt" ;;
         KEEL-TIMING\ *)
             echo "${line#KEEL-TIMING }" >>"$LOGS/timings.txt" ;;
         KEEL-SCENARIO-EXIT=*)
             EXIT_STATUS=${line#KEEL-SCENARIO-EXIT=}
             EXIT_STATUS=${EXIT_STATUS%%[^0-9]*} ;;
-        *"Kernel panic - not syncing"*|*"Panic on CPU"*|*"Dom0 crashed"*|*"Manual reset required"*)
+        "["*"] Kernel panic - not syncing"*|"(XEN) Panic on CPU"*|"(XEN) Hardware Dom0 crashed"*|\
+        "(XEN) Manual reset required"*)
             if [ -z "$PANIC" ] && [ -z "$EXIT_STATUS" ]; then
                 PANIC=$line
                 # Let the rest of the report reach the log, then stop QEMU.
@@ -271,3 +281,4 @@ say "timings:"
 sed 's/^/[run-scenario]   /' "$LOGS/timings.txt"
 say "$msg (total $(secs $(( T_END - T_START )))s, logs in $LOGS)"
 exit "$status"
+}

@@ -1,5 +1,6 @@
 // hello: prints the Xen version it runs on, its memory and its command line, then powers off.
 // With `wait` on the command line it stays up until `xl shutdown` (or `xl reboot`).
+#include "keel/console/console.h"
 #include "keel/log.h"
 #include "keel/service.h"
 #include "keel/xen/platform.h"
@@ -16,6 +17,10 @@ public:
         KLOG_INFO("command line: \"%.*s\" (%zu words)", static_cast<int>(args.text().size()), args.text().data(),
                   args.size());
         if (args.has("wait")) {
+            // Lines typed in `xl console` are echoed to the log.
+            if (auto* console = keel::console::active()) {
+                console->set_input_handler([this](std::string_view bytes) { on_input(bytes); });
+            }
             KLOG_INFO("waiting for xl shutdown");
             co_await stopped_.wait();
             KLOG_INFO("hello: stop requested, leaving");
@@ -25,6 +30,19 @@ public:
     void stop() override { stopped_.set(); }
 
 private:
+    void on_input(std::string_view bytes) {
+        for (char c : bytes) {
+            if (c == '\r' || c == '\n') {
+                if (line_len_ > 0) KLOG_INFO("console input: %.*s", static_cast<int>(line_len_), line_);
+                line_len_ = 0;
+            } else if (line_len_ < sizeof(line_)) {
+                line_[line_len_++] = c;
+            }
+        }
+    }
+
+    char line_[128];
+    std::size_t line_len_ = 0;
     keel::Event stopped_;
 };
 

@@ -41,6 +41,9 @@ void start() {
 }
 
 }  // namespace
+
+Console* active() { return g_console; }
+
 }  // namespace keel::console
 
 KEEL_INIT(10, console, keel::console::start);

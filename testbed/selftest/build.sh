@@ -11,8 +11,9 @@ gcc -m32 -c -fno-pie -o "$tmp/guest.o" "$HERE/guest.S"
 ld -m elf_i386 -nostdlib --build-id=none -z noexecstack -T "$HERE/guest.ld" \
     -o "$OUT/keel-selftest.xen" "$tmp/guest.o"
 # Refuse an image without the PVH entry note.
-if ! readelf -n "$OUT/keel-selftest.xen" | grep -q 'Xen.*0x00000012'; then
-    readelf -n "$OUT/keel-selftest.xen" >&2
+notes=$(readelf -n "$OUT/keel-selftest.xen")
+if ! grep -q 'Xen.*0x00000012' <<<"$notes"; then
+    echo "$notes" >&2
     echo "build.sh: keel-selftest.xen has no XEN_ELFNOTE_PHYS32_ENTRY note" >&2
     exit 1
 fi

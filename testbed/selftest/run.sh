@@ -1,6 +1,7 @@
 #!/bin/bash
 # Self-test scenario of the nested test host: boots a 4 KB PVH guest that writes
 # "keel-selftest ok" to port 0xE9 and checks that Xen prints it as "(dN) keel-selftest ok".
+# shellcheck source=../dom0-lib.sh
 source /scenario/lib.sh
 
 check xl info

@@ -94,9 +94,9 @@ struct Request {
     std::string_view query;        ///< after '?', without it; empty if none
     std::string_view host;         ///< absolute-form authority, else the Host field (may be empty)
     Version version = Version::http_1_1;
-    bool keep_alive = false;         ///< the connection may carry another request after this one
+    bool keep_alive = false;  ///< the connection may carry another request after this one
     std::uint64_t content_length = 0;
-    std::string_view body;           ///< content_length bytes
+    std::string_view body;  ///< content_length bytes
     std::span<const Header> headers;
 
     /// The first field with this name (ASCII case-insensitive), if any.
@@ -165,10 +165,10 @@ private:
 
     std::span<char> buf_;
     Limits limits_;
-    std::size_t header_limit_;         // min(max_header_bytes, buffer size)
-    std::size_t used_ = 0;             // bytes of buf_ holding the current request
-    std::size_t line_start_ = 0;       // offset of the line being received
-    std::size_t sp1_, sp2_;            // first/second SP of the request line, relative to it
+    std::size_t header_limit_;    // min(max_header_bytes, buffer size)
+    std::size_t used_ = 0;        // bytes of buf_ holding the current request
+    std::size_t line_start_ = 0;  // offset of the line being received
+    std::size_t sp1_, sp2_;       // first/second SP of the request line, relative to it
     std::uint64_t body_remaining_ = 0;
     std::size_t body_start_ = 0;
     std::size_t header_count_ = 0;
@@ -225,9 +225,9 @@ enum class ConnectionHeader : std::uint8_t { omit, keep_alive, close };
 /// Everything a response head says.
 struct ResponseHead {
     Status status = Status::ok;
-    std::string_view content_type;      ///< omitted when empty
-    std::uint64_t content_length = 0;   ///< of the GET body, also for HEAD
-    std::string_view allow;             ///< "Allow" (405), omitted when empty
+    std::string_view content_type;     ///< omitted when empty
+    std::uint64_t content_length = 0;  ///< of the GET body, also for HEAD
+    std::string_view allow;            ///< "Allow" (405), omitted when empty
     ConnectionHeader connection = ConnectionHeader::omit;
     std::optional<std::uint64_t> date;  ///< unix seconds; no Date header without a clock
 };
@@ -253,12 +253,10 @@ public:
     void family(std::string_view name, std::string_view help, MetricType type);
 
     template <typename T>
-        requires std::is_integral_v<T>
-    void sample(T value) {
-        sample_line({}, {}, negative(value), magnitude(value));
-    }
+    requires std::is_integral_v<T>
+    void sample(T value) { sample_line({}, {}, negative(value), magnitude(value)); }
     template <typename T>
-        requires std::is_integral_v<T>
+    requires std::is_integral_v<T>
     void sample(std::string_view label, std::string_view label_value, T value) {
         sample_line(label, label_value, negative(value), magnitude(value));
     }
@@ -357,8 +355,8 @@ private:
 
 /// Counters shared by the sessions of a server (all on one loop: no locks).
 struct Stats {
-    std::uint64_t requests = 0;       ///< requests parsed completely
-    std::uint64_t parse_errors = 0;   ///< requests answered by the parser with an error
+    std::uint64_t requests = 0;      ///< requests parsed completely
+    std::uint64_t parse_errors = 0;  ///< requests answered by the parser with an error
     std::uint64_t responses_2xx = 0;
     std::uint64_t responses_4xx = 0;
     std::uint64_t responses_5xx = 0;
@@ -369,9 +367,9 @@ void write_metrics(MetricsWriter& w, const Stats& stats);
 
 struct SessionOptions {
     Limits limits{};
-    std::uint32_t max_requests = 0;                     ///< per connection; 0 = unlimited
+    std::uint32_t max_requests = 0;                          ///< per connection; 0 = unlimited
     std::optional<std::uint64_t> (*wall_clock)() = nullptr;  ///< unix seconds for Date, if known
-    Stats* stats = nullptr;                             ///< counters to update, if any
+    Stats* stats = nullptr;                                  ///< counters to update, if any
 };
 
 /// Buffers a session works in, owned by the caller (preallocated per connection slot).

@@ -19,14 +19,8 @@ bool is_ows(char c) { return c == ' ' || c == '\t'; }
 
 // tchar (RFC 9110 §5.6.2).
 bool is_tchar(char c) {
-    if (is_alpha(c) || is_digit(c)) return true;
-    switch (c) {
-    case '!': case '#': case '$': case '%': case '&': case '\'': case '*': case '+':
-    case '-': case '.': case '^': case '_': case '`': case '|': case '~':
-        return true;
-    default:
-        return false;
-    }
+    return is_alpha(c) || is_digit(c) ||
+           std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
 }
 
 bool is_token(std::string_view s) {
@@ -52,15 +46,8 @@ bool is_target_byte(char c) {
 // uri-host [ ":" port ]: reg-name (unreserved, pct-encoded, sub-delims), IP-literal ('[', ']',
 // ':'), port digits. Anything else (space, '@', '/', controls, non-ASCII) is refused.
 bool is_host_byte(char c) {
-    if (is_alpha(c) || is_digit(c)) return true;
-    switch (c) {
-    case '-': case '.': case '_': case '~': case '%': case '!': case '$': case '&': case '\'':
-    case '(': case ')': case '*': case '+': case ',': case ';': case '=': case ':': case '[':
-    case ']':
-        return true;
-    default:
-        return false;
-    }
+    return is_alpha(c) || is_digit(c) ||
+           std::string_view("-._~%!$&'()*+,;=:[]").find(c) != std::string_view::npos;
 }
 
 bool is_host(std::string_view s) {
@@ -73,7 +60,9 @@ bool is_host(std::string_view s) {
 char lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
 
 // string_view::substr throws on a bad position; these never do (callers keep pos <= size).
-std::string_view tail(std::string_view s, std::size_t pos) { return std::string_view(s.data() + pos, s.size() - pos); }
+std::string_view tail(std::string_view s, std::size_t pos) {
+    return std::string_view(s.data() + pos, s.size() - pos);
+}
 std::string_view head(std::string_view s, std::size_t len) { return std::string_view(s.data(), len); }
 
 std::string_view trim_ows(std::string_view s) {
@@ -101,9 +90,9 @@ Method method_from(std::string_view m) {
         Method method;
     };
     static constexpr Entry table[] = {
-        {"GET", Method::get},         {"HEAD", Method::head},       {"POST", Method::post},
-        {"PUT", Method::put},         {"DELETE", Method::delete_},  {"CONNECT", Method::connect},
-        {"OPTIONS", Method::options}, {"TRACE", Method::trace},     {"PATCH", Method::patch},
+        {"GET", Method::get},         {"HEAD", Method::head},      {"POST", Method::post},
+        {"PUT", Method::put},         {"DELETE", Method::delete_}, {"CONNECT", Method::connect},
+        {"OPTIONS", Method::options}, {"TRACE", Method::trace},    {"PATCH", Method::patch},
     };
     for (const Entry& e : table) {
         if (e.name == m) return e.method;  // methods are case-sensitive (RFC 9110 §9.1)
@@ -155,9 +144,12 @@ void RequestParser::reset() {
 
 ParseState RequestParser::state() const {
     switch (phase_) {
-    case Phase::complete: return ParseState::complete;
-    case Phase::failed: return ParseState::error;
-    default: return ParseState::incomplete;
+        case Phase::complete:
+            return ParseState::complete;
+        case Phase::failed:
+            return ParseState::error;
+        default:
+            return ParseState::incomplete;
     }
 }
 
@@ -244,7 +236,8 @@ void RequestParser::note_request_line_bytes(std::size_t from, std::size_t to) {
 // method too long (501), target too long (414), version too long (400). Each only grows as
 // bytes arrive, so a prefix fails exactly when the whole line would.
 std::optional<Status> RequestParser::check_request_line_lengths(std::size_t content_len) const {
-    if (sp1_ == npos ? content_len > max_method_bytes : sp1_ > max_method_bytes) return Status::not_implemented;
+    if (sp1_ == npos ? content_len > max_method_bytes : sp1_ > max_method_bytes)
+        return Status::not_implemented;
     if (sp1_ == npos) return std::nullopt;
     const std::size_t target_end = sp2_ == npos ? content_len : sp2_;
     if (target_end - sp1_ - 1 > limits_.max_target_bytes) return Status::uri_too_long;

@@ -19,7 +19,8 @@ constexpr StatusText status_texts[] = {
     {Status::request_timeout, "Request Timeout", "408 Request Timeout\n"},
     {Status::content_too_large, "Content Too Large", "413 Content Too Large\n"},
     {Status::uri_too_long, "URI Too Long", "414 URI Too Long\n"},
-    {Status::header_fields_too_large, "Request Header Fields Too Large", "431 Request Header Fields Too Large\n"},
+    {Status::header_fields_too_large, "Request Header Fields Too Large",
+     "431 Request Header Fields Too Large\n"},
     {Status::internal_error, "Internal Server Error", "500 Internal Server Error\n"},
     {Status::not_implemented, "Not Implemented", "501 Not Implemented\n"},
     {Status::version_not_supported, "HTTP Version Not Supported", "505 HTTP Version Not Supported\n"},
@@ -45,7 +46,8 @@ bool is_metric_name(std::string_view s, bool allow_colon) {
     if (s.empty()) return false;
     for (std::size_t i = 0; i < s.size(); ++i) {
         const char c = s[i];
-        const bool letter = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' || (allow_colon && c == ':');
+        const bool letter =
+            (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' || (allow_colon && c == ':');
         const bool digit = c >= '0' && c <= '9';
         if (!letter && !(digit && i > 0)) return false;
     }

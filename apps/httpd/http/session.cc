@@ -32,7 +32,9 @@ Response Router::error(Status s) { return Response{s, text_plain, error_body(s),
 Response Router::route(const Request& req, std::span<char> scratch) {
     const bool readable = req.method == Method::get || req.method == Method::head;
     if (metrics_ && !metrics_path_.empty() && req.path == metrics_path_) {
-        if (!readable) return Response{Status::method_not_allowed, text_plain, error_body(Status::method_not_allowed), allowed_methods};
+        if (!readable)
+            return Response{Status::method_not_allowed, text_plain, error_body(Status::method_not_allowed),
+                            allowed_methods};
         MetricsWriter w(scratch);
         metrics_(w);
         if (!w.ok()) return error(Status::internal_error);
@@ -42,7 +44,8 @@ Response Router::route(const Request& req, std::span<char> scratch) {
     if (!page && req.path == "/") page = find("/index.html");
     if (!page) return error(Status::not_found);
     if (!readable) {
-        return Response{Status::method_not_allowed, text_plain, error_body(Status::method_not_allowed), allowed_methods};
+        return Response{Status::method_not_allowed, text_plain, error_body(Status::method_not_allowed),
+                        allowed_methods};
     }
     return Response{Status::ok, page->content_type, page->body, {}};
 }
@@ -70,17 +73,17 @@ std::size_t Session::feed(std::span<const char> data) {
     if (state_ == SessionState::writing || input_ended_) return 0;
     const ParseResult r = parser_.feed(data);
     switch (r.state) {
-    case ParseState::incomplete:
-        state_ = parser_.idle() ? SessionState::idle : SessionState::reading;
-        return r.consumed;
-    case ParseState::complete:
-        respond(parser_.request());
-        parser_.reset();  // the response refers to static data or scratch, not the request
-        return r.consumed;
-    case ParseState::error:
-        if (options_.stats) ++options_.stats->parse_errors;
-        respond_error(parser_.error(), parser_.method() == Method::head);
-        return data.size();  // the connection closes: what follows is not read
+        case ParseState::incomplete:
+            state_ = parser_.idle() ? SessionState::idle : SessionState::reading;
+            return r.consumed;
+        case ParseState::complete:
+            respond(parser_.request());
+            parser_.reset();  // the response refers to static data or scratch, not the request
+            return r.consumed;
+        case ParseState::error:
+            if (options_.stats) ++options_.stats->parse_errors;
+            respond_error(parser_.error(), parser_.method() == Method::head);
+            return data.size();  // the connection closes: what follows is not read
     }
     return r.consumed;
 }
@@ -89,8 +92,8 @@ void Session::respond(const Request& req) {
     ++requests_;
     if (options_.stats) ++options_.stats->requests;
     const Response resp = router_.route(req, bufs_.scratch);
-    const bool last = !req.keep_alive || input_ended_ ||
-                      (options_.max_requests != 0 && requests_ >= options_.max_requests);
+    const bool last =
+        !req.keep_alive || input_ended_ || (options_.max_requests != 0 && requests_ >= options_.max_requests);
     ResponseHead head;
     head.status = resp.status;
     head.content_type = resp.content_type;
@@ -165,7 +168,8 @@ void Session::sent(std::size_t n) {
     if (!head_out_.empty()) {
         head_out_ = n >= head_out_.size() ? std::span<const char>() : head_out_.subspan(n);
     } else {
-        body_out_ = n >= body_out_.size() ? std::string_view() : std::string_view(body_out_.data() + n, body_out_.size() - n);
+        body_out_ = n >= body_out_.size() ? std::string_view()
+                                          : std::string_view(body_out_.data() + n, body_out_.size() - n);
     }
     if (!head_out_.empty() || !body_out_.empty()) return;
     if (close_after_) {
@@ -182,17 +186,17 @@ void Session::end_of_input() {
 
 void Session::timed_out() {
     switch (state_) {
-    case SessionState::idle:
-    case SessionState::writing:
-        head_out_ = {};
-        body_out_ = {};
-        state_ = SessionState::closed;
-        break;
-    case SessionState::reading:
-        respond_error(Status::request_timeout, parser_.method() == Method::head);
-        break;
-    case SessionState::closed:
-        break;
+        case SessionState::idle:
+        case SessionState::writing:
+            head_out_ = {};
+            body_out_ = {};
+            state_ = SessionState::closed;
+            break;
+        case SessionState::reading:
+            respond_error(Status::request_timeout, parser_.method() == Method::head);
+            break;
+        case SessionState::closed:
+            break;
     }
 }
 

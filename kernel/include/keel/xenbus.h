@@ -194,14 +194,16 @@ private:
     Task<Result<void>> publish_once(const XenbusConfig& cfg);
     Task<Result<void>> wait_backend(bool (*ready)(XenbusState), bool fail_if_gone, const char* want,
                                     std::uint64_t timeout_ns);
+    /// Write `next` to our state node; state_ follows only if the write succeeded.
     Task<Result<void>> enter(State next);
-    Task<void> shut_down(bool published);
+    /// Closing (if the backend may have seen our configuration), optionally a bounded wait for
+    /// the backend to let go, teardown, Closed. Always ends Closed; returns the wait's result.
+    Task<Result<void>> shut_down(std::uint64_t wait_backend_ns);
     Task<void> backend_left();
     Task<void> refresh_backend_state();
     Task<Result<std::size_t>> read_under(std::string_view dir, std::string_view key, std::span<char> out);
     Task<Result<std::uint64_t>> read_uint_under(std::string_view dir, std::string_view key);
     void on_backend_event();
-    void finish_close();
 
     xen::XenStore& xs_;
     XenbusNode node_;

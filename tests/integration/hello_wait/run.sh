@@ -7,6 +7,11 @@ wait_guest_log hello 'waiting for xl shutdown' 10
 sleep 1
 dom_state hello | grep -q '[rb]' || fail "hello is not running: $(dom_state hello)"
 check xenstore-read "/local/domain/$(xl domid hello)/control/feature-poweroff"
+# Console input: what dom0 types on the guest's console pty reaches the service.
+tty=$(xenstore-read "/local/domain/$(xl domid hello)/console/tty") || fail "no console tty in xenstore"
+echo "ping from dom0" > "$tty"
+wait_guest_log hello 'console input: ping from dom0' 10
+pass "console input reached the service"
 t0=$(now_ms)
 check xl shutdown hello
 wait_gone hello 15

@@ -18,7 +18,8 @@ bool metric_name_ok(std::string_view s, bool label) {
     if (s.empty()) return false;
     for (std::size_t i = 0; i < s.size(); ++i) {
         const char c = s[i];
-        const bool letter = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' || (!label && c == ':');
+        const bool letter =
+            (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' || (!label && c == ':');
         if (!letter && !(i > 0 && c >= '0' && c <= '9')) return false;
     }
     return true;
@@ -74,14 +75,16 @@ std::string check_prometheus(std::string_view text) {
             if (is_type) {
                 if (types.count(name)) return where + "second TYPE";
                 if (sampled.count(name)) return where + "TYPE after samples";
-                if (arg != "counter" && arg != "gauge" && arg != "histogram" && arg != "summary" && arg != "untyped") {
+                if (arg != "counter" && arg != "gauge" && arg != "histogram" && arg != "summary" &&
+                    arg != "untyped") {
                     return where + "unknown type";
                 }
                 types[name] = std::string(arg);
             } else {
                 for (std::size_t i = 0; i < arg.size(); ++i) {
                     if (arg[i] != '\\') continue;
-                    if (i + 1 >= arg.size() || (arg[i + 1] != '\\' && arg[i + 1] != 'n')) return where + "bad escape";
+                    if (i + 1 >= arg.size() || (arg[i + 1] != '\\' && arg[i + 1] != 'n'))
+                        return where + "bad escape";
                     ++i;
                 }
             }
@@ -107,7 +110,8 @@ std::string check_prometheus(std::string_view text) {
                 bool closed = false;
                 while (i < line.size()) {
                     if (line[i] == '\\') {
-                        if (i + 1 >= line.size() || (line[i + 1] != '\\' && line[i + 1] != 'n' && line[i + 1] != '"')) {
+                        if (i + 1 >= line.size() ||
+                            (line[i + 1] != '\\' && line[i + 1] != 'n' && line[i + 1] != '"')) {
                             return where + "bad escape in label value";
                         }
                         i += 2;
@@ -144,12 +148,13 @@ std::string check_prometheus(std::string_view text) {
 
 TEST(PrometheusChecker, KnowsGoodFromBad) {
     EXPECT_EQ(check_prometheus(""), "");
-    EXPECT_EQ(check_prometheus("# HELP a_total x\\ny\n# TYPE a_total counter\na_total{k=\"v\\\"\",l=\"\"} 1 1700\n"),
+    EXPECT_EQ(check_prometheus(
+                  "# HELP a_total x\\ny\n# TYPE a_total counter\na_total{k=\"v\\\"\",l=\"\"} 1 1700\n"),
               "");
     EXPECT_EQ(check_prometheus("# TYPE g gauge\ng -1.5e3\ng NaN\n"), "");
-    EXPECT_NE(check_prometheus("# TYPE g gauge\ng 1"), "");          // no newline
-    EXPECT_NE(check_prometheus("g 1\n"), "");                        // no TYPE
-    EXPECT_NE(check_prometheus("# TYPE 1g gauge\n"), "");            // bad name
+    EXPECT_NE(check_prometheus("# TYPE g gauge\ng 1"), "");  // no newline
+    EXPECT_NE(check_prometheus("g 1\n"), "");                // no TYPE
+    EXPECT_NE(check_prometheus("# TYPE 1g gauge\n"), "");    // bad name
     EXPECT_NE(check_prometheus("# TYPE g gauge\n# TYPE g gauge\n"), "");
     EXPECT_NE(check_prometheus("# TYPE g widget\n"), "");
     EXPECT_NE(check_prometheus("# TYPE c counter\nc -1\n"), "");
@@ -263,7 +268,8 @@ TEST(MetricsRoute, ThroughASession) {
     EXPECT_NE(out.find("\r\nContent-Type: text/plain; version=0.0.4; charset=utf-8\r\n"), std::string::npos);
     const std::string body = out.substr(out.find("\r\n\r\n") + 4);
     EXPECT_EQ(check_prometheus(body), "") << body;
-    EXPECT_NE(body.find("keel_http_requests_total 3\n"), std::string::npos) << body;  // counted before routing
+    EXPECT_NE(body.find("keel_http_requests_total 3\n"), std::string::npos)
+        << body;  // counted before routing
     EXPECT_NE(body.find("keel_http_responses_total{class=\"2xx\"} 1\n"), std::string::npos) << body;
     EXPECT_NE(body.find("keel_http_responses_total{class=\"4xx\"} 1\n"), std::string::npos) << body;
     EXPECT_NE(body.find("keel_http_hook_calls 1\n"), std::string::npos) << body;
@@ -295,7 +301,8 @@ TEST(MetricsRoute, TooLargeForScratchIs500) {
     s.feed(std::string_view("GET /metrics HTTP/1.1\r\nHost: h\r\n\r\n"));
     ASSERT_EQ(s.state(), SessionState::writing);
     const auto chunk = s.output();
-    EXPECT_TRUE(std::string_view(chunk.data(), chunk.size()).starts_with("HTTP/1.1 500 Internal Server Error\r\n"));
+    EXPECT_TRUE(
+        std::string_view(chunk.data(), chunk.size()).starts_with("HTTP/1.1 500 Internal Server Error\r\n"));
     EXPECT_EQ(stats.responses_5xx, 1u);
 }
 

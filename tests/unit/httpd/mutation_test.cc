@@ -26,40 +26,61 @@ const char* const seeds[] = {
     "\r\nGET /x HTTP/1.0\r\nX:  y \r\n\r\n",
 };
 
-const char interesting[] = {' ', ':', '\r', '\n', '\t', '\0', '/', '?', '#', 'H', '1', '0', '9',
-                            '\x7f', '\x80', '\xff', ',', '"', '*', '.', 'a', 'Z'};
+const char interesting[] = {' ', ':', '\r',   '\n',   '\t',   '\0', '/', '?', '#', 'H', '1',
+                            '0', '9', '\x7f', '\x80', '\xff', ',',  '"', '*', '.', 'a', 'Z'};
 
 const char* const lines[] = {
-    "Content-Length: 5\r\n", "Content-Length: 0\r\n", "Transfer-Encoding: chunked\r\n", "Host: x\r\n",
-    "Connection: close\r\n", "Content-Length: 99999999999999999999\r\n", " folded\r\n", "\r\n",
-    "GET / HTTP/1.1\r\n", "Host: [::1]:8080\r\n", "X: \xc3\xa9\r\n",
+    "Content-Length: 5\r\n",
+    "Content-Length: 0\r\n",
+    "Transfer-Encoding: chunked\r\n",
+    "Host: x\r\n",
+    "Connection: close\r\n",
+    "Content-Length: 99999999999999999999\r\n",
+    " folded\r\n",
+    "\r\n",
+    "GET / HTTP/1.1\r\n",
+    "Host: [::1]:8080\r\n",
+    "X: \xc3\xa9\r\n",
 };
 
 std::string mutate(std::string s, std::mt19937& rng) {
-    auto pick = [&rng](std::size_t n) { return n == 0 ? 0 : std::uniform_int_distribution<std::size_t>(0, n - 1)(rng); };
+    auto pick = [&rng](std::size_t n) {
+        return n == 0 ? 0 : std::uniform_int_distribution<std::size_t>(0, n - 1)(rng);
+    };
     const std::size_t count = pick(2) ? 1 : 1 + pick(6);  // half of them: a single change
     for (std::size_t k = 0; k < count; ++k) {
         const std::size_t at = pick(s.size() + 1);
         switch (pick(9)) {
-        case 0:
-            if (at < s.size()) s[at] = interesting[pick(sizeof interesting)];
-            break;
-        case 1: s.insert(s.begin() + static_cast<std::ptrdiff_t>(at), interesting[pick(sizeof interesting)]); break;
-        case 2:
-            if (at < s.size()) s.erase(at, 1);
-            break;
-        case 3: {  // duplicate a slice
-            const std::size_t len = pick(s.size() - at + 1);
-            s.insert(at, s.substr(at, len));
-            break;
-        }
-        case 4: s.erase(at, pick(s.size() - at + 1)); break;
-        case 5: s.resize(at); break;
-        case 6: s.insert(at, std::string(pick(2) ? 1 + pick(300) : 1 + pick(10000), interesting[pick(sizeof interesting)])); break;
-        case 7: s.insert(at, lines[pick(std::size(lines))]); break;
-        case 8:
-            if (at < s.size()) s[at] = static_cast<char>(pick(256));
-            break;
+            case 0:
+                if (at < s.size()) s[at] = interesting[pick(sizeof interesting)];
+                break;
+            case 1:
+                s.insert(s.begin() + static_cast<std::ptrdiff_t>(at), interesting[pick(sizeof interesting)]);
+                break;
+            case 2:
+                if (at < s.size()) s.erase(at, 1);
+                break;
+            case 3: {  // duplicate a slice
+                const std::size_t len = pick(s.size() - at + 1);
+                s.insert(at, s.substr(at, len));
+                break;
+            }
+            case 4:
+                s.erase(at, pick(s.size() - at + 1));
+                break;
+            case 5:
+                s.resize(at);
+                break;
+            case 6:
+                s.insert(at, std::string(pick(2) ? 1 + pick(300) : 1 + pick(10000),
+                                         interesting[pick(sizeof interesting)]));
+                break;
+            case 7:
+                s.insert(at, lines[pick(std::size(lines))]);
+                break;
+            case 8:
+                if (at < s.size()) s[at] = static_cast<char>(pick(256));
+                break;
         }
     }
     return s;
@@ -115,9 +136,9 @@ private:
         EXPECT_FALSE(req.method_name.empty());
         EXPECT_FALSE(req.path.empty());
         EXPECT_EQ(req.body.size(), req.content_length);
-        std::string s = std::string(req.method_name) + " " + std::string(req.path) + "?" + std::string(req.query) +
-                        " host=" + std::string(req.host) + " ka=" + std::to_string(req.keep_alive) +
-                        " body=" + std::string(req.body);
+        std::string s = std::string(req.method_name) + " " + std::string(req.path) + "?" +
+                        std::string(req.query) + " host=" + std::string(req.host) +
+                        " ka=" + std::to_string(req.keep_alive) + " body=" + std::string(req.body);
         for (const Header& h : req.headers) {
             EXPECT_TRUE(inside(h.name) && inside(h.value));
             EXPECT_FALSE(h.name.empty());

@@ -16,7 +16,7 @@ using namespace std::literals;
 
 struct Outcome {
     ParseState state;
-    Status error;         // meaningful for ParseState::error
+    Status error;          // meaningful for ParseState::error
     std::size_t consumed;  // total over all feeds (0 for errors)
     bool operator==(const Outcome&) const = default;
 };
@@ -87,7 +87,8 @@ protected:
 };
 
 TEST_F(ParserTest, SimpleGet) {
-    const std::string_view text = "GET /index.html?a=1&b HTTP/1.1\r\nHost: example.com\r\nUser-Agent: t\r\n\r\n";
+    const std::string_view text =
+        "GET /index.html?a=1&b HTTP/1.1\r\nHost: example.com\r\nUser-Agent: t\r\n\r\n";
     const Outcome o = parse(text);
     ASSERT_EQ(o.state, ParseState::complete);
     EXPECT_EQ(o.consumed, text.size());
@@ -113,10 +114,11 @@ TEST_F(ParserTest, Methods) {
         std::string_view name;
         Method method;
     };
-    for (const Case& c : {Case{"GET", Method::get}, Case{"HEAD", Method::head}, Case{"POST", Method::post},
-                          Case{"PUT", Method::put}, Case{"DELETE", Method::delete_}, Case{"PATCH", Method::patch},
-                          Case{"OPTIONS", Method::options}, Case{"TRACE", Method::trace},
-                          Case{"BREW", Method::other}, Case{"get", Method::other}}) {
+    for (const Case& c :
+         {Case{"GET", Method::get}, Case{"HEAD", Method::head}, Case{"POST", Method::post},
+          Case{"PUT", Method::put}, Case{"DELETE", Method::delete_}, Case{"PATCH", Method::patch},
+          Case{"OPTIONS", Method::options}, Case{"TRACE", Method::trace}, Case{"BREW", Method::other},
+          Case{"get", Method::other}}) {
         const std::string text = std::string(c.name) + " / HTTP/1.1\r\nHost: h\r\n\r\n";
         ASSERT_EQ(parse(text).state, ParseState::complete) << text;
         EXPECT_EQ(req().method, c.method) << text;
@@ -151,21 +153,39 @@ TEST_F(ParserTest, VersionsAnd505) {
     ASSERT_EQ(parse("GET / HTTP/1.2\r\nHost: h\r\n\r\n").state, ParseState::complete);
     EXPECT_EQ(req().version, Version::http_1_1);  // higher minor: served as 1.1
     for (std::string_view v : {"HTTP/2.0", "HTTP/0.9", "HTTP/3.1", "HTTP/9.9"}) {
-        EXPECT_EQ(error_of("GET / " + std::string(v) + "\r\nHost: h\r\n\r\n"), Status::version_not_supported) << v;
+        EXPECT_EQ(error_of("GET / " + std::string(v) + "\r\nHost: h\r\n\r\n"), Status::version_not_supported)
+            << v;
     }
-    for (std::string_view v : {"HTTP/1.10", "http/1.1", "HTTP/1", "HTTP/1.", "HTTP/a.1", "HTTP/1.x", "HTTP 1.1",
-                               "HTTP/11", "", "HTTPS/1.1"}) {
+    for (std::string_view v : {"HTTP/1.10", "http/1.1", "HTTP/1", "HTTP/1.", "HTTP/a.1", "HTTP/1.x",
+                               "HTTP 1.1", "HTTP/11", "", "HTTPS/1.1"}) {
         EXPECT_EQ(error_of("GET / " + std::string(v) + "\r\nHost: h\r\n\r\n"), Status::bad_request) << v;
     }
 }
 
 TEST_F(ParserTest, MalformedRequestLine400) {
     for (std::string_view line : {
-             "GET/ HTTP/1.1", "GET  / HTTP/1.1", "GET / HTTP/1.1 ", "GET /  HTTP/1.1", "GET /", "GET",
-             " GET / HTTP/1.1", "G(T / HTTP/1.1", "GET / HTTP/1.1\r", "GET\t/ HTTP/1.1", "GET /a\rb HTTP/1.1",
-             "GET a HTTP/1.1", "GET /a#b HTTP/1.1", "GET /\x7f HTTP/1.1", "GET /\x80 HTTP/1.1",
-             "GET * HTTP/1.1", "GET ftp://x/ HTTP/1.1", "GET http:// HTTP/1.1", "GET http://a b/ HTTP/1.1",
-             "GET http://u@h/ HTTP/1.1", "GET example.com:80 HTTP/1.1", "\x01 / HTTP/1.1",
+             "GET/ HTTP/1.1",
+             "GET  / HTTP/1.1",
+             "GET / HTTP/1.1 ",
+             "GET /  HTTP/1.1",
+             "GET /",
+             "GET",
+             " GET / HTTP/1.1",
+             "G(T / HTTP/1.1",
+             "GET / HTTP/1.1\r",
+             "GET\t/ HTTP/1.1",
+             "GET /a\rb HTTP/1.1",
+             "GET a HTTP/1.1",
+             "GET /a#b HTTP/1.1",
+             "GET /\x7f HTTP/1.1",
+             "GET /\x80 HTTP/1.1",
+             "GET * HTTP/1.1",
+             "GET ftp://x/ HTTP/1.1",
+             "GET http:// HTTP/1.1",
+             "GET http://a b/ HTTP/1.1",
+             "GET http://u@h/ HTTP/1.1",
+             "GET example.com:80 HTTP/1.1",
+             "\x01 / HTTP/1.1",
          }) {
         EXPECT_EQ(error_of(std::string(line) + "\r\nHost: h\r\n\r\n"), Status::bad_request) << line;
     }
@@ -194,8 +214,9 @@ TEST_F(ParserTest, TargetForms) {
 }
 
 TEST_F(ParserTest, Headers) {
-    ASSERT_EQ(parse("GET / HTTP/1.1\r\nHost:h\r\nX-A:  \t a b \t \r\nX-Empty:\r\nX-Obs: caf\xc3\xa9\r\n\r\n").state,
-              ParseState::complete);
+    ASSERT_EQ(
+        parse("GET / HTTP/1.1\r\nHost:h\r\nX-A:  \t a b \t \r\nX-Empty:\r\nX-Obs: caf\xc3\xa9\r\n\r\n").state,
+        ParseState::complete);
     EXPECT_EQ(req().host, "h");
     EXPECT_EQ(req().header("x-a"), std::optional<std::string_view>("a b"));
     EXPECT_EQ(req().header("x-empty"), std::optional<std::string_view>(""));
@@ -208,10 +229,23 @@ TEST_F(ParserTest, Headers) {
 
 TEST_F(ParserTest, BadHeaders400) {
     for (std::string_view field : {
-             "Bad Name: x", "Name : x", "Name\t: x", ": x", "NoColon", " Folded: x", "\tFolded: x",
-             "X(: y", "X-\x01: y", "X: a\x01z", "X: a\x7fz", "X: a\rb", "X\r: y", "\xc3\xa9: y",
+             "Bad Name: x",
+             "Name : x",
+             "Name\t: x",
+             ": x",
+             "NoColon",
+             " Folded: x",
+             "\tFolded: x",
+             "X(: y",
+             "X-\x01: y",
+             "X: a\x01z",
+             "X: a\x7fz",
+             "X: a\rb",
+             "X\r: y",
+             "\xc3\xa9: y",
          }) {
-        EXPECT_EQ(error_of("GET / HTTP/1.1\r\nHost: h\r\n" + std::string(field) + "\r\n\r\n"), Status::bad_request)
+        EXPECT_EQ(error_of("GET / HTTP/1.1\r\nHost: h\r\n" + std::string(field) + "\r\n\r\n"),
+                  Status::bad_request)
             << field;
     }
     EXPECT_EQ(error_of("GET / HTTP/1.1\r\nHost: h\r\nX: a\0b\r\n\r\n"sv), Status::bad_request);
@@ -224,10 +258,12 @@ TEST_F(ParserTest, Host) {
     EXPECT_EQ(error_of("GET / HTTP/1.1\r\nHost: a\r\nHost: a\r\n\r\n"), Status::bad_request);
     EXPECT_EQ(error_of("GET / HTTP/1.0\r\nHost: a\r\nhost: b\r\n\r\n"), Status::bad_request);
     for (std::string_view bad : {"a b", "a/b", "a@b", "a\xc3\xa9", "a\"b"}) {
-        EXPECT_EQ(error_of("GET / HTTP/1.1\r\nHost: " + std::string(bad) + "\r\n\r\n"), Status::bad_request) << bad;
+        EXPECT_EQ(error_of("GET / HTTP/1.1\r\nHost: " + std::string(bad) + "\r\n\r\n"), Status::bad_request)
+            << bad;
     }
     for (std::string_view good : {"", "localhost", "10.0.0.1:8080", "[::1]:80", "xn--caf-dma.example"}) {
-        ASSERT_EQ(parse("GET / HTTP/1.1\r\nHost: " + std::string(good) + "\r\n\r\n").state, ParseState::complete)
+        ASSERT_EQ(parse("GET / HTTP/1.1\r\nHost: " + std::string(good) + "\r\n\r\n").state,
+                  ParseState::complete)
             << good;
         EXPECT_EQ(req().host, good);
     }
@@ -243,22 +279,26 @@ TEST_F(ParserTest, ContentLengthAndBody) {
     EXPECT_EQ(req().content_length, 5u);
     EXPECT_EQ(req().body, "hello");
     // Repeated and equal: fine. Leading zeros are digits.
-    ASSERT_EQ(parse("POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\ncontent-length: 003\r\n\r\nabc", limits).state,
-              ParseState::complete);
+    ASSERT_EQ(
+        parse("POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\ncontent-length: 003\r\n\r\nabc", limits)
+            .state,
+        ParseState::complete);
     EXPECT_EQ(req().body, "abc");
     // Exactly the limit.
     EXPECT_EQ(parse("POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 10\r\n\r\n0123456789", limits).state,
               ParseState::complete);
     EXPECT_EQ(parse("POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 0\r\n\r\n").state, ParseState::complete);
     // Not digits, disagreeing duplicates, overflow.
-    for (std::string_view v : {"", "abc", "-1", "+5", "1 2", "5, 5", "0x10", "18446744073709551616",
-                               "99999999999999999999999"}) {
-        EXPECT_EQ(error_of("POST / HTTP/1.1\r\nHost: h\r\nContent-Length: " + std::string(v) + "\r\n\r\n", limits),
-                  Status::bad_request)
+    for (std::string_view v :
+         {"", "abc", "-1", "+5", "1 2", "5, 5", "0x10", "18446744073709551616", "99999999999999999999999"}) {
+        EXPECT_EQ(
+            error_of("POST / HTTP/1.1\r\nHost: h\r\nContent-Length: " + std::string(v) + "\r\n\r\n", limits),
+            Status::bad_request)
             << v;
     }
-    EXPECT_EQ(error_of("POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nab", limits),
-              Status::bad_request);
+    EXPECT_EQ(
+        error_of("POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nab", limits),
+        Status::bad_request);
     // The largest 64-bit number parses, and is far too large.
     EXPECT_EQ(error_of("POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 18446744073709551615\r\n\r\n", limits),
               Status::content_too_large);
@@ -266,10 +306,12 @@ TEST_F(ParserTest, ContentLengthAndBody) {
 
 TEST_F(ParserTest, BodyTooLarge413) {
     // Default: a GET/HEAD server takes no body at all.
-    EXPECT_EQ(error_of("POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 1\r\n\r\nx"), Status::content_too_large);
+    EXPECT_EQ(error_of("POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 1\r\n\r\nx"),
+              Status::content_too_large);
     Limits limits;
     limits.max_body_bytes = 10;
-    EXPECT_EQ(error_of("POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 11\r\n\r\n", limits), Status::content_too_large);
+    EXPECT_EQ(error_of("POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 11\r\n\r\n", limits),
+              Status::content_too_large);
     // The limit is also the buffer: a body that would not fit after the header block is 413.
     std::array<char, 64> small;
     limits.max_body_bytes = 1000;
@@ -386,7 +428,8 @@ TEST_F(ParserTest, PipelinedWithBodyByteAtATime) {
     Limits limits;
     limits.max_body_bytes = 100;
     const std::string text =
-        "POST /a HTTP/1.1\r\nHost: h\r\nContent-Length: 4\r\n\r\nbodyGET /b HTTP/1.1\r\nHost: h\r\n\r\nGET /c HTTP/1.0\r\n\r\n";
+        "POST /a HTTP/1.1\r\nHost: h\r\nContent-Length: 4\r\n\r\nbodyGET /b HTTP/1.1\r\nHost: h\r\n\r\nGET "
+        "/c HTTP/1.0\r\n\r\n";
     RequestParser& p = parser(limits);
     std::vector<std::string> paths, bodies;
     for (char c : text) {

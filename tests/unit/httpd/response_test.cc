@@ -21,8 +21,8 @@ std::string date(std::uint64_t t) {
 TEST(HttpDate, KnownDates) {
     EXPECT_EQ(date(0), "Thu, 01 Jan 1970 00:00:00 GMT");
     EXPECT_EQ(date(784111777), "Sun, 06 Nov 1994 08:49:37 GMT");  // RFC 9110's example
-    EXPECT_EQ(date(68256000), "Wed, 01 Mar 1972 00:00:00 GMT");    // after a leap day
-    EXPECT_EQ(date(951782400), "Tue, 29 Feb 2000 00:00:00 GMT");   // 2000 is a leap year
+    EXPECT_EQ(date(68256000), "Wed, 01 Mar 1972 00:00:00 GMT");   // after a leap day
+    EXPECT_EQ(date(951782400), "Tue, 29 Feb 2000 00:00:00 GMT");  // 2000 is a leap year
     EXPECT_EQ(date(1735689599), "Tue, 31 Dec 2024 23:59:59 GMT");
     EXPECT_EQ(date(253402300799), "Fri, 31 Dec 9999 23:59:59 GMT");
     EXPECT_EQ(date(253402300800), "(none)");  // year 10000
@@ -32,9 +32,10 @@ TEST(Status, Texts) {
     EXPECT_EQ(reason_phrase(Status::ok), "OK");
     EXPECT_EQ(reason_phrase(Status::header_fields_too_large), "Request Header Fields Too Large");
     EXPECT_EQ(reason_phrase(static_cast<Status>(299)), "Unknown");
-    for (Status s : {Status::bad_request, Status::not_found, Status::method_not_allowed, Status::request_timeout,
-                     Status::content_too_large, Status::uri_too_long, Status::header_fields_too_large,
-                     Status::internal_error, Status::not_implemented, Status::version_not_supported}) {
+    for (Status s :
+         {Status::bad_request, Status::not_found, Status::method_not_allowed, Status::request_timeout,
+          Status::content_too_large, Status::uri_too_long, Status::header_fields_too_large,
+          Status::internal_error, Status::not_implemented, Status::version_not_supported}) {
         EXPECT_EQ(error_body(s), std::to_string(code(s)) + " " + std::string(reason_phrase(s)) + "\n");
     }
 }
@@ -115,7 +116,8 @@ TEST(WriteHead, Minimal) {
     head.connection = ConnectionHeader::keep_alive;
     write_head(w, head);
     ASSERT_TRUE(w.ok());
-    EXPECT_EQ(w.text(), "HTTP/1.1 200 OK\r\nServer: keel\r\nContent-Length: 0\r\nConnection: keep-alive\r\n\r\n");
+    EXPECT_EQ(w.text(),
+              "HTTP/1.1 200 OK\r\nServer: keel\r\nContent-Length: 0\r\nConnection: keep-alive\r\n\r\n");
     // A clock past year 9999 gives no Date rather than a wrong one.
     ResponseWriter w2(buf);
     head.date = 253402300800;

@@ -132,8 +132,9 @@ TEST_F(SessionTest, ServesPages) {
 TEST_F(SessionTest, HeadSendsTheGetLengthButNoBody) {
     Session& s = session();
     const std::string out = exchange(s, "HEAD / HTTP/1.1\r\nHost: h\r\n\r\n");
-    EXPECT_EQ(out, "HTTP/1.1 200 OK\r\nServer: keel\r\nContent-Type: text/html; charset=utf-8\r\nContent-Length: " +
-                       std::to_string(index_body.size()) + "\r\n\r\n");
+    EXPECT_EQ(
+        out, "HTTP/1.1 200 OK\r\nServer: keel\r\nContent-Type: text/html; charset=utf-8\r\nContent-Length: " +
+                 std::to_string(index_body.size()) + "\r\n\r\n");
     EXPECT_EQ(s.state(), SessionState::idle);
     // HEAD of a missing page: the 404 head, no body.
     const Reply r = one("HEAD /missing HTTP/1.1\r\nHost: h\r\n\r\n");
@@ -172,10 +173,10 @@ TEST_F(SessionTest, ParserErrorsAreAnsweredAndClose) {
         unsigned status;
     };
     const Case cases[] = {
-        {"GET/ HTTP/1.1\r\nHost: h\r\n\r\n", 400},                               // malformed request line
-        {"GET / HTTP/1.1\r\nBad Name: x\r\n\r\n", 400},                           // bad header name
-        {"GET / HTTP/1.1\r\nUser-Agent: x\r\n\r\n", 400},                         // missing Host
-        {"POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\n\r\nabc", 413},      // body too large
+        {"GET/ HTTP/1.1\r\nHost: h\r\n\r\n", 400},                                 // malformed request line
+        {"GET / HTTP/1.1\r\nBad Name: x\r\n\r\n", 400},                            // bad header name
+        {"GET / HTTP/1.1\r\nUser-Agent: x\r\n\r\n", 400},                          // missing Host
+        {"POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\n\r\nabc", 413},       // body too large
         {"GET /" + std::string(5000, 'u') + " HTTP/1.1\r\nHost: h\r\n\r\n", 414},  // URI too long
         {"GET / HTTP/1.1\r\nHost: h\r\nX: " + std::string(9000, 'x') + "\r\n\r\n", 431},
         {"GET / HTTP/2.0\r\nHost: h\r\n\r\n", 505},
@@ -236,7 +237,8 @@ TEST_F(SessionTest, PipelinedRequestsWaitForTheResponse) {
 }
 
 TEST_F(SessionTest, ByteAtATimeInAndOut) {
-    const std::string input = "GET /style.css HTTP/1.1\r\nHost: h\r\n\r\nGET /nope HTTP/1.1\r\nHost: h\r\n\r\n";
+    const std::string input =
+        "GET /style.css HTTP/1.1\r\nHost: h\r\n\r\nGET /nope HTTP/1.1\r\nHost: h\r\n\r\n";
     Session& whole = session();
     const std::string expected = exchange(whole, input);
     Session& s = session();

@@ -72,4 +72,8 @@ private:
     Stats stats_{};
 };
 
+/// The guest's PV console once console/guest/init.cc has started it, else nullptr. Services use
+/// it for input: `if (auto* c = keel::console::active()) c->set_input_handler(...)`.
+Console* active();
+
 }  // namespace keel::console

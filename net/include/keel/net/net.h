@@ -1,0 +1,40 @@
+// keel::net: lwIP 2.1 (NO_SYS, raw API) fed from the event loop, behind a coroutine API.
+//
+//   const char* why = nullptr;
+//   auto cfg = net::parse_config(args, &why);            // ip=ADDR/PREFIX gw= dns=, else DHCP
+//   if (!cfg) { KLOG_ERROR("network: %s", why); co_return 1; }
+//   auto iface = net::start(*cfg);                       // the first netfront device
+//   if (!iface) { ...; co_return 1; }
+//   co_await (*iface)->ready().wait_for(s(30));          // an IPv4 address (DHCP)
+//   auto listener = net::TcpListener::listen(80);
+//
+// Only net/ includes lwIP headers; none of the headers here do.
+#pragma once
+
+#include <cstdint>
+
+#include "keel/net/addr.h"
+#include "keel/net/config.h"
+#include "keel/net/dns.h"
+#include "keel/net/interface.h"
+#include "keel/net/stats.h"
+#include "keel/net/tcp.h"
+#include "keel/net/udp.h"
+#include "keel/result.h"
+
+namespace keel::net {
+
+/// Guest only (net/guest/start.cc): bring up the first network device found (netfront) as an
+/// Interface configured by `cfg`. Seeds the stack's random numbers (RDRAND, else the TSC).
+/// Error::not_found when the guest has no network device; once up, later calls return the
+/// same interface.
+Result<Interface*> start(const Config& cfg);
+
+/// Key the stack's random numbers (DNS ids and ports, TCP sequence numbers, DHCP ids, IPv6
+/// timers) with 64 bits of entropy. Unseeded, they are keyed from the clock.
+void seed_random(std::uint64_t entropy);
+
+/// 32 random bits from the stack's generator (SipHash-2-4 in counter mode).
+std::uint32_t random32();
+
+}  // namespace keel::net

@@ -1,0 +1,49 @@
+// Counters of the network stack, for /metrics and status reports. Context: loop only.
+#pragma once
+
+#include <cstdint>
+
+namespace keel::net {
+
+struct Stats {
+    // Links (all interfaces).
+    std::uint64_t rx_frames = 0;      ///< frames handed to lwIP
+    std::uint64_t rx_bytes = 0;
+    std::uint64_t rx_copied = 0;      ///< frames copied because the link was short of rx buffers
+    std::uint64_t rx_dropped = 0;     ///< frames dropped (no rx slot, no pbuf)
+    std::uint64_t tx_frames = 0;      ///< frames the link accepted
+    std::uint64_t tx_bytes = 0;
+    std::uint64_t tx_deferred = 0;    ///< frames queued while the link was full
+    std::uint64_t tx_dropped = 0;     ///< frames refused (queue full, link error)
+
+    // TCP.
+    std::uint64_t tcp_open = 0;            ///< connections with a live handle (gauge)
+    std::uint64_t tcp_accepted = 0;        ///< handed out by TcpListener::accept
+    std::uint64_t tcp_connected = 0;       ///< outgoing connections established
+    std::uint64_t tcp_connect_failed = 0;  ///< refused, unreachable or timed out
+    std::uint64_t tcp_closed = 0;          ///< closed gracefully by us
+    std::uint64_t tcp_aborted = 0;         ///< reset by us (error, timeout, handle dropped)
+    std::uint64_t tcp_reset = 0;           ///< reset or aborted by the peer or lwIP
+    std::uint64_t tcp_backlog_full = 0;    ///< connections refused because the backlog was full
+    std::uint64_t tcp_rx_bytes = 0;        ///< bytes read by the application
+    std::uint64_t tcp_tx_bytes = 0;        ///< bytes queued by the application
+
+    // UDP.
+    std::uint64_t udp_rx = 0;
+    std::uint64_t udp_rx_dropped = 0;  ///< a socket's queue was full
+    std::uint64_t udp_tx = 0;
+
+    // DNS.
+    std::uint64_t dns_lookups = 0;
+    std::uint64_t dns_failures = 0;
+
+    // lwIP's variable-size buffers (PBUF_RAM) on the keel heap.
+    std::uint64_t heap_allocations = 0;  ///< calls, cumulative
+    std::uint64_t heap_failures = 0;
+    std::uint64_t heap_live = 0;         ///< blocks not yet freed (gauge)
+};
+
+/// The stack's counters.
+const Stats& stats();
+
+}  // namespace keel::net

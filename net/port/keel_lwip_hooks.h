@@ -1,0 +1,28 @@
+/* Hooks lwIP calls into keel (LWIP_HOOK_FILENAME in lwipopts.h), implemented in
+ * net/src/port.cc. Included by lwIP's own sources after their lwIP headers. */
+#ifndef KEEL_LWIP_HOOKS_H
+#define KEEL_LWIP_HOOKS_H
+
+#include "lwip/ip_addr.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+struct netif;
+
+/* RFC 6528 initial sequence number: a keyed hash of the connection's four-tuple plus a clock
+ * ticking every 4 microseconds. */
+u32_t keel_lwip_tcp_isn(const ip_addr_t* local_ip, u16_t local_port, const ip_addr_t* remote_ip,
+                        u16_t remote_port);
+
+/* Source-based routing (strong host model): the interface owning `src`, or NULL to let lwIP
+ * route by destination. */
+struct netif* keel_lwip_route4(const ip4_addr_t* src, const ip4_addr_t* dest);
+struct netif* keel_lwip_route6(const ip6_addr_t* src, const ip6_addr_t* dest);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* KEEL_LWIP_HOOKS_H */

@@ -1,0 +1,297 @@
+// Interface: one lwIP netif over an Ethernet link. Receive hands frames to lwIP as custom
+// pbufs over the link's buffers; transmit walks the pbuf chain into fragments for the link
+// (which copies them into its own pages), queueing frames while the link is full.
+#include "keel/net/interface.h"
+
+#include <cstddef>
+#include <cstring>
+#include <new>
+
+#include "keel/format.h"
+#include "keel/log.h"
+#include "keel/panic.h"
+#include "lwip_glue.h"
+
+extern "C" {
+#include "lwip/dhcp.h"
+#include "lwip/etharp.h"
+#include "lwip/ethip6.h"
+#include "lwip/nd6.h"
+#include "netif/ethernet.h"
+}
+
+namespace keel::net {
+
+namespace detail {
+
+static_assert(sizeof(pbuf_custom) <= sizeof(RxSlot::pbuf_storage), "RxSlot::pbuf_storage too small");
+static_assert(alignof(pbuf_custom) <= 8);
+static_assert(offsetof(RxSlot, pbuf_storage) == 0, "free_rx finds the slot from the pbuf");
+
+struct InterfaceHooks {
+    static Interface& of(struct netif* n) { return *static_cast<Interface*>(n->state); }
+
+    static err_t init(struct netif* n) {
+        Interface& self = of(n);
+        n->name[0] = 'e';
+        n->name[1] = 'n';
+        n->hwaddr_len = ETH_HWADDR_LEN;
+        std::memcpy(n->hwaddr, self.mac_.data(), ETH_HWADDR_LEN);
+        n->mtu = self.mtu_;
+        n->flags = NETIF_FLAG_BROADCAST | NETIF_FLAG_ETHARP | NETIF_FLAG_ETHERNET | NETIF_FLAG_MLD6;
+        n->output = etharp_output;
+        n->output_ip6 = ethip6_output;
+        n->linkoutput = &linkoutput;
+        netif_set_hostname(n, "keel");
+        NETIF_SET_CHECKSUM_CTRL(n, NETIF_CHECKSUM_ENABLE_ALL);
+        return ERR_OK;
+    }
+
+    static err_t linkoutput(struct netif* n, struct pbuf* p) {
+        Interface& self = of(n);
+        // Keep the order of frames: once one waits, everything after it waits too.
+        if (self.txq_count_ == 0 && self.send_now(p)) return ERR_OK;
+        if (self.txq_count_ == Interface::tx_queue_capacity) {
+            ++counters().tx_dropped;
+            return ERR_MEM;  // TCP keeps the segment and sends it again later
+        }
+        pbuf_ref(p);  // lwIP's TCP sees a referenced segment as busy and leaves it alone
+        self.txq_[(self.txq_head_ + self.txq_count_) % Interface::tx_queue_capacity] = p;
+        ++self.txq_count_;
+        ++counters().tx_deferred;
+        return ERR_OK;
+    }
+
+    static void free_rx(struct pbuf* p) {
+        auto* slot = reinterpret_cast<RxSlot*>(reinterpret_cast<unsigned char*>(p) - offsetof(RxSlot, pbuf_storage));
+        slot->release(slot);
+    }
+
+    static void on_ext_status(struct netif* n, netif_nsc_reason_t reason, const netif_ext_callback_args_t*) {
+        if (n->linkoutput != &linkoutput) return;  // not one of ours
+        if (reason & (LWIP_NSC_IPV4_SETTINGS_CHANGED | LWIP_NSC_IPV4_ADDRESS_CHANGED | LWIP_NSC_IPV4_GATEWAY_CHANGED |
+                      LWIP_NSC_IPV4_NETMASK_CHANGED | LWIP_NSC_IPV6_ADDR_STATE_CHANGED | LWIP_NSC_IPV6_SET)) {
+            of(n).on_status_change();
+        }
+    }
+};
+
+namespace {
+// Context: loop only.
+netif_ext_callback_t g_ext_callback;
+bool g_ext_registered = false;
+}  // namespace
+
+}  // namespace detail
+
+using detail::counters;
+using detail::InterfaceHooks;
+using detail::LwipCall;
+
+Interface::Interface(void* link, LinkOps ops, const MacAddr& mac, std::uint16_t mtu)
+    : link_(link), ops_(ops), mac_(mac), mtu_(mtu) {
+    detail::ensure_init();
+    LwipCall call;
+    if (!detail::g_ext_registered) {
+        netif_add_ext_callback(&detail::g_ext_callback, &InterfaceHooks::on_ext_status);
+        detail::g_ext_registered = true;
+    }
+    netif_ = new struct netif();
+    struct netif* n = netif_add(netif_, nullptr, nullptr, nullptr, this, &InterfaceHooks::init, &ethernet_input);
+    KASSERT(n != nullptr);  // only fails when init fails or 255 netifs exist
+    keel::format(name_, sizeof(name_), "en%u", static_cast<unsigned>(netif_->num));
+    netif_set_link_up(netif_);
+}
+
+Interface::~Interface() {
+    LwipCall call;
+    if (netif_dhcp_data(netif_) != nullptr) {
+        dhcp_stop(netif_);
+        dhcp_cleanup(netif_);
+    }
+    netif_remove(netif_);  // aborts connections bound to its addresses
+    while (txq_count_ > 0) {
+        pbuf_free(txq_[txq_head_]);
+        txq_head_ = (txq_head_ + 1) % tx_queue_capacity;
+        --txq_count_;
+    }
+    delete netif_;
+    ready_.reset();
+}
+
+Result<void> Interface::configure(const Config& cfg) {
+    LwipCall call;
+    config_ = cfg;
+    configured_ = true;
+    if (cfg.ipv4) {
+        ip4_addr_t addr, mask, gw;
+        ip4_addr_set_u32(&addr, lwip_htonl(cfg.ipv4->address.v4_host_order()));
+        ip4_addr_set_u32(&mask, lwip_htonl(prefix_mask(cfg.ipv4->prefix)));
+        ip4_addr_set_u32(&gw, lwip_htonl(cfg.ipv4->gateway.v4_host_order()));
+        netif_set_addr(netif_, &addr, &mask, &gw);
+    }
+    netif_set_up(netif_);
+    if (netif_default == nullptr) netif_set_default(netif_);
+    if (cfg.dns) {
+        const ip_addr_t dns = detail::to_lwip(*cfg.dns);
+        dns_setserver(0, &dns);
+        KLOG_INFO("net: dns server %s (dns=)", AddrText(*cfg.dns).c_str());
+    }
+    if (!cfg.ipv4) {
+        const err_t e = dhcp_start(netif_);
+        if (e != ERR_OK) {
+            KLOG_ERROR("net: %s: cannot start DHCP (%s)", name_, to_string(detail::to_error(e)));
+            return detail::to_error(e);
+        }
+        KLOG_INFO("net: %s: DHCP started (MAC %02x:%02x:%02x:%02x:%02x:%02x)", name_, mac_[0], mac_[1], mac_[2],
+                  mac_[3], mac_[4], mac_[5]);
+    }
+    netif_create_ip6_linklocal_address(netif_, 1);
+    netif_set_ip6_autoconfig_enabled(netif_, 1);
+    on_status_change();
+    return {};
+}
+
+void Interface::on_status_change() {
+    if (!configured_) return;
+    const bool has_ipv4 = !ip4_addr_isany_val(*netif_ip4_addr(netif_));
+    if (has_ipv4 && !had_ipv4_) {
+        const auto v4 = *ipv4();
+        char gw[IpAddr::max_text] = "none";
+        if (v4.gateway.is_v4() && !v4.gateway.is_unspecified()) v4.gateway.format(gw);
+        if (dhcp_supplied_address(netif_)) {
+            const struct dhcp* d = netif_dhcp_data(netif_);
+            KLOG_INFO("net: %s: ipv4 %s/%u gateway %s (DHCP from %s, lease %lu s)", name_, AddrText(v4.address).c_str(),
+                      v4.prefix, gw, AddrText(detail::from_lwip(d->server_ip_addr)).c_str(),
+                      static_cast<unsigned long>(d->offered_t0_lease));
+            if (config_.dns) {
+                // The lease brought its own DNS servers; dns= wins.
+                const ip_addr_t dns = detail::to_lwip(*config_.dns);
+                dns_setserver(0, &dns);
+            } else if (const ip_addr_t* dns = dns_getserver(0); dns != nullptr && !ip_addr_isany(dns)) {
+                KLOG_INFO("net: dns server %s (DHCP)", AddrText(detail::from_lwip(*dns)).c_str());
+            }
+        } else {
+            KLOG_INFO("net: %s: ipv4 %s/%u gateway %s (static)", name_, AddrText(v4.address).c_str(), v4.prefix, gw);
+        }
+        had_ipv4_ = true;
+        ready_.set();
+    } else if (!has_ipv4 && had_ipv4_) {
+        KLOG_WARN("net: %s: ipv4 address lost%s", name_, config_.dhcp() ? " (DHCP lease ended)" : "");
+        had_ipv4_ = false;
+        ready_.reset();
+    }
+    for (int i = 0; i < LWIP_IPV6_NUM_ADDRESSES; ++i) {
+        const auto bit = static_cast<std::uint8_t>(1u << i);
+        const bool valid = ip6_addr_isvalid(netif_ip6_addr_state(netif_, i));
+        if (valid && !(ipv6_logged_ & bit)) {
+            const IpAddr a = detail::from_lwip(*netif_ip_addr6(netif_, i));
+            KLOG_INFO("net: %s: ipv6 %s (%s)", name_, AddrText(a).c_str(), a.is_link_local() ? "link-local" : "SLAAC");
+            ipv6_logged_ |= bit;
+        } else if (!valid && (ipv6_logged_ & bit)) {
+            ipv6_logged_ &= static_cast<std::uint8_t>(~bit);
+        }
+    }
+}
+
+std::optional<Ipv4Static> Interface::ipv4() const {
+    const ip4_addr_t* a = netif_ip4_addr(netif_);
+    if (ip4_addr_isany(a)) return std::nullopt;
+    const std::uint32_t mask = lwip_ntohl(ip4_addr_get_u32(netif_ip4_netmask(netif_)));
+    const std::uint32_t gw = lwip_ntohl(ip4_addr_get_u32(netif_ip4_gw(netif_)));
+    return Ipv4Static{IpAddr::v4(lwip_ntohl(ip4_addr_get_u32(a))),
+                      static_cast<std::uint8_t>(__builtin_popcount(mask)), gw == 0 ? IpAddr() : IpAddr::v4(gw)};
+}
+
+std::size_t Interface::ipv6_addresses(std::span<IpAddr> out) const {
+    std::size_t n = 0;
+    for (int i = 0; i < LWIP_IPV6_NUM_ADDRESSES && n < out.size(); ++i) {
+        if (ip6_addr_ispreferred(netif_ip6_addr_state(netif_, i))) out[n++] = detail::from_lwip(*netif_ip_addr6(netif_, i));
+    }
+    return n;
+}
+
+std::uint8_t Interface::index() const { return netif_get_index(netif_); }
+
+void Interface::input(detail::RxSlot& slot, std::span<std::byte> frame, bool checksum_ok) {
+    if (frame.size() > 0xffff) {  // a link bug (frames fit a page); drop it, do not trust it
+        ++counters().rx_dropped;
+        slot.release(&slot);
+        return;
+    }
+    auto* pc = new (slot.pbuf_storage) pbuf_custom;
+    pc->custom_free_function = &InterfaceHooks::free_rx;
+    const auto len = static_cast<u16_t>(frame.size());
+    struct pbuf* p = pbuf_alloced_custom(PBUF_RAW, len, PBUF_REF, pc, frame.data(), len);
+    deliver(p, checksum_ok);
+}
+
+void Interface::input_copy(std::span<const std::byte> frame, bool checksum_ok) {
+    struct pbuf* p =
+        frame.size() <= 0xffff ? pbuf_alloc(PBUF_RAW, static_cast<u16_t>(frame.size()), PBUF_POOL) : nullptr;
+    if (p == nullptr) {
+        ++counters().rx_dropped;
+        return;
+    }
+    pbuf_take(p, frame.data(), static_cast<u16_t>(frame.size()));
+    ++counters().rx_copied;
+    deliver(p, checksum_ok);
+}
+
+void Interface::deliver(struct pbuf* p, bool checksum_ok) {
+    LwipCall call;
+    ++counters().rx_frames;
+    counters().rx_bytes += p->tot_len;
+    // NO_SYS: input runs to completion here, so the per-netif flags act per frame.
+    if (checksum_ok) {
+        NETIF_SET_CHECKSUM_CTRL(netif_, NETIF_CHECKSUM_ENABLE_ALL & ~(NETIF_CHECKSUM_CHECK_TCP | NETIF_CHECKSUM_CHECK_UDP));
+    }
+    if (netif_->input(p, netif_) != ERR_OK) pbuf_free(p);
+    if (checksum_ok) NETIF_SET_CHECKSUM_CTRL(netif_, NETIF_CHECKSUM_ENABLE_ALL);
+}
+
+bool Interface::send_now(struct pbuf* p) {
+    Fragment frags[max_fragments];
+    std::size_t n = 0;
+    struct pbuf* copy = nullptr;
+    for (struct pbuf* q = p; q != nullptr; q = q->next) {
+        if (q->len == 0) continue;
+        if (n == max_fragments) {
+            n = 0;
+            break;
+        }
+        frags[n++] = Fragment(static_cast<const std::byte*>(q->payload), q->len);
+    }
+    if (n == 0 && p->tot_len > 0) {  // a long chain: one copy
+        copy = pbuf_clone(PBUF_RAW, PBUF_RAM, p);
+        if (copy == nullptr) {
+            ++counters().tx_dropped;
+            return true;
+        }
+        frags[n++] = Fragment(static_cast<const std::byte*>(copy->payload), copy->len);
+    }
+    const Result<void> r = ops_.transmit(link_, std::span<const Fragment>(frags, n));
+    if (copy != nullptr) pbuf_free(copy);
+    if (r.ok()) {
+        ++counters().tx_frames;
+        counters().tx_bytes += p->tot_len;
+        return true;
+    }
+    if (r.error() == Error::again) return false;
+    ++counters().tx_dropped;
+    return true;
+}
+
+void Interface::tx_ready() {
+    LwipCall call;
+    while (txq_count_ > 0) {
+        struct pbuf* p = txq_[txq_head_];
+        if (!send_now(p)) return;
+        txq_[txq_head_] = nullptr;
+        txq_head_ = (txq_head_ + 1) % tx_queue_capacity;
+        --txq_count_;
+        pbuf_free(p);
+    }
+}
+
+}  // namespace keel::net

@@ -1,0 +1,49 @@
+// Private to net/: lwIP headers, conversions between keel and lwIP types, and the one rule for
+// entering lwIP from keel code. Not installed; nothing outside net/src and net/guest includes it.
+#pragma once
+
+extern "C" {
+#include "lwip/dns.h"
+#include "lwip/err.h"
+#include "lwip/ip_addr.h"
+#include "lwip/netif.h"
+#include "lwip/pbuf.h"
+#include "lwip/tcp.h"
+#include "lwip/timeouts.h"
+#include "lwip/udp.h"
+}
+
+#include "keel/net/addr.h"
+#include "keel/net/stats.h"
+#include "keel/result.h"
+
+namespace keel::net::detail {
+
+/// lwIP error -> keel error.
+Error to_error(err_t e);
+
+ip_addr_t to_lwip(const IpAddr& a);
+IpAddr from_lwip(const ip_addr_t& a);
+
+/// The counters behind net::stats().
+Stats& counters();
+
+/// lwip_init() on first use (and the keel hooks it needs). Context: loop.
+void ensure_init();
+
+/// Re-arm the keel Timer that drives sys_check_timeouts() for lwIP's earliest timeout. Every
+/// entry into lwIP from keel code may have added a timeout (TCP's timer starts with the first
+/// active connection), so it ends with this; LwipCall does it on scope exit.
+void rearm_timers();
+
+/// Scope guard around calls into lwIP from keel code (not needed inside lwIP callbacks: the
+/// entry that led to them re-arms).
+class LwipCall {
+public:
+    LwipCall() = default;
+    ~LwipCall() { rearm_timers(); }
+    LwipCall(const LwipCall&) = delete;
+    LwipCall& operator=(const LwipCall&) = delete;
+};
+
+}  // namespace keel::net::detail

@@ -1,0 +1,762 @@
+// TcpStream and TcpListener over lwIP's raw TCP API.
+//
+// A TcpConn is the connection as keel tracks it: the pcb (while lwIP has one), the received
+// data not yet read (the pbufs lwIP handed over, possibly custom pbufs over the link's pages:
+// read() copies straight out of them) and the operations waiting on it. lwIP's callbacks
+// (recv, sent, err, connected, accept, poll) only record what happened and schedule the
+// waiters' wakeups; the waiting awaiters then make progress from the loop. Before a pcb is
+// closed or aborted by us, its arg and callbacks are cleared, so lwIP can never call into a
+// connection that is gone.
+#include "keel/net/tcp.h"
+
+#include <algorithm>
+#include <cstring>
+#include <new>
+
+#include "keel/log.h"
+#include "keel/panic.h"
+#include "lwip_glue.h"
+
+extern "C" {
+#include "lwip/priv/tcp_priv.h"
+}
+
+namespace keel::net {
+namespace detail {
+
+namespace {
+constexpr std::uint64_t deadline_after(std::uint64_t now, std::uint64_t timeout) {
+    return timeout > ~0ull - now ? ~0ull : now + timeout;
+}
+constexpr u8_t poll_interval = 2;  // TCP coarse ticks (500 ms): wakes writers stuck on ERR_MEM
+}  // namespace
+
+struct TcpConn {
+    TcpConn() { ++counters().tcp_open; }
+    ~TcpConn();
+    TcpConn(const TcpConn&) = delete;
+    TcpConn& operator=(const TcpConn&) = delete;
+
+    struct tcp_pcb* pcb = nullptr;
+    Endpoint peer;
+    Endpoint local;
+    struct pbuf* rx_head = nullptr;  // unread data: pbufs linked through ->next
+    struct pbuf* rx_tail = nullptr;
+    std::size_t rx_off = 0;          // bytes of rx_head already read
+    std::size_t rx_bytes = 0;        // unread bytes in the queue
+    bool fin = false;                // the peer closed its side
+    bool connected = false;
+    Error error = Error::ok;         // why the pcb went away under us
+    Waiter* reader = nullptr;
+    Waiter* writer = nullptr;        // write, connect or close
+    TcpListenState* listener = nullptr;  // while waiting in a listener's queue
+    TcpConn* next_queued = nullptr;
+
+    void attach(struct tcp_pcb* p);
+    /// Clear lwIP's pointers to us; the pcb is then the caller's to close or abort.
+    struct tcp_pcb* detach();
+    /// Graceful close now (FIN, or RST if lwIP cannot queue it); the pcb is gone afterwards.
+    void close_now();
+    void abort_now();
+    void fill_endpoints();
+    std::size_t consume(std::span<std::byte> out);
+
+    static void wake(Waiter* w) {
+        if (w != nullptr) loop().schedule(w->wakeup);
+    }
+
+    static err_t on_recv(void* arg, struct tcp_pcb* pcb, struct pbuf* p, err_t err);
+    static err_t on_sent(void* arg, struct tcp_pcb* pcb, u16_t len);
+    static err_t on_poll(void* arg, struct tcp_pcb* pcb);
+    static void on_err(void* arg, err_t err);
+    static err_t on_connected(void* arg, struct tcp_pcb* pcb, err_t err);
+};
+
+struct TcpListenState {
+    explicit TcpListenState(unsigned cap) : capacity(cap) {}
+    ~TcpListenState();
+
+    struct tcp_pcb* pcb = nullptr;
+    std::uint16_t port = 0;
+    unsigned capacity;
+    TcpConn* head = nullptr;  // completed connections waiting for accept()
+    TcpConn* tail = nullptr;
+    unsigned count = 0;
+    Waiter* acceptor = nullptr;
+
+    void push(TcpConn* c);
+    TcpConn* pop();
+    static err_t on_accept(void* arg, struct tcp_pcb* pcb, err_t err);
+};
+
+// ---- TcpConn --------------------------------------------------------------------------------
+
+void TcpConn::attach(struct tcp_pcb* p) {
+    pcb = p;
+    tcp_arg(p, this);
+    tcp_recv(p, &on_recv);
+    tcp_sent(p, &on_sent);
+    tcp_err(p, &on_err);
+    tcp_poll(p, &on_poll, poll_interval);
+    tcp_nagle_disable(p);
+}
+
+struct tcp_pcb* TcpConn::detach() {
+    struct tcp_pcb* p = std::exchange(pcb, nullptr);
+    if (p != nullptr) {
+        tcp_arg(p, nullptr);
+        tcp_recv(p, nullptr);
+        tcp_sent(p, nullptr);
+        tcp_err(p, nullptr);
+        tcp_poll(p, nullptr, 0);
+    }
+    return p;
+}
+
+void TcpConn::close_now() {
+    struct tcp_pcb* p = detach();
+    if (p == nullptr) return;
+    LwipCall call;
+    if (tcp_close(p) == ERR_OK) {
+        ++counters().tcp_closed;
+    } else {
+        tcp_abort(p);  // lwIP had no memory to queue the FIN
+        ++counters().tcp_aborted;
+    }
+}
+
+void TcpConn::abort_now() {
+    struct tcp_pcb* p = detach();
+    if (p == nullptr) return;
+    LwipCall call;
+    tcp_abort(p);
+    ++counters().tcp_aborted;
+}
+
+TcpConn::~TcpConn() {
+    close_now();
+    for (Waiter* w : {reader, writer}) {
+        if (w == nullptr) continue;
+        w->owner = nullptr;  // the awaiter finishes with Error::cancelled
+        loop().schedule(w->wakeup);
+    }
+    if (rx_head != nullptr) pbuf_free(rx_head);  // the queue is one chain of single references
+    --counters().tcp_open;
+}
+
+void TcpConn::fill_endpoints() {
+    if (pcb == nullptr) return;
+    peer = Endpoint{from_lwip(pcb->remote_ip), pcb->remote_port};
+    local = Endpoint{from_lwip(pcb->local_ip), pcb->local_port};
+}
+
+std::size_t TcpConn::consume(std::span<std::byte> out) {
+    std::size_t n = 0;
+    while (n < out.size() && rx_head != nullptr) {
+        struct pbuf* h = rx_head;
+        const std::size_t take = std::min<std::size_t>(h->len - rx_off, out.size() - n);
+        std::memcpy(out.data() + n, static_cast<const std::byte*>(h->payload) + rx_off, take);
+        n += take;
+        rx_off += take;
+        if (rx_off == h->len) {
+            // Unlink the head: its reference to the next pbuf becomes the queue's.
+            rx_head = h->next;
+            if (rx_head == nullptr) rx_tail = nullptr;
+            h->next = nullptr;
+            pbuf_free(h);  // a custom pbuf returns its page to the link here
+            rx_off = 0;
+        }
+    }
+    rx_bytes -= n;
+    counters().tcp_rx_bytes += n;
+    if (pcb != nullptr && n > 0) {
+        LwipCall call;
+        // The window opens as the application reads: this is TCP's back-pressure to the peer.
+        for (std::size_t left = n; left > 0;) {
+            const auto chunk = static_cast<u16_t>(std::min<std::size_t>(left, 0xffff));
+            tcp_recved(pcb, chunk);
+            left -= chunk;
+        }
+    }
+    return n;
+}
+
+err_t TcpConn::on_recv(void* arg, struct tcp_pcb*, struct pbuf* p, err_t err) {
+    auto* c = static_cast<TcpConn*>(arg);
+    if (p == nullptr) {
+        c->fin = true;
+    } else {
+        if (err != ERR_OK) {  // lwIP 2.1 passes ERR_OK with data; be safe
+            pbuf_free(p);
+            return ERR_OK;
+        }
+        // Link the chain at the tail. Only ->len and ->next of queued pbufs are used, so
+        // tot_len of earlier pbufs need not cover later chains.
+        if (c->rx_tail == nullptr) {
+            c->rx_head = p;
+        } else {
+            c->rx_tail->next = p;
+        }
+        struct pbuf* t = p;
+        while (t->next != nullptr) t = t->next;
+        c->rx_tail = t;
+        c->rx_bytes += p->tot_len;
+    }
+    wake(c->reader);
+    return ERR_OK;
+}
+
+err_t TcpConn::on_sent(void* arg, struct tcp_pcb*, u16_t) {
+    wake(static_cast<TcpConn*>(arg)->writer);
+    return ERR_OK;
+}
+
+err_t TcpConn::on_poll(void* arg, struct tcp_pcb*) {
+    wake(static_cast<TcpConn*>(arg)->writer);
+    return ERR_OK;
+}
+
+void TcpConn::on_err(void* arg, err_t err) {
+    // lwIP has freed the pcb already.
+    auto* c = static_cast<TcpConn*>(arg);
+    c->pcb = nullptr;
+    c->error = err == ERR_ABRT || err == ERR_RST || err == ERR_CLSD ? Error::closed : to_error(err);
+    ++counters().tcp_reset;
+    wake(c->reader);
+    wake(c->writer);
+}
+
+err_t TcpConn::on_connected(void* arg, struct tcp_pcb*, err_t) {
+    auto* c = static_cast<TcpConn*>(arg);
+    c->connected = true;
+    c->fill_endpoints();
+    wake(c->writer);
+    return ERR_OK;
+}
+
+// ---- TcpListenState -------------------------------------------------------------------------
+
+void TcpListenState::push(TcpConn* c) {
+    c->listener = this;
+    c->next_queued = nullptr;
+    if (tail == nullptr) {
+        head = c;
+    } else {
+        tail->next_queued = c;
+    }
+    tail = c;
+    ++count;
+}
+
+TcpConn* TcpListenState::pop() {
+    TcpConn* c = head;
+    if (c == nullptr) return nullptr;
+    head = c->next_queued;
+    if (head == nullptr) tail = nullptr;
+    c->next_queued = nullptr;
+    c->listener = nullptr;
+    --count;
+    return c;
+}
+
+TcpListenState::~TcpListenState() {
+    if (pcb != nullptr) {
+        LwipCall call;
+        tcp_arg(pcb, nullptr);
+        tcp_accept(pcb, nullptr);
+        tcp_close(pcb);  // a listening pcb is freed at once
+        pcb = nullptr;
+    }
+    while (TcpConn* c = pop()) {
+        c->abort_now();
+        delete c;
+    }
+    if (acceptor != nullptr) {
+        acceptor->owner = nullptr;
+        loop().schedule(acceptor->wakeup);
+    }
+}
+
+err_t TcpListenState::on_accept(void* arg, struct tcp_pcb* newpcb, err_t err) {
+    auto* l = static_cast<TcpListenState*>(arg);
+    if (err != ERR_OK || newpcb == nullptr) return ERR_VAL;
+    if (l->count >= l->capacity) {
+        ++counters().tcp_backlog_full;
+        tcp_abort(newpcb);
+        return ERR_ABRT;
+    }
+    auto* c = new (std::nothrow) TcpConn();
+    if (c == nullptr) {
+        tcp_abort(newpcb);
+        return ERR_ABRT;
+    }
+    c->attach(newpcb);
+    c->connected = true;
+    c->fill_endpoints();
+    tcp_backlog_delayed(newpcb);  // counts against the listen backlog until accept() takes it
+    l->push(c);
+    TcpConn::wake(l->acceptor);
+    return ERR_OK;
+}
+
+// ---- Private awaiters: connect and drain (close) ----------------------------------------------
+
+/// Waits on the writer slot until `done(conn)` holds, the connection fails, or the deadline.
+template <typename Done>
+class ConnWait {
+public:
+    ConnWait(TcpConn* c, std::uint64_t deadline, Done done)
+        : deadline_(deadline), done_(done), w_(&on_wake, this, c) {}
+    ~ConnWait() { unregister(); }
+    ConnWait(const ConnWait&) = delete;
+    ConnWait& operator=(const ConnWait&) = delete;
+
+    bool await_ready() {
+        auto* c = conn();
+        if (c->writer != nullptr) {
+            result_ = Error::busy;
+            return true;
+        }
+        return step();
+    }
+    void await_suspend(std::coroutine_handle<> h) {
+        w_.handle = h;
+        conn()->writer = &w_;
+        w_.timer.start_at(deadline_, [this] {
+            result_ = Error::timed_out;
+            finish();
+        });
+    }
+    Result<void> await_resume() { return result_; }
+
+private:
+    TcpConn* conn() { return static_cast<TcpConn*>(w_.owner); }
+    bool step() {
+        TcpConn* c = conn();
+        if (c == nullptr) {
+            result_ = Error::cancelled;
+        } else if (done_(*c)) {
+            result_ = Result<void>();
+        } else if (c->error != Error::ok) {
+            result_ = c->error;
+        } else if (c->pcb == nullptr) {
+            result_ = Error::closed;
+        } else {
+            return false;
+        }
+        return true;
+    }
+    void unregister() {
+        if (TcpConn* c = conn(); c != nullptr && c->writer == &w_) c->writer = nullptr;
+        w_.timer.cancel();
+        w_.wakeup.cancel();
+    }
+    void finish() {
+        unregister();
+        w_.handle.resume();
+    }
+    static void on_wake(void* self) {
+        auto* a = static_cast<ConnWait*>(self);
+        if (a->step()) a->finish();
+    }
+
+    std::uint64_t deadline_;
+    Done done_;
+    Result<void> result_{Error::again};
+    Waiter w_;
+};
+
+template <typename Done>
+ConnWait<Done> wait_until(TcpConn* c, std::uint64_t deadline, Done done) {
+    return ConnWait<Done>(c, deadline, done);
+}
+
+Task<Result<void>> close_conn(TcpConn* c, std::uint64_t deadline) {
+    if (c == nullptr) co_return Error::closed;
+    struct Owner {
+        TcpConn* c;
+        ~Owner() { delete c; }  // closes (or has closed) the pcb
+    } owner{c};
+    if (c->error != Error::ok) co_return c->error;
+    // Everything written must be acknowledged before the FIN: the unsent and unacked queues
+    // empty. lwIP's sent callback wakes us as acknowledgements arrive.
+    auto r = co_await wait_until(c, deadline, [](TcpConn& x) {
+        return x.pcb != nullptr && x.pcb->unsent == nullptr && x.pcb->unacked == nullptr;
+    });
+    if (!r.ok()) {
+        c->abort_now();
+        co_return r.error();
+    }
+    c->close_now();
+    co_return Result<void>();
+}
+
+}  // namespace detail
+
+using detail::counters;
+using detail::LwipCall;
+using detail::TcpConn;
+using detail::TcpListenState;
+using detail::Waiter;
+
+// ---- TcpStream ------------------------------------------------------------------------------
+
+TcpStream& TcpStream::operator=(TcpStream&& o) noexcept {
+    if (this != &o) {
+        delete c_;
+        c_ = std::exchange(o.c_, nullptr);
+    }
+    return *this;
+}
+
+TcpStream::~TcpStream() { delete c_; }
+
+Task<Result<TcpStream>> TcpStream::connect(IpAddr addr, std::uint16_t port, std::uint64_t timeout_ns,
+                                           std::optional<IpAddr> local) {
+    if (!addr.is_v4() && !addr.is_v6()) co_return Error::invalid_argument;
+    detail::ensure_init();
+    const std::uint64_t deadline = detail::deadline_after(loop().now(), timeout_ns);
+    auto* c = new (std::nothrow) TcpConn();
+    if (c == nullptr) co_return Error::no_memory;
+    TcpStream s(c);
+    {
+        LwipCall call;
+        struct tcp_pcb* pcb = tcp_new_ip_type(addr.is_v6() ? IPADDR_TYPE_V6 : IPADDR_TYPE_V4);
+        if (pcb == nullptr) co_return Error::no_memory;
+        c->attach(pcb);
+        if (local) {
+            const ip_addr_t l = detail::to_lwip(*local);
+            if (const err_t e = tcp_bind(pcb, &l, 0); e != ERR_OK) co_return detail::to_error(e);
+        }
+        const ip_addr_t remote = detail::to_lwip(addr);
+        if (const err_t e = tcp_connect(pcb, &remote, port, &TcpConn::on_connected); e != ERR_OK) {
+            ++counters().tcp_connect_failed;
+            co_return detail::to_error(e);
+        }
+    }
+    auto r = co_await detail::wait_until(c, deadline, [](TcpConn& x) { return x.connected; });
+    if (!r.ok()) {
+        ++counters().tcp_connect_failed;
+        s.abort();
+        co_return r.error();
+    }
+    ++counters().tcp_connected;
+    co_return std::move(s);
+}
+
+TcpStream::ReadAwaiter TcpStream::read(std::span<std::byte> buf) { return ReadAwaiter(c_, buf, 0); }
+
+TcpStream::ReadAwaiter TcpStream::read_for(std::span<std::byte> buf, std::uint64_t timeout_ns) {
+    return ReadAwaiter(c_, buf, detail::deadline_after(loop().now(), timeout_ns));
+}
+
+TcpStream::WriteAwaiter TcpStream::write(std::span<const std::byte> data) { return WriteAwaiter(c_, data, 0); }
+
+TcpStream::WriteAwaiter TcpStream::write_for(std::span<const std::byte> data, std::uint64_t timeout_ns) {
+    return WriteAwaiter(c_, data, detail::deadline_after(loop().now(), timeout_ns));
+}
+
+Task<Result<void>> TcpStream::close(std::uint64_t timeout_ns) {
+    return detail::close_conn(std::exchange(c_, nullptr), detail::deadline_after(loop().now(), timeout_ns));
+}
+
+void TcpStream::abort() {
+    if (c_ == nullptr) return;
+    c_->abort_now();
+    delete std::exchange(c_, nullptr);
+}
+
+void TcpStream::set_nodelay(bool on) {
+    if (c_ == nullptr || c_->pcb == nullptr) return;
+    if (on) {
+        tcp_nagle_disable(c_->pcb);
+    } else {
+        tcp_nagle_enable(c_->pcb);
+    }
+}
+
+bool TcpStream::is_open() const { return c_ != nullptr && c_->pcb != nullptr && c_->error == Error::ok; }
+Endpoint TcpStream::peer() const { return c_ != nullptr ? c_->peer : Endpoint{}; }
+Endpoint TcpStream::local() const { return c_ != nullptr ? c_->local : Endpoint{}; }
+std::size_t TcpStream::buffered() const { return c_ != nullptr ? c_->rx_bytes : 0; }
+
+// ---- ReadAwaiter ----------------------------------------------------------------------------
+
+TcpStream::ReadAwaiter::ReadAwaiter(TcpConn* c, std::span<std::byte> buf, std::uint64_t deadline_ns)
+    : buf_(buf), deadline_(deadline_ns), w_(&on_wake, this, c) {}
+
+TcpStream::ReadAwaiter::~ReadAwaiter() {
+    if (auto* c = static_cast<TcpConn*>(w_.owner); c != nullptr && c->reader == &w_) c->reader = nullptr;
+}
+
+bool TcpStream::ReadAwaiter::await_ready() {
+    auto* c = static_cast<TcpConn*>(w_.owner);
+    if (c == nullptr) {
+        result_ = Error::closed;
+        return true;
+    }
+    if (buf_.empty()) {
+        result_ = Error::invalid_argument;
+        return true;
+    }
+    if (c->reader != nullptr) {
+        w_.owner = nullptr;  // not ours to unregister
+        result_ = Error::busy;
+        return true;
+    }
+    return step();
+}
+
+void TcpStream::ReadAwaiter::await_suspend(std::coroutine_handle<> h) {
+    w_.handle = h;
+    static_cast<TcpConn*>(w_.owner)->reader = &w_;
+    if (deadline_ != 0) {
+        w_.timer.start_at(deadline_, [this] {
+            if (auto* c = static_cast<TcpConn*>(w_.owner); c != nullptr && c->reader == &w_) c->reader = nullptr;
+            w_.wakeup.cancel();
+            result_ = Error::timed_out;
+            w_.handle.resume();
+        });
+    }
+}
+
+bool TcpStream::ReadAwaiter::step() {
+    auto* c = static_cast<TcpConn*>(w_.owner);
+    if (c == nullptr) {
+        result_ = Error::cancelled;
+    } else if (c->rx_bytes > 0) {
+        result_ = c->consume(buf_);
+    } else if (c->fin) {
+        result_ = std::size_t{0};
+    } else if (c->error != Error::ok) {
+        result_ = c->error;
+    } else if (c->pcb == nullptr) {
+        result_ = Error::closed;
+    } else {
+        return false;
+    }
+    return true;
+}
+
+void TcpStream::ReadAwaiter::on_wake(void* self) {
+    auto* a = static_cast<ReadAwaiter*>(self);
+    if (!a->step()) return;
+    if (auto* c = static_cast<TcpConn*>(a->w_.owner); c != nullptr && c->reader == &a->w_) c->reader = nullptr;
+    a->w_.timer.cancel();
+    a->w_.handle.resume();  // may destroy *a
+}
+
+// ---- WriteAwaiter ---------------------------------------------------------------------------
+
+TcpStream::WriteAwaiter::WriteAwaiter(TcpConn* c, std::span<const std::byte> data, std::uint64_t deadline_ns)
+    : data_(data), deadline_(deadline_ns), w_(&on_wake, this, c) {}
+
+TcpStream::WriteAwaiter::~WriteAwaiter() {
+    if (auto* c = static_cast<TcpConn*>(w_.owner); c != nullptr && c->writer == &w_) c->writer = nullptr;
+}
+
+bool TcpStream::WriteAwaiter::await_ready() {
+    auto* c = static_cast<TcpConn*>(w_.owner);
+    if (c == nullptr) {
+        result_ = Error::closed;
+        return true;
+    }
+    if (c->writer != nullptr) {
+        w_.owner = nullptr;
+        result_ = Error::busy;
+        return true;
+    }
+    return step();
+}
+
+void TcpStream::WriteAwaiter::await_suspend(std::coroutine_handle<> h) {
+    w_.handle = h;
+    static_cast<TcpConn*>(w_.owner)->writer = &w_;
+    if (deadline_ != 0) {
+        w_.timer.start_at(deadline_, [this] {
+            if (auto* c = static_cast<TcpConn*>(w_.owner); c != nullptr && c->writer == &w_) c->writer = nullptr;
+            w_.wakeup.cancel();
+            result_ = Error::timed_out;
+            w_.handle.resume();
+        });
+    }
+}
+
+bool TcpStream::WriteAwaiter::step() {
+    auto* c = static_cast<TcpConn*>(w_.owner);
+    if (c == nullptr) {
+        result_ = Error::cancelled;
+        return true;
+    }
+    if (c->error != Error::ok || c->pcb == nullptr) {
+        result_ = c->error != Error::ok ? c->error : Error::closed;
+        return true;
+    }
+    LwipCall call;
+    struct tcp_pcb* pcb = c->pcb;
+    bool wrote = false;
+    while (done_ < data_.size()) {
+        std::size_t room = tcp_sndbuf(pcb);
+        if (tcp_sndqueuelen(pcb) >= TCP_SND_QUEUELEN) room = 0;
+        std::size_t chunk = std::min({room, data_.size() - done_, std::size_t{0xffff}});
+        if (chunk == 0) break;
+        err_t e;
+        for (;;) {
+            const u8_t flags = TCP_WRITE_FLAG_COPY | (done_ + chunk < data_.size() ? TCP_WRITE_FLAG_MORE : 0);
+            e = tcp_write(pcb, data_.data() + done_, static_cast<u16_t>(chunk), flags);
+            // Out of segments or buffer memory: try a smaller piece before waiting.
+            if (e != ERR_MEM || chunk <= tcp_mss(pcb)) break;
+            chunk /= 2;
+        }
+        if (e == ERR_MEM) break;  // wait for acknowledgements (sent) or the poll timer
+        if (e != ERR_OK) {
+            result_ = detail::to_error(e);
+            return true;
+        }
+        done_ += chunk;
+        counters().tcp_tx_bytes += chunk;
+        wrote = true;
+    }
+    if (wrote) tcp_output(pcb);
+    if (done_ < data_.size()) return false;
+    result_ = done_;
+    return true;
+}
+
+void TcpStream::WriteAwaiter::on_wake(void* self) {
+    auto* a = static_cast<WriteAwaiter*>(self);
+    if (!a->step()) return;
+    if (auto* c = static_cast<TcpConn*>(a->w_.owner); c != nullptr && c->writer == &a->w_) c->writer = nullptr;
+    a->w_.timer.cancel();
+    a->w_.handle.resume();
+}
+
+// ---- TcpListener ----------------------------------------------------------------------------
+
+TcpListener& TcpListener::operator=(TcpListener&& o) noexcept {
+    if (this != &o) {
+        delete l_;
+        l_ = std::exchange(o.l_, nullptr);
+    }
+    return *this;
+}
+
+TcpListener::~TcpListener() { delete l_; }
+
+void TcpListener::close() { delete std::exchange(l_, nullptr); }
+
+Result<TcpListener> TcpListener::listen(std::uint16_t port, unsigned backlog, std::optional<IpAddr> local) {
+    if (backlog < 1 || backlog > 255) return Error::invalid_argument;
+    if (local && !local->is_v4() && !local->is_v6()) return Error::invalid_argument;
+    detail::ensure_init();
+    LwipCall call;
+    const u8_t type = !local ? IPADDR_TYPE_ANY : local->is_v6() ? IPADDR_TYPE_V6 : IPADDR_TYPE_V4;
+    struct tcp_pcb* pcb = tcp_new_ip_type(type);
+    if (pcb == nullptr) return Error::no_memory;
+    ip_set_option(pcb, SOF_REUSEADDR);
+    ip_addr_t addr;
+    if (local) {
+        addr = detail::to_lwip(*local);
+    } else {
+        ip_addr_copy(addr, *IP_ANY_TYPE);
+    }
+    if (const err_t e = tcp_bind(pcb, &addr, port); e != ERR_OK) {
+        tcp_close(pcb);
+        return detail::to_error(e);
+    }
+    err_t e = ERR_OK;
+    struct tcp_pcb* lpcb = tcp_listen_with_backlog_and_err(pcb, static_cast<u8_t>(backlog), &e);
+    if (lpcb == nullptr) {
+        tcp_close(pcb);
+        return e == ERR_OK ? Error::no_memory : detail::to_error(e);
+    }
+    auto* l = new (std::nothrow) TcpListenState(backlog);
+    if (l == nullptr) {
+        tcp_close(lpcb);
+        return Error::no_memory;
+    }
+    l->pcb = lpcb;
+    l->port = lpcb->local_port;
+    tcp_arg(lpcb, l);
+    tcp_accept(lpcb, &TcpListenState::on_accept);
+    return TcpListener(l);
+}
+
+TcpListener::AcceptAwaiter TcpListener::accept() { return AcceptAwaiter(l_, 0); }
+
+TcpListener::AcceptAwaiter TcpListener::accept_for(std::uint64_t timeout_ns) {
+    return AcceptAwaiter(l_, detail::deadline_after(loop().now(), timeout_ns));
+}
+
+std::uint16_t TcpListener::port() const { return l_ != nullptr ? l_->port : 0; }
+std::size_t TcpListener::pending() const { return l_ != nullptr ? l_->count : 0; }
+
+TcpListener::AcceptAwaiter::AcceptAwaiter(TcpListenState* l, std::uint64_t deadline_ns)
+    : deadline_(deadline_ns), w_(&on_wake, this, l) {}
+
+TcpListener::AcceptAwaiter::~AcceptAwaiter() {
+    if (auto* l = static_cast<TcpListenState*>(w_.owner); l != nullptr && l->acceptor == &w_) l->acceptor = nullptr;
+}
+
+bool TcpListener::AcceptAwaiter::await_ready() {
+    auto* l = static_cast<TcpListenState*>(w_.owner);
+    if (l == nullptr) {
+        result_ = Error::closed;
+        return true;
+    }
+    if (l->acceptor != nullptr) {
+        w_.owner = nullptr;
+        result_ = Error::busy;
+        return true;
+    }
+    return step();
+}
+
+void TcpListener::AcceptAwaiter::await_suspend(std::coroutine_handle<> h) {
+    w_.handle = h;
+    static_cast<TcpListenState*>(w_.owner)->acceptor = &w_;
+    if (deadline_ != 0) {
+        w_.timer.start_at(deadline_, [this] {
+            if (auto* l = static_cast<TcpListenState*>(w_.owner); l != nullptr && l->acceptor == &w_) {
+                l->acceptor = nullptr;
+            }
+            w_.wakeup.cancel();
+            result_ = Error::timed_out;
+            w_.handle.resume();
+        });
+    }
+}
+
+bool TcpListener::AcceptAwaiter::step() {
+    auto* l = static_cast<TcpListenState*>(w_.owner);
+    if (l == nullptr) {
+        result_ = Error::cancelled;
+        return true;
+    }
+    while (TcpConn* c = l->pop()) {
+        if (c->pcb == nullptr && c->rx_bytes == 0) {
+            delete c;  // reset before anyone accepted it
+            continue;
+        }
+        if (c->pcb != nullptr) {
+            LwipCall call;
+            tcp_backlog_accepted(c->pcb);
+        }
+        ++counters().tcp_accepted;
+        result_ = TcpStream(c);
+        return true;
+    }
+    return false;
+}
+
+void TcpListener::AcceptAwaiter::on_wake(void* self) {
+    auto* a = static_cast<AcceptAwaiter*>(self);
+    if (!a->step()) return;
+    if (auto* l = static_cast<TcpListenState*>(a->w_.owner); l != nullptr && l->acceptor == &a->w_) {
+        l->acceptor = nullptr;
+    }
+    a->w_.timer.cancel();
+    a->w_.handle.resume();
+}
+
+}  // namespace keel::net

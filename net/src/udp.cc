@@ -1,0 +1,192 @@
+// UdpSocket over lwIP's raw UDP API. The receive callback queues the pbuf (possibly a custom
+// pbuf over the link's page) with its source; recv_from copies it out and frees it.
+#include "keel/net/udp.h"
+
+#include <new>
+
+#include "keel/loop.h"
+#include "lwip_glue.h"
+
+namespace keel::net {
+namespace detail {
+
+struct UdpState {
+    struct Item {
+        struct pbuf* p;
+        Endpoint from;
+    };
+
+    ~UdpState() {
+        if (pcb != nullptr) {
+            LwipCall call;
+            udp_recv(pcb, nullptr, nullptr);
+            udp_remove(pcb);
+        }
+        while (count > 0) {
+            pbuf_free(queue[head].p);
+            head = (head + 1) % UdpSocket::queue_capacity;
+            --count;
+        }
+        if (reader != nullptr) {
+            reader->owner = nullptr;
+            loop().schedule(reader->wakeup);
+        }
+    }
+
+    static void on_recv(void* arg, struct udp_pcb*, struct pbuf* p, const ip_addr_t* addr, u16_t port) {
+        auto* s = static_cast<UdpState*>(arg);
+        if (s->count == UdpSocket::queue_capacity) {
+            ++counters().udp_rx_dropped;
+            pbuf_free(p);
+            return;
+        }
+        s->queue[(s->head + s->count) % UdpSocket::queue_capacity] = Item{p, Endpoint{from_lwip(*addr), port}};
+        ++s->count;
+        ++counters().udp_rx;
+        if (s->reader != nullptr) loop().schedule(s->reader->wakeup);
+    }
+
+    struct udp_pcb* pcb = nullptr;
+    Item queue[UdpSocket::queue_capacity] = {};
+    std::size_t head = 0;
+    std::size_t count = 0;
+    Waiter* reader = nullptr;
+};
+
+}  // namespace detail
+
+using detail::counters;
+using detail::LwipCall;
+using detail::UdpState;
+
+UdpSocket& UdpSocket::operator=(UdpSocket&& o) noexcept {
+    if (this != &o) {
+        delete s_;
+        s_ = std::exchange(o.s_, nullptr);
+    }
+    return *this;
+}
+
+UdpSocket::~UdpSocket() { delete s_; }
+
+void UdpSocket::close() { delete std::exchange(s_, nullptr); }
+
+std::uint16_t UdpSocket::port() const { return s_ != nullptr ? s_->pcb->local_port : 0; }
+std::size_t UdpSocket::queued() const { return s_ != nullptr ? s_->count : 0; }
+
+Result<UdpSocket> UdpSocket::bind(std::uint16_t port, std::optional<IpAddr> local) {
+    if (local && !local->is_v4() && !local->is_v6()) return Error::invalid_argument;
+    detail::ensure_init();
+    LwipCall call;
+    const u8_t type = !local ? IPADDR_TYPE_ANY : local->is_v6() ? IPADDR_TYPE_V6 : IPADDR_TYPE_V4;
+    struct udp_pcb* pcb = udp_new_ip_type(type);
+    if (pcb == nullptr) return Error::no_memory;
+    ip_addr_t addr;
+    if (local) {
+        addr = detail::to_lwip(*local);
+    } else {
+        ip_addr_copy(addr, *IP_ANY_TYPE);
+    }
+    if (const err_t e = udp_bind(pcb, &addr, port); e != ERR_OK) {
+        udp_remove(pcb);
+        return detail::to_error(e);
+    }
+    auto* s = new (std::nothrow) UdpState();
+    if (s == nullptr) {
+        udp_remove(pcb);
+        return Error::no_memory;
+    }
+    s->pcb = pcb;
+    udp_recv(pcb, &UdpState::on_recv, s);
+    return UdpSocket(s);
+}
+
+Result<void> UdpSocket::send_to(const Endpoint& to, std::span<const std::byte> data) {
+    if (s_ == nullptr) return Error::closed;
+    if (!to.addr.is_v4() && !to.addr.is_v6()) return Error::invalid_argument;
+    if (data.size() > 65507) return Error::no_space;
+    LwipCall call;
+    struct pbuf* p = pbuf_alloc(PBUF_TRANSPORT, static_cast<u16_t>(data.size()), PBUF_RAM);
+    if (p == nullptr) return Error::no_memory;
+    pbuf_take(p, data.data(), static_cast<u16_t>(data.size()));
+    const ip_addr_t dst = detail::to_lwip(to.addr);
+    const err_t e = udp_sendto(s_->pcb, p, &dst, to.port);
+    pbuf_free(p);
+    if (e != ERR_OK) return detail::to_error(e);
+    ++counters().udp_tx;
+    return {};
+}
+
+UdpSocket::RecvAwaiter UdpSocket::recv_from(std::span<std::byte> buf, std::uint64_t timeout_ns) {
+    std::uint64_t deadline = 0;
+    if (timeout_ns != 0) {
+        const std::uint64_t now = loop().now();
+        deadline = timeout_ns > ~0ull - now ? ~0ull : now + timeout_ns;
+    }
+    return RecvAwaiter(s_, buf, deadline);
+}
+
+UdpSocket::RecvAwaiter::RecvAwaiter(UdpState* s, std::span<std::byte> buf, std::uint64_t deadline_ns)
+    : buf_(buf), deadline_(deadline_ns), w_(&on_wake, this, s) {}
+
+UdpSocket::RecvAwaiter::~RecvAwaiter() {
+    if (auto* s = static_cast<UdpState*>(w_.owner); s != nullptr && s->reader == &w_) s->reader = nullptr;
+}
+
+bool UdpSocket::RecvAwaiter::await_ready() {
+    auto* s = static_cast<UdpState*>(w_.owner);
+    if (s == nullptr) {
+        result_ = Error::closed;
+        return true;
+    }
+    if (s->reader != nullptr) {
+        w_.owner = nullptr;
+        result_ = Error::busy;
+        return true;
+    }
+    return step();
+}
+
+void UdpSocket::RecvAwaiter::await_suspend(std::coroutine_handle<> h) {
+    w_.handle = h;
+    static_cast<UdpState*>(w_.owner)->reader = &w_;
+    if (deadline_ != 0) {
+        w_.timer.start_at(deadline_, [this] {
+            if (auto* s = static_cast<UdpState*>(w_.owner); s != nullptr && s->reader == &w_) s->reader = nullptr;
+            w_.wakeup.cancel();
+            result_ = Error::timed_out;
+            w_.handle.resume();
+        });
+    }
+}
+
+bool UdpSocket::RecvAwaiter::step() {
+    auto* s = static_cast<UdpState*>(w_.owner);
+    if (s == nullptr) {
+        result_ = Error::cancelled;
+        return true;
+    }
+    if (s->count == 0) return false;
+    UdpState::Item item = s->queue[s->head];
+    s->queue[s->head] = {};
+    s->head = (s->head + 1) % queue_capacity;
+    --s->count;
+    Datagram d;
+    d.from = item.from;
+    d.truncated = item.p->tot_len > buf_.size();
+    d.size = pbuf_copy_partial(item.p, buf_.data(), static_cast<u16_t>(d.truncated ? buf_.size() : item.p->tot_len), 0);
+    LwipCall call;
+    pbuf_free(item.p);
+    result_ = d;
+    return true;
+}
+
+void UdpSocket::RecvAwaiter::on_wake(void* self) {
+    auto* a = static_cast<RecvAwaiter*>(self);
+    if (!a->step()) return;
+    if (auto* s = static_cast<UdpState*>(a->w_.owner); s != nullptr && s->reader == &a->w_) s->reader = nullptr;
+    a->w_.timer.cancel();
+    a->w_.handle.resume();
+}
+
+}  // namespace keel::net

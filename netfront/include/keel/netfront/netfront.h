@@ -1,0 +1,413 @@
+// The Xen PV network frontend (io/netif.h): one vif, its xenbus handshake, and the data path
+// over a tx and an rx ring. The net layer's view of a network card. Namespace keel::netfront.
+//
+//   netfront::Netfront& nic = *netfront::netfront_devices()[0];
+//   nic.set_receive_handler([](netfront::RxBuffer frame) { /* wrap in a pbuf, hand to lwIP */ });
+//   nic.set_tx_ready_handler([] { /* retry what transmit() refused with Error::again */ });
+//   nic.set_link_handler([](bool up) { /* netif_set_link_up / _down */ });
+//   std::span<const std::byte> parts[] = {header, payload};
+//   Result<void> r = nic.transmit(parts, netfront::TxFlags::checksum_blank);
+//
+// Context: everything runs in the event loop of the one vCPU: the methods, the handlers (run
+// from the event-channel handlers or the supervisor, never from inside transmit() or an
+// RxBuffer's destruction), and the connection supervisor's Task. Nothing here allocates per
+// packet.
+#pragma once
+
+#include <stdint.h>  // Xen's headers expect the fixed-width types first
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <string_view>
+
+#include <xen/io/netif.h>
+
+#include "keel/function.h"
+#include "keel/netfront/ring.h"
+#include "keel/result.h"
+#include "keel/task.h"
+#include "keel/xen/event_channel.h"
+#include "keel/xen/grant_table.h"
+#include "keel/xenbus.h"
+
+namespace keel::netfront {
+
+using TxRing = FrontRing<netif_tx_sring>;
+using RxRing = FrontRing<netif_rx_sring>;
+
+/// An Ethernet address.
+struct Mac {
+    std::array<std::uint8_t, 6> bytes{};
+    bool operator==(const Mac&) const = default;
+};
+/// The `mac` node's format (docs/misc/xenstore-paths: device/vif/<id>/mac): six two-digit hex
+/// bytes separated by ':', nothing else (upper or lower case). A multicast address (low bit of
+/// the first byte) is refused too: it cannot be a station address.
+std::optional<Mac> parse_mac(std::string_view text);
+
+/// How transmit() should mark a frame.
+enum class TxFlags : std::uint8_t {
+    none = 0,
+    /// The stack left the L4 (TCP/UDP over IPv4) checksum blank, with the pseudo-header sum in
+    /// the field: the backend completes it (NETTXF_csum_blank | NETTXF_data_validated). Only
+    /// when features().tx_checksum_offload.
+    checksum_blank = 1,
+};
+
+/// What the backend says about a received frame's checksum (io/netif.h NETRXF_*).
+struct RxFlags {
+    /// NETRXF_data_validated: the checksum was verified (or the frame never left this host); the
+    /// stack may skip verifying it.
+    bool data_validated = false;
+    /// NETRXF_csum_blank: the L4 checksum field holds only the pseudo-header sum (the sender
+    /// offloaded it and the frame never left the host): the stack must not verify it, and must
+    /// fill it in if it forwards the frame.
+    bool checksum_blank = false;
+};
+
+class Netfront;
+
+/// One received frame, in the driver's pages: no copy. Move-only; destroying it (or reset())
+/// gives the pages back to the rx ring. A frame larger than a page (only with an MTU above
+/// ~4000, which the toolstack must set) spans several segments.
+///
+/// The pages stay granted to the backend while the stack holds them (each page is granted once,
+/// at connect): a misbehaving backend could still write into them. The data is untrusted input
+/// in any case; the stack must not assume it stays put between two reads.
+/// Context: loop only. The Netfront must outlive every RxBuffer it handed out.
+class RxBuffer {
+public:
+    RxBuffer() = default;
+    RxBuffer(RxBuffer&& o) noexcept;
+    RxBuffer& operator=(RxBuffer&& o) noexcept;
+    RxBuffer(const RxBuffer&) = delete;
+    RxBuffer& operator=(const RxBuffer&) = delete;
+    ~RxBuffer() { reset(); }
+
+    bool valid() const { return owner_ != nullptr; }
+    /// Bytes in the frame (all segments).
+    std::size_t size() const { return size_; }
+    std::size_t segment_count() const { return segments_; }
+    /// Segment `i` (< segment_count()), writable: lwIP edits some frames in place (ICMP echo).
+    std::span<std::byte> segment(std::size_t i) const;
+    /// The first (for frames up to a page: the only) segment.
+    std::span<std::byte> data() const { return segment(0); }
+    RxFlags flags() const { return flags_; }
+    /// Give the pages back now.
+    void reset();
+
+private:
+    friend class Netfront;
+    RxBuffer(Netfront* owner, std::uint16_t head, std::uint16_t segments, std::uint32_t size, RxFlags flags)
+        : owner_(owner), head_(head), segments_(segments), size_(size), flags_(flags) {}
+    Netfront* owner_ = nullptr;
+    std::uint16_t head_ = 0;
+    std::uint16_t segments_ = 0;
+    std::uint32_t size_ = 0;
+    RxFlags flags_{};
+};
+
+/// What the driver needs from the machine besides the grant table and xenstore. The guest
+/// implements it over xen::Port and the page allocator (guest/); tests over fakes. Control path
+/// only (connect, teardown, init): virtual calls are fine here.
+class Platform {
+public:
+    virtual ~Platform() = default;
+    /// An unbound event channel the backend domain may bind (EVTCHNOP_alloc_unbound). The
+    /// channel stays valid until close_channel(). Writes the port number to `port`.
+    virtual Result<xen::EventChannel*> open_channel(xen::DomId backend, std::uint32_t& port) = 0;
+    virtual void close_channel(xen::EventChannel* channel) = 0;
+    /// `n` contiguous, zeroed, page-aligned pages, mapped read/write, or nullptr.
+    virtual std::byte* alloc_pages(std::size_t n) = 0;
+    virtual void free_pages(std::byte* pages, std::size_t n) = 0;
+    /// The frame number to grant for `page` (guest: the address >> 12, see xen::gfn_of).
+    virtual std::uint64_t gfn(const std::byte* page) = 0;
+};
+
+/// Counters for one direction. A frame counts in exactly one of packets or dropped; the
+/// per-kind counters say why frames were dropped (a frame with several problems counts once,
+/// under the first found).
+struct DirectionStats {
+    std::uint64_t packets = 0;  ///< frames delivered to the stack (rx) / acknowledged OK (tx)
+    std::uint64_t bytes = 0;    ///< their bytes
+    std::uint64_t dropped = 0;  ///< frames lost, for any of the reasons below
+    // Reported by the backend (legitimate statuses, not protocol errors).
+    std::uint64_t backend_error = 0;    ///< NETIF_RSP_ERROR
+    std::uint64_t backend_dropped = 0;  ///< NETIF_RSP_DROPPED
+    // Protocol errors by the backend (each counts towards the reset threshold).
+    std::uint64_t bad_id = 0;          ///< unknown, duplicate or misplaced response id
+    std::uint64_t bad_status = 0;      ///< a status that is neither a length nor NETIF_RSP_*
+    std::uint64_t bad_length = 0;      ///< offset + length beyond the page, or an empty frame
+    std::uint64_t too_many_slots = 0;  ///< a frame spanning more slots than the protocol allows
+    std::uint64_t bad_extra = 0;       ///< an extra-info slot we did not ask for or cannot parse
+    std::uint64_t ring_overrun = 0;    ///< rsp_prod beyond the requests we made (resets at once)
+    // Our side.
+    std::uint64_t no_handler = 0;  ///< rx: delivered while no receive handler was set
+    std::uint64_t aborted = 0;     ///< tx: in flight when the connection ended
+};
+
+struct Stats {
+    DirectionStats rx, tx;
+    std::uint64_t tx_busy = 0;       ///< transmit() calls answered Error::again
+    std::uint64_t connects = 0;      ///< handshakes that reached Connected
+    std::uint64_t resets = 0;        ///< connections ended by us because the backend misbehaved
+    std::uint64_t leaked_pages = 0;  ///< pages never reused: the backend held their grant at teardown
+};
+
+/// What the handshake settled on (valid while connected; kept after a disconnect).
+struct Features {
+    bool split_event_channels = false;  ///< separate tx and rx event channels
+    bool sg = false;                    ///< backend takes multi-slot tx frames (feature-sg)
+    bool tx_checksum_offload = false;   ///< TxFlags::checksum_blank allowed
+    bool multi_queue = false;           ///< backend offered multi-queue; we asked for 1 queue
+    bool backend_gso_tcpv4 = false;     ///< offered by the backend; unused (no TX GSO)
+};
+
+struct Options {
+    /// Receive pages (each granted read/write, each in the rx ring or with the stack).
+    std::uint16_t rx_buffers = RxRing::size;
+    /// Transmit pages (each granted read-only; one per tx ring slot in flight).
+    std::uint16_t tx_buffers = TxRing::size;
+    /// Protocol errors in a row (no good response between them) before the device is reset.
+    unsigned max_consecutive_errors = 16;
+    /// Delay before reconnecting after a reset or a failed connect; doubles per failure in a
+    /// row, up to max_reconnect_delay_ns.
+    std::uint64_t reconnect_delay_ns = ms(100);
+    std::uint64_t max_reconnect_delay_ns = s(5);
+    /// Failed handshakes in a row after which the supervisor gives up.
+    unsigned max_connect_failures = 8;
+    XenbusDevice::Options xenbus{};
+};
+
+/// One vif.
+///
+/// Lifecycle: construct (pinned: not movable), init() once (reads mac and mtu, allocates the
+/// page pools), then either start() (a supervisor Task that connects, and reconnects after a
+/// reset or a backend restart) or connect()/close() by hand (tests).
+///
+/// Untrusted backend: every response is copied out of the ring and validated (id, status,
+/// offset + length within the page, slot counts, extra-info types, rsp_prod within the requests
+/// made). A bad response drops its frame and is counted by kind; `max_consecutive_errors`
+/// protocol errors in a row, or one that leaves the ring unusable (rsp_prod overrun, tx pages
+/// lost), take the link down and ask the supervisor to reset the device: close through xenbus
+/// (teardown revokes every grant) and connect again. Nothing a backend sends can crash the
+/// guest or make the driver assert.
+class Netfront {
+public:
+    Netfront(xen::XenStore& xs, const XenbusNode& node, xen::GrantTable& grants, Platform& platform,
+             Options options = {});
+    /// Stops the supervisor, tears down any connection without xenbus (grants revoked, channels
+    /// closed) and frees the pages. Every RxBuffer must be gone (panics otherwise: our bug).
+    ~Netfront();
+    Netfront(const Netfront&) = delete;
+    Netfront& operator=(const Netfront&) = delete;
+
+    /// Read and validate `mac` (required) and `mtu` (optional, 1500 if absent; 68..65517) from
+    /// the frontend directory, allocate and zero the pages. Error::bad_input for a malformed
+    /// value, Error::no_memory, xenstore errors; Error::busy if called twice.
+    Task<Result<void>> init();
+
+    /// Spawn the supervisor (see the class comment). Call once after a successful init().
+    void start();
+
+    /// One handshake: negotiate features, grant rings and buffers, bind event channels, post
+    /// the rx buffers, commit the keys with Initialised, wait for Connected; then the link is
+    /// up. Errors from XenbusDevice::connect, plus not_supported (backend without
+    /// feature-rx-copy), no_memory (grants or event channels). On error nothing stays granted.
+    Task<Result<void>> connect();
+    /// Take the link down and close through xenbus (teardown revokes the grants).
+    Task<Result<void>> close();
+
+    std::string_view nodename() const { return dev_.nodename(); }
+    const Mac& mac() const { return mac_; }
+    /// Largest IP packet (the `mtu` node, else 1500).
+    std::uint16_t mtu() const { return mtu_; }
+    /// Largest frame transmit() takes: mtu + 18 (Ethernet header and one VLAN tag).
+    std::size_t max_frame() const { return static_cast<std::size_t>(mtu_) + 18; }
+    /// True while the data path runs (Connected and not being reset).
+    bool link_up() const { return live_; }
+    const Features& features() const { return features_; }
+    XenbusDevice& xenbus() { return dev_; }
+
+    /// Copy the frame (the concatenation of `fragments`) into free pre-granted tx pages and
+    /// queue it. Errors: closed (link down), again (not enough free slots: the tx-ready
+    /// handler runs once space frees), invalid_argument (frame shorter than an Ethernet header
+    /// or longer than max_frame()), not_supported (checksum_blank without offload).
+    /// Never runs a handler.
+    Result<void> transmit(std::span<const std::span<const std::byte>> fragments, TxFlags flags = TxFlags::none);
+
+    /// Gets each received frame, from the rx event handler. Frames arriving while no handler is
+    /// set are dropped (counted). The handler may replace or clear itself and may transmit.
+    void set_receive_handler(Function<void(RxBuffer)> handler);
+    /// Runs once (from the tx event handler) after transmit() returned Error::again, when a
+    /// frame of that size fits again. It may call transmit().
+    void set_tx_ready_handler(Function<void()> handler);
+    /// Runs with true when the data path starts (Connected) and false when it stops
+    /// (disconnect, reset). From the supervisor or from an event handler.
+    void set_link_handler(Function<void(bool up)> handler);
+
+    Stats stats() const { return stats_; }
+
+    /// Event-channel entry points (connect() installs them as the channels' handlers; public
+    /// for tests that dispatch events themselves).
+    void on_tx_event();
+    void on_rx_event();
+
+private:
+    friend class RxBuffer;
+
+    /// Why a response was refused (which counter it goes to).
+    enum class Fault : std::uint8_t {
+        none, backend_error, backend_dropped, bad_id, bad_status, bad_length, too_many_slots, bad_extra,
+    };
+    enum class RxState : std::uint8_t { free, posted, with_stack, lost };
+    enum class TxState : std::uint8_t { free, in_flight, lost };
+
+    struct RxPage {
+        std::byte* page = nullptr;
+        xen::Grant grant;
+        std::uint16_t next = 0;    ///< next segment of the frame (with_stack)
+        std::uint16_t offset = 0;  ///< data within the page (with_stack)
+        std::uint16_t length = 0;
+        RxState state = RxState::free;
+        bool own_alloc = false;  ///< allocated alone (a replacement), not part of the pool block
+        bool doomed = false;     ///< its grant leaked while the stack held it: replace on return
+    };
+    struct TxPage {
+        std::byte* page = nullptr;
+        xen::Grant grant;
+        std::uint16_t head = 0;     ///< first page of the frame this slot belongs to
+        std::uint16_t pending = 0;  ///< head only: slots of the frame not yet answered
+        std::uint32_t bytes = 0;    ///< head only: frame length
+        TxState state = TxState::free;
+        bool own_alloc = false;
+        bool answered = false;  ///< head only: its own response came (it is freed with the frame)
+        Fault fault{};          ///< head only: the first fault among the frame's responses
+    };
+
+    // Connection (netfront.cc).
+    Task<void> supervise();
+    Task<Result<void>> configure(XenbusConfig& cfg);
+    Task<Result<void>> read_features();
+    Result<void> setup_connection();
+    void write_keys(XenbusConfig& cfg) const;
+    void go_live();
+    void release_connection();
+    void request_reset(const char* why);
+    /// A frame is dropped for `fault`: count it (dropped + the kind).
+    static void count_fault(DirectionStats& dir, Fault fault);
+    /// A response broke the protocol: one more in a row; reset at max_consecutive_errors.
+    void protocol_error();
+    /// A response was fine: the run of protocol errors ends.
+    void good_response();
+    void link_changed(bool up);
+    void lose_rx_page(std::uint16_t i);
+    void lose_tx_page(std::uint16_t i);
+
+    // Receive (rx.cc).
+    void poll_rx();
+    /// Handle the frame at rsp_cons, `avail` responses being there; returns the slots consumed,
+    /// 0 if the frame is not complete yet.
+    RING_IDX take_rx_frame(RING_IDX avail);
+    /// Consume `n` responses and free the pages posted in their slots.
+    void drop_rx_slots(RING_IDX n);
+    void deliver(RxBuffer frame);
+    void release_rx(std::uint16_t head);
+    /// post_rx() if the data path runs.
+    void refill_rx();
+    /// Post every free granted page into free rx ring slots; notify by the req_event rule.
+    void post_rx();
+    void free_rx_page(std::uint16_t i);
+
+    // Transmit (tx.cc).
+    /// reap_tx(), then the tx-ready handler if a refused frame fits now.
+    void poll_tx();
+    /// Consume tx responses and free their pages. Runs no handler.
+    void reap_tx();
+    bool tx_room(std::size_t slots) const;
+    void complete_tx_slot(std::uint16_t id, std::int16_t status);
+    void abort_tx();
+    void reset_tx_free_list();
+    void push_tx_free(std::uint16_t i);
+    std::uint16_t pop_tx_free();
+
+    xen::XenStore& xs_;
+    xen::GrantTable& grants_;
+    Platform& platform_;
+    Options options_;
+
+    Mac mac_{};
+    std::uint16_t mtu_ = 1500;
+    Features features_{};
+    bool initialised_ = false;
+    bool started_ = false;
+    bool live_ = false;          ///< the data path may touch the rings
+    bool reset_wanted_ = false;  ///< the data path asked for a reset
+    bool connection_ = false;    ///< grants and channels are set up
+    bool healthy_ = false;       ///< a good response arrived on this connection
+
+    // Shared pages: two ring pages, then the pools (allocated by init()).
+    std::byte* ring_pages_ = nullptr;
+    std::byte* rx_block_ = nullptr;
+    std::byte* tx_block_ = nullptr;
+    bool ring_pages_lost_ = false;  ///< the backend kept the rings mapped: never reuse them
+    bool rx_block_lost_ = false;    ///< a page of the rx block was lost: never free the block
+    bool tx_block_lost_ = false;
+    xen::Grant tx_ring_grant_, rx_ring_grant_;
+    TxRing tx_ring_;
+    RxRing rx_ring_;
+    xen::EventChannel* tx_channel_ = nullptr;
+    xen::EventChannel* rx_channel_ = nullptr;  ///< == tx_channel_ without split channels
+    std::uint32_t tx_port_ = 0, rx_port_ = 0;
+
+    // Receive pool.
+    RxPage rx_[RxRing::size];
+    std::uint16_t rx_free_[RxRing::size];   ///< stack of free page indices
+    std::uint16_t rx_free_count_ = 0;
+    std::uint16_t rx_posted_[RxRing::size];  ///< page posted in each ring slot
+    bool rx_polling_ = false;                ///< inside poll_rx: refill at the end, not per release
+    bool rx_skipping_ = false;               ///< discarding the rest of an over-long frame
+    std::uint32_t rx_with_stack_ = 0;        ///< pages held by RxBuffers
+
+    // Transmit pool.
+    TxPage tx_[TxRing::size];
+    std::uint16_t tx_free_[TxRing::size];  ///< FIFO of free page indices (a reused id comes late)
+    std::uint16_t tx_free_head_ = 0;
+    std::uint16_t tx_free_count_ = 0;
+    std::uint32_t tx_in_flight_ = 0;
+    bool tx_blocked_ = false;
+    std::size_t tx_blocked_slots_ = 0;
+
+    unsigned consecutive_errors_ = 0;
+    unsigned troubles_ = 0;  ///< failed connects / resets in a row (reconnect back-off)
+
+    Function<void(RxBuffer)> on_receive_;
+    std::uint32_t receive_generation_ = 0;
+    Function<void()> on_tx_ready_;
+    std::uint32_t tx_ready_generation_ = 0;
+    Function<void(bool)> on_link_;
+
+    Stats stats_{};
+
+    // Declared last: destroyed first (the supervisor's frame may wait on attention_ or inside
+    // dev_.connect()).
+    XenbusDevice dev_;
+    Event attention_;  ///< set when the connection ended or a reset is wanted
+    Task<void> supervisor_;
+};
+
+/// Devices the guest found and initialised at boot, in xenstore order (device/vif/<id>), for
+/// the net layer. Valid after netfront_discovered() is set; the devices live forever.
+std::span<Netfront* const> netfront_devices();
+/// Set once boot-time discovery has finished (with or without devices).
+Event& netfront_discovered();
+/// For the discovery code: add a device (Error::no_space beyond max_devices).
+inline constexpr std::size_t max_devices = 8;
+Result<void> register_device(Netfront& device);
+/// Forget every registered device (tests).
+void clear_devices();
+
+}  // namespace keel::netfront

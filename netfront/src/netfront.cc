@@ -1,0 +1,504 @@
+// Netfront's control path: init (mac, mtu, pages), the xenbus handshake (features, grants,
+// event channels, keys), teardown, and the supervisor that reconnects after a reset.
+// The data path is in rx.cc and tx.cc.
+#include "keel/netfront/netfront.h"
+
+#include <algorithm>
+
+#include "keel/log.h"
+#include "keel/panic.h"
+
+namespace keel::netfront {
+
+namespace {
+
+constexpr std::uint64_t min_mtu = 68;      // the smallest IPv4 MTU (RFC 791)
+constexpr std::uint64_t max_mtu = 65517;   // max_frame() = XEN_NETIF_MAX_TX_SIZE (io/netif.h)
+static_assert(max_mtu + 18 == XEN_NETIF_MAX_TX_SIZE);
+
+// The rings take one page each (io/netif.h: DEFINE_RING_TYPES over a 4096-byte page).
+static_assert(sizeof(netif_tx_request_t) == 12 && sizeof(netif_tx_response_t) == 4);
+static_assert(sizeof(netif_rx_request_t) == 8 && sizeof(netif_rx_response_t) == 8);
+static_assert(sizeof(netif_extra_info_t) == 8);
+static_assert(offsetof(netif_tx_sring, ring) == 64 && offsetof(netif_rx_sring, ring) == 64);
+static_assert(TxRing::size == 256 && RxRing::size == 256);
+
+}  // namespace
+
+Netfront::Netfront(xen::XenStore& xs, const XenbusNode& node, xen::GrantTable& grants, Platform& platform,
+                   Options options)
+    : xs_(xs), grants_(grants), platform_(platform), options_(options), dev_(xs, node, options.xenbus) {
+    options_.rx_buffers = std::clamp<std::uint16_t>(options_.rx_buffers, 1, RxRing::size);
+    options_.tx_buffers = std::clamp<std::uint16_t>(options_.tx_buffers, 1, TxRing::size);
+    if (options_.max_consecutive_errors == 0) options_.max_consecutive_errors = 1;
+    // XenbusDevice calls this when a published connection ends, between Closing and Closed
+    // (the backend left, or close()): the supervisor, if running, takes it from there.
+    dev_.set_teardown([this] {
+        release_connection();
+        attention_.set();
+    });
+}
+
+Netfront::~Netfront() {
+    supervisor_ = Task<void>{};  // its frame may be inside dev_.connect() or waiting on attention_
+    release_connection();
+    KASSERT(rx_with_stack_ == 0);  // an RxBuffer outlived its device: the owner's bug
+    for (RxPage& p : rx_) {
+        if (p.own_alloc && p.page) platform_.free_pages(p.page, 1);
+    }
+    for (TxPage& p : tx_) {
+        if (p.own_alloc && p.page) platform_.free_pages(p.page, 1);
+    }
+    // A block with a page the backend kept is never freed (someone could still write it).
+    if (rx_block_ && !rx_block_lost_) platform_.free_pages(rx_block_, options_.rx_buffers);
+    if (tx_block_ && !tx_block_lost_) platform_.free_pages(tx_block_, options_.tx_buffers);
+    if (ring_pages_ && !ring_pages_lost_) platform_.free_pages(ring_pages_, 2);
+}
+
+// ---- init ----------------------------------------------------------------------------------
+
+Task<Result<void>> Netfront::init() {
+    if (initialised_) co_return Error::busy;
+    const char* name = dev_.nodename().data();  // XenbusNode keeps it NUL-terminated
+
+    // docs/misc/xenstore-paths: device/vif/<id>/mac, written by the toolstack.
+    char text[24];
+    Result<std::size_t> n = co_await dev_.read_frontend("mac", text);
+    if (!n) {
+        KLOG_ERROR("netfront: %s: cannot read mac: %s", name, to_string(n.error()));
+        co_return n.error() == Error::no_space ? Error::bad_input : n.error();
+    }
+    const auto mac = parse_mac(std::string_view(text, *n));
+    if (!mac) {
+        KLOG_ERROR("netfront: %s: rejected mac \"%.*s\"", name, static_cast<int>(*n), text);
+        co_return Error::bad_input;
+    }
+    mac_ = *mac;
+
+    // io/netif.h, "MTU": device/vif/<id>/mtu if the toolstack set one, else 1500.
+    Result<std::uint64_t> mtu = co_await dev_.read_frontend_uint("mtu");
+    if (mtu) {
+        if (*mtu < min_mtu || *mtu > max_mtu) {
+            KLOG_ERROR("netfront: %s: rejected mtu %llu (want %llu..%llu)", name,
+                       static_cast<unsigned long long>(*mtu), static_cast<unsigned long long>(min_mtu),
+                       static_cast<unsigned long long>(max_mtu));
+            co_return Error::bad_input;
+        }
+        mtu_ = static_cast<std::uint16_t>(*mtu);
+    } else if (mtu.error() != Error::not_found) {
+        co_return mtu.error();
+    }
+    // A frame of max_frame() bytes must fit in the tx pool, or transmit() could never take it.
+    if ((max_frame() + page_size - 1) / page_size > options_.tx_buffers) {
+        KLOG_ERROR("netfront: %s: mtu %u needs more than the %u tx pages configured", name, mtu_,
+                   options_.tx_buffers);
+        co_return Error::invalid_argument;
+    }
+
+    ring_pages_ = platform_.alloc_pages(2);
+    rx_block_ = platform_.alloc_pages(options_.rx_buffers);
+    tx_block_ = platform_.alloc_pages(options_.tx_buffers);
+    if (!ring_pages_ || !rx_block_ || !tx_block_) {
+        KLOG_ERROR("netfront: %s: out of memory for %u pages", name, 2u + options_.rx_buffers + options_.tx_buffers);
+        if (ring_pages_) platform_.free_pages(ring_pages_, 2);
+        if (rx_block_) platform_.free_pages(rx_block_, options_.rx_buffers);
+        if (tx_block_) platform_.free_pages(tx_block_, options_.tx_buffers);
+        ring_pages_ = rx_block_ = tx_block_ = nullptr;
+        co_return Error::no_memory;
+    }
+    for (std::uint16_t i = 0; i < options_.rx_buffers; ++i) rx_[i].page = rx_block_ + i * page_size;
+    for (std::uint16_t i = 0; i < options_.tx_buffers; ++i) tx_[i].page = tx_block_ + i * page_size;
+    initialised_ = true;
+    KLOG_INFO("netfront: %s: mac %02x:%02x:%02x:%02x:%02x:%02x, mtu %u, %u rx + %u tx pages", name,
+              mac_.bytes[0], mac_.bytes[1], mac_.bytes[2], mac_.bytes[3], mac_.bytes[4], mac_.bytes[5], mtu_,
+              options_.rx_buffers, options_.tx_buffers);
+    co_return Result<void>{};
+}
+
+// ---- handshake -------------------------------------------------------------------------------
+
+Task<Result<void>> Netfront::connect() {
+    if (!initialised_) co_return Error::invalid_argument;
+    if (connection_ || live_) co_return Error::busy;
+    reset_wanted_ = false;
+    Result<void> r = co_await dev_.connect([this](XenbusConfig& cfg) -> Task<Result<void>> { return configure(cfg); });
+    if (!r) {
+        // Teardown ran if the configuration was published; if not, undo setup_connection().
+        release_connection();
+        co_return r;
+    }
+    go_live();
+    co_return r;
+}
+
+Task<Result<void>> Netfront::configure(XenbusConfig& cfg) {
+    Result<void> r = co_await read_features();
+    if (r) r = setup_connection();
+    if (r) write_keys(cfg);
+    co_return r;
+}
+
+namespace {
+
+/// A backend feature flag: absent means off; a value that is not a number is logged (by
+/// XenbusDevice) and taken as off too, the safe reading. Other xenstore errors are errors.
+Result<bool> flag_value(Result<std::uint64_t> v) {
+    if (v) return *v != 0;
+    if (v.error() == Error::not_found || v.error() == Error::bad_input) return false;
+    return v.error();
+}
+
+}  // namespace
+
+Task<Result<void>> Netfront::read_features() {
+    const char* name = dev_.nodename().data();
+    Features f;
+
+    // The copying receiver is the only rx mode we implement (the backend grant-copies into our
+    // pages). Not spelled out in io/netif.h; every netback since Xen 3.1 offers feature-rx-copy.
+    Result<bool> rx_copy = flag_value(co_await dev_.read_backend_uint("feature-rx-copy"));
+    if (!rx_copy) co_return rx_copy.error();
+    if (!*rx_copy) {
+        KLOG_ERROR("netfront: %s: backend does not offer feature-rx-copy", name);
+        co_return Error::not_supported;
+    }
+    Result<bool> sg = flag_value(co_await dev_.read_backend_uint("feature-sg"));
+    if (!sg) co_return sg.error();
+    f.sg = *sg;
+    // io/netif.h: "feature-split-event-channels" ... "advertises it via xenstore as 0 or 1".
+    Result<bool> split = flag_value(co_await dev_.read_backend_uint("feature-split-event-channels"));
+    if (!split) co_return split.error();
+    f.split_event_channels = *split;
+    // io/netif.h: feature-no-csum-offload missing means checksum offload is on. A backend that
+    // writes it as 1 gets no frames with a blank checksum from us.
+    Result<bool> no_csum = flag_value(co_await dev_.read_backend_uint("feature-no-csum-offload"));
+    if (!no_csum) co_return no_csum.error();
+    f.tx_checksum_offload = !*no_csum;
+    // io/netif.h: "feature-gso-tcpv4" advertises the capability to handle large TCP packets.
+    // Recorded only: we send no GSO frames and advertise none back.
+    Result<bool> gso = flag_value(co_await dev_.read_backend_uint("feature-gso-tcpv4"));
+    if (!gso) co_return gso.error();
+    f.backend_gso_tcpv4 = *gso;
+    // io/netif.h, "Multiple transmit and receive queues": multi-queue-max-queues, if supported.
+    Result<std::uint64_t> queues = co_await dev_.read_backend_uint("multi-queue-max-queues");
+    if (queues) {
+        f.multi_queue = *queues >= 1;
+    } else if (queues.error() != Error::not_found && queues.error() != Error::bad_input) {
+        co_return queues.error();
+    }
+    features_ = f;
+    co_return Result<void>{};
+}
+
+Result<void> Netfront::setup_connection() {
+    const xen::DomId backend = dev_.backend_id();
+    if (ring_pages_lost_) {
+        // The backend kept the old ring pages mapped: take fresh ones.
+        ring_pages_ = platform_.alloc_pages(2);
+        if (!ring_pages_) return Error::no_memory;
+        ring_pages_lost_ = false;
+    }
+    // io/ring.h: the front end initialises the shared rings before it publishes them.
+    tx_ring_.attach(ring_pages_);
+    rx_ring_.attach(ring_pages_ + page_size);
+    connection_ = true;  // from here on release_connection() undoes what was done
+
+    auto tx_ring = xen::Grant::create(grants_, backend, platform_.gfn(ring_pages_), false);
+    if (!tx_ring) return tx_ring.error();
+    tx_ring_grant_ = std::move(*tx_ring);
+    auto rx_ring = xen::Grant::create(grants_, backend, platform_.gfn(ring_pages_ + page_size), false);
+    if (!rx_ring) return rx_ring.error();
+    rx_ring_grant_ = std::move(*rx_ring);
+
+    // Every buffer page is granted once per connection: rx read/write (the backend copies into
+    // it), tx read-only (the backend only reads frames).
+    rx_free_count_ = 0;
+    for (std::uint16_t i = 0; i < options_.rx_buffers; ++i) {
+        RxPage& p = rx_[i];
+        if (p.state == RxState::lost || p.doomed) continue;  // doomed: replaced on return
+        auto g = xen::Grant::create(grants_, backend, platform_.gfn(p.page), false);
+        if (!g) return g.error();
+        p.grant = std::move(*g);
+        if (p.state == RxState::free) rx_free_[rx_free_count_++] = i;
+    }
+    for (std::uint16_t i = 0; i < options_.tx_buffers; ++i) {
+        TxPage& p = tx_[i];
+        if (p.state == TxState::lost) continue;
+        auto g = xen::Grant::create(grants_, backend, platform_.gfn(p.page), true);
+        if (!g) return g.error();
+        p.grant = std::move(*g);
+    }
+    reset_tx_free_list();
+
+    auto tx_channel = platform_.open_channel(backend, tx_port_);
+    if (!tx_channel) return tx_channel.error();
+    tx_channel_ = *tx_channel;
+    if (features_.split_event_channels) {
+        auto rx_channel = platform_.open_channel(backend, rx_port_);
+        if (!rx_channel) return rx_channel.error();
+        rx_channel_ = *rx_channel;
+        tx_channel_->set_handler([this] { on_tx_event(); });
+        rx_channel_->set_handler([this] { on_rx_event(); });
+    } else {
+        rx_channel_ = tx_channel_;
+        rx_port_ = tx_port_;
+        tx_channel_->set_handler([this] {
+            on_rx_event();
+            on_tx_event();
+        });
+    }
+
+    // Post the receive buffers now, so the backend finds them when it connects. No notification
+    // yet: the backend has not bound the channel (go_live() kicks it).
+    post_rx();
+    return {};
+}
+
+void Netfront::write_keys(XenbusConfig& cfg) const {
+    // io/netif.h, "Multiple transmit and receive queues": a frontend using one queue writes the
+    // ring and event-channel keys at the top level, as a frontend unaware of queues would. We
+    // use one queue (one vCPU); if the backend offers queues we say so explicitly.
+    if (features_.multi_queue) cfg.write_uint("multi-queue-num-queues", 1);
+    cfg.write_uint("tx-ring-ref", tx_ring_grant_.ref());
+    cfg.write_uint("rx-ring-ref", rx_ring_grant_.ref());
+    if (features_.split_event_channels) {
+        // io/netif.h: "advertise them to backend as event-channel-tx and event-channel-rx".
+        cfg.write_uint("event-channel-tx", tx_port_);
+        cfg.write_uint("event-channel-rx", rx_port_);
+    } else {
+        cfg.write_uint("event-channel", tx_port_);
+    }
+    cfg.write("request-rx-copy", "1");
+    // io/netif.h: "If the client sends notification for rx requests then it should specify
+    // feature 'feature-rx-notify'" -- we do (refill_rx notifies by the req_event rule).
+    cfg.write("feature-rx-notify", "1");
+    // We take multi-slot rx frames (NETRXF_more_data).
+    cfg.write("feature-sg", "1");
+    // io/netif.h: feature-no-csum-offload turns checksum offload off or on; we take frames with
+    // a blank checksum (reported as RxFlags::checksum_blank).
+    cfg.write("feature-no-csum-offload", "0");
+    // Not written: feature-gso-tcpv4/-tcpv6 (we cannot take GSO frames), feature-ipv6-csum-
+    // offload, request-multicast-control, ctrl-ring-ref.
+}
+
+void Netfront::go_live() {
+    live_ = true;
+    healthy_ = false;
+    consecutive_errors_ = 0;
+    ++stats_.connects;
+    KLOG_INFO("netfront: %s: link up (%s event channel%s, sg %s, tx csum offload %s)", dev_.nodename().data(),
+              features_.split_event_channels ? "split" : "one", features_.split_event_channels ? "s" : "",
+              features_.sg ? "on" : "off", features_.tx_checksum_offload ? "on" : "off");
+    // The backend now listens: tell it about the rx buffers posted before it connected.
+    tx_channel_->notify();
+    if (rx_channel_ != tx_channel_) rx_channel_->notify();
+    link_changed(true);
+    // Anything it answered meanwhile.
+    poll_rx();
+    poll_tx();
+}
+
+Task<Result<void>> Netfront::close() {
+    if (live_) {
+        live_ = false;
+        link_changed(false);
+    }
+    Result<void> r = co_await dev_.close();
+    release_connection();  // no-op if the teardown already ran
+    co_return r;
+}
+
+// ---- teardown --------------------------------------------------------------------------------
+
+void Netfront::link_changed(bool up) {
+    if (on_link_) on_link_(up);
+}
+
+void Netfront::release_connection() {
+    if (live_) {
+        live_ = false;
+        link_changed(false);
+    }
+    if (!connection_) return;
+    connection_ = false;
+    if (tx_channel_) {
+        tx_channel_->set_handler(nullptr);
+        if (rx_channel_ && rx_channel_ != tx_channel_) {
+            rx_channel_->set_handler(nullptr);
+            platform_.close_channel(rx_channel_);
+        }
+        platform_.close_channel(tx_channel_);
+    }
+    tx_channel_ = rx_channel_ = nullptr;
+
+    abort_tx();
+    for (std::uint16_t i = 0; i < options_.rx_buffers; ++i) {
+        if (rx_[i].state == RxState::posted) rx_[i].state = RxState::free;
+    }
+    rx_skipping_ = false;
+
+    // The backend has let go (XenbusDevice waited for its Closing/Closed, or it is gone). A
+    // grant still in use means it has not: keep that page out of circulation for good.
+    for (std::uint16_t i = 0; i < options_.rx_buffers; ++i) {
+        if (rx_[i].grant.valid() && !rx_[i].grant.revoke()) lose_rx_page(i);
+    }
+    for (std::uint16_t i = 0; i < options_.tx_buffers; ++i) {
+        if (tx_[i].grant.valid() && !tx_[i].grant.revoke()) lose_tx_page(i);
+    }
+    bool rings_held = false;
+    if (tx_ring_grant_.valid() && !tx_ring_grant_.revoke()) rings_held = true;
+    if (rx_ring_grant_.valid() && !rx_ring_grant_.revoke()) rings_held = true;
+    tx_ring_grant_.reset();  // leaks the reference if it is still held
+    rx_ring_grant_.reset();
+    tx_ring_.detach();
+    rx_ring_.detach();
+    if (rings_held) {
+        KLOG_ERROR("netfront: %s: backend still maps the rings after closing; leaking them", dev_.nodename().data());
+        ring_pages_lost_ = true;
+        stats_.leaked_pages += 2;
+    }
+
+    rx_free_count_ = 0;
+    for (std::uint16_t i = 0; i < options_.rx_buffers; ++i) {
+        if (rx_[i].state == RxState::free) rx_free_[rx_free_count_++] = i;
+    }
+    reset_tx_free_list();
+    tx_blocked_ = false;
+}
+
+void Netfront::lose_rx_page(std::uint16_t i) {
+    RxPage& p = rx_[i];
+    p.grant.reset();  // the reference leaks (GrantTable keeps it until the backend lets go)
+    ++stats_.leaked_pages;
+    if (!p.own_alloc) rx_block_lost_ = true;
+    if (p.state == RxState::with_stack) {
+        p.doomed = true;  // replaced when the stack gives it back
+        return;
+    }
+    std::byte* fresh = platform_.alloc_pages(1);
+    p.page = fresh;
+    p.own_alloc = fresh != nullptr;
+    p.state = fresh ? RxState::free : RxState::lost;
+}
+
+void Netfront::lose_tx_page(std::uint16_t i) {
+    TxPage& p = tx_[i];
+    p.grant.reset();
+    ++stats_.leaked_pages;
+    if (!p.own_alloc) tx_block_lost_ = true;
+    std::byte* fresh = platform_.alloc_pages(1);
+    p.page = fresh;
+    p.own_alloc = fresh != nullptr;
+    p.state = fresh ? TxState::free : TxState::lost;
+}
+
+// ---- errors and resets -----------------------------------------------------------------------
+
+void Netfront::count_fault(DirectionStats& dir, Fault fault) {
+    ++dir.dropped;
+    switch (fault) {
+    case Fault::none: break;
+    case Fault::backend_error: ++dir.backend_error; break;
+    case Fault::backend_dropped: ++dir.backend_dropped; break;
+    case Fault::bad_id: ++dir.bad_id; break;
+    case Fault::bad_status: ++dir.bad_status; break;
+    case Fault::bad_length: ++dir.bad_length; break;
+    case Fault::too_many_slots: ++dir.too_many_slots; break;
+    case Fault::bad_extra: ++dir.bad_extra; break;
+    }
+}
+
+void Netfront::protocol_error() {
+    if (++consecutive_errors_ >= options_.max_consecutive_errors) {
+        request_reset("too many protocol errors in a row");
+    }
+}
+
+void Netfront::good_response() {
+    consecutive_errors_ = 0;
+    healthy_ = true;
+}
+
+void Netfront::request_reset(const char* why) {
+    if (!live_) return;
+    KLOG_ERROR("netfront: %s: resetting the device: %s (rx: %llu bad id, %llu bad length; tx: %llu bad id)",
+               dev_.nodename().data(), why, static_cast<unsigned long long>(stats_.rx.bad_id),
+               static_cast<unsigned long long>(stats_.rx.bad_length), static_cast<unsigned long long>(stats_.tx.bad_id));
+    live_ = false;  // the data path stops touching the rings now
+    reset_wanted_ = true;
+    ++stats_.resets;
+    link_changed(false);
+    attention_.set();
+}
+
+// ---- supervisor ------------------------------------------------------------------------------
+
+void Netfront::start() {
+    if (started_ || !initialised_) return;
+    started_ = true;
+    supervisor_ = supervise();
+    supervisor_.start();
+}
+
+Task<void> Netfront::supervise() {
+    const char* name = dev_.nodename().data();
+    unsigned failures = 0;
+    for (;;) {
+        attention_.reset();
+        Result<void> r = co_await connect();
+        if (r) {
+            failures = 0;
+            co_await attention_.wait();
+            const bool reset = reset_wanted_;
+            (void)co_await close();
+            if (reset || !healthy_) {
+                ++troubles_;
+            } else {
+                troubles_ = 0;
+            }
+            if (!reset) {
+                // The backend closed. If the toolstack removed the device, stop here.
+                Result<XenbusNode> node = co_await XenbusDevice::probe(xs_, dev_.nodename());
+                if (!node) {
+                    KLOG_WARN("netfront: %s: device gone (%s); not reconnecting", name, to_string(node.error()));
+                    co_return;
+                }
+                KLOG_INFO("netfront: %s: backend closed the connection; reconnecting", name);
+            }
+        } else {
+            ++troubles_;
+            if (++failures >= options_.max_connect_failures) {
+                KLOG_ERROR("netfront: %s: giving up after %u failed handshakes (last: %s)", name, failures,
+                           to_string(r.error()));
+                co_return;
+            }
+        }
+        std::uint64_t delay = options_.reconnect_delay_ns;
+        for (unsigned i = 1; i < troubles_ && delay < options_.max_reconnect_delay_ns; ++i) delay *= 2;
+        co_await sleep_for(std::min(delay, options_.max_reconnect_delay_ns));
+    }
+}
+
+// ---- registry --------------------------------------------------------------------------------
+
+namespace {
+Netfront* g_devices[max_devices];
+std::size_t g_count = 0;
+}  // namespace
+
+std::span<Netfront* const> netfront_devices() { return {g_devices, g_count}; }
+
+Event& netfront_discovered() {
+    static Event discovered;
+    return discovered;
+}
+
+Result<void> register_device(Netfront& device) {
+    if (g_count == max_devices) return Error::no_space;
+    g_devices[g_count++] = &device;
+    return {};
+}
+
+void clear_devices() { g_count = 0; }
+
+}  // namespace keel::netfront

@@ -1,0 +1,210 @@
+// Netfront's transmit path: copy frames into pre-granted pages, queue one request per page,
+// and take the responses back (validated, by id).
+#include <algorithm>
+#include <cstring>
+
+#include "keel/netfront/netfront.h"
+#include "keel/panic.h"
+
+namespace keel::netfront {
+
+namespace {
+constexpr std::size_t ethernet_header = 14;
+}  // namespace
+
+bool Netfront::tx_room(std::size_t slots) const {
+    return tx_free_count_ >= slots && tx_ring_.free_slots() >= slots;
+}
+
+Result<void> Netfront::transmit(std::span<const std::span<const std::byte>> fragments, TxFlags flags) {
+    if (!live_) return Error::closed;
+    std::size_t total = 0;
+    for (const auto& f : fragments) total += f.size();
+    if (total < ethernet_header || total > max_frame()) return Error::invalid_argument;
+    const std::size_t slots = (total + page_size - 1) / page_size;
+    // Without feature-sg the backend takes single-slot frames only.
+    if (slots > 1 && !features_.sg) return Error::invalid_argument;
+    const bool blank = flags == TxFlags::checksum_blank;
+    if (blank && !features_.tx_checksum_offload) return Error::not_supported;
+
+    if (!tx_room(slots)) {
+        reap_tx();
+        if (!live_) return Error::closed;
+        if (!tx_room(slots)) {
+            tx_blocked_ = true;
+            tx_blocked_slots_ = std::max(tx_blocked_slots_, slots);
+            ++stats_.tx_busy;
+            return Error::again;
+        }
+    }
+
+    std::size_t frag = 0, frag_at = 0;  // where the copy stands in `fragments`
+    std::uint16_t head = 0;
+    for (std::size_t s = 0; s < slots; ++s) {
+        const std::uint16_t p = pop_tx_free();
+        TxPage& page = tx_[p];
+        KASSERT(page.state == TxState::free && page.grant.valid());
+        const std::size_t chunk = std::min(page_size, total - s * page_size);
+        for (std::size_t done = 0; done < chunk;) {
+            while (frag_at == fragments[frag].size()) {
+                ++frag;
+                frag_at = 0;
+            }
+            const std::size_t n = std::min(chunk - done, fragments[frag].size() - frag_at);
+            std::memcpy(page.page + done, fragments[frag].data() + frag_at, n);
+            done += n;
+            frag_at += n;
+        }
+        if (s == 0) {
+            head = p;
+            page.pending = static_cast<std::uint16_t>(slots);
+            page.bytes = static_cast<std::uint32_t>(total);
+            page.answered = false;
+            page.fault = Fault::none;
+        }
+        page.head = head;
+        page.state = TxState::in_flight;
+
+        // io/netif.h, "Guest transmit": fragment 1 carries the flags and the total size, each
+        // further fragment its own size; all but the last have NETTXF_more_data. Our pages are
+        // used from offset 0, so no request crosses a page.
+        netif_tx_request_t req{};
+        req.gref = page.grant.ref();
+        req.offset = 0;
+        req.id = p;
+        req.size = static_cast<std::uint16_t>(s == 0 ? total : chunk);
+        std::uint16_t f = s + 1 < slots ? NETTXF_more_data : 0;
+        // io/netif.h: NETTXF_csum_blank "Protocol checksum field is blank", with
+        // NETTXF_data_validated: the backend must not check it, only complete it.
+        if (s == 0 && blank) f |= NETTXF_csum_blank | NETTXF_data_validated;
+        req.flags = f;
+        tx_ring_.put(req);
+    }
+    tx_in_flight_ += static_cast<std::uint32_t>(slots);
+    if (tx_ring_.push()) tx_channel_->notify();
+    return {};
+}
+
+void Netfront::on_tx_event() { poll_tx(); }
+
+void Netfront::poll_tx() {
+    if (!live_) return;
+    reap_tx();
+    if (!live_ || !tx_blocked_ || !tx_room(tx_blocked_slots_)) return;
+    tx_blocked_ = false;
+    tx_blocked_slots_ = 0;
+    if (!on_tx_ready_) return;
+    const std::uint32_t generation = tx_ready_generation_;
+    auto handler = std::move(on_tx_ready_);
+    handler();
+    if (tx_ready_generation_ == generation) on_tx_ready_ = std::move(handler);
+}
+
+void Netfront::reap_tx() {
+    for (;;) {
+        const Result<RING_IDX> avail = tx_ring_.unconsumed();
+        if (!avail) {
+            ++stats_.tx.ring_overrun;
+            request_reset("tx rsp_prod beyond the requests made");
+            return;
+        }
+        for (RING_IDX i = 0; i < *avail; ++i) {
+            const netif_tx_response_t rsp = tx_ring_.response(i);
+            complete_tx_slot(rsp.id, rsp.status);
+        }
+        tx_ring_.consume(*avail);
+        if (!live_ || !tx_ring_.final_check()) break;
+    }
+    // Every request has its response, yet pages are still in flight: responses with a wrong id
+    // took their places. Those pages would never come back.
+    if (live_ && tx_ring_.outstanding() == 0 && tx_in_flight_ > 0) {
+        request_reset("tx responses lost (answered under other ids)");
+    }
+}
+
+void Netfront::complete_tx_slot(std::uint16_t id, std::int16_t status) {
+    // io/netif.h: "id: reflects id in transmit request" -- one of ours, in flight, once.
+    if (id >= options_.tx_buffers || tx_[id].state != TxState::in_flight) {
+        ++stats_.tx.bad_id;
+        protocol_error();
+        return;
+    }
+    Fault fault = Fault::none;
+    switch (status) {
+    case NETIF_RSP_OKAY: break;
+    case NETIF_RSP_ERROR: fault = Fault::backend_error; break;
+    case NETIF_RSP_DROPPED: fault = Fault::backend_dropped; break;
+    default: fault = Fault::bad_status; break;  // NETIF_RSP_NULL only answers extras we never send
+    }
+    if (fault == Fault::bad_status) {
+        protocol_error();
+    } else {
+        good_response();
+    }
+
+    TxPage& page = tx_[id];
+    const std::uint16_t head = page.head;
+    TxPage& h = tx_[head];
+    --tx_in_flight_;
+    if (id == head) {
+        h.answered = true;  // the head keeps the frame's bookkeeping: freed with the frame
+    } else {
+        page.state = TxState::free;
+        push_tx_free(id);
+    }
+    if (fault != Fault::none && h.fault == Fault::none) h.fault = fault;
+    if (--h.pending != 0) return;
+    if (h.fault == Fault::none) {
+        ++stats_.tx.packets;
+        stats_.tx.bytes += h.bytes;
+    } else {
+        count_fault(stats_.tx, h.fault);
+    }
+    KASSERT(h.answered);
+    h.state = TxState::free;
+    push_tx_free(head);
+}
+
+void Netfront::abort_tx() {
+    for (std::uint16_t i = 0; i < options_.tx_buffers; ++i) {
+        TxPage& p = tx_[i];
+        if (p.state != TxState::in_flight) continue;
+        if (p.head == i) {
+            ++stats_.tx.aborted;
+            ++stats_.tx.dropped;
+        }
+        p.state = TxState::free;
+    }
+    tx_in_flight_ = 0;
+}
+
+void Netfront::set_tx_ready_handler(Function<void()> handler) {
+    on_tx_ready_ = std::move(handler);
+    ++tx_ready_generation_;
+}
+
+void Netfront::set_link_handler(Function<void(bool)> handler) { on_link_ = std::move(handler); }
+
+// ---- the free list: FIFO, so an id comes back into use as late as possible -------------------
+
+void Netfront::reset_tx_free_list() {
+    tx_free_head_ = 0;
+    tx_free_count_ = 0;
+    for (std::uint16_t i = 0; i < options_.tx_buffers; ++i) {
+        if (tx_[i].state == TxState::free && tx_[i].grant.valid()) push_tx_free(i);
+    }
+}
+
+void Netfront::push_tx_free(std::uint16_t i) {
+    tx_free_[(tx_free_head_ + tx_free_count_) % TxRing::size] = i;
+    ++tx_free_count_;
+}
+
+std::uint16_t Netfront::pop_tx_free() {
+    const std::uint16_t i = tx_free_[tx_free_head_];
+    tx_free_head_ = static_cast<std::uint16_t>((tx_free_head_ + 1) % TxRing::size);
+    --tx_free_count_;
+    return i;
+}
+
+}  // namespace keel::netfront

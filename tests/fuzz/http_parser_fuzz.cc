@@ -1,0 +1,216 @@
+// Fuzz target for keel::http, the first parser that faces the network. For each input:
+//  - the RequestParser, under two sets of limits, reads it as a stream of pipelined requests
+//    all at once and in pieces (sizes derived from the input); both must see the same
+//    requests and the same error, and every view must lie inside the buffer;
+//  - a Session serves it (pieces in, pieces out) and must only ever emit well-formed heads and
+//    end closed after end_of_input.
+// Built as a libFuzzer binary with clang (-fsanitize=fuzzer,address,undefined), and with
+// KEEL_FUZZ_REPLAY as a plain program that runs the entry point over corpus files (a unit test).
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "http.h"
+
+namespace {
+
+using namespace keel::http;
+
+[[noreturn]] void fail(const char* what, int line) {
+    std::fprintf(stderr, "http_parser_fuzz: check failed at line %d: %s\n", line, what);
+    std::abort();
+}
+
+#define CHECK(cond)                         \
+    do {                                    \
+        if (!(cond)) fail(#cond, __LINE__); \
+    } while (0)
+
+// Deterministic piece sizes: a small linear congruential generator seeded from the input.
+class Pieces {
+public:
+    explicit Pieces(std::string_view data) {
+        for (unsigned char c : data) state_ = state_ * 31 + c;
+    }
+    std::size_t next() {
+        state_ = state_ * 6364136223846793005ull + 1442695040888963407ull;
+        const std::uint64_t r = state_ >> 33;
+        return r % 8 == 0 ? 1 + r % 700 : 1 + r % 9;
+    }
+
+private:
+    std::uint64_t state_ = 1;
+};
+
+class Stream {
+public:
+    explicit Stream(const Limits& limits) : parser_(buf_, limits) {}
+
+    void feed(std::string_view piece) {
+        while (!failed_) {
+            const ParseResult r = parser_.feed(piece);
+            CHECK(r.consumed <= piece.size());
+            pos_ += r.consumed;
+            piece.remove_prefix(r.consumed);
+            if (r.state == ParseState::incomplete) {
+                CHECK(piece.empty());
+                return;
+            }
+            if (r.state == ParseState::error) {
+                const unsigned c = code(parser_.error());
+                CHECK(c >= 400 && c <= 505);
+                trace_ += "error " + std::to_string(c) + "\n";
+                failed_ = true;
+                return;
+            }
+            record(parser_.request());
+            parser_.reset();
+            CHECK(parser_.idle());
+            if (piece.empty()) return;
+        }
+    }
+
+    const std::string& trace() const { return trace_; }
+
+private:
+    bool inside(std::string_view v) const {
+        return v.empty() || (v.data() >= buf_.data() && v.data() + v.size() <= buf_.data() + buf_.size());
+    }
+
+    void record(const Request& req) {
+        CHECK(!req.method_name.empty() && inside(req.method_name));
+        CHECK(!req.target.empty() && inside(req.target));
+        CHECK(!req.path.empty() && (inside(req.path) || req.path == "/"));
+        CHECK(inside(req.query) && inside(req.host) && inside(req.body));
+        CHECK(req.body.size() == req.content_length);
+        CHECK(req.headers.size() <= max_headers);
+        if (req.version == Version::http_1_1) CHECK(req.header("host").has_value());
+        trace_ += "at " + std::to_string(pos_) + ": " + std::string(req.method_name) + " " +
+                  std::string(req.path) + " ? " + std::string(req.query) + " host " + std::string(req.host) +
+                  " ka " + std::to_string(req.keep_alive) + " body " + std::string(req.body);
+        for (const Header& h : req.headers) {
+            CHECK(inside(h.name) && inside(h.value) && !h.name.empty());
+            trace_ += " | " + std::string(h.name) + ": " + std::string(h.value);
+        }
+        trace_ += "\n";
+    }
+
+    std::array<char, 10000> buf_;
+    RequestParser parser_;
+    std::string trace_;
+    std::size_t pos_ = 0;
+    bool failed_ = false;
+};
+
+void check_parser(std::string_view data, const Limits& limits) {
+    Stream whole(limits);
+    whole.feed(data);
+    Stream pieces(limits);
+    Pieces sizes(data);
+    for (std::size_t pos = 0; pos < data.size();) {
+        const std::size_t n = std::min(sizes.next(), data.size() - pos);
+        pieces.feed(data.substr(pos, n));
+        pos += n;
+    }
+    CHECK(whole.trace() == pieces.trace());
+}
+
+constexpr Page pages[] = {
+    {"/index.html", "text/html; charset=utf-8", "<!doctype html><p>keel</p>\n"},
+    {"/a.css", "text/css", "p{}\n"},
+};
+
+std::optional<std::uint64_t> clock_now() { return 1700000000; }
+
+void check_head(std::span<const char> head) {
+    const std::string_view h(head.data(), head.size());
+    CHECK(h.starts_with("HTTP/1.1 "));
+    CHECK(h.ends_with("\r\n\r\n"));
+    CHECK(h.find("\r\nContent-Length: ") != std::string_view::npos);
+}
+
+void check_session(std::string_view data) {
+    static Stats stats;
+    Router router(pages);
+    router.set_metrics("/metrics", [](MetricsWriter& w) { write_metrics(w, stats); });
+    static SessionStorage<8192, 1024> storage;
+    SessionOptions options;
+    options.stats = &stats;
+    options.wall_clock = clock_now;
+    options.max_requests = data.size() % 5;
+    Session s(router, storage.buffers(), options);
+    Pieces sizes(data);
+    std::string_view rest = data;
+    while (!rest.empty() && s.state() != SessionState::closed) {
+        const std::size_t n = s.feed(rest.substr(0, sizes.next()));
+        CHECK(n <= rest.size());
+        rest.remove_prefix(n);
+        bool at_head = true;
+        while (s.state() == SessionState::writing) {
+            const auto out = s.output();
+            CHECK(!out.empty());
+            if (at_head) check_head(out);
+            at_head = false;
+            s.sent(sizes.next());
+        }
+        CHECK(n > 0 || s.state() != SessionState::writing);
+    }
+    s.end_of_input();
+    while (s.state() == SessionState::writing) s.sent(s.output().size());
+    CHECK(s.state() == SessionState::closed);
+}
+
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+    const std::string_view input(reinterpret_cast<const char*>(data), size);
+    check_parser(input, Limits{});
+    Limits tight;
+    tight.max_header_bytes = 300;
+    tight.max_target_bytes = 64;
+    tight.max_header_count = 4;
+    tight.max_body_bytes = 32;
+    check_parser(input, tight);
+    check_session(input);
+    return 0;
+}
+
+#ifdef KEEL_FUZZ_REPLAY
+// Corpus replay: run the entry point over every file named, or in a directory named.
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+
+int main(int argc, char** argv) {
+    namespace fs = std::filesystem;
+    std::vector<fs::path> files;
+    for (int i = 1; i < argc; ++i) {
+        const fs::path p(argv[i]);
+        if (fs::is_directory(p)) {
+            for (const auto& e : fs::directory_iterator(p)) {
+                if (e.is_regular_file()) files.push_back(e.path());
+            }
+        } else {
+            files.push_back(p);
+        }
+    }
+    std::sort(files.begin(), files.end());
+    for (const fs::path& f : files) {
+        std::ifstream in(f, std::ios::binary);
+        if (!in) {
+            std::fprintf(stderr, "cannot read %s\n", f.c_str());
+            return 1;
+        }
+        const std::vector<char> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+        LLVMFuzzerTestOneInput(reinterpret_cast<const std::uint8_t*>(bytes.data()), bytes.size());
+    }
+    std::printf("replayed %zu inputs\n", files.size());
+    return files.empty() ? 1 : 0;  // an empty corpus is a broken test, not a pass
+}
+#endif

@@ -1,0 +1,238 @@
+// Netfront's init and xenbus handshake against the fake netback (and its xenbus column).
+#include <gtest/gtest.h>
+
+#include "rig.h"
+
+namespace keel::test {
+namespace {
+
+using netfront::Netfront;
+
+TEST_F(NetfrontTest, InitReadsMacAndDefaultMtu) {
+    Netfront& n = make();
+    EXPECT_EQ(n.mac(), (netfront::Mac{{0x00, 0x16, 0x3e, 0x12, 0x34, 0x56}}));
+    EXPECT_EQ(n.mtu(), 1500);
+    EXPECT_EQ(n.max_frame(), 1518u);
+    EXPECT_FALSE(n.link_up());
+    EXPECT_EQ(platform.pages_outstanding(), 2u + 256 + 256);
+    auto again = run(n.init());
+    EXPECT_EQ(again->error(), Error::busy);
+}
+
+TEST_F(NetfrontTest, InitRefusesABadMac) {
+    nb.create({}, "00:16:3e:12:34");
+    construct();
+    auto r = run(nf->init());
+    EXPECT_EQ(r->error(), Error::bad_input);
+    EXPECT_TRUE(logged("rejected mac"));
+    EXPECT_EQ(platform.pages_outstanding(), 0u);
+}
+
+TEST_F(NetfrontTest, InitRefusesAMissingMac) {
+    construct();
+    d.remove(std::string(FakeNetback::front) + "/mac");
+    auto r = run(nf->init());
+    EXPECT_EQ(r->error(), Error::not_found);
+}
+
+TEST_F(NetfrontTest, InitReadsAndValidatesTheMtu) {
+    construct();
+    d.set(std::string(FakeNetback::front) + "/mtu", "9000");
+    auto r = run(nf->init());
+    ASSERT_TRUE(r->ok());
+    EXPECT_EQ(nf->mtu(), 9000);
+    EXPECT_EQ(nf->max_frame(), 9018u);
+}
+
+TEST_F(NetfrontTest, InitRefusesAnAbsurdMtu) {
+    for (const char* bad : {"12", "65518", "1500x", "-1"}) {
+        nf.reset();
+        construct();
+        d.set(std::string(FakeNetback::front) + "/mtu", bad);
+        auto r = run(nf->init());
+        EXPECT_EQ(r->error(), Error::bad_input) << bad;
+    }
+}
+
+TEST_F(NetfrontTest, InitRefusesAnMtuTheTxPoolCannotCarry) {
+    netfront::Options o;
+    o.tx_buffers = 2;
+    construct({}, o);
+    d.set(std::string(FakeNetback::front) + "/mtu", "9000");
+    auto r = run(nf->init());
+    EXPECT_EQ(r->error(), Error::invalid_argument);
+}
+
+TEST_F(NetfrontTest, BufferCountsAreClamped) {
+    netfront::Options o;
+    o.rx_buffers = 0;      // at least 1
+    o.tx_buffers = 1000;   // at most the ring
+    make({}, o);
+    EXPECT_EQ(platform.pages_outstanding(), 2u + 1 + 256);
+    connect();
+    EXPECT_EQ(nb.rx_posted(), 1u);
+}
+
+TEST_F(NetfrontTest, HandshakeWritesTheKeysAndConnects) {
+    make();
+    connect();
+    EXPECT_EQ(key("state"), "4");
+    EXPECT_EQ(nb.xenbus().frontend_history(), (std::vector<int>{1, 3, 4}));
+    EXPECT_EQ(key("request-rx-copy"), "1");
+    EXPECT_EQ(key("feature-rx-notify"), "1");
+    EXPECT_EQ(key("feature-sg"), "1");
+    EXPECT_EQ(key("feature-no-csum-offload"), "0");
+    EXPECT_EQ(key("event-channel"), std::to_string(nb.tx_port()));
+    EXPECT_FALSE(key("event-channel-tx"));
+    EXPECT_FALSE(key("event-channel-rx"));
+    EXPECT_FALSE(key("multi-queue-num-queues")) << "the backend offered no queues";
+    EXPECT_FALSE(key("feature-gso-tcpv4")) << "no GSO: not advertised";
+    // The ring references name read/write grants of two distinct pages, to the backend.
+    const auto tx_ref = std::stoul(*key("tx-ring-ref"));
+    const auto rx_ref = std::stoul(*key("rx-ring-ref"));
+    EXPECT_NE(tx_ref, rx_ref);
+    EXPECT_EQ(entries[tx_ref].flags & GTF_readonly, 0);
+    EXPECT_EQ(entries[rx_ref].domid, FakeNetback::domid);
+    // Every rx page posted; every buffer granted: 2 rings + 256 rx + 256 tx.
+    EXPECT_EQ(nb.rx_posted(), 256u);
+    EXPECT_EQ(grants.stats().in_use, 2u + 256 + 256);
+    const auto& f = nf->features();
+    EXPECT_TRUE(f.sg);
+    EXPECT_TRUE(f.tx_checksum_offload);
+    EXPECT_FALSE(f.split_event_channels);
+    EXPECT_FALSE(f.multi_queue);
+    EXPECT_TRUE(f.backend_gso_tcpv4);
+    EXPECT_EQ(nf->stats().connects, 1u);
+}
+
+TEST_F(NetfrontTest, SplitChannelsAndOneQueueWhenOffered) {
+    BackendFeatures f;
+    f.split_event_channels = true;
+    f.multi_queue_max = 4;
+    make(f);
+    connect();
+    EXPECT_EQ(key("multi-queue-num-queues"), "1");
+    EXPECT_FALSE(key("queue-0/tx-ring-ref")) << "one queue: keys at the top level";
+    EXPECT_TRUE(key("tx-ring-ref"));
+    EXPECT_EQ(key("event-channel-tx"), std::to_string(nb.tx_port()));
+    EXPECT_EQ(key("event-channel-rx"), std::to_string(nb.rx_port()));
+    EXPECT_NE(nb.tx_port(), nb.rx_port());
+    EXPECT_FALSE(key("event-channel"));
+    EXPECT_TRUE(nf->features().split_event_channels);
+    EXPECT_TRUE(nf->features().multi_queue);
+    EXPECT_EQ(platform.open_channels(), 2u);
+}
+
+TEST_F(NetfrontTest, BackendWithoutRxCopyIsRefused) {
+    BackendFeatures f;
+    f.rx_copy = false;
+    make(f);
+    auto r = run(nf->connect());
+    EXPECT_EQ(r->error(), Error::not_supported);
+    settle();
+    EXPECT_FALSE(nf->link_up());
+    EXPECT_EQ(grants.stats().in_use, 0u) << "nothing stays granted";
+    EXPECT_EQ(platform.open_channels(), 0u);
+    EXPECT_EQ(key("state"), "6");
+}
+
+TEST_F(NetfrontTest, NoCsumOffloadFromTheBackendIsHonoured) {
+    BackendFeatures f;
+    f.no_csum_offload = true;
+    make(f);
+    connect();
+    EXPECT_FALSE(nf->features().tx_checksum_offload);
+}
+
+TEST_F(NetfrontTest, ChannelFailureUndoesTheSetup) {
+    make();
+    platform.fail_channel_opens = 1;
+    auto r = run(nf->connect());
+    EXPECT_EQ(r->error(), Error::io);
+    settle();
+    EXPECT_EQ(grants.stats().in_use, 0u);
+    EXPECT_EQ(key("state"), "6");
+    // A second attempt works.
+    connect();
+}
+
+TEST_F(NetfrontTest, BackendThatNeverAnswersTimesOut) {
+    make();
+    nb.xenbus().set_behaviour(FakeXenbusBackend::Behaviour::never_connect);
+    auto r = run(nf->connect());
+    EXPECT_EQ(r->error(), Error::timed_out);
+    settle();
+    EXPECT_EQ(grants.stats().in_use, 0u) << "the teardown revoked everything";
+    EXPECT_EQ(platform.open_channels(), 0u);
+}
+
+TEST_F(NetfrontTest, CloseRevokesEverything) {
+    make();
+    connect();
+    std::vector<bool> link;
+    nf->set_link_handler([&link](bool up) { link.push_back(up); });
+    auto r = run(nf->close());
+    EXPECT_TRUE(r->ok());
+    settle();
+    EXPECT_FALSE(nf->link_up());
+    EXPECT_EQ(link, std::vector<bool>{false});
+    EXPECT_EQ(grants.stats().in_use, 0u);
+    EXPECT_EQ(platform.open_channels(), 0u);
+    EXPECT_EQ(nb.xenbus().frontend_history(), (std::vector<int>{1, 3, 4, 5, 6}));
+    // And it connects again.
+    connect();
+    EXPECT_EQ(nb.connections(), 2);
+    EXPECT_EQ(nf->stats().connects, 2u);
+}
+
+TEST_F(NetfrontTest, BackendHoldingTheRingsLeaksThemNotReusesThem) {
+    make();
+    connect();
+    nb.keep_rings_mapped = true;
+    (void)run(nf->close());
+    settle();
+    EXPECT_EQ(grants.stats().leaked, 2u);
+    EXPECT_EQ(nf->stats().leaked_pages, 2u);
+    EXPECT_TRUE(logged("leaking them"));
+    nb.keep_rings_mapped = false;
+    connect();  // on fresh ring pages
+    expected_leaked_pages = 2;
+}
+
+TEST_F(NetfrontTest, SupervisorConnectsAndReconnectsAfterTheBackendLeaves) {
+    make();
+    std::vector<bool> link;
+    nf->set_link_handler([&link](bool up) { link.push_back(up); });
+    nf->start();
+    ASSERT_TRUE(run_until([&] { return nf->link_up(); }));
+    nb.xenbus().set_state(5);  // the backend goes away (e.g. its driver domain restarts)
+    ASSERT_TRUE(run_until([&] { return !nf->link_up(); }));
+    ASSERT_TRUE(run_until([&] { return nf->link_up() && nf->stats().connects == 2; }));
+    EXPECT_EQ(link, (std::vector<bool>{true, false, true}));
+    EXPECT_EQ(nf->stats().resets, 0u);
+    EXPECT_EQ(nb.xenbus().frontend_history(), (std::vector<int>{1, 3, 4, 5, 6, 1, 3, 4}));
+}
+
+TEST_F(NetfrontTest, SupervisorStopsWhenTheDeviceIsRemoved) {
+    make();
+    nf->start();
+    ASSERT_TRUE(run_until([&] { return nf->link_up(); }));
+    nb.xenbus().set_state(5);
+    d.remove(std::string(FakeNetback::front) + "/backend");
+    ASSERT_TRUE(run_until([&] { return logged("device gone"); }));
+    settle();
+    EXPECT_FALSE(nf->link_up());
+}
+
+TEST_F(NetfrontTest, SupervisorGivesUpAfterRepeatedFailures) {
+    BackendFeatures f;
+    f.rx_copy = false;
+    netfront::Options o;
+    o.max_connect_failures = 3;
+    make(f, o);
+    nf->start();
+    ASSERT_TRUE(run_until([&] { return logged("giving up after 3 failed handshakes"); }));
+}
+
+}  // namespace
+}  // namespace keel::test

@@ -1,0 +1,217 @@
+// A backend that breaks io/netif.h: every bad response is counted and its frame dropped, the
+// guest never crashes, and persistent or fatal errors reset the device.
+#include <gtest/gtest.h>
+
+#include "rig.h"
+
+namespace keel::test {
+namespace {
+
+using Fault = FakeNetback::Fault;
+using netfront::DirectionStats;
+
+Result<void> send(netfront::Netfront& n, const std::vector<std::byte>& f) {
+    const std::span<const std::byte> parts[] = {f};
+    return n.transmit(parts);
+}
+
+struct RxCase {
+    Fault fault;
+    std::uint64_t DirectionStats::*counter;
+    bool protocol_error;
+};
+
+class HostileRx : public NetfrontTest, public ::testing::WithParamInterface<RxCase> {};
+
+TEST_P(HostileRx, BadFrameIsDroppedAndCountedTheNextOneArrives) {
+    const RxCase c = GetParam();
+    make();
+    connect();
+    collect();
+    nb.misbehave_rx(c.fault);
+    nb.inject(make_frame(300, 1));
+    nb.inject(make_frame(300, 2));
+    pump_data();
+    ASSERT_EQ(rx.size(), 1u);
+    EXPECT_EQ(flatten(rx[0]), make_frame(300, 2));
+    const auto s = nf->stats();
+    EXPECT_EQ(s.rx.*(c.counter), 1u);
+    EXPECT_EQ(s.rx.dropped, 1u);
+    EXPECT_EQ(s.rx.packets, 1u);
+    EXPECT_EQ(s.resets, 0u);
+    EXPECT_TRUE(nf->link_up());
+    rx.clear();
+    pump_data();
+    EXPECT_EQ(nb.rx_posted(), 256u) << "every page of the bad frame went back into the ring";
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Faults, HostileRx,
+    ::testing::Values(RxCase{Fault::bad_id, &DirectionStats::bad_id, true},
+                      RxCase{Fault::bad_status, &DirectionStats::bad_status, true},
+                      RxCase{Fault::status_error, &DirectionStats::backend_error, false},
+                      RxCase{Fault::status_dropped, &DirectionStats::backend_dropped, false},
+                      RxCase{Fault::bad_length, &DirectionStats::bad_length, true},
+                      RxCase{Fault::zero_length, &DirectionStats::bad_length, true},
+                      RxCase{Fault::too_many_slots, &DirectionStats::too_many_slots, true},
+                      RxCase{Fault::extra_info, &DirectionStats::bad_extra, true}));
+
+struct TxCase {
+    Fault fault;
+    std::uint64_t DirectionStats::*counter;
+};
+
+class HostileTx : public NetfrontTest, public ::testing::WithParamInterface<TxCase> {};
+
+TEST_P(HostileTx, FailedFrameIsCountedTheRingKeepsGoing) {
+    const TxCase c = GetParam();
+    make();
+    connect();
+    nb.misbehave_tx(c.fault);
+    ASSERT_TRUE(send(*nf, make_frame(100, 1)).ok());
+    ASSERT_TRUE(send(*nf, make_frame(100, 2)).ok());
+    pump_data();
+    const auto s = nf->stats();
+    EXPECT_EQ(s.tx.*(c.counter), 1u);
+    EXPECT_EQ(s.tx.dropped, 1u);
+    EXPECT_EQ(s.tx.packets, 1u);
+    EXPECT_EQ(s.resets, 0u);
+    for (int i = 0; i < 600; ++i) {
+        ASSERT_TRUE(send(*nf, make_frame(100, 3)).ok()) << i;
+        pump_data();
+    }
+}
+
+INSTANTIATE_TEST_SUITE_P(Faults, HostileTx,
+                         ::testing::Values(TxCase{Fault::bad_status, &DirectionStats::bad_status},
+                                           TxCase{Fault::status_error, &DirectionStats::backend_error},
+                                           TxCase{Fault::status_dropped, &DirectionStats::backend_dropped}));
+
+TEST_F(NetfrontTest, UnknownTxIdLosesAPageAndResets) {
+    make();
+    connect();
+    nb.misbehave_tx(Fault::bad_id);
+    ASSERT_TRUE(send(*nf, make_frame(100, 1)).ok());
+    pump_data();
+    const auto s = nf->stats();
+    EXPECT_EQ(s.tx.bad_id, 1u);
+    EXPECT_EQ(s.resets, 1u) << "the real response can never come: the page is lost until a reset";
+    EXPECT_FALSE(nf->link_up());
+    EXPECT_EQ(send(*nf, make_frame(100, 1)).error(), Error::closed);
+}
+
+TEST_F(NetfrontTest, DuplicateTxResponseIsRefused) {
+    make();
+    connect();
+    ASSERT_TRUE(send(*nf, make_frame(100, 1)).ok());
+    pump_data();
+    nb.misbehave_tx(Fault::duplicate);
+    ASSERT_TRUE(send(*nf, make_frame(100, 2)).ok());
+    pump_data();
+    const auto s = nf->stats();
+    EXPECT_EQ(s.tx.packets, 1u);
+    EXPECT_EQ(s.tx.bad_id, 1u);
+    EXPECT_EQ(s.resets, 1u);
+}
+
+TEST_F(NetfrontTest, TxRspProdJumpResetsAtOnce) {
+    make();
+    connect();
+    nb.misbehave_tx(Fault::rsp_prod_jump);
+    ASSERT_TRUE(send(*nf, make_frame(100, 1)).ok());
+    pump_data();
+    EXPECT_EQ(nf->stats().tx.ring_overrun, 1u);
+    EXPECT_EQ(nf->stats().resets, 1u);
+    EXPECT_FALSE(nf->link_up());
+    EXPECT_TRUE(logged("resetting the device"));
+}
+
+TEST_F(NetfrontTest, RxRspProdJumpResetsAtOnce) {
+    make();
+    connect();
+    collect();
+    nb.misbehave_rx(Fault::rsp_prod_jump);
+    nb.inject(make_frame(100, 1));
+    pump_data();
+    EXPECT_EQ(nf->stats().rx.ring_overrun, 1u);
+    EXPECT_EQ(nf->stats().resets, 1u);
+    EXPECT_TRUE(rx.empty());
+    // Nothing more is read from the rings until the reset.
+    nb.inject(make_frame(100, 2));
+    pump_data();
+    EXPECT_TRUE(rx.empty());
+}
+
+TEST_F(NetfrontTest, ErrorsInARowResetGoodFramesBetweenDoNot) {
+    make();
+    connect();
+    collect();
+    auto bad = [&](int n) {
+        nb.misbehave_rx(Fault::bad_status, n);
+        for (int i = 0; i < n; ++i) {
+            nb.inject(make_frame(60, 1));
+            pump_data();
+        }
+    };
+    bad(15);
+    nb.inject(make_frame(60, 2));
+    pump_data();
+    bad(15);
+    EXPECT_EQ(nf->stats().resets, 0u);
+    EXPECT_TRUE(nf->link_up());
+    nb.inject(make_frame(60, 3));
+    pump_data();
+    bad(16);
+    EXPECT_EQ(nf->stats().resets, 1u);
+    EXPECT_FALSE(nf->link_up());
+    EXPECT_EQ(nf->stats().rx.bad_status, 46u);
+    EXPECT_EQ(rx.size(), 2u);
+}
+
+TEST_F(NetfrontTest, PersistentErrorsResetTheDeviceThroughXenbus) {
+    make();
+    collect();
+    std::vector<bool> link;
+    nf->set_link_handler([&link](bool up) { link.push_back(up); });
+    nf->start();
+    ASSERT_TRUE(run_until([&] { return nf->link_up(); }));
+    nb.misbehave_rx(Fault::bad_id, 16);
+    for (int i = 0; i < 16; ++i) {
+        nb.inject(make_frame(60, 1));
+        (void)pump();
+    }
+    ASSERT_TRUE(run_until([&] { return !nf->link_up(); }));
+    EXPECT_EQ(nf->stats().resets, 1u);
+    // Closed through xenbus (the fake checks every grant was revoked), then connected again.
+    ASSERT_TRUE(run_until([&] { return nf->link_up() && nf->stats().connects == 2; }));
+    EXPECT_EQ(nb.xenbus().frontend_history(), (std::vector<int>{1, 3, 4, 5, 6, 1, 3, 4}));
+    EXPECT_EQ(nb.connections(), 2);
+    EXPECT_EQ(link, (std::vector<bool>{true, false, true}));
+    // And it works.
+    nb.inject(make_frame(80, 2));
+    settle();
+    ASSERT_EQ(rx.size(), 1u);
+    EXPECT_EQ(flatten(rx[0]), make_frame(80, 2));
+    EXPECT_TRUE(send(*nf, make_frame(80, 3)).ok());
+    settle();
+    EXPECT_EQ(nf->stats().tx.packets, 1u);
+}
+
+TEST_F(NetfrontTest, AMisbehavingBackendIsResetAgainAndAgainWithBackoff) {
+    make();
+    nf->start();
+    ASSERT_TRUE(run_until([&] { return nf->link_up(); }));
+    const std::uint64_t start = loop.now();
+    for (int round = 0; round < 4; ++round) {
+        nb.misbehave_tx(Fault::rsp_prod_jump);
+        ASSERT_TRUE(send(*nf, make_frame(100, 1)).ok());
+        ASSERT_TRUE(run_until([&] { return !nf->link_up(); }));
+        ASSERT_TRUE(run_until([&] { return nf->link_up(); }));
+    }
+    EXPECT_EQ(nf->stats().resets, 4u);
+    // 100 + 200 + 400 + 800 ms of back-off at least.
+    EXPECT_GE(loop.now() - start, ms(1500));
+}
+
+}  // namespace
+}  // namespace keel::test
