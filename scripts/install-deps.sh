@@ -10,7 +10,7 @@ PACKAGES=(
     build-essential cmake g++ libgtest-dev libxen-dev binutils file
     # testbed: emulator, dom0 root, archives, kernel modules, timeouts, locking
     qemu-system-x86 debootstrap debian-archive-keyring ca-certificates wget gpgv
-    cpio gzip kmod coreutils util-linux findutils apt dpkg
+    cpio gzip xz-utils kmod coreutils util-linux findutils apt dpkg
 )
 
 missing=()

@@ -58,7 +58,7 @@ Task<Result<IpAddr>> dns_lookup(std::string_view name) {
             done(Error::not_supported);
             return;
         }
-        auto* q = new (std::nothrow) Query{std::move(done)};
+        auto* q = new (std::nothrow_t{}) Query{std::move(done)};
         if (q == nullptr) {  // the initializer (the move) runs only after a successful allocation
             done(Error::no_memory);
             return;

@@ -100,7 +100,6 @@ Interface::Interface(void* link, LinkOps ops, const MacAddr& mac, std::uint16_t 
     struct netif* n = netif_add(netif_, nullptr, nullptr, nullptr, this, &InterfaceHooks::init, &ethernet_input);
     KASSERT(n != nullptr);  // only fails when init fails or 255 netifs exist
     keel::format(name_, sizeof(name_), "en%u", static_cast<unsigned>(netif_->num));
-    netif_set_link_up(netif_);
 }
 
 Interface::~Interface() {
@@ -226,16 +225,30 @@ void Interface::input(detail::RxSlot& slot, std::span<std::byte> frame, bool che
     deliver(p, checksum_ok);
 }
 
-void Interface::input_copy(std::span<const std::byte> frame, bool checksum_ok) {
-    struct pbuf* p =
-        frame.size() <= 0xffff ? pbuf_alloc(PBUF_RAW, static_cast<u16_t>(frame.size()), PBUF_POOL) : nullptr;
+void Interface::input_copy(std::span<const std::span<const std::byte>> segments, bool checksum_ok) {
+    std::size_t total = 0;
+    for (const auto& s : segments) total += s.size();
+    struct pbuf* p = total <= 0xffff ? pbuf_alloc(PBUF_RAW, static_cast<u16_t>(total), PBUF_POOL) : nullptr;
     if (p == nullptr) {
         ++counters().rx_dropped;
         return;
     }
-    pbuf_take(p, frame.data(), static_cast<u16_t>(frame.size()));
+    u16_t at = 0;
+    for (const auto& s : segments) {
+        pbuf_take_at(p, s.data(), static_cast<u16_t>(s.size()), at);
+        at = static_cast<u16_t>(at + s.size());
+    }
     ++counters().rx_copied;
     deliver(p, checksum_ok);
+}
+
+void Interface::set_link(bool up) {
+    LwipCall call;
+    if (up) {
+        netif_set_link_up(netif_);
+    } else {
+        netif_set_link_down(netif_);
+    }
 }
 
 void Interface::deliver(struct pbuf* p, bool checksum_ok) {

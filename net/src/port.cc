@@ -183,7 +183,7 @@ ip_addr_t to_lwip(const IpAddr& a) {
 }
 
 IpAddr from_lwip(const ip_addr_t& a) {
-    if (IP_IS_V4(&a)) {
+    if (IP_IS_V4_VAL(a)) {
         const u32_t n = ip4_addr_get_u32(ip_2_ip4(&a));
         std::uint8_t b[4];
         std::memcpy(b, &n, 4);
@@ -198,12 +198,13 @@ IpAddr from_lwip(const ip_addr_t& a) {
 }  // namespace detail
 }  // namespace keel::net
 
-using namespace keel;
-using namespace keel::net;
+using keel::LogLevel;
+using keel::current_loop;
+using keel::net::g_key;
 
 extern "C" {
 
-u32_t sys_now(void) { return now_ms(); }
+u32_t sys_now(void) { return keel::net::now_ms(); }
 
 void keel_lwip_diag(const char* fmt, ...) {
     va_list ap;
@@ -216,17 +217,17 @@ void keel_lwip_assert(const char* message, const char* file, int line) {
     keel::panic("lwIP assertion \"%s\" failed at %s:%d", message, file, line);
 }
 
-uint32_t keel_lwip_rand(void) { return random32(); }
+uint32_t keel_lwip_rand(void) { return keel::net::random32(); }
 
 u32_t keel_lwip_tcp_isn(const ip_addr_t* local_ip, u16_t local_port, const ip_addr_t* remote_ip,
                         u16_t remote_port) {
     // RFC 6528: ISN = M + F(localip, localport, remoteip, remoteport, secretkey), M a timer
     // ticking every 4 microseconds.
-    ensure_keyed();
+    keel::net::ensure_keyed();
     std::uint8_t buf[2 * 17 + 4] = {};
     std::size_t n = 0;
     for (const ip_addr_t* a : {local_ip, remote_ip}) {
-        const IpAddr x = detail::from_lwip(*a);
+        const keel::net::IpAddr x = keel::net::detail::from_lwip(*a);
         for (std::uint8_t b : x.bytes()) buf[n++] = b;
         buf[n++] = static_cast<std::uint8_t>(x.family());
     }
@@ -234,7 +235,7 @@ u32_t keel_lwip_tcp_isn(const ip_addr_t* local_ip, u16_t local_port, const ip_ad
     std::memcpy(buf + n + 2, &remote_port, 2);
     n += 4;
     const std::uint64_t m = current_loop() != nullptr ? current_loop()->now() / 4000 : 0;
-    return static_cast<u32_t>(siphash(g_key, buf, n) + m);
+    return static_cast<u32_t>(keel::net::siphash(g_key, buf, n) + m);
 }
 
 struct netif* keel_lwip_route4(const ip4_addr_t* src, const ip4_addr_t* dest) {
@@ -264,29 +265,29 @@ struct netif* keel_lwip_route6(const ip6_addr_t* src, const ip6_addr_t* dest) {
 
 void* keel_lwip_malloc(size_t size) {
     void* p = std::malloc(size);
-    ++g_stats.heap_allocations;
+    ++keel::net::g_stats.heap_allocations;
     if (p == nullptr) {
-        ++g_stats.heap_failures;
+        ++keel::net::g_stats.heap_failures;
     } else {
-        ++g_stats.heap_live;
+        ++keel::net::g_stats.heap_live;
     }
     return p;
 }
 
 void* keel_lwip_calloc(size_t n, size_t size) {
     void* p = std::calloc(n, size);
-    ++g_stats.heap_allocations;
+    ++keel::net::g_stats.heap_allocations;
     if (p == nullptr) {
-        ++g_stats.heap_failures;
+        ++keel::net::g_stats.heap_failures;
     } else {
-        ++g_stats.heap_live;
+        ++keel::net::g_stats.heap_live;
     }
     return p;
 }
 
 void keel_lwip_free(void* p) {
     if (p == nullptr) return;
-    --g_stats.heap_live;
+    --keel::net::g_stats.heap_live;
     std::free(p);
 }
 

@@ -285,7 +285,7 @@ err_t TcpListenState::on_accept(void* arg, struct tcp_pcb* newpcb, err_t err) {
         tcp_abort(newpcb);
         return ERR_ABRT;
     }
-    auto* c = new (std::nothrow) TcpConn();
+    auto* c = new (std::nothrow_t{}) TcpConn();
     if (c == nullptr) {
         tcp_abort(newpcb);
         return ERR_ABRT;
@@ -416,7 +416,7 @@ Task<Result<TcpStream>> TcpStream::connect(IpAddr addr, std::uint16_t port, std:
     if (!addr.is_v4() && !addr.is_v6()) co_return Error::invalid_argument;
     detail::ensure_init();
     const std::uint64_t deadline = detail::deadline_after(loop().now(), timeout_ns);
-    auto* c = new (std::nothrow) TcpConn();
+    auto* c = new (std::nothrow_t{}) TcpConn();
     if (c == nullptr) co_return Error::no_memory;
     TcpStream s(c);
     {
@@ -670,7 +670,7 @@ Result<TcpListener> TcpListener::listen(std::uint16_t port, unsigned backlog, st
         tcp_close(pcb);
         return e == ERR_OK ? Error::no_memory : detail::to_error(e);
     }
-    auto* l = new (std::nothrow) TcpListenState(backlog);
+    auto* l = new (std::nothrow_t{}) TcpListenState(backlog);
     if (l == nullptr) {
         tcp_close(lpcb);
         return Error::no_memory;

@@ -91,7 +91,7 @@ Result<UdpSocket> UdpSocket::bind(std::uint16_t port, std::optional<IpAddr> loca
         udp_remove(pcb);
         return detail::to_error(e);
     }
-    auto* s = new (std::nothrow) UdpState();
+    auto* s = new (std::nothrow_t{}) UdpState();
     if (s == nullptr) {
         udp_remove(pcb);
         return Error::no_memory;

@@ -41,6 +41,10 @@ Netfront::Netfront(xen::XenStore& xs, const XenbusNode& node, xen::GrantTable& g
 
 Netfront::~Netfront() {
     supervisor_ = Task<void>{};  // its frame may be inside dev_.connect() or waiting on attention_
+    // Nobody is told about a device going away with its owner.
+    on_link_ = nullptr;
+    on_receive_ = nullptr;
+    on_tx_ready_ = nullptr;
     release_connection();
     KASSERT(rx_with_stack_ == 0);  // an RxBuffer outlived its device: the owner's bug
     for (RxPage& p : rx_) {
@@ -134,7 +138,11 @@ Task<Result<void>> Netfront::connect() {
 Task<Result<void>> Netfront::configure(XenbusConfig& cfg) {
     Result<void> r = co_await read_features();
     if (r) r = setup_connection();
-    if (r) write_keys(cfg);
+    if (r) {
+        write_keys(cfg);
+    } else {
+        release_connection();  // before XenbusDevice writes Closed: nothing stays granted
+    }
     co_return r;
 }
 

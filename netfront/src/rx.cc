@@ -120,7 +120,16 @@ RING_IDX Netfront::take_rx_frame(RING_IDX avail) {
             drop_rx_slots(i);
             return i;
         }
-        if (i == avail) return 0;
+        if (i == avail) {
+            // Wait for the rest, unless it can never come: every posted buffer is already in
+            // this frame and none is left to post.
+            if (avail != rx_ring_.outstanding() || rx_free_count_ > 0) return 0;
+            count_fault(stats_.rx, Fault::too_many_slots);
+            protocol_error();
+            rx_skipping_ = true;
+            drop_rx_slots(i);
+            return i;
+        }
         const RING_IDX idx = rx_ring_.rsp_cons() + i;
         if (extra_next) {
             // io/netif.h, "Extra Info": it overlays the response in the slot of a request we

@@ -145,6 +145,13 @@ void Netfront::complete_tx_slot(std::uint16_t id, std::int16_t status) {
     TxPage& page = tx_[id];
     const std::uint16_t head = page.head;
     TxPage& h = tx_[head];
+    if (id == head && h.answered) {
+        // A second response for a frame's first slot (its page stays in flight with the
+        // frame's bookkeeping until the whole frame is answered).
+        ++stats_.tx.bad_id;
+        protocol_error();
+        return;
+    }
     --tx_in_flight_;
     if (id == head) {
         h.answered = true;  // the head keeps the frame's bookkeeping: freed with the frame
@@ -160,7 +167,7 @@ void Netfront::complete_tx_slot(std::uint16_t id, std::int16_t status) {
     } else {
         count_fault(stats_.tx, h.fault);
     }
-    KASSERT(h.answered);
+    // Each slot of the frame answered exactly once, so the head has been too.
     h.state = TxState::free;
     push_tx_free(head);
 }

@@ -162,6 +162,15 @@ void write_fault_report(const FaultContext& ctx, void (*out)(const char* line)) 
         l.str("  cr2=").hex16(ctx.cr2);
         out(l.c_str());
     }
+    // A fetch fault right after a call or jump into data: the return address on top of the
+    // stack names the caller, which the frame-pointer chain below would skip (it never ran a
+    // prologue in the faulting "function").
+    if (f.vector == 14 && (f.error_code & pf_fetch) != 0 && ctx.readable && ctx.readable(f.rsp)) {
+        const std::uint64_t ret = load(f.rsp);
+        Line l;
+        l.str("  called from ").hex16(ret).symbol(symbolize(ctx.ksyms, ctx.ksyms_size, ret - 1));
+        out(l.c_str());
+    }
     reg_line(out, "rax=", f.rax, "rbx=", f.rbx, "rcx=", f.rcx, "rdx=", f.rdx);
     reg_line(out, "rsi=", f.rsi, "rdi=", f.rdi, "rbp=", f.rbp, "rsp=", f.rsp);
     reg_line(out, "r8 =", f.r8, "r9 =", f.r9, "r10=", f.r10, "r11=", f.r11);

@@ -124,7 +124,10 @@ enum class ParseState : std::uint8_t { incomplete, complete, error };
 
 struct ParseResult {
     ParseState state;
-    std::size_t consumed;  ///< bytes of this feed() taken; after `complete` the rest is the next request
+    /// Bytes of this feed() taken: all of them while incomplete; after `complete` the rest is
+    /// the next request; after `error` it says only where the parser stopped, which depends on
+    /// the pieces (a partial line can already break a limit): the connection closes anyway.
+    std::size_t consumed;
 };
 
 /// Incremental HTTP/1.1 request parser over a caller-owned buffer, which must hold the header
@@ -135,6 +138,9 @@ struct ParseResult {
 class RequestParser {
 public:
     explicit RequestParser(std::span<char> buffer, const Limits& limits = {});
+    // request().headers points into this object: it stays where it was made.
+    RequestParser(const RequestParser&) = delete;
+    RequestParser& operator=(const RequestParser&) = delete;
 
     ParseResult feed(std::span<const char> data);
     ParseResult feed(std::string_view data) { return feed(std::span<const char>(data.data(), data.size())); }
@@ -412,6 +418,8 @@ enum class SessionState : std::uint8_t {
 class Session {
 public:
     Session(Router& router, SessionBuffers buffers, const SessionOptions& options = {});
+    Session(const Session&) = delete;
+    Session& operator=(const Session&) = delete;
 
     std::size_t feed(std::span<const char> data);
     std::size_t feed(std::string_view data) { return feed(std::span<const char>(data.data(), data.size())); }

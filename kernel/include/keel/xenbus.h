@@ -156,7 +156,8 @@ public:
     /// The backend's state as last read (Unknown before the first read or if its node is gone).
     XenbusState backend_state() const { return backend_; }
 
-    /// See the class comment. Replaces any earlier callback.
+    /// See the class comment. Replaces any earlier callback. It runs from the loop inside the
+    /// device's own close sequence, so it must not destroy the device.
     void set_teardown(Function<void()> teardown) { teardown_ = std::move(teardown); }
 
     /// Run the handshake to Connected. `configure` is called once the backend is ready for our

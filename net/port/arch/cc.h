@@ -29,7 +29,9 @@ void* keel_lwip_calloc(size_t n, size_t size);
 #define LWIP_NO_CTYPE_H 1
 
 /* x86-64 is little-endian; let the compiler swap bytes. */
-#define BYTE_ORDER LITTLE_ENDIAN
+#ifndef BYTE_ORDER
+#define BYTE_ORDER LITTLE_ENDIAN  /* glibc's <endian.h> may have said so already */
+#endif
 #define lwip_htons(x) __builtin_bswap16((uint16_t)(x))
 #define lwip_htonl(x) __builtin_bswap32((uint32_t)(x))
 

@@ -289,7 +289,7 @@ TEST_F(NetfrontTest, TxReadyHandlerMayTransmit) {
     while (send(*nf, f).ok()) pump_data();
     int resent = 0;
     nf->set_tx_ready_handler([&] {
-        while (send(*nf, f).ok()) ++resent;
+        while (resent < 256 && send(*nf, f).ok()) ++resent;
     });
     nb.hold_tx = false;
     nb.release_tx();
@@ -368,7 +368,7 @@ TEST_F(NetfrontTest, TenThousandPacketsEachWayAllocateNothing) {
     EXPECT_EQ(s.rx.dropped + s.tx.dropped, 0u);
 }
 
-TEST_F(NetfrontTest, TheCounterSeesAllocations) {
+TEST(AllocationCounter, SeesAllocations) {
     AllocationCounter counter;
     static int* volatile sink;
     sink = new int(3);

@@ -164,6 +164,7 @@ void FakeNetback::violation(const std::string& what) {
 
 void FakeNetback::create(const BackendFeatures& f, const char* mac) {
     features_ = f;
+    created_ = true;
     xb_.create_nodes();
     d_.set(std::string(front) + "/mac", mac);
     d_.set(std::string(front) + "/handle", "0");
@@ -176,6 +177,7 @@ void FakeNetback::create(const BackendFeatures& f, const char* mac) {
 }
 
 void FakeNetback::step() {
+    if (!created_) return;
     xb_.step();
     if (!features_.rx_copy && d_.get(std::string(back) + "/feature-rx-copy")) {
         d_.remove(std::string(back) + "/feature-rx-copy");
@@ -232,6 +234,7 @@ void FakeNetback::map() {
     BACK_RING_INIT(&tx_, tx_s, page);
     BACK_RING_INIT(&rx_, rx_s, page);
     tx_armed_ = rx_armed_ = false;
+    jumped_ = false;
     tx_outstanding_.reset();
     held_count_ = 0;
     mapped_ = true;
@@ -289,7 +292,7 @@ std::byte* FakeNetback::grant_page(grant_ref_t ref, bool write) {
 // ---- FakeNetback: the data path -----------------------------------------------------------------
 
 void FakeNetback::data_step() {
-    if (!mapped_) return;
+    if (!mapped_ || jumped_) return;
     // The notification rule (io/ring.h, RING_PUSH_REQUESTS_AND_CHECK_NOTIFY): checked for both
     // rings before either is re-armed, since one channel may serve both.
     check_notify(tx_armed_, tx_seen_, tx_.sring->req_event, tx_.sring->req_prod, tx_ch_, "tx");
@@ -312,6 +315,10 @@ void FakeNetback::check_notify(bool armed, RING_IDX seen, RING_IDX event, RING_I
 
 FakeNetback::Fault FakeNetback::take_tx_fault() {
     if (tx_fault_times_ == 0) return Fault::none;
+    if (tx_fault_after_ > 0) {
+        --tx_fault_after_;
+        return Fault::none;
+    }
     if (--tx_fault_times_ == 0) {
         const Fault f = tx_fault_;
         tx_fault_ = Fault::none;
@@ -330,7 +337,10 @@ FakeNetback::Fault FakeNetback::take_rx_fault() {
     return rx_fault_;
 }
 
-void FakeNetback::jump(RING_IDX* rsp_prod) { __atomic_store_n(rsp_prod, *rsp_prod + 3 * 256, __ATOMIC_RELEASE); }
+void FakeNetback::jump(RING_IDX* rsp_prod) {
+    __atomic_store_n(rsp_prod, *rsp_prod + 3 * 256, __ATOMIC_RELEASE);
+    jumped_ = true;
+}
 
 void FakeNetback::emit_tx(std::uint16_t id, std::int16_t status) {
     tx_outstanding_.reset(id);
@@ -351,15 +361,20 @@ void FakeNetback::emit_tx(std::uint16_t id, std::int16_t status) {
     if (f == Fault::rsp_prod_jump) {
         int notify;
         RING_PUSH_RESPONSES_AND_CHECK_NOTIFY(&tx_, notify);
+        (void)notify;  // the jump is signalled regardless
         jump(&tx_.sring->rsp_prod);
         tx_ch_->fire();
     }
 }
 
 void FakeNetback::release_tx() {
-    if (!mapped_) return;
-    for (std::size_t i = 0; i < held_count_; ++i) emit_tx(held_[i].id, held_[i].status);
+    if (!mapped_ || jumped_) return;
+    const std::size_t n = held_count_;
     held_count_ = 0;
+    for (std::size_t i = 0; i < n; ++i) {
+        emit_tx(held_[i].id, held_[i].status);
+        if (jumped_) return;
+    }
     int notify;
     RING_PUSH_RESPONSES_AND_CHECK_NOTIFY(&tx_, notify);
     if (notify) tx_ch_->fire();
@@ -428,6 +443,7 @@ void FakeNetback::tx_data() {
                     held_[held_count_++] = {reqs[j].id, NETIF_RSP_OKAY};
                 } else {
                     emit_tx(reqs[j].id, NETIF_RSP_OKAY);
+                    if (jumped_) return;
                     pushed = true;
                 }
             }
@@ -488,6 +504,27 @@ void FakeNetback::rx_data() {
         const std::size_t first = std::min({chunk, page - rx_offset, len});
         std::size_t slots = 1 + (len > first ? (len - first + std::min(chunk, page) - 1) / std::min(chunk, page) : 0);
         if (fault == Fault::extra_info) ++slots;
+        if (fault == Fault::endless_frame) {
+            // Use up every posted buffer without ever finishing the frame.
+            const RING_IDX posted = prod - rx_.req_cons;
+            for (RING_IDX s = 0; s < posted; ++s) {
+                netif_rx_request_t req;
+                copy_request(&rx_, rx_.req_cons, &req);
+                netif_rx_response_t* rsp = RING_GET_RESPONSE(&rx_, rx_.rsp_prod_pvt);
+                ++rx_.req_cons;
+                ++rx_.rsp_prod_pvt;
+                std::byte* p = grant_page(req.gref, true);
+                if (p) std::memset(p, 0xEE, 8);
+                rsp->id = req.id;
+                rsp->offset = 0;
+                rsp->flags = NETRXF_more_data;
+                rsp->status = 8;
+            }
+            rx_head_ = (rx_head_ + 1) % rx_queue_size;
+            --rx_count_;
+            pushed = posted > 0;
+            continue;
+        }
         if (prod - rx_.req_cons < slots) {
             // Out of buffers: ask to be told when more are posted (feature-rx-notify).
             rx_.sring->req_event = prod + 1;
@@ -551,6 +588,7 @@ void FakeNetback::rx_data() {
         if (fault == Fault::rsp_prod_jump) {
             int notify;
             RING_PUSH_RESPONSES_AND_CHECK_NOTIFY(&rx_, notify);
+            (void)notify;
             jump(&rx_.sring->rsp_prod);
             rx_ch_->fire();
             return;

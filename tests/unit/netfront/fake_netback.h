@@ -34,7 +34,7 @@ namespace keel::test {
 /// One event channel between netfront and the fake netback.
 class FakeChannel final : public xen::EventChannel {
 public:
-    explicit FakeChannel(std::uint32_t port) : port(port) {}
+    explicit FakeChannel(std::uint32_t number) : port(number) {}
     void notify() override {
         ++notifies;
         notified = true;
@@ -116,6 +116,7 @@ public:
         bad_length,      ///< rx: offset 100, length 4090 (past the page)
         zero_length,     ///< rx: a frame of 0 bytes
         too_many_slots,  ///< rx: the frame spread over 30 slots of 8 bytes
+        endless_frame,   ///< rx: every posted buffer gets 8 bytes and NETRXF_more_data
         extra_info,      ///< rx: a GSO extra-info slot nobody asked for
         duplicate,       ///< tx: the response repeats the previous id (and the real one never comes)
         rsp_prod_jump,   ///< rsp_prod moves 3 ring sizes past the responses
@@ -157,9 +158,11 @@ public:
     const std::byte* last_rx_data = nullptr;
 
     // ---- knobs
-    void misbehave_tx(Fault f, int times = 1) {
+    /// Misbehave on the next `times` tx responses, after letting `after` through.
+    void misbehave_tx(Fault f, int times = 1, int after = 0) {
         tx_fault_ = f;
         tx_fault_times_ = times;
+        tx_fault_after_ = after;
     }
     void misbehave_rx(Fault f, int times = 1) {
         rx_fault_ = f;
@@ -172,6 +175,11 @@ public:
     std::size_t rx_chunk = 4096;    ///< at most this many bytes per rx slot
     std::uint16_t rx_flags = 0;     ///< NETRXF_* added to every frame's first slot
     bool keep_rings_mapped = false; ///< never unmap the rings (the guest's revoke finds them busy)
+
+    /// The backend lets go of everything (as if its domain went away), without xenbus.
+    void disconnect() {
+        if (mapped_) unmap();
+    }
 
     // ---- state
     bool connected() const { return mapped_; }
@@ -201,6 +209,8 @@ private:
     FakeXenbusBackend xb_;
     BackendFeatures features_;
 
+    bool created_ = false;
+    bool jumped_ = false;  // rsp_prod was thrown off: the rings are dead until the next connection
     bool mapped_ = false;
     int connections_ = 0;
     std::size_t checked_history_ = 0;
@@ -237,6 +247,7 @@ private:
 
     Fault tx_fault_ = Fault::none, rx_fault_ = Fault::none;
     int tx_fault_times_ = 0, rx_fault_times_ = 0;
+    int tx_fault_after_ = 0;
     int violations_ = 0;
 };
 

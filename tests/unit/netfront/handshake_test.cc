@@ -20,8 +20,8 @@ TEST_F(NetfrontTest, InitReadsMacAndDefaultMtu) {
 }
 
 TEST_F(NetfrontTest, InitRefusesABadMac) {
-    nb.create({}, "00:16:3e:12:34");
     construct();
+    d.set(std::string(FakeNetback::front) + "/mac", "00:16:3e:12:34");
     auto r = run(nf->init());
     EXPECT_EQ(r->error(), Error::bad_input);
     EXPECT_TRUE(logged("rejected mac"));
@@ -153,6 +153,17 @@ TEST_F(NetfrontTest, ChannelFailureUndoesTheSetup) {
     EXPECT_EQ(grants.stats().in_use, 0u);
     EXPECT_EQ(key("state"), "6");
     // A second attempt works.
+    connect();
+}
+
+TEST_F(NetfrontTest, PublishingThatKeepsConflictingFailsCleanly) {
+    make();
+    nb.xenbus().conflict_next_transactions(8);  // XenbusDevice tries 8 times
+    auto r = run(nf->connect());
+    EXPECT_EQ(r->error(), Error::again);
+    settle();
+    EXPECT_EQ(grants.stats().in_use, 0u);
+    EXPECT_EQ(platform.open_channels(), 0u);
     connect();
 }
 

@@ -114,6 +114,40 @@ TEST_F(NetfrontTest, DuplicateTxResponseIsRefused) {
     EXPECT_EQ(s.resets, 1u);
 }
 
+TEST_F(NetfrontTest, DuplicateResponseForAFramesFirstSlotIsRefused) {
+    construct();
+    d.set(std::string(FakeNetback::front) + "/mtu", "9000");
+    ASSERT_TRUE(run(nf->init())->ok());
+    connect();
+    nb.misbehave_tx(Fault::duplicate, 1, 1);  // the second response repeats the first's id
+    const auto f = make_frame(9000, 1);
+    const std::span<const std::byte> parts[] = {f};
+    ASSERT_TRUE(nf->transmit(parts).ok());
+    pump_data();
+    const auto s = nf->stats();
+    EXPECT_EQ(s.tx.bad_id, 1u);
+    EXPECT_EQ(s.tx.packets, 0u);
+    EXPECT_EQ(s.resets, 1u) << "the slot whose response was replaced never comes back";
+}
+
+TEST_F(NetfrontTest, AFrameLongerThanThePostedBuffersIsDropped) {
+    netfront::Options o;
+    o.rx_buffers = 4;
+    make({}, o);
+    connect();
+    collect();
+    nb.misbehave_rx(Fault::endless_frame);
+    nb.inject(make_frame(60, 1));  // spread over every buffer, never finished
+    pump_data();
+    EXPECT_EQ(nf->stats().rx.too_many_slots, 1u);
+    nb.inject(make_frame(60, 2));  // taken for the tail of the endless frame: dropped with it
+    nb.inject(make_frame(60, 3));
+    pump_data();
+    ASSERT_EQ(rx.size(), 1u);
+    EXPECT_EQ(flatten(rx[0]), make_frame(60, 3));
+    EXPECT_TRUE(nf->link_up());
+}
+
 TEST_F(NetfrontTest, TxRspProdJumpResetsAtOnce) {
     make();
     connect();

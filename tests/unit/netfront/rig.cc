@@ -77,6 +77,7 @@ NetfrontTest::NetfrontTest()
 
 NetfrontTest::~NetfrontTest() {
     rx.clear();
+    nb.disconnect();  // so the device's destructor finds every grant free to revoke
     nf.reset();
     settle();
     EXPECT_EQ(nb.violations(), 0);

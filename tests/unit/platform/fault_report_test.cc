@@ -316,5 +316,31 @@ TEST_F(FaultReportTest, LongSymbolNamesAreTruncated) {
     EXPECT_EQ(g_lines[1].rfind("  #0  0x0000000000001001 <nnn", 0), 0u);
 }
 
+TEST_F(FaultReportTest, FetchFaultNamesTheCallerFromTheStackTop) {
+    // exec-from-data: a call into a non-executable buffer faults before any prologue ran, so
+    // the caller is only visible as the return address on top of the stack.
+    g_stack[2] = 0x1210;   // returns into faulty(int)
+    TrapFrame tf{};
+    tf.vector = 14;
+    tf.error_code = pf_present | pf_fetch;
+    tf.rip = 0x7000;
+    tf.rsp = slot(2);
+    FaultContext ctx{};
+    ctx.frame = &tf;
+    ctx.cr2 = 0x7000;
+    ctx.ksyms = ksyms.data();
+    ctx.ksyms_size = ksyms.size() * 8;
+    ctx.readable = stack_readable;
+    write_fault_report(ctx, collect);
+    ASSERT_GE(g_lines.size(), 4u);
+    EXPECT_EQ(g_lines[3].rfind("  called from 0x0000000000001210 <faulty(int)+0x", 0), 0u) << g_lines[3];
+
+    // Not a fetch fault: no such line.
+    g_lines.clear();
+    tf.error_code = pf_present | pf_write;
+    write_fault_report(ctx, collect);
+    for (const auto& l : g_lines) EXPECT_EQ(l.find("called from"), std::string::npos) << l;
+}
+
 }  // namespace
 }  // namespace keel::xen

@@ -88,8 +88,11 @@ public:
     /// are done with the frame, possibly much later). `checksum_ok`: the device vouches for the
     /// TCP/UDP checksums (or they are blank, computed by a local sender's offload).
     void input(detail::RxSlot& slot, std::span<std::byte> frame, bool checksum_ok);
-    /// Hand a received frame to lwIP as a copy (for links short of buffers).
-    void input_copy(std::span<const std::byte> frame, bool checksum_ok);
+    /// Hand a received frame, the concatenation of `segments`, to lwIP as a copy (for links
+    /// short of buffers, and frames of several segments).
+    void input_copy(std::span<const std::span<const std::byte>> segments, bool checksum_ok);
+    /// The link came up or went down (lwIP stops sending while it is down).
+    void set_link(bool up);
     /// The link has room again: send the queued frames.
     void tx_ready();
     /// Frames waiting for room on the link.

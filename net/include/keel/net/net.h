@@ -3,7 +3,7 @@
 //   const char* why = nullptr;
 //   auto cfg = net::parse_config(args, &why);            // ip=ADDR/PREFIX gw= dns=, else DHCP
 //   if (!cfg) { KLOG_ERROR("network: %s", why); co_return 1; }
-//   auto iface = net::start(*cfg);                       // the first netfront device
+//   auto iface = co_await net::start(*cfg);              // the first netfront device
 //   if (!iface) { ...; co_return 1; }
 //   co_await (*iface)->ready().wait_for(s(30));          // an IPv4 address (DHCP)
 //   auto listener = net::TcpListener::listen(80);
@@ -24,11 +24,11 @@
 
 namespace keel::net {
 
-/// Guest only (net/guest/start.cc): bring up the first network device found (netfront) as an
-/// Interface configured by `cfg`. Seeds the stack's random numbers (RDRAND, else the TSC).
-/// Error::not_found when the guest has no network device; once up, later calls return the
-/// same interface.
-Result<Interface*> start(const Config& cfg);
+/// Guest only (net/guest/start.cc): wait for netfront's boot-time discovery, then bring up the
+/// first network device as an Interface configured by `cfg` (it lives forever). Seeds the
+/// stack's random numbers (RDRAND, else the TSC) first. Error::not_found when the guest has no
+/// network device; a second call returns the same interface (its configuration unchanged).
+Task<Result<Interface*>> start(Config cfg);
 
 /// Key the stack's random numbers (DNS ids and ports, TCP sequence numbers, DHCP ids, IPv6
 /// timers) with 64 bits of entropy. Unseeded, they are keyed from the clock.

@@ -234,8 +234,9 @@ public:
 
     /// Copy the frame (the concatenation of `fragments`) into free pre-granted tx pages and
     /// queue it. Errors: closed (link down), again (not enough free slots: the tx-ready
-    /// handler runs once space frees), invalid_argument (frame shorter than an Ethernet header
-    /// or longer than max_frame()), not_supported (checksum_blank without offload).
+    /// handler runs once space frees), invalid_argument (frame shorter than an Ethernet header,
+    /// longer than max_frame(), or longer than a page when the backend lacks feature-sg),
+    /// not_supported (checksum_blank without features().tx_checksum_offload).
     /// Never runs a handler.
     Result<void> transmit(std::span<const std::span<const std::byte>> fragments, TxFlags flags = TxFlags::none);
 
@@ -246,7 +247,8 @@ public:
     /// frame of that size fits again. It may call transmit().
     void set_tx_ready_handler(Function<void()> handler);
     /// Runs with true when the data path starts (Connected) and false when it stops
-    /// (disconnect, reset). From the supervisor or from an event handler.
+    /// (disconnect, reset). From the supervisor or from an event handler; it must not replace
+    /// itself from inside. Not called from the destructor.
     void set_link_handler(Function<void(bool up)> handler);
 
     Stats stats() const { return stats_; }

@@ -1,0 +1,196 @@
+// httpd: an HTTP/1.1 server (GET, HEAD, keep-alive) for the static pages in site.cc and
+// /metrics in the Prometheus text format. Network setup from the command line: ip=ADDR/PREFIX
+// gw=ADDR for a static address, else DHCP. port=N (default 80), max-conns=N (default 256).
+#include <cstddef>
+
+#include "http.h"
+#include "keel/heap.h"
+#include "keel/log.h"
+#include "keel/net/net.h"
+#include "keel/netfront/netfront.h"
+#include "keel/service.h"
+#include "keel/timer.h"
+#include "site.h"
+
+namespace keel::httpd {
+namespace {
+
+constexpr std::uint64_t idle_timeout_ns = 15'000'000'000ull;     // keep-alive connections
+constexpr std::uint64_t request_timeout_ns = 10'000'000'000ull;  // a request's header block
+constexpr std::uint64_t write_timeout_ns = 30'000'000'000ull;
+
+std::span<const std::byte> as_bytes(std::span<const char> s) {
+    return {reinterpret_cast<const std::byte*>(s.data()), s.size()};
+}
+
+class Httpd final : public Service {
+public:
+    Task<int> run(const CommandLine& args) override {
+        const char* why = nullptr;
+        auto cfg = net::parse_config(args, &why);
+        if (!cfg.ok()) {
+            KLOG_ERROR("httpd: bad network configuration: %s", why ? why : to_string(cfg.error()));
+            co_return 1;
+        }
+        port_ = static_cast<std::uint16_t>(number(args, "port", 80, 1, 65535));
+        max_conns_ = number(args, "max-conns", 256, 1, 4096);
+
+        auto iface = co_await net::start(cfg.value());
+        if (!iface.ok()) {
+            KLOG_ERROR("httpd: no network: %s", to_string(iface.error()));
+            co_return 1;
+        }
+        if (!co_await iface.value()->ready().wait_for(60'000'000'000ull)) {
+            KLOG_ERROR("httpd: no IPv4 address after 60 s");
+            co_return 1;
+        }
+        auto listener = net::TcpListener::listen(port_, 128);
+        if (!listener.ok()) {
+            KLOG_ERROR("httpd: cannot listen on port %u: %s", port_, to_string(listener.error()));
+            co_return 1;
+        }
+        listener_ = std::move(listener.value());
+        router_.set_metrics("/metrics", [this](http::MetricsWriter& w) { write_metrics(w); });
+        started_ns_ = loop().now();
+        KLOG_INFO("httpd: serving on port %u (at most %u connections)", port_, max_conns_);
+        spawn(accept_loop());
+        co_await stopped_.wait();
+        KLOG_INFO("httpd: stopping after %lu requests", static_cast<unsigned long>(stats_.requests));
+        co_return 0;
+    }
+
+    void stop() override { stopped_.set(); }
+
+private:
+    static unsigned number(const CommandLine& args, std::string_view key, unsigned fallback, unsigned lo,
+                           unsigned hi) {
+        auto v = args.get(key);
+        if (!v) return fallback;
+        unsigned n = 0;
+        for (char c : *v) {
+            if (c < '0' || c > '9' || n > hi) {
+                KLOG_WARN("httpd: ignoring %.*s=%.*s (want %u..%u)", static_cast<int>(key.size()), key.data(),
+                          static_cast<int>(v->size()), v->data(), lo, hi);
+                return fallback;
+            }
+            n = n * 10 + static_cast<unsigned>(c - '0');
+        }
+        return n < lo || n > hi ? fallback : n;
+    }
+
+    Task<void> accept_loop() {
+        for (;;) {
+            auto conn = co_await listener_.accept();
+            if (!conn.ok()) {
+                KLOG_WARN("httpd: accept failed: %s", to_string(conn.error()));
+                co_await sleep_for(10'000'000ull);
+                continue;
+            }
+            if (open_ >= max_conns_) {
+                ++refused_;
+                conn.value().abort();   // over the limit: refuse rather than starve the others
+                continue;
+            }
+            spawn(serve(std::move(conn.value())));
+        }
+    }
+
+    // One connection: feed received bytes to the session, send what it produces, close when it
+    // says so. Buffers are allocated once per connection, never per request.
+    Task<void> serve(net::TcpStream s) {
+        ++open_;
+        auto* storage = new http::SessionStorage<>();
+        auto* in = new std::array<char, 4096>();
+        http::SessionOptions options;
+        options.stats = &stats_;
+        http::Session session(router_, storage->buffers(), options);
+        std::size_t have = 0, off = 0;
+        bool eof = false;
+        for (;;) {
+            while (session.state() == http::SessionState::writing) {
+                auto out = session.output();
+                auto w = co_await s.write_for(as_bytes(out), write_timeout_ns);
+                if (!w.ok()) {
+                    s.abort();
+                    goto done;
+                }
+                session.sent(out.size());
+            }
+            if (session.state() == http::SessionState::closed) {
+                (void)co_await s.close();
+                break;
+            }
+            if (off < have) {
+                off += session.feed(std::span<const char>(in->data() + off, have - off));
+                continue;
+            }
+            if (eof) {
+                (void)co_await s.close();
+                break;
+            }
+            off = have = 0;
+            const auto timeout = session.state() == http::SessionState::idle ? idle_timeout_ns : request_timeout_ns;
+            auto r = co_await s.read_for(std::as_writable_bytes(std::span<char>(*in)), timeout);
+            if (!r.ok()) {
+                if (r.error() == Error::timed_out) {
+                    session.timed_out();
+                    continue;
+                }
+                s.abort();
+                break;
+            }
+            if (r.value() == 0) {
+                eof = true;
+                session.end_of_input();
+                continue;
+            }
+            have = r.value();
+        }
+    done:
+        delete in;
+        delete storage;
+        --open_;
+    }
+
+    void write_metrics(http::MetricsWriter& w) {
+        const auto& ns = net::stats();
+        w.gauge("keel_uptime_seconds", "Seconds since the service started.",
+                static_cast<std::int64_t>((loop().now() - started_ns_) / 1'000'000'000ull));
+        w.gauge("keel_heap_in_use_bytes", "Heap bytes handed out.", static_cast<std::int64_t>(global_heap().in_use()));
+        std::uint64_t rx_p = 0, rx_b = 0, rx_d = 0, tx_p = 0, tx_b = 0, tx_d = 0, errors = 0;
+        for (auto* dev : netfront::netfront_devices()) {
+            const auto st = dev->stats();
+            rx_p += st.rx.packets, rx_b += st.rx.bytes, rx_d += st.rx.dropped;
+            tx_p += st.tx.packets, tx_b += st.tx.bytes, tx_d += st.tx.dropped;
+            errors += st.rx.bad_id + st.rx.bad_status + st.rx.bad_length + st.rx.too_many_slots + st.rx.bad_extra +
+                      st.rx.ring_overrun + st.tx.bad_id + st.tx.bad_status + st.tx.bad_length +
+                      st.tx.too_many_slots + st.tx.bad_extra + st.tx.ring_overrun + st.rx.backend_error +
+                      st.tx.backend_error;
+        }
+        w.counter("keel_netfront_rx_packets_total", "Frames received.", rx_p);
+        w.counter("keel_netfront_rx_bytes_total", "Bytes received.", rx_b);
+        w.counter("keel_netfront_tx_packets_total", "Frames sent.", tx_p);
+        w.counter("keel_netfront_tx_bytes_total", "Bytes sent.", tx_b);
+        w.counter("keel_netfront_drops_total", "Frames dropped (both directions).", rx_d + tx_d);
+        w.counter("keel_netfront_errors_total", "Backend errors and protocol violations.", errors);
+        w.gauge("keel_tcp_open_connections", "TCP connections open.", static_cast<std::int64_t>(ns.tcp_open));
+        w.gauge("keel_http_connections", "HTTP connections being served.", static_cast<std::int64_t>(open_));
+        w.counter("keel_http_refused_connections_total", "Connections refused over max-conns.", refused_);
+        http::write_metrics(w, stats_);
+    }
+
+    http::Router router_{site()};
+    http::Stats stats_{};
+    net::TcpListener listener_;
+    Event stopped_;
+    std::uint16_t port_ = 80;
+    unsigned max_conns_ = 256;
+    unsigned open_ = 0;
+    std::uint64_t refused_ = 0;
+    std::uint64_t started_ns_ = 0;
+};
+
+}  // namespace
+}  // namespace keel::httpd
+
+KEEL_SERVICE(keel::httpd::Httpd)

@@ -1,0 +1,73 @@
+#!/bin/bash
+# httpd on dom0's bridge: ping, curl, /metrics, ab, malformed requests under a parallel wrk,
+# then DHCP from dnsmasq in dom0.
+source /scenario/lib.sh
+ip=10.0.0.2
+xl_create httpd
+t0=$KEEL_CREATED_MS
+wait_guest_log httpd 'httpd: serving on port 80' 30
+wait_until 20 "ping answers" ping -c 1 -W 1 $ip
+timing create_to_serving "$(elapsed "$t0")"
+check ping -c 3 -W 2 $ip
+pass "ping"
+
+body=$(curl -sS --max-time 10 -w '\n%{http_code}' http://$ip/) || fail "curl failed"
+[ "$(tail -n1 <<<"$body")" = 200 ] || fail "curl: status $(tail -n1 <<<"$body")"
+grep -q 'Hello from keel' <<<"$body" || fail "curl: unexpected page"
+pass "curl GET / is 200 with the page"
+head=$(curl -sS -I --max-time 10 http://$ip/index.html) || fail "curl -I failed"
+grep -qi '^content-length:' <<<"$head" || fail "HEAD without Content-Length"
+[ "$(curl -s -o /dev/null -w '%{http_code}' http://$ip/nope)" = 404 ] || fail "missing page is not 404"
+[ "$(curl -s -o /dev/null -w '%{http_code}' -X POST http://$ip/)" = 405 ] || fail "POST is not 405"
+pass "HEAD, 404, 405"
+
+metrics=$(curl -sS --max-time 10 http://$ip/metrics) || fail "no /metrics"
+# Prometheus text format: every line is a comment or `name{labels} value`.
+bad=$(grep -vE '^(# (HELP|TYPE) .*|[a-zA-Z_:][a-zA-Z0-9_:]*(\{[^}]*\})? -?[0-9.eE+-]+)$' <<<"$metrics" | head -3)
+[ -z "$bad" ] || fail "/metrics has malformed lines: $bad"
+for m in keel_uptime_seconds keel_heap_in_use_bytes keel_netfront_rx_packets_total keel_netfront_drops_total \
+         keel_netfront_errors_total keel_tcp_open_connections keel_http_requests_total; do
+    grep -q "^$m" <<<"$metrics" || fail "/metrics lacks $m"
+done
+pass "/metrics parses"
+
+ab_out=$(ab -q -n 5000 -c 50 http://$ip/ 2>&1) || { echo "$ab_out"; fail "ab failed"; }
+echo "$ab_out" | grep -E 'Requests per second|Failed requests|Complete requests'
+grep -qE '^Failed requests: +0$' <<<"$ab_out" || fail "ab saw failed requests"
+grep -qE '^Complete requests: +5000$' <<<"$ab_out" || fail "ab did not complete 5000"
+pass "ab -n 5000 -c 50: 0 failed"
+
+# 100 malformed requests, each must get a 4xx, while wrk runs alongside with no errors.
+wrk -t 2 -c 10 -d 20s http://$ip/ > /tmp/wrk.out 2>&1 &
+wrk_pid=$!
+sleep 1
+bad4xx=0
+for i in $(seq 1 100); do
+    case $((i % 5)) in
+        0) req=$'GARBAGE\r\n\r\n' ;;
+        1) req=$'GET / HTTP/1.1\r\n\r\n' ;;                          # no Host: 400
+        2) req=$'GET /'"$(head -c 9000 /dev/zero | tr '\0' a)"$' HTTP/1.1\r\nHost: x\r\n\r\n' ;;   # 414
+        3) req=$'GET / HTTP/1.1\r\nHost: x\r\nX: '"$(head -c 9000 /dev/zero | tr '\0' b)"$'\r\n\r\n' ;;  # 431
+        4) req=$'DELETE /index.html HTTP/1.1\r\nHost: x\r\n\r\n' ;;  # 405
+    esac
+    status=$(timeout 5 bash -c 'exec 3<>/dev/tcp/$0/80 && printf "%s" "$1" >&3 && head -n1 <&3' "$ip" "$req" 2>/dev/null | awk '{print $2}')
+    case $status in 4??) ;; *) bad4xx=$((bad4xx + 1)); echo "malformed request $i ($((i % 5))): got '${status}'" ;; esac
+done
+wait $wrk_pid
+cat /tmp/wrk.out
+[ "$bad4xx" = 0 ] || fail "$bad4xx malformed requests did not get a 4xx"
+if grep -q 'Socket errors' /tmp/wrk.out; then fail "wrk saw socket errors"; fi
+if grep -q 'Non-2xx' /tmp/wrk.out; then fail "wrk saw non-2xx responses"; fi
+pass "100 malformed requests got 4xx while wrk saw no errors"
+xl_destroy httpd
+
+# DHCP: dnsmasq on the bridge hands out an address; the guest boots without ip=.
+dnsmasq --interface=xenbr0 --bind-interfaces --dhcp-range=10.0.0.50,10.0.0.60,12h --port=0 \
+    --dhcp-leasefile=/tmp/leases --pid-file=/tmp/dnsmasq.pid || fail "dnsmasq did not start"
+xl_create httpd 'name="httpd-dhcp"' 'cmdline=""'
+wait_guest_log httpd-dhcp 'httpd: serving on port 80' 60
+addr=$(awk '{print $3}' /tmp/leases | head -n1)
+[ -n "$addr" ] || fail "no DHCP lease recorded"
+[ "$(curl -s -o /dev/null -w '%{http_code}' --max-time 10 http://$addr/)" = 200 ] || fail "no 200 from the DHCP address $addr"
+pass "DHCP address $addr serves"
+xl_destroy httpd-dhcp

@@ -1,0 +1,191 @@
+// DeviceLink and Interface: zero-copy receive, copying under pressure, no allocation on the
+// receive path, transmit queueing, link state and address reporting.
+#include <gtest/gtest.h>
+
+#include <cstring>
+#include <vector>
+
+#include "keel/log.h"
+#include "net/fake_link.h"
+
+namespace keel::net::test {
+namespace {
+
+using Link = TwoHosts<>;
+
+Task<Result<Datagram>> recv(UdpSocket& sock, std::span<std::byte> buf) { co_return co_await sock.recv_from(buf); }
+
+// The UDP payload the application reads is the bytes in the device's page: the test changes
+// the page after the frame was handed up, and the application sees the change.
+TEST_F(Link, ReceiveIsZeroCopy) {
+    auto server = UdpSocket::bind(6000);
+    auto client = UdpSocket::bind(0);
+    const std::size_t free_before = dev_b.pages_free();
+    const std::size_t held_before = link_b->rx_held();
+    ASSERT_TRUE(client->send_to({addr_b, 6000}, as_bytes("original")).ok());
+    ASSERT_TRUE(run_until([&] { return server->queued() == 1; }));
+
+    // The datagram waits in the socket's queue inside the device's page.
+    EXPECT_EQ(dev_b.pages_free(), free_before - 1);
+    EXPECT_EQ(link_b->rx_held(), held_before + 1);
+    std::byte* page = dev_b.delivered_pages.back();
+    constexpr std::size_t payload = 14 + 20 + 8;  // Ethernet, IPv4, UDP
+    ASSERT_EQ(std::memcmp(page + payload, "original", 8), 0);
+    std::memcpy(page + payload, "modified", 8);
+
+    std::byte buf[16];
+    auto d = run(recv(*server, buf));
+    ASSERT_TRUE(d && d->ok());
+    EXPECT_EQ(std::memcmp(buf, "modified", 8), 0);
+    // Read: the pbuf is freed and the page goes back to the device.
+    EXPECT_EQ(dev_b.pages_free(), free_before);
+    EXPECT_EQ(link_b->rx_held(), held_before);
+}
+
+TEST_F(Link, TcpDataIsReadStraightFromThePages) {
+    auto l = TcpListener::listen(6001);
+    std::optional<Result<TcpStream>> server;
+    start([](TcpListener& li, std::optional<Result<TcpStream>>& out) -> Task<void> {
+        out.emplace(co_await li.accept());
+    }(*l, server));
+    auto client = run(TcpStream::connect(addr_b, 6001, s(5)));
+    ASSERT_TRUE(client && client->ok());
+    ASSERT_TRUE(run_until([&] { return server.has_value(); }));
+    const std::size_t held = link_b->rx_held();
+    std::vector<std::byte> data(10 * 1460, std::byte{0x5a});
+    auto w = run([](TcpStream& st, std::span<const std::byte> d) -> Task<Result<std::size_t>> {
+        co_return co_await st.write(d);
+    }(client->value(), data));
+    ASSERT_TRUE(w && w->ok());
+    ASSERT_TRUE(run_until([&] { return server->value().buffered() == data.size(); }));
+    EXPECT_EQ(link_b->rx_held(), held + 10);  // ten segments, ten pages, no copies
+    std::vector<std::byte> got(data.size());
+    auto r = run([](TcpStream& st, std::span<std::byte> b) -> Task<Result<std::size_t>> {
+        co_return co_await st.read(b);
+    }(server->value(), got));
+    ASSERT_TRUE(r && r->ok());
+    EXPECT_EQ(**r, data.size());
+    EXPECT_EQ(got, data);
+    EXPECT_EQ(link_b->rx_held(), held);
+}
+
+// With few free slots, frames are copied and their pages returned at once.
+class SmallLink : public TwoHosts<8> {};
+
+TEST_F(SmallLink, CopiesWhenShortOfSlots) {
+    auto server = UdpSocket::bind(6002);
+    auto client = UdpSocket::bind(0);
+    // Warm up ARP so that only our datagrams arrive below.
+    ASSERT_TRUE(client->send_to({addr_b, 6002}, as_bytes("warm")).ok());
+    ASSERT_TRUE(run_until([&] { return server->queued() == 1; }));
+    const auto copied = stats().rx_copied;
+    const std::size_t free_pages = dev_b.pages_free();
+    for (int i = 0; i < 10; ++i) {
+        ASSERT_TRUE(client->send_to({addr_b, 6002}, as_bytes("datagram")).ok());
+        run_until([&] { return !dev_a.pending(); });
+    }
+    ASSERT_TRUE(run_until([&] { return server->queued() == 11; }));
+    // 8 slots, copying below 2 free: 6 frames are held in pages, the rest were copied.
+    EXPECT_EQ(link_b->rx_held(), 6u);
+    EXPECT_EQ(dev_b.pages_free(), free_pages + 1 - 6);  // + 1: "warm" went to a page too
+    EXPECT_EQ(stats().rx_copied, copied + 5);
+    std::byte buf[16];
+    for (int i = 0; i < 11; ++i) {
+        auto d = run(recv(*server, buf));
+        ASSERT_TRUE(d && d->ok());
+    }
+    EXPECT_EQ(link_b->rx_held(), 0u);
+}
+
+// Style rule 7: no allocation in steady state. 10k frames through the receive path into a UDP
+// socket and out to the application: lwIP's heap, the C++ heap (counted by coroutine frames and
+// socket state) and the pbuf pool see nothing new.
+TEST_F(Link, ReceivePathDoesNotAllocate) {
+    auto server = UdpSocket::bind(6003);
+    auto client = UdpSocket::bind(0);
+    dev_a.capture = true;
+    ASSERT_TRUE(client->send_to({addr_b, 6003}, as_bytes("template")).ok());
+    ASSERT_TRUE(run_until([&] { return server->queued() == 1; }));
+    dev_a.capture = false;
+    std::vector<std::byte> frame;
+    for (auto& f : dev_a.captured) {
+        if (f.size() > 42 && std::memcmp(f.data() + 42, "template", 8) == 0) frame = f;
+    }
+    ASSERT_FALSE(frame.empty());
+
+    std::size_t received = 0;
+    start([](UdpSocket& s, std::size_t& n) -> Task<void> {
+        std::byte buf[64];
+        for (;;) {
+            auto d = co_await s.recv_from(buf);
+            if (!d) break;
+            ++n;
+        }
+    }(*server, received));
+    ASSERT_TRUE(run_until([&] { return received == 1; }));
+
+    const auto heap = stats().heap_allocations;
+    const auto frames = live_task_frames();
+    const auto copied = stats().rx_copied;
+    for (int i = 0; i < 10000; ++i) {
+        ASSERT_TRUE(dev_b.receive(frame));
+        if (i % 16 == 15) loop.run_once(false);  // let the reader drain the queue
+    }
+    ASSERT_TRUE(run_until([&] { return received == 10001; }));
+    EXPECT_EQ(stats().heap_allocations, heap);
+    EXPECT_EQ(live_task_frames(), frames);
+    EXPECT_EQ(stats().rx_copied, copied);
+    EXPECT_EQ(link_b->rx_held(), 0u);
+}
+
+TEST_F(Link, LinkDownStopsTraffic) {
+    auto server = UdpSocket::bind(6004);
+    auto client = UdpSocket::bind(0);
+    dev_a.set_link(false);
+    EXPECT_FALSE(client->send_to({addr_b, 6004}, as_bytes("x")).ok());
+    dev_a.set_link(true);
+    ASSERT_TRUE(client->send_to({addr_b, 6004}, as_bytes("x")).ok());
+    ASSERT_TRUE(run_until([&] { return server->queued() == 1; }));
+}
+
+TEST_F(Link, ReportsAddresses) {
+    auto v4 = a().ipv4();
+    ASSERT_TRUE(v4);
+    EXPECT_EQ(v4->address, addr_a);
+    EXPECT_EQ(v4->prefix, 24);
+    EXPECT_TRUE(a().ready().is_set());
+    EXPECT_NE(a().index(), b().index());
+    EXPECT_EQ(a().mac()[5], 1);
+    EXPECT_EQ(a().mtu(), 1500);
+    IpAddr v6[3];
+    ASSERT_TRUE(run_until([&] { return a().ipv6_addresses(v6) == 1; }, s(10)));
+    // Modified EUI-64 from 02:00:00:00:00:01.
+    char text[IpAddr::max_text];
+    v6[0].format(text);
+    EXPECT_EQ(std::string(text), "fe80::ff:fe00:1%" + std::to_string(a().index()));
+}
+
+TEST_F(Link, LogsOneLinePerAddress) {
+    keel::test::CaptureSink sink;
+    set_log_sink(&sink);
+    FakeDevice dev_c{3};
+    {
+        FakeLink<> c(dev_c);
+        Config cfg;
+        cfg.ipv4 = Ipv4Static{IpAddr::v4(10, 0, 0, 3), 24, IpAddr::v4(10, 0, 0, 1)};
+        cfg.dns = IpAddr::v4(10, 0, 0, 53);
+        ASSERT_TRUE(c.interface().configure(cfg).ok());
+        IpAddr v6[3];
+        run_until([&] { return c.interface().ipv6_addresses(v6) == 1; }, s(10));
+    }
+    set_log_sink(nullptr);
+    std::string all;
+    for (auto& l : sink.lines) all += l;
+    EXPECT_NE(all.find("ipv4 10.0.0.3/24 gateway 10.0.0.1 (static)"), std::string::npos) << all;
+    EXPECT_NE(all.find("dns server 10.0.0.53 (dns=)"), std::string::npos) << all;
+    EXPECT_NE(all.find("ipv6 fe80::ff:fe00:3%"), std::string::npos) << all;
+    EXPECT_NE(all.find("(link-local)"), std::string::npos) << all;
+}
+
+}  // namespace
+}  // namespace keel::net::test
