@@ -7,7 +7,8 @@
 # CACHE = ${KEEL_TESTBED_CACHE:-$HOME/.cache/keel-testbed}. The cache is keyed by the contents of
 # this script and of dom0-init.sh: when neither changed and all artifacts exist, this is a no-op.
 # debootstrap's output is kept as $CACHE/base-root.tar (keyed by suite, mirror and package list),
-# so a change of dom0-init.sh or of the steps after debootstrap rebuilds in ~30 s, not ~2 min.
+# so a change of dom0-init.sh or of the steps after debootstrap skips the download and install
+# (about half of a cold build's time).
 # Needs root for debootstrap (uses sudo -n when not root).
 #
 # Environment:
@@ -163,8 +164,8 @@ xengz=$(find "$BUILD/xenpkg/boot" -name 'xen-4.17*-amd64.gz' -print -quit)
 gunzip -c "$xengz" >"$BUILD/xen"
 dpkg -x "$BUILD"/deb/"${KPKG}"_*.deb "$BUILD/kernel"
 cp "$BUILD/kernel/boot/vmlinuz-$KVER" "$BUILD/vmlinuz"
-# The same kernel decompressed: Xen's own xz decompression of the bzImage takes 4-18 s under
-# TCG, loading the plain ELF takes none. run-scenario.sh boots vmlinux when it exists.
+# The same kernel decompressed: Xen's own xz decompression of the bzImage took 14-27 s under
+# TCG on a busy machine, loading the plain ELF takes none. run-scenario.sh boots vmlinux when it exists.
 off=$(LC_ALL=C grep -m1 -obUaP '\xfd7zXZ\x00' "$BUILD/vmlinuz" | cut -d: -f1 || true)
 # (through a file: xz stops at the end of its stream, which would break a pipe under pipefail)
 if [ -n "$off" ] && tail -c +$((off + 1)) "$BUILD/vmlinuz" >"$BUILD/vmlinuz.xz" &&

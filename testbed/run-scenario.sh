@@ -147,7 +147,7 @@ T_QEMU=$(now_ms)
 # dom0 ends run.sh by KEEL_DEADLINE, 30 s before QEMU's limit, to leave time for the log dump.
 DEADLINE=$(( T_QEMU / 1000 + TIMEOUT - (TIMEOUT > 120 ? 30 : TIMEOUT / 4) ))
 DOM0_CMDLINE="console=hvc0 KEEL_SCENARIO_TIMEOUT=$SCENARIO_TIMEOUT KEEL_DEADLINE=$DEADLINE"
-KERNEL=$CACHE/vmlinuz   # the decompressed copy saves Xen 4-18 s of xz decompression
+KERNEL=$CACHE/vmlinuz   # the decompressed copy saves Xen's slow xz decompression
 [ ! -s "$CACHE/vmlinux" ] || KERNEL=$CACHE/vmlinux
 # shellcheck disable=SC2054  # (commas inside QEMU arguments)
 QEMU_ARGS=(-machine q35 -cpu max,-smap,-smep -m 3072 -smp 2 -nographic -no-reboot
@@ -161,12 +161,16 @@ if [ "$SHELL_MODE" = 1 ]; then
     say "logs and powers off; Ctrl-a x quits QEMU at once"
     SERIAL_IN=$WORK/transcript
     qrc=0
-    timeout --foreground -k 10 "$TIMEOUT" "$QEMU" "${QEMU_ARGS[@]}" 2>&1 | tee "$SERIAL_IN" ||
+    setpriv --pdeathsig TERM timeout --foreground -k 10 "$TIMEOUT" "$QEMU" "${QEMU_ARGS[@]}" 2>&1 |
+        tee "$SERIAL_IN" ||
         qrc=${PIPESTATUS[0]}
     QUIET=1
 else
     SERIAL_IN=$WORK/serial
-    timeout -k 10 "$TIMEOUT" "$QEMU" "${QEMU_ARGS[@]}" </dev/null >"$SERIAL_IN" 2>&1 &
+    # pdeathsig: if this script is killed (e.g. by ctest's timeout), QEMU goes with it instead of
+    # running on, holding the lock, until its own limit.
+    setpriv --pdeathsig TERM timeout -k 10 "$TIMEOUT" "$QEMU" "${QEMU_ARGS[@]}" \
+        </dev/null >"$SERIAL_IN" 2>&1 &
     QPID=$!
 fi
 

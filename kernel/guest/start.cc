@@ -14,7 +14,7 @@
 #include "keel/task.h"
 #include "keel/xen/platform.h"
 #include "keel/xen/public.h"
-#include "keel/xen/xenstore.h"
+#include "keel/xenstore.h"
 
 #include <xen/io/xs_wire.h>
 
@@ -53,6 +53,7 @@ struct XenLoopPlatform final : LoopPlatform {
     void idle() override { xen::idle(); }
 } g_loop_platform;
 
+xen::XenStore* g_store = nullptr;
 int g_exit_status = 0;
 unsigned g_shutdown_reason = SHUTDOWN_poweroff;
 bool g_service_done = false;
@@ -153,6 +154,8 @@ void on_shutdown_request(Service& service, ShutdownRequest req) {
 
 }  // namespace
 
+xen::XenStore* xenstore() { return g_store; }
+
 void request_poweroff(int status) {
     g_exit_status = status;
     loop().stop();
@@ -172,6 +175,7 @@ extern "C" [[noreturn]] void keel_main() {
     static EventLoop event_loop(g_loop_platform);
     set_loop(&event_loop);
 
+    g_store = start_xenstore();
     // Drivers (the PV console first: it takes over logging) register with KEEL_INIT.
     for (const InitEntry* e = __keel_init_start; e != __keel_init_end; ++e) e->fn();
     log_boot_facts();
@@ -185,10 +189,9 @@ extern "C" [[noreturn]] void keel_main() {
     }
 
     Service& service = keel_service_instance();
-    xen::XenStore* store = start_xenstore();
     static ShutdownWatch* watch = nullptr;
-    if (store) {
-        static ShutdownWatch w(*store, [&service](ShutdownRequest r) { on_shutdown_request(service, r); });
+    if (g_store) {
+        static ShutdownWatch w(*g_store, [&service](ShutdownRequest r) { on_shutdown_request(service, r); });
         if (auto r = w.start(); !r.ok()) {
             KLOG_WARN("xenstore: cannot watch control/shutdown (%s); xl shutdown will not work", to_string(r.error()));
         }

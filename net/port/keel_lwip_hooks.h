@@ -17,7 +17,8 @@ u32_t keel_lwip_tcp_isn(const ip_addr_t* local_ip, u16_t local_port, const ip_ad
                         u16_t remote_port);
 
 /* Source-based routing (strong host model): the interface owning `src`, or NULL to let lwIP
- * route by destination. */
+ * route by destination. IPv4 without a source also steers traffic for one of our own addresses
+ * to another interface on that subnet, if there is one (see port.cc). */
 struct netif* keel_lwip_route4(const ip4_addr_t* src, const ip4_addr_t* dest);
 struct netif* keel_lwip_route6(const ip6_addr_t* src, const ip6_addr_t* dest);
 

@@ -88,6 +88,7 @@
 #define LWIP_IPV6_DHCP6 0
 #define LWIP_IPV6_REASS 1
 #define LWIP_IPV6_FRAG 1
+#define IPV6_FRAG_COPYHEADER 1            /* required with 64-bit pointers */
 #define LWIP_IPV6_NUM_ADDRESSES 3         /* link-local + up to two SLAAC prefixes */
 #define LWIP_IPV6_DUP_DETECT_ATTEMPTS 1
 #define LWIP_ND6_NUM_NEIGHBORS 16

@@ -239,11 +239,27 @@ u32_t keel_lwip_tcp_isn(const ip_addr_t* local_ip, u16_t local_port, const ip_ad
 }
 
 struct netif* keel_lwip_route4(const ip4_addr_t* src, const ip4_addr_t* dest) {
-    (void)dest;
-    if (src == nullptr || ip4_addr_isany(src)) return nullptr;
+    if (src == nullptr) return nullptr;
     struct netif* n;
+    if (!ip4_addr_isany(src)) {
+        NETIF_FOREACH(n) {
+            if (netif_is_up(n) && netif_is_link_up(n) && ip4_addr_cmp(src, netif_ip4_addr(n))) return n;
+        }
+        return nullptr;
+    }
+    // No source yet. A destination that is one of our own addresses cannot be reached through
+    // the interface that owns it (lwIP has no loopback): if another interface shares its
+    // subnet, use that one (two interfaces wired together, as in the unit tests).
+    struct netif* owner = nullptr;
     NETIF_FOREACH(n) {
-        if (netif_is_up(n) && netif_is_link_up(n) && ip4_addr_cmp(src, netif_ip4_addr(n))) return n;
+        if (netif_is_up(n) && ip4_addr_cmp(dest, netif_ip4_addr(n))) owner = n;
+    }
+    if (owner == nullptr) return nullptr;
+    NETIF_FOREACH(n) {
+        if (n != owner && netif_is_up(n) && netif_is_link_up(n) && !ip4_addr_isany_val(*netif_ip4_addr(n)) &&
+            ip4_addr_netcmp(dest, netif_ip4_addr(n), netif_ip4_netmask(n))) {
+            return n;
+        }
     }
     return nullptr;
 }

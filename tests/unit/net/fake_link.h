@@ -224,6 +224,7 @@ template <std::size_t Slots = 256>
 class TwoHosts : public ::testing::Test {
 protected:
     TwoHosts() {
+        set_panic_handler(keel::test::die_on_panic);
         platform.now = clock();
         platform.devices = {&dev_a, &dev_b};
         set_loop(&loop);
@@ -245,6 +246,7 @@ protected:
         EXPECT_EQ(stats().tcp_open, 0u);
         clock() = platform.now;
         set_loop(nullptr);
+        set_panic_handler(nullptr);
     }
 
     static Config config(const IpAddr& a) {

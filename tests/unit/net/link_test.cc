@@ -85,10 +85,11 @@ TEST_F(SmallLink, CopiesWhenShortOfSlots) {
         run_until([&] { return !dev_a.pending(); });
     }
     ASSERT_TRUE(run_until([&] { return server->queued() == 11; }));
-    // 8 slots, copying below 2 free: 6 frames are held in pages, the rest were copied.
+    // 8 slots, copying at 2 free or fewer: 6 frames stay in pages ("warm" among them), the
+    // rest (and any IPv6 neighbour traffic meanwhile) were copied and their pages returned.
     EXPECT_EQ(link_b->rx_held(), 6u);
-    EXPECT_EQ(dev_b.pages_free(), free_pages + 1 - 6);  // + 1: "warm" went to a page too
-    EXPECT_EQ(stats().rx_copied, copied + 5);
+    EXPECT_EQ(dev_b.pages_free(), free_pages - 5);
+    EXPECT_GE(stats().rx_copied, copied + 5);
     std::byte buf[16];
     for (int i = 0; i < 11; ++i) {
         auto d = run(recv(*server, buf));
@@ -141,9 +142,12 @@ TEST_F(Link, ReceivePathDoesNotAllocate) {
 TEST_F(Link, LinkDownStopsTraffic) {
     auto server = UdpSocket::bind(6004);
     auto client = UdpSocket::bind(0);
+    // Both links down (with one up, lwIP would route around through the other interface).
     dev_a.set_link(false);
-    EXPECT_FALSE(client->send_to({addr_b, 6004}, as_bytes("x")).ok());
+    dev_b.set_link(false);
+    EXPECT_EQ(client->send_to({addr_b, 6004}, as_bytes("x")).error(), Error::not_found);
     dev_a.set_link(true);
+    dev_b.set_link(true);
     ASSERT_TRUE(client->send_to({addr_b, 6004}, as_bytes("x")).ok());
     ASSERT_TRUE(run_until([&] { return server->queued() == 1; }));
 }

@@ -64,8 +64,8 @@ TEST_F(Tcp, EchoOneMebibyteWithBackPressure) {
     std::size_t server_read = 0;
     std::size_t read_when_write_done = 0;
     bool server_done = false;
-    start([](TcpListener& l, std::size_t& got, bool& done) -> Task<void> {
-        auto conn = co_await l.accept();
+    start([](TcpListener& li, std::size_t& got, bool& done) -> Task<void> {
+        auto conn = co_await li.accept();
         if (!conn) co_return;
         std::byte buf[1000];
         for (;;) {
@@ -88,7 +88,7 @@ TEST_F(Tcp, EchoOneMebibyteWithBackPressure) {
     bool reader_done = false;
     start([](TcpStream& st, std::vector<std::byte>& out, bool& done) -> Task<void> {
         std::byte buf[4096];
-        for (;;) {
+        while (out.size() < total) {
             auto n = co_await st.read(buf);
             EXPECT_TRUE(n.ok());
             if (!n || *n == 0) break;
@@ -310,7 +310,7 @@ TEST_F(Tcp, AcceptTimesOutAndPortsAreExclusive) {
     ASSERT_TRUE(l.ok());
     EXPECT_EQ(TcpListener::listen(7010).error(), Error::exists);
     EXPECT_EQ(TcpListener::listen(7010, 0).error(), Error::invalid_argument);
-    auto r = run([](TcpListener& l) -> Task<Result<TcpStream>> { co_return co_await l.accept_for(s(1)); }(*l));
+    auto r = run([](TcpListener& li) -> Task<Result<TcpStream>> { co_return co_await li.accept_for(s(1)); }(*l));
     ASSERT_TRUE(r);
     EXPECT_EQ(r->error(), Error::timed_out);
 }
@@ -329,7 +329,7 @@ TEST_F(Tcp, BacklogLimitsUnacceptedConnections) {
     auto w = run([](TcpStream& st) -> Task<Result<std::size_t>> { co_return co_await st.write(as_bytes("early")); }(
         first->value()));
     ASSERT_TRUE(w && w->ok());
-    auto acc = run([](TcpListener& l) -> Task<Result<TcpStream>> { co_return co_await l.accept(); }(*l));
+    auto acc = run([](TcpListener& li) -> Task<Result<TcpStream>> { co_return co_await li.accept(); }(*l));
     ASSERT_TRUE(acc && acc->ok());
     ASSERT_TRUE(run_until([&] { return acc->value().buffered() == 5; }));
 }
@@ -353,8 +353,8 @@ TEST_F(Tcp, WorksWhileTheLinkIsFull) {
     auto l = TcpListener::listen(7013);
     const auto deferred = stats().tx_deferred;
     std::size_t got = 0;
-    start([](TcpListener& l, std::size_t& n) -> Task<void> {
-        auto conn = co_await l.accept();
+    start([](TcpListener& li, std::size_t& n) -> Task<void> {
+        auto conn = co_await li.accept();
         if (!conn) co_return;
         std::byte buf[4096];
         for (;;) {
