@@ -515,7 +515,8 @@ Task<Result<void>> XenbusDevice::publish_once(const XenbusConfig& cfg) {
         // The configuration, then (last, same transaction) state = Initialised.
         const bool last = i == cfg.size();
         const Path p(nodename(), last ? std::string_view("state") : cfg.key(i));
-        const std::string_view value = last ? state_value(XenbusState::initialised) : cfg.value(i);
+        const XenbusState published = options_.publish_connected ? XenbusState::connected : XenbusState::initialised;
+        const std::string_view value = last ? state_value(published) : cfg.value(i);
         Result<void> w = co_await xs_write(xs_, p.view(), value, *tx);
         if (!w) {
             (void)co_await xs_transaction_end(xs_, *tx, false);

@@ -9,18 +9,11 @@
 #include "keel/heap.h"
 #include "keel/init.h"
 #include "keel/log.h"
-#include "keel/loop.h"
 #include "keel/netfront/netfront.h"
 #include "keel/xen/grant_table.h"
 #include "keel/xen/platform.h"
 #include "keel/xenbus.h"
-
-namespace keel {
-/// The kernel's xenstore client (nullptr if the toolstack offered none). Declared weak until
-/// the kernel provides it: without it there is no way to reach xenstore from here, and netfront
-/// logs that and finds no devices. See netfront/README.md, "Wiring".
-[[gnu::weak]] xen::XenStore* xenstore();
-}  // namespace keel
+#include "keel/xenstore.h"
 
 namespace keel::netfront {
 namespace {
@@ -71,7 +64,9 @@ Task<void> discover(xen::XenStore& xs) {
             Result<XenbusNode> probed = co_await XenbusDevice::probe(xs, node);
             if (!probed) continue;  // logged by probe
             // Devices live forever (the net layer keeps pointers), so the heap is fine here.
-            auto* nf = new Netfront(xs, *probed, xen::grant_table(), g_platform);
+            Options options;
+            options.xenbus.publish_connected = true;   // netback connects on our Connected
+            auto* nf = new Netfront(xs, *probed, xen::grant_table(), g_platform, options);
             if (Result<void> r = co_await nf->init(); !r) {
                 KLOG_ERROR("netfront: %s: not used: %s", node, to_string(r.error()));
                 delete nf;
@@ -85,20 +80,15 @@ Task<void> discover(xen::XenStore& xs) {
 }
 
 void start() {
-    // xenstore comes up after the drivers' init entries; the loop's first iteration runs after.
-    Result<void> posted = loop().post([] {
-        xen::XenStore* xs = &xenstore != nullptr ? xenstore() : nullptr;
-        if (xs == nullptr) {
-            KLOG_WARN("netfront: no xenstore client; no network devices");
-            netfront_discovered().set();
-            return;
-        }
-        spawn(discover(*xs));
-    });
-    if (!posted) {
-        KLOG_ERROR("netfront: cannot schedule discovery: %s", to_string(posted.error()));
+    // The kernel connects xenstore before the init entries run. Discovery runs as a task: its
+    // requests go out now, their replies arrive once the loop runs.
+    xen::XenStore* xs = xenstore();
+    if (xs == nullptr) {
+        KLOG_WARN("netfront: no xenstore; no network devices");
         netfront_discovered().set();
+        return;
     }
+    spawn(discover(*xs));
 }
 
 }  // namespace

@@ -133,6 +133,11 @@ public:
         std::uint64_t backend_timeout_ns = s(10);  ///< each wait for the backend in connect()
         std::uint64_t close_timeout_ns = s(10);    ///< close(): wait for the backend to close
         unsigned max_tx_attempts = 8;              ///< transactions tried on EAGAIN
+        /// Publish the configuration with state = Connected instead of Initialised. Linux's
+        /// netback (the one Xen admins run) does nothing on a frontend's Initialised and only
+        /// connects once the frontend says Connected, as netfronts have always done; blkback
+        /// connects on Initialised.
+        bool publish_connected = false;
     };
 
     enum class State : std::uint8_t { initialising, initialised, connected, closing, closed };

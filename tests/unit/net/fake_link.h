@@ -223,7 +223,9 @@ inline constexpr IpAddr addr_b = IpAddr::v4(10, 0, 0, 2);
 template <std::size_t Slots = 256>
 class TwoHosts : public ::testing::Test {
 protected:
-    TwoHosts() {
+    TwoHosts() : TwoHosts(false) {}
+    /// `dhcp_a`: A asks DHCP for its address instead (the test plays the server).
+    explicit TwoHosts(bool dhcp_a) {
         set_panic_handler(keel::test::die_on_panic);
         platform.now = clock();
         platform.devices = {&dev_a, &dev_b};
@@ -233,7 +235,7 @@ protected:
         dev_b.peer = &dev_a;
         link_a.emplace(dev_a);
         link_b.emplace(dev_b);
-        EXPECT_TRUE(link_a->interface().configure(config(addr_a)).ok());
+        EXPECT_TRUE(link_a->interface().configure(dhcp_a ? Config{} : config(addr_a)).ok());
         EXPECT_TRUE(link_b->interface().configure(config(addr_b)).ok());
     }
     ~TwoHosts() override {

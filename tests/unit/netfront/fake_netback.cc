@@ -185,10 +185,14 @@ void FakeNetback::step() {
     const int fs = xb_.frontend_state();
     if (mapped_ && (xb_.state() != 4 || fs == 5 || fs == 6)) unmap();
     if (!mapped_ && xb_.state() == 4 && fs == 3) map();
-    // Once the frontend says Closed, nothing may stay granted to us.
+    // Once the frontend says Closed after publishing its keys (Initialised), nothing may stay
+    // granted to us. (A connection that never published cannot have told us any reference.)
     const auto& h = xb_.frontend_history();
     for (; checked_history_ < h.size(); ++checked_history_) {
-        if (h[checked_history_] == 6) check_all_revoked();
+        const int s = h[checked_history_];
+        if (s == 1) published_ = false;
+        if (s == 3) published_ = true;
+        if (s == 6 && published_) check_all_revoked();
     }
     data_step();
 }

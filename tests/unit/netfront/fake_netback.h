@@ -214,6 +214,7 @@ private:
     bool mapped_ = false;
     int connections_ = 0;
     std::size_t checked_history_ = 0;
+    bool published_ = false;  // the frontend reached Initialised in its current connection
     grant_ref_t tx_ring_ref_ = 0, rx_ring_ref_ = 0;
     netif_tx_back_ring_t tx_{};
     netif_rx_back_ring_t rx_{};
