@@ -44,7 +44,7 @@ bool FakeXenbusBackend::legal(int from, int to) const {
     switch (to) {
         case 1: return from == 6;
         case 3: return from == 1;
-        case 4: return from == 3;
+        case 4: return from == 3 || (netback_ && from == 1);
         case 5: return from == 3 || from == 4;
         case 6: return from == 1 || from == 5;
         default: return false;  // InitWait, Reconfiguring...: not a frontend's to take
@@ -94,6 +94,7 @@ void FakeXenbusBackend::react(int from, int to) {
             if (state_ == 6 && behaviour_ != Behaviour::silent) set_state(2);
             break;
         case 3:
+            if (netback_) break;   // Linux netback: nothing to do on Initialised
             if (state_ != 2 && state_ != 3 && state_ != 4) {
                 violation("frontend Initialised while the backend is " + std::to_string(state_));
             }
@@ -103,6 +104,13 @@ void FakeXenbusBackend::react(int from, int to) {
             if (behaviour_ != Behaviour::never_connect && state_ == 2) set_state(4);
             break;
         case 4:
+            if (netback_ && state_ == 2) {
+                for (const auto& k : required_) {
+                    if (!d_.get(front_path_ + "/" + k)) violation("frontend Connected without " + k);
+                }
+                if (behaviour_ != Behaviour::never_connect) set_state(4);
+                break;
+            }
             if (state_ != 4) violation("frontend Connected while the backend is " + std::to_string(state_));
             break;
         case 5:  // the frontend is going: disconnect (unmap its grants), then say so

@@ -28,6 +28,9 @@ public:
     void create_nodes();
 
     void set_behaviour(Behaviour b) { behaviour_ = b; }
+    /// Behave like Linux's netback: ignore the frontend's Initialised, connect when the frontend
+    /// says Connected (which it may then say straight from Initialising).
+    void act_like_netback(bool on) { netback_ = on; }
     /// Keys (relative to the frontend) that must exist when the frontend says Initialised.
     void require_keys(std::vector<std::string> keys) { required_ = std::move(keys); }
     /// Make the next `n` transactions the frontend starts conflict (another writer touches the
@@ -47,6 +50,7 @@ public:
     int violations() const { return violations_; }
 
 private:
+    bool netback_ = false;
     void violation(const std::string& what);
     void react(int from, int to);
     bool legal(int from, int to) const;

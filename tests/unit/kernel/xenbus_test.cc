@@ -339,6 +339,30 @@ TEST_F(XenbusTest, HappyPathToConnected) {
     EXPECT_EQ(again->error(), Error::busy);
 }
 
+TEST_F(XenbusTest, NetbackConnectsOnlyOnTheFrontendsConnected) {
+    backend.act_like_netback(true);
+    XenbusDevice::Options o;
+    o.publish_connected = true;
+    XenbusDevice& dv = open(o);
+    Result<void> r = connect(standard_config);
+    ASSERT_TRUE(r.ok()) << to_string(r.error());
+    EXPECT_EQ(dv.state(), XenbusDevice::State::connected);
+    EXPECT_EQ(dv.backend_state(), XenbusState::connected);
+    // Keys and Connected in one transaction, straight from Initialising.
+    EXPECT_EQ(backend.frontend_history(), (History{1, 4}));
+    EXPECT_EQ(d.get(std::string(front) + "/tx-ring-ref"), "8");
+}
+
+TEST_F(XenbusTest, NetbackNeverConnectsOnInitialised) {
+    // Without publish_connected a netback-like backend waits forever: the time limit applies.
+    backend.act_like_netback(true);
+    XenbusDevice::Options o;
+    o.backend_timeout_ns = 2'000'000'000ull;
+    open(o);
+    Result<void> r = connect(standard_config);
+    EXPECT_EQ(r.error(), Error::timed_out);
+}
+
 TEST_F(XenbusTest, BackendThatNeverAnswersTimesOut) {
     backend.set_behaviour(FakeXenbusBackend::Behaviour::silent);
     XenbusDevice& dv = open();

@@ -28,7 +28,10 @@ protected:
             return false;
         };
     }
-    ~Dhcp() override { set_log_sink(nullptr); }
+    ~Dhcp() override {
+        set_log_sink(nullptr);
+        dev_a.on_wire = nullptr;  // it points into this object, which is going
+    }
 
     static std::uint8_t message_type(const std::vector<std::byte>& f) {
         for (std::size_t i = bootp + 240; i + 2 < f.size();) {
@@ -118,7 +121,6 @@ TEST_F(Dhcp, LeaseIsAppliedAndLogged) {
     EXPECT_EQ(v4->gateway, addr_b);
     std::string all;
     for (auto& l : sink.lines) all += l;
-    EXPECT_NE(all.find("DHCP started (MAC 02:00:00:00:00:01)"), std::string::npos) << all;
     EXPECT_NE(all.find("ipv4 10.0.0.50/24 gateway 10.0.0.2 (DHCP from 10.0.0.2, lease 3600 s)"), std::string::npos)
         << all;
     EXPECT_NE(all.find("dns server 10.0.0.2 (DHCP)"), std::string::npos) << all;
