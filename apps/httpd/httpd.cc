@@ -117,7 +117,7 @@ private:
                 session.sent(out.size());
             }
             if (session.state() == http::SessionState::closed) {
-                (void)co_await s.close();
+                co_await linger_and_close(s, *in);
                 break;
             }
             if (off < have) {
@@ -150,6 +150,24 @@ private:
         delete in;
         delete storage;
         --open_;
+    }
+
+    // Closing with unread input makes TCP send a reset, which can destroy the response before
+    // the client read it (an error answered mid-request, e.g. 414/431). Read and drop what the
+    // client still sends, for a bounded time and amount, then close.
+    static Task<void> linger_and_close(net::TcpStream& s, std::array<char, 4096>& scratch) {
+        constexpr std::uint64_t linger_ns = 2'000'000'000ull;   // at most, in all
+        constexpr std::uint64_t quiet_ns = 100'000'000ull;      // stop after this long without input
+        const std::uint64_t deadline = loop().now() + linger_ns;
+        for (std::size_t drained = 0; drained < 256 * 1024;) {
+            const std::uint64_t now = loop().now();
+            if (now >= deadline) break;
+            auto r = co_await s.read_for(std::as_writable_bytes(std::span<char>(scratch)),
+                                         std::min(deadline - now, quiet_ns));
+            if (!r.ok() || r.value() == 0) break;
+            drained += r.value();
+        }
+        (void)co_await s.close();
     }
 
     void write_metrics(http::MetricsWriter& w) {

@@ -40,8 +40,8 @@ bool parse_v4(std::string_view text, std::uint8_t out[4]) {
 
 bool parse_v6(std::string_view text, std::uint8_t out[16]) {
     std::uint16_t groups[8] = {};
-    int count = 0;      // groups written
-    int gap = -1;       // index in groups where "::" stands
+    int count = 0;  // groups written
+    int gap = -1;   // index in groups where "::" stands
     std::size_t i = 0;
     const std::size_t n = text.size();
     if (n >= 2 && text[0] == ':' && text[1] == ':') {

@@ -23,7 +23,8 @@ Result<Config> parse_config(const CommandLine& args, const char** why) {
 
     if (args.has("ip")) {
         const auto text = args.get("ip");
-        if (!text || text->empty()) return fail(why, "ip= needs a value: ip=ADDR/PREFIX (e.g. ip=10.0.0.2/24)");
+        if (!text || text->empty())
+            return fail(why, "ip= needs a value: ip=ADDR/PREFIX (e.g. ip=10.0.0.2/24)");
         std::size_t slash = text->size();
         for (std::size_t i = 0; i < text->size(); ++i) {
             if ((*text)[i] == '/') {

@@ -63,14 +63,16 @@ struct InterfaceHooks {
     }
 
     static void free_rx(struct pbuf* p) {
-        auto* slot = reinterpret_cast<RxSlot*>(reinterpret_cast<unsigned char*>(p) - offsetof(RxSlot, pbuf_storage));
+        auto* slot =
+            reinterpret_cast<RxSlot*>(reinterpret_cast<unsigned char*>(p) - offsetof(RxSlot, pbuf_storage));
         slot->release(slot);
     }
 
     static void on_ext_status(struct netif* n, netif_nsc_reason_t reason, const netif_ext_callback_args_t*) {
         if (n->linkoutput != &linkoutput) return;  // not one of ours
-        if (reason & (LWIP_NSC_IPV4_SETTINGS_CHANGED | LWIP_NSC_IPV4_ADDRESS_CHANGED | LWIP_NSC_IPV4_GATEWAY_CHANGED |
-                      LWIP_NSC_IPV4_NETMASK_CHANGED | LWIP_NSC_IPV6_ADDR_STATE_CHANGED | LWIP_NSC_IPV6_SET)) {
+        if (reason &
+            (LWIP_NSC_IPV4_SETTINGS_CHANGED | LWIP_NSC_IPV4_ADDRESS_CHANGED | LWIP_NSC_IPV4_GATEWAY_CHANGED |
+             LWIP_NSC_IPV4_NETMASK_CHANGED | LWIP_NSC_IPV6_ADDR_STATE_CHANGED | LWIP_NSC_IPV6_SET)) {
             of(n).on_status_change();
         }
     }
@@ -97,7 +99,8 @@ Interface::Interface(void* link, LinkOps ops, const MacAddr& mac, std::uint16_t 
         detail::g_ext_registered = true;
     }
     netif_ = new struct netif();
-    struct netif* n = netif_add(netif_, nullptr, nullptr, nullptr, this, &InterfaceHooks::init, &ethernet_input);
+    struct netif* n =
+        netif_add(netif_, nullptr, nullptr, nullptr, this, &InterfaceHooks::init, &ethernet_input);
     KASSERT(n != nullptr);  // only fails when init fails or 255 netifs exist
     keel::format(name_, sizeof(name_), "en%u", static_cast<unsigned>(netif_->num));
 }
@@ -142,8 +145,8 @@ Result<void> Interface::configure(const Config& cfg) {
             KLOG_ERROR("net: %s: cannot start DHCP (%s)", name_, to_string(detail::to_error(e)));
             return detail::to_error(e);
         }
-        KLOG_INFO("net: %s: DHCP started (MAC %02x:%02x:%02x:%02x:%02x:%02x)", name_, mac_[0], mac_[1], mac_[2],
-                  mac_[3], mac_[4], mac_[5]);
+        KLOG_INFO("net: %s: DHCP started (MAC %02x:%02x:%02x:%02x:%02x:%02x)", name_, mac_[0], mac_[1],
+                  mac_[2], mac_[3], mac_[4], mac_[5]);
     }
     netif_create_ip6_linklocal_address(netif_, 1);
     netif_set_ip6_autoconfig_enabled(netif_, 1);
@@ -160,8 +163,9 @@ void Interface::on_status_change() {
         if (v4.gateway.is_v4() && !v4.gateway.is_unspecified()) v4.gateway.format(gw);
         if (dhcp_supplied_address(netif_)) {
             const struct dhcp* d = netif_dhcp_data(netif_);
-            KLOG_INFO("net: %s: ipv4 %s/%u gateway %s (DHCP from %s, lease %lu s)", name_, AddrText(v4.address).c_str(),
-                      v4.prefix, gw, AddrText(detail::from_lwip(d->server_ip_addr)).c_str(),
+            KLOG_INFO("net: %s: ipv4 %s/%u gateway %s (DHCP from %s, lease %lu s)", name_,
+                      AddrText(v4.address).c_str(), v4.prefix, gw,
+                      AddrText(detail::from_lwip(d->server_ip_addr)).c_str(),
                       static_cast<unsigned long>(d->offered_t0_lease));
             if (config_.dns) {
                 // The lease brought its own DNS servers; dns= wins.
@@ -171,7 +175,8 @@ void Interface::on_status_change() {
                 KLOG_INFO("net: dns server %s (DHCP)", AddrText(detail::from_lwip(*dns)).c_str());
             }
         } else {
-            KLOG_INFO("net: %s: ipv4 %s/%u gateway %s (static)", name_, AddrText(v4.address).c_str(), v4.prefix, gw);
+            KLOG_INFO("net: %s: ipv4 %s/%u gateway %s (static)", name_, AddrText(v4.address).c_str(),
+                      v4.prefix, gw);
         }
         had_ipv4_ = true;
         ready_.set();
@@ -185,7 +190,8 @@ void Interface::on_status_change() {
         const bool valid = ip6_addr_isvalid(netif_ip6_addr_state(netif_, i));
         if (valid && !(ipv6_logged_ & bit)) {
             const IpAddr a = detail::from_lwip(*netif_ip_addr6(netif_, i));
-            KLOG_INFO("net: %s: ipv6 %s (%s)", name_, AddrText(a).c_str(), a.is_link_local() ? "link-local" : "SLAAC");
+            KLOG_INFO("net: %s: ipv6 %s (%s)", name_, AddrText(a).c_str(),
+                      a.is_link_local() ? "link-local" : "SLAAC");
             ipv6_logged_ |= bit;
         } else if (!valid && (ipv6_logged_ & bit)) {
             ipv6_logged_ &= static_cast<std::uint8_t>(~bit);
@@ -199,13 +205,15 @@ std::optional<Ipv4Static> Interface::ipv4() const {
     const std::uint32_t mask = lwip_ntohl(ip4_addr_get_u32(netif_ip4_netmask(netif_)));
     const std::uint32_t gw = lwip_ntohl(ip4_addr_get_u32(netif_ip4_gw(netif_)));
     return Ipv4Static{IpAddr::v4(lwip_ntohl(ip4_addr_get_u32(a))),
-                      static_cast<std::uint8_t>(__builtin_popcount(mask)), gw == 0 ? IpAddr() : IpAddr::v4(gw)};
+                      static_cast<std::uint8_t>(__builtin_popcount(mask)),
+                      gw == 0 ? IpAddr() : IpAddr::v4(gw)};
 }
 
 std::size_t Interface::ipv6_addresses(std::span<IpAddr> out) const {
     std::size_t n = 0;
     for (int i = 0; i < LWIP_IPV6_NUM_ADDRESSES && n < out.size(); ++i) {
-        if (ip6_addr_ispreferred(netif_ip6_addr_state(netif_, i))) out[n++] = detail::from_lwip(*netif_ip_addr6(netif_, i));
+        if (ip6_addr_ispreferred(netif_ip6_addr_state(netif_, i)))
+            out[n++] = detail::from_lwip(*netif_ip_addr6(netif_, i));
     }
     return n;
 }
@@ -257,7 +265,8 @@ void Interface::deliver(struct pbuf* p, bool checksum_ok) {
     counters().rx_bytes += p->tot_len;
     // NO_SYS: input runs to completion here, so the per-netif flags act per frame.
     if (checksum_ok) {
-        NETIF_SET_CHECKSUM_CTRL(netif_, NETIF_CHECKSUM_ENABLE_ALL & ~(NETIF_CHECKSUM_CHECK_TCP | NETIF_CHECKSUM_CHECK_UDP));
+        NETIF_SET_CHECKSUM_CTRL(
+            netif_, NETIF_CHECKSUM_ENABLE_ALL & ~(NETIF_CHECKSUM_CHECK_TCP | NETIF_CHECKSUM_CHECK_UDP));
     }
     if (netif_->input(p, netif_) != ERR_OK) pbuf_free(p);
     if (checksum_ok) NETIF_SET_CHECKSUM_CTRL(netif_, NETIF_CHECKSUM_ENABLE_ALL);

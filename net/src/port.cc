@@ -22,7 +22,7 @@ namespace {
 // Context: everything here runs on the loop of the one vCPU (lwIP has NO_SYS=1).
 Stats g_stats;
 bool g_initialised = false;
-Timer g_lwip_timer;            // fires at lwIP's earliest timeout
+Timer g_lwip_timer;  // fires at lwIP's earliest timeout
 std::uint32_t g_last_now_ms = 0;
 
 // ---- SipHash-2-4 (Aumasson and Bernstein, 2012), written from the paper's description ----
@@ -30,7 +30,7 @@ std::uint32_t g_last_now_ms = 0;
 struct SipKey {
     std::uint64_t k0 = 0, k1 = 0;
 };
-SipKey g_key;            // keys random32() and the TCP sequence numbers
+SipKey g_key;  // keys random32() and the TCP sequence numbers
 bool g_keyed = false;
 std::uint64_t g_counter = 0;
 
@@ -142,24 +142,35 @@ void rearm_timers() {
 
 Error to_error(err_t e) {
     switch (e) {
-    case ERR_OK: return Error::ok;
-    case ERR_MEM:
-    case ERR_BUF: return Error::no_memory;
-    case ERR_TIMEOUT: return Error::timed_out;
-    case ERR_RTE: return Error::not_found;
-    case ERR_INPROGRESS:
-    case ERR_WOULDBLOCK: return Error::again;
-    case ERR_VAL:
-    case ERR_ARG: return Error::invalid_argument;
-    case ERR_USE:
-    case ERR_ISCONN: return Error::exists;
-    case ERR_ALREADY: return Error::busy;
-    case ERR_IF: return Error::io;
-    case ERR_CONN:
-    case ERR_ABRT:
-    case ERR_RST:
-    case ERR_CLSD: return Error::closed;
-    default: return Error::io;
+        case ERR_OK:
+            return Error::ok;
+        case ERR_MEM:
+        case ERR_BUF:
+            return Error::no_memory;
+        case ERR_TIMEOUT:
+            return Error::timed_out;
+        case ERR_RTE:
+            return Error::not_found;
+        case ERR_INPROGRESS:
+        case ERR_WOULDBLOCK:
+            return Error::again;
+        case ERR_VAL:
+        case ERR_ARG:
+            return Error::invalid_argument;
+        case ERR_USE:
+        case ERR_ISCONN:
+            return Error::exists;
+        case ERR_ALREADY:
+            return Error::busy;
+        case ERR_IF:
+            return Error::io;
+        case ERR_CONN:
+        case ERR_ABRT:
+        case ERR_RST:
+        case ERR_CLSD:
+            return Error::closed;
+        default:
+            return Error::io;
     }
 }
 
@@ -198,8 +209,8 @@ IpAddr from_lwip(const ip_addr_t& a) {
 }  // namespace detail
 }  // namespace keel::net
 
-using keel::LogLevel;
 using keel::current_loop;
+using keel::LogLevel;
 using keel::net::g_key;
 
 extern "C" {
@@ -271,7 +282,8 @@ struct netif* keel_lwip_route6(const ip6_addr_t* src, const ip6_addr_t* dest) {
     NETIF_FOREACH(n) {
         if (!netif_is_up(n) || !netif_is_link_up(n)) continue;
         for (int i = 0; i < LWIP_IPV6_NUM_ADDRESSES; ++i) {
-            if (ip6_addr_isvalid(netif_ip6_addr_state(n, i)) && ip6_addr_cmp_zoneless(src, netif_ip6_addr(n, i))) {
+            if (ip6_addr_isvalid(netif_ip6_addr_state(n, i)) &&
+                ip6_addr_cmp_zoneless(src, netif_ip6_addr(n, i))) {
                 return n;
             }
         }

@@ -42,13 +42,13 @@ struct TcpConn {
     Endpoint local;
     struct pbuf* rx_head = nullptr;  // unread data: pbufs linked through ->next
     struct pbuf* rx_tail = nullptr;
-    std::size_t rx_off = 0;          // bytes of rx_head already read
-    std::size_t rx_bytes = 0;        // unread bytes in the queue
-    bool fin = false;                // the peer closed its side
+    std::size_t rx_off = 0;    // bytes of rx_head already read
+    std::size_t rx_bytes = 0;  // unread bytes in the queue
+    bool fin = false;          // the peer closed its side
     bool connected = false;
-    Error error = Error::ok;         // why the pcb went away under us
+    Error error = Error::ok;  // why the pcb went away under us
     Waiter* reader = nullptr;
-    Waiter* writer = nullptr;        // write, connect or close
+    Waiter* writer = nullptr;            // write, connect or close
     TcpListenState* listener = nullptr;  // while waiting in a listener's queue
     TcpConn* next_queued = nullptr;
 
@@ -450,7 +450,9 @@ TcpStream::ReadAwaiter TcpStream::read_for(std::span<std::byte> buf, std::uint64
     return ReadAwaiter(c_, buf, detail::deadline_after(loop().now(), timeout_ns));
 }
 
-TcpStream::WriteAwaiter TcpStream::write(std::span<const std::byte> data) { return WriteAwaiter(c_, data, 0); }
+TcpStream::WriteAwaiter TcpStream::write(std::span<const std::byte> data) {
+    return WriteAwaiter(c_, data, 0);
+}
 
 TcpStream::WriteAwaiter TcpStream::write_for(std::span<const std::byte> data, std::uint64_t timeout_ns) {
     return WriteAwaiter(c_, data, detail::deadline_after(loop().now(), timeout_ns));
@@ -512,7 +514,8 @@ void TcpStream::ReadAwaiter::await_suspend(std::coroutine_handle<> h) {
     static_cast<TcpConn*>(w_.owner)->reader = &w_;
     if (deadline_ != 0) {
         w_.timer.start_at(deadline_, [this] {
-            if (auto* c = static_cast<TcpConn*>(w_.owner); c != nullptr && c->reader == &w_) c->reader = nullptr;
+            if (auto* c = static_cast<TcpConn*>(w_.owner); c != nullptr && c->reader == &w_)
+                c->reader = nullptr;
             w_.wakeup.cancel();
             result_ = Error::timed_out;
             w_.handle.resume();
@@ -541,7 +544,8 @@ bool TcpStream::ReadAwaiter::step() {
 void TcpStream::ReadAwaiter::on_wake(void* self) {
     auto* a = static_cast<ReadAwaiter*>(self);
     if (!a->step()) return;
-    if (auto* c = static_cast<TcpConn*>(a->w_.owner); c != nullptr && c->reader == &a->w_) c->reader = nullptr;
+    if (auto* c = static_cast<TcpConn*>(a->w_.owner); c != nullptr && c->reader == &a->w_)
+        c->reader = nullptr;
     a->w_.timer.cancel();
     a->w_.handle.resume();  // may destroy *a
 }
@@ -574,7 +578,8 @@ void TcpStream::WriteAwaiter::await_suspend(std::coroutine_handle<> h) {
     static_cast<TcpConn*>(w_.owner)->writer = &w_;
     if (deadline_ != 0) {
         w_.timer.start_at(deadline_, [this] {
-            if (auto* c = static_cast<TcpConn*>(w_.owner); c != nullptr && c->writer == &w_) c->writer = nullptr;
+            if (auto* c = static_cast<TcpConn*>(w_.owner); c != nullptr && c->writer == &w_)
+                c->writer = nullptr;
             w_.wakeup.cancel();
             result_ = Error::timed_out;
             w_.handle.resume();
@@ -626,7 +631,8 @@ bool TcpStream::WriteAwaiter::step() {
 void TcpStream::WriteAwaiter::on_wake(void* self) {
     auto* a = static_cast<WriteAwaiter*>(self);
     if (!a->step()) return;
-    if (auto* c = static_cast<TcpConn*>(a->w_.owner); c != nullptr && c->writer == &a->w_) c->writer = nullptr;
+    if (auto* c = static_cast<TcpConn*>(a->w_.owner); c != nullptr && c->writer == &a->w_)
+        c->writer = nullptr;
     a->w_.timer.cancel();
     a->w_.handle.resume();
 }
@@ -695,7 +701,8 @@ TcpListener::AcceptAwaiter::AcceptAwaiter(TcpListenState* l, std::uint64_t deadl
     : deadline_(deadline_ns), w_(&on_wake, this, l) {}
 
 TcpListener::AcceptAwaiter::~AcceptAwaiter() {
-    if (auto* l = static_cast<TcpListenState*>(w_.owner); l != nullptr && l->acceptor == &w_) l->acceptor = nullptr;
+    if (auto* l = static_cast<TcpListenState*>(w_.owner); l != nullptr && l->acceptor == &w_)
+        l->acceptor = nullptr;
 }
 
 bool TcpListener::AcceptAwaiter::await_ready() {

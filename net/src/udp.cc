@@ -40,7 +40,8 @@ struct UdpState {
             pbuf_free(p);
             return;
         }
-        s->queue[(s->head + s->count) % UdpSocket::queue_capacity] = Item{p, Endpoint{from_lwip(*addr), port}};
+        s->queue[(s->head + s->count) % UdpSocket::queue_capacity] =
+            Item{p, Endpoint{from_lwip(*addr), port}};
         ++s->count;
         ++counters().udp_rx;
         if (s->reader != nullptr) loop().schedule(s->reader->wakeup);
@@ -152,7 +153,8 @@ void UdpSocket::RecvAwaiter::await_suspend(std::coroutine_handle<> h) {
     static_cast<UdpState*>(w_.owner)->reader = &w_;
     if (deadline_ != 0) {
         w_.timer.start_at(deadline_, [this] {
-            if (auto* s = static_cast<UdpState*>(w_.owner); s != nullptr && s->reader == &w_) s->reader = nullptr;
+            if (auto* s = static_cast<UdpState*>(w_.owner); s != nullptr && s->reader == &w_)
+                s->reader = nullptr;
             w_.wakeup.cancel();
             result_ = Error::timed_out;
             w_.handle.resume();
@@ -174,7 +176,8 @@ bool UdpSocket::RecvAwaiter::step() {
     Datagram d;
     d.from = item.from;
     d.truncated = item.p->tot_len > buf_.size();
-    d.size = pbuf_copy_partial(item.p, buf_.data(), static_cast<u16_t>(d.truncated ? buf_.size() : item.p->tot_len), 0);
+    d.size = pbuf_copy_partial(item.p, buf_.data(),
+                               static_cast<u16_t>(d.truncated ? buf_.size() : item.p->tot_len), 0);
     LwipCall call;
     pbuf_free(item.p);
     result_ = d;
@@ -184,7 +187,8 @@ bool UdpSocket::RecvAwaiter::step() {
 void UdpSocket::RecvAwaiter::on_wake(void* self) {
     auto* a = static_cast<RecvAwaiter*>(self);
     if (!a->step()) return;
-    if (auto* s = static_cast<UdpState*>(a->w_.owner); s != nullptr && s->reader == &a->w_) s->reader = nullptr;
+    if (auto* s = static_cast<UdpState*>(a->w_.owner); s != nullptr && s->reader == &a->w_)
+        s->reader = nullptr;
     a->w_.timer.cancel();
     a->w_.handle.resume();
 }

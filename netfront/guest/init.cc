@@ -64,9 +64,8 @@ Task<void> discover(xen::XenStore& xs) {
             Result<XenbusNode> probed = co_await XenbusDevice::probe(xs, node);
             if (!probed) continue;  // logged by probe
             // Devices live forever (the net layer keeps pointers), so the heap is fine here.
-            Options options;
-            options.xenbus.publish_connected = true;   // netback connects on our Connected
-            auto* nf = new Netfront(xs, *probed, xen::grant_table(), g_platform, options);
+            // Default options: full rings, keys published with Connected (what netback wants).
+            auto* nf = new Netfront(xs, *probed, xen::grant_table(), g_platform);
             if (Result<void> r = co_await nf->init(); !r) {
                 KLOG_ERROR("netfront: %s: not used: %s", node, to_string(r.error()));
                 delete nf;

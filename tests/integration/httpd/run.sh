@@ -38,24 +38,34 @@ grep -qE '^Complete requests: +5000$' <<<"$ab_out" || fail "ab did not complete 
 pass "ab -n 5000 -c 50: 0 failed"
 
 # 100 malformed requests, each must get a 4xx, while wrk runs alongside with no errors.
-wrk -t 2 -c 10 -d 20s http://$ip/ > /tmp/wrk.out 2>&1 &
-wrk_pid=$!
-sleep 1
-bad4xx=0
+mkdir -p /tmp/bad
+long=$(head -c 9000 /dev/zero | tr '\0' a)
 for i in $(seq 1 100); do
     case $((i % 5)) in
-        0) req=$'GARBAGE\r\n\r\n' ;;
-        1) req=$'GET / HTTP/1.1\r\n\r\n' ;;                          # no Host: 400
-        2) req=$'GET /'"$(head -c 9000 /dev/zero | tr '\0' a)"$' HTTP/1.1\r\nHost: x\r\n\r\n' ;;   # 414
-        3) req=$'GET / HTTP/1.1\r\nHost: x\r\nX: '"$(head -c 9000 /dev/zero | tr '\0' b)"$'\r\n\r\n' ;;  # 431
-        4) req=$'DELETE /index.html HTTP/1.1\r\nHost: x\r\n\r\n' ;;  # 405
-    esac
-    status=$(timeout 5 bash -c 'exec 3<>/dev/tcp/$0/80 && printf "%s" "$1" >&3 && head -n1 <&3' "$ip" "$req" 2>/dev/null | awk '{print $2}')
-    case $status in 4??) ;; *) bad4xx=$((bad4xx + 1)); echo "malformed request $i ($((i % 5))): got '${status}'" ;; esac
+        0) printf 'GARBAGE\r\n\r\n' ;;                                        # 400
+        1) printf 'GET / HTTP/1.1\r\n\r\n' ;;                                 # no Host: 400
+        2) printf 'GET /%s HTTP/1.1\r\nHost: x\r\n\r\n' "$long" ;;            # 414
+        3) printf 'GET / HTTP/1.1\r\nHost: x\r\nX: %s\r\n\r\n' "$long" ;;     # 431
+        4) printf 'DELETE /index.html HTTP/1.1\r\nHost: x\r\n\r\n' ;;         # 405
+    esac > /tmp/bad/$i
 done
+cat > /tmp/send-bad <<'EOS'
+#!/bin/bash
+# send-bad IP FILE: send FILE as one request, print "FILE STATUS".
+status=$(timeout 20 bash -c 'exec 3<>/dev/tcp/$0/80 && cat "$1" >&3 && head -n1 <&3' "$1" "$2" 2>/dev/null | awk '{print $2}')
+echo "$2 ${status:-none}"
+EOS
+chmod +x /tmp/send-bad
+wrk -t 2 -c 10 -d 40s http://$ip/ > /tmp/wrk.out 2>&1 &
+wrk_pid=$!
+sleep 1
+ls /tmp/bad/* | xargs -P 10 -n 1 /tmp/send-bad $ip > /tmp/bad.out
 wait $wrk_pid
 cat /tmp/wrk.out
-[ "$bad4xx" = 0 ] || fail "$bad4xx malformed requests did not get a 4xx"
+not4xx=$(awk '$2 !~ /^4[0-9][0-9]$/' /tmp/bad.out)
+[ "$(wc -l < /tmp/bad.out)" = 100 ] || fail "only $(wc -l < /tmp/bad.out) of 100 malformed requests were sent"
+[ -z "$not4xx" ] || { echo "$not4xx" | head; fail "$(wc -l <<<"$not4xx") malformed requests did not get a 4xx"; }
+grep -q 'requests in' /tmp/wrk.out || fail "wrk did not run"
 if grep -q 'Socket errors' /tmp/wrk.out; then fail "wrk saw socket errors"; fi
 if grep -q 'Non-2xx' /tmp/wrk.out; then fail "wrk saw non-2xx responses"; fi
 pass "100 malformed requests got 4xx while wrk saw no errors"

@@ -30,8 +30,9 @@ TEST(IpAddr, ParsesDottedQuads) {
 }
 
 TEST(IpAddr, RejectsMalformedIpv4) {
-    for (const char* bad : {"", "1", "1.2.3", "1.2.3.4.5", "256.1.1.1", "1.2.3.-4", "01.2.3.4", "1.2.3.4 ",
-                            " 1.2.3.4", "1..2.3", "1.2.3.", "a.b.c.d", "1.2.3.4/24", "1234.1.1.1", "0x1.2.3.4"}) {
+    for (const char* bad :
+         {"", "1", "1.2.3", "1.2.3.4.5", "256.1.1.1", "1.2.3.-4", "01.2.3.4", "1.2.3.4 ", " 1.2.3.4",
+          "1..2.3", "1.2.3.", "a.b.c.d", "1.2.3.4/24", "1234.1.1.1", "0x1.2.3.4"}) {
         EXPECT_FALSE(IpAddr::parse(bad)) << bad;
     }
 }
@@ -40,7 +41,7 @@ TEST(IpAddr, ParsesAndFormatsIpv6PerRfc5952) {
     EXPECT_EQ(round_trip("::"), "::");
     EXPECT_EQ(round_trip("::1"), "::1");
     EXPECT_EQ(round_trip("2001:DB8:0:0:0:0:0:1"), "2001:db8::1");
-    EXPECT_EQ(round_trip("2001:db8:0:0:1:0:0:1"), "2001:db8::1:0:0:1");  // first of equal runs
+    EXPECT_EQ(round_trip("2001:db8:0:0:1:0:0:1"), "2001:db8::1:0:0:1");     // first of equal runs
     EXPECT_EQ(round_trip("2001:db8:0:1:1:1:1:1"), "2001:db8:0:1:1:1:1:1");  // a single 0 stays
     EXPECT_EQ(round_trip("fe80::1%3"), "fe80::1%3");
     EXPECT_EQ(round_trip("::ffff:192.0.2.1"), "::ffff:192.0.2.1");

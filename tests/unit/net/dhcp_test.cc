@@ -21,7 +21,8 @@ protected:
         set_log_sink(&sink);
         dev_a.on_wire = [this](std::vector<std::byte>& f) {
             // UDP to port 67 from A: a client message. Option 53 follows the magic cookie.
-            if (f.size() > bootp + 243 && f[23] == std::byte{17} && f[36] == std::byte{0} && f[37] == std::byte{67}) {
+            if (f.size() > bootp + 243 && f[23] == std::byte{17} && f[36] == std::byte{0} &&
+                f[37] == std::byte{67}) {
                 client_messages.push_back(f);
                 return true;  // the server is us, not B
             }
@@ -60,20 +61,20 @@ protected:
         for (int i = 0; i < 16; ++i) m[28 + i] = static_cast<std::uint8_t>(req[bootp + 28 + i]);  // chaddr
         const std::uint8_t cookie[] = {99, 130, 83, 99};
         std::memcpy(&m[236], cookie, 4);
-        const std::uint8_t opts[] = {53, 1, type,                 // message type
-                                     54, 4, 10, 0, 0, 2,          // server identifier
-                                     51, 4, 0, 0, 0x0e, 0x10,     // lease 3600 s
-                                     1, 4, 255, 255, 255, 0,      // subnet mask
-                                     3, 4, 10, 0, 0, 2,           // router
-                                     6, 4, 10, 0, 0, 2,           // DNS server
+        const std::uint8_t opts[] = {53, 1, type,                   // message type
+                                     54, 4, 10,   0,   0,    2,     // server identifier
+                                     51, 4, 0,    0,   0x0e, 0x10,  // lease 3600 s
+                                     1,  4, 255,  255, 255,  0,     // subnet mask
+                                     3,  4, 10,   0,   0,    2,     // router
+                                     6,  4, 10,   0,   0,    2,     // DNS server
                                      255};
         m.insert(m.end(), opts, opts + sizeof(opts));
         while (m.size() < 300) m.push_back(0);
 
         std::vector<std::uint8_t> f(bootp + m.size(), 0);
-        std::memset(&f[0], 0xff, 6);                       // to: broadcast
-        std::memcpy(&f[6], dev_b.mac().bytes.data(), 6);   // from: B's MAC
-        f[12] = 0x08;                                      // IPv4
+        std::memset(&f[0], 0xff, 6);                      // to: broadcast
+        std::memcpy(&f[6], dev_b.mac().bytes.data(), 6);  // from: B's MAC
+        f[12] = 0x08;                                     // IPv4
         f[14] = 0x45;
         const std::size_t ip_len = ip + udp + m.size();
         f[16] = static_cast<std::uint8_t>(ip_len >> 8);
@@ -84,7 +85,8 @@ protected:
         std::memcpy(&f[26], src, 4);
         std::memset(&f[30], 0xff, 4);
         std::uint32_t sum = 0;
-        for (std::size_t i = eth; i < eth + ip; i += 2) sum += static_cast<std::uint32_t>(f[i] << 8 | f[i + 1]);
+        for (std::size_t i = eth; i < eth + ip; i += 2)
+            sum += static_cast<std::uint32_t>(f[i] << 8 | f[i + 1]);
         while (sum >> 16) sum = (sum & 0xffff) + (sum >> 16);
         f[24] = static_cast<std::uint8_t>(~sum >> 8);
         f[25] = static_cast<std::uint8_t>(~sum);
@@ -121,7 +123,8 @@ TEST_F(Dhcp, LeaseIsAppliedAndLogged) {
     EXPECT_EQ(v4->gateway, addr_b);
     std::string all;
     for (auto& l : sink.lines) all += l;
-    EXPECT_NE(all.find("ipv4 10.0.0.50/24 gateway 10.0.0.2 (DHCP from 10.0.0.2, lease 3600 s)"), std::string::npos)
+    EXPECT_NE(all.find("ipv4 10.0.0.50/24 gateway 10.0.0.2 (DHCP from 10.0.0.2, lease 3600 s)"),
+              std::string::npos)
         << all;
     EXPECT_NE(all.find("dns server 10.0.0.2 (DHCP)"), std::string::npos) << all;
 

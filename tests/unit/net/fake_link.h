@@ -132,7 +132,9 @@ public:
     }
     std::size_t pages_free() const { return free_.size(); }
     bool pending() const { return !wire_.empty(); }
-    bool owns(const std::byte* p) const { return p >= pool_.get() && p < pool_.get() + page_size * page_count; }
+    bool owns(const std::byte* p) const {
+        return p >= pool_.get() && p < pool_.get() + page_size * page_count;
+    }
 
     /// Hand a frame to this device's receive handler as if it came from the wire.
     bool receive(std::span<const std::byte> frame) {

@@ -22,7 +22,9 @@ std::vector<std::byte> pattern(std::size_t n) {
 }
 
 /// Accept one connection on `l` into `out`.
-Task<void> accept_one(TcpListener& l, std::optional<Result<TcpStream>>& out) { out.emplace(co_await l.accept()); }
+Task<void> accept_one(TcpListener& l, std::optional<Result<TcpStream>>& out) {
+    out.emplace(co_await l.accept());
+}
 
 TEST_F(Tcp, ConnectAcceptAndExchange) {
     auto l = TcpListener::listen(7000);
@@ -42,12 +44,15 @@ TEST_F(Tcp, ConnectAcceptAndExchange) {
     EXPECT_EQ(srv.peer().port, c.local().port);
     EXPECT_EQ(stats().tcp_open, 2u);
 
-    auto w = run([](TcpStream& st) -> Task<Result<std::size_t>> { co_return co_await st.write(as_bytes("hello")); }(c));
+    auto w = run([](TcpStream& st) -> Task<Result<std::size_t>> {
+        co_return co_await st.write(as_bytes("hello"));
+    }(c));
     ASSERT_TRUE(w && w->ok());
     EXPECT_EQ(**w, 5u);
     std::byte buf[16];
-    auto r = run([](TcpStream& st, std::span<std::byte> b) -> Task<Result<std::size_t>> { co_return co_await st.read(b); }(
-        srv, buf));
+    auto r = run([](TcpStream& st, std::span<std::byte> b) -> Task<Result<std::size_t>> {
+        co_return co_await st.read(b);
+    }(srv, buf));
     ASSERT_TRUE(r && r->ok());
     EXPECT_EQ(std::string(reinterpret_cast<char*>(buf), **r), "hello");
 }
@@ -97,8 +102,8 @@ TEST_F(Tcp, EchoOneMebibyteWithBackPressure) {
         done = true;
     }(c, echoed, reader_done));
 
-    auto w = run([](TcpStream& st, std::span<const std::byte> d, std::size_t& server, std::size_t& snap)
-                     -> Task<Result<std::size_t>> {
+    auto w = run([](TcpStream& st, std::span<const std::byte> d, std::size_t& server,
+                    std::size_t& snap) -> Task<Result<std::size_t>> {
         auto r = co_await st.write(d);
         snap = server;
         co_return r;
@@ -133,14 +138,14 @@ TEST_F(Tcp, PeerCloseReadsZeroAfterTheData) {
     EXPECT_FALSE(srv);  // close() empties the handle
 
     std::byte buf[8];
-    auto r1 = run(
-        [](TcpStream& st, std::span<std::byte> b) -> Task<Result<std::size_t>> { co_return co_await st.read(b); }(
-            client->value(), buf));
+    auto r1 = run([](TcpStream& st, std::span<std::byte> b) -> Task<Result<std::size_t>> {
+        co_return co_await st.read(b);
+    }(client->value(), buf));
     ASSERT_TRUE(r1 && r1->ok());
     EXPECT_EQ(**r1, 3u);
-    auto r2 = run(
-        [](TcpStream& st, std::span<std::byte> b) -> Task<Result<std::size_t>> { co_return co_await st.read(b); }(
-            client->value(), buf));
+    auto r2 = run([](TcpStream& st, std::span<std::byte> b) -> Task<Result<std::size_t>> {
+        co_return co_await st.read(b);
+    }(client->value(), buf));
     ASSERT_TRUE(r2 && r2->ok());
     EXPECT_EQ(**r2, 0u);
 }
@@ -205,8 +210,9 @@ TEST_F(Tcp, DestroyingAStreamCancelsItsPendingRead) {
     EXPECT_EQ(got->error(), Error::cancelled);
 
     // The peer's data now finds nothing to call; nothing crashes.
-    auto w = run([](TcpStream& st) -> Task<Result<std::size_t>> { co_return co_await st.write(as_bytes("late")); }(
-        client->value()));
+    auto w = run([](TcpStream& st) -> Task<Result<std::size_t>> {
+        co_return co_await st.write(as_bytes("late"));
+    }(client->value()));
     ASSERT_TRUE(w);
     run_until([] { return false; }, s(2));
 }
@@ -227,13 +233,14 @@ TEST_F(Tcp, DestroyingAWaitingTaskLeavesTheStreamUsable) {
         }(server->value());
         t.start();
     }  // destroyed while suspended in read()
-    auto w = run([](TcpStream& st) -> Task<Result<std::size_t>> { co_return co_await st.write(as_bytes("data")); }(
-        client->value()));
+    auto w = run([](TcpStream& st) -> Task<Result<std::size_t>> {
+        co_return co_await st.write(as_bytes("data"));
+    }(client->value()));
     ASSERT_TRUE(w && w->ok());
     std::byte buf[8];
-    auto r = run(
-        [](TcpStream& st, std::span<std::byte> b) -> Task<Result<std::size_t>> { co_return co_await st.read(b); }(
-            server->value(), buf));
+    auto r = run([](TcpStream& st, std::span<std::byte> b) -> Task<Result<std::size_t>> {
+        co_return co_await st.read(b);
+    }(server->value(), buf));
     ASSERT_TRUE(r && r->ok());
     EXPECT_EQ(**r, 4u);
 }
@@ -310,7 +317,8 @@ TEST_F(Tcp, AcceptTimesOutAndPortsAreExclusive) {
     ASSERT_TRUE(l.ok());
     EXPECT_EQ(TcpListener::listen(7010).error(), Error::exists);
     EXPECT_EQ(TcpListener::listen(7010, 0).error(), Error::invalid_argument);
-    auto r = run([](TcpListener& li) -> Task<Result<TcpStream>> { co_return co_await li.accept_for(s(1)); }(*l));
+    auto r =
+        run([](TcpListener& li) -> Task<Result<TcpStream>> { co_return co_await li.accept_for(s(1)); }(*l));
     ASSERT_TRUE(r);
     EXPECT_EQ(r->error(), Error::timed_out);
 }
@@ -326,8 +334,9 @@ TEST_F(Tcp, BacklogLimitsUnacceptedConnections) {
     ASSERT_TRUE(second);
     EXPECT_EQ(second->error(), Error::timed_out);
     // Data sent before accept() is kept for whoever accepts.
-    auto w = run([](TcpStream& st) -> Task<Result<std::size_t>> { co_return co_await st.write(as_bytes("early")); }(
-        first->value()));
+    auto w = run([](TcpStream& st) -> Task<Result<std::size_t>> {
+        co_return co_await st.write(as_bytes("early"));
+    }(first->value()));
     ASSERT_TRUE(w && w->ok());
     auto acc = run([](TcpListener& li) -> Task<Result<TcpStream>> { co_return co_await li.accept(); }(*l));
     ASSERT_TRUE(acc && acc->ok());
@@ -378,7 +387,8 @@ TEST_F(Tcp, WorksWhileTheLinkIsFull) {
 TEST_F(Tcp, Ipv6LinkLocal) {
     // Wait for both link-local addresses to pass duplicate address detection.
     IpAddr addrs[3];
-    ASSERT_TRUE(run_until([&] { return a().ipv6_addresses(addrs) > 0 && b().ipv6_addresses(addrs) > 0; }, s(10)));
+    ASSERT_TRUE(
+        run_until([&] { return a().ipv6_addresses(addrs) > 0 && b().ipv6_addresses(addrs) > 0; }, s(10)));
     ASSERT_EQ(b().ipv6_addresses(addrs), 1u);
     const IpAddr b_ll = addrs[0];
     EXPECT_TRUE(b_ll.is_link_local());
@@ -391,8 +401,9 @@ TEST_F(Tcp, Ipv6LinkLocal) {
     ASSERT_TRUE(client && client->ok()) << to_string(client ? client->error() : Error::ok);
     ASSERT_TRUE(run_until([&] { return server.has_value(); }));
     EXPECT_TRUE(server->value().peer().addr.is_v6());
-    auto w = run([](TcpStream& st) -> Task<Result<std::size_t>> { co_return co_await st.write(as_bytes("v6")); }(
-        client->value()));
+    auto w = run([](TcpStream& st) -> Task<Result<std::size_t>> {
+        co_return co_await st.write(as_bytes("v6"));
+    }(client->value()));
     ASSERT_TRUE(w && w->ok());
     ASSERT_TRUE(run_until([&] { return server->value().buffered() == 2; }));
 }
@@ -412,8 +423,9 @@ TEST_F(Tcp, ChecksumsAreVerifiedUnlessTheDeviceVouches) {
         if (corrupt && f.size() > 54) f[50] ^= std::byte{0xff};
         return false;
     };
-    auto w = run([](TcpStream& st) -> Task<Result<std::size_t>> { co_return co_await st.write(as_bytes("x")); }(
-        client->value()));
+    auto w = run([](TcpStream& st) -> Task<Result<std::size_t>> {
+        co_return co_await st.write(as_bytes("x"));
+    }(client->value()));
     ASSERT_TRUE(w && w->ok());
     run_until([] { return false; }, s(1));
     EXPECT_EQ(server->value().buffered(), 0u);
@@ -422,6 +434,75 @@ TEST_F(Tcp, ChecksumsAreVerifiedUnlessTheDeviceVouches) {
     ASSERT_TRUE(run_until([&] { return server->value().buffered() == 1; }, s(30)));
     corrupt = false;
     dev_a.on_wire = nullptr;
+}
+
+}  // namespace
+}  // namespace keel::net::test
+
+namespace keel::net::test {
+namespace {
+
+// Like `ab -n 5000 -c 50` against an HTTP/1.0 server: 50 clients, 100 short connections each;
+// the server answers and closes first, so its side collects TIME_WAIT connections far beyond
+// the 256 PCBs (lwIP recycles the oldest).
+TEST_F(Tcp, ManyShortConnections) {
+    auto l = TcpListener::listen(7020, 128);
+    ASSERT_TRUE(l.ok());
+    int served = 0;
+    start([](TcpListener& li, int& n) -> Task<void> {
+        for (;;) {
+            auto conn = co_await li.accept();
+            if (!conn) co_return;
+            spawn([](TcpStream st, int& count) -> Task<void> {
+                std::byte buf[512];
+                std::size_t got = 0;
+                while (got < 16) {
+                    auto r = co_await st.read_for({buf + got, sizeof(buf) - got}, s(5));
+                    if (!r || *r == 0) co_return;
+                    got += *r;
+                }
+                std::vector<std::byte> reply(300, std::byte{'r'});
+                if (!(co_await st.write(reply))) co_return;
+                if ((co_await st.close()).ok()) ++count;
+            }(std::move(*conn), n));
+        }
+    }(*l, served));
+
+    int ok = 0, failed = 0;
+    for (int c = 0; c < 50; ++c) {
+        start([](int& good, int& bad) -> Task<void> {
+            for (int i = 0; i < 100; ++i) {
+                auto conn = co_await TcpStream::connect(addr_b, 7020, s(10));
+                if (!conn) {
+                    ++bad;
+                    continue;
+                }
+                if (!(co_await conn->write(as_bytes("GET / HTTP/1.0\r\n\r\n")))) {
+                    ++bad;
+                    continue;
+                }
+                std::byte buf[512];
+                std::size_t total = 0;
+                for (;;) {
+                    auto r = co_await conn->read_for(buf, s(10));
+                    if (!r) break;
+                    if (*r == 0) break;
+                    total += *r;
+                }
+                if (total == 300) {
+                    ++good;
+                } else {
+                    ++bad;
+                }
+            }
+        }(ok, failed));
+    }
+    ASSERT_TRUE(run_until([&] { return ok + failed == 5000; }, s(3600)));
+    EXPECT_EQ(ok, 5000);
+    EXPECT_EQ(failed, 0);
+    EXPECT_TRUE(run_until([&] { return served == 5000; }, s(60)));
+    l->close();
+    run_until([&] { return stats().tcp_open == 0; }, s(60));
 }
 
 }  // namespace

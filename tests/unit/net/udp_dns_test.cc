@@ -111,7 +111,7 @@ Task<void> dns_server(UdpSocket& sock, std::optional<IpAddr> answer, std::string
     r[2] = std::byte{0x81};                             // QR, RD
     r[3] = answer ? std::byte{0x80} : std::byte{0x83};  // RA, RCODE 0 or 3 (NXDOMAIN)
     r[6] = std::byte{0};
-    r[7] = answer ? std::byte{1} : std::byte{0};        // ANCOUNT
+    r[7] = answer ? std::byte{1} : std::byte{0};  // ANCOUNT
     if (answer) {
         const std::uint8_t rr[] = {0xc0, 0x0c, 0, 1, 0, 1, 0, 0, 0x0e, 0x10, 0, 4};
         for (auto b : rr) r.push_back(std::byte{b});

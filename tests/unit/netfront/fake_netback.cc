@@ -153,6 +153,7 @@ std::size_t NetTestPlatform::open_channels() const {
 
 FakeNetback::FakeNetback(FakeXenstored& d, NetTestPlatform& platform, std::span<grant_entry_v1_t> grants)
     : d_(d), platform_(platform), grants_(grants), xb_(d, front, back, domid) {
+    xb_.act_like_netback(true);
     tx_buf_.reserve(70000);
     for (auto& f : rx_queue_) f.data.reserve(70000);
 }
@@ -184,15 +185,21 @@ void FakeNetback::step() {
     }
     const int fs = xb_.frontend_state();
     if (mapped_ && (xb_.state() != 4 || fs == 5 || fs == 6)) unmap();
-    if (!mapped_ && xb_.state() == 4 && fs == 3) map();
-    // Once the frontend says Closed after publishing its keys (Initialised), nothing may stay
-    // granted to us. (A connection that never published cannot have told us any reference.)
+    // Once the frontend says Closed after publishing its keys, nothing may stay granted to us.
+    // (A connection that never published cannot have told us any reference.)
     const auto& h = xb_.frontend_history();
     for (; checked_history_ < h.size(); ++checked_history_) {
         const int s = h[checked_history_];
         if (s == 1) published_ = false;
-        if (s == 3) published_ = true;
+        if (s == 3 || s == 4) published_ = true;
         if (s == 6 && published_) check_all_revoked();
+        if (s == 1) may_map_ = true;  // a new connection starts
+    }
+    // The backend connects (and maps) once per connection, when the frontend has published its
+    // keys: on its Connected like Linux's netback, or on its Initialised in the other convention.
+    if (!mapped_ && may_map_ && xb_.state() == 4 && (fs == 3 || fs == 4)) {
+        may_map_ = false;
+        map();
     }
     data_step();
 }

@@ -1,8 +1,9 @@
 // A fake netback for host tests: it plays the backend's side of io/netif.h on the very pages
 // netfront shares, reaching them through a fake grant mapping (refs -> the test's pages) that
 // fails the test on a revoked or unknown grant or a write through a read-only one. It runs the
-// backend's xenbus column through FakeXenbusBackend (tests/unit/kernel), reads the frontend's
-// keys when it connects, and enforces the ring protocol on the frontend: request ids unique,
+// backend's xenbus column through FakeXenbusBackend (tests/unit/kernel) the way Linux's netback
+// does (it connects on the frontend's Connected; act_like_netback(false) for the Initialised
+// convention), reads the frontend's keys when it connects, and enforces the ring protocol on the frontend: request ids unique,
 // slot counts, sizes within the page, the req_event notification rule, and every grant revoked
 // once the frontend is Closed. It can misbehave on demand.
 //
@@ -214,7 +215,8 @@ private:
     bool mapped_ = false;
     int connections_ = 0;
     std::size_t checked_history_ = 0;
-    bool published_ = false;  // the frontend reached Initialised in its current connection
+    bool published_ = false;
+    bool may_map_ = false;  // the frontend started a connection we have not mapped yet  // the frontend reached Initialised in its current connection
     grant_ref_t tx_ring_ref_ = 0, rx_ring_ref_ = 0;
     netif_tx_back_ring_t tx_{};
     netif_rx_back_ring_t rx_{};

@@ -77,7 +77,7 @@ TEST_F(NetfrontTest, HandshakeWritesTheKeysAndConnects) {
     make();
     connect();
     EXPECT_EQ(key("state"), "4");
-    EXPECT_EQ(nb.xenbus().frontend_history(), (std::vector<int>{1, 3, 4}));
+    EXPECT_EQ(nb.xenbus().frontend_history(), (std::vector<int>{1, 4}));
     EXPECT_EQ(key("request-rx-copy"), "1");
     EXPECT_EQ(key("feature-rx-notify"), "1");
     EXPECT_EQ(key("feature-sg"), "1");
@@ -103,6 +103,19 @@ TEST_F(NetfrontTest, HandshakeWritesTheKeysAndConnects) {
     EXPECT_FALSE(f.multi_queue);
     EXPECT_TRUE(f.backend_gso_tcpv4);
     EXPECT_EQ(nf->stats().connects, 1u);
+}
+
+TEST_F(NetfrontTest, ConnectsToABackendThatWantsInitialised) {
+    nb.xenbus().act_like_netback(false);  // blkback's convention: connect on Initialised
+    netfront::Options o;
+    o.xenbus.publish_connected = false;
+    make({}, o);
+    connect();
+    EXPECT_EQ(nb.xenbus().frontend_history(), (std::vector<int>{1, 3, 4}));
+    EXPECT_EQ(nb.rx_posted(), 256u);
+    (void)run(nf->close());
+    settle();
+    EXPECT_EQ(grants.stats().in_use, 0u);
 }
 
 TEST_F(NetfrontTest, SplitChannelsAndOneQueueWhenOffered) {
@@ -191,7 +204,7 @@ TEST_F(NetfrontTest, CloseRevokesEverything) {
     EXPECT_EQ(link, std::vector<bool>{false});
     EXPECT_EQ(grants.stats().in_use, 0u);
     EXPECT_EQ(platform.open_channels(), 0u);
-    EXPECT_EQ(nb.xenbus().frontend_history(), (std::vector<int>{1, 3, 4, 5, 6}));
+    EXPECT_EQ(nb.xenbus().frontend_history(), (std::vector<int>{1, 4, 5, 6}));
     // And it connects again.
     connect();
     EXPECT_EQ(nb.connections(), 2);
@@ -223,7 +236,7 @@ TEST_F(NetfrontTest, SupervisorConnectsAndReconnectsAfterTheBackendLeaves) {
     ASSERT_TRUE(run_until([&] { return nf->link_up() && nf->stats().connects == 2; }));
     EXPECT_EQ(link, (std::vector<bool>{true, false, true}));
     EXPECT_EQ(nf->stats().resets, 0u);
-    EXPECT_EQ(nb.xenbus().frontend_history(), (std::vector<int>{1, 3, 4, 5, 6, 1, 3, 4}));
+    EXPECT_EQ(nb.xenbus().frontend_history(), (std::vector<int>{1, 4, 5, 6, 1, 4}));
 }
 
 TEST_F(NetfrontTest, SupervisorStopsWhenTheDeviceIsRemoved) {

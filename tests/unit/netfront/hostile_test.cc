@@ -218,7 +218,7 @@ TEST_F(NetfrontTest, PersistentErrorsResetTheDeviceThroughXenbus) {
     EXPECT_EQ(nf->stats().resets, 1u);
     // Closed through xenbus (the fake checks every grant was revoked), then connected again.
     ASSERT_TRUE(run_until([&] { return nf->link_up() && nf->stats().connects == 2; }));
-    EXPECT_EQ(nb.xenbus().frontend_history(), (std::vector<int>{1, 3, 4, 5, 6, 1, 3, 4}));
+    EXPECT_EQ(nb.xenbus().frontend_history(), (std::vector<int>{1, 4, 5, 6, 1, 4}));
     EXPECT_EQ(nb.connections(), 2);
     EXPECT_EQ(link, (std::vector<bool>{true, false, true}));
     // And it works.

@@ -17,9 +17,9 @@ namespace keel::net {
 
 /// A static IPv4 configuration.
 struct Ipv4Static {
-    IpAddr address;         ///< a unicast IPv4 address
-    std::uint8_t prefix;    ///< 1..32
-    IpAddr gateway;         ///< IPv4, or Family::none for a network without a router
+    IpAddr address;       ///< a unicast IPv4 address
+    std::uint8_t prefix;  ///< 1..32
+    IpAddr gateway;       ///< IPv4, or Family::none for a network without a router
 };
 
 struct Config {

@@ -7,14 +7,14 @@ namespace keel::net {
 
 struct Stats {
     // Links (all interfaces).
-    std::uint64_t rx_frames = 0;      ///< frames handed to lwIP
+    std::uint64_t rx_frames = 0;  ///< frames handed to lwIP
     std::uint64_t rx_bytes = 0;
-    std::uint64_t rx_copied = 0;      ///< frames copied because the link was short of rx buffers
-    std::uint64_t rx_dropped = 0;     ///< frames dropped (no rx slot, no pbuf)
-    std::uint64_t tx_frames = 0;      ///< frames the link accepted
+    std::uint64_t rx_copied = 0;   ///< frames copied because the link was short of rx buffers
+    std::uint64_t rx_dropped = 0;  ///< frames dropped (no rx slot, no pbuf)
+    std::uint64_t tx_frames = 0;   ///< frames the link accepted
     std::uint64_t tx_bytes = 0;
-    std::uint64_t tx_deferred = 0;    ///< frames queued while the link was full
-    std::uint64_t tx_dropped = 0;     ///< frames refused (queue full, link error)
+    std::uint64_t tx_deferred = 0;  ///< frames queued while the link was full
+    std::uint64_t tx_dropped = 0;   ///< frames refused (queue full, link error)
 
     // TCP.
     std::uint64_t tcp_open = 0;            ///< connections with a live handle (gauge)
@@ -40,7 +40,7 @@ struct Stats {
     // lwIP's variable-size buffers (PBUF_RAM) on the keel heap.
     std::uint64_t heap_allocations = 0;  ///< calls, cumulative
     std::uint64_t heap_failures = 0;
-    std::uint64_t heap_live = 0;         ///< blocks not yet freed (gauge)
+    std::uint64_t heap_live = 0;  ///< blocks not yet freed (gauge)
 };
 
 /// The stack's counters.

@@ -179,7 +179,9 @@ struct Options {
     std::uint64_t max_reconnect_delay_ns = s(5);
     /// Failed handshakes in a row after which the supervisor gives up.
     unsigned max_connect_failures = 8;
-    XenbusDevice::Options xenbus{};
+    /// Linux's netback ignores a frontend's Initialised and connects when the frontend says
+    /// Connected, so the keys are published together with state = Connected.
+    XenbusDevice::Options xenbus{.publish_connected = true};
 };
 
 /// One vif.
