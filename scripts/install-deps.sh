@@ -8,6 +8,8 @@ set -euo pipefail
 PACKAGES=(
     # build
     build-essential cmake g++ libgtest-dev libxen-dev binutils file
+    # lwIP comes from its Debian source package (apt-get source needs dpkg-source)
+    dpkg-dev
     # testbed: emulator, dom0 root, archives, kernel modules, timeouts, locking
     qemu-system-x86 debootstrap debian-archive-keyring ca-certificates wget gpgv
     cpio gzip xz-utils kmod coreutils util-linux findutils apt dpkg
