@@ -1,10 +1,14 @@
 #!/bin/bash
-# The main job: boot hello in the nested Xen host, wait for it, stop it with xl shutdown.
+# The main job: boot the web server in the nested Xen host and ask it for its page from dom0.
 source /scenario/lib.sh
-xl_create hello 'cmdline="wait"'
-wait_guest_log hello 'waiting for xl shutdown' 10
-timing create_to_ready "$(elapsed "$KEEL_CREATED_MS")"
+xl_create httpd
+wait_guest_log httpd 'httpd: serving on port 80' 60
+timing create_to_serving "$(elapsed "$KEEL_CREATED_MS")"
 xl list
-check xl shutdown hello
-wait_gone hello 15
-pass "hello booted, answered and powered off on xl shutdown"
+echo "---- curl -i http://10.0.0.2/ (from dom0) ----"
+check curl -sS -i --max-time 20 http://10.0.0.2/
+echo "---- curl http://10.0.0.2/metrics ----"
+check curl -sS --max-time 20 http://10.0.0.2/metrics
+check xl shutdown httpd
+wait_gone httpd 30
+pass "httpd booted, answered from dom0 and powered off on xl shutdown"
