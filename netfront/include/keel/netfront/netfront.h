@@ -216,8 +216,8 @@ public:
     void start();
 
     /// One handshake: negotiate features, grant rings and buffers, bind event channels, post
-    /// the rx buffers, commit the keys with Initialised, wait for Connected; then the link is
-    /// up. Errors from XenbusDevice::connect, plus not_supported (backend without
+    /// the rx buffers, commit the keys in one transaction with our state (Connected by default,
+    /// see Options::xenbus), wait for the backend's Connected; then the link is up. Errors from XenbusDevice::connect, plus not_supported (backend without
     /// feature-rx-copy), no_memory (grants or event channels). On error nothing stays granted.
     Task<Result<void>> connect();
     /// Take the link down and close through xenbus (teardown revokes the grants).
