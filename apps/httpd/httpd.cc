@@ -153,17 +153,21 @@ private:
     }
 
     // Closing with unread input makes TCP send a reset, which can destroy the response before
-    // the client read it (an error answered mid-request, e.g. 414/431). Read and drop what the
-    // client still sends, for a bounded time and amount, then close.
+    // the client read it (an error answered mid-request, e.g. 414/431). So: send our FIN at
+    // once behind the response (clients that read to the end of the connection, like ab with
+    // HTTP/1.0, finish now), then read and drop what the client still sends until it closes
+    // too, for a bounded time and amount, and close.
     static Task<void> linger_and_close(net::TcpStream& s, std::array<char, 4096>& scratch) {
-        constexpr std::uint64_t linger_ns = 2'000'000'000ull;   // at most, in all
-        constexpr std::uint64_t quiet_ns = 100'000'000ull;      // stop after this long without input
+        constexpr std::uint64_t linger_ns = 2'000'000'000ull;  // at most, in all
+        if (!s.shutdown_write().ok()) {
+            s.abort();
+            co_return;
+        }
         const std::uint64_t deadline = loop().now() + linger_ns;
         for (std::size_t drained = 0; drained < 256 * 1024;) {
             const std::uint64_t now = loop().now();
             if (now >= deadline) break;
-            auto r = co_await s.read_for(std::as_writable_bytes(std::span<char>(scratch)),
-                                         std::min(deadline - now, quiet_ns));
+            auto r = co_await s.read_for(std::as_writable_bytes(std::span<char>(scratch)), deadline - now);
             if (!r.ok() || r.value() == 0) break;
             drained += r.value();
         }

@@ -45,6 +45,7 @@ struct TcpConn {
     std::size_t rx_off = 0;    // bytes of rx_head already read
     std::size_t rx_bytes = 0;  // unread bytes in the queue
     bool fin = false;          // the peer closed its side
+    bool wr_shut = false;      // we queued our FIN (shutdown_write or close)
     bool connected = false;
     Error error = Error::ok;  // why the pcb went away under us
     Waiter* reader = nullptr;
@@ -185,6 +186,12 @@ err_t TcpConn::on_recv(void* arg, struct tcp_pcb*, struct pbuf* p, err_t err) {
     auto* c = static_cast<TcpConn*>(arg);
     if (p == nullptr) {
         c->fin = true;
+        // Both directions are finished: give the pcb back to lwIP now. It may sit in TIME_WAIT,
+        // where lwIP frees it later without telling us, so we must not keep pointing at it.
+        if (c->wr_shut) {
+            c->close_now();
+            wake(c->writer);  // a close() waiting for acknowledgements is done
+        }
     } else {
         if (err != ERR_OK) {  // lwIP 2.1 passes ERR_OK with data; be safe
             pbuf_free(p);
@@ -220,8 +227,14 @@ void TcpConn::on_err(void* arg, err_t err) {
     // lwIP has freed the pcb already.
     auto* c = static_cast<TcpConn*>(arg);
     c->pcb = nullptr;
-    c->error = err == ERR_ABRT || err == ERR_RST || err == ERR_CLSD ? Error::closed : to_error(err);
-    ++counters().tcp_reset;
+    if (err == ERR_CLSD && c->wr_shut) {
+        // LAST_ACK ended: the peer closed first and has acknowledged our FIN. A clean close.
+        c->fin = true;
+        ++counters().tcp_closed;
+    } else {
+        c->error = err == ERR_ABRT || err == ERR_RST || err == ERR_CLSD ? Error::closed : to_error(err);
+        ++counters().tcp_reset;
+    }
     wake(c->reader);
     wake(c->writer);
 }
@@ -371,6 +384,18 @@ ConnWait<Done> wait_until(TcpConn* c, std::uint64_t deadline, Done done) {
     return ConnWait<Done>(c, deadline, done);
 }
 
+Result<void> shutdown_conn(TcpConn* c) {
+    if (c == nullptr) return Error::closed;
+    if (c->error != Error::ok) return c->error;
+    if (c->wr_shut) return {};
+    if (c->pcb == nullptr) return Error::closed;
+    LwipCall call;
+    // lwIP queues the FIN behind the data already written and sends it with them.
+    if (err_t e = tcp_shutdown(c->pcb, 0, 1); e != ERR_OK) return to_error(e);
+    c->wr_shut = true;
+    return {};
+}
+
 Task<Result<void>> close_conn(TcpConn* c, std::uint64_t deadline) {
     if (c == nullptr) co_return Error::closed;
     struct Owner {
@@ -378,10 +403,17 @@ Task<Result<void>> close_conn(TcpConn* c, std::uint64_t deadline) {
         ~Owner() { delete c; }  // closes (or has closed) the pcb
     } owner{c};
     if (c->error != Error::ok) co_return c->error;
-    // Everything written must be acknowledged before the FIN: the unsent and unacked queues
-    // empty. lwIP's sent callback wakes us as acknowledgements arrive.
+    // FIN now, behind everything written; then wait until the peer acknowledged all the data
+    // (nothing unsent, nothing unacknowledged but the FIN itself, whose ACK raises no lwIP
+    // event), or both sides finished and lwIP took the pcb back. lwIP's sent callback wakes us
+    // as acknowledgements arrive.
+    if (Result<void> r = shutdown_conn(c); !r.ok()) {
+        c->abort_now();
+        co_return r.error();
+    }
     auto r = co_await wait_until(c, deadline, [](TcpConn& x) {
-        return x.pcb != nullptr && x.pcb->unsent == nullptr && x.pcb->unacked == nullptr;
+        if (x.pcb == nullptr) return x.fin && x.error == Error::ok;
+        return x.pcb->unsent == nullptr && x.pcb->snd_nxt - x.pcb->lastack <= 1;
     });
     if (!r.ok()) {
         c->abort_now();
@@ -461,6 +493,8 @@ TcpStream::WriteAwaiter TcpStream::write_for(std::span<const std::byte> data, st
 Task<Result<void>> TcpStream::close(std::uint64_t timeout_ns) {
     return detail::close_conn(std::exchange(c_, nullptr), detail::deadline_after(loop().now(), timeout_ns));
 }
+
+Result<void> TcpStream::shutdown_write() { return detail::shutdown_conn(c_); }
 
 void TcpStream::abort() {
     if (c_ == nullptr) return;

@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 
 #include <cstring>
+#include <string>
 #include <vector>
 
 #include "net/fake_link.h"
@@ -115,7 +116,8 @@ TEST_F(Tcp, EchoOneMebibyteWithBackPressure) {
     ASSERT_TRUE(run_until([&] { return echoed.size() == total; }));
     EXPECT_TRUE(echoed == data);
     auto closed = run(c.close());
-    ASSERT_TRUE(closed && closed->ok());
+    ASSERT_TRUE(closed);
+    ASSERT_TRUE(closed->ok()) << to_string(closed->error());
     EXPECT_TRUE(run_until([&] { return server_done && reader_done; }));
     EXPECT_EQ(server_read, total);
 }
@@ -148,6 +150,90 @@ TEST_F(Tcp, PeerCloseReadsZeroAfterTheData) {
     }(client->value(), buf));
     ASSERT_TRUE(r2 && r2->ok());
     EXPECT_EQ(**r2, 0u);
+}
+
+// The lingering close httpd does: FIN at once behind the response, keep reading what the
+// client still sends until it closes, then close. Both sides end cleanly, no reset.
+TEST_F(Tcp, ShutdownWriteSendsFinAndKeepsReading) {
+    auto l = TcpListener::listen(7010);
+    std::optional<Result<TcpStream>> server;
+    start(accept_one(*l, server));
+    auto client = run(TcpStream::connect(addr_b, 7010, s(5)));
+    ASSERT_TRUE(client && client->ok());
+    ASSERT_TRUE(run_until([&] { return server.has_value(); }));
+    TcpStream srv = std::move(server->value());
+    TcpStream& cli = client->value();
+    const auto resets = stats().tcp_reset;
+    const auto closed = stats().tcp_closed;
+    const auto aborted = stats().tcp_aborted;
+
+    auto w = run([](TcpStream& st) -> Task<Result<std::size_t>> { co_return co_await st.write(as_bytes("answer")); }(srv));
+    ASSERT_TRUE(w && w->ok());
+    ASSERT_TRUE(srv.shutdown_write().ok());
+    EXPECT_TRUE(srv.shutdown_write().ok());  // twice is harmless
+    auto again = run([](TcpStream& st) -> Task<Result<std::size_t>> { co_return co_await st.write(as_bytes("x")); }(srv));
+    ASSERT_TRUE(again);
+    EXPECT_FALSE(again->ok()) << "writing after shutdown_write must fail";
+
+    // The client sees the answer, then end of stream, while the server has not closed yet.
+    std::vector<std::byte> got;
+    auto eof = run([](TcpStream& st, std::vector<std::byte>& out) -> Task<Result<std::size_t>> {
+        std::byte buf[64];
+        for (;;) {
+            auto n = co_await st.read(buf);
+            if (!n || *n == 0) co_return n;
+            out.insert(out.end(), buf, buf + *n);
+        }
+    }(cli, got));
+    ASSERT_TRUE(eof && eof->ok());
+    EXPECT_EQ(**eof, 0u);
+    EXPECT_EQ(std::string(reinterpret_cast<const char*>(got.data()), got.size()), "answer");
+    EXPECT_TRUE(srv.is_open());
+
+    // The half-closed server still reads what the client sends, then the client's FIN.
+    auto late = run([](TcpStream& st) -> Task<Result<std::size_t>> { co_return co_await st.write(as_bytes("late")); }(cli));
+    ASSERT_TRUE(late && late->ok());
+    std::vector<std::byte> drained;
+    start([](TcpStream& st, std::vector<std::byte>& out) -> Task<void> {
+        std::byte buf[64];
+        for (;;) {
+            auto n = co_await st.read(buf);
+            if (!n || *n == 0) co_return;
+            out.insert(out.end(), buf, buf + *n);
+        }
+    }(srv, drained));
+    auto cli_closed = run(cli.close(s(5)));
+    ASSERT_TRUE(cli_closed && cli_closed->ok());
+    ASSERT_TRUE(run_until([&] { return drained.size() == 4; }));
+    auto srv_closed = run(srv.close(s(5)));
+    ASSERT_TRUE(srv_closed && srv_closed->ok());
+    EXPECT_EQ(stats().tcp_reset, resets);
+    EXPECT_EQ(stats().tcp_aborted, aborted);
+    EXPECT_EQ(stats().tcp_closed, closed + 2);
+}
+
+// The peer closes first; our close then goes through LAST_ACK, which lwIP ends with ERR_CLSD:
+// a clean close, not a reset.
+TEST_F(Tcp, CloseAfterThePeerClosedIsClean) {
+    auto l = TcpListener::listen(7011);
+    std::optional<Result<TcpStream>> server;
+    start(accept_one(*l, server));
+    auto client = run(TcpStream::connect(addr_b, 7011, s(5)));
+    ASSERT_TRUE(client && client->ok());
+    ASSERT_TRUE(run_until([&] { return server.has_value(); }));
+    TcpStream srv = std::move(server->value());
+    const auto resets = stats().tcp_reset;
+    auto c1 = run(client->value().close(s(5)));
+    ASSERT_TRUE(c1 && c1->ok());
+    auto eof = run([](TcpStream& st) -> Task<Result<std::size_t>> {
+        std::byte buf[8];
+        co_return co_await st.read(buf);
+    }(srv));
+    ASSERT_TRUE(eof && eof->ok());
+    EXPECT_EQ(**eof, 0u);
+    auto c2 = run(srv.close(s(5)));
+    ASSERT_TRUE(c2 && c2->ok());
+    EXPECT_EQ(stats().tcp_reset, resets);
 }
 
 TEST_F(Tcp, AbortResetsThePeer) {

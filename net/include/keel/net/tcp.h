@@ -81,9 +81,13 @@ public:
     /// write() that fails with Error::timed_out if the data is not all queued by then.
     WriteAwaiter write_for(std::span<const std::byte> data, std::uint64_t timeout_ns);
 
-    /// Graceful close: wait (up to `timeout_ns`) until the peer acknowledged everything
-    /// written, then send FIN. On timeout or error the connection is reset instead and that
-    /// error returned. The handle is empty from the call on.
+    /// Half close: queue a FIN behind everything written so far; reading goes on until the
+    /// peer closes its side (read() then returns 0). Writing afterwards fails. Call close()
+    /// soon after: the connection is released only then.
+    Result<void> shutdown_write();
+    /// Graceful close: send FIN behind everything written, then wait (up to `timeout_ns`) until
+    /// the peer acknowledged all of it. On timeout or error the connection is reset instead and
+    /// that error returned. The handle is empty from the call on.
     Task<Result<void>> close(std::uint64_t timeout_ns = 5'000'000'000ull);
     /// Reset the connection now (RST). The handle is empty afterwards.
     void abort();
