@@ -33,8 +33,8 @@ endfunction()
 #              INCLUDE <public include dir> DEPENDS <other keel libraries> [APP])
 # Creates NAME (guest object library: PURE + GUEST sources, freestanding flags) and, with
 # KEEL_TESTS, NAME_host (static library: PURE sources, host flags with sanitizers).
-# Without APP the library is part of every image (kernel, drivers); with APP only the images
-# that name it in keel_add_service(... LIBS NAME) link it.
+# Without APP the library is part of every image (kernel, console, platform); with APP only the
+# images that name it in keel_add_service(... LIBS NAME) link it, with its DEPENDS.
 function(keel_library name)
     cmake_parse_arguments(A "APP" "" "PURE;GUEST;INCLUDE;DEPENDS" ${ARGN})
     if(NOT A_PURE AND NOT A_GUEST)
@@ -49,6 +49,8 @@ function(keel_library name)
     if(NOT A_APP)
         set_property(GLOBAL APPEND PROPERTY KEEL_GUEST_LIBRARIES ${name})
     endif()
+    # keel_add_service links an APP library's DEPENDS too (those that are APP libraries).
+    set_property(TARGET ${name} PROPERTY KEEL_DEPENDS ${A_DEPENDS})
     if(KEEL_TESTS)
         if(A_PURE)
             add_library(${name}_host STATIC ${A_PURE})
@@ -80,7 +82,17 @@ function(keel_add_service name)
     add_library(${name}_app OBJECT ${A_SOURCES})
     keel_guest_flags(${name}_app)
     get_property(libs GLOBAL PROPERTY KEEL_GUEST_LIBRARIES)
-    list(APPEND libs ${A_LIBS})
+    # The app libraries named, and everything they depend on that is not already in.
+    set(queue ${A_LIBS})
+    while(queue)
+        list(POP_FRONT queue lib)
+        if(lib IN_LIST libs)
+            continue()
+        endif()
+        list(APPEND libs ${lib})
+        get_property(deps TARGET ${lib} PROPERTY KEEL_DEPENDS)
+        list(APPEND queue ${deps})
+    endwhile()
     set(objs $<TARGET_OBJECTS:${name}_app>)
     foreach(lib ${libs})
         target_include_directories(${name}_app PRIVATE $<TARGET_PROPERTY:${lib},INTERFACE_INCLUDE_DIRECTORIES>)

@@ -3,7 +3,7 @@
 # ${KEEL_CACHE_DIR}/lwip/lwip-2.1.3, fetched there by scripts/fetch-lwip.sh when missing.
 #
 # Defines:
-#   keel_lwip       guest object library (C, freestanding), linked into every image
+#   keel_lwip       guest object library (C, freestanding), linked into images that use keel_net
 #   keel_lwip_host  static library for the host unit tests (ASan/UBSan)
 #   KEEL_LWIP_INCLUDE_DIRS  lwIP's headers + net/port (lwipopts.h, arch/cc.h); for net/ only
 set(KEEL_LWIP_VERSION 2.1.3)
@@ -68,7 +68,6 @@ add_library(keel_lwip OBJECT ${KEEL_LWIP_SOURCES})
 keel_guest_flags(keel_lwip)
 target_compile_options(keel_lwip PRIVATE ${KEEL_LWIP_WARNINGS})
 target_include_directories(keel_lwip PRIVATE ${KEEL_LWIP_INCLUDE_DIRS})
-set_property(GLOBAL APPEND PROPERTY KEEL_GUEST_LIBRARIES keel_lwip)
 
 if(KEEL_TESTS)
     add_library(keel_lwip_host STATIC ${KEEL_LWIP_SOURCES})

@@ -32,8 +32,14 @@ public:
             KLOG_ERROR("httpd: bad network configuration: %s", why ? why : to_string(cfg.error()));
             co_return 1;
         }
-        port_ = static_cast<std::uint16_t>(number(args, "port", 80, 1, 65535));
-        max_conns_ = number(args, "max-conns", 256, 1, 4096);
+        const auto port = args.get_uint("port", 80, 1, 65535);
+        const auto max_conns = args.get_uint("max-conns", 256, 1, 4096);
+        if (!port || !max_conns) {
+            KLOG_ERROR("httpd: bad command line: want port=1..65535 and max-conns=1..4096");
+            co_return 1;
+        }
+        port_ = static_cast<std::uint16_t>(*port);
+        max_conns_ = static_cast<unsigned>(*max_conns);
 
         auto iface = co_await net::start(cfg.value());
         if (!iface.ok()) {
@@ -62,22 +68,6 @@ public:
     void stop() override { stopped_.set(); }
 
 private:
-    static unsigned number(const CommandLine& args, std::string_view key, unsigned fallback, unsigned lo,
-                           unsigned hi) {
-        auto v = args.get(key);
-        if (!v) return fallback;
-        unsigned n = 0;
-        for (char c : *v) {
-            if (c < '0' || c > '9' || n > hi) {
-                KLOG_WARN("httpd: ignoring %.*s=%.*s (want %u..%u)", static_cast<int>(key.size()), key.data(),
-                          static_cast<int>(v->size()), v->data(), lo, hi);
-                return fallback;
-            }
-            n = n * 10 + static_cast<unsigned>(c - '0');
-        }
-        return n < lo || n > hi ? fallback : n;
-    }
-
     Task<void> accept_loop() {
         for (;;) {
             auto conn = co_await listener_.accept();

@@ -115,4 +115,18 @@ std::optional<std::string_view> CommandLine::get(std::string_view key) const {
 
 bool CommandLine::has(std::string_view key) const { return find(key) != nullptr; }
 
+Result<std::uint64_t> CommandLine::get_uint(std::string_view key, std::uint64_t fallback, std::uint64_t lo,
+                                            std::uint64_t hi) const {
+    const Arg* a = find(key);
+    if (a == nullptr) return fallback;
+    if (!a->has_value || a->value.empty() || a->value.size() > 19) return Error::invalid_argument;
+    std::uint64_t n = 0;  // at most 19 digits: no overflow
+    for (char c : a->value) {
+        if (c < '0' || c > '9') return Error::invalid_argument;
+        n = n * 10 + static_cast<std::uint64_t>(c - '0');
+    }
+    if (n < lo || n > hi) return Error::invalid_argument;
+    return n;
+}
+
 }  // namespace keel

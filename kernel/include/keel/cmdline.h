@@ -7,6 +7,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <optional>
 #include <string_view>
 
@@ -51,6 +52,11 @@ public:
     std::optional<std::string_view> get(std::string_view key) const;
     /// KEY or KEY=VALUE present.
     bool has(std::string_view key) const;
+    /// KEY=N as a decimal number in [lo, hi]; `fallback` when KEY is absent. Error::invalid_argument
+    /// for a bare KEY, a value that is not all digits, or one out of range (the caller reports
+    /// it: the command line comes from outside).
+    Result<std::uint64_t> get_uint(std::string_view key, std::uint64_t fallback, std::uint64_t lo,
+                                   std::uint64_t hi) const;
     /// The whole text as given (also NUL-terminated: see c_str()).
     std::string_view text() const { return std::string_view(buf_, len_); }
     const char* c_str() const { return buf_; }

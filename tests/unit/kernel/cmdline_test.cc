@@ -148,3 +148,26 @@ INSTANTIATE_TEST_SUITE_P(
 
 }  // namespace
 }  // namespace keel
+
+namespace keel {
+namespace {
+
+TEST(CommandLine, GetUintValidates) {
+    auto c = CommandLine::parse("port=8080 zero=0 big=99999999999999999999 neg=-1 hex=0x10 bare empty= max=65535");
+    ASSERT_TRUE(c.ok());
+    const CommandLine& cl = c.value();
+    EXPECT_EQ(*cl.get_uint("port", 80, 1, 65535), 8080u);
+    EXPECT_EQ(*cl.get_uint("missing", 80, 1, 65535), 80u);  // absent: the fallback
+    EXPECT_EQ(*cl.get_uint("max", 1, 1, 65535), 65535u);
+    EXPECT_EQ(cl.get_uint("zero", 80, 1, 65535).error(), Error::invalid_argument);  // below lo
+    EXPECT_EQ(*cl.get_uint("zero", 80, 0, 65535), 0u);
+    EXPECT_EQ(cl.get_uint("max", 1, 1, 65534).error(), Error::invalid_argument);  // above hi
+    EXPECT_EQ(cl.get_uint("big", 1, 0, ~0ull).error(), Error::invalid_argument);  // 20 digits
+    EXPECT_EQ(cl.get_uint("neg", 1, 0, 100).error(), Error::invalid_argument);
+    EXPECT_EQ(cl.get_uint("hex", 1, 0, 100).error(), Error::invalid_argument);
+    EXPECT_EQ(cl.get_uint("bare", 1, 0, 100).error(), Error::invalid_argument);
+    EXPECT_EQ(cl.get_uint("empty", 1, 0, 100).error(), Error::invalid_argument);
+}
+
+}  // namespace
+}  // namespace keel

@@ -1,0 +1,543 @@
+// Blkfront's control path: init (handle, pages), the xenbus handshake (ring size, grants, event
+// channel, keys; the backend's properties once it is Connected), teardown, the reconnecting
+// supervisor and the device registry. The data path is in io.cc.
+#include "keel/blkfront/blkfront.h"
+
+#include <algorithm>
+#include <bit>
+
+#include <xen/io/protocols.h>
+
+#include "keel/format.h"
+#include "keel/log.h"
+#include "keel/panic.h"
+
+namespace keel::blkfront {
+
+namespace {
+
+/// A backend flag: absent means off; a value that is not a number is logged (by XenbusDevice)
+/// and taken as off too, the safe reading. Other xenstore errors are errors.
+Result<bool> flag_value(Result<std::uint64_t> v) {
+    if (v) return *v != 0;
+    if (v.error() == Error::not_found || v.error() == Error::bad_input) return false;
+    return v.error();
+}
+
+/// An optional number: nullopt-like 0 when absent or malformed (logged by XenbusDevice).
+Result<std::uint64_t> optional_value(Result<std::uint64_t> v, std::uint64_t fallback) {
+    if (v) return *v;
+    if (v.error() == Error::not_found || v.error() == Error::bad_input) return fallback;
+    return v.error();
+}
+
+}  // namespace
+
+Blkfront::Blkfront(xen::XenStore& xs, const XenbusNode& node, xen::GrantTable& grants, Platform& platform,
+                   Options options)
+    : xs_(xs), grants_(grants), platform_(platform), options_(options), dev_(xs, node, options.xenbus) {
+    options_.data_pages = std::clamp<std::uint16_t>(options_.data_pages, 1, max_data_pages);
+    options_.max_ring_page_order = std::min(options_.max_ring_page_order, max_ring_page_order);
+    options_.max_indirect_segments = std::min<std::uint16_t>(
+        {options_.max_indirect_segments, static_cast<std::uint16_t>(segments_per_indirect_page),
+         options_.data_pages});
+    if (options_.max_consecutive_errors == 0) options_.max_consecutive_errors = 1;
+    // XenbusDevice calls this when a published connection ends, between Closing and Closed
+    // (the backend left, or close()): the supervisor, if running, takes it from there.
+    dev_.set_teardown([this] {
+        release_connection();
+        attention_.set();
+    });
+}
+
+Blkfront::~Blkfront() {
+    supervisor_ = Task<void>{};  // its frame may be inside dev_.connect() or waiting on attention_
+    release_connection();
+    KASSERT(waiters_.empty());  // a call outlived its device: the owner's bug
+    for (Page& p : data_) {
+        if (p.own_alloc && p.page) platform_.free_pages(p.page, 1);
+    }
+    for (Page& p : indirect_) {
+        if (p.own_alloc && p.page) platform_.free_pages(p.page, 1);
+    }
+    // A block with a page the backend kept is never freed (someone could still write it).
+    if (data_pool_.block && !data_pool_.block_lost) platform_.free_pages(data_pool_.block, data_pool_.count);
+    if (indirect_pool_.block && !indirect_pool_.block_lost) {
+        platform_.free_pages(indirect_pool_.block, indirect_pool_.count);
+    }
+    if (ring_pages_ && !ring_pages_lost_)
+        platform_.free_pages(ring_pages_, std::size_t{1} << ring_alloc_order_);
+}
+
+// ---- init ------------------------------------------------------------------------------------
+
+Task<Result<void>> Blkfront::init() {
+    if (initialised_) co_return Error::busy;
+    const char* name = dev_.nodename().data();  // XenbusNode keeps it NUL-terminated
+
+    // io/blkif.h, "virtual-device": the device number the toolstack chose. It only fills the
+    // requests' `handle` field (blkif_vdev_t, 16 bits), which backends do not rely on.
+    Result<std::uint64_t> vdev = optional_value(co_await dev_.read_frontend_uint("virtual-device"), 0);
+    if (!vdev) co_return vdev.error();
+    handle_ = static_cast<std::uint16_t>(*vdev & 0xFFFF);
+
+    ring_alloc_order_ = options_.max_ring_page_order;
+    const std::size_t ring_pages = std::size_t{1} << ring_alloc_order_;
+    data_pool_.count = options_.data_pages;
+    // An indirect request carries more than 11 segments, so no more than this many can be in
+    // flight at once: the indirect pool never runs out before the data pool does.
+    indirect_pool_.count =
+        options_.max_indirect_segments > BLKIF_MAX_SEGMENTS_PER_REQUEST
+            ? static_cast<std::uint16_t>(options_.data_pages / (BLKIF_MAX_SEGMENTS_PER_REQUEST + 1) + 1)
+            : 0;
+    static_assert(max_indirect_pages >= max_data_pages / (BLKIF_MAX_SEGMENTS_PER_REQUEST + 1) + 1);
+
+    ring_pages_ = platform_.alloc_pages(ring_pages);
+    data_pool_.block = platform_.alloc_pages(data_pool_.count);
+    if (indirect_pool_.count) indirect_pool_.block = platform_.alloc_pages(indirect_pool_.count);
+    if (!ring_pages_ || !data_pool_.block || (indirect_pool_.count && !indirect_pool_.block)) {
+        KLOG_ERROR("blkfront: %s: out of memory for %zu pages", name,
+                   ring_pages + data_pool_.count + indirect_pool_.count);
+        if (ring_pages_) platform_.free_pages(ring_pages_, ring_pages);
+        if (data_pool_.block) platform_.free_pages(data_pool_.block, data_pool_.count);
+        if (indirect_pool_.block) platform_.free_pages(indirect_pool_.block, indirect_pool_.count);
+        ring_pages_ = data_pool_.block = indirect_pool_.block = nullptr;
+        data_pool_.count = indirect_pool_.count = 0;
+        co_return Error::no_memory;
+    }
+    for (std::uint16_t i = 0; i < data_pool_.count; ++i) data_[i].page = data_pool_.block + i * page_size;
+    for (std::uint16_t i = 0; i < indirect_pool_.count; ++i) {
+        indirect_[i].page = indirect_pool_.block + i * page_size;
+    }
+    initialised_ = true;
+    KLOG_INFO("blkfront: %s: handle %u, up to %zu ring pages, %u data + %u indirect pages", name, handle_,
+              ring_pages, data_pool_.count, indirect_pool_.count);
+    co_return Result<void>{};
+}
+
+// ---- handshake -------------------------------------------------------------------------------
+
+Task<Result<void>> Blkfront::connect() {
+    if (!initialised_) co_return Error::invalid_argument;
+    if (connection_ || live_) co_return Error::busy;
+    reset_wanted_ = false;
+    Result<void> r =
+        co_await dev_.connect([this](XenbusConfig& cfg) -> Task<Result<void>> { return configure(cfg); });
+    if (!r) {
+        // Teardown ran if the configuration was published; if not, undo setup_connection().
+        release_connection();
+        co_return r;
+    }
+    // io/blkif.h "Startup": the backend publishes its device properties before it enters
+    // Connected; the frontend queries them now.
+    r = co_await read_properties();
+    if (r && !connection_) r = Error::closed;  // the backend left meanwhile (teardown ran)
+    if (!r) {
+        (void)co_await dev_.close();
+        release_connection();
+        co_return r;
+    }
+    go_live();
+    co_return r;
+}
+
+Task<Result<void>> Blkfront::configure(XenbusConfig& cfg) {
+    // io/blkif.h, "max-ring-page-order" (or the deprecated "max-ring-pages", a power of two):
+    // the largest ring the backend maps. Absent: one page.
+    unsigned order = 0;
+    Result<std::uint64_t> max_order = co_await dev_.read_backend_uint("max-ring-page-order");
+    if (max_order) {
+        order = static_cast<unsigned>(std::min<std::uint64_t>(*max_order, max_ring_page_order));
+    } else if (max_order.error() == Error::not_found || max_order.error() == Error::bad_input) {
+        Result<std::uint64_t> pages = optional_value(co_await dev_.read_backend_uint("max-ring-pages"), 1);
+        if (!pages) co_return pages.error();
+        if (*pages != 0 && std::has_single_bit(*pages)) {
+            order = static_cast<unsigned>(std::min<int>(std::countr_zero(*pages), max_ring_page_order));
+        }
+    } else {
+        co_return max_order.error();
+    }
+    features_ = Features{};
+    features_.ring_page_order = std::min(order, ring_alloc_order_);
+    features_.ring_slots = BlkRing::slots_for(features_.ring_page_order);
+
+    // io/blkif.h, BLKIF_OP_INDIRECT: "feature-max-indirect-segments" (a transport parameter the
+    // backend publishes before InitWait). We use it only for requests above 11 segments.
+    Result<std::uint64_t> indirect =
+        optional_value(co_await dev_.read_backend_uint("feature-max-indirect-segments"), 0);
+    if (!indirect) co_return indirect.error();
+    // A request never needs more pages than the pool has (pages the backend kept at an earlier
+    // teardown and that could not be replaced are out of it), or it would wait forever.
+    std::uint64_t usable = 0;
+    for (std::uint16_t i = 0; i < data_pool_.count; ++i) usable += data_[i].state != PageState::lost;
+    if (usable == 0) co_return Error::no_memory;
+    const std::uint64_t segments =
+        std::min<std::uint64_t>({*indirect, options_.max_indirect_segments, usable});
+    features_.indirect = segments > BLKIF_MAX_SEGMENTS_PER_REQUEST && indirect_pool_.count > 0;
+    features_.segments_per_request = static_cast<std::uint16_t>(
+        features_.indirect ? segments : std::min<std::uint64_t>(BLKIF_MAX_SEGMENTS_PER_REQUEST, usable));
+
+    Result<void> r = setup_connection();
+    if (r) {
+        write_keys(cfg);
+    } else {
+        release_connection();  // before XenbusDevice writes Closed: nothing stays granted
+    }
+    co_return r;
+}
+
+Result<void> Blkfront::grant_pool(Page* pages, Pool& pool, bool readonly) {
+    for (std::uint16_t i = 0; i < pool.count; ++i) {
+        Page& p = pages[i];
+        if (p.state == PageState::lost) continue;
+        auto g = xen::Grant::create(grants_, dev_.backend_id(), platform_.gfn(p.page), readonly);
+        if (!g) return g.error();
+        p.grant = std::move(*g);
+    }
+    return {};
+}
+
+Result<void> Blkfront::setup_connection() {
+    const std::size_t pages = std::size_t{1} << features_.ring_page_order;
+    if (ring_pages_lost_) {
+        // The backend kept the old ring pages mapped: take fresh ones.
+        ring_pages_ = platform_.alloc_pages(std::size_t{1} << ring_alloc_order_);
+        if (!ring_pages_) return Error::no_memory;
+        ring_pages_lost_ = false;
+    }
+    // io/ring.h: the front end initialises the shared ring before it publishes it.
+    ring_.attach(ring_pages_, features_.ring_page_order);
+    connection_ = true;  // from here on release_connection() undoes what was done
+
+    for (std::size_t i = 0; i < pages; ++i) {
+        auto g =
+            xen::Grant::create(grants_, dev_.backend_id(), platform_.gfn(ring_pages_ + i * page_size), false);
+        if (!g) return g.error();
+        ring_grants_[i] = std::move(*g);
+    }
+    // Every data and indirect page is granted read/write once per connection and reused by
+    // every request, reads and writes alike: io/blkif.h, feature-persistent note 8, "the
+    // frontend driver has to allow the backend driver to map all grants with write access".
+    TRY_VOID(grant_pool(data_, data_pool_, false));
+    if (features_.indirect) TRY_VOID(grant_pool(indirect_, indirect_pool_, false));
+    reset_free_lists();
+
+    auto channel = platform_.open_channel(dev_.backend_id(), port_);
+    if (!channel) return channel.error();
+    channel_ = *channel;
+    channel_->set_handler([this] { on_event(); });
+    return {};
+}
+
+void Blkfront::write_keys(XenbusConfig& cfg) const {
+    // io/blkif.h, "ring-ref" for a one-page ring; "ring-page-order" and "ring-ref%u" for more.
+    // Note 3 asks for the same parameters in both multi-page schemes: "num-ring-pages" too.
+    const unsigned order = features_.ring_page_order;
+    if (order == 0) {
+        cfg.write_uint("ring-ref", ring_grants_[0].ref());
+    } else {
+        cfg.write_uint("ring-page-order", order);
+        cfg.write_uint("num-ring-pages", std::uint64_t{1} << order);
+        for (unsigned i = 0; i < (1u << order); ++i) {
+            char key[16];
+            format(key, sizeof key, "ring-ref%u", i);
+            cfg.write_uint(key, ring_grants_[i].ref());
+        }
+    }
+    cfg.write_uint("event-channel", port_);
+    // io/blkif.h, "protocol": the ABI of our ring structures (the guest is x86-64).
+    cfg.write("protocol", XEN_IO_PROTO_ABI_X86_64);
+    // We reuse the same granted pages for every request, whatever the backend does.
+    cfg.write("feature-persistent", "1");
+    // Not written: feature-large-sector-size (every sector quantity on the ring is in 512-byte
+    // units), multi-queue-num-queues (one queue: the keys stay at the top level), trusted.
+}
+
+Task<Result<void>> Blkfront::read_properties() {
+    const char* name = dev_.nodename().data();
+    // io/blkif.h, "sectors" and "sector-size". Without feature-large-sector-size on our side,
+    // every sector quantity on the ring and in "sectors" is in 512-byte units (what Linux's
+    // blkback writes even for a 4096-byte disk); "sector-size" is the logical block, the unit
+    // of the block API.
+    Result<std::uint64_t> sectors512 = co_await dev_.read_backend_uint("sectors");
+    if (!sectors512) {
+        KLOG_ERROR("blkfront: %s: backend gave no usable \"sectors\": %s", name,
+                   to_string(sectors512.error()));
+        co_return sectors512.error() == Error::not_found ? Error::bad_input : sectors512.error();
+    }
+    Result<std::uint64_t> sector_size = optional_value(co_await dev_.read_backend_uint("sector-size"), 512);
+    if (!sector_size) co_return sector_size.error();
+    if (*sector_size < 512 || !std::has_single_bit(*sector_size)) {
+        KLOG_ERROR("blkfront: %s: rejected sector-size %llu", name,
+                   static_cast<unsigned long long>(*sector_size));
+        co_return Error::bad_input;
+    }
+    if (*sector_size > page_size) {
+        KLOG_ERROR("blkfront: %s: sector-size %llu is larger than a page; not supported", name,
+                   static_cast<unsigned long long>(*sector_size));
+        co_return Error::not_supported;
+    }
+    Result<std::uint64_t> info = optional_value(co_await dev_.read_backend_uint("info"), 0);
+    if (!info) co_return info.error();
+
+    Result<bool> flush = flag_value(co_await dev_.read_backend_uint("feature-flush-cache"));
+    if (!flush) co_return flush.error();
+    Result<bool> barrier = flag_value(co_await dev_.read_backend_uint("feature-barrier"));
+    if (!barrier) co_return barrier.error();
+    Result<bool> discard = flag_value(co_await dev_.read_backend_uint("feature-discard"));
+    if (!discard) co_return discard.error();
+    Result<bool> persistent = flag_value(co_await dev_.read_backend_uint("feature-persistent"));
+    if (!persistent) co_return persistent.error();
+
+    const unsigned shift = static_cast<unsigned>(std::countr_zero(*sector_size)) - 9;
+    block::Geometry g;
+    g.sector_size = static_cast<std::uint32_t>(*sector_size);
+    g.sectors = *sectors512 >> shift;  // a tail shorter than a logical sector is not addressable
+    if ((*sectors512 & ((std::uint64_t{1} << shift) - 1)) != 0) {
+        KLOG_WARN("blkfront: %s: %llu 512-byte sectors is not a whole number of %u-byte sectors", name,
+                  static_cast<unsigned long long>(*sectors512), g.sector_size);
+    }
+    g.read_only = (*info & VDISK_READONLY) != 0;
+    // io/blkif.h: FLUSH_DISKCACHE when offered, else an (empty) WRITE_BARRIER.
+    features_.flush = *flush ? FlushOp::flush_diskcache : *barrier ? FlushOp::write_barrier : FlushOp::none;
+    features_.discard = *discard;
+    features_.persistent = *persistent;
+    g.flush = features_.flush != FlushOp::none;
+    g.discard = features_.discard;
+    if (geometry_.sector_size != 0 &&
+        (geometry_.sectors != g.sectors || geometry_.sector_size != g.sector_size)) {
+        KLOG_WARN("blkfront: %s: the disk changed size across a reconnect (%llu x %u -> %llu x %u)", name,
+                  static_cast<unsigned long long>(geometry_.sectors), geometry_.sector_size,
+                  static_cast<unsigned long long>(g.sectors), g.sector_size);
+    }
+    geometry_ = g;
+    sector_shift_ = shift;
+    co_return Result<void>{};
+}
+
+void Blkfront::go_live() {
+    live_ = true;
+    ++epoch_;
+    healthy_ = false;
+    consecutive_errors_ = 0;
+    ++stats_.connects;
+    static constexpr const char* flush_names[] = {"none", "flush-cache", "barrier"};
+    KLOG_INFO(
+        "blkfront: %s: connected: %llu sectors of %u bytes%s, ring %u page(s), %u segments/request%s, "
+        "flush %s, discard %s, persistent grants %s",
+        dev_.nodename().data(), static_cast<unsigned long long>(geometry_.sectors), geometry_.sector_size,
+        geometry_.read_only ? " (read-only)" : "", 1u << features_.ring_page_order,
+        features_.segments_per_request, features_.indirect ? " (indirect)" : "",
+        flush_names[static_cast<int>(features_.flush)], features_.discard ? "on" : "off",
+        features_.persistent ? "on" : "off");
+    ready_.set();
+}
+
+Task<Result<void>> Blkfront::close() {
+    go_down(Error::closed);
+    Result<void> r = co_await dev_.close();
+    release_connection();  // no-op if the teardown already ran
+    co_return r;
+}
+
+// ---- teardown --------------------------------------------------------------------------------
+
+void Blkfront::go_down(Error why) {
+    if (!live_) return;
+    live_ = false;
+    ready_.reset();
+    // Requests stay in the table (their pages may still be in the backend's hands until the
+    // teardown revokes the grants); their calls are told now.
+    for (RING_IDX i = 0; i < ring_.size(); ++i) {
+        Request& q = requests_[i];
+        if (!q.busy || q.op == nullptr) continue;
+        ++stats_.aborted;
+        Op& op = *q.op;
+        q.op = nullptr;
+        op_part_done(op, why);
+    }
+    while (Op* w = waiters_.pop_front()) {
+        ++stats_.aborted;
+        w->wait_error = Error::closed;
+        loop().schedule(w->wakeup);
+    }
+    reserved_requests_ = reserved_pages_ = reserved_indirect_ = 0;
+}
+
+void Blkfront::lose_page(Page& p, Pool& pool, bool& any_lost) {
+    p.grant.reset();  // the reference leaks (GrantTable keeps it until the backend lets go)
+    ++stats_.leaked_pages;
+    any_lost = true;
+    if (!p.own_alloc) pool.block_lost = true;
+    std::byte* fresh = platform_.alloc_pages(1);
+    p.page = fresh;
+    p.own_alloc = fresh != nullptr;
+    p.state = fresh ? PageState::free : PageState::lost;
+}
+
+void Blkfront::revoke_pool(Page* pages, Pool& pool) {
+    bool any_lost = false;
+    for (std::uint16_t i = 0; i < pool.count; ++i) {
+        Page& p = pages[i];
+        if (p.state == PageState::busy) p.state = PageState::free;
+        p.next = none;
+        if (p.grant.valid() && !p.grant.revoke()) lose_page(p, pool, any_lost);
+    }
+    if (any_lost) {
+        KLOG_ERROR("blkfront: %s: backend still maps some data pages after closing; replaced them",
+                   dev_.nodename().data());
+    }
+}
+
+void Blkfront::release_connection() {
+    go_down(Error::closed);
+    if (!connection_) return;
+    connection_ = false;
+    if (channel_) {
+        channel_->set_handler(nullptr);
+        platform_.close_channel(channel_);
+        channel_ = nullptr;
+    }
+    // The backend has let go (XenbusDevice waited for its Closing/Closed, or it is gone).
+    for (RING_IDX i = 0; i < BlkRing::max_slots; ++i) {
+        Request& q = requests_[i];
+        if (q.busy) {
+            q.busy = false;
+            q.last_id = q.id;
+        }
+        q.op = nullptr;
+        q.first_page = q.indirect_page = none;
+    }
+    in_flight_ = 0;
+    // A grant still in use means the backend has not let go: keep that page out of
+    // circulation for good.
+    revoke_pool(data_, data_pool_);
+    revoke_pool(indirect_, indirect_pool_);
+    bool ring_held = false;
+    for (xen::Grant& g : ring_grants_) {
+        if (g.valid() && !g.revoke()) ring_held = true;
+        g.reset();  // leaks the reference if it is still held
+    }
+    ring_.detach();
+    if (ring_held) {
+        KLOG_ERROR("blkfront: %s: backend still maps the ring after closing; leaking it",
+                   dev_.nodename().data());
+        ring_pages_lost_ = true;
+        stats_.leaked_pages += std::size_t{1} << ring_alloc_order_;
+    }
+    reset_free_lists();
+}
+
+// ---- errors and resets -----------------------------------------------------------------------
+
+void Blkfront::protocol_error() {
+    if (++consecutive_errors_ >= options_.max_consecutive_errors) {
+        request_reset("too many protocol errors in a row", Error::closed);
+    }
+}
+
+void Blkfront::good_response() {
+    consecutive_errors_ = 0;
+    healthy_ = true;
+}
+
+void Blkfront::request_reset(const char* why, Error fail_with) {
+    if (!live_) return;
+    KLOG_ERROR(
+        "blkfront: %s: resetting the device: %s (%llu unknown, %llu not in flight, %llu duplicate ids; %llu "
+        "bad "
+        "status, %llu bad operation)",
+        dev_.nodename().data(), why, static_cast<unsigned long long>(stats_.unknown_id),
+        static_cast<unsigned long long>(stats_.not_in_flight),
+        static_cast<unsigned long long>(stats_.duplicate), static_cast<unsigned long long>(stats_.bad_status),
+        static_cast<unsigned long long>(stats_.bad_operation));
+    reset_wanted_ = true;
+    ++stats_.resets;
+    go_down(fail_with);  // the data path stops touching the ring now
+    attention_.set();
+}
+
+// ---- supervisor ------------------------------------------------------------------------------
+
+void Blkfront::start() {
+    if (started_ || !initialised_) return;
+    started_ = true;
+    supervisor_ = supervise();
+    supervisor_.start();
+}
+
+Task<void> Blkfront::supervise() {
+    const char* name = dev_.nodename().data();
+    unsigned failures = 0;
+    for (;;) {
+        attention_.reset();
+        Result<void> r = co_await connect();
+        if (r) {
+            failures = 0;
+            co_await attention_.wait();
+            const bool reset = reset_wanted_;
+            (void)co_await close();
+            if (reset || !healthy_) {
+                ++troubles_;
+            } else {
+                troubles_ = 0;
+            }
+            if (!reset) {
+                // The backend closed. If the toolstack removed the device, stop here.
+                Result<XenbusNode> node = co_await XenbusDevice::probe(xs_, dev_.nodename());
+                if (!node) {
+                    KLOG_WARN("blkfront: %s: device gone (%s); not reconnecting", name,
+                              to_string(node.error()));
+                    co_return;
+                }
+                KLOG_INFO("blkfront: %s: backend closed the connection; reconnecting", name);
+            }
+        } else {
+            ++troubles_;
+            if (++failures >= options_.max_connect_failures) {
+                KLOG_ERROR("blkfront: %s: giving up after %u failed handshakes (last: %s)", name, failures,
+                           to_string(r.error()));
+                co_return;
+            }
+        }
+        std::uint64_t delay = options_.reconnect_delay_ns;
+        for (unsigned i = 1; i < troubles_ && delay < options_.max_reconnect_delay_ns; ++i) delay *= 2;
+        co_await sleep_for(std::min(delay, options_.max_reconnect_delay_ns));
+    }
+}
+
+// ---- registry --------------------------------------------------------------------------------
+
+namespace {
+Blkfront* g_devices[max_devices];
+block::Device* g_block[max_devices];
+std::size_t g_count = 0;
+}  // namespace
+
+std::span<Blkfront* const> blkfront_devices() { return {g_devices, g_count}; }
+
+Result<void> register_device(Blkfront& device) {
+    if (g_count == max_devices) return Error::no_space;
+    g_devices[g_count] = &device;
+    g_block[g_count] = &device;
+    ++g_count;
+    return {};
+}
+
+void clear_devices() {
+    g_count = 0;
+    block::discovered().reset();
+}
+
+}  // namespace keel::blkfront
+
+namespace keel::block {
+
+std::span<Device* const> devices() { return {blkfront::g_block, blkfront::g_count}; }
+
+Event& discovered() {
+    static Event event;
+    return event;
+}
+
+}  // namespace keel::block
