@@ -28,15 +28,18 @@ XEN_PKG=xen-hypervisor-4.17-amd64
 XEN_UTILS_PKG=xen-utils-4.17
 INIT_SRC=$HERE/dom0-init.sh
 
-# Packages of the dom0 root, on top of debootstrap's minbase.
+# Packages of the dom0 root, on top of debootstrap's minbase. nginx-light and redis-server are
+# not run in dom0: bench/linux-guest/mkinitrd.sh builds the Linux comparison guest from them.
 DOM0_PACKAGES=(
     xen-utils-4.17 iproute2 kmod bridge-utils busybox procps iputils-ping
     curl wrk apache2-utils redis-tools dnsmasq-base netcat-openbsd tcpdump
+    nginx-light redis-server cpio e2fsprogs
 )
-# Kernel modules dom0 loads (dom0-init.sh); their dependencies are added automatically.
+# Kernel modules dom0 loads (dom0-init.sh), and the frontends the Linux comparison guest loads
+# (bench/linux-guest); their dependencies are added automatically.
 DOM0_MODULES=(
     xen-evtchn xen-gntdev xen-gntalloc xen-privcmd xenfs xen-netback xen-blkback
-    bridge stp llc loop
+    bridge stp llc loop xen-netfront xen-blkfront
 )
 
 log() { echo "[build-host] $*"; }
@@ -221,7 +224,7 @@ as_root sh -e -c '
         "$r"/var/cache/apt/archives/*.deb "$r"/var/cache/apt/*.bin "$r"/var/lib/apt/lists/* \
         "$r"/var/cache/debconf/*-old "$r"/var/log/*.log "$r"/var/log/apt/* \
         "$r"/etc/udev/hwdb.bin "$r"/usr/lib/udev/hwdb.bin "$r"/usr/lib/udev/hwdb.d "$r"/debootstrap \
-        "$r"/usr/lib/xen-*/boot/xen-shim "$r"/usr/bin/redis-check-aof "$r"/usr/bin/redis-check-rdb \
+        "$r"/usr/lib/xen-*/boot/xen-shim \
         "$r"/usr/lib/python3*/ensurepip "$r"/usr/lib/python3*/idlelib "$r"/usr/lib/python3*/pydoc_data \
         "$r"/usr/lib/python3*/lib2to3
     # Character-set converters: keep only the Unicode ones.
