@@ -1,11 +1,12 @@
 // Guest wiring: the first netfront device becomes the interface, and the stack's random numbers
-// are keyed from the CPU (RDRAND) or, without it, the TSC.
+// are keyed from xen::random_seed() (RDRAND, or the TSC without it).
 #include <cstdint>
 #include <new>
 
 #include "keel/log.h"
 #include "keel/net/link.h"
 #include "keel/net/net.h"
+#include "keel/xen/platform.h"
 
 #ifdef KEEL_HAVE_NETFRONT
 #include "keel/netfront/netfront.h"
@@ -13,30 +14,6 @@
 
 namespace keel::net {
 namespace {
-
-bool cpu_has_rdrand() {
-    std::uint32_t a = 1, b, c, d;
-    asm volatile("cpuid" : "+a"(a), "=b"(b), "=c"(c), "=d"(d));
-    return (c >> 30) & 1;  // CPUID.01H:ECX.RDRAND[bit 30]
-}
-
-std::uint64_t entropy() {
-    std::uint64_t tsc_lo, tsc_hi;
-    asm volatile("rdtsc" : "=a"(tsc_lo), "=d"(tsc_hi));
-    std::uint64_t e = tsc_hi << 32 | tsc_lo;
-    if (cpu_has_rdrand()) {
-        for (int tries = 0; tries < 10; ++tries) {  // RDRAND may fail transiently (CF=0)
-            std::uint64_t v;
-            unsigned char ok;
-            asm volatile("rdrand %0; setc %1" : "=r"(v), "=qm"(ok));
-            if (ok) return e ^ v;
-        }
-        KLOG_WARN("net: RDRAND failed; keying random numbers from the TSC");
-    } else {
-        KLOG_WARN("net: no RDRAND; keying random numbers from the TSC");
-    }
-    return e;
-}
 
 #ifdef KEEL_HAVE_NETFRONT
 using Link = DeviceLink<netfront::Netfront, netfront::RxBuffer, netfront::RxRing::size>;
@@ -50,7 +27,7 @@ Link* g_link = nullptr;
 Task<Result<Interface*>> start(Config cfg) {
 #ifdef KEEL_HAVE_NETFRONT
     if (g_link != nullptr) co_return &g_link->interface();
-    seed_random(entropy());
+    seed_random(xen::random_seed());
     co_await netfront::netfront_discovered().wait();
     if (g_link != nullptr) co_return &g_link->interface();  // a concurrent start() won
     const auto devices = netfront::netfront_devices();
@@ -67,7 +44,7 @@ Task<Result<Interface*>> start(Config cfg) {
     co_return &iface;
 #else
     (void)cfg;
-    seed_random(entropy());
+    seed_random(xen::random_seed());
     KLOG_ERROR("net: this image was built without netfront");
     co_return Error::not_supported;
 #endif

@@ -161,14 +161,21 @@ void build_page_tables() {
 }
 
 __attribute__((no_stack_protector)) void seed_canary() {
-    std::uint64_t v = 0;
-    bool have_rdrand = (cpu::cpuid(1).c & (1u << 30)) != 0;
-    if (!have_rdrand || !cpu::rdrand(v)) v = cpu::rdtsc() * 0x9e3779b97f4a7c15ull;
+    std::uint64_t v = random_seed();
     v &= ~std::uint64_t{0xff};   // a NUL low byte stops string overflows from copying it
     __stack_chk_guard = v | 0x100;
 }
 
 }  // namespace
+
+__attribute__((no_stack_protector)) std::uint64_t random_seed() {
+    std::uint64_t v = 0;
+    const bool have_rdrand = (cpu::cpuid(1).c & (1u << 30)) != 0;
+    for (int tries = 0; have_rdrand && tries < 10; ++tries) {  // RDRAND may fail transiently
+        if (cpu::rdrand(v)) return v ^ cpu::rdtsc();
+    }
+    return cpu::rdtsc() * 0x9e3779b97f4a7c15ull;
+}
 
 const BootInfo& boot_info() { return g_boot; }
 const ProtectionReport& protection_report() { return g_protection; }

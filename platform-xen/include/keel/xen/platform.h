@@ -28,6 +28,10 @@ struct Version {
 };
 Version xen_version();
 
+/// 64 bits for keys and seeds: RDRAND mixed with the TSC, or the TSC alone on CPUs without
+/// RDRAND (guessable: callers that need secrecy should say so in their logs).
+std::uint64_t random_seed();
+
 /// Earliest output: the Xen debug port 0xE9 (seen as "(dN) ..." in `xl dmesg`) and
 /// CONSOLEIO_write (refused by release builds of Xen, kept for debug builds).
 void early_write(std::string_view text);

@@ -1,0 +1,152 @@
+// keel::kv — the pure core of the kvstore service: a key-value server speaking RESP2 (enough
+// for redis-cli and redis-benchmark) with an append-only log on a block device.
+//
+//   resp.h    CommandParser (incremental, limits), ReplyWriter
+//   store.h   Store: the keys in memory, with expiry
+//   log.h     Log: the durable log on a block::Device (replay, group commit, compaction)
+//   engine.h  Engine: the commands; Config; Stats
+//   server.h  Server (store + log + engine + background work) and Session (one connection)
+//
+// How a service wires it (the whole network glue; see apps/httpd/httpd.cc for the shape):
+//
+//   config.store.seed0/seed1 = <unpredictable>;      // hash seed (TSC, RDRAND)
+//   config.log.format_id = <unpredictable>;           // identifies a log formatted now
+//   kv::Server server(config, clock);                 // clock: Unix time in ns
+//   auto replay = co_await server.open(block::devices()[0]);   // or nullptr: memory only
+//   if (!replay.ok()) { KLOG_ERROR("kvstore: %s", server.failure()); co_return 1; }
+//   spawn(accept_loop());                             // serve() per connection, below
+//   co_await server.background();                     // expiry sweeps + compaction, until stop()
+//   co_return server.failed() ? 1 : 0;                // a failed log: crash, a restart replays it
+//   ...
+//   void stop() override { server.stop(); }
+//
+//   Task<void> serve(net::TcpStream s) {
+//       kv::Session session(server);
+//       std::array<char, 16384> in;  std::size_t have = 0, off = 0;
+//       for (;;) {
+//           if (off < have && session.state() == kv::SessionState::reading) {
+//               off += session.feed(std::span<const char>(in.data() + off, have - off));
+//               continue;
+//           }
+//           if (!session.output().empty()) {
+//               if (session.needs_commit() && !(co_await session.commit()).ok()) { s.abort(); break; }
+//               auto out = session.output();                          // durable now: send it
+//               if (!(co_await s.write(as_bytes(out))).ok()) { s.abort(); break; }
+//               session.sent(out.size());
+//               continue;
+//           }
+//           if (session.state() == kv::SessionState::closed) { (void)co_await s.close(); break; }
+//           if (off < have) continue;
+//           auto r = co_await s.read(as_writable_bytes(in));   // 0: the peer closed
+//           if (!r.ok() || r.value() == 0) { session.end_of_input(); if (!r.ok()) { s.abort(); break; } }
+//           else { have = r.value(); off = 0; }
+//       }
+//   }
+//
+// Feeding everything that has arrived before committing is what makes pipelined commands (and
+// all connections waiting at the same time) share one write + flush.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <string_view>
+
+#include "keel/blkfront/block.h"
+#include "keel/result.h"
+#include "keel/task.h"
+#include "kv/engine.h"
+#include "kv/log.h"
+#include "kv/resp.h"
+#include "kv/store.h"
+
+namespace keel::kv {
+
+/// The server-wide state: the store, the log (if any), the engine and its counters.
+/// Context: loop only.
+class Server {
+public:
+    Server(const Config& config, Clock clock);
+    /// Must not run while background() or a session's commit() is suspended.
+    ~Server() = default;
+    Server(const Server&) = delete;
+    Server& operator=(const Server&) = delete;
+
+    /// Open the log on `disk` and replay it into the store (see Log::open for the errors;
+    /// failure() says more). nullptr keeps everything in memory only. Call once, first.
+    Task<Result<ReplayReport>> open(block::Device* disk);
+
+    /// Expires keys in the background and compacts the log when it has grown, until stop()
+    /// or the log fails. Run it once (spawn or co_await).
+    Task<void> background();
+    /// Make background() return (after a compaction in progress).
+    void stop() { stop_.set(); }
+
+    /// The log failed (a disk error): replies that depend on it are never sent and writes
+    /// are refused. The service should end with an error; a restart replays the log.
+    bool failed() const { return log_.has_value() && log_->failed() != Error::ok; }
+    /// A sentence for the console about the failure ("" if none).
+    const char* failure() const { return log_.has_value() ? log_->failure() : ""; }
+
+    Engine& engine() { return engine_; }
+    Store& store() { return store_; }
+    Log* log() { return log_.has_value() ? &*log_ : nullptr; }
+    const Log* log() const { return log_.has_value() ? &*log_ : nullptr; }
+    Stats& stats() { return engine_.stats(); }
+    const Config& config() const { return config_; }
+
+private:
+    Config config_;
+    Store store_;
+    std::optional<Log> log_;
+    Engine engine_;
+    Event stop_;
+};
+
+enum class SessionState : std::uint8_t {
+    reading,  ///< feed() takes input (send output() meanwhile, after commit())
+    writing,  ///< output() must be sent first: over the high-water mark, or closing after it
+    closed,   ///< everything is sent: close the connection
+};
+
+/// One connection: bytes in, replies out. See the glue at the top.
+///   feed(data)       runs every complete command in `data`; returns how much it took (all of
+///                    it unless the output passed the high-water mark or the session closes)
+///   needs_commit()   the output depends on log records not yet durable: co_await commit()
+///                    before sending it (an error: the log failed, abort the connection)
+///   output()/sent(n) what to send, and how much of it went out
+///   end_of_input()   the peer closed its side: closed once the output is sent
+/// A protocol error is answered ("-ERR Protocol error: ...") and the session then closes, as
+/// after QUIT.
+class Session {
+public:
+    explicit Session(Server& server);
+    ~Session();
+    Session(const Session&) = delete;
+    Session& operator=(const Session&) = delete;
+
+    std::size_t feed(std::span<const char> data);
+    std::size_t feed(std::string_view data) { return feed(std::span<const char>(data.data(), data.size())); }
+
+    bool needs_commit() const;
+    Task<Result<void>> commit();
+
+    std::span<const char> output() const { return {out_.data() + out_off_, out_.size() - out_off_}; }
+    /// n bytes of output() were sent; more than output().size() counts as all of it.
+    void sent(std::size_t n);
+
+    void end_of_input() { input_ended_ = true; }
+    SessionState state() const;
+
+private:
+    Server& server_;
+    CommandParser parser_;
+    Bytes out_;
+    std::size_t out_off_ = 0;
+    std::uint64_t lsn_ = 0;  // log records the output depends on
+    bool closing_ = false;
+    bool input_ended_ = false;
+};
+
+}  // namespace keel::kv

@@ -1,0 +1,168 @@
+// kvstore: a key-value server for redis-cli and redis-benchmark (RESP2) that keeps its data in
+// an append-only log on the first PV disk: a write is answered only once its log record is
+// durable, and a restart replays the log. Without a disk it keeps everything in memory.
+// Command line: ip=ADDR/PREFIX gw=ADDR (else DHCP), port=N (default 6379), max-conns=N (256).
+#include <array>
+#include <cstdint>
+
+#include "keel/blkfront/block.h"
+#include "keel/log.h"
+#include "keel/loop.h"
+#include "keel/net/net.h"
+#include "keel/net/tcp.h"
+#include "keel/service.h"
+#include "keel/task.h"
+#include "keel/xen/platform.h"
+#include "kv/server.h"
+
+namespace keel {
+namespace {
+
+std::uint64_t unix_ns() {
+    const xen::WallClock boot = xen::wallclock();  // wall time at system time 0
+    return boot.sec * 1'000'000'000ull + boot.nsec + loop().now();
+}
+
+class KvStore final : public Service {
+public:
+    KvStore() : server_(config(), [] { return unix_ns(); }) {}
+
+    Task<int> run(const CommandLine& args) override {
+        const char* why = nullptr;
+        auto cfg = net::parse_config(args, &why);
+        const auto port = args.get_uint("port", 6379, 1, 65535);
+        const auto max_conns = args.get_uint("max-conns", 256, 1, 4096);
+        if (!cfg.ok() || !port || !max_conns) {
+            KLOG_ERROR("kvstore: bad command line: %s", why ? why : "want port=1..65535 and max-conns=1..4096");
+            co_return 1;
+        }
+        max_conns_ = static_cast<unsigned>(*max_conns);
+
+        co_await block::discovered().wait();
+        const auto disks = block::devices();
+        block::Device* disk = disks.empty() ? nullptr : disks[0];
+        if (disk == nullptr) {
+            KLOG_WARN("kvstore: no disk: data lives in memory only (add disk = [...] to the xl config)");
+        } else {
+            const auto& g = disk->geometry();
+            KLOG_INFO("kvstore: disk %.*s: %lu sectors of %u bytes%s", static_cast<int>(disk->name().size()),
+                      disk->name().data(), static_cast<unsigned long>(g.sectors), g.sector_size,
+                      g.read_only ? ", read-only: writes will be refused" : "");
+        }
+        auto replay = co_await server_.open(disk);
+        if (!replay.ok()) {
+            KLOG_ERROR("kvstore: cannot open the log: %s (%s)", to_string(replay.error()), server_.failure());
+            co_return 1;
+        }
+
+        auto iface = co_await net::start(cfg.value());
+        if (!iface.ok()) {
+            KLOG_ERROR("kvstore: no network: %s", to_string(iface.error()));
+            co_return 1;
+        }
+        if (!co_await iface.value()->ready().wait_for(60'000'000'000ull)) {
+            KLOG_ERROR("kvstore: no IPv4 address after 60 s");
+            co_return 1;
+        }
+        auto listener = net::TcpListener::listen(static_cast<std::uint16_t>(*port), 128);
+        if (!listener.ok()) {
+            KLOG_ERROR("kvstore: cannot listen on port %lu: %s", static_cast<unsigned long>(*port),
+                       to_string(listener.error()));
+            co_return 1;
+        }
+        listener_ = std::move(listener.value());
+        KLOG_INFO("kvstore: serving on port %lu (%lu keys)", static_cast<unsigned long>(*port),
+                  static_cast<unsigned long>(server_.store().size()));
+        spawn(accept_loop());
+        co_await server_.background();  // until stop() or a failed log
+        listener_ = net::TcpListener();
+        if (server_.failed()) {
+            KLOG_ERROR("kvstore: the log failed: %s; a restart replays what is durable", server_.failure());
+            co_return 1;
+        }
+        KLOG_INFO("kvstore: stopping with %lu keys", static_cast<unsigned long>(server_.store().size()));
+        co_return 0;
+    }
+
+    void stop() override { server_.stop(); }
+
+private:
+    static kv::Config config() {
+        kv::Config c;
+        c.store.seed0 = xen::random_seed();  // hash flooding needs the key
+        c.store.seed1 = xen::random_seed();
+        c.log.format_id = xen::random_seed();  // records of an earlier life of the disk never verify
+        return c;
+    }
+
+    Task<void> accept_loop() {
+        for (;;) {
+            auto conn = co_await listener_.accept();
+            if (!conn.ok()) {
+                if (conn.error() == Error::closed || conn.error() == Error::cancelled) co_return;
+                continue;
+            }
+            if (open_ >= max_conns_) {
+                conn.value().abort();
+                continue;
+            }
+            spawn(serve(std::move(conn.value())));
+        }
+    }
+
+    // One connection: the glue kv/server.h describes. Feed everything that arrived before
+    // committing, so pipelined commands and concurrent clients share one write + flush.
+    Task<void> serve(net::TcpStream s) {
+        ++open_;
+        auto* in = new std::array<char, 16384>();
+        kv::Session session(server_);
+        std::size_t have = 0, off = 0;
+        for (;;) {
+            if (off < have && session.state() == kv::SessionState::reading) {
+                off += session.feed(std::span<const char>(in->data() + off, have - off));
+                continue;
+            }
+            if (!session.output().empty()) {
+                if (session.needs_commit() && !(co_await session.commit()).ok()) {
+                    s.abort();  // the log failed: these replies must never be sent
+                    break;
+                }
+                auto out = session.output();
+                if (!(co_await s.write(std::as_bytes(out))).ok()) {
+                    s.abort();
+                    break;
+                }
+                session.sent(out.size());
+                continue;
+            }
+            if (session.state() == kv::SessionState::closed) {
+                (void)co_await s.close();
+                break;
+            }
+            if (off < have) continue;
+            auto r = co_await s.read(std::as_writable_bytes(std::span<char>(*in)));
+            if (!r.ok()) {
+                s.abort();
+                break;
+            }
+            if (r.value() == 0) {
+                session.end_of_input();
+            } else {
+                have = r.value();
+                off = 0;
+            }
+        }
+        delete in;
+        --open_;
+    }
+
+    kv::Server server_;
+    net::TcpListener listener_;
+    unsigned open_ = 0;
+    unsigned max_conns_ = 256;
+};
+
+}  // namespace
+}  // namespace keel
+
+KEEL_SERVICE(keel::KvStore)

@@ -1,0 +1,241 @@
+// Fuzz target for keel::kv, the key-value store's face to the network. For each input:
+//  - the CommandParser, under two sets of limits, reads it as a stream of commands all at once
+//    and in pieces (sizes derived from the input); both must see the same commands and the
+//    same error, and no command may break a limit;
+//  - a Session of a memory-only Server runs it (pieces in, pieces out): every byte it sends
+//    must parse as complete RESP2 replies, and it must end closed after end_of_input.
+// Built as a libFuzzer binary with clang (-fsanitize=fuzzer,address,undefined), and with
+// KEEL_FUZZ_REPLAY as a plain program that runs the entry point over corpus files (a unit test).
+#include <cstddef>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "kv/server.h"
+
+namespace {
+
+using namespace keel::kv;
+
+[[noreturn]] void fail(const char* what, int line) {
+    std::fprintf(stderr, "resp_parser_fuzz: check failed at line %d: %s\n", line, what);
+    std::abort();
+}
+
+#define CHECK(cond)                         \
+    do {                                    \
+        if (!(cond)) fail(#cond, __LINE__); \
+    } while (0)
+
+// Deterministic piece sizes: a small linear congruential generator seeded from the input.
+class Pieces {
+public:
+    explicit Pieces(std::string_view data) {
+        for (unsigned char c : data) state_ = state_ * 31 + c;
+    }
+    std::size_t next() {
+        state_ = state_ * 6364136223846793005ull + 1442695040888963407ull;
+        const std::uint64_t r = state_ >> 33;
+        return r % 8 == 0 ? 1 + r % 700 : 1 + r % 9;
+    }
+
+private:
+    std::uint64_t state_ = 1;
+};
+
+class Stream {
+public:
+    explicit Stream(const Limits& limits) : parser_(limits), limits_(limits) {}
+
+    void feed(std::string_view piece) {
+        while (!failed_) {
+            const ParseResult r = parser_.feed(piece);
+            CHECK(r.consumed <= piece.size());
+            piece.remove_prefix(r.consumed);
+            if (r.state == ParseState::incomplete) {
+                CHECK(piece.empty());
+                return;
+            }
+            if (r.state == ParseState::error) {
+                const std::string_view e = parser_.error();
+                CHECK(e.starts_with("ERR "));
+                CHECK(e.find_first_of("\r\n") == std::string_view::npos);
+                trace_ += "error " + std::string(e) + "\n";
+                failed_ = true;
+                return;
+            }
+            record();
+            parser_.reset();
+            CHECK(parser_.idle());
+            if (piece.empty()) return;
+        }
+    }
+
+    const std::string& trace() const { return trace_; }
+
+private:
+    void record() {
+        const auto args = parser_.args();
+        CHECK(!args.empty() && args.size() <= limits_.max_args);
+        std::size_t total = 0;
+        trace_ += "[";
+        for (const std::string_view a : args) {
+            CHECK(a.size() <= limits_.max_bulk_bytes || a.size() <= limits_.max_inline_bytes);
+            total += a.size();
+            trace_ += std::string(a) + "|";
+        }
+        CHECK(total <= limits_.max_command_bytes || total <= limits_.max_inline_bytes);
+        trace_ += "]\n";
+    }
+
+    CommandParser parser_;
+    Limits limits_;
+    std::string trace_;
+    bool failed_ = false;
+};
+
+void check_parser(std::string_view data, const Limits& limits) {
+    Stream whole(limits);
+    whole.feed(data);
+    Stream pieces(limits);
+    Pieces sizes(data);
+    for (std::size_t pos = 0; pos < data.size();) {
+        const std::size_t n = std::min(sizes.next(), data.size() - pos);
+        pieces.feed(data.substr(pos, n));
+        pos += n;
+    }
+    CHECK(whole.trace() == pieces.trace());
+}
+
+// Reads one RESP2 reply at `pos`; false if the bytes there are not one.
+bool parse_reply(std::string_view s, std::size_t& pos, int depth = 0) {
+    if (pos >= s.size() || depth > 4) return false;
+    const std::size_t eol = s.find("\r\n", pos);
+    if (eol == std::string_view::npos) return false;
+    const char type = s[pos];
+    const std::string_view line = s.substr(pos + 1, eol - pos - 1);
+    pos = eol + 2;
+    std::int64_t n = 0;
+    switch (type) {
+        case '+':
+        case '-':
+            return line.find('\n') == std::string_view::npos && line.find('\r') == std::string_view::npos;
+        case ':':
+            return parse_int(line, n);
+        case '$':
+            if (line == "-1") return true;
+            if (!parse_int(line, n) || n < 0 || static_cast<std::size_t>(n) > s.size() - pos ||
+                s.size() - pos - static_cast<std::size_t>(n) < 2) {
+                return false;
+            }
+            pos += static_cast<std::size_t>(n);
+            if (s.substr(pos, 2) != "\r\n") return false;
+            pos += 2;
+            return true;
+        case '*':
+            if (line == "-1") return true;
+            if (!parse_int(line, n) || n < 0) return false;
+            for (std::int64_t i = 0; i < n; ++i) {
+                if (!parse_reply(s, pos, depth + 1)) return false;
+            }
+            return true;
+        default:
+            return false;
+    }
+}
+
+std::uint64_t fake_now = 1'700'000'000'000'000'000ull;
+
+void check_session(std::string_view data) {
+    Config config;
+    config.output_high_water = 1 + data.size() % 300;
+    config.max_output_bytes = 4096 + data.size() % 5000;
+    config.max_key_bytes = 64;
+    config.max_value_bytes = 256;
+    config.limits.max_args = 16;
+    config.limits.max_bulk_bytes = 300;
+    config.limits.max_command_bytes = 1000;
+    config.limits.max_inline_bytes = 600;
+    config.store.max_memory = 64 * 1024;
+    Server server(config, Clock([] { return fake_now += 1'000'000; }));
+    Session s(server);
+    Pieces sizes(data);
+    std::string out;
+    std::string_view rest = data;
+    while (!rest.empty() && s.state() != SessionState::closed) {
+        const std::size_t n = s.feed(rest.substr(0, sizes.next()));
+        CHECK(n <= rest.size());
+        rest.remove_prefix(n);
+        CHECK(!s.needs_commit());  // no log
+        while (!s.output().empty()) {
+            const auto o = s.output();
+            const std::size_t k = std::min(o.size(), sizes.next());
+            out.append(o.data(), k);
+            s.sent(k);
+        }
+        CHECK(s.state() != SessionState::writing);
+        CHECK(n > 0 || s.state() == SessionState::closed);
+    }
+    s.end_of_input();
+    while (!s.output().empty()) {
+        out.append(s.output().data(), s.output().size());
+        s.sent(s.output().size());
+    }
+    CHECK(s.state() == SessionState::closed);
+    std::size_t pos = 0;
+    while (pos < out.size()) CHECK(parse_reply(out, pos));
+    server.store().sweep(fake_now + 1'000'000'000'000ull, 1u << 20);
+}
+
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+    const std::string_view input(reinterpret_cast<const char*>(data), size);
+    check_parser(input, Limits{});
+    Limits tight;
+    tight.max_args = 4;
+    tight.max_bulk_bytes = 16;
+    tight.max_command_bytes = 40;
+    tight.max_inline_bytes = 32;
+    check_parser(input, tight);
+    check_session(input);
+    return 0;
+}
+
+#ifdef KEEL_FUZZ_REPLAY
+// Corpus replay: run the entry point over every file named, or in a directory named.
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+
+int main(int argc, char** argv) {
+    namespace fs = std::filesystem;
+    std::vector<fs::path> files;
+    for (int i = 1; i < argc; ++i) {
+        const fs::path p(argv[i]);
+        if (fs::is_directory(p)) {
+            for (const auto& e : fs::directory_iterator(p)) {
+                if (e.is_regular_file()) files.push_back(e.path());
+            }
+        } else {
+            files.push_back(p);
+        }
+    }
+    std::sort(files.begin(), files.end());
+    for (const fs::path& f : files) {
+        std::ifstream in(f, std::ios::binary);
+        if (!in) {
+            std::fprintf(stderr, "cannot read %s\n", f.c_str());
+            return 1;
+        }
+        const std::vector<char> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+        LLVMFuzzerTestOneInput(reinterpret_cast<const std::uint8_t*>(bytes.data()), bytes.size());
+    }
+    std::printf("replayed %zu inputs\n", files.size());
+    return files.empty() ? 1 : 0;  // an empty corpus is a broken test, not a pass
+}
+#endif
