@@ -24,8 +24,12 @@ log() { echo "[+$(_keel_secs "$(elapsed)")s] $*"; }
 timing() { echo "KEEL-TIMING $1=$2 ms"; }
 
 # fail MSG...: the scenario failed; print why and exit 1.
+# For a guest that stopped answering, Xen's view of every domain's vCPUs ('q': upcall pending,
+# blocked) and event channels ('e': pending, masked) lands in xl-dmesg.log.
 fail() {
     echo "FAIL: $* (at +$(_keel_secs "$(elapsed)")s)"
+    xl debug-keys q >/dev/null 2>&1
+    xl debug-keys e >/dev/null 2>&1
     exit 1
 }
 

@@ -16,7 +16,8 @@ disk_cfg() { echo "disk=[\"format=raw,vdev=xvda,access=rw,target=$disk\"]"; }
 redis() {
     local out
     out=$(redis-benchmark -h $ip -t set,get -n "$N" -q 2>&1 | tr '\r' '\n')
-    echo "$out" | grep -E '^(SET|GET):' | sed "s/^/    [$1] /"
+    out=$(grep -E '^(SET|GET): [0-9.]+ requests' <<<"$out")
+    echo "$out" | sed "s/^/    [$1] /"
     bench set_ops_per_s "$1" "$(awk '/^SET:/ {print $2}' <<<"$out")"
     bench get_ops_per_s "$1" "$(awk '/^GET:/ {print $2}' <<<"$out")"
 }
