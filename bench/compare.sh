@@ -14,15 +14,5 @@ status=0
 "$root/testbed/run-scenario.sh" "$root/bench/$name" --apps "$root/build/apps" --logs "$logs" \
     --timeout "${KEEL_BENCH_TIMEOUT:-2400}" --quiet || status=$?
 [ $status -eq 0 ] || echo "bench/$name did not finish (status $status); partial results; logs in $logs" >&2
-grep -h 'KEEL-BENCH' "$logs/console.log" | sed 's/.*KEEL-BENCH //' | tr -d '\r' | awk '
-    { if (!($1 in seen)) { seen[$1] = 1; order[n++] = $1 }
-      v[$1, $2] = $3; for (i = 4; i <= NF; i++) v[$1, $2] = v[$1, $2] " " $i }
-    END {
-        printf "%-26s %14s %14s %10s\n", "metric", "keel", "linux", "keel/linux"
-        for (i = 0; i < n; i++) {
-            m = order[i]; k = v[m, "keel"]; l = v[m, "linux"]
-            r = (k ~ /^[0-9.]+$/ && l ~ /^[0-9.]+$/ && l + 0 != 0) ? sprintf("%.2f", k / l) : "-"
-            printf "%-26s %14s %14s %10s\n", m, k == "" ? "-" : k, l == "" ? "-" : l, r
-        }
-    }'
+"$root/bench/table.sh" "$logs/console.log"
 exit $status

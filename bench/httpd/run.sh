@@ -23,7 +23,7 @@ first_200() {
 # load SYSTEM IP: wrk from dom0; requests/s and p99 latency (ms).
 load() {
     local out p99
-    out=$(wrk -t 2 -c 20 -d "${WRK_SECONDS}s" --latency "http://$2/" 2>&1)
+    out=$(wrk -t 2 -c 20 -d "${WRK_SECONDS}s" --latency "http://$2:80/" 2>&1)
     echo "$out" | sed "s/^/    [$1] /"
     bench requests_per_s "$1" "$(awk '/^Requests\/sec:/ {print $2}' <<<"$out")"
     p99=$(awk '$1 == "99%" {print $2}' <<<"$out")
@@ -47,7 +47,7 @@ smallest() {
 }
 
 # ---- keel ----
-bench image_bytes keel "$(stat -c %s /scenario/apps/httpd.xen)"
+bench image_bytes keel "$(cat /scenario/keel-image-bytes)"   # without DWARF (see build.sh)
 xl_create httpd
 ms=$(first_200 $keel_ip 60) || fail "keel httpd never answered"
 bench create_to_first_200_ms keel "$ms"
@@ -57,7 +57,7 @@ load keel $keel_ip
 xl_destroy httpd
 ip=$keel_ip limit=30
 start_guest() { xl create /scenario/apps/httpd.xl 'name="httpd-m"' "memory=$1" >/dev/null 2>&1 && KEEL_CREATED_MS=$(now_ms); }
-stop_guest() { xl destroy httpd-m >/dev/null 2>&1; wait_gone httpd-m 20; }
+stop_guest() { xl destroy httpd-m >/dev/null 2>&1; wait_gone httpd-m 20 >/dev/null; }
 bench smallest_memory_mib keel "$(smallest 32 16 12 8 6 5 4 3 2)"
 
 # ---- Linux + nginx ----
@@ -76,6 +76,6 @@ start_guest() {
     c=$(linux_xl nginx-m "$1" "bench.ip=$linux_ip/24 bench.svc=nginx" 'vif = ["bridge=xenbr0"]')
     xl create "$c" >/dev/null 2>&1 && KEEL_CREATED_MS=$(now_ms)
 }
-stop_guest() { xl destroy nginx-m >/dev/null 2>&1; wait_gone nginx-m 30; }
+stop_guest() { xl destroy nginx-m >/dev/null 2>&1; wait_gone nginx-m 30 >/dev/null; }
 bench smallest_memory_mib linux "$(smallest 256 128 96 64 48 40 32)"
 pass "httpd benchmark"

@@ -60,7 +60,7 @@ with concurrent.futures.ThreadPoolExecutor(10) as pool:
     for r in pool.map(send, range(100)):
         print(r)
 EOS
-wrk -t 2 -c 10 -d 40s http://$ip/ > /tmp/wrk.out 2>&1 &
+wrk -t 2 -c 10 -d 40s http://$ip:80/ > /tmp/wrk.out 2>&1 &
 wrk_pid=$!
 sleep 1
 python3 /tmp/send-bad.py $ip > /tmp/bad.out

@@ -9,9 +9,11 @@
 // Hooks: before_op runs at the start of every write and flush, before it takes effect: the
 // place to record crash images together with what the test knows was acknowledged. fail_op
 // makes one operation fail. latency makes every operation take virtual time, so that commits
-// and compaction interleave on the loop.
+// and compaction interleave on the loop. completions makes operations complete from the loop
+// as blkfront's do (from event-channel events, later, and not necessarily in issue order).
 #pragma once
 
+#include <coroutine>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
@@ -23,6 +25,7 @@
 #include <gtest/gtest.h>
 
 #include "keel/blkfront/block.h"
+#include "keel/loop.h"
 #include "keel/task.h"
 
 namespace keel::kv::test {
@@ -80,7 +83,7 @@ public:
     Task<Result<void>> read(std::uint64_t sector, std::span<std::byte> out) override {
         ++reads;
         if (!in_range(sector, out.size())) co_return Error::invalid_argument;
-        if (latency_ns != 0) co_await sleep_for(latency_ns);
+        co_await settle();
         std::memcpy(out.data(), current.data() + sector * geo.sector_size, out.size());
         co_return Result<void>{};
     }
@@ -93,7 +96,7 @@ public:
         ++writes;
         if (before_op) before_op(Op{OpKind::write, index, &w});
         if (index == fail_op) co_return fail_error;
-        if (latency_ns != 0) co_await sleep_for(latency_ns);
+        co_await settle();
         std::memcpy(current.data() + sector * geo.sector_size, w.data.data(), w.data.size());
         bytes_written += w.data.size();
         unflushed.push_back(std::move(w));
@@ -108,7 +111,7 @@ public:
         // Durable: what had completed when flush was called.
         Image at_call = current;
         const std::size_t n = unflushed.size();
-        if (latency_ns != 0) co_await sleep_for(latency_ns);
+        co_await settle();
         durable = std::move(at_call);
         unflushed.erase(unflushed.begin(), unflushed.begin() + static_cast<std::ptrdiff_t>(n));
         snapshot = std::make_shared<const Image>(durable);
@@ -119,7 +122,29 @@ public:
         if (!geo.discard) co_return Error::not_supported;
         if (!in_range(sector, count * geo.sector_size)) co_return Error::invalid_argument;
         ++discards;
+        co_await settle();
         co_return Result<void>{};
+    }
+
+    /// Resumes the caller from a post()ed callback: the next loop iteration, after what is queued.
+    struct Posted {
+        bool await_ready() const noexcept { return false; }
+        void await_suspend(std::coroutine_handle<> h) {
+            ASSERT_TRUE(loop().post([h] { h.resume(); }).ok());
+        }
+        void await_resume() const noexcept {}
+    };
+
+    // Where an operation waits for its completion (after its checks, before its effect).
+    Task<void> settle() {
+        if (latency_ns != 0) co_await sleep_for(latency_ns);
+        if (completions.empty()) co_return;
+        const std::uint64_t d = completions[completed++ % completions.size()];
+        if (d == 0) {
+            co_await Posted{};
+        } else {
+            co_await sleep_for(d);
+        }
     }
 
     bool in_range(std::uint64_t sector, std::size_t bytes) const {
@@ -137,6 +162,11 @@ public:
     std::uint64_t fail_op = ~0ull;
     Error fail_error = Error::io;
     std::uint64_t latency_ns = 0;
+    /// Empty: operations complete inline. Otherwise operation n (reads, writes, flushes and
+    /// discards, in call order) completes from the loop after completions[n % size()] ns of
+    /// virtual time, 0 meaning a post()ed callback (the next iteration).
+    std::vector<std::uint64_t> completions;
+    std::uint64_t completed = 0;
 
     std::uint64_t ops = 0;
     std::uint64_t reads = 0;
