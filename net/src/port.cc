@@ -8,6 +8,7 @@
 #include "keel/loop.h"
 #include "keel/net/net.h"
 #include "keel/panic.h"
+#include "keel/siphash.h"
 #include "keel/timer.h"
 #include "lwip_glue.h"
 
@@ -25,59 +26,11 @@ bool g_initialised = false;
 Timer g_lwip_timer;  // fires at lwIP's earliest timeout
 std::uint32_t g_last_now_ms = 0;
 
-// ---- SipHash-2-4 (Aumasson and Bernstein, 2012), written from the paper's description ----
-
-struct SipKey {
-    std::uint64_t k0 = 0, k1 = 0;
-};
 SipKey g_key;  // keys random32() and the TCP sequence numbers
 bool g_keyed = false;
 std::uint64_t g_counter = 0;
 
 constexpr std::uint64_t rotl(std::uint64_t x, int b) { return (x << b) | (x >> (64 - b)); }
-
-struct SipState {
-    std::uint64_t v0, v1, v2, v3;
-    void round() {
-        v0 += v1;
-        v1 = rotl(v1, 13);
-        v1 ^= v0;
-        v0 = rotl(v0, 32);
-        v2 += v3;
-        v3 = rotl(v3, 16);
-        v3 ^= v2;
-        v0 += v3;
-        v3 = rotl(v3, 21);
-        v3 ^= v0;
-        v2 += v1;
-        v1 = rotl(v1, 17);
-        v1 ^= v2;
-        v2 = rotl(v2, 32);
-    }
-    void absorb(std::uint64_t m) {
-        v3 ^= m;
-        round();
-        round();
-        v0 ^= m;
-    }
-};
-
-std::uint64_t siphash(const SipKey& key, const std::uint8_t* data, std::size_t len) {
-    SipState s{key.k0 ^ 0x736f6d6570736575ull, key.k1 ^ 0x646f72616e646f6dull, key.k0 ^ 0x6c7967656e657261ull,
-               key.k1 ^ 0x7465646279746573ull};
-    std::size_t i = 0;
-    for (; i + 8 <= len; i += 8) {
-        std::uint64_t m;
-        std::memcpy(&m, data + i, 8);  // little-endian load (x86-64)
-        s.absorb(m);
-    }
-    std::uint64_t last = static_cast<std::uint64_t>(len & 0xff) << 56;
-    for (std::size_t k = 0; i + k < len; ++k) last |= static_cast<std::uint64_t>(data[i + k]) << (8 * k);
-    s.absorb(last);
-    s.v2 ^= 0xff;
-    for (int r = 0; r < 4; ++r) s.round();
-    return s.v0 ^ s.v1 ^ s.v2 ^ s.v3;
-}
 
 void ensure_keyed() {
     if (g_keyed) return;
@@ -105,14 +58,14 @@ void seed_random(std::uint64_t entropy) {
     ensure_keyed();
     // Mix into the existing key, so seeding twice never weakens it.
     const std::uint8_t* e = reinterpret_cast<const std::uint8_t*>(&entropy);
-    g_key.k0 ^= siphash(g_key, e, sizeof(entropy));
-    g_key.k1 ^= rotl(siphash(g_key, e, sizeof(entropy)), 17) + 0x94d049bb133111ebull;
+    g_key.k0 ^= siphash24(g_key, e, sizeof(entropy));
+    g_key.k1 ^= rotl(siphash24(g_key, e, sizeof(entropy)), 17) + 0x94d049bb133111ebull;
 }
 
 std::uint32_t random32() {
     ensure_keyed();
     const std::uint64_t c = g_counter++;
-    return static_cast<std::uint32_t>(siphash(g_key, reinterpret_cast<const std::uint8_t*>(&c), sizeof(c)));
+    return static_cast<std::uint32_t>(siphash24(g_key, &c, sizeof(c)));
 }
 
 namespace detail {
@@ -246,7 +199,7 @@ u32_t keel_lwip_tcp_isn(const ip_addr_t* local_ip, u16_t local_port, const ip_ad
     std::memcpy(buf + n + 2, &remote_port, 2);
     n += 4;
     const std::uint64_t m = current_loop() != nullptr ? current_loop()->now() / 4000 : 0;
-    return static_cast<u32_t>(keel::net::siphash(g_key, buf, n) + m);
+    return static_cast<u32_t>(siphash24(g_key, buf, n) + m);
 }
 
 struct netif* keel_lwip_route4(const ip4_addr_t* src, const ip4_addr_t* dest) {

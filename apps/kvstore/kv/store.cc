@@ -7,60 +7,14 @@
 #include <cstring>
 #include <new>
 
+#include "keel/siphash.h"
+
 namespace keel::kv {
 namespace {
 
 constexpr std::size_t min_buckets = 64;
 
-std::uint64_t rotl(std::uint64_t x, int b) { return (x << b) | (x >> (64 - b)); }
-
-struct SipState {
-    std::uint64_t v0, v1, v2, v3;
-    void round() {
-        v0 += v1;
-        v1 = rotl(v1, 13);
-        v1 ^= v0;
-        v0 = rotl(v0, 32);
-        v2 += v3;
-        v3 = rotl(v3, 16);
-        v3 ^= v2;
-        v0 += v3;
-        v3 = rotl(v3, 21);
-        v3 ^= v0;
-        v2 += v1;
-        v1 = rotl(v1, 17);
-        v1 ^= v2;
-        v2 = rotl(v2, 32);
-    }
-    void absorb(std::uint64_t m) {
-        v3 ^= m;
-        round();
-        round();
-        v0 ^= m;
-    }
-};
-
-std::uint64_t load_le64(const unsigned char* p) {
-    std::uint64_t v = 0;
-    for (int i = 7; i >= 0; --i) v = (v << 8) | p[i];
-    return v;
-}
-
 }  // namespace
-
-std::uint64_t siphash24(std::uint64_t k0, std::uint64_t k1, const void* data, std::size_t n) {
-    const auto* p = static_cast<const unsigned char*>(data);
-    SipState s{k0 ^ 0x736f6d6570736575ull, k1 ^ 0x646f72616e646f6dull, k0 ^ 0x6c7967656e657261ull,
-               k1 ^ 0x7465646279746573ull};
-    const std::size_t whole = n & ~static_cast<std::size_t>(7);
-    for (std::size_t i = 0; i < whole; i += 8) s.absorb(load_le64(p + i));
-    std::uint64_t last = static_cast<std::uint64_t>(n) << 56;
-    for (std::size_t i = whole; i < n; ++i) last |= static_cast<std::uint64_t>(p[i]) << (8 * (i - whole));
-    s.absorb(last);
-    s.v2 ^= 0xff;
-    for (int i = 0; i < 4; ++i) s.round();
-    return s.v0 ^ s.v1 ^ s.v2 ^ s.v3;
-}
 
 Store::Store(const StoreOptions& options) : options_(options) {}
 
@@ -71,7 +25,7 @@ Store::~Store() {
 }
 
 std::uint64_t Store::hash(std::string_view key) const {
-    return siphash24(options_.seed0, options_.seed1, key.data(), key.size());
+    return siphash24(SipKey{options_.seed0, options_.seed1}, key.data(), key.size());
 }
 
 Entry** Store::slot(std::string_view key, std::uint64_t h) {

@@ -18,9 +18,6 @@
 
 namespace keel::kv {
 
-/// SipHash-2-4 of `data` under the 128-bit key (k0, k1).
-std::uint64_t siphash24(std::uint64_t k0, std::uint64_t k1, const void* data, std::size_t n);
-
 struct StoreOptions {
     std::uint64_t max_memory = 0;  ///< bytes of entries and table (memory()); 0 = no limit
     std::uint64_t seed0 = 0;       ///< hash key: pass something unpredictable (TSC, clock)
