@@ -42,6 +42,7 @@
 #include <string_view>
 #include <type_traits>
 
+#include "keel/ascii.h"
 #include "keel/function.h"
 
 namespace keel::http {
@@ -76,8 +77,6 @@ enum class Method : std::uint8_t { get, head, post, put, delete_, connect, optio
 
 enum class Version : std::uint8_t { http_1_0, http_1_1 };
 
-/// ASCII case-insensitive equality (header names, connection options).
-bool iequals(std::string_view a, std::string_view b);
 
 struct Header {
     std::string_view name;   ///< as sent (a token)

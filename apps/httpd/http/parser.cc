@@ -57,7 +57,6 @@ bool is_host(std::string_view s) {
     return true;
 }
 
-char lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
 
 // string_view::substr throws on a bad position; these never do (callers keep pos <= size).
 std::string_view tail(std::string_view s, std::size_t pos) {
@@ -102,13 +101,6 @@ Method method_from(std::string_view m) {
 
 }  // namespace
 
-bool iequals(std::string_view a, std::string_view b) {
-    if (a.size() != b.size()) return false;
-    for (std::size_t i = 0; i < a.size(); ++i) {
-        if (lower(a[i]) != lower(b[i])) return false;
-    }
-    return true;
-}
 
 std::optional<std::string_view> Request::header(std::string_view name) const {
     for (const Header& h : headers) {

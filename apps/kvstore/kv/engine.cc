@@ -15,7 +15,6 @@ constexpr std::uint64_t ns_per_s = 1'000'000'000ull;
 constexpr std::int64_t int64_max = 0x7fffffffffffffffll;
 constexpr std::int64_t int64_min = -int64_max - 1;
 
-char lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
 
 constexpr std::string_view not_an_integer = "ERR value is not an integer or out of range";
 constexpr std::string_view syntax_error = "ERR syntax error";
@@ -58,13 +57,6 @@ unsigned long long ull(std::uint64_t v) { return static_cast<unsigned long long>
 
 }  // namespace
 
-bool iequals(std::string_view a, std::string_view b) {
-    if (a.size() != b.size()) return false;
-    for (std::size_t i = 0; i < a.size(); ++i) {
-        if (lower(a[i]) != lower(b[i])) return false;
-    }
-    return true;
-}
 
 struct Engine::Command {
     std::string_view name;
@@ -521,7 +513,7 @@ void Engine::config(Args a, ReplyWriter& out) {
         // Parameter names are lowercase; patterns match case-insensitively.
         char pat[128];
         if (a[i].size() > sizeof(pat)) continue;
-        for (std::size_t k = 0; k < a[i].size(); ++k) pat[k] = lower(a[i][k]);
+        for (std::size_t k = 0; k < a[i].size(); ++k) pat[k] = ascii_lower(a[i][k]);
         for (std::size_t p = 0; p < count; ++p) {
             if (!hit[p] && glob_match({pat, a[i].size()}, params[p][0])) {
                 hit[p] = true;

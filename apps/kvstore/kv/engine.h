@@ -18,6 +18,7 @@
 #include <span>
 #include <string_view>
 
+#include "keel/ascii.h"
 #include "keel/function.h"
 #include "kv/log.h"
 #include "kv/resp.h"
@@ -122,7 +123,5 @@ private:
     Stats stats_{};
 };
 
-/// ASCII case-insensitive equality.
-bool iequals(std::string_view a, std::string_view b);
 
 }  // namespace keel::kv
