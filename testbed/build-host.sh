@@ -35,11 +35,11 @@ DOM0_PACKAGES=(
     curl wrk apache2-utils redis-tools dnsmasq-base netcat-openbsd tcpdump
     nginx-light redis-server cpio e2fsprogs
 )
-# Kernel modules dom0 loads (dom0-init.sh), and the frontends the Linux comparison guest loads
+# Kernel modules dom0 loads (dom0-init.sh), and the frontends and ext4 the Linux comparison guest loads
 # (bench/linux-guest); their dependencies are added automatically.
 DOM0_MODULES=(
     xen-evtchn xen-gntdev xen-gntalloc xen-privcmd xenfs xen-netback xen-blkback
-    bridge stp llc loop xen-netfront xen-blkfront
+    bridge stp llc loop xen-netfront xen-blkfront ext4 crc32c_generic
 )
 
 log() { echo "[build-host] $*"; }

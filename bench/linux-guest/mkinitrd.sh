@@ -35,9 +35,8 @@ copy_bin /sbin/mke2fs /bin/mke2fs
 for a in sh mount umount ip insmod sleep cat echo mkdir poweroff grep seq tr head cut tail; do
     ln -sf busybox "$root/bin/$a"
 done
-# The frontends as modules, with what they depend on, in load order.
-kver=$(uname -r)
-mods=$(modprobe --show-depends xen-netfront; modprobe --show-depends xen-blkfront)
+# The frontends and ext4 (redis' disk) as modules, with what they depend on, in load order.
+mods=$(for m in xen-netfront xen-blkfront crc32c_generic ext4; do modprobe --show-depends $m; done)
 grep '^insmod' <<<"$mods" | awk '{print $2}' | awk '!seen[$0]++' > "$root/lib/modules/order"
 while read -r m; do install -D -m 644 "$m" "$root$m"; done < "$root/lib/modules/order"
 printf 'root:x:0:0:root:/:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/sh\n' > "$root/etc/passwd"
