@@ -1,0 +1,48 @@
+#!/bin/bash
+# httpd on dom0's bridge under light traffic (what runs in CI; the load test is ../httpd, kept
+# out of ctest while dom0 under network load is unreliable: docs/testbed.md): ping, curl 200
+# and the page, HEAD / 404 / 405, /metrics parses, malformed requests each get a 4xx while the
+# server keeps serving, xl shutdown powers it off.
+source /scenario/lib.sh
+ip=10.0.0.2
+xl_create httpd
+t0=$KEEL_CREATED_MS
+wait_guest_log httpd 'httpd: serving on port 80' 60
+wait_until 20 "ping answers" ping -c 1 -W 1 $ip
+timing create_to_ping "$(elapsed "$t0")"
+check ping -c 3 -W 2 $ip
+pass "ping"
+
+body=$(curl -sS --max-time 10 -w '\n%{http_code}' http://$ip/) || fail "curl failed"
+[ "$(tail -n1 <<<"$body")" = 200 ] || fail "curl: status $(tail -n1 <<<"$body")"
+grep -q 'Hello from keel' <<<"$body" || fail "curl: unexpected page"
+pass "curl GET / is 200 with the page"
+head=$(curl -sS -I --max-time 10 http://$ip/index.html) || fail "curl -I failed"
+grep -qi '^content-length:' <<<"$head" || fail "HEAD without Content-Length"
+[ "$(curl -s -o /dev/null --max-time 10 -w '%{http_code}' http://$ip/nope)" = 404 ] || fail "missing page is not 404"
+[ "$(curl -s -o /dev/null --max-time 10 -w '%{http_code}' -X POST http://$ip/)" = 405 ] || fail "POST is not 405"
+pass "HEAD, 404, 405"
+
+metrics=$(curl -sS --max-time 10 http://$ip/metrics) || fail "no /metrics"
+bad=$(grep -vE '^(# (HELP|TYPE) .*|[a-zA-Z_:][a-zA-Z0-9_:]*(\{[^}]*\})? -?[0-9.eE+-]+)$' <<<"$metrics" | head -3)
+[ -z "$bad" ] || fail "/metrics has malformed lines: $bad"
+grep -q '^keel_http_requests_total' <<<"$metrics" || fail "/metrics lacks keel_http_requests_total"
+pass "/metrics parses"
+
+# Malformed requests, one connection each, one at a time, between good ones.
+long=$(head -c 9000 /dev/zero | tr '\0' a)
+n=0
+for req in 'GARBAGE\r\n\r\n' 'GET / HTTP/1.1\r\n\r\n' "GET /$long HTTP/1.1\r\nHost: x\r\n\r\n" \
+           "GET / HTTP/1.1\r\nHost: x\r\nX: $long\r\n\r\n" 'DELETE /index.html HTTP/1.1\r\nHost: x\r\n\r\n'; do
+    status=$(timeout 20 bash -c 'exec 3<>/dev/tcp/$0/80 && printf "$1" >&3 && head -n1 <&3' $ip "$req" 2>/dev/null | awk '{print $2}')
+    [[ $status == 4?? ]] || fail "malformed request $((n + 1)) got '${status:-nothing}', not a 4xx"
+    [ "$(curl -s -o /dev/null --max-time 10 -w '%{http_code}' http://$ip/)" = 200 ] || fail "no 200 after malformed request $((n + 1))"
+    n=$((n + 1))
+done
+pass "$n malformed requests got a 4xx; the server kept serving"
+
+check xl shutdown httpd
+wait_gone httpd 30
+grep -q 'httpd: stopping' "$(guest_log httpd)" || fail "httpd did not stop on xl shutdown"
+pass "xl shutdown powers httpd off"
+
