@@ -2,7 +2,7 @@
 # Benchmark (not a test): runs bench/NAME/run.sh in the nested Xen test host, where it measures
 # a keel service and a Linux PVH guest doing the same job in the same run, and prints a table
 # with the ratio keel / Linux per row. Never asserts.
-#   bench/compare.sh httpd|kvstore
+#   bench/compare.sh httpd|kvstore|disk
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 name=${1:?usage: bench/compare.sh NAME}
