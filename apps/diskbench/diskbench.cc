@@ -100,10 +100,10 @@ private:
         return 1;
     }
     static void report(const char* what, std::uint64_t bytes, std::uint64_t ns) {
-        const std::uint64_t kib_s = ns == 0 ? 0 : bytes * 1'000'000'000ull / ns / 1024;
+        const std::uint64_t bytes_s = ns == 0 ? 0 : bytes * 1'000'000'000ull / ns;  // bytes <= 4 GiB: no overflow
         KLOG_INFO("diskbench: %s %lu bytes in %lu us: %lu.%02lu MB/s", what, static_cast<unsigned long>(bytes),
-                  static_cast<unsigned long>(ns / 1000), static_cast<unsigned long>(kib_s * 1024 / 1000000),
-                  static_cast<unsigned long>(kib_s * 1024 / 10000 % 100));
+                  static_cast<unsigned long>(ns / 1000), static_cast<unsigned long>(bytes_s / 1000000),
+                  static_cast<unsigned long>(bytes_s / 10000 % 100));
     }
 };
 

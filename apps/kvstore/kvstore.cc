@@ -47,7 +47,7 @@ public:
             const auto& g = disk->geometry();
             KLOG_INFO("kvstore: disk %.*s: %lu sectors of %u bytes%s", static_cast<int>(disk->name().size()),
                       disk->name().data(), static_cast<unsigned long>(g.sectors), g.sector_size,
-                      g.read_only ? ", read-only: writes will be refused" : "");
+                      g.read_only ? ", read-only" : "");
         }
         auto replay = co_await server_.open(disk);
         if (!replay.ok()) {
@@ -100,6 +100,8 @@ private:
             auto conn = co_await listener_.accept();
             if (!conn.ok()) {
                 if (conn.error() == Error::closed || conn.error() == Error::cancelled) co_return;
+                KLOG_WARN("kvstore: accept failed: %s", to_string(conn.error()));
+                co_await sleep_for(10'000'000ull);  // as httpd: never spin on a failing accept
                 continue;
             }
             if (open_ >= max_conns_) {
