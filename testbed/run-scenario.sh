@@ -28,7 +28,8 @@
 #   2  usage error or the host could not be built / the scenario could not be packed
 #
 # Environment: KEEL_TESTBED_CACHE (see build-host.sh), KEEL_QEMU (emulator binary),
-# KEEL_XEN_CMDLINE_EXTRA (appended to Xen's command line), KEEL_SCENARIO_TIMEOUT,
+# KEEL_XEN_CMDLINE_EXTRA (appended to Xen's command line), KEEL_QEMU_EXTRA (more QEMU
+# arguments, split on spaces), KEEL_SCENARIO_TIMEOUT,
 # KEEL_TESTBED_LOCK (lock file serializing nested runs on the machine, default
 # $TMPDIR/keel-testbed-qemu.lock; empty = no serialization).
 set -euo pipefail
@@ -130,7 +131,10 @@ say "scenario $NAME packed: $(( $(stat -c %s "$WORK/scenario.cpio.gz") / 1024 ))
 say "logs in $LOGS"
 
 # ---- boot --------------------------------------------------------------------------------------
-XEN_CMDLINE="console=com1 dom0_mem=1024M,max:1024M noreboot guest_loglvl=all ${KEEL_XEN_CMDLINE_EXTRA:-}"
+# spec-ctrl=eager-fpu: with Xen's lazy FPU switching (its default on AMD, which QEMU's `max` CPU
+# is), dom0's processes crash and hang under TCG as soon as a guest shares the CPUs
+# (docs/testbed.md, "Lazy FPU switching").
+XEN_CMDLINE="console=com1 dom0_mem=1024M,max:1024M noreboot guest_loglvl=all spec-ctrl=eager-fpu ${KEEL_XEN_CMDLINE_EXTRA:-}"
 # One nested run at a time on this machine: TCG runs in parallel only slow each other down until
 # their time limits strike. The limit starts counting once the lock is held.
 LOCK=${KEEL_TESTBED_LOCK-${TMPDIR:-/tmp}/keel-testbed-qemu.lock}
@@ -146,13 +150,15 @@ mkfifo "$WORK/serial"
 T_QEMU=$(now_ms)
 # dom0 ends run.sh by KEEL_DEADLINE, 30 s before QEMU's limit, to leave time for the log dump.
 DEADLINE=$(( T_QEMU / 1000 + TIMEOUT - (TIMEOUT > 120 ? 30 : TIMEOUT / 4) ))
-DOM0_CMDLINE="console=hvc0 KEEL_SCENARIO_TIMEOUT=$SCENARIO_TIMEOUT KEEL_DEADLINE=$DEADLINE"
+DOM0_CMDLINE="console=hvc0 ${KEEL_DOM0_CMDLINE_EXTRA:-} KEEL_SCENARIO_TIMEOUT=$SCENARIO_TIMEOUT KEEL_DEADLINE=$DEADLINE"
 KERNEL=$CACHE/vmlinuz   # the decompressed copy saves Xen's slow xz decompression
 [ ! -s "$CACHE/vmlinux" ] || KERNEL=$CACHE/vmlinux
 # shellcheck disable=SC2054  # (commas inside QEMU arguments)
-QEMU_ARGS=(-machine q35 -cpu max,-smap,-smep -m 3072 -smp 2 -nographic -no-reboot
+QEMU_ARGS=(-machine q35 -cpu "${KEEL_QEMU_CPU:-max,-smap,-smep}" -m 3072 -smp 2 -nographic -no-reboot
     -kernel "$CACHE/xen" -append "$XEN_CMDLINE"
     -initrd "$KERNEL $DOM0_CMDLINE,$WORK/initrd")
+# shellcheck disable=SC2206  # (word splitting wanted)
+[ -z "${KEEL_QEMU_EXTRA:-}" ] || QEMU_ARGS+=($KEEL_QEMU_EXTRA)
 if [ "$SHELL_MODE" = 1 ]; then
     # Interactive: QEMU on this terminal; dom0 opens a shell after run.sh (KEEL_SHELL=1).
     # The transcript is processed like a normal run's once QEMU has exited.

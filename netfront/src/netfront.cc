@@ -456,7 +456,9 @@ Task<void> Netfront::supervise() {
         Result<void> r = co_await connect();
         if (r) {
             failures = 0;
-            co_await attention_.wait();
+            rx_watch_prod_ = rx_ring_.rsp_cons();
+            rx_watch_logged_ = false;
+            while (!co_await attention_.wait_for(options_.rx_watchdog_ns)) check_rx();
             const bool reset = reset_wanted_;
             (void)co_await close();
             if (reset || !healthy_) {

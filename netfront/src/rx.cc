@@ -3,6 +3,7 @@
 #include <utility>
 
 #include "keel/netfront/netfront.h"
+#include "keel/log.h"
 #include "keel/panic.h"
 
 namespace keel::netfront {
@@ -57,6 +58,38 @@ void RxBuffer::reset() {
 // ---- the ring --------------------------------------------------------------------------------
 
 void Netfront::on_rx_event() { poll_rx(); }
+
+void Netfront::check_rx() {
+    if (!live_ || rx_polling_) return;
+    const char* name = dev_.nodename().data();
+    const Result<RING_IDX> avail = rx_ring_.unconsumed();
+    const RING_IDX before = rx_ring_.rsp_cons();
+    // Responses that were already published at the last check and are still unconsumed waited
+    // a whole period: their event never came (a bad rsp_prod is poll_rx's to report).
+    const auto behind = static_cast<RING_IDX>(rx_watch_prod_ - before);
+    if (!avail || (behind > 0 && behind <= RxRing::size)) {
+        poll_rx();
+        if (live_ && rx_ring_.rsp_cons() != before) {
+            ++stats_.rx_missed_events;
+            if (!rx_watch_logged_) {
+                rx_watch_logged_ = true;
+                KLOG_WARN("netfront: %s: %u rx responses waited without an event; polled (counted from now on)",
+                          name, static_cast<unsigned>(rx_ring_.rsp_cons() - before));
+            }
+        }
+    }
+    if (!live_) return;
+    if (rx_ring_.outstanding() == 0) {
+        ++stats_.rx_ring_empty;
+        if (!rx_watch_logged_) {
+            rx_watch_logged_ = true;
+            KLOG_WARN("netfront: %s: no rx buffer posted: %u with the stack, %u free (counted from now on)", name,
+                      static_cast<unsigned>(rx_with_stack_), static_cast<unsigned>(rx_free_count_));
+        }
+    }
+    const Result<RING_IDX> now = rx_ring_.unconsumed();
+    rx_watch_prod_ = rx_ring_.rsp_cons() + (now ? *now : 0);
+}
 
 void Netfront::poll_rx() {
     if (!live_) return;

@@ -4,8 +4,11 @@
 #include "cpu.h"
 #include "internal.h"
 #include "keel/xen/evtchn_scan.h"
+#include "keel/xen/fault_report.h"
 #include "keel/xen/hypercall.h"
 #include "keel/xen/platform.h"
+
+extern "C" const char keel_idle_hlt[];   // the hlt in idle() (inline asm label)
 
 namespace keel::xen {
 namespace {
@@ -19,6 +22,8 @@ Function<void()> g_handlers[Port::max_ports];
 // Ports whose pending bit wait() consumed: their handlers still run from dispatch_events().
 volatile std::uint64_t g_soft_pending[Port::max_ports / 64];
 Port* g_timer_port = nullptr;
+volatile std::uint64_t g_hlt_skips = 0;   // upcalls that landed on idle()'s hlt (see on_upcall)
+bool g_hlt_skips_reported = false;
 alignas(Port) unsigned char g_timer_storage[sizeof(Port)];
 
 [[noreturn]] void fail(const char* what, long rc) {
@@ -70,10 +75,18 @@ void init_events() {
     cpu::sti();
 }
 
-void on_upcall() {
+void on_upcall(TrapFrame& frame) {
     // Level-triggered: Xen re-injects while evtchn_upcall_pending is set, so clear it here; the
     // pending selector keeps the facts for dispatch_events() (xen.h, "Event channel endpoints").
     g_vcpu->evtchn_upcall_pending = 0;
+    // idle()'s "sti; hlt" relies on sti's interrupt shadow: an upcall comes after hlt, never
+    // between the two. If one lands on the hlt itself (seen in nested Xen under QEMU TCG), the
+    // guest would halt with upcall_pending already cleared and pending_sel still set: Xen never
+    // raises the upcall again and the guest sleeps for good. Step over that hlt.
+    if (frame.rip == reinterpret_cast<std::uint64_t>(keel_idle_hlt)) {
+        frame.rip += 1;  // hlt is one byte
+        g_hlt_skips = g_hlt_skips + 1;
+    }
 }
 
 bool dispatch_events() {
@@ -95,6 +108,10 @@ bool dispatch_events() {
 }
 
 void idle() {
+    if (g_hlt_skips != 0 && !g_hlt_skips_reported) {
+        g_hlt_skips_reported = true;
+        early_write("keel: an upcall arrived inside sti's interrupt shadow; its hlt was skipped\n");
+    }
     cpu::cli();
     bool work = g_vcpu->evtchn_pending_sel != 0 || g_vcpu->evtchn_upcall_pending != 0;
     for (auto w : g_soft_pending) work = work || w != 0;
@@ -102,7 +119,8 @@ void idle() {
         cpu::sti();
         return;
     }
-    cpu::sti_hlt();
+    // The one "sti; hlt" whose hlt on_upcall() knows (keel_idle_hlt): keep it in this function only.
+    asm volatile("sti\n.globl keel_idle_hlt\nkeel_idle_hlt: hlt" ::: "memory");
 }
 
 std::uint64_t now_ns() { return pvclock_read(g_vcpu->time, read_tsc); }

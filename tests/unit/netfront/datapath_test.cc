@@ -376,5 +376,44 @@ TEST(AllocationCounter, SeesAllocations) {
     EXPECT_EQ(counter.count(), 1u);
 }
 
+TEST_F(NetfrontTest, WatchdogTakesRxResponsesWhoseEventWasLost) {
+    make();
+    nf->start();
+    ASSERT_TRUE(run_until([&] { return nf->link_up(); }));
+    collect();
+    nb.lose_rx_notify = true;
+    for (unsigned i = 0; i < 3; ++i) nb.inject(make_frame(200, i));
+    pump_data();
+    EXPECT_TRUE(rx.empty()) << "no event, no poll";
+    nf->check_rx();  // published after the last check: not yet a miss
+    EXPECT_TRUE(rx.empty());
+    EXPECT_EQ(nf->stats().rx_missed_events, 0u);
+    ASSERT_TRUE(run_until([&] { return rx.size() == 3; })) << "the supervisor's next check takes them";
+    EXPECT_EQ(nf->stats().rx_missed_events, 1u);
+    EXPECT_TRUE(logged("3 rx responses waited without an event"));
+    EXPECT_EQ(flatten(rx[2]), make_frame(200, 2));
+    EXPECT_EQ(nb.violations(), 0);
+}
+
+TEST_F(NetfrontTest, WatchdogReportsAnRxRingWithNothingPosted) {
+    netfront::Options o;
+    o.rx_buffers = 4;
+    make({}, o);
+    nf->start();
+    ASSERT_TRUE(run_until([&] { return nf->link_up(); }));
+    collect();
+    for (unsigned i = 0; i < 4; ++i) nb.inject(make_frame(100, i));
+    pump_data();
+    ASSERT_EQ(rx.size(), 4u) << "the stack holds every page";
+    nf->check_rx();
+    EXPECT_EQ(nf->stats().rx_ring_empty, 1u);
+    EXPECT_EQ(nf->stats().rx_missed_events, 0u);
+    EXPECT_TRUE(logged("no rx buffer posted: 4 with the stack, 0 free"));
+    rx.clear();
+    pump_data();
+    nf->check_rx();
+    EXPECT_EQ(nf->stats().rx_ring_empty, 1u) << "posted again";
+}
+
 }  // namespace
 }  // namespace keel::test

@@ -608,7 +608,7 @@ void FakeNetback::rx_data() {
     if (pushed) {
         int notify;
         RING_PUSH_RESPONSES_AND_CHECK_NOTIFY(&rx_, notify);
-        if (notify) rx_ch_->fire();
+        if (notify && !lose_rx_notify) rx_ch_->fire();
     }
 }
 

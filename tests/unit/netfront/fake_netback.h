@@ -176,6 +176,7 @@ public:
     std::size_t rx_chunk = 4096;    ///< at most this many bytes per rx slot
     std::uint16_t rx_flags = 0;     ///< NETRXF_* added to every frame's first slot
     bool keep_rings_mapped = false; ///< never unmap the rings (the guest's revoke finds them busy)
+    bool lose_rx_notify = false;    ///< push rx responses but never fire the rx event (a lost event)
 
     /// The backend lets go of everything (as if its domain went away), without xenbus.
     void disconnect() {

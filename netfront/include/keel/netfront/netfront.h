@@ -155,6 +155,8 @@ struct Stats {
     std::uint64_t connects = 0;      ///< handshakes that reached Connected
     std::uint64_t resets = 0;        ///< connections ended by us because the backend misbehaved
     std::uint64_t leaked_pages = 0;  ///< pages never reused: the backend held their grant at teardown
+    std::uint64_t rx_missed_events = 0;  ///< rx responses found by the watchdog, not by an event
+    std::uint64_t rx_ring_empty = 0;     ///< watchdog ticks that found no rx request posted
 };
 
 /// What the handshake settled on (valid while connected; kept after a disconnect).
@@ -171,6 +173,8 @@ struct Options {
     std::uint16_t rx_buffers = RxRing::size;
     /// Transmit pages (each granted read-only; one per tx ring slot in flight).
     std::uint16_t tx_buffers = TxRing::size;
+    /// While connected, the supervisor looks at the rx ring this often (see Netfront::check_rx).
+    std::uint64_t rx_watchdog_ns = s(1);
     /// Protocol errors in a row (no good response between them) before the device is reset.
     unsigned max_consecutive_errors = 16;
     /// Delay before reconnecting after a reset or a failed connect; doubles per failure in a
@@ -259,6 +263,11 @@ public:
     /// for tests that dispatch events themselves).
     void on_tx_event();
     void on_rx_event();
+    /// The supervisor's periodic look at the rx ring (public for tests): responses that waited
+    /// a whole period without their event are consumed now (counted, logged once per
+    /// connection), and an rx ring left without a single request is reported with where the
+    /// pages are. Either means frames are being lost upstream.
+    void check_rx();
 
 private:
     friend class RxBuffer;
@@ -375,6 +384,8 @@ private:
     bool rx_polling_ = false;                ///< inside poll_rx: refill at the end, not per release
     bool rx_skipping_ = false;               ///< discarding the rest of an over-long frame
     std::uint32_t rx_with_stack_ = 0;        ///< pages held by RxBuffers
+    RING_IDX rx_watch_prod_ = 0;             ///< responses published at the last check_rx()
+    bool rx_watch_logged_ = false;           ///< check_rx() has logged on this connection
 
     // Transmit pool.
     TxPage tx_[TxRing::size];
