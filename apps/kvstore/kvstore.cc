@@ -1,6 +1,7 @@
 // kvstore: a key-value server for redis-cli and redis-benchmark (RESP2) that keeps its data in
 // an append-only log on the first PV disk: a write is answered only once its log record is
-// durable, and a restart replays the log. Without a disk it keeps everything in memory.
+// durable, and a restart replays the log. A read-only disk is served as it is, refusing writes
+// (READONLY); without a disk it keeps everything in memory.
 // Command line: ip=ADDR/PREFIX gw=ADDR (else DHCP), port=N (default 6379), max-conns=N (256).
 #include <array>
 #include <cstdint>
@@ -53,6 +54,10 @@ public:
         if (!replay.ok()) {
             KLOG_ERROR("kvstore: cannot open the log: %s (%s)", to_string(replay.error()), server_.failure());
             co_return 1;
+        }
+        if (server_.log() != nullptr && server_.log()->read_only()) {
+            KLOG_WARN("kvstore: the disk is read-only: serving its %lu keys, refusing every write",
+                      static_cast<unsigned long>(server_.store().size()));
         }
 
         auto iface = co_await net::start(cfg.value());

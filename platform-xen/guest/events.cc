@@ -4,11 +4,8 @@
 #include "cpu.h"
 #include "internal.h"
 #include "keel/xen/evtchn_scan.h"
-#include "keel/xen/fault_report.h"
 #include "keel/xen/hypercall.h"
 #include "keel/xen/platform.h"
-
-extern "C" const char keel_idle_hlt[];   // the hlt in idle() (inline asm label)
 
 namespace keel::xen {
 namespace {
@@ -22,8 +19,6 @@ Function<void()> g_handlers[Port::max_ports];
 // Ports whose pending bit wait() consumed: their handlers still run from dispatch_events().
 volatile std::uint64_t g_soft_pending[Port::max_ports / 64];
 Port* g_timer_port = nullptr;
-volatile std::uint64_t g_hlt_skips = 0;   // upcalls that landed on idle()'s hlt (see on_upcall)
-bool g_hlt_skips_reported = false;
 alignas(Port) unsigned char g_timer_storage[sizeof(Port)];
 
 [[noreturn]] void fail(const char* what, long rc) {
@@ -32,6 +27,33 @@ alignas(Port) unsigned char g_timer_storage[sizeof(Port)];
     (void)rc;
     early_write(" failed\n");
     shutdown(SHUTDOWN_crash);
+}
+
+// The ports with a handler: what idle() waits on (Xen takes at most 128 in one SCHEDOP_poll).
+constexpr std::uint32_t max_poll_ports = 128;
+evtchn_port_t g_poll_ports[max_poll_ports];
+unsigned g_poll_count = 0;
+
+void watch_port(std::uint32_t port) {
+    for (unsigned i = 0; i < g_poll_count; ++i) {
+        if (g_poll_ports[i] == port) return;
+    }
+    if (g_poll_count == max_poll_ports) {
+        // Its events still wake idle() through the upcall; only one arriving while its
+        // selector bit is already set waits for the poll's time limit.
+        early_write("keel: more than 128 event channels; idle() does not watch the rest\n");
+        return;
+    }
+    g_poll_ports[g_poll_count++] = port;
+}
+
+void unwatch_port(std::uint32_t port) {
+    for (unsigned i = 0; i < g_poll_count; ++i) {
+        if (g_poll_ports[i] == port) {
+            g_poll_ports[i] = g_poll_ports[--g_poll_count];
+            return;
+        }
+    }
 }
 
 bool test_and_clear(volatile xen_ulong_t* words, std::uint32_t bit) {
@@ -75,18 +97,10 @@ void init_events() {
     cpu::sti();
 }
 
-void on_upcall(TrapFrame& frame) {
+void on_upcall() {
     // Level-triggered: Xen re-injects while evtchn_upcall_pending is set, so clear it here; the
     // pending selector keeps the facts for dispatch_events() (xen.h, "Event channel endpoints").
     g_vcpu->evtchn_upcall_pending = 0;
-    // idle()'s "sti; hlt" relies on sti's interrupt shadow: an upcall comes after hlt, never
-    // between the two. If one lands on the hlt itself (seen in nested Xen under QEMU TCG), the
-    // guest would halt with upcall_pending already cleared and pending_sel still set: Xen never
-    // raises the upcall again and the guest sleeps for good. Step over that hlt.
-    if (frame.rip == reinterpret_cast<std::uint64_t>(keel_idle_hlt)) {
-        frame.rip += 1;  // hlt is one byte
-        g_hlt_skips = g_hlt_skips + 1;
-    }
 }
 
 bool dispatch_events() {
@@ -108,19 +122,25 @@ bool dispatch_events() {
 }
 
 void idle() {
-    if (g_hlt_skips != 0 && !g_hlt_skips_reported) {
-        g_hlt_skips_reported = true;
-        early_write("keel: an upcall arrived inside sti's interrupt shadow; its hlt was skipped\n");
-    }
+    // Not "sti; hlt": in nested Xen under QEMU TCG an upcall was seen landing between the two
+    // (sti's interrupt shadow not honoured); its handler cleared upcall_pending, the hlt then
+    // blocked, and with pending_sel still set Xen never raised the upcall again. The vCPU also
+    // triple-faulted, twice, taking an interrupt on waking from hlt. SCHEDOP_poll instead blocks
+    // with interrupts off, and Xen itself looks at the pending bits of the ports we wait on
+    // (the timer's among them) before it blocks, so nothing set before the call is missed.
     cpu::cli();
     bool work = g_vcpu->evtchn_pending_sel != 0 || g_vcpu->evtchn_upcall_pending != 0;
     for (auto w : g_soft_pending) work = work || w != 0;
-    if (work) {
-        cpu::sti();
-        return;
+    if (!work) {
+        sched_poll poll{};
+        set_xen_guest_handle(poll.ports, g_poll_ports);
+        poll.nr_ports = g_poll_count;
+        // The loop's deadline is armed on the timer port; the limit only bounds the wait for a
+        // port idle() could not watch.
+        poll.timeout = now_ns() + 1'000'000'000ull;
+        sched_op(SCHEDOP_poll, &poll);
     }
-    // The one "sti; hlt" whose hlt on_upcall() knows (keel_idle_hlt): keep it in this function only.
-    asm volatile("sti\n.globl keel_idle_hlt\nkeel_idle_hlt: hlt" ::: "memory");
+    cpu::sti();  // a pending upcall is taken here; dispatch_events() scans either way
 }
 
 std::uint64_t now_ns() { return pvclock_read(g_vcpu->time, read_tsc); }
@@ -182,6 +202,7 @@ Port::~Port() { close(); }
 void Port::close() {
     if (port_ == 0) return;
     g_handlers[port_].reset();
+    unwatch_port(port_);
     if (owned_) {
         evtchn_close c{port_};
         evtchn_op(EVTCHNOP_close, &c);
@@ -210,6 +231,7 @@ void Port::wait() {
 
 void Port::set_handler(Function<void()> handler) {
     g_handlers[port_] = std::move(handler);
+    watch_port(port_);
     unmask(port_);
 }
 

@@ -129,7 +129,7 @@ using namespace keel::xen;
 
 extern "C" void keel_trap(TrapFrame* frame) {
     if (frame->vector == upcall_vector) {
-        on_upcall(*frame);
+        on_upcall();
         return;
     }
     // Every exception is fatal: report it and let on_crash decide. A fault while reporting

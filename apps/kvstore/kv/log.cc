@@ -210,11 +210,7 @@ Task<Result<ReplayReport>> Log::open(std::uint64_t now_ns) {
         keel::format(why_, sizeof(why_), "unsupported sector size %u", ss_);
         co_return Error::not_supported;
     }
-    if (g.read_only) {
-        keel::format(why_, sizeof(why_), "the disk %.*s is read-only (xl: access=ro); the log needs to write",
-                     static_cast<int>(disk_.name().size()), disk_.name().data());
-        co_return Error::permission;
-    }
+    read_only_ = g.read_only;
     if (g.sectors < disk::header_sectors) {
         keel::format(why_, sizeof(why_), "the disk is too small for a log (%llu sectors)",
                      static_cast<unsigned long long>(g.sectors));
@@ -251,6 +247,10 @@ Task<Result<ReplayReport>> Log::open(std::uint64_t now_ns) {
                      blank ? "the disk is blank and formatting is off"
                            : "not a kvstore disk, or both copies of its header are damaged");
         co_return Error::bad_input;
+    } else if (read_only_) {
+        keel::format(why_, sizeof(why_), "the disk %.*s is blank and read-only (xl: access=ro): no log to serve",
+                     static_cast<int>(disk_.name().size()), disk_.name().data());
+        co_return Error::permission;
     } else {
         auto f = co_await format_disk(header_);
         if (!f.ok()) co_return f.error();
@@ -276,6 +276,14 @@ Task<Result<ReplayReport>> Log::open(std::uint64_t now_ns) {
     cur_.first_sector = header_.data_start + cur_.region * header_.region_sectors;
     cur_.capacity = header_.region_sectors * ss_;
     if (auto r = co_await replay(now_ns, report); !r.ok()) co_return r.error();
+    if (read_only_) {
+        // Served as it is: nothing is written, so reserve() refuses every change.
+        report.epoch = header_.epoch;
+        report.region = cur_.region;
+        replay_ = report;
+        opened_ = true;
+        co_return report;
+    }
 
     // The next epoch goes into the header before any record of it is written.
     disk::Header bumped = header_;
@@ -411,6 +419,7 @@ Task<Result<void>> Log::replay(std::uint64_t now_ns, ReplayReport& report) {
 Result<void> Log::reserve(std::size_t payload_bytes) {
     if (failed_ != Error::ok) return failed_;
     if (!opened_) return Error::closed;
+    if (read_only_) return Error::permission;
     if (payload_bytes > options_.max_record_bytes) return Error::invalid_argument;
     const std::size_t rec = disk::record_header_bytes + payload_bytes;
     Stream& s = primary();
@@ -543,7 +552,7 @@ std::uint64_t Log::live_estimate() const {
 }
 
 bool Log::wants_compaction() const {
-    if (!ready() || compacting_) return false;
+    if (!ready() || compacting_ || read_only_) return false;
     const std::uint64_t live = live_estimate();
     if (live > cur_.capacity / 4 * 3) return false;  // would not fit with room to spare
     if (want_compaction_ && live < cur_.end) return true;
@@ -571,6 +580,7 @@ void Log::seal_snapshot_record() {
 
 Task<Result<void>> Log::compact(std::uint64_t now_ns) {
     if (!ready()) co_return failed_ != Error::ok ? failed_ : Error::invalid_argument;
+    if (read_only_) co_return Error::permission;
     if (compacting_) co_return Error::busy;
     compacting_ = true;
     compact_error_ = Error::ok;

@@ -131,7 +131,9 @@ public:
     /// Read the header (formatting a blank disk), replay the active region into the store
     /// (which should be empty), write the next epoch into the header and flush. Records whose
     /// expiry is at or before `now_ns` delete their key instead. Errors:
-    ///   permission       the disk is read-only (failure() says so)
+    ///   permission       the disk is read-only and blank (failure() says so)
+    /// A read-only disk is replayed and served as it is: nothing is written (not even the
+    /// epoch), and reserve() refuses every change with Error::permission.
     ///   bad_input        not a kvstore disk, or both header copies are corrupt
     ///   not_supported    another format version, or a sector size the header does not match
     ///   no_space         the disk is too small for a log
@@ -141,6 +143,8 @@ public:
 
     /// Opened and no write has failed.
     bool ready() const { return opened_ && failed_ == Error::ok; }
+    /// Opened on a read-only disk: replayed, never written.
+    bool read_only() const { return read_only_; }
     /// Error::ok, or what stopped the log (after which every reserve() and commit() fails).
     Error failed() const { return failed_; }
     /// A sentence for the console about the last failure ("" if none).
@@ -225,6 +229,7 @@ private:
     disk::Header header_{};
     unsigned header_slot_ = 0;  // the copy holding header_
     bool opened_ = false;
+    bool read_only_ = false;
     Error failed_ = Error::ok;
     char why_[160] = {};
 

@@ -77,10 +77,17 @@ grep -qiE 'error|refused|reset' <<<"$out" && fail "redis-benchmark saw errors: $
 pass "redis-benchmark -t set,get -n 20000: no errors"
 xl_destroy kvstore
 
-# A read-only disk: reported, and never written: kvstore refuses to run its log on it.
+# A read-only disk: reported, served as it is, and never written.
+sum_before=$(md5sum < $disk)
 xl_create kvstore "$(disk_cfg ro)" 'name="kvstore-ro"'
-wait_guest_log kvstore-ro 'read-only' 60
-wait_guest_log kvstore-ro 'kvstore: cannot open the log' 30
-grep -E 'read-only|cannot open' "$(guest_log kvstore-ro)" | sed 's/^/    | /'
-pass "a read-only disk is reported and refused for the log"
+wait_guest_log kvstore-ro 'kvstore: serving on port 6379' 60
+grep -E 'read-only' "$(guest_log kvstore-ro)" | sed 's/^/    | /'
+grep -q 'the disk is read-only: serving' "$(guest_log kvstore-ro)" || fail "the read-only disk was not reported"
+wait_until 30 "redis PING (read-only)" bash -c "timeout 5 redis-cli -h $ip PING | grep -q PONG"
+[ "$(rcli GET key:500)" = value-500 ] || fail "GET on the read-only disk: $(rcli GET key:500)"
+got=$(rcli SET key:500 changed)
+[[ $got == READONLY* ]] || fail "SET on the read-only disk answered: $got"
+[ "$(rcli GET key:500)" = value-500 ] || fail "the refused SET changed the value"
 xl_destroy kvstore-ro
+[ "$(md5sum < $disk)" = "$sum_before" ] || fail "the read-only disk image changed"
+pass "a read-only disk is reported, served, refuses writes (READONLY) and is left unchanged"

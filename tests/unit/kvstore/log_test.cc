@@ -506,16 +506,43 @@ TEST_F(LogTest, AFailedWriteFailsTheLogAndRefusesWrites) {
     reopen_and_check(disk.durable, e, "after the failure");
 }
 
-TEST_F(LogTest, AReadOnlyDiskIsAClearError) {
+TEST_F(LogTest, ABlankReadOnlyDiskIsAClearError) {
     FakeDisk disk(512);
     disk.geo.read_only = true;
     Node n(disk, small_log_options());
     auto r = run(n.log.open(n.now_ns));
     EXPECT_EQ(r.error(), Error::permission);
-    EXPECT_NE(std::string(n.log.failure()).find("read-only"), std::string::npos) << n.log.failure();
+    EXPECT_NE(std::string(n.log.failure()).find("blank and read-only"), std::string::npos) << n.log.failure();
     EXPECT_EQ(disk.writes, 0u);
     // A log that is not open refuses writes (the Server attaches it only once open).
     EXPECT_EQ(n.exec({"SET", "a", "1"}).substr(0, 8), "-MISCONF");
+}
+
+TEST_F(LogTest, AReadOnlyDiskIsServedAndNeverWritten) {
+    FakeDisk disk(512);
+    {
+        Node n(disk, small_log_options());
+        open(n);
+        EXPECT_EQ(n.exec({"MSET", "a", "1", "b", "2"}), "+OK\r\n");
+        ASSERT_TRUE(commit(n).ok());
+    }
+    const auto before = disk.durable;
+    const auto writes = disk.writes;
+    disk.geo.read_only = true;
+    Node n(disk, small_log_options());
+    const ReplayReport r = open(n);
+    EXPECT_EQ(r.records, 1u);
+    EXPECT_EQ(r.epoch, 2u) << "the epoch is not bumped: that would be a write";
+    EXPECT_TRUE(n.log.read_only());
+    EXPECT_EQ(n.exec({"GET", "b"}), "$1\r\n2\r\n");
+    EXPECT_EQ(n.exec({"SET", "c", "3"}), "-READONLY the disk is read-only\r\n");
+    EXPECT_EQ(n.exec({"DEL", "a"}), "-READONLY the disk is read-only\r\n");
+    EXPECT_EQ(n.exec({"FLUSHALL"}), "-READONLY the disk is read-only\r\n");
+    EXPECT_EQ(n.exec({"DBSIZE"}), ":2\r\n") << "refused changes left the data alone";
+    EXPECT_FALSE(n.log.wants_compaction());
+    EXPECT_EQ(run(n.log.compact(n.now_ns)).error(), Error::permission);
+    EXPECT_EQ(disk.writes, writes);
+    EXPECT_TRUE(disk.durable == before);
 }
 
 TEST_F(LogTest, RefusesDisksItCannotUse) {

@@ -185,7 +185,7 @@ TEST_F(SessionTest, FailedLogFailsTheCommit) {
     EXPECT_NE(std::string(server.failure()).find("I/O error"), std::string::npos);
 }
 
-TEST_F(SessionTest, ReadOnlyDiskDoesNotOpen) {
+TEST_F(SessionTest, BlankReadOnlyDiskDoesNotOpen) {
     FakeDisk disk(512);
     disk.geo.read_only = true;
     Server server(config(), clock());
