@@ -28,8 +28,9 @@
 #   2  usage error or the host could not be built / the scenario could not be packed
 #
 # Environment: KEEL_TESTBED_CACHE (see build-host.sh), KEEL_QEMU (emulator binary),
-# KEEL_XEN_CMDLINE_EXTRA (appended to Xen's command line), KEEL_QEMU_EXTRA (more QEMU
-# arguments, split on spaces), KEEL_SCENARIO_TIMEOUT,
+# KEEL_XEN_CMDLINE_EXTRA (appended to Xen's command line), KEEL_DOM0_CMDLINE_EXTRA (appended
+# to dom0's), KEEL_QEMU_CPU (-cpu value), KEEL_QEMU_ACCEL (-accel value), KEEL_QEMU_EXTRA (more
+# QEMU arguments, split on spaces), KEEL_SCENARIO_TIMEOUT,
 # KEEL_TESTBED_LOCK (lock file serializing nested runs on the machine, default
 # $TMPDIR/keel-testbed-qemu.lock; empty = no serialization).
 set -euo pipefail
@@ -154,7 +155,10 @@ DOM0_CMDLINE="console=hvc0 ${KEEL_DOM0_CMDLINE_EXTRA:-} KEEL_SCENARIO_TIMEOUT=$S
 KERNEL=$CACHE/vmlinuz   # the decompressed copy saves Xen's slow xz decompression
 [ ! -s "$CACHE/vmlinux" ] || KERNEL=$CACHE/vmlinux
 # shellcheck disable=SC2054  # (commas inside QEMU arguments)
-QEMU_ARGS=(-machine q35 -cpu "${KEEL_QEMU_CPU:-max,-smap,-smep}" -m 3072 -smp 2 -nographic -no-reboot
+# One TCG thread for both vCPUs: with QEMU's multi-threaded TCG, keel guests triple-faulted now
+# and then under load while Xen injected an interrupt (docs/testbed.md).
+QEMU_ARGS=(-machine q35 -accel "${KEEL_QEMU_ACCEL:-tcg,thread=single}" -cpu "${KEEL_QEMU_CPU:-max,-smap,-smep}"
+    -m 3072 -smp 2 -nographic -no-reboot
     -kernel "$CACHE/xen" -append "$XEN_CMDLINE"
     -initrd "$KERNEL $DOM0_CMDLINE,$WORK/initrd")
 # shellcheck disable=SC2206  # (word splitting wanted)
