@@ -22,7 +22,7 @@ redis() {
 }
 
 
-# Linux first: the keel rows are the ones under study (docs/testbed.md, "dom0 processes").
+# Linux first, keel second (the order of the earlier runs).
 # ---- Linux ----
 linux_initrd
 new_disk
