@@ -1,5 +1,6 @@
 // The lwIP port: what lwIP calls (sys_now, hooks, memory, random numbers, diagnostics), and
 // the keel Timer that runs lwIP's timeouts from the event loop.
+#include <bit>
 #include <cstdarg>
 #include <cstdlib>
 #include <cstring>
@@ -30,13 +31,12 @@ SipKey g_key;  // keys random32() and the TCP sequence numbers
 bool g_keyed = false;
 std::uint64_t g_counter = 0;
 
-constexpr std::uint64_t rotl(std::uint64_t x, int b) { return (x << b) | (x >> (64 - b)); }
 
 void ensure_keyed() {
     if (g_keyed) return;
     // No seed_random() yet: key from the clock, which is guessable. start() seeds properly.
     const std::uint64_t t = current_loop() != nullptr ? current_loop()->now() : 0;
-    g_key = {t ^ 0x9e3779b97f4a7c15ull, rotl(t, 29) ^ 0xc2b2ae3d27d4eb4full};
+    g_key = {t ^ 0x9e3779b97f4a7c15ull, std::rotl(t, 29) ^ 0xc2b2ae3d27d4eb4full};
     g_keyed = true;
 }
 
@@ -59,7 +59,7 @@ void seed_random(std::uint64_t entropy) {
     // Mix into the existing key, so seeding twice never weakens it.
     const std::uint8_t* e = reinterpret_cast<const std::uint8_t*>(&entropy);
     g_key.k0 ^= siphash24(g_key, e, sizeof(entropy));
-    g_key.k1 ^= rotl(siphash24(g_key, e, sizeof(entropy)), 17) + 0x94d049bb133111ebull;
+    g_key.k1 ^= std::rotl(siphash24(g_key, e, sizeof(entropy)), 17) + 0x94d049bb133111ebull;
 }
 
 std::uint32_t random32() {

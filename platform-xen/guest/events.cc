@@ -124,10 +124,10 @@ bool dispatch_events() {
 void idle() {
     // Not "sti; hlt": in nested Xen under QEMU TCG an upcall was seen landing between the two
     // (sti's interrupt shadow not honoured); its handler cleared upcall_pending, the hlt then
-    // blocked, and with pending_sel still set Xen never raised the upcall again. The vCPU also
-    // triple-faulted, twice, taking an interrupt on waking from hlt. SCHEDOP_poll instead blocks
-    // with interrupts off, and Xen itself looks at the pending bits of the ports we wait on
-    // (the timer's among them) before it blocks, so nothing set before the call is missed.
+    // blocked, and with pending_sel still set Xen never raised the upcall again. SCHEDOP_poll
+    // instead blocks with interrupts off, and Xen itself looks at the pending bits of the ports
+    // we wait on (the timer's among them) before it blocks, so nothing set before the call is
+    // missed.
     cpu::cli();
     bool work = g_vcpu->evtchn_pending_sel != 0 || g_vcpu->evtchn_upcall_pending != 0;
     for (auto w : g_soft_pending) work = work || w != 0;

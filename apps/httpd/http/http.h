@@ -77,7 +77,6 @@ enum class Method : std::uint8_t { get, head, post, put, delete_, connect, optio
 
 enum class Version : std::uint8_t { http_1_0, http_1_1 };
 
-
 struct Header {
     std::string_view name;   ///< as sent (a token)
     std::string_view value;  ///< without leading/trailing OWS

@@ -57,7 +57,6 @@ bool is_host(std::string_view s) {
     return true;
 }
 
-
 // string_view::substr throws on a bad position; these never do (callers keep pos <= size).
 std::string_view tail(std::string_view s, std::size_t pos) {
     return std::string_view(s.data() + pos, s.size() - pos);
@@ -100,7 +99,6 @@ Method method_from(std::string_view m) {
 }
 
 }  // namespace
-
 
 std::optional<std::string_view> Request::header(std::string_view name) const {
     for (const Header& h : headers) {

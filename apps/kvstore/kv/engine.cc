@@ -15,7 +15,6 @@ constexpr std::uint64_t ns_per_s = 1'000'000'000ull;
 constexpr std::int64_t int64_max = 0x7fffffffffffffffll;
 constexpr std::int64_t int64_min = -int64_max - 1;
 
-
 constexpr std::string_view not_an_integer = "ERR value is not an integer or out of range";
 constexpr std::string_view syntax_error = "ERR syntax error";
 constexpr std::string_view oom_error = "OOM command not allowed when used memory > 'maxmemory'.";
@@ -56,7 +55,6 @@ private:
 unsigned long long ull(std::uint64_t v) { return static_cast<unsigned long long>(v); }
 
 }  // namespace
-
 
 struct Engine::Command {
     std::string_view name;

@@ -123,5 +123,4 @@ private:
     Stats stats_{};
 };
 
-
 }  // namespace keel::kv

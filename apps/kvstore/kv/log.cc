@@ -276,29 +276,24 @@ Task<Result<ReplayReport>> Log::open(std::uint64_t now_ns) {
     cur_.first_sector = header_.data_start + cur_.region * header_.region_sectors;
     cur_.capacity = header_.region_sectors * ss_;
     if (auto r = co_await replay(now_ns, report); !r.ok()) co_return r.error();
-    if (read_only_) {
-        // Served as it is: nothing is written, so reserve() refuses every change.
-        report.epoch = header_.epoch;
-        report.region = cur_.region;
-        replay_ = report;
-        opened_ = true;
-        co_return report;
-    }
 
-    // The next epoch goes into the header before any record of it is written.
-    disk::Header bumped = header_;
-    bumped.epoch = header_.epoch + 1;
-    auto w = co_await write_header(bumped, 1 - slot);
-    if (w.ok()) w = co_await disk_.flush();
-    if (!w.ok()) {
-        keel::format(why_, sizeof(why_), "cannot write the log header: %s", to_string(w.error()));
-        co_return w.error();
+    if (!read_only_) {
+        // The next epoch goes into the header before any record of it is written. A read-only
+        // disk is served as it is: nothing is written, and reserve() refuses every change.
+        disk::Header bumped = header_;
+        bumped.epoch = header_.epoch + 1;
+        auto w = co_await write_header(bumped, 1 - slot);
+        if (w.ok()) w = co_await disk_.flush();
+        if (!w.ok()) {
+            keel::format(why_, sizeof(why_), "cannot write the log header: %s", to_string(w.error()));
+            co_return w.error();
+        }
+        header_ = bumped;
+        header_slot_ = 1 - slot;
+        cur_.epoch = header_.epoch;
+        if (!cur_.buf.reserve(2 * ss_) || !inflight_.reserve(2 * ss_)) co_return Error::no_memory;
     }
-    header_ = bumped;
-    header_slot_ = 1 - slot;
-    cur_.epoch = header_.epoch;
-    if (!cur_.buf.reserve(2 * ss_) || !inflight_.reserve(2 * ss_)) co_return Error::no_memory;
-    report.epoch = cur_.epoch;
+    report.epoch = header_.epoch;
     report.region = cur_.region;
     replay_ = report;
     opened_ = true;

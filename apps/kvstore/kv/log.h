@@ -132,13 +132,13 @@ public:
     /// (which should be empty), write the next epoch into the header and flush. Records whose
     /// expiry is at or before `now_ns` delete their key instead. Errors:
     ///   permission       the disk is read-only and blank (failure() says so)
-    /// A read-only disk is replayed and served as it is: nothing is written (not even the
-    /// epoch), and reserve() refuses every change with Error::permission.
     ///   bad_input        not a kvstore disk, or both header copies are corrupt
     ///   not_supported    another format version, or a sector size the header does not match
     ///   no_space         the disk is too small for a log
     ///   no_memory        the store could not take the replayed data
     ///   any disk error   from the device
+    /// A read-only disk is replayed and served as it is: nothing is written (not even the
+    /// epoch), and reserve() refuses every change with Error::permission.
     Task<Result<ReplayReport>> open(std::uint64_t now_ns);
 
     /// Opened and no write has failed.

@@ -1,7 +1,6 @@
 #!/bin/bash
-# httpd on dom0's bridge under light traffic (what runs in CI; the load test is ../httpd, kept
-# out of ctest while dom0 under network load is unreliable: docs/testbed.md): ping, curl 200
-# and the page, HEAD / 404 / 405, /metrics parses, malformed requests each get a 4xx while the
+# httpd on dom0's bridge under light traffic (the load test is ../httpd): ping, curl 200 and
+# the page, HEAD / 404 / 405, /metrics parses, malformed requests each get a 4xx while the
 # server keeps serving, xl shutdown powers it off.
 source /scenario/lib.sh
 ip=10.0.0.2
