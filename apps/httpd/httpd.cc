@@ -170,10 +170,12 @@ private:
                 static_cast<std::int64_t>((loop().now() - started_ns_) / 1'000'000'000ull));
         w.gauge("keel_heap_in_use_bytes", "Heap bytes handed out.", static_cast<std::int64_t>(global_heap().in_use()));
         std::uint64_t rx_p = 0, rx_b = 0, rx_d = 0, tx_p = 0, tx_b = 0, tx_d = 0, errors = 0, missed = 0, empty = 0;
+        std::uint64_t rx_gso = 0, tx_gso = 0;
         for (auto* dev : netfront::netfront_devices()) {
             const auto st = dev->stats();
             rx_p += st.rx.packets, rx_b += st.rx.bytes, rx_d += st.rx.dropped;
             missed += st.rx_missed_events, empty += st.rx_ring_empty;
+            rx_gso += st.rx.gso, tx_gso += st.tx.gso;
             tx_p += st.tx.packets, tx_b += st.tx.bytes, tx_d += st.tx.dropped;
             errors += st.rx.bad_id + st.rx.bad_status + st.rx.bad_length + st.rx.too_many_slots + st.rx.bad_extra +
                       st.rx.ring_overrun + st.tx.bad_id + st.tx.bad_status + st.tx.bad_length +
@@ -184,6 +186,10 @@ private:
         w.counter("keel_netfront_rx_bytes_total", "Bytes received.", rx_b);
         w.counter("keel_netfront_tx_packets_total", "Frames sent.", tx_p);
         w.counter("keel_netfront_tx_bytes_total", "Bytes sent.", tx_b);
+        w.counter("keel_netfront_rx_gso_total", "Frames received as TCP super-segments (GSO).", rx_gso);
+        w.counter("keel_netfront_tx_gso_total", "Frames sent as TCP super-segments (GSO).", tx_gso);
+        w.counter("keel_net_tx_gso_segments_total", "TCP segments merged into the super-segments sent.",
+                  ns.tx_gso_segments);
         w.counter("keel_netfront_drops_total", "Frames dropped (both directions).", rx_d + tx_d);
         w.counter("keel_netfront_errors_total", "Backend errors and protocol violations.", errors);
         w.counter("keel_netfront_rx_missed_events_total", "Rx responses the watchdog found without an event.", missed);

@@ -112,7 +112,7 @@
 #define TCP_SND_BUF (44 * TCP_MSS)
 #define TCP_SND_QUEUELEN ((4 * (TCP_SND_BUF) + (TCP_MSS - 1)) / (TCP_MSS))
 #define TCP_QUEUE_OOSEQ 1
-#define TCP_OOSEQ_MAX_PBUFS 16            /* per connection: out-of-order data pins rx pages */
+#define TCP_OOSEQ_MAX_PBUFS 36            /* per connection: out-of-order data pins rx pages (a GSO frame is up to 17) */
 #define LWIP_TCP_SACK_OUT 1
 #define TCP_LISTEN_BACKLOG 1              /* accepted-but-unclaimed connections count (net/tcp) */
 #define TCP_DEFAULT_LISTEN_BACKLOG 128

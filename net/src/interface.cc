@@ -1,6 +1,8 @@
-// Interface: one lwIP netif over an Ethernet link. Receive hands frames to lwIP as custom
-// pbufs over the link's buffers; transmit walks the pbuf chain into fragments for the link
-// (which copies them into its own pages), queueing frames while the link is full.
+// Interface: one lwIP netif over an Ethernet link. Receive hands frames to lwIP as chains of
+// custom pbufs over the link's buffers; transmit queues lwIP's frames and, at the end of each
+// entry into lwIP, walks their pbuf chains into fragments for the link (which copies them into
+// its own pages), merging consecutive TCP segments into super-segments when the link takes
+// them, and keeping what the full link refused.
 #include "keel/net/interface.h"
 
 #include <cstddef>
@@ -10,6 +12,7 @@
 #include "keel/format.h"
 #include "keel/log.h"
 #include "keel/panic.h"
+#include "gso.h"
 #include "lwip_glue.h"
 
 extern "C" {
@@ -49,8 +52,7 @@ struct InterfaceHooks {
 
     static err_t linkoutput(struct netif* n, struct pbuf* p) {
         Interface& self = of(n);
-        // Keep the order of frames: once one waits, everything after it waits too.
-        if (self.txq_count_ == 0 && self.send_now(p)) return ERR_OK;
+        if (self.txq_count_ == Interface::tx_queue_capacity) self.pump();
         if (self.txq_count_ == Interface::tx_queue_capacity) {
             ++counters().tx_dropped;
             return ERR_MEM;  // TCP keeps the segment and sends it again later
@@ -58,8 +60,7 @@ struct InterfaceHooks {
         pbuf_ref(p);  // lwIP's TCP sees a referenced segment as busy and leaves it alone
         self.txq_[(self.txq_head_ + self.txq_count_) % Interface::tx_queue_capacity] = p;
         ++self.txq_count_;
-        ++counters().tx_deferred;
-        return ERR_OK;
+        return ERR_OK;  // handed to the link at the end of this entry into lwIP (flush_output)
     }
 
     static void free_rx(struct pbuf* p) {
@@ -82,7 +83,14 @@ namespace {
 // Context: loop only.
 netif_ext_callback_t g_ext_callback;
 bool g_ext_registered = false;
+Interface* g_interfaces = nullptr;  // every Interface, linked through next_
 }  // namespace
+
+void flush_output() {
+    for (Interface* i = g_interfaces; i != nullptr; i = i->next_) {
+        if (i->txq_count_ > 0 && !i->tx_blocked_) i->pump();
+    }
+}
 
 }  // namespace detail
 
@@ -98,6 +106,8 @@ Interface::Interface(void* link, LinkOps ops, const MacAddr& mac, std::uint16_t 
         netif_add_ext_callback(&detail::g_ext_callback, &InterfaceHooks::on_ext_status);
         detail::g_ext_registered = true;
     }
+    next_ = detail::g_interfaces;
+    detail::g_interfaces = this;
     netif_ = new struct netif();
     struct netif* n =
         netif_add(netif_, nullptr, nullptr, nullptr, this, &InterfaceHooks::init, &ethernet_input);
@@ -112,6 +122,12 @@ Interface::~Interface() {
         dhcp_cleanup(netif_);
     }
     netif_remove(netif_);  // aborts connections bound to its addresses
+    for (Interface** i = &detail::g_interfaces; *i != nullptr; i = &(*i)->next_) {
+        if (*i == this) {
+            *i = next_;
+            break;
+        }
+    }
     while (txq_count_ > 0) {
         pbuf_free(txq_[txq_head_]);
         txq_head_ = (txq_head_ + 1) % tx_queue_capacity;
@@ -220,23 +236,38 @@ std::size_t Interface::ipv6_addresses(std::span<IpAddr> out) const {
 
 std::uint8_t Interface::index() const { return netif_get_index(netif_); }
 
-void Interface::input(detail::RxSlot& slot, std::span<std::byte> frame, bool checksum_ok) {
-    if (frame.size() > 0xffff) {  // a link bug (frames fit a page); drop it, do not trust it
+void Interface::input(std::span<detail::RxSegment> segments, bool checksum_ok) {
+    std::size_t total = 0;
+    for (const auto& seg : segments) total += seg.data.size();
+    struct pbuf* head = nullptr;
+    for (const auto& seg : segments) {
+        auto* pc = new (seg.slot->pbuf_storage) pbuf_custom;
+        pc->custom_free_function = &InterfaceHooks::free_rx;
+        // A segment longer than pbuf's 16-bit length, or a frame beyond 65535 bytes, is a link
+        // bug: the pbufs still take the segments (their frees release the slots) but the frame
+        // is dropped.
+        const auto len = static_cast<u16_t>(std::min<std::size_t>(seg.data.size(), 0xffff));
+        struct pbuf* p = pbuf_alloced_custom(PBUF_RAW, len, PBUF_REF, pc, seg.data.data(), len);
+        if (head == nullptr) {
+            head = p;
+        } else {
+            pbuf_cat(head, p);
+        }
+    }
+    if (head == nullptr) return;
+    if (total > 0xffff || head->tot_len != total) {
         ++counters().rx_dropped;
-        slot.release(&slot);
+        pbuf_free(head);
         return;
     }
-    auto* pc = new (slot.pbuf_storage) pbuf_custom;
-    pc->custom_free_function = &InterfaceHooks::free_rx;
-    const auto len = static_cast<u16_t>(frame.size());
-    struct pbuf* p = pbuf_alloced_custom(PBUF_RAW, len, PBUF_REF, pc, frame.data(), len);
-    deliver(p, checksum_ok);
+    deliver(head, checksum_ok);
 }
 
 void Interface::input_copy(std::span<const std::span<const std::byte>> segments, bool checksum_ok) {
     std::size_t total = 0;
     for (const auto& s : segments) total += s.size();
-    struct pbuf* p = total <= 0xffff ? pbuf_alloc(PBUF_RAW, static_cast<u16_t>(total), PBUF_POOL) : nullptr;
+    struct pbuf* p =
+        total > 0 && total <= 0xffff ? pbuf_alloc(PBUF_RAW, static_cast<u16_t>(total), PBUF_POOL) : nullptr;
     if (p == nullptr) {
         ++counters().rx_dropped;
         return;
@@ -272,6 +303,97 @@ void Interface::deliver(struct pbuf* p, bool checksum_ok) {
     if (checksum_ok) NETIF_SET_CHECKSUM_CTRL(netif_, NETIF_CHECKSUM_ENABLE_ALL);
 }
 
+void Interface::pump() {
+    const bool gso = ops_.tx_gso(link_);
+    while (txq_count_ > 0) {
+        std::uint16_t gso_size = 0;
+        const std::size_t n = gso ? gather(gso_size) : 1;
+        if (!send_head(n, gso_size)) {
+            tx_blocked_ = true;
+            counters().tx_deferred += txq_count_ - txq_waited_;
+            txq_waited_ = txq_count_;
+            return;
+        }
+        for (std::size_t k = 0; k < n; ++k) {
+            pbuf_free(txq_[txq_head_]);
+            txq_[txq_head_] = nullptr;
+            txq_head_ = (txq_head_ + 1) % tx_queue_capacity;
+        }
+        txq_count_ -= n;
+        txq_waited_ = txq_waited_ > n ? txq_waited_ - n : 0;
+    }
+}
+
+namespace {
+
+/// The frame's first contiguous bytes (lwIP builds a TCP segment's headers in its first pbuf).
+std::span<const std::byte> head_of(const struct pbuf* p) { return {static_cast<const std::byte*>(p->payload), p->len}; }
+
+}  // namespace
+
+std::size_t Interface::gather(std::uint16_t& gso_size) const {
+    const struct pbuf* first = txq_[txq_head_];
+    const auto seg = detail::parse_tcp_segment(head_of(first), first->tot_len);
+    if (!seg) return 1;
+    gso_size = seg->payload;
+    std::size_t frame = first->tot_len;
+    std::size_t pieces = 1 + pbuf_clen(first);
+    const struct pbuf* prev = first;
+    detail::TcpSegment prev_seg = *seg;
+    std::size_t n = 1;
+    for (; n < txq_count_; ++n) {
+        const struct pbuf* next = txq_[(txq_head_ + n) % tx_queue_capacity];
+        const auto next_seg = detail::parse_tcp_segment(head_of(next), next->tot_len);
+        if (!next_seg || !detail::continues(head_of(prev), prev_seg, head_of(next), *next_seg, gso_size)) break;
+        if (frame + next_seg->payload > max_gso_frame || pieces + pbuf_clen(next) > max_gso_fragments) break;
+        frame += next_seg->payload;
+        pieces += pbuf_clen(next);
+        prev = next;
+        prev_seg = *next_seg;
+    }
+    if (n == 1) gso_size = 0;
+    return n;
+}
+
+bool Interface::send_head(std::size_t n, std::uint16_t gso_size) {
+    struct pbuf* first = txq_[txq_head_];
+    if (n == 1) return send_now(first);
+    // The super-segment: the first segment's headers, fixed up, then every segment's payload.
+    const auto seg = *detail::parse_tcp_segment(head_of(first), first->tot_len);
+    std::size_t payload = 0;
+    std::uint8_t flags = 0;
+    Fragment frags[max_gso_fragments];
+    std::size_t k = 1;
+    for (std::size_t i = 0; i < n; ++i) {
+        const struct pbuf* p = txq_[(txq_head_ + i) % tx_queue_capacity];
+        std::size_t skip = seg.header_len;
+        for (const struct pbuf* q = p; q != nullptr; q = q->next) {
+            if (skip >= q->len) {
+                skip -= q->len;
+                continue;
+            }
+            frags[k++] = Fragment(static_cast<const std::byte*>(q->payload) + skip, q->len - skip);
+            skip = 0;
+        }
+        payload += p->tot_len - seg.header_len;
+        flags = detail::parse_tcp_segment(head_of(p), p->tot_len)->flags;  // gather() parsed each
+    }
+    std::byte header[14 + 60 + 60];
+    detail::make_super_header(std::span<std::byte>(header, seg.header_len), head_of(first), seg, payload, flags);
+    frags[0] = Fragment(header, seg.header_len);
+    const Result<void> r = ops_.transmit(link_, std::span<const Fragment>(frags, k), gso_size);
+    if (r.ok()) {
+        ++counters().tx_frames;
+        ++counters().tx_gso;
+        counters().tx_gso_segments += n;
+        counters().tx_bytes += seg.header_len + payload;
+        return true;
+    }
+    if (r.error() == Error::again) return false;
+    counters().tx_dropped += n;
+    return true;
+}
+
 bool Interface::send_now(struct pbuf* p) {
     Fragment frags[max_fragments];
     std::size_t n = 0;
@@ -292,7 +414,7 @@ bool Interface::send_now(struct pbuf* p) {
         }
         frags[n++] = Fragment(static_cast<const std::byte*>(copy->payload), copy->len);
     }
-    const Result<void> r = ops_.transmit(link_, std::span<const Fragment>(frags, n));
+    const Result<void> r = ops_.transmit(link_, std::span<const Fragment>(frags, n), 0);
     if (copy != nullptr) pbuf_free(copy);
     if (r.ok()) {
         ++counters().tx_frames;
@@ -306,14 +428,8 @@ bool Interface::send_now(struct pbuf* p) {
 
 void Interface::tx_ready() {
     LwipCall call;
-    while (txq_count_ > 0) {
-        struct pbuf* p = txq_[txq_head_];
-        if (!send_now(p)) return;
-        txq_[txq_head_] = nullptr;
-        txq_head_ = (txq_head_ + 1) % tx_queue_capacity;
-        --txq_count_;
-        pbuf_free(p);
-    }
+    tx_blocked_ = false;
+    pump();
 }
 
 }  // namespace keel::net

@@ -14,6 +14,7 @@ extern "C" {
 }
 
 #include "keel/net/addr.h"
+#include "keel/net/interface.h"
 #include "keel/net/stats.h"
 #include "keel/result.h"
 
@@ -37,11 +38,15 @@ void ensure_init();
 void rearm_timers();
 
 /// Scope guard around calls into lwIP from keel code (not needed inside lwIP callbacks: the
-/// entry that led to them re-arms).
+/// entry that led to them re-arms): on scope exit the frames lwIP queued go to the links
+/// (flush_output) and the timer is re-armed.
 class LwipCall {
 public:
     LwipCall() = default;
-    ~LwipCall() { rearm_timers(); }
+    ~LwipCall() {
+        flush_output();
+        rearm_timers();
+    }
     LwipCall(const LwipCall&) = delete;
     LwipCall& operator=(const LwipCall&) = delete;
 };

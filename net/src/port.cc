@@ -47,6 +47,7 @@ std::uint32_t now_ms() {
 
 void on_lwip_timer() {
     sys_check_timeouts();
+    detail::flush_output();
     detail::rearm_timers();
 }
 

@@ -182,11 +182,21 @@ Task<Result<void>> Netfront::read_features() {
     Result<bool> no_csum = flag_value(co_await dev_.read_backend_uint("feature-no-csum-offload"));
     if (!no_csum) co_return no_csum.error();
     f.tx_checksum_offload = !*no_csum;
-    // io/netif.h: "feature-gso-tcpv4" advertises the capability to handle large TCP packets.
-    // Recorded only: we send no GSO frames and advertise none back.
+    // io/netif.h: "feature-gso-tcpv4" advertises the capability to handle large TCP packets;
+    // "Neither frontends nor backends are assumed to be capable unless the flags are present".
+    // A GSO frame spans several pages (feature-sg) and leaves the checksum to the backend
+    // (NETTXF_csum_blank): all three are needed before we send one.
     Result<bool> gso = flag_value(co_await dev_.read_backend_uint("feature-gso-tcpv4"));
     if (!gso) co_return gso.error();
-    f.backend_gso_tcpv4 = *gso;
+    f.tx_gso_tcpv4 = *gso && f.sg && f.tx_checksum_offload;
+    // Our own offer (written by write_keys). A 64 KiB GSO frame takes up to
+    // XEN_NETIF_NR_SLOTS_MIN pages plus its extra-info slot: with fewer rx pages the backend
+    // would wait for room that never comes.
+    f.rx_gso_tcpv4 = options_.rx_gso && options_.rx_buffers >= XEN_NETIF_NR_SLOTS_MIN + 1;
+    if (options_.rx_gso && !f.rx_gso_tcpv4) {
+        KLOG_WARN("netfront: %s: %u rx pages cannot hold a GSO frame; not offering feature-gso-tcpv4", name,
+                  options_.rx_buffers);
+    }
     // io/netif.h, "Multiple transmit and receive queues": multi-queue-max-queues, if supported.
     Result<std::uint64_t> queues = co_await dev_.read_backend_uint("multi-queue-max-queues");
     if (queues) {
@@ -285,8 +295,11 @@ void Netfront::write_keys(XenbusConfig& cfg) const {
     // io/netif.h: feature-no-csum-offload turns checksum offload off or on; we take frames with
     // a blank checksum (reported as RxFlags::checksum_blank).
     cfg.write("feature-no-csum-offload", "0");
-    // Not written: feature-gso-tcpv4/-tcpv6 (we cannot take GSO frames), feature-ipv6-csum-
-    // offload, request-multicast-control, ctrl-ring-ref.
+    // io/netif.h: "feature-gso-tcpv4" -- we take TCP/IPv4 super-segments, announced by an
+    // XEN_NETIF_EXTRA_TYPE_GSO extra-info after the frame's first response (take_rx_frame).
+    if (features_.rx_gso_tcpv4) cfg.write("feature-gso-tcpv4", "1");
+    // Not written: feature-gso-tcpv6 (no IPv6 offloads), feature-ipv6-csum-offload,
+    // request-multicast-control, ctrl-ring-ref.
 }
 
 void Netfront::go_live() {
@@ -294,9 +307,11 @@ void Netfront::go_live() {
     healthy_ = false;
     consecutive_errors_ = 0;
     ++stats_.connects;
-    KLOG_INFO("netfront: %s: link up (%s event channel%s, sg %s, tx csum offload %s)", dev_.nodename().data(),
-              features_.split_event_channels ? "split" : "one", features_.split_event_channels ? "s" : "",
-              features_.sg ? "on" : "off", features_.tx_checksum_offload ? "on" : "off");
+    KLOG_INFO("netfront: %s: link up (%s event channel%s, sg %s, tx csum offload %s, gso tx %s rx %s)",
+              dev_.nodename().data(), features_.split_event_channels ? "split" : "one",
+              features_.split_event_channels ? "s" : "", features_.sg ? "on" : "off",
+              features_.tx_checksum_offload ? "on" : "off", features_.tx_gso_tcpv4 ? "on" : "off",
+              features_.rx_gso_tcpv4 ? "on" : "off");
     // The backend now listens: tell it about the rx buffers posted before it connected.
     tx_channel_->notify();
     if (rx_channel_ != tx_channel_) rx_channel_->notify();
@@ -372,6 +387,7 @@ void Netfront::release_connection() {
     }
     reset_tx_free_list();
     tx_blocked_ = false;
+    tx_blocked_pages_ = tx_blocked_ring_slots_ = 0;
 }
 
 void Netfront::lose_rx_page(std::uint16_t i) {

@@ -1,5 +1,6 @@
-// Netfront's receive path: parse and validate rx responses, hand frames up without a copy
-// (RxBuffer), and keep the rx ring stocked with the pages that come back.
+// Netfront's receive path: parse and validate rx responses (GSO extra-info included), hand
+// frames up without a copy (RxBuffer), and keep the rx ring stocked with the pages that come
+// back.
 #include <utility>
 
 #include "keel/netfront/netfront.h"
@@ -169,9 +170,19 @@ RING_IDX Netfront::take_rx_frame(RING_IDX avail) {
             // made, so that request's page is simply unused.
             const auto extra = rx_ring_.response_as<netif_extra_info_t>(i);
             slots[i++] = {false, 0, 0};
-            // GSO is the only extra a backend sends unasked, and only to a frontend that wrote
-            // feature-gso-tcpv4; MCAST_* go the other way; HASH needs a control ring we lack.
-            note(Fault::bad_extra);
+            // GSO is the only extra we take: once per frame, right after its first response
+            // (extras follow "fragment 1" only), and only if we wrote feature-gso-tcpv4.
+            // io/netif.h, XEN_NETIF_EXTRA_TYPE_GSO: "size: Maximum payload size of each
+            // segment" -- 0 cannot be; "type: XEN_NETIF_GSO_TYPE_*" -- TCPV4, the one we
+            // offered. Its features (XEN_NETIF_GSO_FEAT_*) need nothing from us. MCAST_* go the
+            // other way; HASH needs a control ring we lack.
+            if (features_.rx_gso_tcpv4 && data_slots == 1 && flags.gso_size == 0 &&
+                extra.type == XEN_NETIF_EXTRA_TYPE_GSO && extra.u.gso.type == XEN_NETIF_GSO_TYPE_TCPV4 &&
+                extra.u.gso.size > 0) {
+                flags.gso_size = extra.u.gso.size;
+            } else {
+                note(Fault::bad_extra);
+            }
             extra_next = (extra.flags & XEN_NETIF_EXTRA_FLAG_MORE) != 0;
             continue;
         }
@@ -262,6 +273,7 @@ void Netfront::deliver(RxBuffer frame) {
     }
     ++stats_.rx.packets;
     stats_.rx.bytes += frame.size();
+    if (frame.flags().gso_size > 0) ++stats_.rx.gso;
     // Run a moved-out copy, so the handler may replace or clear itself.
     const std::uint32_t generation = receive_generation_;
     auto handler = std::move(on_receive_);

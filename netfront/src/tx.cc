@@ -1,5 +1,6 @@
-// Netfront's transmit path: copy frames into pre-granted pages, queue one request per page,
-// and take the responses back (validated, by id).
+// Netfront's transmit path: copy frames into pre-granted pages, queue one request per page
+// (plus a GSO extra-info slot for a super-segment), and take the responses back (validated, by
+// id; NETIF_RSP_NULL for the extra-info slots).
 #include <algorithm>
 #include <cstring>
 
@@ -10,29 +11,45 @@ namespace keel::netfront {
 
 namespace {
 constexpr std::size_t ethernet_header = 14;
+// io/netif.h: a frame may take XEN_NETIF_NR_SLOTS_MIN data slots; a GSO frame of
+// max_gso_frame bytes from offset 0 takes 16 pages.
+static_assert((Netfront::max_gso_frame + page_size - 1) / page_size <= XEN_NETIF_NR_SLOTS_MIN);
 }  // namespace
 
-bool Netfront::tx_room(std::size_t slots) const {
-    return tx_free_count_ >= slots && tx_ring_.free_slots() >= slots;
+bool Netfront::tx_room(std::size_t pages, std::size_t ring_slots) const {
+    return tx_free_count_ >= pages && tx_ring_.free_slots() >= ring_slots;
 }
 
-Result<void> Netfront::transmit(std::span<const std::span<const std::byte>> fragments, TxFlags flags) {
+Result<void> Netfront::transmit(std::span<const std::span<const std::byte>> fragments, TxFlags flags,
+                                std::uint16_t gso_size) {
     if (!live_) return Error::closed;
+    const bool blank = flags == TxFlags::checksum_blank;
+    const bool gso = gso_size > 0;
+    if (gso) {
+        // The backend segments the frame and fills in each segment's checksum: it must be told
+        // the checksum is blank (NETTXF_csum_blank), and have offered all it takes.
+        if (!blank) return Error::invalid_argument;
+        if (!features_.tx_gso_tcpv4) return Error::not_supported;
+    }
     std::size_t total = 0;
     for (const auto& f : fragments) total += f.size();
-    if (total < ethernet_header || total > max_frame()) return Error::invalid_argument;
+    if (total < ethernet_header || total > (gso ? max_gso_frame : max_frame())) return Error::invalid_argument;
     const std::size_t slots = (total + page_size - 1) / page_size;
-    // Without feature-sg the backend takes single-slot frames only.
+    // Without feature-sg the backend takes single-slot frames only; and a frame needing more
+    // pages than the pool has could never go.
     if (slots > 1 && !features_.sg) return Error::invalid_argument;
-    const bool blank = flags == TxFlags::checksum_blank;
+    if (slots > options_.tx_buffers) return Error::invalid_argument;
     if (blank && !features_.tx_checksum_offload) return Error::not_supported;
+    // io/netif.h, "Extra Info": the GSO extra-info takes a ring slot of its own (no page, no id).
+    const std::size_t ring_slots = slots + (gso ? 1 : 0);
 
-    if (!tx_room(slots)) {
+    if (!tx_room(slots, ring_slots)) {
         reap_tx();
         if (!live_) return Error::closed;
-        if (!tx_room(slots)) {
+        if (!tx_room(slots, ring_slots)) {
             tx_blocked_ = true;
-            tx_blocked_slots_ = std::max(tx_blocked_slots_, slots);
+            tx_blocked_pages_ = std::max(tx_blocked_pages_, slots);
+            tx_blocked_ring_slots_ = std::max(tx_blocked_ring_slots_, ring_slots);
             ++stats_.tx_busy;
             return Error::again;
         }
@@ -60,6 +77,7 @@ Result<void> Netfront::transmit(std::span<const std::span<const std::byte>> frag
             page.pending = static_cast<std::uint16_t>(slots);
             page.bytes = static_cast<std::uint32_t>(total);
             page.answered = false;
+            page.gso = gso;
             page.fault = Fault::none;
         }
         page.head = head;
@@ -77,8 +95,26 @@ Result<void> Netfront::transmit(std::span<const std::span<const std::byte>> frag
         // io/netif.h: NETTXF_csum_blank "Protocol checksum field is blank", with
         // NETTXF_data_validated: the backend must not check it, only complete it.
         if (s == 0 && blank) f |= NETTXF_csum_blank | NETTXF_data_validated;
+        // io/netif.h, "Guest transmit": "[Extra 1: netif_extra_info_t] - (only if fragment 1
+        // flags include NETTXF_extra_info)", right after fragment 1.
+        if (s == 0 && gso) f |= NETTXF_extra_info;
         req.flags = f;
         tx_ring_.put(req);
+        if (s == 0 && gso) {
+            // io/netif.h, XEN_NETIF_EXTRA_TYPE_GSO: "size: Maximum payload size of each
+            // segment. For example, for TCP this is just the path MSS"; no further extra
+            // (flags 0), no GSO features (ECN etc.). It overlays a request slot; the backend
+            // answers it with NETIF_RSP_NULL.
+            netif_extra_info_t extra{};
+            extra.type = XEN_NETIF_EXTRA_TYPE_GSO;
+            extra.flags = 0;
+            extra.u.gso.size = gso_size;
+            extra.u.gso.type = XEN_NETIF_GSO_TYPE_TCPV4;
+            extra.u.gso.pad = 0;
+            extra.u.gso.features = 0;
+            tx_ring_.put_as(extra);
+            ++tx_extras_in_flight_;
+        }
     }
     tx_in_flight_ += static_cast<std::uint32_t>(slots);
     if (tx_ring_.push()) tx_channel_->notify();
@@ -90,9 +126,9 @@ void Netfront::on_tx_event() { poll_tx(); }
 void Netfront::poll_tx() {
     if (!live_) return;
     reap_tx();
-    if (!live_ || !tx_blocked_ || !tx_room(tx_blocked_slots_)) return;
+    if (!live_ || !tx_blocked_ || !tx_room(tx_blocked_pages_, tx_blocked_ring_slots_)) return;
     tx_blocked_ = false;
-    tx_blocked_slots_ = 0;
+    tx_blocked_pages_ = tx_blocked_ring_slots_ = 0;
     if (!on_tx_ready_) return;
     const std::uint32_t generation = tx_ready_generation_;
     auto handler = std::move(on_tx_ready_);
@@ -110,15 +146,29 @@ void Netfront::reap_tx() {
         }
         for (RING_IDX i = 0; i < *avail; ++i) {
             const netif_tx_response_t rsp = tx_ring_.response(i);
+            if (rsp.status == NETIF_RSP_NULL) {
+                // io/netif.h: NETIF_RSP_NULL, "No response: used for auxiliary requests (e.g.,
+                // netif_extra_info_t)". It answers the slot of an extra-info we sent; it carries
+                // no id (Linux's netback writes only the status, over our extra), so none is
+                // looked at. One per extra sent; any other is a protocol error.
+                if (tx_extras_in_flight_ > 0) {
+                    --tx_extras_in_flight_;
+                } else {
+                    ++stats_.tx.bad_status;
+                    protocol_error();
+                }
+                continue;
+            }
             complete_tx_slot(rsp.id, rsp.status);
         }
         tx_ring_.consume(*avail);
         if (!live_ || !tx_ring_.final_check()) break;
     }
-    // Every request has its response, yet pages are still in flight: responses with a wrong id
-    // took their places. Those pages would never come back.
-    if (live_ && tx_ring_.outstanding() == 0 && tx_in_flight_ > 0) {
-        request_reset("tx responses lost (answered under other ids)");
+    // Every request has its response, yet pages are still in flight (or extra-info slots
+    // unanswered): responses with a wrong id or status took their places. Those pages would
+    // never come back, and the extra-info count would stay off.
+    if (live_ && tx_ring_.outstanding() == 0 && (tx_in_flight_ > 0 || tx_extras_in_flight_ > 0)) {
+        request_reset("tx responses lost (answered under other ids or statuses)");
     }
 }
 
@@ -134,7 +184,7 @@ void Netfront::complete_tx_slot(std::uint16_t id, std::int16_t status) {
     case NETIF_RSP_OKAY: break;
     case NETIF_RSP_ERROR: fault = Fault::backend_error; break;
     case NETIF_RSP_DROPPED: fault = Fault::backend_dropped; break;
-    default: fault = Fault::bad_status; break;  // NETIF_RSP_NULL only answers extras we never send
+    default: fault = Fault::bad_status; break;  // NETIF_RSP_NULL is reap_tx's
     }
     if (fault == Fault::bad_status) {
         protocol_error();
@@ -164,6 +214,7 @@ void Netfront::complete_tx_slot(std::uint16_t id, std::int16_t status) {
     if (h.fault == Fault::none) {
         ++stats_.tx.packets;
         stats_.tx.bytes += h.bytes;
+        if (h.gso) ++stats_.tx.gso;
     } else {
         count_fault(stats_.tx, h.fault);
     }
@@ -183,6 +234,7 @@ void Netfront::abort_tx() {
         p.state = TxState::free;
     }
     tx_in_flight_ = 0;
+    tx_extras_in_flight_ = 0;
 }
 
 void Netfront::set_tx_ready_handler(Function<void()> handler) {

@@ -6,6 +6,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <array>
 #include <cstddef>
 #include <cstdint>
@@ -37,19 +38,26 @@ struct FakeMac {
 struct FakeRxFlags {
     bool data_validated = false;
     bool checksum_blank = false;
+    std::uint16_t gso_size = 0;
 };
 
-/// One received frame in one of the device's pages (like netfront::RxBuffer).
+enum class FakeTxFlags : std::uint8_t { none, checksum_blank };
+
+struct FakeFeatures {
+    bool tx_gso_tcpv4 = false;
+};
+
+/// One received frame in one or more of the device's pages (like netfront::RxBuffer).
 class FakeRxBuffer {
 public:
     FakeRxBuffer() = default;
     FakeRxBuffer(FakeRxBuffer&& o) noexcept
-        : owner_(std::exchange(o.owner_, nullptr)), page_(o.page_), len_(o.len_), flags_(o.flags_) {}
+        : owner_(std::exchange(o.owner_, nullptr)), pages_(std::move(o.pages_)), len_(o.len_), flags_(o.flags_) {}
     FakeRxBuffer& operator=(FakeRxBuffer&& o) noexcept {
         if (this != &o) {
             reset();
             owner_ = std::exchange(o.owner_, nullptr);
-            page_ = o.page_;
+            pages_ = std::move(o.pages_);
             len_ = o.len_;
             flags_ = o.flags_;
         }
@@ -60,28 +68,37 @@ public:
     ~FakeRxBuffer() { reset(); }
 
     std::size_t size() const { return len_; }
-    std::size_t segment_count() const { return 1; }
-    std::span<std::byte> segment(std::size_t) const { return {page_, len_}; }
-    std::span<std::byte> data() const { return {page_, len_}; }
+    std::size_t segment_count() const { return pages_.size(); }
+    std::span<std::byte> segment(std::size_t i) const;
     FakeRxFlags flags() const { return flags_; }
     void reset();
 
 private:
     friend class FakeDevice;
     FakeDevice* owner_ = nullptr;
-    std::byte* page_ = nullptr;
+    std::vector<std::byte*> pages_;  // test code: allocating here is fine
     std::size_t len_ = 0;
     FakeRxFlags flags_{};
 };
 
+/// What a Linux backend does with a TCP/IPv4 super-segment for a receiver without GSO: cut it
+/// into segments of `gso_size` payload bytes, each with the super-segment's headers, its own
+/// IPv4 total length, id (+1 per segment) and header checksum, sequence number, PSH and FIN
+/// only on the last, and a complete TCP checksum.
+std::vector<std::vector<std::byte>> segment_super_frame(const std::vector<std::byte>& frame, std::size_t gso_size);
+
 /// An Ethernet device with a pool of receive pages and a transmit side that holds at most
 /// tx_capacity frames "in flight" (on the wire, not yet delivered) before answering
 /// Error::again. Frames reach the peer from deliver(), which the test platform's
-/// poll_events() calls.
+/// poll_events() calls. With `tx_gso` it takes TCP/IPv4 super-segments (as netfront with
+/// feature-gso-tcpv4); the wire hands them to a peer with `rx_gso` whole, in several pages
+/// (as netback does for a frontend that wrote feature-gso-tcpv4), and cuts them into
+/// ordinary segments for any other peer.
 class FakeDevice {
 public:
     static constexpr std::size_t page_size = 4096;
     static constexpr std::size_t page_count = 256;
+    using TxFlags = FakeTxFlags;
 
     explicit FakeDevice(std::uint8_t id) : pool_(new std::byte[page_size * page_count]) {
         mac_.bytes = {0x02, 0x00, 0x00, 0x00, 0x00, id};
@@ -90,7 +107,8 @@ public:
     ~FakeDevice() { EXPECT_EQ(free_.size(), page_count) << "a received frame outlived its device"; }
 
     // ---- what DeviceLink uses ----
-    Result<void> transmit(std::span<const std::span<const std::byte>> fragments) {
+    Result<void> transmit(std::span<const std::span<const std::byte>> fragments, FakeTxFlags flags,
+                          std::uint16_t gso_size) {
         if (!link_up_) return Error::closed;
         if (in_flight_ >= tx_capacity) {
             ++tx_again;
@@ -100,11 +118,20 @@ public:
         std::vector<std::byte> frame;
         for (const auto& f : fragments) frame.insert(frame.end(), f.begin(), f.end());
         EXPECT_GE(frame.size(), 14u);
-        EXPECT_LE(frame.size(), 1514u);
+        if (gso_size > 0) {
+            // netfront's rules for a super-segment.
+            EXPECT_TRUE(features_.tx_gso_tcpv4) << "a super-segment to a link without GSO";
+            EXPECT_EQ(flags, FakeTxFlags::checksum_blank) << "a super-segment must leave its checksum blank";
+            EXPECT_LE(frame.size(), 65535u);
+            EXPECT_GT(frame.size(), 1514u) << "a super-segment that fits one frame";
+            ++tx_gso_frames;
+        } else {
+            EXPECT_LE(frame.size(), 1514u);
+        }
         ++tx_frames;
         if (capture) captured.push_back(frame);
         ++in_flight_;
-        wire_.push_back(std::move(frame));
+        wire_.push_back({std::move(frame), gso_size});
         return {};
     }
     void set_receive_handler(Function<void(FakeRxBuffer)> h) { on_rx_ = std::move(h); }
@@ -113,18 +140,22 @@ public:
     bool link_up() const { return link_up_; }
     const FakeMac& mac() const { return mac_; }
     std::uint16_t mtu() const { return 1500; }
+    const FakeFeatures& features() const { return features_; }
 
     // ---- test controls ----
     FakeDevice* peer = nullptr;
     std::size_t tx_capacity = 1024;
     bool mark_validated = false;  ///< frames this device receives say data_validated
-    /// Sees every frame this device sent on its way to the peer: may change it, and loses it
-    /// by returning true.
+    bool rx_gso = false;          ///< takes super-segments whole
+    void set_tx_gso(bool on) { features_.tx_gso_tcpv4 = on; }
+    /// Sees every frame this device sent on its way to the peer (super-segments already cut
+    /// unless the peer takes them whole): may change it, and loses it by returning true.
     std::function<bool(std::vector<std::byte>&)> on_wire;
     bool capture = false;
     std::vector<std::vector<std::byte>> captured;
-    std::uint64_t tx_frames = 0, tx_again = 0, rx_frames = 0, rx_no_page = 0, lost = 0;
-    std::vector<std::byte*> delivered_pages;  ///< page of every frame handed up, in order
+    std::uint64_t tx_frames = 0, tx_gso_frames = 0, tx_again = 0, rx_frames = 0, rx_gso_frames = 0,
+                  rx_no_page = 0, lost = 0;
+    std::vector<std::byte*> delivered_pages;  ///< first page of every frame handed up, in order
 
     void set_link(bool up) {
         link_up_ = up;
@@ -136,22 +167,30 @@ public:
         return p >= pool_.get() && p < pool_.get() + page_size * page_count;
     }
 
-    /// Hand a frame to this device's receive handler as if it came from the wire.
-    bool receive(std::span<const std::byte> frame) {
-        if (free_.empty() || !on_rx_) {
+    /// Hand a frame to this device's receive handler as if it came from the wire, in as many
+    /// pages as it takes (a super-segment: with gso_size and a blank checksum).
+    bool receive(std::span<const std::byte> frame, std::uint16_t gso_size = 0) {
+        const std::size_t pages = (frame.size() + page_size - 1) / page_size;
+        if (free_.size() < pages || !on_rx_) {
             ++rx_no_page;
             return false;
         }
-        std::byte* page = free_.back();
-        free_.pop_back();
-        std::memcpy(page, frame.data(), frame.size());
         FakeRxBuffer b;
         b.owner_ = this;
-        b.page_ = page;
+        for (std::size_t at = 0; at < frame.size(); at += page_size) {
+            std::byte* page = free_.back();
+            free_.pop_back();
+            const std::size_t n = std::min(page_size, frame.size() - at);
+            std::memcpy(page, frame.data() + at, n);
+            b.pages_.push_back(page);
+        }
         b.len_ = frame.size();
         b.flags_.data_validated = mark_validated;
+        b.flags_.gso_size = gso_size;
+        b.flags_.checksum_blank = gso_size > 0;
         ++rx_frames;
-        delivered_pages.push_back(page);
+        if (gso_size > 0) ++rx_gso_frames;
+        delivered_pages.push_back(b.pages_.front());
         on_rx_(std::move(b));
         return true;
     }
@@ -159,15 +198,22 @@ public:
     /// Move every frame on the wire to the peer. True if any moved.
     bool deliver() {
         if (wire_.empty()) return false;
-        std::deque<std::vector<std::byte>> batch;
+        std::deque<Sent> batch;
         batch.swap(wire_);
-        for (auto& f : batch) {
-            --in_flight_;
+        auto pass = [this](std::vector<std::byte>& f, std::uint16_t gso) {
             if (on_wire && on_wire(f)) {
                 ++lost;
+                return;
+            }
+            if (peer != nullptr) peer->receive(f, gso);
+        };
+        for (auto& sent : batch) {
+            --in_flight_;
+            if (sent.gso_size == 0 || (peer != nullptr && peer->rx_gso)) {
+                pass(sent.frame, sent.gso_size);
                 continue;
             }
-            if (peer != nullptr) peer->receive(f);
+            for (auto& piece : segment_super_frame(sent.frame, sent.gso_size)) pass(piece, 0);
         }
         if (blocked_ && in_flight_ < tx_capacity) {
             blocked_ = false;
@@ -178,21 +224,32 @@ public:
 
 private:
     friend class FakeRxBuffer;
+    struct Sent {
+        std::vector<std::byte> frame;
+        std::uint16_t gso_size = 0;
+    };
     std::unique_ptr<std::byte[]> pool_;
     std::vector<std::byte*> free_;
-    std::deque<std::vector<std::byte>> wire_;
+    std::deque<Sent> wire_;
     std::size_t in_flight_ = 0;
     bool blocked_ = false;
     bool link_up_ = true;
     FakeMac mac_;
+    FakeFeatures features_;
     Function<void(FakeRxBuffer)> on_rx_;
     Function<void()> on_tx_ready_;
     Function<void(bool)> on_link_;
 };
 
+inline std::span<std::byte> FakeRxBuffer::segment(std::size_t i) const {
+    const std::size_t at = i * FakeDevice::page_size;
+    return {pages_[i], std::min(FakeDevice::page_size, len_ - at)};
+}
+
 inline void FakeRxBuffer::reset() {
     if (owner_ == nullptr) return;
-    owner_->free_.push_back(page_);
+    for (std::byte* p : pages_) owner_->free_.push_back(p);
+    pages_.clear();
     owner_ = nullptr;
 }
 

@@ -1,5 +1,5 @@
 // Netfront's data path against the fake netback: rx and tx, single and multi-slot, checksum
-// flags, back-pressure, and 10k packets without an allocation.
+// flags, GSO both ways, back-pressure, and 10k packets without an allocation.
 #include <gtest/gtest.h>
 
 #include "rig.h"
@@ -15,6 +15,14 @@ Result<void> send(netfront::Netfront& n, const std::vector<std::byte>& f, TxFlag
     const std::span<const std::byte> parts[] = {f};
     return n.transmit(parts, flags);
 }
+
+Result<void> send_gso(netfront::Netfront& n, const std::vector<std::byte>& f, std::uint16_t mss,
+                      TxFlags flags = TxFlags::checksum_blank) {
+    const std::span<const std::byte> parts[] = {f};
+    return n.transmit(parts, flags, mss);
+}
+
+constexpr std::uint16_t gso_first_flags = NETTXF_csum_blank | NETTXF_data_validated | NETTXF_extra_info;
 
 // ---- receive -------------------------------------------------------------------------------------
 
@@ -329,6 +337,240 @@ TEST_F(NetfrontTest, SplitChannelsCarryTheirOwnEvents) {
     EXPECT_EQ(nf->stats().tx.packets, 1u);
 }
 
+// ---- GSO ----------------------------------------------------------------------------------------
+
+TEST_F(NetfrontTest, ReceivesAGsoFrameOfManySlots) {
+    make();
+    connect();
+    collect();
+    const auto f = make_frame(66000, 20);  // 17 full pages' worth, as netback fills them
+    nb.inject_gso(f, 1448);
+    pump_data();
+    ASSERT_EQ(rx.size(), 1u);
+    EXPECT_EQ(rx[0].segment_count(), 17u);
+    EXPECT_EQ(rx[0].size(), 66000u);
+    EXPECT_EQ(flatten(rx[0]), f);
+    EXPECT_EQ(rx[0].flags().gso_size, 1448u);
+    EXPECT_TRUE(rx[0].flags().checksum_blank);
+    EXPECT_TRUE(rx[0].flags().data_validated);
+    EXPECT_EQ(rx[0].data().data(), nb.last_rx_data);
+    EXPECT_EQ(nb.rx_posted(), 256u - 17) << "the extra-info slot's page went straight back";
+    rx.clear();
+    pump_data();
+    EXPECT_EQ(nb.rx_posted(), 256u) << "every page back in the ring";
+    // An ordinary frame after it has no gso_size.
+    nb.inject(make_frame(100, 21));
+    pump_data();
+    ASSERT_EQ(rx.size(), 1u);
+    EXPECT_EQ(rx[0].flags().gso_size, 0u);
+    const auto s = nf->stats();
+    EXPECT_EQ(s.rx.packets, 2u);
+    EXPECT_EQ(s.rx.gso, 1u);
+    EXPECT_EQ(s.rx.bytes, 66100u);
+    EXPECT_EQ(s.rx.dropped, 0u);
+}
+
+TEST_F(NetfrontTest, ReceivesGsoFramesOfEverySizeAndMss) {
+    make();
+    connect();
+    collect();
+    // Single-slot to the protocol's limit (XEN_NETIF_NR_SLOTS_MIN pages), over and over, so the
+    // ring wraps with extra-info slots at every position.
+    const std::size_t sizes[] = {1000, 4096, 4097, 30000, 65536, XEN_NETIF_NR_SLOTS_MIN * 4096};
+    std::size_t n = 0;
+    for (int round = 0; round < 8; ++round) {
+        for (std::size_t size : sizes) {
+            const auto mss = static_cast<std::uint16_t>(536 + n);
+            const auto f = make_frame(size, static_cast<unsigned>(n));
+            nb.inject_gso(f, mss);
+            pump_data();
+            ASSERT_EQ(rx.size(), 1u) << size;
+            EXPECT_EQ(flatten(rx[0]), f);
+            EXPECT_EQ(rx[0].segment_count(), (size + 4095) / 4096);
+            EXPECT_EQ(rx[0].flags().gso_size, mss);
+            rx.clear();
+            ++n;
+        }
+    }
+    pump_data();
+    EXPECT_EQ(nb.rx_posted(), 256u);
+    EXPECT_EQ(nf->stats().rx.gso, n);
+    EXPECT_EQ(nf->stats().rx.dropped, 0u);
+}
+
+TEST_F(NetfrontTest, TransmitsA64KiBGsoFrameAndTheNullResponsesWrapTheRing) {
+    make();
+    connect();
+    const auto f = make_frame(netfront::Netfront::max_gso_frame, 22);
+    const std::span<const std::byte> whole(f);
+    const std::span<const std::byte> parts[] = {whole.first(54), whole.subspan(54, 5000), whole.subspan(5054)};
+    // 17 ring slots a frame (16 pages + the extra-info): 40 frames go round the ring 2.6 times.
+    for (int i = 0; i < 40; ++i) {
+        ASSERT_TRUE(nf->transmit(parts, TxFlags::checksum_blank, 1448).ok()) << i;
+        pump_data();
+        // And an ordinary frame between them, so the extra slots land everywhere.
+        ASSERT_TRUE(send(*nf, make_frame(60, 23)).ok());
+        pump_data();
+    }
+    ASSERT_EQ(nb.tx_frames().size(), 80u);
+    const auto& g = nb.tx_frames()[0];
+    EXPECT_EQ(g.data, f);
+    EXPECT_EQ(g.slots, 16u);
+    EXPECT_EQ(g.gso_size, 1448u);
+    EXPECT_EQ(g.flags, gso_first_flags | NETTXF_more_data);
+    EXPECT_EQ(nb.tx_frames()[78].data, f);
+    EXPECT_EQ(nb.tx_frames()[78].gso_size, 1448u);
+    EXPECT_EQ(nb.tx_frames()[1].gso_size, 0u);
+    EXPECT_EQ(nb.tx_frames()[1].flags, 0);
+    EXPECT_EQ(nb.tx_null_responses, 40u);
+    const auto s = nf->stats();
+    EXPECT_EQ(s.tx.packets, 80u);
+    EXPECT_EQ(s.tx.gso, 40u);
+    EXPECT_EQ(s.tx.bytes, 40u * (netfront::Netfront::max_gso_frame + 60));
+    EXPECT_EQ(s.tx.dropped, 0u);
+    EXPECT_EQ(s.tx.bad_status + s.tx.bad_id, 0u);
+    EXPECT_EQ(s.resets, 0u);
+    EXPECT_TRUE(nf->link_up());
+}
+
+TEST_F(NetfrontTest, TransmitsSmallGsoFramesInOneSlot) {
+    make();
+    connect();
+    const auto f = make_frame(3000, 24);  // two segments of 1448, in one page
+    ASSERT_TRUE(send_gso(*nf, f, 1448).ok());
+    pump_data();
+    ASSERT_EQ(nb.tx_frames().size(), 1u);
+    EXPECT_EQ(nb.tx_frames()[0].data, f);
+    EXPECT_EQ(nb.tx_frames()[0].slots, 1u);
+    EXPECT_EQ(nb.tx_frames()[0].flags, gso_first_flags);
+    EXPECT_EQ(nb.tx_frames()[0].gso_size, 1448u);
+    EXPECT_EQ(nf->stats().tx.gso, 1u);
+}
+
+TEST_F(NetfrontTest, TransmitRefusesGsoFramesItCannotSend) {
+    make();
+    connect();
+    const auto big = make_frame(netfront::Netfront::max_gso_frame, 25);
+    EXPECT_EQ(send_gso(*nf, big, 1448, TxFlags::none).error(), Error::invalid_argument)
+        << "the backend must be told the checksum is blank";
+    EXPECT_EQ(send_gso(*nf, make_frame(netfront::Netfront::max_gso_frame + 1, 25), 1448).error(),
+              Error::invalid_argument)
+        << "the first request's size has 16 bits";
+    EXPECT_EQ(send_gso(*nf, make_frame(13, 25), 1448).error(), Error::invalid_argument);
+    EXPECT_EQ(send(*nf, big, TxFlags::checksum_blank).error(), Error::invalid_argument)
+        << "without gso_size the limit is max_frame()";
+    EXPECT_TRUE(send_gso(*nf, big, 1448).ok());
+    pump_data();
+    EXPECT_EQ(nb.tx_frames().size(), 1u);
+}
+
+TEST_F(NetfrontTest, GsoNeedsTheBackendsOffer) {
+    BackendFeatures f;
+    f.gso_tcpv4 = false;
+    make(f);
+    connect();
+    EXPECT_EQ(send_gso(*nf, make_frame(3000, 26), 1448).error(), Error::not_supported);
+    EXPECT_EQ(send_gso(*nf, make_frame(3000, 26), 1448, TxFlags::none).error(), Error::invalid_argument);
+    EXPECT_TRUE(send(*nf, make_frame(1514, 26), TxFlags::checksum_blank).ok());
+    pump_data();
+    EXPECT_EQ(nb.tx_frames().size(), 1u);
+}
+
+TEST_F(NetfrontTest, GsoNeedsATxPoolThatHoldsTheFrame) {
+    netfront::Options o;
+    o.tx_buffers = 8;
+    make({}, o);
+    connect();
+    EXPECT_EQ(send_gso(*nf, make_frame(8 * 4096 + 1, 27), 1448).error(), Error::invalid_argument)
+        << "9 pages can never fit in 8: not Error::again";
+    EXPECT_TRUE(send_gso(*nf, make_frame(8 * 4096, 27), 1448).ok());
+    pump_data();
+    EXPECT_EQ(nb.tx_frames().size(), 1u);
+}
+
+TEST_F(NetfrontTest, GsoFramesPushBackCountingTheirExtraSlot) {
+    make();
+    connect();
+    nb.hold_tx = true;
+    int ready = 0;
+    nf->set_tx_ready_handler([&] { ++ready; });
+    // 15 pages + the extra-info: 16 ring slots a frame. 15 of them and one small frame leave 15
+    // ring slots (and 30 pages) free: enough for the pages, one slot short for the frame.
+    const auto big = make_frame(15 * 4096, 28);
+    for (int i = 0; i < 15; ++i) {
+        ASSERT_TRUE(send_gso(*nf, big, 1448).ok()) << i;
+        pump_data();
+    }
+    ASSERT_TRUE(send(*nf, make_frame(60, 29)).ok());
+    pump_data();
+    EXPECT_EQ(send_gso(*nf, big, 1448).error(), Error::again);
+    EXPECT_EQ(nf->stats().tx_busy, 1u);
+    // The 15 free slots still take 15 one-page frames, and then nothing.
+    for (int i = 0; i < 15; ++i) ASSERT_TRUE(send(*nf, make_frame(60, 29)).ok()) << i;
+    EXPECT_EQ(send(*nf, make_frame(60, 29)).error(), Error::again);
+    pump_data();
+    EXPECT_EQ(ready, 0);
+    EXPECT_EQ(nb.tx_held(), 256u) << "every ring slot answered late, NULL responses included";
+    // The first GSO frame's first response, its NULL and 13 more: 15 slots and 28 pages free.
+    nb.release_tx(15);
+    pump_data();
+    EXPECT_EQ(ready, 0) << "the refused GSO frame needs 16 ring slots";
+    nb.release_tx(1);
+    pump_data();
+    EXPECT_EQ(ready, 1) << "once, when a GSO frame fits again";
+    nb.hold_tx = false;
+    nb.release_tx();
+    pump_data();
+    EXPECT_EQ(ready, 1);
+    EXPECT_EQ(nf->stats().tx.packets, 31u);
+    EXPECT_EQ(nf->stats().tx.gso, 15u);
+    EXPECT_EQ(nf->stats().tx.bad_status, 0u);
+    EXPECT_TRUE(send_gso(*nf, big, 1448).ok());
+    pump_data();
+    EXPECT_EQ(nb.tx_frames().size(), 32u);
+    EXPECT_EQ(nb.tx_frames().back().gso_size, 1448u);
+}
+
+TEST_F(NetfrontTest, A64KiBGsoFrameWaitsForItsSeventeenthSlot) {
+    make();
+    connect();
+    nb.hold_tx = true;
+    const auto big = make_frame(netfront::Netfront::max_gso_frame, 33);
+    int sent = 0;
+    Result<void> r;
+    while ((r = send_gso(*nf, big, 1448)).ok() && sent < 100) {
+        ++sent;
+        pump_data();
+    }
+    // The 256 pages would take 16 such frames; the ring takes 15 (17 slots each, 255 in all).
+    EXPECT_EQ(sent, 15);
+    EXPECT_EQ(r.error(), Error::again);
+    EXPECT_TRUE(send(*nf, make_frame(60, 34)).ok()) << "the last slot";
+    nb.hold_tx = false;
+    nb.release_tx();
+    pump_data();
+    EXPECT_EQ(nf->stats().tx.gso, 15u);
+    EXPECT_TRUE(send_gso(*nf, big, 1448).ok());
+}
+
+TEST_F(NetfrontTest, TxReadyHandlerMayTransmitGsoFrames) {
+    make();
+    connect();
+    nb.hold_tx = true;
+    const auto big = make_frame(40000, 30);
+    while (send_gso(*nf, big, 1460).ok()) pump_data();
+    int resent = 0;
+    nf->set_tx_ready_handler([&] {
+        while (resent < 20 && send_gso(*nf, big, 1460).ok()) ++resent;
+    });
+    nb.hold_tx = false;
+    nb.release_tx();
+    pump_data();
+    EXPECT_GT(resent, 0);
+    EXPECT_EQ(nf->stats().tx.bad_status, 0u);
+    EXPECT_EQ(nf->stats().resets, 0u);
+}
+
 // ---- steady state --------------------------------------------------------------------------------
 
 TEST_F(NetfrontTest, TenThousandPacketsEachWayAllocateNothing) {
@@ -365,6 +607,53 @@ TEST_F(NetfrontTest, TenThousandPacketsEachWayAllocateNothing) {
     const auto s = nf->stats();
     EXPECT_EQ(s.rx.packets, 10000u);
     EXPECT_EQ(s.tx.packets, 10000u);
+    EXPECT_EQ(s.rx.dropped + s.tx.dropped, 0u);
+}
+
+TEST_F(NetfrontTest, GsoFramesEachWayAllocateNothing) {
+    make();
+    connect();
+    nb.record_tx = false;
+    std::uint64_t received = 0, rx_sum = 0, rx_gso = 0;
+    nf->set_receive_handler([&](RxBuffer b) {
+        ++received;
+        rx_gso += b.flags().gso_size;
+        for (std::size_t i = 0; i < b.segment_count(); ++i) {
+            for (std::byte x : b.segment(i)) rx_sum += static_cast<std::uint8_t>(x);
+        }
+    });
+    const auto big = make_frame(netfront::Netfront::max_gso_frame, 31);
+    const auto small = make_frame(1514, 32);
+    std::uint64_t big_sum = 0, small_sum = 0;
+    for (std::byte x : big) big_sum += static_cast<std::uint8_t>(x);
+    for (std::byte x : small) small_sum += static_cast<std::uint8_t>(x);
+    const std::span<const std::byte> big_parts[] = {big};
+    const std::span<const std::byte> small_parts[] = {small};
+    pump_data();
+
+    std::size_t allocations = 0;
+    {
+        AllocationCounter counter;
+        for (int i = 0; i < 1000; ++i) {
+            nb.inject_gso(big, 1448);
+            nb.inject(small);
+            if (!nf->transmit(big_parts, TxFlags::checksum_blank, 1448).ok()) break;
+            if (!nf->transmit(small_parts).ok()) break;
+            pump_data();
+        }
+        allocations = counter.count();
+    }
+    EXPECT_EQ(allocations, 0u);
+    EXPECT_EQ(received, 2000u);
+    EXPECT_EQ(rx_gso, 1000u * 1448);
+    EXPECT_EQ(rx_sum, 1000 * (big_sum + small_sum));
+    EXPECT_EQ(nb.tx_frames_seen, 2000u);
+    EXPECT_EQ(nb.tx_gso_frames_seen, 1000u);
+    EXPECT_EQ(nb.tx_sum, static_cast<std::uint32_t>(1000 * (big_sum + small_sum)));
+    const auto s = nf->stats();
+    EXPECT_EQ(s.rx.gso, 1000u);
+    EXPECT_EQ(s.tx.gso, 1000u);
+    EXPECT_EQ(s.rx.packets + s.tx.packets, 4000u);
     EXPECT_EQ(s.rx.dropped + s.tx.dropped, 0u);
 }
 

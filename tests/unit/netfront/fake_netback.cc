@@ -209,6 +209,11 @@ void FakeNetback::map() {
     auto key = [&](const char* k) { return d_.get(f + "/" + k); };
     if (key("request-rx-copy") != "1") violation("request-rx-copy is not 1");
     if (key("feature-rx-notify") != "1") violation("feature-rx-notify is not 1");
+    // io/netif.h: feature-gso-tcpv4 is a flag; netback sends GSO frames only when it is there.
+    const auto gso = key("feature-gso-tcpv4");
+    if (gso && *gso != "1" && *gso != "0") violation("feature-gso-tcpv4 is \"" + *gso + "\"");
+    if (key("feature-gso-tcpv6")) violation("feature-gso-tcpv6 written (netfront has no IPv6 offloads)");
+    front_gso_ = gso == "1";
     const auto tx_ref = number(key("tx-ring-ref"));
     const auto rx_ref = number(key("rx-ring-ref"));
     if (!tx_ref || !rx_ref) return violation("ring references missing or malformed");
@@ -362,6 +367,7 @@ void FakeNetback::emit_tx(std::uint16_t id, std::int16_t status) {
     case Fault::status_error: status = NETIF_RSP_ERROR; break;
     case Fault::status_dropped: status = NETIF_RSP_DROPPED; break;
     case Fault::duplicate: id = last_tx_id_; break;
+    case Fault::null_status: status = NETIF_RSP_NULL; break;
     default: break;
     }
     netif_tx_response_t* rsp = RING_GET_RESPONSE(&tx_, tx_.rsp_prod_pvt);
@@ -378,12 +384,33 @@ void FakeNetback::emit_tx(std::uint16_t id, std::int16_t status) {
     }
 }
 
-void FakeNetback::release_tx() {
+void FakeNetback::emit_null() {
+    // Linux's netback (make_tx_response) writes only `status = XEN_NETIF_RSP_NULL` in each slot
+    // after the first request's response: the id keeps whatever the slot held -- here the
+    // first bytes of the frontend's extra-info (type and flags).
+    netif_tx_response_t* rsp = RING_GET_RESPONSE(&tx_, tx_.rsp_prod_pvt);
+    rsp->status = NETIF_RSP_NULL;
+    if (okay_for_null) {
+        rsp->id = last_tx_id_;
+        rsp->status = NETIF_RSP_OKAY;
+    }
+    ++tx_.rsp_prod_pvt;
+    ++tx_null_responses;
+}
+
+void FakeNetback::release_tx(std::size_t count) {
     if (!mapped_ || jumped_) return;
-    const std::size_t n = held_count_;
-    held_count_ = 0;
+    const std::size_t n = std::min(count, held_count_);
+    std::array<Held, 512> held = held_;
+    held_count_ -= n;
+    std::copy(held.begin() + static_cast<std::ptrdiff_t>(n),
+              held.begin() + static_cast<std::ptrdiff_t>(n + held_count_), held_.begin());
     for (std::size_t i = 0; i < n; ++i) {
-        emit_tx(held_[i].id, held_[i].status);
+        if (held[i].status == NETIF_RSP_NULL) {
+            emit_null();
+            continue;
+        }
+        emit_tx(held[i].id, held[i].status);
         if (jumped_) return;
     }
     int notify;
@@ -401,28 +428,47 @@ void FakeNetback::tx_data() {
             return;
         }
         while (tx_.req_cons != prod) {
-            // io/netif.h, "Guest transmit": fragment 1 carries the total size; more follow
-            // while NETTXF_more_data is set. The whole frame must be there.
-            netif_tx_request_t reqs[XEN_NETIF_NR_SLOTS_MIN + 1];
-            RING_IDX k = 0;
-            bool complete = false;
-            while (tx_.req_cons + k != prod) {
+            // io/netif.h, "Guest transmit": fragment 1 carries the total size; extra-info slots
+            // follow it while NETTXF_extra_info / XEN_NETIF_EXTRA_FLAG_MORE say so; more
+            // fragments follow while NETTXF_more_data is set. The whole frame must be there.
+            netif_tx_request_t reqs[XEN_NETIF_NR_SLOTS_MIN];
+            RING_IDX n = 0, k = 0, extras = 0;  // ring slots, data requests, extra-info slots
+            std::uint16_t gso_size = 0;
+            bool more = true, extra_next = false;
+            while ((more || extra_next) && tx_.req_cons + n != prod) {
+                if (extra_next) {
+                    netif_extra_info_t extra;
+                    std::memcpy(&extra, RING_GET_REQUEST(&tx_, tx_.req_cons + n), sizeof extra);
+                    ++n;
+                    ++extras;
+                    check_tx_extra(extra, reqs[0], gso_size);
+                    extra_next = (extra.flags & XEN_NETIF_EXTRA_FLAG_MORE) != 0;
+                    continue;
+                }
                 if (k == XEN_NETIF_NR_SLOTS_MIN) {
                     violation("a tx frame of more than XEN_NETIF_NR_SLOTS_MIN slots");
                     mapped_ = false;
                     return;
                 }
-                copy_request(&tx_, tx_.req_cons + k, &reqs[k]);
-                if (reqs[k].flags & NETTXF_extra_info) violation("tx extra info nobody negotiated");
-                if (!(reqs[k++].flags & NETTXF_more_data)) {
-                    complete = true;
-                    break;
+                copy_request(&tx_, tx_.req_cons + n, &reqs[k]);
+                ++n;
+                const netif_tx_request_t& r = reqs[k++];
+                if (r.flags & NETTXF_extra_info) {
+                    if (k == 1) {
+                        extra_next = true;
+                    } else {
+                        violation("NETTXF_extra_info on a tx request other than the frame's first");
+                    }
                 }
+                more = (r.flags & NETTXF_more_data) != 0;
             }
-            if (!complete) {
-                violation("a tx frame pushed in part (NETTXF_more_data on the last request)");
+            if (more || extra_next) {
+                violation("a tx frame pushed in part (NETTXF_more_data or an extra-info due on the last request)");
                 mapped_ = false;
                 return;
+            }
+            if ((reqs[0].flags & NETTXF_extra_info) && gso_size == 0) {
+                violation("a tx frame with extra-info but no GSO extra-info");
             }
             std::size_t rest = 0;
             for (RING_IDX j = 1; j < k; ++j) rest += reqs[j].size;
@@ -440,21 +486,27 @@ void FakeNetback::tx_data() {
                 std::byte* p = grant_page(r.gref, false);
                 if (p && r.offset + size <= page) tx_buf_.insert(tx_buf_.end(), p + r.offset, p + r.offset + size);
             }
-            tx_.req_cons += k;
+            tx_.req_cons += n;
             ++tx_frames_seen;
+            if (gso_size > 0) ++tx_gso_frames_seen;
             tx_bytes_seen += tx_buf_.size();
             for (std::byte b : tx_buf_) tx_sum += static_cast<std::uint8_t>(b);
-            if (record_tx) tx_frames_.push_back({tx_buf_, reqs[0].flags, k});
+            if (record_tx) tx_frames_.push_back({tx_buf_, reqs[0].flags, k, gso_size});
+            // As Linux's netback: the first request's response, then NETIF_RSP_NULL in the slot
+            // of each extra-info, then the other requests' responses.
             for (RING_IDX j = 0; j < k; ++j) {
+                const RING_IDX nulls = j == 0 ? extras : 0;
                 if (hold_tx) {
-                    if (held_count_ == held_.size()) {
+                    if (held_count_ + 1 + nulls > held_.size()) {
                         violation("more tx requests held than the ring has");
                         continue;
                     }
                     held_[held_count_++] = {reqs[j].id, NETIF_RSP_OKAY};
+                    for (RING_IDX x = 0; x < nulls; ++x) held_[held_count_++] = {0, NETIF_RSP_NULL};
                 } else {
                     emit_tx(reqs[j].id, NETIF_RSP_OKAY);
                     if (jumped_) return;
+                    for (RING_IDX x = 0; x < nulls; ++x) emit_null();
                     pushed = true;
                 }
             }
@@ -473,11 +525,40 @@ void FakeNetback::tx_data() {
     }
 }
 
+void FakeNetback::check_tx_extra(const netif_extra_info_t& extra, const netif_tx_request_t& first,
+                                 std::uint16_t& gso_size) {
+    // We offer GSO (feature-gso-tcpv4) only with BackendFeatures::gso_tcpv4; nothing else that
+    // makes a frontend send extra-info (multicast control) is offered at all.
+    if (!features_.gso_tcpv4) violation("tx extra-info while the backend offered no feature-gso-tcpv4");
+    if (extra.type != XEN_NETIF_EXTRA_TYPE_GSO) {
+        violation("tx extra-info of type " + std::to_string(extra.type));
+        return;
+    }
+    if (gso_size != 0) violation("two GSO extra-infos in one tx frame");
+    if (extra.u.gso.type != XEN_NETIF_GSO_TYPE_TCPV4) {
+        violation("tx GSO type " + std::to_string(extra.u.gso.type) + " (only TCPv4 is offered)");
+    }
+    // Linux's netback: "GSO size must not be zero" (a fatal error for the vif).
+    if (extra.u.gso.size == 0) violation("tx GSO extra-info with size 0");
+    if (extra.u.gso.pad != 0 || extra.u.gso.features != 0) violation("tx GSO extra-info with pad or features set");
+    if (extra.flags & XEN_NETIF_EXTRA_FLAG_MORE) violation("tx extra-info chained beyond the GSO one");
+    // The backend segments the frame and fills each segment's checksum: it must be blank.
+    if (!(first.flags & NETTXF_csum_blank)) violation("tx GSO frame without NETTXF_csum_blank");
+    gso_size = extra.u.gso.size == 0 ? 1 : extra.u.gso.size;
+}
+
 void FakeNetback::inject(std::span<const std::byte> frame, std::uint16_t flags) {
     ASSERT_LT(rx_count_, rx_queue_size) << "too many frames queued in the fake netback";
     RxFrame& f = rx_queue_[(rx_head_ + rx_count_++) % rx_queue_size];
     f.data.assign(frame.begin(), frame.end());
     f.flags = flags;
+    f.gso_size = 0;
+}
+
+void FakeNetback::inject_gso(std::span<const std::byte> frame, std::uint16_t gso_size, std::uint16_t flags) {
+    ASSERT_GT(gso_size, 0u);
+    inject(frame, flags);
+    rx_queue_[(rx_head_ + rx_count_ - 1) % rx_queue_size].gso_size = gso_size;
 }
 
 std::size_t FakeNetback::rx_posted() const {
@@ -508,13 +589,49 @@ void FakeNetback::rx_data() {
     bool pushed = false;
     while (rx_count_ > 0) {
         RxFrame& f = rx_queue_[rx_head_];
+        if (f.gso_size > 0 && !front_gso_) {
+            ADD_FAILURE() << "the test sent a GSO frame to a frontend that did not write feature-gso-tcpv4";
+            rx_head_ = (rx_head_ + 1) % rx_queue_size;
+            --rx_count_;
+            continue;
+        }
         const Fault fault = take_rx_fault();
-        const std::size_t chunk = fault == Fault::too_many_slots ? 8 : rx_chunk;
+        const std::size_t chunk = fault == Fault::too_many_slots ? 8 : fault == Fault::gso_late ? 200 : rx_chunk;
         const std::size_t len = fault == Fault::zero_length ? 0 : f.data.size();
         // Slots: the first holds min(chunk, page - offset) bytes, the rest min(chunk, page).
         const std::size_t first = std::min({chunk, page - rx_offset, len});
-        std::size_t slots = 1 + (len > first ? (len - first + std::min(chunk, page) - 1) / std::min(chunk, page) : 0);
-        if (fault == Fault::extra_info) ++slots;
+        const std::size_t data_slots =
+            1 + (len > first ? (len - first + std::min(chunk, page) - 1) / std::min(chunk, page) : 0);
+        // Extra-info slots, after data slot `extra_after` (netback: after the first).
+        netif_extra_info_t extras[2]{};
+        std::size_t extra_count = 0, extra_after = 0;
+        auto gso_extra = [&](std::uint16_t size, std::uint8_t type) {
+            netif_extra_info_t& e = extras[extra_count++];
+            e.type = XEN_NETIF_EXTRA_TYPE_GSO;
+            e.u.gso.size = size;
+            e.u.gso.type = type;
+        };
+        switch (fault) {
+        case Fault::extra_info: gso_extra(1448, XEN_NETIF_GSO_TYPE_TCPV4); break;
+        case Fault::gso_zero_size: gso_extra(0, XEN_NETIF_GSO_TYPE_TCPV4); break;
+        case Fault::gso_tcpv6: gso_extra(1448, XEN_NETIF_GSO_TYPE_TCPV6); break;
+        case Fault::gso_twice:
+            gso_extra(1448, XEN_NETIF_GSO_TYPE_TCPV4);
+            gso_extra(1448, XEN_NETIF_GSO_TYPE_TCPV4);
+            break;
+        case Fault::gso_late:
+            gso_extra(1448, XEN_NETIF_GSO_TYPE_TCPV4);
+            extra_after = 1;
+            break;
+        case Fault::extra_unknown:
+            extras[extra_count++].type = XEN_NETIF_EXTRA_TYPE_MAX;
+            break;
+        default:
+            if (f.gso_size > 0) gso_extra(f.gso_size, XEN_NETIF_GSO_TYPE_TCPV4);
+            break;
+        }
+        for (std::size_t x = 0; x + 1 < extra_count; ++x) extras[x].flags = XEN_NETIF_EXTRA_FLAG_MORE;
+        const std::size_t slots = data_slots + extra_count;
         if (fault == Fault::endless_frame) {
             // Use up every posted buffer without ever finishing the frame.
             const RING_IDX posted = prod - rx_.req_cons;
@@ -548,7 +665,7 @@ void FakeNetback::rx_data() {
             }
             break;
         }
-        std::size_t done = 0;
+        std::size_t done = 0, d = 0, x = 0;  // bytes sent, data slots sent, extra slots sent
         for (std::size_t s = 0; s < slots; ++s) {
             netif_rx_request_t req;
             copy_request(&rx_, rx_.req_cons, &req);
@@ -556,29 +673,27 @@ void FakeNetback::rx_data() {
             netif_rx_response_t* rsp = RING_GET_RESPONSE(&rx_, rx_.rsp_prod_pvt);
             ++rx_.req_cons;
             ++rx_.rsp_prod_pvt;
-            if (fault == Fault::extra_info && s == 1) {
-                netif_extra_info_t extra{};
-                extra.type = XEN_NETIF_EXTRA_TYPE_GSO;
-                extra.u.gso.size = 1448;
-                extra.u.gso.type = XEN_NETIF_GSO_TYPE_TCPV4;
-                std::memcpy(rsp, &extra, sizeof extra);
+            if (x < extra_count && d == extra_after + 1) {
+                // io/netif.h, "Extra Info": it overlays the response; the request's page is
+                // left unused.
+                std::memcpy(rsp, &extras[x++], sizeof(netif_extra_info_t));
                 continue;
             }
-            const std::size_t offset = s == 0 ? rx_offset : 0;
-            const std::size_t n = s == 0 ? first : std::min({chunk, page, len - done});
+            const std::size_t offset = d == 0 ? rx_offset : 0;
+            const std::size_t n = d == 0 ? first : std::min({chunk, page, len - done});
             std::byte* p = grant_page(req.gref, true);
             if (p && n > 0) std::memcpy(p + offset, f.data.data() + done, n);
-            if (s == 0) last_rx_data = p ? p + offset : nullptr;
+            if (d == 0) last_rx_data = p ? p + offset : nullptr;
             done += n;
             std::uint16_t flags = 0;
-            if (s == 0) flags |= f.flags | rx_flags;
+            if (d == 0) flags |= f.flags | rx_flags;
             if (done < len) flags |= NETRXF_more_data;
-            if (s == 0 && fault == Fault::extra_info) flags |= NETRXF_extra_info;
+            if (extra_count > 0 && d == extra_after) flags |= NETRXF_extra_info;
             rsp->id = req.id;
             rsp->offset = static_cast<std::uint16_t>(offset);
             rsp->flags = flags;
             rsp->status = static_cast<std::int16_t>(n);
-            if (s == 0) {
+            if (d == 0) {
                 switch (fault) {
                 case Fault::bad_id: rsp->id = static_cast<std::uint16_t>(req.id + 1); break;
                 case Fault::bad_status: rsp->status = -7; break;
@@ -591,6 +706,7 @@ void FakeNetback::rx_data() {
                 default: break;
                 }
             }
+            ++d;
         }
         rx_head_ = (rx_head_ + 1) % rx_queue_size;
         --rx_count_;

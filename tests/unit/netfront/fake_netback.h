@@ -4,8 +4,11 @@
 // backend's xenbus column through FakeXenbusBackend (tests/unit/kernel) the way Linux's netback
 // does (it connects on the frontend's Connected; act_like_netback(false) for the Initialised
 // convention), reads the frontend's keys when it connects, and enforces the ring protocol on the frontend: request ids unique,
-// slot counts, sizes within the page, the req_event notification rule, and every grant revoked
-// once the frontend is Closed. It can misbehave on demand.
+// slot counts, sizes within the page, tx extra-info (GSO only, only when offered, well-formed,
+// after the first request, with NETTXF_csum_blank), the req_event notification rule, and every
+// grant revoked once the frontend is Closed. It answers a tx extra-info slot with
+// NETIF_RSP_NULL as Linux's netback does, sends GSO frames only to a frontend that wrote
+// feature-gso-tcpv4, and can misbehave on demand.
 //
 // The back rings are driven with Xen's own macros (io/ring.h), not with netfront's FrontRing,
 // so the two halves are written independently.
@@ -118,15 +121,22 @@ public:
         zero_length,     ///< rx: a frame of 0 bytes
         too_many_slots,  ///< rx: the frame spread over 30 slots of 8 bytes
         endless_frame,   ///< rx: every posted buffer gets 8 bytes and NETRXF_more_data
-        extra_info,      ///< rx: a GSO extra-info slot nobody asked for
+        extra_info,      ///< rx: a well-formed TCPv4 GSO extra-info, whether asked for or not
+        extra_unknown,   ///< rx: an extra-info of a type io/netif.h does not define
+        gso_zero_size,   ///< rx: a TCPv4 GSO extra-info with size 0
+        gso_tcpv6,       ///< rx: a GSO extra-info of type TCPv6 (never offered)
+        gso_twice,       ///< rx: two GSO extra-infos (the first with XEN_NETIF_EXTRA_FLAG_MORE)
+        gso_late,        ///< rx: a GSO extra-info after the frame's second response, not its first
+        null_status,     ///< tx: status NETIF_RSP_NULL, as if answering an extra-info
         duplicate,       ///< tx: the response repeats the previous id (and the real one never comes)
         rsp_prod_jump,   ///< rsp_prod moves 3 ring sizes past the responses
     };
 
     struct Frame {
         std::vector<std::byte> data;
-        std::uint16_t flags;  ///< the first request's NETTXF_*
-        std::size_t slots;
+        std::uint16_t flags;        ///< the first request's NETTXF_*
+        std::size_t slots;          ///< data requests (extra-info slots not counted)
+        std::uint16_t gso_size = 0; ///< from its GSO extra-info; 0 without one
     };
 
     static constexpr const char* front = "device/vif/0";
@@ -148,12 +158,18 @@ public:
     // ---- data
     /// Queue a frame for the guest, sent as soon as it has posted enough rx buffers.
     void inject(std::span<const std::byte> frame, std::uint16_t flags = 0);
+    /// Queue a TCP/IPv4 GSO super-segment as netback sends one: the first response with
+    /// NETRXF_extra_info (and `flags`), the GSO extra-info in the next slot, then the data
+    /// filling whole pages. Fails the test if the frontend did not write feature-gso-tcpv4.
+    void inject_gso(std::span<const std::byte> frame, std::uint16_t gso_size,
+                    std::uint16_t flags = NETRXF_csum_blank | NETRXF_data_validated);
     std::size_t rx_queued() const { return rx_count_; }
     /// rx requests the guest has posted and we have not used.
     std::size_t rx_posted() const;
     std::vector<Frame>& tx_frames() { return tx_frames_; }
     bool record_tx = true;
     std::uint64_t tx_frames_seen = 0, tx_bytes_seen = 0, rx_frames_sent = 0;
+    std::uint64_t tx_gso_frames_seen = 0, tx_null_responses = 0;
     std::uint32_t tx_sum = 0;  ///< sum of every transmitted byte (cheap content check)
     /// The page (and offset) the first slot of the last rx frame went to.
     const std::byte* last_rx_data = nullptr;
@@ -170,13 +186,15 @@ public:
         rx_fault_times_ = times;
     }
     bool hold_tx = false;   ///< keep tx responses back until release_tx()
-    void release_tx();
+    /// Answer the first `n` held ring slots (all by default), in request order.
+    void release_tx(std::size_t n = SIZE_MAX);
     std::size_t tx_held() const { return held_count_; }
     std::uint16_t rx_offset = 0;    ///< where in the page rx data starts
     std::size_t rx_chunk = 4096;    ///< at most this many bytes per rx slot
     std::uint16_t rx_flags = 0;     ///< NETRXF_* added to every frame's first slot
     bool keep_rings_mapped = false; ///< never unmap the rings (the guest's revoke finds them busy)
     bool lose_rx_notify = false;    ///< push rx responses but never fire the rx event (a lost event)
+    bool okay_for_null = false;     ///< answer tx extra-info slots with NETIF_RSP_OKAY and the last id, not NULL
 
     /// The backend lets go of everything (as if its domain went away), without xenbus.
     void disconnect() {
@@ -201,6 +219,11 @@ private:
     void tx_data();
     void rx_data();
     void emit_tx(std::uint16_t id, std::int16_t status);
+    /// The answer to a tx extra-info slot: NETIF_RSP_NULL, nothing else written.
+    void emit_null();
+    /// Check a tx extra-info of the frame whose first request is `first`; `gso_size` takes
+    /// the GSO size (a second GSO extra is a violation).
+    void check_tx_extra(const netif_extra_info_t& extra, const netif_tx_request_t& first, std::uint16_t& gso_size);
     Fault take_tx_fault();
     Fault take_rx_fault();
     void jump(RING_IDX* rsp_prod);
@@ -217,7 +240,8 @@ private:
     int connections_ = 0;
     std::size_t checked_history_ = 0;
     bool published_ = false;
-    bool may_map_ = false;  // the frontend started a connection we have not mapped yet  // the frontend reached Initialised in its current connection
+    bool may_map_ = false;  // the frontend started a connection we have not mapped yet
+    bool front_gso_ = false;  // the frontend wrote feature-gso-tcpv4 = 1 for this connection
     grant_ref_t tx_ring_ref_ = 0, rx_ring_ref_ = 0;
     netif_tx_back_ring_t tx_{};
     netif_rx_back_ring_t rx_{};
@@ -235,7 +259,7 @@ private:
     std::vector<std::byte> tx_buf_;
     struct Held {
         std::uint16_t id;
-        std::int16_t status;
+        std::int16_t status;  ///< NETIF_RSP_NULL: the answer to an extra-info slot
     };
     std::array<Held, 512> held_{};
     std::size_t held_count_ = 0;
@@ -245,6 +269,7 @@ private:
     struct RxFrame {
         std::vector<std::byte> data;
         std::uint16_t flags = 0;
+        std::uint16_t gso_size = 0;  ///< inject_gso: a GSO extra-info goes with it
     };
     std::array<RxFrame, rx_queue_size> rx_queue_;
     std::size_t rx_head_ = 0, rx_count_ = 0;

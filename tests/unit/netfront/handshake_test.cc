@@ -86,7 +86,8 @@ TEST_F(NetfrontTest, HandshakeWritesTheKeysAndConnects) {
     EXPECT_FALSE(key("event-channel-tx"));
     EXPECT_FALSE(key("event-channel-rx"));
     EXPECT_FALSE(key("multi-queue-num-queues")) << "the backend offered no queues";
-    EXPECT_FALSE(key("feature-gso-tcpv4")) << "no GSO: not advertised";
+    EXPECT_EQ(key("feature-gso-tcpv4"), "1") << "we take GSO frames";
+    EXPECT_FALSE(key("feature-gso-tcpv6"));
     // The ring references name read/write grants of two distinct pages, to the backend.
     const auto tx_ref = std::stoul(*key("tx-ring-ref"));
     const auto rx_ref = std::stoul(*key("rx-ring-ref"));
@@ -101,8 +102,10 @@ TEST_F(NetfrontTest, HandshakeWritesTheKeysAndConnects) {
     EXPECT_TRUE(f.tx_checksum_offload);
     EXPECT_FALSE(f.split_event_channels);
     EXPECT_FALSE(f.multi_queue);
-    EXPECT_TRUE(f.backend_gso_tcpv4);
+    EXPECT_TRUE(f.tx_gso_tcpv4);
+    EXPECT_TRUE(f.rx_gso_tcpv4);
     EXPECT_EQ(nf->stats().connects, 1u);
+    EXPECT_TRUE(logged("gso tx on rx on"));
 }
 
 TEST_F(NetfrontTest, ConnectsToABackendThatWantsInitialised) {
@@ -156,6 +159,47 @@ TEST_F(NetfrontTest, NoCsumOffloadFromTheBackendIsHonoured) {
     connect();
     EXPECT_FALSE(nf->features().tx_checksum_offload);
 }
+
+TEST_F(NetfrontTest, RxGsoOffIsNotAdvertised) {
+    netfront::Options o;
+    o.rx_gso = false;
+    make({}, o);
+    connect();
+    EXPECT_FALSE(key("feature-gso-tcpv4"));
+    EXPECT_FALSE(nf->features().rx_gso_tcpv4);
+    EXPECT_TRUE(nf->features().tx_gso_tcpv4) << "sending GSO frames does not depend on taking them";
+    EXPECT_TRUE(logged("gso tx on rx off"));
+}
+
+TEST_F(NetfrontTest, RxGsoNeedsAnRxPoolThatHoldsA64KiBFrame) {
+    netfront::Options o;
+    o.rx_buffers = XEN_NETIF_NR_SLOTS_MIN;  // one short: 18 data slots + the extra-info
+    make({}, o);
+    connect();
+    EXPECT_FALSE(key("feature-gso-tcpv4"));
+    EXPECT_FALSE(nf->features().rx_gso_tcpv4);
+    EXPECT_TRUE(logged("cannot hold a GSO frame"));
+}
+
+struct TxGsoCase {
+    const char* missing;
+    BackendFeatures features;
+};
+
+class TxGsoNeeds : public NetfrontTest, public ::testing::WithParamInterface<TxGsoCase> {};
+
+TEST_P(TxGsoNeeds, AllThreeBackendFeatures) {
+    make(GetParam().features);
+    connect();
+    EXPECT_FALSE(nf->features().tx_gso_tcpv4) << "backend without " << GetParam().missing;
+    EXPECT_TRUE(nf->features().rx_gso_tcpv4) << "our own offer stands";
+    EXPECT_EQ(key("feature-gso-tcpv4"), "1");
+}
+
+INSTANTIATE_TEST_SUITE_P(Missing, TxGsoNeeds,
+                         ::testing::Values(TxGsoCase{"feature-gso-tcpv4", {.gso_tcpv4 = false}},
+                                           TxGsoCase{"feature-sg", {.sg = false}},
+                                           TxGsoCase{"checksum offload", {.no_csum_offload = true}}));
 
 TEST_F(NetfrontTest, ChannelFailureUndoesTheSetup) {
     make();

@@ -19,13 +19,16 @@ struct RxCase {
     Fault fault;
     std::uint64_t DirectionStats::*counter;
     bool protocol_error;
+    bool rx_gso = true;  ///< Options::rx_gso
 };
 
 class HostileRx : public NetfrontTest, public ::testing::WithParamInterface<RxCase> {};
 
 TEST_P(HostileRx, BadFrameIsDroppedAndCountedTheNextOneArrives) {
     const RxCase c = GetParam();
-    make();
+    netfront::Options o;
+    o.rx_gso = c.rx_gso;
+    make({}, o);
     connect();
     collect();
     nb.misbehave_rx(c.fault);
@@ -34,12 +37,22 @@ TEST_P(HostileRx, BadFrameIsDroppedAndCountedTheNextOneArrives) {
     pump_data();
     ASSERT_EQ(rx.size(), 1u);
     EXPECT_EQ(flatten(rx[0]), make_frame(300, 2));
+    EXPECT_EQ(rx[0].flags().gso_size, 0u);
     const auto s = nf->stats();
     EXPECT_EQ(s.rx.*(c.counter), 1u);
     EXPECT_EQ(s.rx.dropped, 1u);
     EXPECT_EQ(s.rx.packets, 1u);
+    EXPECT_EQ(s.rx.gso, 0u);
     EXPECT_EQ(s.resets, 0u);
     EXPECT_TRUE(nf->link_up());
+    if (c.rx_gso) {
+        // GSO frames still flow after the bad one.
+        nb.inject_gso(make_frame(20000, 3), 1448);
+        pump_data();
+        ASSERT_EQ(rx.size(), 2u);
+        EXPECT_EQ(rx[1].flags().gso_size, 1448u);
+        EXPECT_EQ(flatten(rx[1]), make_frame(20000, 3));
+    }
     rx.clear();
     pump_data();
     EXPECT_EQ(nb.rx_posted(), 256u) << "every page of the bad frame went back into the ring";
@@ -54,7 +67,13 @@ INSTANTIATE_TEST_SUITE_P(
                       RxCase{Fault::bad_length, &DirectionStats::bad_length, true},
                       RxCase{Fault::zero_length, &DirectionStats::bad_length, true},
                       RxCase{Fault::too_many_slots, &DirectionStats::too_many_slots, true},
-                      RxCase{Fault::extra_info, &DirectionStats::bad_extra, true}));
+                      // A well-formed GSO extra-info, but we did not write feature-gso-tcpv4.
+                      RxCase{Fault::extra_info, &DirectionStats::bad_extra, true, false},
+                      RxCase{Fault::extra_unknown, &DirectionStats::bad_extra, true},
+                      RxCase{Fault::gso_zero_size, &DirectionStats::bad_extra, true},
+                      RxCase{Fault::gso_tcpv6, &DirectionStats::bad_extra, true},
+                      RxCase{Fault::gso_twice, &DirectionStats::bad_extra, true},
+                      RxCase{Fault::gso_late, &DirectionStats::bad_extra, true}));
 
 struct TxCase {
     Fault fault;
@@ -98,6 +117,66 @@ TEST_F(NetfrontTest, UnknownTxIdLosesAPageAndResets) {
     EXPECT_EQ(s.resets, 1u) << "the real response can never come: the page is lost until a reset";
     EXPECT_FALSE(nf->link_up());
     EXPECT_EQ(send(*nf, make_frame(100, 1)).error(), Error::closed);
+}
+
+TEST_F(NetfrontTest, SpuriousNullTxResponseIsABadStatus) {
+    make();
+    connect();
+    nb.misbehave_tx(Fault::null_status);  // a frame's only response says NETIF_RSP_NULL
+    ASSERT_TRUE(send(*nf, make_frame(100, 1)).ok());
+    pump_data();
+    const auto s = nf->stats();
+    EXPECT_EQ(s.tx.bad_status, 1u) << "no extra-info was sent: nothing to answer with NULL";
+    EXPECT_EQ(s.tx.packets, 0u);
+    EXPECT_EQ(s.resets, 1u) << "its id is not looked at, so the frame's page never comes back";
+}
+
+TEST_F(NetfrontTest, NullResponsesBeyondTheExtrasSentAreBadStatuses) {
+    make();
+    connect();
+    // A GSO frame: its first response, the NULL for its extra-info, then a data slot answered
+    // NULL as well -- one NULL more than extras sent.
+    nb.misbehave_tx(Fault::null_status, 1, 1);
+    const auto f = make_frame(10000, 1);
+    const std::span<const std::byte> parts[] = {f};
+    ASSERT_TRUE(nf->transmit(parts, netfront::TxFlags::checksum_blank, 1448).ok());
+    pump_data();
+    const auto s = nf->stats();
+    EXPECT_EQ(s.tx.bad_status, 1u);
+    EXPECT_EQ(s.tx.gso, 0u);
+    EXPECT_EQ(s.resets, 1u);
+}
+
+TEST_F(NetfrontTest, AnExtraInfoSlotAnsweredLikeARequestResets) {
+    make();
+    connect();
+    nb.okay_for_null = true;  // OKAY under the frame's own id instead of NETIF_RSP_NULL
+    const auto f = make_frame(3000, 1);
+    const std::span<const std::byte> parts[] = {f};
+    ASSERT_TRUE(nf->transmit(parts, netfront::TxFlags::checksum_blank, 1448).ok());
+    pump_data();
+    const auto s = nf->stats();
+    EXPECT_EQ(s.tx.packets, 1u);
+    EXPECT_EQ(s.tx.bad_id, 1u) << "the id was answered already";
+    EXPECT_EQ(s.resets, 1u) << "every slot answered, yet the extra-info never was";
+}
+
+TEST_F(NetfrontTest, GsoTxFramesKeepGoingThroughFailedResponses) {
+    make();
+    connect();
+    nb.misbehave_tx(Fault::status_error);  // the first GSO frame's first response
+    const auto f = make_frame(20000, 1);
+    const std::span<const std::byte> parts[] = {f};
+    for (int i = 0; i < 40; ++i) {
+        ASSERT_TRUE(nf->transmit(parts, netfront::TxFlags::checksum_blank, 1448).ok()) << i;
+        pump_data();
+    }
+    const auto s = nf->stats();
+    EXPECT_EQ(s.tx.backend_error, 1u);
+    EXPECT_EQ(s.tx.dropped, 1u);
+    EXPECT_EQ(s.tx.gso, 39u);
+    EXPECT_EQ(s.tx.bad_status, 0u);
+    EXPECT_EQ(s.resets, 0u);
 }
 
 TEST_F(NetfrontTest, DuplicateTxResponseIsRefused) {

@@ -159,6 +159,31 @@ TEST(FrontRing, IndicesWrap) {
     EXPECT_EQ(r.front.free_slots(), TxRing::size);
 }
 
+TEST(FrontRing, AnExtraInfoOverlaysARequestSlot) {
+    RingPair r;
+    std::memset(r.page + 64, 0xA5, 3 * sizeof(netif_tx_request_t));  // stale bytes in the slots
+    r.front.put(request(1));
+    netif_extra_info_t extra{};
+    extra.type = XEN_NETIF_EXTRA_TYPE_GSO;
+    extra.u.gso.size = 1448;
+    extra.u.gso.type = XEN_NETIF_GSO_TYPE_TCPV4;
+    r.front.put_as(extra);
+    r.front.put(request(2));
+    (void)r.front.push();
+    EXPECT_EQ(r.back.sring->req_prod, 3u) << "one slot each";
+    netif_extra_info_t seen;
+    std::memcpy(&seen, RING_GET_REQUEST(&r.back, 1), sizeof seen);
+    EXPECT_EQ(seen.type, XEN_NETIF_EXTRA_TYPE_GSO);
+    EXPECT_EQ(seen.flags, 0);
+    EXPECT_EQ(seen.u.gso.size, 1448);
+    EXPECT_EQ(seen.u.gso.type, XEN_NETIF_GSO_TYPE_TCPV4);
+    EXPECT_EQ(seen.u.gso.pad, 0);
+    EXPECT_EQ(seen.u.gso.features, 0);
+    const auto* tail = reinterpret_cast<const unsigned char*>(RING_GET_REQUEST(&r.back, 1)) + sizeof seen;
+    for (std::size_t i = 0; i < sizeof(netif_tx_request_t) - sizeof seen; ++i) EXPECT_EQ(tail[i], 0) << i;
+    EXPECT_EQ(RING_GET_REQUEST(&r.back, 2)->id, 2);
+}
+
 TEST(FrontRing, OurIndicesAreNeverReadBack) {
     RingPair r;
     r.front.put(request(1));

@@ -29,6 +29,15 @@ struct RxSlot {
     void (*release)(RxSlot* slot) = nullptr;
 };
 
+/// One segment of a received frame: the bytes, and the slot its pbuf lives in.
+struct RxSegment {
+    RxSlot* slot = nullptr;
+    std::span<std::byte> data;
+};
+
+/// Send what every interface queued during this entry into lwIP (LwipCall's end, lwIP's timers).
+void flush_output();
+
 struct InterfaceHooks;
 
 }  // namespace detail
@@ -41,14 +50,26 @@ class Interface {
 public:
     /// How the interface reaches its link (filled in by DeviceLink).
     struct LinkOps {
-        /// Send one frame made of `fragments` (at most max_fragments, together at most the MTU
-        /// plus the Ethernet header). Error::again: the link is full: the frame is kept and
-        /// offered again after tx_ready(). Any other error drops the frame.
-        Result<void> (*transmit)(void* link, std::span<const Fragment> fragments);
+        /// Send one frame made of `fragments`. gso_size 0: an ordinary frame (at most the MTU
+        /// plus the Ethernet header, at most max_fragments pieces). gso_size > 0: a TCP/IPv4
+        /// super-segment of up to max_gso_frame bytes, the TCP checksum field holding only the
+        /// pseudo-header sum, for the link to cut into segments of gso_size payload bytes.
+        /// Error::again: the link is full: the frame is kept and offered again after
+        /// tx_ready(). Any other error drops the frame.
+        Result<void> (*transmit)(void* link, std::span<const Fragment> fragments, std::uint16_t gso_size);
+        /// True while the link takes TCP/IPv4 super-segments (io/netif.h feature-gso-tcpv4).
+        bool (*tx_gso)(void* link);
     };
     /// Frames longer than this many pbufs are first copied into one buffer.
     static constexpr std::size_t max_fragments = 16;
-    /// Frames kept while the link is full; beyond that lwIP is told ERR_MEM (TCP retries).
+    /// Largest super-segment, Ethernet header included (netif.h: a 16-bit request size).
+    static constexpr std::size_t max_gso_frame = 65535;
+    /// Pieces of one super-segment (its header, then the payload pbufs of its segments).
+    static constexpr std::size_t max_gso_fragments = 96;
+    /// Frames waiting to be handed to the link: those of the current entry into lwIP (sent
+    /// together at its end, consecutive TCP segments merged into super-segments when the link
+    /// takes them) and those the full link refused. Beyond it lwIP is told ERR_MEM (TCP
+    /// retries).
     static constexpr std::size_t tx_queue_capacity = 128;
 
     /// Adds a netif to lwIP (initialising lwIP on first use), link up, interface down until
@@ -83,11 +104,13 @@ public:
 
     // ---- Data path (the link, from the loop) ----
 
-    /// Hand a received Ethernet frame to lwIP without copying it: `frame` lies in memory the
-    /// link keeps, with `slot`, until slot.release(&slot) runs (when lwIP and the application
-    /// are done with the frame, possibly much later). `checksum_ok`: the device vouches for the
-    /// TCP/UDP checksums (or they are blank, computed by a local sender's offload).
-    void input(detail::RxSlot& slot, std::span<std::byte> frame, bool checksum_ok);
+    /// Hand a received Ethernet frame, the concatenation of `segments`, to lwIP without copying
+    /// it, as a chain of pbufs: each segment lies in memory the link keeps, with its slot, until
+    /// slot->release(slot) runs (when lwIP and the application are done with that segment,
+    /// possibly much later; segments of one frame are released in any order). `checksum_ok`:
+    /// the device vouches for the TCP/UDP checksums (or they are blank, computed by a local
+    /// sender's offload). A frame may exceed the MTU (a GSO super-segment), not 65535 bytes.
+    void input(std::span<detail::RxSegment> segments, bool checksum_ok);
     /// Hand a received frame, the concatenation of `segments`, to lwIP as a copy (for links
     /// short of buffers, and frames of several segments).
     void input_copy(std::span<const std::span<const std::byte>> segments, bool checksum_ok);
@@ -100,9 +123,18 @@ public:
 
 private:
     friend struct detail::InterfaceHooks;
+    friend void detail::flush_output();
 
     void deliver(struct pbuf* p, bool checksum_ok);
-    bool send_now(struct pbuf* p);  // false: link full
+    /// Hand queued frames to the link until it is full or the queue empty.
+    void pump();
+    /// Frames at the head of the queue that form one super-segment (1: send the head alone),
+    /// and its gso_size.
+    std::size_t gather(std::uint16_t& gso_size) const;
+    /// Send the first `n` queued frames as one; false: the link is full.
+    bool send_head(std::size_t n, std::uint16_t gso_size);
+    /// Send one frame as it is; false: the link is full.
+    bool send_now(struct pbuf* p);
     void on_status_change();
 
     void* link_;
@@ -114,6 +146,9 @@ private:
     struct pbuf* txq_[tx_queue_capacity] = {};
     std::size_t txq_head_ = 0;
     std::size_t txq_count_ = 0;
+    std::size_t txq_waited_ = 0;   ///< queued frames already counted as tx_deferred
+    bool tx_blocked_ = false;      ///< the link said again: wait for tx_ready()
+    Interface* next_ = nullptr;    ///< every interface, for flush_output()
     Config config_;
     bool configured_ = false;
     bool had_ipv4_ = false;

@@ -13,6 +13,8 @@ struct Stats {
     std::uint64_t rx_dropped = 0;  ///< frames dropped (no rx slot, no pbuf)
     std::uint64_t tx_frames = 0;   ///< frames the link accepted
     std::uint64_t tx_bytes = 0;
+    std::uint64_t tx_gso = 0;          ///< of tx_frames: TCP super-segments (link GSO)
+    std::uint64_t tx_gso_segments = 0;  ///< TCP segments merged into them
     std::uint64_t tx_deferred = 0;  ///< frames queued while the link was full
     std::uint64_t tx_dropped = 0;   ///< frames refused (queue full, link error)
 

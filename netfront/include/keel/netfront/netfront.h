@@ -7,6 +7,8 @@
 //   nic.set_link_handler([](bool up) { /* netif_set_link_up / _down */ });
 //   std::span<const std::byte> parts[] = {header, payload};
 //   Result<void> r = nic.transmit(parts, netfront::TxFlags::checksum_blank);
+//   // A TCP/IPv4 super-segment of up to 64 KiB, cut into 1448-byte segments by the backend:
+//   if (nic.features().tx_gso_tcpv4) r = nic.transmit(parts, netfront::TxFlags::checksum_blank, 1448);
 //
 // Context: everything runs in the event loop of the one vCPU: the methods, the handlers (run
 // from the event-channel handlers or the supervisor, never from inside transmit() or an
@@ -66,13 +68,19 @@ struct RxFlags {
     /// offloaded it and the frame never left the host): the stack must not verify it, and must
     /// fill it in if it forwards the frame.
     bool checksum_blank = false;
+    /// Nonzero when the backend sent an XEN_NETIF_EXTRA_TYPE_GSO extra-info of type
+    /// XEN_NETIF_GSO_TYPE_TCPV4 with the frame (only if features().rx_gso_tcpv4): the frame is a
+    /// TCP/IPv4 super-segment (up to 64 KiB, many segments) whose sender used this MSS. Its L4
+    /// checksum is then normally blank (checksum_blank).
+    std::uint16_t gso_size = 0;
 };
 
 class Netfront;
 
 /// One received frame, in the driver's pages: no copy. Move-only; destroying it (or reset())
-/// gives the pages back to the rx ring. A frame larger than a page (only with an MTU above
-/// ~4000, which the toolstack must set) spans several segments.
+/// gives the pages back to the rx ring. A frame larger than a page (with an MTU above ~4000,
+/// which the toolstack must set, or a GSO super-segment: RxFlags::gso_size) spans several
+/// segments.
 ///
 /// The pages stay granted to the backend while the stack holds them (each page is granted once,
 /// at connect): a misbehaving backend could still write into them. The data is untrusted input
@@ -147,6 +155,8 @@ struct DirectionStats {
     // Our side.
     std::uint64_t no_handler = 0;  ///< rx: delivered while no receive handler was set
     std::uint64_t aborted = 0;     ///< tx: in flight when the connection ended
+    /// Frames sent or received as GSO super-segments (each is counted in packets too).
+    std::uint64_t gso = 0;
 };
 
 struct Stats {
@@ -165,7 +175,12 @@ struct Features {
     bool sg = false;                    ///< backend takes multi-slot tx frames (feature-sg)
     bool tx_checksum_offload = false;   ///< TxFlags::checksum_blank allowed
     bool multi_queue = false;           ///< backend offered multi-queue; we asked for 1 queue
-    bool backend_gso_tcpv4 = false;     ///< offered by the backend; unused (no TX GSO)
+    /// transmit() takes GSO frames (gso_size > 0): the backend offers feature-gso-tcpv4, and
+    /// feature-sg and checksum offload too, without which it cannot take one.
+    bool tx_gso_tcpv4 = false;
+    /// We wrote feature-gso-tcpv4 on this connection (Options::rx_gso, and an rx pool that can
+    /// hold a 64 KiB frame): the backend may send GSO frames (RxFlags::gso_size).
+    bool rx_gso_tcpv4 = false;
 };
 
 struct Options {
@@ -173,6 +188,10 @@ struct Options {
     std::uint16_t rx_buffers = RxRing::size;
     /// Transmit pages (each granted read-only; one per tx ring slot in flight).
     std::uint16_t tx_buffers = TxRing::size;
+    /// Write feature-gso-tcpv4 = 1, so the backend may hand us TCP/IPv4 super-segments of up to
+    /// 64 KiB (RxFlags::gso_size). Not written (whatever this says) when rx_buffers cannot hold
+    /// such a frame: XEN_NETIF_NR_SLOTS_MIN pages plus the extra-info slot.
+    bool rx_gso = true;
     /// While connected, the supervisor looks at the rx ring this often (see Netfront::check_rx).
     std::uint64_t rx_watchdog_ns = s(1);
     /// Protocol errors in a row (no good response between them) before the device is reset.
@@ -195,12 +214,13 @@ struct Options {
 /// reset or a backend restart) or connect()/close() by hand (tests).
 ///
 /// Untrusted backend: every response is copied out of the ring and validated (id, status,
-/// offset + length within the page, slot counts, extra-info types, rsp_prod within the requests
-/// made). A bad response drops its frame and is counted by kind; `max_consecutive_errors`
-/// protocol errors in a row, or one that leaves the ring unusable (rsp_prod overrun, tx pages
-/// lost), take the link down and ask the supervisor to reset the device: close through xenbus
-/// (teardown revokes every grant) and connect again. Nothing a backend sends can crash the
-/// guest or make the driver assert.
+/// offset + length within the page, slot counts, extra-info types and GSO parameters, tx
+/// NETIF_RSP_NULL only for extra-info slots we sent, rsp_prod within the requests made). A bad
+/// response drops its frame and is counted by kind; `max_consecutive_errors` protocol errors in
+/// a row, or one that leaves the ring unusable (rsp_prod overrun, tx pages lost), take the link
+/// down and ask the supervisor to reset the device: close through xenbus (teardown revokes
+/// every grant) and connect again. Nothing a backend sends can crash the guest or make the
+/// driver assert.
 class Netfront {
 public:
     Netfront(xen::XenStore& xs, const XenbusNode& node, xen::GrantTable& grants, Platform& platform,
@@ -233,6 +253,9 @@ public:
     std::uint16_t mtu() const { return mtu_; }
     /// Largest frame transmit() takes: mtu + 18 (Ethernet header and one VLAN tag).
     std::size_t max_frame() const { return static_cast<std::size_t>(mtu_) + 18; }
+    /// Largest GSO frame transmit() takes: the first tx request's size field has 16 bits
+    /// (io/netif.h, XEN_NETIF_MAX_TX_SIZE). 16 pages, within XEN_NETIF_NR_SLOTS_MIN.
+    static constexpr std::size_t max_gso_frame = XEN_NETIF_MAX_TX_SIZE;
     /// True while the data path runs (Connected and not being reset).
     bool link_up() const { return live_; }
     const Features& features() const { return features_; }
@@ -243,8 +266,16 @@ public:
     /// handler runs once space frees), invalid_argument (frame shorter than an Ethernet header,
     /// longer than max_frame(), or longer than a page when the backend lacks feature-sg),
     /// not_supported (checksum_blank without features().tx_checksum_offload).
+    ///
+    /// `gso_size` > 0 sends the frame as a TCP/IPv4 GSO super-segment: the backend cuts it into
+    /// segments of `gso_size` payload bytes (the MSS) and completes their checksums. Then the
+    /// frame may be up to max_gso_frame bytes; flags must be TxFlags::checksum_blank (else
+    /// invalid_argument), and features().tx_gso_tcpv4 must be set (else not_supported); a frame
+    /// needing more pages than Options::tx_buffers is invalid_argument. It takes one ring slot
+    /// more than its pages (the XEN_NETIF_EXTRA_TYPE_GSO extra-info).
     /// Never runs a handler.
-    Result<void> transmit(std::span<const std::span<const std::byte>> fragments, TxFlags flags = TxFlags::none);
+    Result<void> transmit(std::span<const std::span<const std::byte>> fragments, TxFlags flags = TxFlags::none,
+                          std::uint16_t gso_size = 0);
 
     /// Gets each received frame, from the rx event handler. Frames arriving while no handler is
     /// set are dropped (counted). The handler may replace or clear itself and may transmit.
@@ -298,6 +329,7 @@ private:
         TxState state = TxState::free;
         bool own_alloc = false;
         bool answered = false;  ///< head only: its own response came (it is freed with the frame)
+        bool gso = false;       ///< head only: sent as a GSO super-segment
         Fault fault{};          ///< head only: the first fault among the frame's responses
     };
 
@@ -340,7 +372,8 @@ private:
     void poll_tx();
     /// Consume tx responses and free their pages. Runs no handler.
     void reap_tx();
-    bool tx_room(std::size_t slots) const;
+    /// `pages` free tx pages and `ring_slots` (pages + extra-info slots) free in the ring.
+    bool tx_room(std::size_t pages, std::size_t ring_slots) const;
     void complete_tx_slot(std::uint16_t id, std::int16_t status);
     void abort_tx();
     void reset_tx_free_list();
@@ -393,8 +426,10 @@ private:
     std::uint16_t tx_free_head_ = 0;
     std::uint16_t tx_free_count_ = 0;
     std::uint32_t tx_in_flight_ = 0;
+    std::uint32_t tx_extras_in_flight_ = 0;  ///< extra-info slots sent, their NETIF_RSP_NULL not seen
     bool tx_blocked_ = false;
-    std::size_t tx_blocked_slots_ = 0;
+    std::size_t tx_blocked_pages_ = 0;       ///< what the largest refused frame needs
+    std::size_t tx_blocked_ring_slots_ = 0;
 
     unsigned consecutive_errors_ = 0;
     unsigned troubles_ = 0;  ///< failed connects / resets in a row (reconnect back-off)

@@ -104,6 +104,16 @@ public:
         ++req_prod_pvt_;
     }
 
+    /// Put `value`, a smaller layout that overlays a request (netif_extra_info), in the next
+    /// private slot; the rest of the slot is zeroed. Caller checked free_slots().
+    template <typename T>
+    void put_as(const T& value) {
+        static_assert(std::is_trivially_copyable_v<T> && sizeof(T) <= sizeof(Request));
+        Request req{};
+        std::memcpy(&req, &value, sizeof(T));
+        put(req);
+    }
+
     /// io/ring.h, RING_PUSH_REQUESTS_AND_CHECK_NOTIFY: publish the private requests (write
     /// barrier, then req_prod), full barrier, then notify only if req_event lies in the range
     /// just published. The old req_prod is our own copy, never read back from the page.
