@@ -358,6 +358,17 @@ protected:
     std::vector<Task<void>> tasks;
 };
 
+/// `n` pseudo-random bytes (the same for the same n).
+inline std::vector<std::byte> pattern(std::size_t n) {
+    std::vector<std::byte> v(n);
+    std::uint32_t x = 12345;
+    for (auto& b : v) {
+        x = x * 1103515245u + 12345u;
+        b = static_cast<std::byte>(x >> 16);
+    }
+    return v;
+}
+
 inline std::span<const std::byte> as_bytes(const char* s) {
     return {reinterpret_cast<const std::byte*>(s), std::strlen(s)};
 }

@@ -190,16 +190,6 @@ TEST(Gso, OnlySegmentsThatComeBackTheSameAreMerged) {
 
 // ---- through lwIP ----------------------------------------------------------------------------
 
-std::vector<std::byte> pattern(std::size_t n) {
-    std::vector<std::byte> v(n);
-    std::uint32_t x = 4242;
-    for (auto& b : v) {
-        x = x * 1103515245u + 12345u;
-        b = static_cast<std::byte>(x >> 16);
-    }
-    return v;
-}
-
 class GsoLink : public TwoHosts<> {
 protected:
     /// A sends `data` to B over one connection; B reads it all; both close. Returns what B read.

@@ -12,16 +12,6 @@ namespace {
 
 using Tcp = TwoHosts<>;
 
-std::vector<std::byte> pattern(std::size_t n) {
-    std::vector<std::byte> v(n);
-    std::uint32_t x = 12345;
-    for (auto& b : v) {
-        x = x * 1103515245u + 12345u;
-        b = static_cast<std::byte>(x >> 16);
-    }
-    return v;
-}
-
 /// Accept one connection on `l` into `out`.
 Task<void> accept_one(TcpListener& l, std::optional<Result<TcpStream>>& out) {
     out.emplace(co_await l.accept());
