@@ -16,12 +16,12 @@ disk_cfg() { echo "disk=[\"format=raw,vdev=xvda,access=rw,target=$disk\"]"; }
 # redis-benchmark's default), then 64 KiB values with 4 clients (bulk: where GSO counts).
 redis() {
     local out
-    out=$(redis-benchmark -h $ip -t set,get -n "$N" -q 2>&1 | tr '\r' '\n')
+    out=$(timeout 900 redis-benchmark -h $ip -t set,get -n "$N" -q 2>&1 | tr '\r' '\n')
     out=$(grep -E '^(SET|GET): [0-9.]+ requests' <<<"$out")
     echo "$out" | sed "s/^/    [$1] /"
     bench set_ops_per_s "$1" "$(awk '/^SET:/ {print $2}' <<<"$out")"
     bench get_ops_per_s "$1" "$(awk '/^GET:/ {print $2}' <<<"$out")"
-    out=$(redis-benchmark -h $ip -t set,get -d 65536 -c 4 -n "$BIG" -q 2>&1 | tr '\r' '\n')
+    out=$(timeout 600 redis-benchmark -h $ip -t set,get -d 65536 -c 4 -n "$BIG" -q 2>&1 | tr '\r' '\n')
     out=$(grep -E '^(SET|GET): [0-9.]+ requests' <<<"$out")
     echo "$out" | sed "s/^/    [$1, 64 KiB values] /"
     bench set_64k_MB_per_s "$1" "$(awk '/^SET:/ {printf "%.2f", $2 * 65536 / 1e6}' <<<"$out")"
