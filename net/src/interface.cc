@@ -282,8 +282,11 @@ void Interface::input_copy(std::span<const std::span<const std::byte>> segments,
 }
 
 void Interface::set_link(bool up) {
-    LwipCall call;
+    LwipCall call;  // its end flushes the queue
     if (up) {
+        // A link that comes back (netfront after a reset) starts with an empty ring and owes
+        // no tx-ready call for what it refused before: stop waiting for one.
+        tx_blocked_ = false;
         netif_set_link_up(netif_);
     } else {
         netif_set_link_down(netif_);

@@ -161,6 +161,14 @@ public:
         link_up_ = up;
         if (on_link_) on_link_(up);
     }
+    /// As netfront's reset: the frames on the wire are lost, the ring is empty again, and the
+    /// tx-ready handler owes nothing for what was refused (it does not run).
+    void reset_tx() {
+        lost += wire_.size();
+        wire_.clear();
+        in_flight_ = 0;
+        blocked_ = false;
+    }
     std::size_t pages_free() const { return free_.size(); }
     bool pending() const { return !wire_.empty(); }
     bool owns(const std::byte* p) const {

@@ -158,6 +158,25 @@ TEST_F(Link, LinkDownStopsTraffic) {
     ASSERT_TRUE(run_until([&] { return server->queued() == 1; }));
 }
 
+// A link reset while it was full (netfront clears its ring and owes no tx-ready call): the
+// frames that waited go out when the link comes back up, and traffic goes on.
+TEST_F(Link, QueuedFramesGoOutWhenTheLinkComesBack) {
+    auto server = UdpSocket::bind(6005);
+    auto client = UdpSocket::bind(0);
+    ASSERT_TRUE(client->send_to({addr_b, 6005}, as_bytes("warm")).ok());  // ARP
+    ASSERT_TRUE(run_until([&] { return server->queued() == 1; }));
+    dev_a.tx_capacity = 1;
+    for (int i = 0; i < 5; ++i) ASSERT_TRUE(client->send_to({addr_b, 6005}, as_bytes("queued")).ok());
+    EXPECT_EQ(a().tx_queued(), 4u);  // one on the wire, four refused with Error::again
+    dev_a.reset_tx();
+    dev_a.tx_capacity = 1024;
+    dev_a.set_link(false);
+    dev_a.set_link(true);
+    EXPECT_EQ(a().tx_queued(), 0u);
+    ASSERT_TRUE(client->send_to({addr_b, 6005}, as_bytes("after")).ok());
+    ASSERT_TRUE(run_until([&] { return server->queued() == 6; }));
+}
+
 TEST_F(Link, ReportsAddresses) {
     auto v4 = a().ipv4();
     ASSERT_TRUE(v4);
