@@ -306,17 +306,31 @@ void Interface::deliver(struct pbuf* p, bool checksum_ok) {
     if (checksum_ok) NETIF_SET_CHECKSUM_CTRL(netif_, NETIF_CHECKSUM_ENABLE_ALL);
 }
 
+namespace detail {
+
+/// What gather() found at the head of the queue, for send_head().
+struct TxRun {
+    std::size_t frames = 1;      ///< queued frames in the run (1: no super-segment)
+    std::uint16_t gso_size = 0;  ///< with frames > 1: every segment's payload but the last's
+    TcpSegment first;            ///< with frames > 1: the first segment's headers
+    std::uint8_t last_flags = 0;  ///< with frames > 1: the last segment's TCP flags
+    std::size_t payload = 0;      ///< with frames > 1: TCP payload bytes of the whole run
+};
+
+}  // namespace detail
+
 void Interface::pump() {
     const bool gso = ops_.tx_gso(link_);
     while (txq_count_ > 0) {
-        std::uint16_t gso_size = 0;
-        const std::size_t n = gso ? gather(gso_size) : 1;
-        if (!send_head(n, gso_size)) {
+        detail::TxRun run;
+        if (gso) gather(run);
+        if (!send_head(run)) {
             tx_blocked_ = true;
             counters().tx_deferred += txq_count_ - txq_waited_;
             txq_waited_ = txq_count_;
             return;
         }
+        const std::size_t n = run.frames;
         for (std::size_t k = 0; k < n; ++k) {
             pbuf_free(txq_[txq_head_]);
             txq_[txq_head_] = nullptr;
@@ -334,12 +348,12 @@ std::span<const std::byte> head_of(const struct pbuf* p) { return {static_cast<c
 
 }  // namespace
 
-std::size_t Interface::gather(std::uint16_t& gso_size) const {
+void Interface::gather(detail::TxRun& run) const {
     const struct pbuf* first = txq_[txq_head_];
     const auto seg = detail::parse_tcp_segment(head_of(first), first->tot_len);
-    if (!seg) return 1;
-    gso_size = seg->payload;
-    std::size_t frame = first->tot_len;
+    if (!seg) return;
+    const std::uint16_t gso_size = seg->payload;
+    std::size_t payload = seg->payload;
     std::size_t pieces = 1 + pbuf_clen(first);
     const struct pbuf* prev = first;
     detail::TcpSegment prev_seg = *seg;
@@ -348,29 +362,28 @@ std::size_t Interface::gather(std::uint16_t& gso_size) const {
         const struct pbuf* next = txq_[(txq_head_ + n) % tx_queue_capacity];
         const auto next_seg = detail::parse_tcp_segment(head_of(next), next->tot_len);
         if (!next_seg || !detail::continues(head_of(prev), prev_seg, head_of(next), *next_seg, gso_size)) break;
-        if (frame + next_seg->payload > max_gso_frame || pieces + pbuf_clen(next) > max_gso_fragments) break;
-        frame += next_seg->payload;
+        if (seg->header_len + payload + next_seg->payload > max_gso_frame ||
+            pieces + pbuf_clen(next) > max_gso_fragments)
+            break;
+        payload += next_seg->payload;
         pieces += pbuf_clen(next);
         prev = next;
         prev_seg = *next_seg;
     }
-    if (n == 1) gso_size = 0;
-    return n;
+    if (n == 1) return;
+    run = {n, gso_size, *seg, prev_seg.flags, payload};
 }
 
-bool Interface::send_head(std::size_t n, std::uint16_t gso_size) {
+bool Interface::send_head(const detail::TxRun& run) {
     struct pbuf* first = txq_[txq_head_];
-    if (n == 1) return send_now(first);
+    if (run.frames == 1) return send_now(first);
     // The super-segment: the first segment's headers, fixed up, then every segment's payload.
-    const auto seg = *detail::parse_tcp_segment(head_of(first), first->tot_len);
-    std::size_t payload = 0;
-    std::uint8_t flags = 0;
+    const std::size_t header_len = run.first.header_len;
     Fragment frags[max_gso_fragments];
     std::size_t k = 1;
-    for (std::size_t i = 0; i < n; ++i) {
-        const struct pbuf* p = txq_[(txq_head_ + i) % tx_queue_capacity];
-        std::size_t skip = seg.header_len;
-        for (const struct pbuf* q = p; q != nullptr; q = q->next) {
+    for (std::size_t i = 0; i < run.frames; ++i) {
+        std::size_t skip = header_len;
+        for (const struct pbuf* q = txq_[(txq_head_ + i) % tx_queue_capacity]; q != nullptr; q = q->next) {
             if (skip >= q->len) {
                 skip -= q->len;
                 continue;
@@ -378,22 +391,21 @@ bool Interface::send_head(std::size_t n, std::uint16_t gso_size) {
             frags[k++] = Fragment(static_cast<const std::byte*>(q->payload) + skip, q->len - skip);
             skip = 0;
         }
-        payload += p->tot_len - seg.header_len;
-        flags = detail::parse_tcp_segment(head_of(p), p->tot_len)->flags;  // gather() parsed each
     }
     std::byte header[14 + 60 + 60];
-    detail::make_super_header(std::span<std::byte>(header, seg.header_len), head_of(first), seg, payload, flags);
-    frags[0] = Fragment(header, seg.header_len);
-    const Result<void> r = ops_.transmit(link_, std::span<const Fragment>(frags, k), gso_size);
+    detail::make_super_header(std::span<std::byte>(header, header_len), head_of(first), run.first, run.payload,
+                              run.last_flags);
+    frags[0] = Fragment(header, header_len);
+    const Result<void> r = ops_.transmit(link_, std::span<const Fragment>(frags, k), run.gso_size);
     if (r.ok()) {
         ++counters().tx_frames;
         ++counters().tx_gso;
-        counters().tx_gso_segments += n;
-        counters().tx_bytes += seg.header_len + payload;
+        counters().tx_gso_segments += run.frames;
+        counters().tx_bytes += header_len + run.payload;
         return true;
     }
     if (r.error() == Error::again) return false;
-    counters().tx_dropped += n;
+    counters().tx_dropped += run.frames;
     return true;
 }
 

@@ -39,6 +39,7 @@ struct RxSegment {
 void flush_output();
 
 struct InterfaceHooks;
+struct TxRun;
 
 }  // namespace detail
 
@@ -128,11 +129,11 @@ private:
     void deliver(struct pbuf* p, bool checksum_ok);
     /// Hand queued frames to the link until it is full or the queue empty.
     void pump();
-    /// Frames at the head of the queue that form one super-segment (1: send the head alone),
-    /// and its gso_size.
-    std::size_t gather(std::uint16_t& gso_size) const;
-    /// Send the first `n` queued frames as one; false: the link is full.
-    bool send_head(std::size_t n, std::uint16_t gso_size);
+    /// The frames at the head of the queue that form one super-segment (one frame: send the
+    /// head alone).
+    void gather(detail::TxRun& run) const;
+    /// Send the run at the head of the queue as one frame; false: the link is full.
+    bool send_head(const detail::TxRun& run);
     /// Send one frame as it is; false: the link is full.
     bool send_now(struct pbuf* p);
     void on_status_change();
