@@ -7,7 +7,7 @@
 #include <cstring>
 #include <span>
 
-#include "keel/blkfront/block.h"
+#include "keel/block/block.h"
 #include "keel/heap.h"
 #include "keel/log.h"
 #include "keel/loop.h"

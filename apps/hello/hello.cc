@@ -3,17 +3,16 @@
 #include "keel/console/console.h"
 #include "keel/log.h"
 #include "keel/service.h"
-#include "keel/xen/platform.h"
+#include "keel/system.h"
 
 namespace {
 
 class Hello final : public keel::Service {
 public:
     keel::Task<int> run(const keel::CommandLine& args) override {
-        const auto v = keel::xen::xen_version();
-        const auto& boot = keel::xen::boot_info();
+        const auto v = keel::hypervisor_version();
         KLOG_INFO("hello from keel on Xen %u.%u%s", v.major, v.minor, v.extra);
-        KLOG_INFO("memory: %lu MiB", static_cast<unsigned long>(boot.ram_bytes() >> 20));
+        KLOG_INFO("memory: %lu MiB", static_cast<unsigned long>(keel::ram_bytes() >> 20));
         KLOG_INFO("command line: \"%.*s\" (%zu words)", static_cast<int>(args.text().size()), args.text().data(),
                   args.size());
         if (args.has("wait")) {

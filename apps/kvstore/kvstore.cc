@@ -6,27 +6,22 @@
 #include <array>
 #include <cstdint>
 
-#include "keel/blkfront/block.h"
+#include "keel/block/block.h"
 #include "keel/log.h"
 #include "keel/loop.h"
 #include "keel/net/net.h"
 #include "keel/net/tcp.h"
 #include "keel/service.h"
+#include "keel/system.h"
 #include "keel/task.h"
-#include "keel/xen/platform.h"
 #include "kv/server.h"
 
 namespace keel {
 namespace {
 
-std::uint64_t unix_ns() {
-    const xen::WallClock boot = xen::wallclock();  // wall time at system time 0
-    return boot.sec * 1'000'000'000ull + boot.nsec + loop().now();
-}
-
 class KvStore final : public Service {
 public:
-    KvStore() : server_(config(), [] { return unix_ns(); }) {}
+    KvStore() : server_(config(), [] { return unix_time_ns(); }) {}
 
     Task<int> run(const CommandLine& args) override {
         const char* why = nullptr;
@@ -94,9 +89,9 @@ public:
 private:
     static kv::Config config() {
         kv::Config c;
-        c.store.seed0 = xen::random_seed();  // hash flooding needs the key
-        c.store.seed1 = xen::random_seed();
-        c.log.format_id = xen::random_seed();  // records of an earlier life of the disk never verify
+        c.store.seed0 = random_seed();  // hash flooding needs the key
+        c.store.seed1 = random_seed();
+        c.log.format_id = random_seed();  // records of an earlier life of the disk never verify
         return c;
     }
 

@@ -510,7 +510,6 @@ Task<void> Blkfront::supervise() {
 
 namespace {
 Blkfront* g_devices[max_devices];
-block::Device* g_block[max_devices];
 std::size_t g_count = 0;
 }  // namespace
 
@@ -518,26 +517,14 @@ std::span<Blkfront* const> blkfront_devices() { return {g_devices, g_count}; }
 
 Result<void> register_device(Blkfront& device) {
     if (g_count == max_devices) return Error::no_space;
-    g_devices[g_count] = &device;
-    g_block[g_count] = &device;
-    ++g_count;
+    TRY_VOID(block::add_device(device));
+    g_devices[g_count++] = &device;
     return {};
 }
 
 void clear_devices() {
     g_count = 0;
-    block::discovered().reset();
+    block::clear_devices();
 }
 
 }  // namespace keel::blkfront
-
-namespace keel::block {
-
-std::span<Device* const> devices() { return {blkfront::g_block, blkfront::g_count}; }
-
-Event& discovered() {
-    static Event event;
-    return event;
-}
-
-}  // namespace keel::block

@@ -1,5 +1,6 @@
 // keel_main: the kernel's start after platform-xen has the CPU, page tables and events up.
-// Memory, C++ runtime, logging, the PV console, xenstore, the event loop, then the service.
+// Memory, C++ runtime, logging, the event loop, the drivers' KEEL_INIT entries (PV console,
+// xenstore and the toolstack's control requests, frontends), then the service.
 #include <cstring>
 
 #include "keel/cmdline.h"
@@ -10,13 +11,8 @@
 #include "keel/page_alloc.h"
 #include "keel/panic.h"
 #include "keel/service.h"
-#include "keel/shutdown_watch.h"
 #include "keel/task.h"
 #include "keel/xen/platform.h"
-#include "keel/xen/public.h"
-#include "keel/xenstore.h"
-
-#include <xen/io/xs_wire.h>
 
 extern "C" {
 extern void (*__init_array_start[])();
@@ -53,9 +49,8 @@ struct XenLoopPlatform final : LoopPlatform {
     void idle() override { xen::idle(); }
 } g_loop_platform;
 
-xen::XenStore* g_store = nullptr;
 int g_exit_status = 0;
-unsigned g_shutdown_reason = SHUTDOWN_poweroff;
+StopReason g_stop_reason = StopReason::poweroff;
 bool g_service_done = false;
 
 void init_memory() {
@@ -77,28 +72,6 @@ void run_constructors() {
 
 [[noreturn]] void panic_to_crash(const char* message) { xen::crash(message); }
 
-xen::XenStore* start_xenstore() {
-    auto pfn = xen::hvm_param(HVM_PARAM_STORE_PFN);
-    auto evtchn = xen::hvm_param(HVM_PARAM_STORE_EVTCHN);
-    if (!pfn.ok() || !evtchn.ok() || pfn.value() == 0) {
-        KLOG_WARN("no xenstore offered (HVM_PARAM_STORE_PFN)");
-        return nullptr;
-    }
-    auto port = xen::Port::adopt(evtchn.value());
-    if (!port.ok()) {
-        KLOG_ERROR("xenstore: bad event channel %lu", static_cast<unsigned long>(evtchn.value()));
-        return nullptr;
-    }
-    static xen::Port store_port = std::move(port.value());
-    auto* ring = reinterpret_cast<volatile xenstore_domain_interface*>(pfn.value() << 12);
-    static xen::XenStore store(ring, store_port);
-    store_port.set_handler([] { store.on_event(); });
-    // Completions of requests refused at submission run from on_event(), never from inside the
-    // call; this makes sure they run even if xenstored never signals again.
-    store.set_wakeup([] { (void)loop().post([] { store.on_event(); }); });
-    return &store;
-}
-
 void log_boot_facts() {
     const auto v = xen::xen_version();
     const auto& p = xen::protection_report();
@@ -114,12 +87,12 @@ void log_boot_facts() {
 }
 
 [[noreturn]] void finish() {
-    if (g_shutdown_reason == SHUTDOWN_poweroff && g_exit_status != 0) {
+    if (g_stop_reason == StopReason::poweroff && g_exit_status != 0) {
         KLOG_ERROR("service exited with status %d: crashing so on_crash applies", g_exit_status);
-        xen::shutdown(SHUTDOWN_crash);
+        xen::shutdown(xen::ShutdownReason::crash);
     }
-    KLOG_INFO("%s", g_shutdown_reason == SHUTDOWN_reboot ? "rebooting" : "powering off");
-    xen::shutdown(g_shutdown_reason);
+    KLOG_INFO("%s", g_stop_reason == StopReason::reboot ? "rebooting" : "powering off");
+    xen::shutdown(g_stop_reason == StopReason::reboot ? xen::ShutdownReason::reboot : xen::ShutdownReason::poweroff);
 }
 
 Task<void> run_service(Service& service, const CommandLine& args) {
@@ -128,22 +101,15 @@ Task<void> run_service(Service& service, const CommandLine& args) {
     loop().stop();
 }
 
-void on_shutdown_request(Service& service, ShutdownRequest req) {
+}  // namespace
+
+void request_stop(StopReason reason) {
     static bool stopping = false;
     if (stopping) return;
     stopping = true;
-    switch (req) {
-    case ShutdownRequest::suspend:
-        KLOG_WARN("suspend requested: not supported by this guest; ignoring");
-        stopping = false;
-        return;
-    case ShutdownRequest::reboot: g_shutdown_reason = SHUTDOWN_reboot; break;
-    case ShutdownRequest::crash: KLOG_WARN("toolstack asked for a crash"); xen::shutdown(SHUTDOWN_crash);
-    default: g_shutdown_reason = SHUTDOWN_poweroff; break;
-    }
-    KLOG_INFO("shutdown requested (%s): stopping the service",
-              g_shutdown_reason == SHUTDOWN_reboot ? "reboot" : "poweroff");
-    service.stop();
+    g_stop_reason = reason;
+    KLOG_INFO("shutdown requested (%s): stopping the service", reason == StopReason::reboot ? "reboot" : "poweroff");
+    keel_service_instance().stop();
     static Timer deadline;
     deadline.start_in(stop_timeout_ns, [] {
         KLOG_WARN("service did not stop within %lu s; shutting down anyway",
@@ -151,10 +117,6 @@ void on_shutdown_request(Service& service, ShutdownRequest req) {
         loop().stop();
     });
 }
-
-}  // namespace
-
-xen::XenStore* xenstore() { return g_store; }
 
 void request_poweroff(int status) {
     g_exit_status = status;
@@ -175,7 +137,6 @@ extern "C" [[noreturn]] void keel_main() {
     static EventLoop event_loop(g_loop_platform);
     set_loop(&event_loop);
 
-    g_store = start_xenstore();
     // Drivers (the PV console first: it takes over logging) register with KEEL_INIT.
     for (const InitEntry* e = __keel_init_start; e != __keel_init_end; ++e) e->fn();
     log_boot_facts();
@@ -185,20 +146,10 @@ extern "C" [[noreturn]] void keel_main() {
     auto args = CommandLine::parse(std::string_view(boot.cmdline.data(), boot.cmdline_len), &why);
     if (!args.ok()) {
         KLOG_ERROR("bad command line: %s", why ? why : to_string(args.error()));
-        xen::shutdown(SHUTDOWN_crash);
+        xen::shutdown(xen::ShutdownReason::crash);
     }
 
     Service& service = keel_service_instance();
-    static ShutdownWatch* watch = nullptr;
-    if (g_store) {
-        static ShutdownWatch w(*g_store, [&service](ShutdownRequest r) { on_shutdown_request(service, r); });
-        if (auto r = w.start(); !r.ok()) {
-            KLOG_WARN("xenstore: cannot watch control/shutdown (%s); xl shutdown will not work", to_string(r.error()));
-        }
-        watch = &w;
-    }
-    (void)watch;
-
     KLOG_INFO("service starting (%lu us after entry)",
               static_cast<unsigned long>((xen::now_ns() - xen::protection_report().boot_ns) / 1000));
     static CommandLine service_args = args.value();

@@ -2,6 +2,7 @@
 #include "keel/log.h"
 
 #include "keel/format.h"
+#include "keel/panic.h"
 
 namespace keel {
 namespace {
@@ -10,6 +11,8 @@ namespace {
 LogSink* g_sink = nullptr;
 std::uint64_t (*g_clock)() = nullptr;
 LogLevel g_min_level = LogLevel::debug;
+
+void report_panic(const char* message) { log(LogLevel::error, "panic: %s", message); }
 
 }  // namespace
 
@@ -27,7 +30,10 @@ const char* to_string(LogLevel level) {
     return "?";
 }
 
-void set_log_sink(LogSink* sink) { g_sink = sink; }
+void set_log_sink(LogSink* sink) {
+    g_sink = sink;
+    set_panic_reporter(sink != nullptr ? report_panic : nullptr);  // panics reach the log too
+}
 LogSink* log_sink() { return g_sink; }
 void set_log_clock(std::uint64_t (*now_ns)()) { g_clock = now_ns; }
 void set_log_level(LogLevel min) { g_min_level = min; }

@@ -1,12 +1,12 @@
 // Guest wiring: the first netfront device becomes the interface, and the stack's random numbers
-// are keyed from xen::random_seed() (RDRAND, or the TSC without it).
+// are keyed from random_seed() (RDRAND, or the TSC without it).
 #include <cstdint>
 #include <new>
 
 #include "keel/log.h"
 #include "keel/net/link.h"
 #include "keel/net/net.h"
-#include "keel/xen/platform.h"
+#include "keel/system.h"
 
 #ifdef KEEL_HAVE_NETFRONT
 #include "keel/netfront/netfront.h"
@@ -27,7 +27,7 @@ Link* g_link = nullptr;
 Task<Result<Interface*>> start(Config cfg) {
 #ifdef KEEL_HAVE_NETFRONT
     if (g_link != nullptr) co_return &g_link->interface();
-    seed_random(xen::random_seed());
+    seed_random(random_seed());
     co_await netfront::netfront_discovered().wait();
     if (g_link != nullptr) co_return &g_link->interface();  // a concurrent start() won
     const auto devices = netfront::netfront_devices();
@@ -44,7 +44,7 @@ Task<Result<Interface*>> start(Config cfg) {
     co_return &iface;
 #else
     (void)cfg;
-    seed_random(xen::random_seed());
+    seed_random(random_seed());
     KLOG_ERROR("net: this image was built without netfront");
     co_return Error::not_supported;
 #endif

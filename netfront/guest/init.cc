@@ -12,8 +12,8 @@
 #include "keel/netfront/netfront.h"
 #include "keel/xen/grant_table.h"
 #include "keel/xen/platform.h"
-#include "keel/xenbus.h"
-#include "keel/xenstore.h"
+#include "keel/xenbus/xenbus.h"
+#include "keel/xenbus/store.h"
 
 namespace keel::netfront {
 namespace {

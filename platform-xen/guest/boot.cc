@@ -40,7 +40,7 @@ std::uint64_t page_up(std::uint64_t v) { return (v + 4095) & ~std::uint64_t{4095
         early_write(why);
     }
     early_write("\n");
-    shutdown(SHUTDOWN_crash);
+    shutdown(ShutdownReason::crash);
 }
 
 [[noreturn]] void halt_forever(const char* msg) {

@@ -26,7 +26,7 @@ alignas(Port) unsigned char g_timer_storage[sizeof(Port)];
     early_write(what);
     (void)rc;
     early_write(" failed\n");
-    shutdown(SHUTDOWN_crash);
+    shutdown(ShutdownReason::crash);
 }
 
 // The ports with a handler: what idle() waits on (Xen takes at most 128 in one SCHEDOP_poll).
@@ -161,6 +161,16 @@ Result<std::uint64_t> hvm_param(unsigned index) {
     return std::uint64_t{p.value};
 }
 
+Result<StoreRing> store_ring() {
+    Result<std::uint64_t> pfn = hvm_param(HVM_PARAM_STORE_PFN);
+    Result<std::uint64_t> port = hvm_param(HVM_PARAM_STORE_EVTCHN);
+    if (!pfn.ok() || !port.ok() || pfn.value() == 0) return Error::not_found;
+    // Where the toolstack put it; a frame beyond what we map would fault on first touch, so
+    // refuse it here (start_info's memory map says what RAM there is).
+    if (pfn.value() >= (std::uint64_t{1} << (52 - 12))) return Error::bad_input;
+    return StoreRing{reinterpret_cast<void*>(pfn.value() << 12), port.value()};
+}
+
 // ---- Port ----------------------------------------------------------------------------------
 
 Result<Port> Port::adopt(std::uint64_t port) {
@@ -242,8 +252,12 @@ void early_write(std::string_view text) {
     if (keel_hypercall_page[0] != 0) console_io(CONSOLEIO_write, static_cast<unsigned>(text.size()), text.data());
 }
 
-[[noreturn]] void shutdown(unsigned reason) {
-    sched_shutdown s{reason};
+static_assert(static_cast<unsigned>(ShutdownReason::poweroff) == SHUTDOWN_poweroff);
+static_assert(static_cast<unsigned>(ShutdownReason::reboot) == SHUTDOWN_reboot);
+static_assert(static_cast<unsigned>(ShutdownReason::crash) == SHUTDOWN_crash);
+
+[[noreturn]] void shutdown(ShutdownReason reason) {
+    sched_shutdown s{static_cast<unsigned>(reason)};
     for (;;) {
         sched_op(SCHEDOP_shutdown, &s);
         cpu::sti_hlt();

@@ -120,7 +120,7 @@ void install_traps() {
                         reinterpret_cast<const std::uint64_t*>(__ksyms_start), ksyms_size(), readable,
                         report_line);
     }
-    shutdown(SHUTDOWN_crash);
+    shutdown(ShutdownReason::crash);
 }
 
 }  // namespace keel::xen
@@ -139,5 +139,5 @@ extern "C" void keel_trap(TrapFrame* frame) {
         FaultContext ctx = make_context(frame, cr2);
         write_fault_report(ctx, report_line);
     }
-    shutdown(SHUTDOWN_crash);
+    shutdown(ShutdownReason::crash);
 }

@@ -23,7 +23,7 @@
 #include <cstdint>
 #include <string_view>
 
-#include "keel/blkfront/block.h"
+#include "keel/block/block.h"
 #include "keel/result.h"
 #include "keel/task.h"
 #include "kv/store.h"

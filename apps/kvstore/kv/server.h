@@ -53,7 +53,7 @@
 #include <span>
 #include <string_view>
 
-#include "keel/blkfront/block.h"
+#include "keel/block/block.h"
 #include "keel/result.h"
 #include "keel/task.h"
 #include "kv/engine.h"

@@ -29,6 +29,13 @@ inline constexpr std::uint64_t stop_timeout_ns = 10'000'000'000ull;
 /// Ask the kernel to power the guest off once the current work yields (as if run() returned).
 void request_poweroff(int status);
 
+/// What the toolstack asked for (`xl shutdown` / `xl reboot`).
+enum class StopReason { poweroff, reboot };
+/// Call the service's stop(), then power off or reboot when run() returns (or after
+/// stop_timeout_ns). Later requests are ignored: the first one decides. xenbus/'s control
+/// watch calls it; guest only.
+void request_stop(StopReason reason);
+
 }  // namespace keel
 
 /// Registers the image's service. Exactly one per image.

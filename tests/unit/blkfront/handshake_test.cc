@@ -2,7 +2,7 @@
 // disk's properties, closing and reconnecting.
 #include <gtest/gtest.h>
 
-#include "rig.h"
+#include "fakes/blkfront_rig.h"
 
 namespace keel::test {
 namespace {

@@ -5,7 +5,7 @@
 
 #include <cstring>
 
-#include "rig.h"
+#include "fakes/blkfront_rig.h"
 
 namespace keel::test {
 namespace {

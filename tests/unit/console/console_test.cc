@@ -10,7 +10,7 @@
 #include <string>
 #include <thread>
 
-#include "fake_xenconsoled.h"
+#include "fakes/fake_xenconsoled.h"
 #include "keel/log.h"
 
 namespace keel::console {

@@ -9,7 +9,7 @@
 #include <random>
 #include <vector>
 
-#include "kernel/fake_loop.h"
+#include "fakes/fake_loop.h"
 
 namespace keel {
 namespace {

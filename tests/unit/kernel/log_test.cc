@@ -5,7 +5,7 @@
 
 #include <string>
 
-#include "kernel/fake_loop.h"
+#include "fakes/fake_loop.h"
 
 namespace keel {
 namespace {

@@ -8,7 +8,7 @@
 #include <vector>
 
 #include "keel/timer.h"
-#include "kernel/fake_loop.h"
+#include "fakes/fake_loop.h"
 
 namespace keel {
 namespace {

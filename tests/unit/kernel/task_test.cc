@@ -8,7 +8,7 @@
 #include <string>
 #include <vector>
 
-#include "kernel/fake_loop.h"
+#include "fakes/fake_loop.h"
 
 namespace keel {
 namespace {

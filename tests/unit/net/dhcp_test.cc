@@ -7,7 +7,7 @@
 #include <vector>
 
 #include "keel/log.h"
-#include "net/fake_link.h"
+#include "fakes/fake_link.h"
 
 namespace keel::net::test {
 namespace {

@@ -8,7 +8,7 @@
 #include <vector>
 
 #include "gso.h"
-#include "net/fake_link.h"
+#include "fakes/fake_link.h"
 
 namespace keel::net::test {
 

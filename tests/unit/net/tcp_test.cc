@@ -5,7 +5,7 @@
 #include <string>
 #include <vector>
 
-#include "net/fake_link.h"
+#include "fakes/fake_link.h"
 
 namespace keel::net::test {
 namespace {

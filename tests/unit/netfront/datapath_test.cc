@@ -2,7 +2,7 @@
 // flags, GSO both ways, back-pressure, and 10k packets without an allocation.
 #include <gtest/gtest.h>
 
-#include "rig.h"
+#include "fakes/netfront_rig.h"
 
 namespace keel::test {
 namespace {

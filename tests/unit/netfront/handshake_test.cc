@@ -1,7 +1,7 @@
 // Netfront's init and xenbus handshake against the fake netback (and its xenbus column).
 #include <gtest/gtest.h>
 
-#include "rig.h"
+#include "fakes/netfront_rig.h"
 
 namespace keel::test {
 namespace {

@@ -2,7 +2,7 @@
 // guest never crashes, and persistent or fatal errors reset the device.
 #include <gtest/gtest.h>
 
-#include "rig.h"
+#include "fakes/netfront_rig.h"
 
 namespace keel::test {
 namespace {

@@ -27,7 +27,7 @@
 
 #include <xen/io/blkif.h>
 
-#include "keel/blkfront/block.h"
+#include "keel/block/block.h"
 #include "keel/blkfront/ring.h"
 #include "keel/function.h"
 #include "keel/intrusive_list.h"
@@ -35,7 +35,7 @@
 #include "keel/task.h"
 #include "keel/xen/event_channel.h"
 #include "keel/xen/grant_table.h"
-#include "keel/xenbus.h"
+#include "keel/xenbus/xenbus.h"
 
 namespace keel::blkfront {
 

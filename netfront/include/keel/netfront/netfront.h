@@ -33,7 +33,7 @@
 #include "keel/task.h"
 #include "keel/xen/event_channel.h"
 #include "keel/xen/grant_table.h"
-#include "keel/xenbus.h"
+#include "keel/xenbus/xenbus.h"
 
 namespace keel::netfront {
 

@@ -52,6 +52,14 @@ void idle();
 /// HVMOP_get_param.
 Result<std::uint64_t> hvm_param(unsigned index);
 
+/// The xenstore ring page and event channel the toolstack set up for us (PVH:
+/// HVM_PARAM_STORE_PFN / _EVTCHN). Error::not_found when none was offered.
+struct StoreRing {
+    void* page;  ///< a struct xenstore_domain_interface (io/xs_wire.h), mapped read/write
+    std::uint64_t port;
+};
+Result<StoreRing> store_ring();
+
 /// A local event-channel port. Handlers run from dispatch_events(); `wait()` blocks with
 /// SCHEDOP_poll. Ports bound here are closed when the Port is destroyed; adopted ports (the
 /// console's and xenstore's, set up by the toolstack) are left open.
@@ -83,8 +91,10 @@ private:
     bool owned_;
 };
 
-/// SCHEDOP_shutdown. `reason` is SHUTDOWN_poweroff, SHUTDOWN_reboot or SHUTDOWN_crash.
-[[noreturn]] void shutdown(unsigned reason);
+/// Why the domain stops (sched.h SHUTDOWN_*: the values are Xen's, checked in events.cc).
+enum class ShutdownReason : unsigned { poweroff = 0, reboot = 1, crash = 3 };
+/// SCHEDOP_shutdown: the toolstack then applies on_poweroff, on_reboot or on_crash.
+[[noreturn]] void shutdown(ShutdownReason reason);
 
 /// Print `message`, a symbolized backtrace of the caller, and crash the domain so the xl
 /// config's on_crash applies. Used by panic().
