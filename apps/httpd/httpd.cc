@@ -7,7 +7,8 @@
 #include "keel/heap.h"
 #include "keel/log.h"
 #include "keel/net/net.h"
-#include "keel/netfront/netfront.h"
+#include "keel/net/serve.h"
+#include "keel/net/stats.h"
 #include "keel/service.h"
 #include "keel/timer.h"
 #include "site.h"
@@ -41,25 +42,14 @@ public:
         port_ = static_cast<std::uint16_t>(*port);
         max_conns_ = static_cast<unsigned>(*max_conns);
 
-        auto iface = co_await net::start(cfg.value());
-        if (!iface.ok()) {
-            KLOG_ERROR("httpd: no network: %s", to_string(iface.error()));
-            co_return 1;
-        }
-        if (!co_await iface.value()->ready().wait_for(60'000'000'000ull)) {
-            KLOG_ERROR("httpd: no IPv4 address after 60 s");
-            co_return 1;
-        }
-        auto listener = net::TcpListener::listen(port_, 128);
-        if (!listener.ok()) {
-            KLOG_ERROR("httpd: cannot listen on port %u: %s", port_, to_string(listener.error()));
-            co_return 1;
-        }
+        auto listener = co_await net::start_listening(cfg.value(), port_, "httpd");
+        if (!listener.ok()) co_return 1;
         listener_ = std::move(listener.value());
         router_.set_metrics("/metrics", [this](http::MetricsWriter& w) { write_metrics(w); });
         started_ns_ = loop().now();
         KLOG_INFO("httpd: serving on port %u (at most %u connections)", port_, max_conns_);
-        spawn(accept_loop());
+        spawn(net::serve(listener_, max_conns_, conns_, "httpd",
+                         [this](net::TcpStream s) { return serve_conn(std::move(s)); }));
         co_await stopped_.wait();
         KLOG_INFO("httpd: stopping after %lu requests", static_cast<unsigned long>(stats_.requests));
         co_return 0;
@@ -68,27 +58,9 @@ public:
     void stop() override { stopped_.set(); }
 
 private:
-    Task<void> accept_loop() {
-        for (;;) {
-            auto conn = co_await listener_.accept();
-            if (!conn.ok()) {
-                KLOG_WARN("httpd: accept failed: %s", to_string(conn.error()));
-                co_await sleep_for(10'000'000ull);
-                continue;
-            }
-            if (open_ >= max_conns_) {
-                ++refused_;
-                conn.value().abort();   // over the limit: refuse rather than starve the others
-                continue;
-            }
-            spawn(serve(std::move(conn.value())));
-        }
-    }
-
     // One connection: feed received bytes to the session, send what it produces, close when it
     // says so. Buffers are allocated once per connection, never per request.
-    Task<void> serve(net::TcpStream s) {
-        ++open_;
+    Task<void> serve_conn(net::TcpStream s) {
         auto* storage = new http::SessionStorage<>();
         auto* in = new std::array<char, 4096>();
         http::SessionOptions options;
@@ -139,7 +111,6 @@ private:
     done:
         delete in;
         delete storage;
-        --open_;
     }
 
     // Closing with unread input makes TCP send a reset, which can destroy the response before
@@ -169,34 +140,26 @@ private:
         w.gauge("keel_uptime_seconds", "Seconds since the service started.",
                 static_cast<std::int64_t>((loop().now() - started_ns_) / 1'000'000'000ull));
         w.gauge("keel_heap_in_use_bytes", "Heap bytes handed out.", static_cast<std::int64_t>(global_heap().in_use()));
-        std::uint64_t rx_p = 0, rx_b = 0, rx_d = 0, tx_p = 0, tx_b = 0, tx_d = 0, errors = 0, missed = 0, empty = 0;
-        std::uint64_t rx_gso = 0, tx_gso = 0;
-        for (auto* dev : netfront::netfront_devices()) {
-            const auto st = dev->stats();
-            rx_p += st.rx.packets, rx_b += st.rx.bytes, rx_d += st.rx.dropped;
-            missed += st.rx_missed_events, empty += st.rx_ring_empty;
-            rx_gso += st.rx.gso, tx_gso += st.tx.gso;
-            tx_p += st.tx.packets, tx_b += st.tx.bytes, tx_d += st.tx.dropped;
-            errors += st.rx.bad_id + st.rx.bad_status + st.rx.bad_length + st.rx.too_many_slots + st.rx.bad_extra +
-                      st.rx.ring_overrun + st.tx.bad_id + st.tx.bad_status + st.tx.bad_length +
-                      st.tx.too_many_slots + st.tx.bad_extra + st.tx.ring_overrun + st.rx.backend_error +
-                      st.tx.backend_error;
-        }
-        w.counter("keel_netfront_rx_packets_total", "Frames received.", rx_p);
-        w.counter("keel_netfront_rx_bytes_total", "Bytes received.", rx_b);
-        w.counter("keel_netfront_tx_packets_total", "Frames sent.", tx_p);
-        w.counter("keel_netfront_tx_bytes_total", "Bytes sent.", tx_b);
-        w.counter("keel_netfront_rx_gso_total", "Frames received as TCP super-segments (GSO).", rx_gso);
-        w.counter("keel_netfront_tx_gso_total", "Frames sent as TCP super-segments (GSO).", tx_gso);
+        const net::LinkStats ls = net::link_stats();
+        w.counter("keel_netfront_rx_packets_total", "Frames received.", ls.rx_packets);
+        w.counter("keel_netfront_rx_bytes_total", "Bytes received.", ls.rx_bytes);
+        w.counter("keel_netfront_tx_packets_total", "Frames sent.", ls.tx_packets);
+        w.counter("keel_netfront_tx_bytes_total", "Bytes sent.", ls.tx_bytes);
+        w.counter("keel_netfront_rx_gso_total", "Frames received as TCP super-segments (GSO).", ls.rx_gso);
+        w.counter("keel_netfront_tx_gso_total", "Frames sent as TCP super-segments (GSO).", ls.tx_gso);
         w.counter("keel_net_tx_gso_segments_total", "TCP segments merged into the super-segments sent.",
                   ns.tx_gso_segments);
-        w.counter("keel_netfront_drops_total", "Frames dropped (both directions).", rx_d + tx_d);
-        w.counter("keel_netfront_errors_total", "Backend errors and protocol violations.", errors);
-        w.counter("keel_netfront_rx_missed_events_total", "Rx responses the watchdog found without an event.", missed);
-        w.counter("keel_netfront_rx_ring_empty_total", "Watchdog ticks that found no rx buffer posted.", empty);
+        w.counter("keel_netfront_drops_total", "Frames dropped (both directions).", ls.drops);
+        w.counter("keel_netfront_errors_total", "Backend errors and protocol violations.", ls.errors);
+        w.counter("keel_netfront_rx_missed_events_total", "Rx responses the watchdog found without an event.",
+                  ls.rx_missed_events);
+        w.counter("keel_netfront_rx_ring_empty_total", "Watchdog ticks that found no rx buffer posted.",
+                  ls.rx_ring_empty);
         w.gauge("keel_tcp_open_connections", "TCP connections open.", static_cast<std::int64_t>(ns.tcp_open));
-        w.gauge("keel_http_connections", "HTTP connections being served.", static_cast<std::int64_t>(open_));
-        w.counter("keel_http_refused_connections_total", "Connections refused over max-conns.", refused_);
+        w.gauge("keel_http_connections", "HTTP connections being served.",
+                static_cast<std::int64_t>(conns_.open));
+        w.counter("keel_http_refused_connections_total", "Connections refused over max-conns.",
+                  conns_.refused);
         http::write_metrics(w, stats_);
     }
 
@@ -206,8 +169,7 @@ private:
     Event stopped_;
     std::uint16_t port_ = 80;
     unsigned max_conns_ = 256;
-    unsigned open_ = 0;
-    std::uint64_t refused_ = 0;
+    net::ServeCounters conns_;
     std::uint64_t started_ns_ = 0;
 };
 

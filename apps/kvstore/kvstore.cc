@@ -10,6 +10,7 @@
 #include "keel/log.h"
 #include "keel/loop.h"
 #include "keel/net/net.h"
+#include "keel/net/serve.h"
 #include "keel/net/tcp.h"
 #include "keel/service.h"
 #include "keel/system.h"
@@ -55,25 +56,14 @@ public:
                       static_cast<unsigned long>(server_.store().size()));
         }
 
-        auto iface = co_await net::start(cfg.value());
-        if (!iface.ok()) {
-            KLOG_ERROR("kvstore: no network: %s", to_string(iface.error()));
-            co_return 1;
-        }
-        if (!co_await iface.value()->ready().wait_for(60'000'000'000ull)) {
-            KLOG_ERROR("kvstore: no IPv4 address after 60 s");
-            co_return 1;
-        }
-        auto listener = net::TcpListener::listen(static_cast<std::uint16_t>(*port), 128);
-        if (!listener.ok()) {
-            KLOG_ERROR("kvstore: cannot listen on port %lu: %s", static_cast<unsigned long>(*port),
-                       to_string(listener.error()));
-            co_return 1;
-        }
+        auto listener =
+            co_await net::start_listening(cfg.value(), static_cast<std::uint16_t>(*port), "kvstore");
+        if (!listener.ok()) co_return 1;
         listener_ = std::move(listener.value());
         KLOG_INFO("kvstore: serving on port %lu (%lu keys)", static_cast<unsigned long>(*port),
                   static_cast<unsigned long>(server_.store().size()));
-        spawn(accept_loop());
+        spawn(net::serve(listener_, max_conns_, conns_, "kvstore",
+                         [this](net::TcpStream s) { return serve_conn(std::move(s)); }));
         co_await server_.background();  // until stop() or a failed log
         listener_ = net::TcpListener();
         if (server_.failed()) {
@@ -95,27 +85,9 @@ private:
         return c;
     }
 
-    Task<void> accept_loop() {
-        for (;;) {
-            auto conn = co_await listener_.accept();
-            if (!conn.ok()) {
-                if (conn.error() == Error::closed || conn.error() == Error::cancelled) co_return;
-                KLOG_WARN("kvstore: accept failed: %s", to_string(conn.error()));
-                co_await sleep_for(10'000'000ull);  // as httpd: never spin on a failing accept
-                continue;
-            }
-            if (open_ >= max_conns_) {
-                conn.value().abort();
-                continue;
-            }
-            spawn(serve(std::move(conn.value())));
-        }
-    }
-
     // One connection: the glue kv/server.h describes. Feed everything that arrived before
     // committing, so pipelined commands and concurrent clients share one write + flush.
-    Task<void> serve(net::TcpStream s) {
-        ++open_;
+    Task<void> serve_conn(net::TcpStream s) {
         auto* in = new std::array<char, 16384>();
         kv::Session session(server_);
         std::size_t have = 0, off = 0;
@@ -155,12 +127,11 @@ private:
             }
         }
         delete in;
-        --open_;
     }
 
     kv::Server server_;
     net::TcpListener listener_;
-    unsigned open_ = 0;
+    net::ServeCounters conns_;
     unsigned max_conns_ = 256;
 };
 

@@ -49,6 +49,25 @@ struct Spec {
     Length length = Length::none;
 };
 
+// The length modifier at `p` (hh, h, l, ll, z, j, t), if any; `p` moves past it.
+Length parse_length(const char*& p) {
+    switch (*p++) {
+        case 'h':
+            return *p == 'h' ? (++p, Length::hh) : Length::h;
+        case 'l':
+            return *p == 'l' ? (++p, Length::ll) : Length::l;
+        case 'z':
+            return Length::z;
+        case 'j':
+            return Length::j;
+        case 't':
+            return Length::t;
+        default:
+            --p;  // not a length modifier: the conversion letter
+            return Length::none;
+    }
+}
+
 /// Pads `body` characters of output to the field width; `emit` writes the body.
 template <typename Emit>
 void padded(Out& out, const Spec& spec, std::size_t body, Emit emit) {
@@ -164,40 +183,7 @@ int vformat(char* buf, std::size_t size, const char* fmt, va_list ap) {
             }
         }
 
-        switch (*p) {
-            case 'h':
-                if (p[1] == 'h') {
-                    spec.length = Length::hh;
-                    ++p;
-                } else {
-                    spec.length = Length::h;
-                }
-                ++p;
-                break;
-            case 'l':
-                if (p[1] == 'l') {
-                    spec.length = Length::ll;
-                    ++p;
-                } else {
-                    spec.length = Length::l;
-                }
-                ++p;
-                break;
-            case 'z':
-                spec.length = Length::z;
-                ++p;
-                break;
-            case 'j':
-                spec.length = Length::j;
-                ++p;
-                break;
-            case 't':
-                spec.length = Length::t;
-                ++p;
-                break;
-            default:
-                break;
-        }
+        spec.length = parse_length(p);
 
         const char conv = *p;
         if (conv == '\0') {

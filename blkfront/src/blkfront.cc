@@ -1,6 +1,7 @@
-// Blkfront's control path: init (handle, pages), the xenbus handshake (ring size, grants, event
-// channel, keys; the backend's properties once it is Connected), teardown, the reconnecting
-// supervisor and the device registry. The data path is in io.cc.
+// Blkfront's control path, as xenbus::Frontend hooks: init (handle, pages), the handshake's part
+// that is blkif's (ring size, grants, event channel, keys; the backend's properties once it is
+// Connected), going live and down, teardown; and the device registry. The supervisor is
+// Frontend's; the data path is in io.cc.
 #include "keel/blkfront/blkfront.h"
 
 #include <algorithm>
@@ -11,10 +12,18 @@
 #include "keel/format.h"
 #include "keel/log.h"
 #include "keel/panic.h"
+#include "keel/xenbus/registry.h"
 
 namespace keel::blkfront {
 
 namespace {
+
+// The layout both ends compute their ring size from (io/ring.h, __CONST_RING_SIZE).
+static_assert(sizeof(blkif_request_t) == 112 && sizeof(blkif_response_t) == 16);
+static_assert(sizeof(blkif_request_indirect_t) == 64 && sizeof(blkif_request_discard_t) == 32);
+static_assert(sizeof(union blkif_sring_entry) == 112);
+static_assert(offsetof(blkif_sring, ring) == 64);
+static_assert(sizeof(struct blkif_request_segment) == 8);
 
 /// A backend flag: absent means off; a value that is not a number is logged (by XenbusDevice)
 /// and taken as off too, the safe reading. Other xenstore errors are errors.
@@ -33,26 +42,18 @@ Result<std::uint64_t> optional_value(Result<std::uint64_t> v, std::uint64_t fall
 
 }  // namespace
 
-Blkfront::Blkfront(xen::XenStore& xs, const XenbusNode& node, xen::GrantTable& grants, Platform& platform,
+Blkfront::Blkfront(xen::XenStore& xs, const XenbusNode& node, xen::GrantTable& grants, xenbus::Platform& platform,
                    Options options)
-    : xs_(xs), grants_(grants), platform_(platform), options_(options), dev_(xs, node, options.xenbus) {
+    : Frontend("blkfront", xs, node, grants, platform, options.frontend), options_(options) {
     options_.data_pages = std::clamp<std::uint16_t>(options_.data_pages, 1, max_data_pages);
     options_.max_ring_page_order = std::min(options_.max_ring_page_order, max_ring_page_order);
     options_.max_indirect_segments = std::min<std::uint16_t>(
         {options_.max_indirect_segments, static_cast<std::uint16_t>(segments_per_indirect_page),
          options_.data_pages});
-    if (options_.max_consecutive_errors == 0) options_.max_consecutive_errors = 1;
-    // XenbusDevice calls this when a published connection ends, between Closing and Closed
-    // (the backend left, or close()): the supervisor, if running, takes it from there.
-    dev_.set_teardown([this] {
-        release_connection();
-        attention_.set();
-    });
 }
 
 Blkfront::~Blkfront() {
-    supervisor_ = Task<void>{};  // its frame may be inside dev_.connect() or waiting on attention_
-    release_connection();
+    shutdown();  // the supervisor stops, the connection is released without xenbus
     KASSERT(waiters_.empty());  // a call outlived its device: the owner's bug
     for (Page& p : data_) {
         if (p.own_alloc && p.page) platform_.free_pages(p.page, 1);
@@ -71,8 +72,7 @@ Blkfront::~Blkfront() {
 
 // ---- init ------------------------------------------------------------------------------------
 
-Task<Result<void>> Blkfront::init() {
-    if (initialised_) co_return Error::busy;
+Task<Result<void>> Blkfront::prepare() {
     const char* name = dev_.nodename().data();  // XenbusNode keeps it NUL-terminated
 
     // io/blkif.h, "virtual-device": the device number the toolstack chose. It only fills the
@@ -109,37 +109,12 @@ Task<Result<void>> Blkfront::init() {
     for (std::uint16_t i = 0; i < indirect_pool_.count; ++i) {
         indirect_[i].page = indirect_pool_.block + i * page_size;
     }
-    initialised_ = true;
     KLOG_INFO("blkfront: %s: handle %u, up to %zu ring pages, %u data + %u indirect pages", name, handle_,
               ring_pages, data_pool_.count, indirect_pool_.count);
     co_return Result<void>{};
 }
 
 // ---- handshake -------------------------------------------------------------------------------
-
-Task<Result<void>> Blkfront::connect() {
-    if (!initialised_) co_return Error::invalid_argument;
-    if (connection_ || live_) co_return Error::busy;
-    reset_wanted_ = false;
-    Result<void> r =
-        co_await dev_.connect([this](XenbusConfig& cfg) -> Task<Result<void>> { return configure(cfg); });
-    if (!r) {
-        // Teardown ran if the configuration was published; if not, undo setup_connection().
-        release_connection();
-        co_return r;
-    }
-    // io/blkif.h "Startup": the backend publishes its device properties before it enters
-    // Connected; the frontend queries them now.
-    r = co_await read_properties();
-    if (r && !connection_) r = Error::closed;  // the backend left meanwhile (teardown ran)
-    if (!r) {
-        (void)co_await dev_.close();
-        release_connection();
-        co_return r;
-    }
-    go_live();
-    co_return r;
-}
 
 Task<Result<void>> Blkfront::configure(XenbusConfig& cfg) {
     // io/blkif.h, "max-ring-page-order" (or the deprecated "max-ring-pages", a power of two):
@@ -207,7 +182,7 @@ Result<void> Blkfront::setup_connection() {
     }
     // io/ring.h: the front end initialises the shared ring before it publishes it.
     ring_.attach(ring_pages_, features_.ring_page_order);
-    connection_ = true;  // from here on release_connection() undoes what was done
+    begin_connection();  // from here on release_connection() undoes what was done
 
     for (std::size_t i = 0; i < pages; ++i) {
         auto g =
@@ -253,7 +228,7 @@ void Blkfront::write_keys(XenbusConfig& cfg) const {
     // units), multi-queue-num-queues (one queue: the keys stay at the top level), trusted.
 }
 
-Task<Result<void>> Blkfront::read_properties() {
+Task<Result<void>> Blkfront::backend_connected() {
     const char* name = dev_.nodename().data();
     // io/blkif.h, "sectors" and "sector-size". Without feature-large-sector-size on our side,
     // every sector quantity on the ring and in "sectors" is in 512-byte units (what Linux's
@@ -316,11 +291,7 @@ Task<Result<void>> Blkfront::read_properties() {
 }
 
 void Blkfront::go_live() {
-    live_ = true;
     ++epoch_;
-    healthy_ = false;
-    consecutive_errors_ = 0;
-    ++stats_.connects;
     static constexpr const char* flush_names[] = {"none", "flush-cache", "barrier"};
     KLOG_INFO(
         "blkfront: %s: connected: %llu sectors of %u bytes%s, ring %u page(s), %u segments/request%s, "
@@ -330,25 +301,14 @@ void Blkfront::go_live() {
         features_.segments_per_request, features_.indirect ? " (indirect)" : "",
         flush_names[static_cast<int>(features_.flush)], features_.discard ? "on" : "off",
         features_.persistent ? "on" : "off");
-    ready_.set();
-}
-
-Task<Result<void>> Blkfront::close() {
-    go_down(Error::closed);
-    Result<void> r = co_await dev_.close();
-    release_connection();  // no-op if the teardown already ran
-    co_return r;
 }
 
 // ---- teardown --------------------------------------------------------------------------------
 
 void Blkfront::go_down(Error why) {
-    if (!live_) return;
-    live_ = false;
-    ready_.reset();
     // Requests stay in the table (their pages may still be in the backend's hands until the
     // teardown revokes the grants); their calls are told now.
-    for (RING_IDX i = 0; i < ring_.size(); ++i) {
+    for (RING_IDX i = 0; i < ring_.slots(); ++i) {
         Request& q = requests_[i];
         if (!q.busy || q.op == nullptr) continue;
         ++stats_.aborted;
@@ -389,17 +349,14 @@ void Blkfront::revoke_pool(Page* pages, Pool& pool) {
     }
 }
 
-void Blkfront::release_connection() {
-    go_down(Error::closed);
-    if (!connection_) return;
-    connection_ = false;
+void Blkfront::release() {
     if (channel_) {
         channel_->set_handler(nullptr);
         platform_.close_channel(channel_);
         channel_ = nullptr;
     }
     // The backend has let go (XenbusDevice waited for its Closing/Closed, or it is gone).
-    for (RING_IDX i = 0; i < BlkRing::max_slots; ++i) {
+    for (RING_IDX i = 0; i < BlkRing::size; ++i) {
         Request& q = requests_[i];
         if (q.busy) {
             q.busy = false;
@@ -430,19 +387,7 @@ void Blkfront::release_connection() {
 
 // ---- errors and resets -----------------------------------------------------------------------
 
-void Blkfront::protocol_error() {
-    if (++consecutive_errors_ >= options_.max_consecutive_errors) {
-        request_reset("too many protocol errors in a row", Error::closed);
-    }
-}
-
-void Blkfront::good_response() {
-    consecutive_errors_ = 0;
-    healthy_ = true;
-}
-
-void Blkfront::request_reset(const char* why, Error fail_with) {
-    if (!live_) return;
+void Blkfront::report_reset(const char* why) {
     KLOG_ERROR(
         "blkfront: %s: resetting the device: %s (%llu unknown, %llu not in flight, %llu duplicate ids; %llu "
         "bad "
@@ -451,79 +396,24 @@ void Blkfront::request_reset(const char* why, Error fail_with) {
         static_cast<unsigned long long>(stats_.not_in_flight),
         static_cast<unsigned long long>(stats_.duplicate), static_cast<unsigned long long>(stats_.bad_status),
         static_cast<unsigned long long>(stats_.bad_operation));
-    reset_wanted_ = true;
-    ++stats_.resets;
-    go_down(fail_with);  // the data path stops touching the ring now
-    attention_.set();
-}
-
-// ---- supervisor ------------------------------------------------------------------------------
-
-void Blkfront::start() {
-    if (started_ || !initialised_) return;
-    started_ = true;
-    supervisor_ = supervise();
-    supervisor_.start();
-}
-
-Task<void> Blkfront::supervise() {
-    const char* name = dev_.nodename().data();
-    unsigned failures = 0;
-    for (;;) {
-        attention_.reset();
-        Result<void> r = co_await connect();
-        if (r) {
-            failures = 0;
-            co_await attention_.wait();
-            const bool reset = reset_wanted_;
-            (void)co_await close();
-            if (reset || !healthy_) {
-                ++troubles_;
-            } else {
-                troubles_ = 0;
-            }
-            if (!reset) {
-                // The backend closed. If the toolstack removed the device, stop here.
-                Result<XenbusNode> node = co_await XenbusDevice::probe(xs_, dev_.nodename());
-                if (!node) {
-                    KLOG_WARN("blkfront: %s: device gone (%s); not reconnecting", name,
-                              to_string(node.error()));
-                    co_return;
-                }
-                KLOG_INFO("blkfront: %s: backend closed the connection; reconnecting", name);
-            }
-        } else {
-            ++troubles_;
-            if (++failures >= options_.max_connect_failures) {
-                KLOG_ERROR("blkfront: %s: giving up after %u failed handshakes (last: %s)", name, failures,
-                           to_string(r.error()));
-                co_return;
-            }
-        }
-        std::uint64_t delay = options_.reconnect_delay_ns;
-        for (unsigned i = 1; i < troubles_ && delay < options_.max_reconnect_delay_ns; ++i) delay *= 2;
-        co_await sleep_for(std::min(delay, options_.max_reconnect_delay_ns));
-    }
 }
 
 // ---- registry --------------------------------------------------------------------------------
 
 namespace {
-Blkfront* g_devices[max_devices];
-std::size_t g_count = 0;
+xenbus::Registry<Blkfront> g_registry;
 }  // namespace
 
-std::span<Blkfront* const> blkfront_devices() { return {g_devices, g_count}; }
+std::span<Blkfront* const> blkfront_devices() { return g_registry.devices(); }
 
 Result<void> register_device(Blkfront& device) {
-    if (g_count == max_devices) return Error::no_space;
+    if (g_registry.devices().size() == max_devices) return Error::no_space;
     TRY_VOID(block::add_device(device));
-    g_devices[g_count++] = &device;
-    return {};
+    return g_registry.add(device);
 }
 
 void clear_devices() {
-    g_count = 0;
+    g_registry.clear();
     block::clear_devices();
 }
 

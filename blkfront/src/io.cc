@@ -32,7 +32,7 @@ struct Blkfront::RoomAwaiter {
     bool await_ready() {
         Blkfront& d = op.dev;
         op.wait_error = Error::ok;
-        if (!d.live_ || d.epoch_ != op.epoch) {
+        if (!d.live() || d.epoch_ != op.epoch) {
             op.wait_error = Error::closed;
             return true;
         }
@@ -49,7 +49,7 @@ struct Blkfront::RoomAwaiter {
     Result<void> await_resume() {
         op.wait = Op::Wait::none;
         Blkfront& d = op.dev;
-        if (op.wait_error == Error::ok && (!d.live_ || d.epoch_ != op.epoch)) op.wait_error = Error::closed;
+        if (op.wait_error == Error::ok && (!d.live() || d.epoch_ != op.epoch)) op.wait_error = Error::closed;
         if (op.wait_error != Error::ok) {
             op.granted = false;  // go_down() dropped every reservation
             return op.wait_error;
@@ -77,7 +77,7 @@ Blkfront::Op::~Op() {
             if (q.op == this) q.op = nullptr;
         }
     }
-    if (granted && dev.live_ && dev.epoch_ == epoch) {
+    if (granted && dev.live() && dev.epoch_ == epoch) {
         // Woken with room reserved, then destroyed before using it: give it to the next.
         --dev.reserved_requests_;
         dev.reserved_pages_ -= need_pages;
@@ -104,7 +104,7 @@ bool Blkfront::fits(std::uint16_t pages, bool indirect) const {
 bool Blkfront::room_for(Op& op) { return waiters_.empty() && fits(op.need_pages, op.need_indirect); }
 
 void Blkfront::wake_waiters() {
-    if (!live_) return;
+    if (!live()) return;
     // Strict FIFO: a large request at the head is not overtaken by small ones behind it.
     while (Op* w = waiters_.front()) {
         if (!fits(w->need_pages, w->need_indirect)) break;
@@ -142,7 +142,7 @@ void Blkfront::reset_free_lists() {
         }
     }
     request_free_count_ = 0;
-    const RING_IDX slots = ring_.attached() ? ring_.size() : 0;
+    const RING_IDX slots = ring_.attached() ? ring_.slots() : 0;
     for (RING_IDX i = slots; i-- > 0;) {
         if (!requests_[i].busy) request_free_[request_free_count_++] = static_cast<std::uint16_t>(i);
     }
@@ -215,7 +215,7 @@ Task<Result<void>> Blkfront::transfer(std::uint8_t operation, std::uint64_t sect
                      : bytes % size != 0 ? Result<void>(Error::invalid_argument)
                                          : check_range(sector, bytes / size);
     if (r && operation == BLKIF_OP_WRITE) r = check_writable("write");
-    if (r && !live_) r = Error::closed;
+    if (r && !live()) r = Error::closed;
     if (!r || bytes == 0) co_return account(r, operation, 0);
 
     Op op(*this);
@@ -254,10 +254,10 @@ Task<Result<void>> Blkfront::single(std::uint8_t operation, std::uint64_t sector
         ring_op =
             features_.flush == FlushOp::write_barrier ? BLKIF_OP_WRITE_BARRIER : BLKIF_OP_FLUSH_DISKCACHE;
         if (r && (geometry_.read_only || features_.flush == FlushOp::none)) {
-            co_return account(live_ ? Result<void>{} : Result<void>(Error::closed), operation, 0);
+            co_return account(live() ? Result<void>{} : Result<void>(Error::closed), operation, 0);
         }
     }
-    if (r && !live_) r = Error::closed;
+    if (r && !live()) r = Error::closed;
     if (!r || (operation == BLKIF_OP_DISCARD && count == 0)) co_return account(r, operation, 0);
 
     Op op(*this);
@@ -399,13 +399,13 @@ void Blkfront::issue_single(Op& op, std::uint8_t operation, std::uint64_t sector
 }
 
 void Blkfront::push() {
-    if (live_ && ring_.push()) channel_->notify();
+    if (live() && ring_.push()) channel_->notify();
 }
 
 // ---- responses ---------------------------------------------------------------------------------
 
 void Blkfront::on_event() {
-    if (live_) poll();
+    if (live()) poll();
 }
 
 void Blkfront::poll() {
@@ -418,7 +418,7 @@ void Blkfront::poll() {
         }
         for (RING_IDX i = 0; i < *avail; ++i) {
             take_response(ring_.response(i));
-            if (!live_) return;  // reset: the ring is left alone from here on
+            if (!live()) return;  // reset: the ring is left alone from here on
         }
         ring_.consume(*avail);
         if (!ring_.final_check()) break;
@@ -438,7 +438,7 @@ void Blkfront::take_response(const blkif_response_t& rsp) {
     // io/blkif.h, blkif_response.id: "copied from request" -- one of ours, in flight, once.
     const std::uint64_t id = rsp.id;
     const std::uint64_t index = id & 0xFFFF;
-    if ((id >> 32) != 0 || index >= ring_.size()) {
+    if ((id >> 32) != 0 || index >= ring_.slots()) {
         ++stats_.unknown_id;
         KLOG_WARN("blkfront: %s: response with unknown id %#llx", name, static_cast<unsigned long long>(id));
         protocol_error();

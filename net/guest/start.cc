@@ -1,11 +1,13 @@
-// Guest wiring: the first netfront device becomes the interface, and the stack's random numbers
-// are keyed from random_seed() (RDRAND, or the TSC without it).
+// Guest wiring: the first netfront device becomes the interface, every netfront device's
+// counters are summed for link_stats(), and the stack's random numbers are keyed from
+// random_seed() (RDRAND, or the TSC without it).
 #include <cstdint>
 #include <new>
 
 #include "keel/log.h"
 #include "keel/net/link.h"
 #include "keel/net/net.h"
+#include "keel/net/stats.h"
 #include "keel/system.h"
 
 #ifdef KEEL_HAVE_NETFRONT
@@ -20,9 +22,35 @@ using Link = DeviceLink<netfront::Netfront, netfront::RxBuffer, netfront::RxRing
 // Built on first start() and never destroyed (the device lives forever too).
 alignas(Link) unsigned char g_link_storage[sizeof(Link)];
 Link* g_link = nullptr;
+
+/// Backend errors and protocol violations of one direction (what keel_netfront_errors_total counts).
+std::uint64_t errors_of(const netfront::DirectionStats& d) {
+    return d.bad_id + d.bad_status + d.bad_length + d.too_many_slots + d.bad_extra + d.ring_overrun +
+           d.backend_error;
+}
 #endif
 
 }  // namespace
+
+LinkStats link_stats() {
+    LinkStats sum;
+#ifdef KEEL_HAVE_NETFRONT
+    for (const netfront::Netfront* dev : netfront::netfront_devices()) {
+        const netfront::Stats st = dev->stats();
+        sum.rx_packets += st.rx.packets;
+        sum.rx_bytes += st.rx.bytes;
+        sum.tx_packets += st.tx.packets;
+        sum.tx_bytes += st.tx.bytes;
+        sum.rx_gso += st.rx.gso;
+        sum.tx_gso += st.tx.gso;
+        sum.drops += st.rx.dropped + st.tx.dropped;
+        sum.errors += errors_of(st.rx) + errors_of(st.tx);
+        sum.rx_missed_events += st.rx_missed_events;
+        sum.rx_ring_empty += st.rx_ring_empty;
+    }
+#endif
+    return sum;
+}
 
 Task<Result<Interface*>> start(Config cfg) {
 #ifdef KEEL_HAVE_NETFRONT

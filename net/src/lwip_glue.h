@@ -13,6 +13,8 @@ extern "C" {
 #include "lwip/udp.h"
 }
 
+#include <optional>
+
 #include "keel/net/addr.h"
 #include "keel/net/interface.h"
 #include "keel/net/stats.h"
@@ -25,6 +27,14 @@ Error to_error(err_t e);
 
 ip_addr_t to_lwip(const IpAddr& a);
 IpAddr from_lwip(const ip_addr_t& a);
+
+/// Where a listening or bound pcb takes packets: only `local`, or every address of both
+/// families. `type` is for tcp_new_ip_type / udp_new_ip_type. `local` must be v4 or v6.
+struct BindAddr {
+    u8_t type;
+    ip_addr_t addr;
+};
+BindAddr bind_addr(const std::optional<IpAddr>& local);
 
 /// The counters behind net::stats().
 Stats& counters();

@@ -95,37 +95,45 @@ void rearm_timers() {
 }
 
 Error to_error(err_t e) {
-    switch (e) {
-        case ERR_OK:
-            return Error::ok;
-        case ERR_MEM:
-        case ERR_BUF:
-            return Error::no_memory;
-        case ERR_TIMEOUT:
-            return Error::timed_out;
-        case ERR_RTE:
-            return Error::not_found;
-        case ERR_INPROGRESS:
-        case ERR_WOULDBLOCK:
-            return Error::again;
-        case ERR_VAL:
-        case ERR_ARG:
-            return Error::invalid_argument;
-        case ERR_USE:
-        case ERR_ISCONN:
-            return Error::exists;
-        case ERR_ALREADY:
-            return Error::busy;
-        case ERR_IF:
-            return Error::io;
-        case ERR_CONN:
-        case ERR_ABRT:
-        case ERR_RST:
-        case ERR_CLSD:
-            return Error::closed;
-        default:
-            return Error::io;
+    struct Mapping {
+        err_t lwip;
+        Error keel;
+    };
+    static constexpr Mapping mappings[] = {
+        {ERR_OK, Error::ok},
+        {ERR_MEM, Error::no_memory},
+        {ERR_BUF, Error::no_memory},
+        {ERR_TIMEOUT, Error::timed_out},
+        {ERR_RTE, Error::not_found},
+        {ERR_INPROGRESS, Error::again},
+        {ERR_WOULDBLOCK, Error::again},
+        {ERR_VAL, Error::invalid_argument},
+        {ERR_ARG, Error::invalid_argument},
+        {ERR_USE, Error::exists},
+        {ERR_ISCONN, Error::exists},
+        {ERR_ALREADY, Error::busy},
+        {ERR_IF, Error::io},
+        {ERR_CONN, Error::closed},
+        {ERR_ABRT, Error::closed},
+        {ERR_RST, Error::closed},
+        {ERR_CLSD, Error::closed},
+    };
+    for (const Mapping& m : mappings) {
+        if (m.lwip == e) return m.keel;
     }
+    return Error::io;
+}
+
+BindAddr bind_addr(const std::optional<IpAddr>& local) {
+    BindAddr b;
+    if (local) {
+        b.type = local->is_v6() ? IPADDR_TYPE_V6 : IPADDR_TYPE_V4;
+        b.addr = to_lwip(*local);
+    } else {
+        b.type = IPADDR_TYPE_ANY;
+        ip_addr_copy(b.addr, *IP_ANY_TYPE);
+    }
+    return b;
 }
 
 ip_addr_t to_lwip(const IpAddr& a) {
@@ -245,8 +253,8 @@ struct netif* keel_lwip_route6(const ip6_addr_t* src, const ip6_addr_t* dest) {
     return nullptr;
 }
 
-void* keel_lwip_malloc(size_t size) {
-    void* p = std::malloc(size);
+// Counts an allocation for lwIP (in heap_allocations, and heap_failures or heap_live).
+static void* counted(void* p) {
     ++keel::net::g_stats.heap_allocations;
     if (p == nullptr) {
         ++keel::net::g_stats.heap_failures;
@@ -256,16 +264,9 @@ void* keel_lwip_malloc(size_t size) {
     return p;
 }
 
-void* keel_lwip_calloc(size_t n, size_t size) {
-    void* p = std::calloc(n, size);
-    ++keel::net::g_stats.heap_allocations;
-    if (p == nullptr) {
-        ++keel::net::g_stats.heap_failures;
-    } else {
-        ++keel::net::g_stats.heap_live;
-    }
-    return p;
-}
+void* keel_lwip_malloc(size_t size) { return counted(std::malloc(size)); }
+
+void* keel_lwip_calloc(size_t n, size_t size) { return counted(std::calloc(n, size)); }
 
 void keel_lwip_free(void* p) {
     if (p == nullptr) return;

@@ -61,6 +61,9 @@ struct TcpConn {
     void abort_now();
     void fill_endpoints();
     std::size_t consume(std::span<std::byte> out);
+    /// Why the connection can make no more progress: its error, Error::closed once lwIP took
+    /// the pcb back, Error::ok while it lives.
+    Error failure() const { return error != Error::ok ? error : pcb == nullptr ? Error::closed : Error::ok; }
 
     static void wake(Waiter* w) {
         if (w != nullptr) loop().schedule(w->wakeup);
@@ -312,76 +315,104 @@ err_t TcpListenState::on_accept(void* arg, struct tcp_pcb* newpcb, err_t err) {
     return ERR_OK;
 }
 
-// ---- Private awaiters: connect and drain (close) ----------------------------------------------
+// ---- What the operations wait for (the awaiter is Pending, in waiter.h) ----------------------
 
-/// Waits on the writer slot until `done(conn)` holds, the connection fails, or the deadline.
-template <typename Done>
-class ConnWait {
-public:
-    ConnWait(TcpConn* c, std::uint64_t deadline, Done done)
-        : deadline_(deadline), done_(done), w_(&on_wake, this, c) {}
-    ~ConnWait() { unregister(); }
-    ConnWait(const ConnWait&) = delete;
-    ConnWait& operator=(const ConnWait&) = delete;
+Waiter*& TcpRead::slot(TcpConn& c) { return c.reader; }
 
-    bool await_ready() {
-        auto* c = conn();
-        if (c->writer != nullptr) {
-            result_ = Error::busy;
+bool TcpRead::step(TcpConn& c, Result<std::size_t>& out) {
+    if (c.rx_bytes > 0) {
+        out = c.consume(buf);
+    } else if (c.fin) {
+        out = std::size_t{0};
+    } else if (const Error e = c.failure(); e != Error::ok) {
+        out = e;
+    } else {
+        return false;
+    }
+    return true;
+}
+
+Waiter*& TcpWrite::slot(TcpConn& c) { return c.writer; }
+
+bool TcpWrite::step(TcpConn& c, Result<std::size_t>& out) {
+    if (const Error e = c.failure(); e != Error::ok) {
+        out = e;
+        return true;
+    }
+    LwipCall call;
+    struct tcp_pcb* pcb = c.pcb;
+    bool wrote = false;
+    while (done < data.size()) {
+        std::size_t room = tcp_sndbuf(pcb);
+        if (tcp_sndqueuelen(pcb) >= TCP_SND_QUEUELEN) room = 0;
+        std::size_t chunk = std::min({room, data.size() - done, std::size_t{0xffff}});
+        if (chunk == 0) break;
+        err_t e;
+        for (;;) {
+            const u8_t flags = TCP_WRITE_FLAG_COPY | (done + chunk < data.size() ? TCP_WRITE_FLAG_MORE : 0);
+            e = tcp_write(pcb, data.data() + done, static_cast<u16_t>(chunk), flags);
+            // Out of segments or buffer memory: try a smaller piece before waiting.
+            if (e != ERR_MEM || chunk <= tcp_mss(pcb)) break;
+            chunk /= 2;
+        }
+        if (e == ERR_MEM) break;  // wait for acknowledgements (sent) or the poll timer
+        if (e != ERR_OK) {
+            out = to_error(e);
             return true;
         }
-        return step();
+        done += chunk;
+        counters().tcp_tx_bytes += chunk;
+        wrote = true;
     }
-    void await_suspend(std::coroutine_handle<> h) {
-        w_.handle = h;
-        conn()->writer = &w_;
-        w_.timer.start_at(deadline_, [this] {
-            result_ = Error::timed_out;
-            finish();
-        });
-    }
-    Result<void> await_resume() { return result_; }
+    if (wrote) tcp_output(pcb);
+    if (done < data.size()) return false;
+    out = done;
+    return true;
+}
 
-private:
-    TcpConn* conn() { return static_cast<TcpConn*>(w_.owner); }
-    bool step() {
-        TcpConn* c = conn();
-        if (c == nullptr) {
-            result_ = Error::cancelled;
-        } else if (done_(*c)) {
-            result_ = Result<void>();
-        } else if (c->error != Error::ok) {
-            result_ = c->error;
-        } else if (c->pcb == nullptr) {
-            result_ = Error::closed;
+Waiter*& TcpAccept::slot(TcpListenState& l) { return l.acceptor; }
+
+bool TcpAccept::step(TcpListenState& l, Result<TcpStream>& out) {
+    while (TcpConn* c = l.pop()) {
+        if (c->pcb == nullptr && c->rx_bytes == 0) {
+            delete c;  // reset before anyone accepted it
+            continue;
+        }
+        if (c->pcb != nullptr) {
+            LwipCall call;
+            tcp_backlog_accepted(c->pcb);
+        }
+        ++counters().tcp_accepted;
+        out = TcpStream(c);
+        return true;
+    }
+    return false;
+}
+
+/// connect() and close(): wait on the writer slot until `done(conn)` holds, the connection
+/// fails, or the deadline (always armed).
+template <typename Done>
+struct ConnDone {
+    using Owner = TcpConn;
+    using Value = void;
+    static constexpr bool always_timed = true;
+    static Waiter*& slot(TcpConn& c) { return c.writer; }
+    bool step(TcpConn& c, Result<void>& out) {
+        if (done(c)) {
+            out = Result<void>();
+        } else if (const Error e = c.failure(); e != Error::ok) {
+            out = e;
         } else {
             return false;
         }
         return true;
     }
-    void unregister() {
-        if (TcpConn* c = conn(); c != nullptr && c->writer == &w_) c->writer = nullptr;
-        w_.timer.cancel();
-        w_.wakeup.cancel();
-    }
-    void finish() {
-        unregister();
-        w_.handle.resume();
-    }
-    static void on_wake(void* self) {
-        auto* a = static_cast<ConnWait*>(self);
-        if (a->step()) a->finish();
-    }
-
-    std::uint64_t deadline_;
-    Done done_;
-    Result<void> result_{Error::again};
-    Waiter w_;
+    Done done;
 };
 
 template <typename Done>
-ConnWait<Done> wait_until(TcpConn* c, std::uint64_t deadline, Done done) {
-    return ConnWait<Done>(c, deadline, done);
+Pending<ConnDone<Done>> wait_until(TcpConn* c, std::uint64_t deadline, Done done) {
+    return Pending<ConnDone<Done>>(c, deadline, ConnDone<Done>{done});
 }
 
 Result<void> shutdown_conn(TcpConn* c) {
@@ -429,7 +460,6 @@ using detail::counters;
 using detail::LwipCall;
 using detail::TcpConn;
 using detail::TcpListenState;
-using detail::Waiter;
 
 // ---- TcpStream ------------------------------------------------------------------------------
 
@@ -476,18 +506,18 @@ Task<Result<TcpStream>> TcpStream::connect(IpAddr addr, std::uint16_t port, std:
     co_return std::move(s);
 }
 
-TcpStream::ReadAwaiter TcpStream::read(std::span<std::byte> buf) { return ReadAwaiter(c_, buf, 0); }
+TcpStream::ReadAwaiter TcpStream::read(std::span<std::byte> buf) { return ReadAwaiter(c_, 0, {buf}); }
 
 TcpStream::ReadAwaiter TcpStream::read_for(std::span<std::byte> buf, std::uint64_t timeout_ns) {
-    return ReadAwaiter(c_, buf, detail::deadline_after(loop().now(), timeout_ns));
+    return ReadAwaiter(c_, detail::deadline_after(loop().now(), timeout_ns), {buf});
 }
 
 TcpStream::WriteAwaiter TcpStream::write(std::span<const std::byte> data) {
-    return WriteAwaiter(c_, data, 0);
+    return WriteAwaiter(c_, 0, {data});
 }
 
 TcpStream::WriteAwaiter TcpStream::write_for(std::span<const std::byte> data, std::uint64_t timeout_ns) {
-    return WriteAwaiter(c_, data, detail::deadline_after(loop().now(), timeout_ns));
+    return WriteAwaiter(c_, detail::deadline_after(loop().now(), timeout_ns), {data});
 }
 
 Task<Result<void>> TcpStream::close(std::uint64_t timeout_ns) {
@@ -516,161 +546,6 @@ Endpoint TcpStream::peer() const { return c_ != nullptr ? c_->peer : Endpoint{};
 Endpoint TcpStream::local() const { return c_ != nullptr ? c_->local : Endpoint{}; }
 std::size_t TcpStream::buffered() const { return c_ != nullptr ? c_->rx_bytes : 0; }
 
-// ---- ReadAwaiter ----------------------------------------------------------------------------
-
-TcpStream::ReadAwaiter::ReadAwaiter(TcpConn* c, std::span<std::byte> buf, std::uint64_t deadline_ns)
-    : buf_(buf), deadline_(deadline_ns), w_(&on_wake, this, c) {}
-
-TcpStream::ReadAwaiter::~ReadAwaiter() {
-    if (auto* c = static_cast<TcpConn*>(w_.owner); c != nullptr && c->reader == &w_) c->reader = nullptr;
-}
-
-bool TcpStream::ReadAwaiter::await_ready() {
-    auto* c = static_cast<TcpConn*>(w_.owner);
-    if (c == nullptr) {
-        result_ = Error::closed;
-        return true;
-    }
-    if (buf_.empty()) {
-        result_ = Error::invalid_argument;
-        return true;
-    }
-    if (c->reader != nullptr) {
-        w_.owner = nullptr;  // not ours to unregister
-        result_ = Error::busy;
-        return true;
-    }
-    return step();
-}
-
-void TcpStream::ReadAwaiter::await_suspend(std::coroutine_handle<> h) {
-    w_.handle = h;
-    static_cast<TcpConn*>(w_.owner)->reader = &w_;
-    if (deadline_ != 0) {
-        w_.timer.start_at(deadline_, [this] {
-            if (auto* c = static_cast<TcpConn*>(w_.owner); c != nullptr && c->reader == &w_)
-                c->reader = nullptr;
-            w_.wakeup.cancel();
-            result_ = Error::timed_out;
-            w_.handle.resume();
-        });
-    }
-}
-
-bool TcpStream::ReadAwaiter::step() {
-    auto* c = static_cast<TcpConn*>(w_.owner);
-    if (c == nullptr) {
-        result_ = Error::cancelled;
-    } else if (c->rx_bytes > 0) {
-        result_ = c->consume(buf_);
-    } else if (c->fin) {
-        result_ = std::size_t{0};
-    } else if (c->error != Error::ok) {
-        result_ = c->error;
-    } else if (c->pcb == nullptr) {
-        result_ = Error::closed;
-    } else {
-        return false;
-    }
-    return true;
-}
-
-void TcpStream::ReadAwaiter::on_wake(void* self) {
-    auto* a = static_cast<ReadAwaiter*>(self);
-    if (!a->step()) return;
-    if (auto* c = static_cast<TcpConn*>(a->w_.owner); c != nullptr && c->reader == &a->w_)
-        c->reader = nullptr;
-    a->w_.timer.cancel();
-    a->w_.handle.resume();  // may destroy *a
-}
-
-// ---- WriteAwaiter ---------------------------------------------------------------------------
-
-TcpStream::WriteAwaiter::WriteAwaiter(TcpConn* c, std::span<const std::byte> data, std::uint64_t deadline_ns)
-    : data_(data), deadline_(deadline_ns), w_(&on_wake, this, c) {}
-
-TcpStream::WriteAwaiter::~WriteAwaiter() {
-    if (auto* c = static_cast<TcpConn*>(w_.owner); c != nullptr && c->writer == &w_) c->writer = nullptr;
-}
-
-bool TcpStream::WriteAwaiter::await_ready() {
-    auto* c = static_cast<TcpConn*>(w_.owner);
-    if (c == nullptr) {
-        result_ = Error::closed;
-        return true;
-    }
-    if (c->writer != nullptr) {
-        w_.owner = nullptr;
-        result_ = Error::busy;
-        return true;
-    }
-    return step();
-}
-
-void TcpStream::WriteAwaiter::await_suspend(std::coroutine_handle<> h) {
-    w_.handle = h;
-    static_cast<TcpConn*>(w_.owner)->writer = &w_;
-    if (deadline_ != 0) {
-        w_.timer.start_at(deadline_, [this] {
-            if (auto* c = static_cast<TcpConn*>(w_.owner); c != nullptr && c->writer == &w_)
-                c->writer = nullptr;
-            w_.wakeup.cancel();
-            result_ = Error::timed_out;
-            w_.handle.resume();
-        });
-    }
-}
-
-bool TcpStream::WriteAwaiter::step() {
-    auto* c = static_cast<TcpConn*>(w_.owner);
-    if (c == nullptr) {
-        result_ = Error::cancelled;
-        return true;
-    }
-    if (c->error != Error::ok || c->pcb == nullptr) {
-        result_ = c->error != Error::ok ? c->error : Error::closed;
-        return true;
-    }
-    LwipCall call;
-    struct tcp_pcb* pcb = c->pcb;
-    bool wrote = false;
-    while (done_ < data_.size()) {
-        std::size_t room = tcp_sndbuf(pcb);
-        if (tcp_sndqueuelen(pcb) >= TCP_SND_QUEUELEN) room = 0;
-        std::size_t chunk = std::min({room, data_.size() - done_, std::size_t{0xffff}});
-        if (chunk == 0) break;
-        err_t e;
-        for (;;) {
-            const u8_t flags = TCP_WRITE_FLAG_COPY | (done_ + chunk < data_.size() ? TCP_WRITE_FLAG_MORE : 0);
-            e = tcp_write(pcb, data_.data() + done_, static_cast<u16_t>(chunk), flags);
-            // Out of segments or buffer memory: try a smaller piece before waiting.
-            if (e != ERR_MEM || chunk <= tcp_mss(pcb)) break;
-            chunk /= 2;
-        }
-        if (e == ERR_MEM) break;  // wait for acknowledgements (sent) or the poll timer
-        if (e != ERR_OK) {
-            result_ = detail::to_error(e);
-            return true;
-        }
-        done_ += chunk;
-        counters().tcp_tx_bytes += chunk;
-        wrote = true;
-    }
-    if (wrote) tcp_output(pcb);
-    if (done_ < data_.size()) return false;
-    result_ = done_;
-    return true;
-}
-
-void TcpStream::WriteAwaiter::on_wake(void* self) {
-    auto* a = static_cast<WriteAwaiter*>(self);
-    if (!a->step()) return;
-    if (auto* c = static_cast<TcpConn*>(a->w_.owner); c != nullptr && c->writer == &a->w_)
-        c->writer = nullptr;
-    a->w_.timer.cancel();
-    a->w_.handle.resume();
-}
-
 // ---- TcpListener ----------------------------------------------------------------------------
 
 TcpListener& TcpListener::operator=(TcpListener&& o) noexcept {
@@ -690,17 +565,11 @@ Result<TcpListener> TcpListener::listen(std::uint16_t port, unsigned backlog, st
     if (local && !local->is_v4() && !local->is_v6()) return Error::invalid_argument;
     detail::ensure_init();
     LwipCall call;
-    const u8_t type = !local ? IPADDR_TYPE_ANY : local->is_v6() ? IPADDR_TYPE_V6 : IPADDR_TYPE_V4;
-    struct tcp_pcb* pcb = tcp_new_ip_type(type);
+    const detail::BindAddr where = detail::bind_addr(local);
+    struct tcp_pcb* pcb = tcp_new_ip_type(where.type);
     if (pcb == nullptr) return Error::no_memory;
     ip_set_option(pcb, SOF_REUSEADDR);
-    ip_addr_t addr;
-    if (local) {
-        addr = detail::to_lwip(*local);
-    } else {
-        ip_addr_copy(addr, *IP_ANY_TYPE);
-    }
-    if (const err_t e = tcp_bind(pcb, &addr, port); e != ERR_OK) {
+    if (const err_t e = tcp_bind(pcb, &where.addr, port); e != ERR_OK) {
         tcp_close(pcb);
         return detail::to_error(e);
     }
@@ -722,82 +591,13 @@ Result<TcpListener> TcpListener::listen(std::uint16_t port, unsigned backlog, st
     return TcpListener(l);
 }
 
-TcpListener::AcceptAwaiter TcpListener::accept() { return AcceptAwaiter(l_, 0); }
+TcpListener::AcceptAwaiter TcpListener::accept() { return AcceptAwaiter(l_, 0, {}); }
 
 TcpListener::AcceptAwaiter TcpListener::accept_for(std::uint64_t timeout_ns) {
-    return AcceptAwaiter(l_, detail::deadline_after(loop().now(), timeout_ns));
+    return AcceptAwaiter(l_, detail::deadline_after(loop().now(), timeout_ns), {});
 }
 
 std::uint16_t TcpListener::port() const { return l_ != nullptr ? l_->port : 0; }
 std::size_t TcpListener::pending() const { return l_ != nullptr ? l_->count : 0; }
-
-TcpListener::AcceptAwaiter::AcceptAwaiter(TcpListenState* l, std::uint64_t deadline_ns)
-    : deadline_(deadline_ns), w_(&on_wake, this, l) {}
-
-TcpListener::AcceptAwaiter::~AcceptAwaiter() {
-    if (auto* l = static_cast<TcpListenState*>(w_.owner); l != nullptr && l->acceptor == &w_)
-        l->acceptor = nullptr;
-}
-
-bool TcpListener::AcceptAwaiter::await_ready() {
-    auto* l = static_cast<TcpListenState*>(w_.owner);
-    if (l == nullptr) {
-        result_ = Error::closed;
-        return true;
-    }
-    if (l->acceptor != nullptr) {
-        w_.owner = nullptr;
-        result_ = Error::busy;
-        return true;
-    }
-    return step();
-}
-
-void TcpListener::AcceptAwaiter::await_suspend(std::coroutine_handle<> h) {
-    w_.handle = h;
-    static_cast<TcpListenState*>(w_.owner)->acceptor = &w_;
-    if (deadline_ != 0) {
-        w_.timer.start_at(deadline_, [this] {
-            if (auto* l = static_cast<TcpListenState*>(w_.owner); l != nullptr && l->acceptor == &w_) {
-                l->acceptor = nullptr;
-            }
-            w_.wakeup.cancel();
-            result_ = Error::timed_out;
-            w_.handle.resume();
-        });
-    }
-}
-
-bool TcpListener::AcceptAwaiter::step() {
-    auto* l = static_cast<TcpListenState*>(w_.owner);
-    if (l == nullptr) {
-        result_ = Error::cancelled;
-        return true;
-    }
-    while (TcpConn* c = l->pop()) {
-        if (c->pcb == nullptr && c->rx_bytes == 0) {
-            delete c;  // reset before anyone accepted it
-            continue;
-        }
-        if (c->pcb != nullptr) {
-            LwipCall call;
-            tcp_backlog_accepted(c->pcb);
-        }
-        ++counters().tcp_accepted;
-        result_ = TcpStream(c);
-        return true;
-    }
-    return false;
-}
-
-void TcpListener::AcceptAwaiter::on_wake(void* self) {
-    auto* a = static_cast<AcceptAwaiter*>(self);
-    if (!a->step()) return;
-    if (auto* l = static_cast<TcpListenState*>(a->w_.owner); l != nullptr && l->acceptor == &a->w_) {
-        l->acceptor = nullptr;
-    }
-    a->w_.timer.cancel();
-    a->w_.handle.resume();
-}
 
 }  // namespace keel::net

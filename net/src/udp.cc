@@ -54,6 +54,25 @@ struct UdpState {
     Waiter* reader = nullptr;
 };
 
+Waiter*& UdpRecv::slot(UdpState& s) { return s.reader; }
+
+bool UdpRecv::step(UdpState& s, Result<Datagram>& out) {
+    if (s.count == 0) return false;
+    UdpState::Item item = s.queue[s.head];
+    s.queue[s.head] = {};
+    s.head = (s.head + 1) % UdpSocket::queue_capacity;
+    --s.count;
+    Datagram d;
+    d.from = item.from;
+    d.truncated = item.p->tot_len > buf.size();
+    d.size = pbuf_copy_partial(item.p, buf.data(),
+                               static_cast<u16_t>(d.truncated ? buf.size() : item.p->tot_len), 0);
+    LwipCall call;
+    pbuf_free(item.p);
+    out = d;
+    return true;
+}
+
 }  // namespace detail
 
 using detail::counters;
@@ -79,16 +98,10 @@ Result<UdpSocket> UdpSocket::bind(std::uint16_t port, std::optional<IpAddr> loca
     if (local && !local->is_v4() && !local->is_v6()) return Error::invalid_argument;
     detail::ensure_init();
     LwipCall call;
-    const u8_t type = !local ? IPADDR_TYPE_ANY : local->is_v6() ? IPADDR_TYPE_V6 : IPADDR_TYPE_V4;
-    struct udp_pcb* pcb = udp_new_ip_type(type);
+    const detail::BindAddr where = detail::bind_addr(local);
+    struct udp_pcb* pcb = udp_new_ip_type(where.type);
     if (pcb == nullptr) return Error::no_memory;
-    ip_addr_t addr;
-    if (local) {
-        addr = detail::to_lwip(*local);
-    } else {
-        ip_addr_copy(addr, *IP_ANY_TYPE);
-    }
-    if (const err_t e = udp_bind(pcb, &addr, port); e != ERR_OK) {
+    if (const err_t e = udp_bind(pcb, &where.addr, port); e != ERR_OK) {
         udp_remove(pcb);
         return detail::to_error(e);
     }
@@ -124,73 +137,7 @@ UdpSocket::RecvAwaiter UdpSocket::recv_from(std::span<std::byte> buf, std::uint6
         const std::uint64_t now = loop().now();
         deadline = timeout_ns > ~0ull - now ? ~0ull : now + timeout_ns;
     }
-    return RecvAwaiter(s_, buf, deadline);
-}
-
-UdpSocket::RecvAwaiter::RecvAwaiter(UdpState* s, std::span<std::byte> buf, std::uint64_t deadline_ns)
-    : buf_(buf), deadline_(deadline_ns), w_(&on_wake, this, s) {}
-
-UdpSocket::RecvAwaiter::~RecvAwaiter() {
-    if (auto* s = static_cast<UdpState*>(w_.owner); s != nullptr && s->reader == &w_) s->reader = nullptr;
-}
-
-bool UdpSocket::RecvAwaiter::await_ready() {
-    auto* s = static_cast<UdpState*>(w_.owner);
-    if (s == nullptr) {
-        result_ = Error::closed;
-        return true;
-    }
-    if (s->reader != nullptr) {
-        w_.owner = nullptr;
-        result_ = Error::busy;
-        return true;
-    }
-    return step();
-}
-
-void UdpSocket::RecvAwaiter::await_suspend(std::coroutine_handle<> h) {
-    w_.handle = h;
-    static_cast<UdpState*>(w_.owner)->reader = &w_;
-    if (deadline_ != 0) {
-        w_.timer.start_at(deadline_, [this] {
-            if (auto* s = static_cast<UdpState*>(w_.owner); s != nullptr && s->reader == &w_)
-                s->reader = nullptr;
-            w_.wakeup.cancel();
-            result_ = Error::timed_out;
-            w_.handle.resume();
-        });
-    }
-}
-
-bool UdpSocket::RecvAwaiter::step() {
-    auto* s = static_cast<UdpState*>(w_.owner);
-    if (s == nullptr) {
-        result_ = Error::cancelled;
-        return true;
-    }
-    if (s->count == 0) return false;
-    UdpState::Item item = s->queue[s->head];
-    s->queue[s->head] = {};
-    s->head = (s->head + 1) % queue_capacity;
-    --s->count;
-    Datagram d;
-    d.from = item.from;
-    d.truncated = item.p->tot_len > buf_.size();
-    d.size = pbuf_copy_partial(item.p, buf_.data(),
-                               static_cast<u16_t>(d.truncated ? buf_.size() : item.p->tot_len), 0);
-    LwipCall call;
-    pbuf_free(item.p);
-    result_ = d;
-    return true;
-}
-
-void UdpSocket::RecvAwaiter::on_wake(void* self) {
-    auto* a = static_cast<RecvAwaiter*>(self);
-    if (!a->step()) return;
-    if (auto* s = static_cast<UdpState*>(a->w_.owner); s != nullptr && s->reader == &a->w_)
-        s->reader = nullptr;
-    a->w_.timer.cancel();
-    a->w_.handle.resume();
+    return RecvAwaiter(s_, deadline, {buf});
 }
 
 }  // namespace keel::net

@@ -1,12 +1,13 @@
-// Netfront's control path: init (mac, mtu, pages), the xenbus handshake (features, grants,
-// event channels, keys), teardown, and the supervisor that reconnects after a reset.
-// The data path is in rx.cc and tx.cc.
+// Netfront's control path, as xenbus::Frontend hooks: init (mac, mtu, pages), the handshake's
+// part that is netif's (features, grants, event channels, keys), going live and down, teardown;
+// and the device registry. The supervisor is Frontend's; the data path is in rx.cc and tx.cc.
 #include "keel/netfront/netfront.h"
 
 #include <algorithm>
 
 #include "keel/log.h"
 #include "keel/panic.h"
+#include "keel/xenbus/registry.h"
 
 namespace keel::netfront {
 
@@ -25,27 +26,19 @@ static_assert(TxRing::size == 256 && RxRing::size == 256);
 
 }  // namespace
 
-Netfront::Netfront(xen::XenStore& xs, const XenbusNode& node, xen::GrantTable& grants, Platform& platform,
+Netfront::Netfront(xen::XenStore& xs, const XenbusNode& node, xen::GrantTable& grants, xenbus::Platform& platform,
                    Options options)
-    : xs_(xs), grants_(grants), platform_(platform), options_(options), dev_(xs, node, options.xenbus) {
+    : Frontend("netfront", xs, node, grants, platform, options.frontend), options_(options) {
     options_.rx_buffers = std::clamp<std::uint16_t>(options_.rx_buffers, 1, RxRing::size);
     options_.tx_buffers = std::clamp<std::uint16_t>(options_.tx_buffers, 1, TxRing::size);
-    if (options_.max_consecutive_errors == 0) options_.max_consecutive_errors = 1;
-    // XenbusDevice calls this when a published connection ends, between Closing and Closed
-    // (the backend left, or close()): the supervisor, if running, takes it from there.
-    dev_.set_teardown([this] {
-        release_connection();
-        attention_.set();
-    });
 }
 
 Netfront::~Netfront() {
-    supervisor_ = Task<void>{};  // its frame may be inside dev_.connect() or waiting on attention_
     // Nobody is told about a device going away with its owner.
     on_link_ = nullptr;
     on_receive_ = nullptr;
     on_tx_ready_ = nullptr;
-    release_connection();
+    shutdown();  // the supervisor stops, the connection is released without xenbus
     KASSERT(rx_with_stack_ == 0);  // an RxBuffer outlived its device: the owner's bug
     for (RxPage& p : rx_) {
         if (p.own_alloc && p.page) platform_.free_pages(p.page, 1);
@@ -61,8 +54,7 @@ Netfront::~Netfront() {
 
 // ---- init ----------------------------------------------------------------------------------
 
-Task<Result<void>> Netfront::init() {
-    if (initialised_) co_return Error::busy;
+Task<Result<void>> Netfront::prepare() {
     const char* name = dev_.nodename().data();  // XenbusNode keeps it NUL-terminated
 
     // docs/misc/xenstore-paths: device/vif/<id>/mac, written by the toolstack.
@@ -112,7 +104,6 @@ Task<Result<void>> Netfront::init() {
     }
     for (std::uint16_t i = 0; i < options_.rx_buffers; ++i) rx_[i].page = rx_block_ + i * page_size;
     for (std::uint16_t i = 0; i < options_.tx_buffers; ++i) tx_[i].page = tx_block_ + i * page_size;
-    initialised_ = true;
     KLOG_INFO("netfront: %s: mac %02x:%02x:%02x:%02x:%02x:%02x, mtu %u, %u rx + %u tx pages", name,
               mac_.bytes[0], mac_.bytes[1], mac_.bytes[2], mac_.bytes[3], mac_.bytes[4], mac_.bytes[5], mtu_,
               options_.rx_buffers, options_.tx_buffers);
@@ -120,20 +111,6 @@ Task<Result<void>> Netfront::init() {
 }
 
 // ---- handshake -------------------------------------------------------------------------------
-
-Task<Result<void>> Netfront::connect() {
-    if (!initialised_) co_return Error::invalid_argument;
-    if (connection_ || live_) co_return Error::busy;
-    reset_wanted_ = false;
-    Result<void> r = co_await dev_.connect([this](XenbusConfig& cfg) -> Task<Result<void>> { return configure(cfg); });
-    if (!r) {
-        // Teardown ran if the configuration was published; if not, undo setup_connection().
-        release_connection();
-        co_return r;
-    }
-    go_live();
-    co_return r;
-}
 
 Task<Result<void>> Netfront::configure(XenbusConfig& cfg) {
     Result<void> r = co_await read_features();
@@ -219,7 +196,7 @@ Result<void> Netfront::setup_connection() {
     // io/ring.h: the front end initialises the shared rings before it publishes them.
     tx_ring_.attach(ring_pages_);
     rx_ring_.attach(ring_pages_ + page_size);
-    connection_ = true;  // from here on release_connection() undoes what was done
+    begin_connection();  // from here on release_connection() undoes what was done
 
     auto tx_ring = xen::Grant::create(grants_, backend, platform_.gfn(ring_pages_), false);
     if (!tx_ring) return tx_ring.error();
@@ -303,10 +280,6 @@ void Netfront::write_keys(XenbusConfig& cfg) const {
 }
 
 void Netfront::go_live() {
-    live_ = true;
-    healthy_ = false;
-    consecutive_errors_ = 0;
-    ++stats_.connects;
     KLOG_INFO("netfront: %s: link up (%s event channel%s, sg %s, tx csum offload %s, gso tx %s rx %s)",
               dev_.nodename().data(), features_.split_event_channels ? "split" : "one",
               features_.split_event_channels ? "s" : "", features_.sg ? "on" : "off",
@@ -319,17 +292,12 @@ void Netfront::go_live() {
     // Anything it answered meanwhile.
     poll_rx();
     poll_tx();
+    // The watchdog (check_rx) starts counting on this connection now.
+    rx_watch_prod_ = rx_ring_.rsp_cons();
+    rx_watch_logged_ = false;
 }
 
-Task<Result<void>> Netfront::close() {
-    if (live_) {
-        live_ = false;
-        link_changed(false);
-    }
-    Result<void> r = co_await dev_.close();
-    release_connection();  // no-op if the teardown already ran
-    co_return r;
-}
+void Netfront::go_down(Error) { link_changed(false); }
 
 // ---- teardown --------------------------------------------------------------------------------
 
@@ -337,13 +305,7 @@ void Netfront::link_changed(bool up) {
     if (on_link_) on_link_(up);
 }
 
-void Netfront::release_connection() {
-    if (live_) {
-        live_ = false;
-        link_changed(false);
-    }
-    if (!connection_) return;
-    connection_ = false;
+void Netfront::release() {
     if (tx_channel_) {
         tx_channel_->set_handler(nullptr);
         if (rx_channel_ && rx_channel_ != tx_channel_) {
@@ -432,99 +394,27 @@ void Netfront::count_fault(DirectionStats& dir, Fault fault) {
     }
 }
 
-void Netfront::protocol_error() {
-    if (++consecutive_errors_ >= options_.max_consecutive_errors) {
-        request_reset("too many protocol errors in a row");
-    }
-}
-
-void Netfront::good_response() {
-    consecutive_errors_ = 0;
-    healthy_ = true;
-}
-
-void Netfront::request_reset(const char* why) {
-    if (!live_) return;
+void Netfront::report_reset(const char* why) {
     KLOG_ERROR("netfront: %s: resetting the device: %s (rx: %llu bad id, %llu bad length; tx: %llu bad id)",
                dev_.nodename().data(), why, static_cast<unsigned long long>(stats_.rx.bad_id),
                static_cast<unsigned long long>(stats_.rx.bad_length), static_cast<unsigned long long>(stats_.tx.bad_id));
-    live_ = false;  // the data path stops touching the rings now
-    reset_wanted_ = true;
-    ++stats_.resets;
-    link_changed(false);
-    attention_.set();
-}
-
-// ---- supervisor ------------------------------------------------------------------------------
-
-void Netfront::start() {
-    if (started_ || !initialised_) return;
-    started_ = true;
-    supervisor_ = supervise();
-    supervisor_.start();
-}
-
-Task<void> Netfront::supervise() {
-    const char* name = dev_.nodename().data();
-    unsigned failures = 0;
-    for (;;) {
-        attention_.reset();
-        Result<void> r = co_await connect();
-        if (r) {
-            failures = 0;
-            rx_watch_prod_ = rx_ring_.rsp_cons();
-            rx_watch_logged_ = false;
-            while (!co_await attention_.wait_for(options_.rx_watchdog_ns)) check_rx();
-            const bool reset = reset_wanted_;
-            (void)co_await close();
-            if (reset || !healthy_) {
-                ++troubles_;
-            } else {
-                troubles_ = 0;
-            }
-            if (!reset) {
-                // The backend closed. If the toolstack removed the device, stop here.
-                Result<XenbusNode> node = co_await XenbusDevice::probe(xs_, dev_.nodename());
-                if (!node) {
-                    KLOG_WARN("netfront: %s: device gone (%s); not reconnecting", name, to_string(node.error()));
-                    co_return;
-                }
-                KLOG_INFO("netfront: %s: backend closed the connection; reconnecting", name);
-            }
-        } else {
-            ++troubles_;
-            if (++failures >= options_.max_connect_failures) {
-                KLOG_ERROR("netfront: %s: giving up after %u failed handshakes (last: %s)", name, failures,
-                           to_string(r.error()));
-                co_return;
-            }
-        }
-        std::uint64_t delay = options_.reconnect_delay_ns;
-        for (unsigned i = 1; i < troubles_ && delay < options_.max_reconnect_delay_ns; ++i) delay *= 2;
-        co_await sleep_for(std::min(delay, options_.max_reconnect_delay_ns));
-    }
 }
 
 // ---- registry --------------------------------------------------------------------------------
 
 namespace {
-Netfront* g_devices[max_devices];
-std::size_t g_count = 0;
+xenbus::Registry<Netfront> g_registry;
 }  // namespace
 
-std::span<Netfront* const> netfront_devices() { return {g_devices, g_count}; }
+std::span<Netfront* const> netfront_devices() { return g_registry.devices(); }
 
 Event& netfront_discovered() {
     static Event discovered;
     return discovered;
 }
 
-Result<void> register_device(Netfront& device) {
-    if (g_count == max_devices) return Error::no_space;
-    g_devices[g_count++] = &device;
-    return {};
-}
+Result<void> register_device(Netfront& device) { return g_registry.add(device); }
 
-void clear_devices() { g_count = 0; }
+void clear_devices() { g_registry.clear(); }
 
 }  // namespace keel::netfront

@@ -61,7 +61,7 @@ void RxBuffer::reset() {
 void Netfront::on_rx_event() { poll_rx(); }
 
 void Netfront::check_rx() {
-    if (!live_ || rx_polling_) return;
+    if (!live() || rx_polling_) return;
     const char* name = dev_.nodename().data();
     const Result<RING_IDX> avail = rx_ring_.unconsumed();
     const RING_IDX before = rx_ring_.rsp_cons();
@@ -70,7 +70,7 @@ void Netfront::check_rx() {
     const auto behind = static_cast<RING_IDX>(rx_watch_prod_ - before);
     if (!avail || (behind > 0 && behind <= RxRing::size)) {
         poll_rx();
-        if (live_ && rx_ring_.rsp_cons() != before) {
+        if (live() && rx_ring_.rsp_cons() != before) {
             ++stats_.rx_missed_events;
             if (!rx_watch_logged_) {
                 rx_watch_logged_ = true;
@@ -79,7 +79,7 @@ void Netfront::check_rx() {
             }
         }
     }
-    if (!live_) return;
+    if (!live()) return;
     if (rx_ring_.outstanding() == 0) {
         ++stats_.rx_ring_empty;
         if (!rx_watch_logged_) {
@@ -93,9 +93,9 @@ void Netfront::check_rx() {
 }
 
 void Netfront::poll_rx() {
-    if (!live_) return;
+    if (!live()) return;
     rx_polling_ = true;
-    while (live_) {
+    while (live()) {
         const Result<RING_IDX> avail = rx_ring_.unconsumed();
         if (!avail) {
             ++stats_.rx.ring_overrun;
@@ -103,14 +103,14 @@ void Netfront::poll_rx() {
             break;
         }
         RING_IDX left = *avail;
-        while (live_ && left > 0) {
+        while (live() && left > 0) {
             const RING_IDX used = take_rx_frame(left);
             if (used == 0) break;  // the rest of the frame is not there yet
             left -= used;
         }
         // io/ring.h, RING_FINAL_CHECK_FOR_RESPONSES, asking for the event after the responses
         // of an incomplete frame we leave on the ring.
-        if (!live_ || !rx_ring_.final_check(left)) break;
+        if (!live() || !rx_ring_.final_check(left)) break;
     }
     rx_polling_ = false;
     refill_rx();
@@ -197,7 +197,7 @@ RING_IDX Netfront::take_rx_frame(RING_IDX avail) {
         }
         // io/netif.h: "Historically ... responses always appear in the same ring slot as their
         // corresponding request": our request id is the slot, so the id must match it.
-        if (rsp.id != RxRing::slot(idx)) {
+        if (rsp.id != rx_ring_.slot(idx)) {
             note(Fault::bad_id);
             continue;
         }
@@ -232,7 +232,7 @@ RING_IDX Netfront::take_rx_frame(RING_IDX avail) {
     // Pass 2: the data pages become the frame, in order; extra-info slots' pages go back.
     std::uint16_t head = 0, tail = 0, segments = 0;
     for (RING_IDX k = 0; k < i; ++k) {
-        const std::uint16_t p = rx_posted_[RxRing::slot(rx_ring_.rsp_cons() + k)];
+        const std::uint16_t p = rx_posted_[rx_ring_.slot(rx_ring_.rsp_cons() + k)];
         RxPage& page = rx_[p];
         KASSERT(page.state == RxState::posted);
         if (!slots[k].data) {
@@ -258,7 +258,7 @@ RING_IDX Netfront::take_rx_frame(RING_IDX avail) {
 
 void Netfront::drop_rx_slots(RING_IDX n) {
     for (RING_IDX k = 0; k < n; ++k) {
-        const std::uint16_t p = rx_posted_[RxRing::slot(rx_ring_.rsp_cons() + k)];
+        const std::uint16_t p = rx_posted_[rx_ring_.slot(rx_ring_.rsp_cons() + k)];
         KASSERT(rx_[p].state == RxState::posted);
         free_rx_page(p);
     }
@@ -308,7 +308,7 @@ void Netfront::release_rx(std::uint16_t i) {
             return;
         }
         // Granted at the next connect (setup_connection grants every page that is not lost).
-        if (connection_) {
+        if (has_connection()) {
             auto g = xen::Grant::create(grants_, dev_.backend_id(), platform_.gfn(fresh), false);
             if (!g) {
                 p.state = RxState::free;  // no grant: leave it out of the ring until reconnect
@@ -322,7 +322,7 @@ void Netfront::release_rx(std::uint16_t i) {
 
 void Netfront::refill_rx() {
     // After a reset request the rings are left alone until the teardown.
-    if (live_) post_rx();
+    if (live()) post_rx();
 }
 
 void Netfront::post_rx() {
@@ -333,16 +333,16 @@ void Netfront::post_rx() {
         --rx_free_count_;
         const RING_IDX idx = rx_ring_.req_prod_pvt();
         rx_[p].state = RxState::posted;
-        rx_posted_[RxRing::slot(idx)] = p;
+        rx_posted_[rx_ring_.slot(idx)] = p;
         netif_rx_request_t req{};
-        req.id = static_cast<std::uint16_t>(RxRing::slot(idx));  // see take_rx_frame: id = slot
+        req.id = static_cast<std::uint16_t>(rx_ring_.slot(idx));  // see take_rx_frame: id = slot
         req.gref = rx_[p].grant.ref();
         rx_ring_.put(req);
         posted = true;
     }
     // io/netif.h: notifications "should be conditional on the appropriate req_event"
     // (RING_PUSH_REQUESTS_AND_CHECK_NOTIFY); before go_live() the backend is not listening.
-    if (posted && rx_ring_.push() && live_) rx_channel_->notify();
+    if (posted && rx_ring_.push() && live()) rx_channel_->notify();
 }
 
 }  // namespace keel::netfront

@@ -22,7 +22,7 @@ bool Netfront::tx_room(std::size_t pages, std::size_t ring_slots) const {
 
 Result<void> Netfront::transmit(std::span<const std::span<const std::byte>> fragments, TxFlags flags,
                                 std::uint16_t gso_size) {
-    if (!live_) return Error::closed;
+    if (!live()) return Error::closed;
     const bool blank = flags == TxFlags::checksum_blank;
     const bool gso = gso_size > 0;
     if (gso) {
@@ -45,7 +45,7 @@ Result<void> Netfront::transmit(std::span<const std::span<const std::byte>> frag
 
     if (!tx_room(slots, ring_slots)) {
         reap_tx();
-        if (!live_) return Error::closed;
+        if (!live()) return Error::closed;
         if (!tx_room(slots, ring_slots)) {
             tx_blocked_ = true;
             tx_blocked_pages_ = std::max(tx_blocked_pages_, slots);
@@ -112,7 +112,7 @@ Result<void> Netfront::transmit(std::span<const std::span<const std::byte>> frag
             extra.u.gso.type = XEN_NETIF_GSO_TYPE_TCPV4;
             extra.u.gso.pad = 0;
             extra.u.gso.features = 0;
-            tx_ring_.put_as(extra);
+            tx_ring_.put(extra);
             ++tx_extras_in_flight_;
         }
     }
@@ -124,9 +124,9 @@ Result<void> Netfront::transmit(std::span<const std::span<const std::byte>> frag
 void Netfront::on_tx_event() { poll_tx(); }
 
 void Netfront::poll_tx() {
-    if (!live_) return;
+    if (!live()) return;
     reap_tx();
-    if (!live_ || !tx_blocked_ || !tx_room(tx_blocked_pages_, tx_blocked_ring_slots_)) return;
+    if (!live() || !tx_blocked_ || !tx_room(tx_blocked_pages_, tx_blocked_ring_slots_)) return;
     tx_blocked_ = false;
     tx_blocked_pages_ = tx_blocked_ring_slots_ = 0;
     if (!on_tx_ready_) return;
@@ -162,12 +162,12 @@ void Netfront::reap_tx() {
             complete_tx_slot(rsp.id, rsp.status);
         }
         tx_ring_.consume(*avail);
-        if (!live_ || !tx_ring_.final_check()) break;
+        if (!live() || !tx_ring_.final_check()) break;
     }
     // Every request has its response, yet pages are still in flight (or extra-info slots
     // unanswered): responses with a wrong id or status took their places. Those pages would
     // never come back, and the extra-info count would stay off.
-    if (live_ && tx_ring_.outstanding() == 0 && (tx_in_flight_ > 0 || tx_extras_in_flight_ > 0)) {
+    if (live() && tx_ring_.outstanding() == 0 && (tx_in_flight_ > 0 || tx_extras_in_flight_ > 0)) {
         request_reset("tx responses lost (answered under other ids or statuses)");
     }
 }

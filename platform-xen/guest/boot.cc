@@ -122,19 +122,17 @@ void build_page_tables() {
     const std::uint64_t img = addr(__image_start);
     // Everything below the image except page 0: RW, never executable (low RAM, nothing else).
     check(b.map(4096, 4096, img - 4096, perm_w), "page tables: low memory");
-    check(b.map(addr(__text_start), addr(__text_start), addr(__text_end) - addr(__text_start), perm_x),
-          "page tables: text");
-    check(b.map(addr(__rodata_start), addr(__rodata_start), addr(__rodata_end) - addr(__rodata_start), perm_r),
-          "page tables: rodata");
+    // The image's sections map to themselves, each from its start symbol to its end symbol.
+    auto map_section = [&b](const char* start, const char* end, Perm perm, const char* what) {
+        check(b.map(addr(start), addr(start), addr(end) - addr(start), perm), what);
+    };
+    map_section(__text_start, __text_end, perm_x, "page tables: text");
+    map_section(__rodata_start, __rodata_end, perm_r, "page tables: rodata");
     // data + bss + stacks, minus the guard pages under each stack.
-    check(b.map(addr(__data_start), addr(__data_start), addr(__stack_guard) - addr(__data_start), perm_w),
-          "page tables: data");
-    check(b.map(addr(__stack_bottom), addr(__stack_bottom), addr(__ist_guard) - addr(__stack_bottom), perm_w),
-          "page tables: stack");
-    check(b.map(addr(__ist_bottom), addr(__ist_bottom), addr(__data_end) - addr(__ist_bottom), perm_w),
-          "page tables: fault stack");
-    check(b.map(addr(__ksyms_start), addr(__ksyms_start), addr(__ksyms_end) - addr(__ksyms_start), perm_r),
-          "page tables: symbols");
+    map_section(__data_start, __stack_guard, perm_w, "page tables: data");
+    map_section(__stack_bottom, __ist_guard, perm_w, "page tables: stack");
+    map_section(__ist_bottom, __data_end, perm_w, "page tables: fault stack");
+    map_section(__ksyms_start, __ksyms_end, perm_r, "page tables: symbols");
     // The rest of the low 4 GiB: RAM, special pages (console, xenstore), grant frames. RW+NX.
     const std::uint64_t after = page_up(addr(__image_end));
     check(b.map(after, after, four_gib - after, perm_w), "page tables: high memory");

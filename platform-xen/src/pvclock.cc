@@ -30,6 +30,24 @@ inline void cpu_relax() {
 #endif
 }
 
+// The version rule of xen/xen.h (struct vcpu_time_info, shared_info's wc_version): Xen makes the
+// version odd while it rewrites the record and even again when done, so `read` saw a consistent
+// record when the version was even before it and unchanged after it.
+template <typename Read>
+auto read_consistent(const volatile std::uint32_t& version, Read read) {
+    for (;;) {
+        const std::uint32_t before = version;
+        if (before & 1) {  // Xen is mid-update
+            cpu_relax();
+            continue;
+        }
+        read_barrier();
+        const auto value = read();
+        read_barrier();
+        if (version == before) return value;
+    }
+}
+
 }  // namespace
 
 std::uint64_t pvclock_scale(std::uint64_t tsc_delta, std::uint32_t mul_frac, std::int8_t shift) {
@@ -42,40 +60,24 @@ std::uint64_t pvclock_scale(std::uint64_t tsc_delta, std::uint32_t mul_frac, std
 }
 
 std::uint64_t pvclock_read(const volatile vcpu_time_info& t, std::uint64_t (*rdtsc)()) {
-    for (;;) {
-        const std::uint32_t version = t.version;
-        if (version & 1) {  // Xen is mid-update
-            cpu_relax();
-            continue;
-        }
-        read_barrier();
+    return read_consistent(t.version, [&] {
         const std::uint64_t stamp = t.tsc_timestamp;
         const std::uint64_t system_time = t.system_time;
         const std::uint32_t mul = t.tsc_to_system_mul;
         const std::int8_t shift = t.tsc_shift;
         const std::uint64_t tsc = rdtsc();
-        read_barrier();
-        if (t.version != version) continue;
         const std::uint64_t delta = tsc > stamp ? tsc - stamp : 0;
         return system_time + pvclock_scale(delta, mul, shift);
-    }
+    });
 }
 
 WallClock wallclock_read(const volatile shared_info& s) {
-    for (;;) {
-        const std::uint32_t version = s.wc_version;
-        if (version & 1) {
-            cpu_relax();
-            continue;
-        }
-        read_barrier();
+    return read_consistent(s.wc_version, [&] {
         const std::uint64_t lo = s.wc_sec;
         const std::uint64_t hi = s.wc_sec_hi;
         const std::uint32_t nsec = s.wc_nsec;
-        read_barrier();
-        if (s.wc_version != version) continue;
         return WallClock{lo | (hi << 32), nsec};
-    }
+    });
 }
 
 }  // namespace keel::xen

@@ -6,6 +6,7 @@
 #include <stdint.h>
 
 #include <cstring>
+#include <utility>
 
 #include <xen/io/xs_wire.h>
 
@@ -477,15 +478,21 @@ bool XenStore::take_abandoned(std::uint32_t req_id) {
 
 // ---- Requests ----------------------------------------------------------------------------
 
+namespace {
+// Hands the caller's callback, if it has one, the reply's error or else `value`.
+template <typename Cb, typename T>
+void deliver(Cb& cb, Error error, T&& value) {
+    if (!cb) return;
+    if (error != Error::ok) {
+        cb(error);
+    } else {
+        cb(std::forward<T>(value));
+    }
+}
+}  // namespace
+
 void XenStore::read(std::string_view path, Function<void(Result<std::string_view>)> done, Tx tx) {
-    Completion c = [cb = std::move(done)](const Reply& r) mutable {
-        if (!cb) return;
-        if (r.error != Error::ok) {
-            cb(r.error);
-        } else {
-            cb(r.payload);
-        }
-    };
+    Completion c = [cb = std::move(done)](const Reply& r) mutable { deliver(cb, r.error, r.payload); };
     if (!valid_path(path)) return defer(std::move(c), Error::invalid_argument);
     const Part parts[] = {{path, true}};
     submit_or_defer(XS_READ, tx, parts, std::move(c));
@@ -495,14 +502,7 @@ namespace {
 // Completion for every request whose reply is only "OK".
 template <typename Cb>
 auto ack_completion(Cb cb) {
-    return [cb = std::move(cb)](const auto& r) mutable {
-        if (!cb) return;
-        if (r.error != Error::ok) {
-            cb(r.error);
-        } else {
-            cb(Result<void>{});
-        }
-    };
+    return [cb = std::move(cb)](const auto& r) mutable { deliver(cb, r.error, Result<void>{}); };
 }
 }  // namespace
 
@@ -530,28 +530,14 @@ void XenStore::remove(std::string_view path, Function<void(Result<void>)> done, 
 }
 
 void XenStore::directory(std::string_view path, Function<void(Result<DirList>)> done, Tx tx) {
-    Completion c = [cb = std::move(done)](const Reply& r) mutable {
-        if (!cb) return;
-        if (r.error != Error::ok) {
-            cb(r.error);
-        } else {
-            cb(r.dir);
-        }
-    };
+    Completion c = [cb = std::move(done)](const Reply& r) mutable { deliver(cb, r.error, r.dir); };
     if (!valid_path(path)) return defer(std::move(c), Error::invalid_argument);
     const Part parts[] = {{path, true}};
     submit_or_defer(XS_DIRECTORY, tx, parts, std::move(c));
 }
 
 void XenStore::transaction_start(Function<void(Result<Tx>)> done) {
-    Completion c = [cb = std::move(done)](const Reply& r) mutable {
-        if (!cb) return;
-        if (r.error != Error::ok) {
-            cb(r.error);
-        } else {
-            cb(r.tx);
-        }
-    };
+    Completion c = [cb = std::move(done)](const Reply& r) mutable { deliver(cb, r.error, r.tx); };
     // The argument is an empty string: the payload is one NUL.
     const Part parts[] = {{{}, true}};
     submit_or_defer(XS_TRANSACTION_START, 0, parts, std::move(c));
@@ -660,12 +646,7 @@ Result<WatchId> XenStore::watch(std::string_view path, Function<void(std::string
             s.state = SlotState::free;
             s.on_change.reset();
         }
-        if (!cb) return;
-        if (r.error != Error::ok) {
-            cb(r.error);
-        } else {
-            cb(Result<void>{});
-        }
+        deliver(cb, r.error, Result<void>{});
     };
     const Part parts[] = {{path, true}, {{token, token_len}, true}};
     auto id = submit(XS_WATCH, 0, parts, c);

@@ -10,158 +10,24 @@
 
 #include <xen/io/protocols.h>
 
-// io/ring.h leaves the barriers to the includer (interface version >= 0x00030208).
-#define xen_mb() __atomic_thread_fence(__ATOMIC_SEQ_CST)
-#define xen_rmb() __atomic_thread_fence(__ATOMIC_ACQUIRE)
-#define xen_wmb() __atomic_thread_fence(__ATOMIC_RELEASE)
-
-// unit_blkfront is built from tests/unit/blkfront/*.cc only; the fake xenbus backend (and with
-// it the fake xenstored) is compiled into this executable here.
-
 namespace keel::test {
 
 namespace {
-constexpr std::size_t page = 4096;
+constexpr std::size_t page = FakeBackend::page;
 constexpr std::size_t sector = 512;
 
-std::optional<unsigned long long> number(const std::optional<std::string>& v) {
-    if (!v || v->empty() || v->size() > 20) return std::nullopt;
-    char* end = nullptr;
-    const unsigned long long n = std::strtoull(v->c_str(), &end, 10);
-    if (*end != '\0') return std::nullopt;
-    return n;
-}
 }  // namespace
-
-// ---- BlkChannel / BlkTestPlatform ----------------------------------------------------------------
-
-void BlkChannel::wait() { ADD_FAILURE() << "blkfront must never block on an event channel"; }
-
-BlkTestPlatform::~BlkTestPlatform() {
-    for (auto& b : blocks_) {
-        if (b.live) std::free(b.base);
-    }
-}
-
-Result<xen::EventChannel*> BlkTestPlatform::open_channel(xen::DomId backend, std::uint32_t& port) {
-    EXPECT_EQ(backend, FakeBlkback::domid);
-    if (fail_channel_opens > 0) {
-        --fail_channel_opens;
-        return Error::io;
-    }
-    channels_.push_back(std::make_unique<BlkChannel>(next_port_++));
-    port = channels_.back()->port;
-    return channels_.back().get();
-}
-
-void BlkTestPlatform::close_channel(xen::EventChannel* channel) {
-    for (auto& c : channels_) {
-        if (c.get() != channel) continue;
-        EXPECT_TRUE(c->open) << "port " << c->port << " closed twice";
-        c->open = false;
-        c->pending = false;
-        c->handler.reset();
-        return;
-    }
-    ADD_FAILURE() << "closing a channel that was never opened";
-}
-
-std::byte* BlkTestPlatform::alloc_pages(std::size_t n) {
-    auto* p = static_cast<std::byte*>(std::aligned_alloc(page, n * page));
-    std::memset(p, 0, n * page);
-    blocks_.push_back({p, n, next_gfn_, true});
-    next_gfn_ += n + 1;  // a gap, so a frame one past a block names nothing
-    return p;
-}
-
-void BlkTestPlatform::free_pages(std::byte* pages, std::size_t n) {
-    for (auto& b : blocks_) {
-        if (b.base != pages || !b.live) continue;
-        EXPECT_EQ(b.pages, n);
-        b.live = false;
-        std::free(b.base);
-        return;
-    }
-    ADD_FAILURE() << "freeing pages that were not allocated";
-}
-
-std::uint64_t BlkTestPlatform::gfn(const std::byte* p) {
-    for (const auto& b : blocks_) {
-        if (b.live && p >= b.base && p < b.base + b.pages * page) {
-            EXPECT_EQ((p - b.base) % page, 0u) << "granting a pointer that is not a page";
-            return b.gfn + static_cast<std::uint64_t>(p - b.base) / page;
-        }
-    }
-    ADD_FAILURE() << "granting memory the platform did not hand out";
-    return 0;
-}
-
-std::byte* BlkTestPlatform::page_of(std::uint64_t gfn) const {
-    for (const auto& b : blocks_) {
-        if (b.live && gfn >= b.gfn && gfn < b.gfn + b.pages) return b.base + (gfn - b.gfn) * page;
-    }
-    return nullptr;
-}
-
-BlkChannel* BlkTestPlatform::channel(std::uint32_t port) {
-    for (auto& c : channels_) {
-        if (c->port == port && c->open) return c.get();
-    }
-    return nullptr;
-}
-
-bool BlkTestPlatform::deliver_events() {
-    bool any = false;
-    for (std::size_t i = 0; i < channels_.size(); ++i) {
-        BlkChannel& c = *channels_[i];
-        if (!c.open || !c.pending) continue;
-        c.pending = false;
-        if (c.handler) {
-            c.handler();
-            any = true;
-        }
-    }
-    return any;
-}
-
-bool BlkTestPlatform::events_pending() const {
-    for (const auto& c : channels_) {
-        if (c->open && c->pending && c->handler) return true;
-    }
-    return false;
-}
-
-std::size_t BlkTestPlatform::pages_outstanding() const {
-    std::size_t n = 0;
-    for (const auto& b : blocks_) n += b.live ? b.pages : 0;
-    return n;
-}
-
-std::size_t BlkTestPlatform::open_channels() const {
-    std::size_t n = 0;
-    for (const auto& c : channels_) n += c->open;
-    return n;
-}
 
 // ---- FakeBlkback: xenbus -------------------------------------------------------------------------
 
-FakeBlkback::FakeBlkback(FakeXenstored& d, BlkTestPlatform& platform, std::span<grant_entry_v1_t> grants,
+FakeBlkback::FakeBlkback(FakeXenstored& d, TestPlatform& platform, std::span<grant_entry_v1_t> grants,
                          std::string front, std::string back)
-    : d_(d),
-      platform_(platform),
-      grants_(grants),
-      front_(std::move(front)),
-      back_(std::move(back)),
-      xb_(d, front_, back_, domid) {
+    : FakeBackend("blkfront", d, platform, grants, std::move(front), std::move(back)) {
+    only_seen_refs = true;  // another disk shares the grant table
     handle_ = static_cast<std::uint16_t>(std::stoul(front_.substr(front_.rfind('/') + 1)) & 0xFFFF);
     persistent_frame_.assign(65536, 0);
     segs_.reserve(16384);
     indirect_refs_.reserve(1024);
-}
-
-void FakeBlkback::violation(const std::string& what) {
-    ++violations_;
-    ADD_FAILURE() << "blkfront broke the protocol (" << front_ << "): " << what;
 }
 
 void FakeBlkback::create(const DiskConfig& c) {
@@ -207,31 +73,14 @@ void FakeBlkback::write_properties() {
     d_.set(back_ + "/feature-persistent", config_.persistent ? "1" : "0");
 }
 
-void FakeBlkback::step() {
-    if (!created_) return;
-    if (d_.get(front_ + "/state") == "3" && xb_.state() == 2) write_properties();
-    xb_.step();
-    const int fs = xb_.frontend_state();
-    if (mapped_ && (xb_.state() != 4 || fs == 5 || fs == 6)) unmap();
-    // Once the frontend says Closed after publishing its keys, nothing may stay granted to us.
-    const auto& h = xb_.frontend_history();
-    for (; checked_history_ < h.size(); ++checked_history_) {
-        const int s = h[checked_history_];
-        if (s == 1) published_ = false;
-        if (s == 3 || s == 4) published_ = true;
-        if (s == 6 && published_) check_all_revoked();
-        if (s == 1) may_map_ = true;  // a new connection starts
+void FakeBlkback::before_xenbus() {
+    // Linux's blkback publishes the disk when the frontend says Initialised, before Connected.
+    if (d_.get(front_ + "/state") == state_value(XenbusState::initialised) && xb_.state() == XenbusState::init_wait) {
+        write_properties();
     }
-    // blkback connects on the frontend's Initialised (xb_ went Connected): map the ring once.
-    if (!mapped_ && may_map_ && xb_.state() == 4 && (fs == 3 || fs == 4)) {
-        may_map_ = false;
-        map();
-    }
-    data_step();
 }
 
 void FakeBlkback::map() {
-    auto key = [&](const std::string& k) { return d_.get(front_ + "/" + k); };
     int offered = 0;
     if (config_.max_ring_page_order >= 0) {
         offered = config_.max_ring_page_order;
@@ -277,7 +126,7 @@ void FakeBlkback::map() {
     order_ = order;
     for (std::size_t i = 0; i < refs.size(); ++i) {
         ring_refs_[i] = refs[i];
-        __atomic_or_fetch(&grants_[refs[i]].flags, GTF_reading | GTF_writing, __ATOMIC_SEQ_CST);
+        mark_mapped(refs[i]);
     }
     auto* s = reinterpret_cast<blkif_sring_t*>(first);
     // The frontend initialised the shared ring (io/ring.h, SHARED_RING_INIT) before publishing.
@@ -294,17 +143,13 @@ void FakeBlkback::map() {
     persistent_map_.reset();
     persistent_count_ = 0;
     answered_any_ = false;
-    mapped_ = true;
-    ++connections_;
+    connected_now();
 }
 
 void FakeBlkback::unmap() {
     mapped_ = false;
     if (!keep_mapped) {
-        auto clear = [&](grant_ref_t r) {
-            __atomic_and_fetch(&grants_[r].flags, static_cast<std::uint16_t>(~(GTF_reading | GTF_writing)),
-                               __ATOMIC_SEQ_CST);
-        };
+        auto clear = [&](grant_ref_t r) { mark_unmapped(r); };
         for (unsigned i = 0; i < (1u << order_); ++i) clear(ring_refs_[i]);
         for (std::size_t r = 0; r < persistent_map_.size(); ++r) {
             if (persistent_map_.test(r)) clear(static_cast<grant_ref_t>(r));
@@ -321,45 +166,6 @@ void FakeBlkback::unmap() {
     persistent_count_ = 0;
 }
 
-void FakeBlkback::check_all_revoked() {
-    if (keep_mapped) return;  // the guest could not revoke what we kept: it leaks them, by design
-    // Only the references this connection was given: another disk shares the grant table.
-    for (std::size_t r = GNTTAB_NR_RESERVED_ENTRIES; r < grants_.size(); ++r) {
-        if (!seen_refs_.test(r)) continue;
-        const grant_entry_v1_t& e = grants_[r];
-        if ((e.flags & GTF_type_mask) != GTF_permit_access || e.domid != domid) continue;
-        violation("grant " + std::to_string(r) + " still valid after the frontend said Closed");
-        return;
-    }
-    seen_refs_.reset();
-}
-
-std::byte* FakeBlkback::grant_page(grant_ref_t ref, bool write) {
-    if (ref < GNTTAB_NR_RESERVED_ENTRIES || ref >= grants_.size()) {
-        violation("grant reference " + std::to_string(ref) + " out of range");
-        return nullptr;
-    }
-    const grant_entry_v1_t e = grants_[ref];
-    if ((e.flags & GTF_type_mask) != GTF_permit_access) {
-        violation("grant " + std::to_string(ref) + " used but not granted (revoked?)");
-        return nullptr;
-    }
-    if (e.domid != domid) {
-        violation("grant " + std::to_string(ref) + " is for domain " + std::to_string(e.domid));
-        return nullptr;
-    }
-    if (write && (e.flags & GTF_readonly)) {
-        violation("write access through read-only grant " + std::to_string(ref));
-        return nullptr;
-    }
-    std::byte* p = platform_.page_of(e.frame);
-    if (!p)
-        violation("grant " + std::to_string(ref) + " names frame " + std::to_string(e.frame) +
-                  ", not a page");
-    seen_refs_.set(ref);
-    return p;
-}
-
 std::byte* FakeBlkback::use_grant(grant_ref_t ref, bool write) {
     // With persistent grants every grant is mapped writable (io/blkif.h, feature-persistent
     // note 8), once, and kept.
@@ -370,22 +176,19 @@ std::byte* FakeBlkback::use_grant(grant_ref_t ref, bool write) {
             persistent_map_.set(ref);
             persistent_frame_[ref] = grants_[ref].frame;
             ++persistent_count_;
-            __atomic_or_fetch(&grants_[ref].flags, GTF_reading | GTF_writing, __ATOMIC_SEQ_CST);
+            mark_mapped(ref);
         } else if (persistent_frame_[ref] != grants_[ref].frame) {
             violation("persistently mapped grant " + std::to_string(ref) + " was pointed at another frame");
         }
     } else {
-        __atomic_or_fetch(&grants_[ref].flags,
-                          static_cast<std::uint16_t>(GTF_reading | (write ? GTF_writing : 0)),
-                          __ATOMIC_SEQ_CST);
+        mark_mapped(ref, write);
     }
     return p;
 }
 
 void FakeBlkback::unuse_grant(grant_ref_t ref) {
     if (persistent_ || keep_mapped) return;
-    __atomic_and_fetch(&grants_[ref].flags, static_cast<std::uint16_t>(~(GTF_reading | GTF_writing)),
-                       __ATOMIC_SEQ_CST);
+    mark_unmapped(ref);
 }
 
 // ---- FakeBlkback: the data path -------------------------------------------------------------------
@@ -417,13 +220,12 @@ void FakeBlkback::data_step() {
     ch_->notified = false;
     bool pushed = false;
     for (;;) {
-        const RING_IDX prod = __atomic_load_n(&ring_.sring->req_prod, __ATOMIC_ACQUIRE);
-        if (RING_REQUEST_PROD_OVERFLOW(&ring_, prod)) {
-            violation("req_prod " + std::to_string(prod) + " beyond the ring");
+        const std::optional<RING_IDX> prod = requests_published(ring_, "");
+        if (!prod) {
             jumped_ = true;
             return;
         }
-        while (ring_.req_cons != prod) {
+        while (ring_.req_cons != *prod) {
             blkif_request_t req;
             std::memcpy(&req, RING_GET_REQUEST(&ring_, ring_.req_cons), sizeof req);
             ++ring_.req_cons;
@@ -459,11 +261,7 @@ void FakeBlkback::data_step() {
     }
     armed_ = true;
     seen_ = ring_.req_cons;
-    if (pushed) {
-        int notify;
-        RING_PUSH_RESPONSES_AND_CHECK_NOTIFY(&ring_, notify);
-        if (notify) ch_->fire();
-    }
+    if (pushed) push_responses(ring_, *ch_);
 }
 
 void FakeBlkback::release() {
@@ -476,9 +274,7 @@ void FakeBlkback::release() {
     }
     segs_.clear();
     indirect_refs_.clear();
-    int notify;
-    RING_PUSH_RESPONSES_AND_CHECK_NOTIFY(&ring_, notify);
-    if (notify) ch_->fire();
+    push_responses(ring_, *ch_);
 }
 
 bool FakeBlkback::parse(const blkif_request_t& req, Job& job) {

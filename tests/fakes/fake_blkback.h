@@ -1,7 +1,7 @@
 // A fake blkback for host tests: the backend's side of io/blkif.h over the very pages blkfront
-// shares, reached through a fake grant mapping that fails the test on a revoked, foreign or
-// unknown grant and on a write through a read-only one. It runs the backend's xenbus column
-// with FakeXenbusBackend the way Linux's blkback does (InitWait with its transport parameters;
+// shares, reached through FakeBackend's grant mapping that fails the test on a revoked, foreign
+// or unknown grant and on a write through a read-only one. It runs the backend's xenbus column
+// with FakeBackend / FakeXenbusBackend the way Linux's blkback does (InitWait with its transport parameters;
 // on the frontend's Initialised it reads the keys, publishes the disk's properties, connects),
 // keeps a disk in memory, and enforces the protocol on the frontend: ring initialised, req_prod
 // within the ring, the req_event notification rule, ids unique in flight, segment counts,
@@ -29,71 +29,11 @@
 
 #include "keel/blkfront/blkfront.h"
 #include "keel/xen/event_channel.h"
-#include "fakes/fake_xenbus_backend.h"
+#include "fakes/fake_backend.h"
+#include "fakes/test_platform.h"
 #include "fakes/fake_xenstored.h"
 
 namespace keel::test {
-
-/// One event channel between blkfront and a fake blkback.
-class BlkChannel final : public xen::EventChannel {
-public:
-    explicit BlkChannel(std::uint32_t number) : port(number) {}
-    void notify() override {
-        ++notifies;
-        notified = true;
-    }
-    void wait() override;
-    void set_handler(Function<void()> h) override { handler = std::move(h); }
-    /// The backend's EVTCHNOP_send.
-    void fire() {
-        pending = true;
-        ++fired;
-    }
-
-    std::uint32_t port;
-    bool open = true;
-    bool pending = false;   ///< fired, not yet delivered to the guest
-    bool notified = false;  ///< the guest notified since the backend last looked
-    int notifies = 0;
-    int fired = 0;
-    Function<void()> handler;
-};
-
-/// blkfront::Platform for tests: pages from the host heap with made-up frame numbers, event
-/// channels as BlkChannels.
-class BlkTestPlatform final : public blkfront::Platform {
-public:
-    ~BlkTestPlatform() override;
-
-    Result<xen::EventChannel*> open_channel(xen::DomId backend, std::uint32_t& port) override;
-    void close_channel(xen::EventChannel* channel) override;
-    std::byte* alloc_pages(std::size_t n) override;
-    void free_pages(std::byte* pages, std::size_t n) override;
-    std::uint64_t gfn(const std::byte* page) override;
-
-    /// The page a frame number names, nullptr if none (never allocated, or freed).
-    std::byte* page_of(std::uint64_t gfn) const;
-    BlkChannel* channel(std::uint32_t port);
-    /// Run the guest's handler of every fired channel; true if any ran.
-    bool deliver_events();
-    bool events_pending() const;
-
-    std::size_t pages_outstanding() const;
-    std::size_t open_channels() const;
-    int fail_channel_opens = 0;  ///< the next n open_channel() calls fail with Error::io
-
-private:
-    struct Block {
-        std::byte* base;
-        std::size_t pages;
-        std::uint64_t gfn;
-        bool live;
-    };
-    std::vector<Block> blocks_;
-    std::uint64_t next_gfn_ = 0x10000;
-    std::vector<std::unique_ptr<BlkChannel>> channels_;
-    std::uint32_t next_port_ = 10;
-};
 
 /// What the toolstack and the backend publish for one disk.
 struct DiskConfig {
@@ -111,7 +51,7 @@ struct DiskConfig {
     bool omit_sectors = false;
 };
 
-class FakeBlkback {
+class FakeBlkback final : public FakeBackend {
 public:
     /// What the backend does wrong next (to the response it is about to write).
     enum class Fault {
@@ -126,21 +66,15 @@ public:
         rsp_prod_jump,  ///< rsp_prod moves 3 ring sizes past the responses
     };
 
-    static constexpr xen::DomId domid = 0;
-
-    FakeBlkback(FakeXenstored& d, BlkTestPlatform& platform, std::span<grant_entry_v1_t> grants,
+    FakeBlkback(FakeXenstored& d, TestPlatform& platform, std::span<grant_entry_v1_t> grants,
                 std::string front = "device/vbd/51712",
                 std::string back = "/local/domain/0/backend/vbd/7/51712");
 
     /// The toolstack's nodes and the backend's transport parameters; the disk, zeroed.
     void create(const DiskConfig& c = {});
-    FakeXenbusBackend& xenbus() { return xb_; }
-    const std::string& front() const { return front_; }
 
-    /// xenbus (call after every daemon step), then the data path.
-    void step();
     /// The data path alone. Allocates nothing, touches no xenstore.
-    void data_step();
+    void data_step() override;
 
     // ---- the disk
     std::vector<std::byte>& disk() { return disk_; }
@@ -157,15 +91,8 @@ public:
     }
     /// Never unmap anything at close (the guest's revokes find the grants busy).
     bool keep_mapped = false;
-    /// The backend lets go of everything (as if its domain went away), without xenbus.
-    void disconnect() {
-        if (mapped_) unmap();
-    }
 
     // ---- what happened
-    bool connected() const { return mapped_; }
-    int violations() const { return violations_ + xb_.violations(); }
-    int connections() const { return connections_; }
     unsigned ring_order() const { return order_; }
     bool persistent() const { return persistent_; }
     /// Distinct grants mapped persistently on this connection.
@@ -188,12 +115,11 @@ private:
         bool ok;  // passed validation (a broken request is answered with BLKIF_RSP_ERROR)
     };
 
-    void violation(const std::string& what);
+    void before_xenbus() override;
+    bool kept_everything() const override { return keep_mapped; }
     void write_properties();
-    void map();
-    void unmap();
-    void check_all_revoked();
-    std::byte* grant_page(grant_ref_t ref, bool write);
+    void map() override;
+    void unmap() override;
     /// Map a data or indirect grant for a request; persistently if negotiated.
     std::byte* use_grant(grant_ref_t ref, bool write);
     void unuse_grant(grant_ref_t ref);
@@ -202,32 +128,20 @@ private:
     void emit(const Job& job);
     Fault take_fault();
 
-    FakeXenstored& d_;
-    BlkTestPlatform& platform_;
-    std::span<grant_entry_v1_t> grants_;
-    std::string front_, back_;
-    FakeXenbusBackend xb_;
     DiskConfig config_;
     std::vector<std::byte> disk_;
 
-    bool created_ = false;
-    bool mapped_ = false;
     bool jumped_ = false;
-    bool may_map_ = false;
-    bool published_ = false;
-    std::size_t checked_history_ = 0;
-    int connections_ = 0;
     unsigned order_ = 0;
     bool persistent_ = false;
     std::array<grant_ref_t, 16> ring_refs_{};
     blkif_back_ring_t ring_{};
-    BlkChannel* ch_ = nullptr;
+    FakeChannel* ch_ = nullptr;
     bool armed_ = false;
     RING_IDX seen_ = 0;
 
     // Persistent grants: mapped once, kept until unmap; the frame each was first mapped at.
     std::bitset<65536> persistent_map_;
-    std::bitset<65536> seen_refs_;  // every reference this connection used (checked at Closed)
     std::uint16_t handle_ = 0;      // what the requests' handle must be: virtual-device
     std::vector<std::uint64_t> persistent_frame_;
     std::size_t persistent_count_ = 0;
@@ -244,7 +158,6 @@ private:
     Fault fault_ = Fault::none;
     int fault_times_ = 0;
     int fault_after_ = 0;
-    int violations_ = 0;
 };
 
 }  // namespace keel::test

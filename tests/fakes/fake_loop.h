@@ -1,5 +1,6 @@
 // Test support for the kernel runtime: a LoopPlatform with a virtual clock, a fixture that
-// installs an EventLoop over it, and a log sink that keeps lines.
+// installs an EventLoop over it (and one that runs coroutine tasks on it), and a log sink that
+// keeps lines.
 #pragma once
 
 #include <gtest/gtest.h>
@@ -8,12 +9,14 @@
 #include <cstdio>
 #include <cstdlib>
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "keel/log.h"
 #include "keel/loop.h"
 #include "keel/panic.h"
+#include "keel/task.h"
 
 namespace keel::test {
 
@@ -58,6 +61,43 @@ protected:
 
     FakePlatform platform;
     EventLoop loop{platform};
+};
+
+/// A LoopTest for coroutine tasks: runs one to completion on the loop, and fails the test if a
+/// task frame outlives the fixture.
+class TaskLoopTest : public LoopTest {
+protected:
+    TaskLoopTest() : frames_before_(live_task_frames()) {}
+    ~TaskLoopTest() override { EXPECT_EQ(live_task_frames(), frames_before_) << "a task frame leaked"; }
+
+    /// Stores the result of `t` in `out` when it completes: spawn() this to run a task with a
+    /// value.
+    template <typename T>
+    static Task<void> capture(Task<T> t, std::optional<T>& out) {
+        out.emplace(co_await std::move(t));
+    }
+
+    /// Run a task to completion on the loop; its result.
+    template <typename T>
+    T run(Task<T> t) {
+        std::optional<T> out;
+        spawn(capture(std::move(t), out));
+        EXPECT_TRUE(run_until([&] { return out.has_value(); }));
+        return std::move(*out);
+    }
+    void run_void(Task<void> t) {
+        bool done = false;
+        spawn(set_when_done(std::move(t), done));
+        EXPECT_TRUE(run_until([&] { return done; }));
+    }
+
+private:
+    static Task<void> set_when_done(Task<void> t, bool& done) {
+        co_await std::move(t);
+        done = true;
+    }
+
+    std::size_t frames_before_;
 };
 
 struct CaptureSink : LogSink {

@@ -8,18 +8,10 @@
 #include <cstdlib>
 #include <cstring>
 
-// io/ring.h leaves the barriers to the includer (interface version >= 0x00030208).
-#define xen_mb() __atomic_thread_fence(__ATOMIC_SEQ_CST)
-#define xen_rmb() __atomic_thread_fence(__ATOMIC_ACQUIRE)
-#define xen_wmb() __atomic_thread_fence(__ATOMIC_RELEASE)
-
-// unit_netfront is built from tests/unit/netfront/*.cc only; the fake xenbus backend (and with it
-// the fake xenstored) is compiled into this executable here.
-
 namespace keel::test {
 
 namespace {
-constexpr std::size_t page = 4096;
+constexpr std::size_t page = FakeBackend::page;
 
 /// io/ring.h's RING_COPY_REQUEST does not compile as C++ (a volatile struct cannot be copied
 /// by assignment); the same local copy with memcpy.
@@ -28,147 +20,24 @@ void copy_request(Ring* ring, RING_IDX idx, Req* out) {
     std::memcpy(out, RING_GET_REQUEST(ring, idx), sizeof *out);
 }
 
-std::optional<unsigned long> number(const std::optional<std::string>& v) {
-    if (!v || v->empty() || v->size() > 10) return std::nullopt;
-    char* end = nullptr;
-    const unsigned long n = std::strtoul(v->c_str(), &end, 10);
-    if (*end != '\0') return std::nullopt;
-    return n;
-}
 }  // namespace
-
-// ---- FakeChannel / NetTestPlatform ------------------------------------------------------------
-
-void FakeChannel::wait() { ADD_FAILURE() << "netfront must never block on an event channel"; }
-
-NetTestPlatform::~NetTestPlatform() {
-    for (auto& b : blocks_) {
-        if (b.live) std::free(b.base);
-    }
-}
-
-Result<xen::EventChannel*> NetTestPlatform::open_channel(xen::DomId backend, std::uint32_t& port) {
-    EXPECT_EQ(backend, FakeNetback::domid);
-    if (fail_channel_opens > 0) {
-        --fail_channel_opens;
-        return Error::io;
-    }
-    channels_.push_back(std::make_unique<FakeChannel>(next_port_++));
-    port = channels_.back()->port;
-    return channels_.back().get();
-}
-
-void NetTestPlatform::close_channel(xen::EventChannel* channel) {
-    for (auto& c : channels_) {
-        if (c.get() != channel) continue;
-        EXPECT_TRUE(c->open) << "port " << c->port << " closed twice";
-        c->open = false;
-        c->pending = false;
-        c->handler.reset();
-        return;
-    }
-    ADD_FAILURE() << "closing a channel that was never opened";
-}
-
-std::byte* NetTestPlatform::alloc_pages(std::size_t n) {
-    ++page_allocations;
-    auto* p = static_cast<std::byte*>(std::aligned_alloc(page, n * page));
-    std::memset(p, 0, n * page);
-    blocks_.push_back({p, n, next_gfn_, true});
-    next_gfn_ += n + 1;  // a gap, so a frame one past a block names nothing
-    return p;
-}
-
-void NetTestPlatform::free_pages(std::byte* pages, std::size_t n) {
-    for (auto& b : blocks_) {
-        if (b.base != pages || !b.live) continue;
-        EXPECT_EQ(b.pages, n);
-        b.live = false;
-        std::free(b.base);
-        return;
-    }
-    ADD_FAILURE() << "freeing pages that were not allocated";
-}
-
-std::uint64_t NetTestPlatform::gfn(const std::byte* p) {
-    for (const auto& b : blocks_) {
-        if (b.live && p >= b.base && p < b.base + b.pages * page) {
-            EXPECT_EQ((p - b.base) % page, 0u) << "granting a pointer that is not a page";
-            return b.gfn + static_cast<std::uint64_t>(p - b.base) / page;
-        }
-    }
-    ADD_FAILURE() << "granting memory the platform did not hand out";
-    return 0;
-}
-
-std::byte* NetTestPlatform::page_of(std::uint64_t gfn) const {
-    for (const auto& b : blocks_) {
-        if (b.live && gfn >= b.gfn && gfn < b.gfn + b.pages) return b.base + (gfn - b.gfn) * page;
-    }
-    return nullptr;
-}
-
-FakeChannel* NetTestPlatform::channel(std::uint32_t port) {
-    for (auto& c : channels_) {
-        if (c->port == port && c->open) return c.get();
-    }
-    return nullptr;
-}
-
-bool NetTestPlatform::deliver_events() {
-    bool any = false;
-    for (std::size_t i = 0; i < channels_.size(); ++i) {
-        FakeChannel& c = *channels_[i];
-        if (!c.open || !c.pending) continue;
-        c.pending = false;
-        if (c.handler) {
-            c.handler();
-            any = true;
-        }
-    }
-    return any;
-}
-
-bool NetTestPlatform::events_pending() const {
-    for (const auto& c : channels_) {
-        if (c->open && c->pending && c->handler) return true;
-    }
-    return false;
-}
-
-std::size_t NetTestPlatform::pages_outstanding() const {
-    std::size_t n = 0;
-    for (const auto& b : blocks_) n += b.live ? b.pages : 0;
-    return n;
-}
-
-std::size_t NetTestPlatform::open_channels() const {
-    std::size_t n = 0;
-    for (const auto& c : channels_) n += c->open;
-    return n;
-}
 
 // ---- FakeNetback: xenbus ------------------------------------------------------------------------
 
-FakeNetback::FakeNetback(FakeXenstored& d, NetTestPlatform& platform, std::span<grant_entry_v1_t> grants)
-    : d_(d), platform_(platform), grants_(grants), xb_(d, front, back, domid) {
+FakeNetback::FakeNetback(FakeXenstored& d, TestPlatform& platform, std::span<grant_entry_v1_t> grants)
+    : FakeBackend("netfront", d, platform, grants, vif_front, vif_back) {
     xb_.act_like_netback(true);
     tx_buf_.reserve(70000);
     for (auto& f : rx_queue_) f.data.reserve(70000);
-}
-
-void FakeNetback::violation(const std::string& what) {
-    ++violations_;
-    ADD_FAILURE() << "netfront broke the protocol: " << what;
 }
 
 void FakeNetback::create(const BackendFeatures& f, const char* mac) {
     features_ = f;
     created_ = true;
     xb_.create_nodes();
-    d_.set(std::string(front) + "/mac", mac);
-    d_.set(std::string(front) + "/handle", "0");
-    const std::string b = back;
+    d_.set(front_ + "/mac", mac);
+    d_.set(front_ + "/handle", "0");
+    const std::string& b = back_;
     if (f.sg) d_.set(b + "/feature-sg", "1");
     if (f.gso_tcpv4) d_.set(b + "/feature-gso-tcpv4", "1");
     d_.set(b + "/feature-split-event-channels", f.split_event_channels ? "1" : "0");
@@ -176,36 +45,11 @@ void FakeNetback::create(const BackendFeatures& f, const char* mac) {
     if (f.no_csum_offload) d_.set(b + "/feature-no-csum-offload", "1");
 }
 
-void FakeNetback::step() {
-    if (!created_) return;
-    xb_.step();
-    if (!features_.rx_copy && d_.get(std::string(back) + "/feature-rx-copy")) {
-        d_.remove(std::string(back) + "/feature-rx-copy");
-    }
-    const int fs = xb_.frontend_state();
-    if (mapped_ && (xb_.state() != 4 || fs == 5 || fs == 6)) unmap();
-    // Once the frontend says Closed after publishing its keys, nothing may stay granted to us.
-    // (A connection that never published cannot have told us any reference.)
-    const auto& h = xb_.frontend_history();
-    for (; checked_history_ < h.size(); ++checked_history_) {
-        const int s = h[checked_history_];
-        if (s == 1) published_ = false;
-        if (s == 3 || s == 4) published_ = true;
-        if (s == 6 && published_) check_all_revoked();
-        if (s == 1) may_map_ = true;  // a new connection starts
-    }
-    // The backend connects (and maps) once per connection, when the frontend has published its
-    // keys: on its Connected like Linux's netback, or on its Initialised in the other convention.
-    if (!mapped_ && may_map_ && xb_.state() == 4 && (fs == 3 || fs == 4)) {
-        may_map_ = false;
-        map();
-    }
-    data_step();
+void FakeNetback::after_xenbus() {
+    if (!features_.rx_copy && d_.get(back_ + "/feature-rx-copy")) d_.remove(back_ + "/feature-rx-copy");
 }
 
 void FakeNetback::map() {
-    const std::string f = front;
-    auto key = [&](const char* k) { return d_.get(f + "/" + k); };
     if (key("request-rx-copy") != "1") violation("request-rx-copy is not 1");
     if (key("feature-rx-notify") != "1") violation("feature-rx-notify is not 1");
     // io/netif.h: feature-gso-tcpv4 is a flag; netback sends GSO frames only when it is there.
@@ -216,7 +60,7 @@ void FakeNetback::map() {
     const auto tx_ref = number(key("tx-ring-ref"));
     const auto rx_ref = number(key("rx-ring-ref"));
     if (!tx_ref || !rx_ref) return violation("ring references missing or malformed");
-    std::optional<unsigned long> tx_port, rx_port;
+    std::optional<unsigned long long> tx_port, rx_port;
     if (key("event-channel-tx")) {
         if (!features_.split_event_channels) violation("split event channels used without the feature");
         if (key("event-channel")) violation("both event-channel and event-channel-tx written");
@@ -236,9 +80,8 @@ void FakeNetback::map() {
     if (!tx_page || !rx_page) return;
     tx_ring_ref_ = static_cast<grant_ref_t>(*tx_ref);
     rx_ring_ref_ = static_cast<grant_ref_t>(*rx_ref);
-    for (grant_ref_t r : {tx_ring_ref_, rx_ring_ref_}) {
-        __atomic_or_fetch(&grants_[r].flags, GTF_reading | GTF_writing, __ATOMIC_SEQ_CST);
-    }
+    mark_mapped(tx_ring_ref_);
+    mark_mapped(rx_ring_ref_);
     auto* tx_s = reinterpret_cast<netif_tx_sring_t*>(tx_page);
     auto* rx_s = reinterpret_cast<netif_rx_sring_t*>(rx_page);
     // The frontend initialised the shared rings (io/ring.h, SHARED_RING_INIT) before publishing.
@@ -252,56 +95,20 @@ void FakeNetback::map() {
     jumped_ = false;
     tx_outstanding_.reset();
     held_count_ = 0;
-    mapped_ = true;
-    ++connections_;
+    connected_now();
 }
 
 void FakeNetback::unmap() {
     mapped_ = false;
-    if (keep_rings_mapped) {
-        held_refs_.push_back(tx_ring_ref_);
-        held_refs_.push_back(rx_ring_ref_);
-    } else {
-        for (grant_ref_t r : {tx_ring_ref_, rx_ring_ref_}) {
-            __atomic_and_fetch(&grants_[r].flags, static_cast<std::uint16_t>(~(GTF_reading | GTF_writing)),
-                               __ATOMIC_SEQ_CST);
+    for (grant_ref_t r : {tx_ring_ref_, rx_ring_ref_}) {
+        if (keep_rings_mapped) {
+            keep(r);
+        } else {
+            mark_unmapped(r);
         }
     }
     tx_ch_ = rx_ch_ = nullptr;
     held_count_ = 0;
-}
-
-void FakeNetback::check_all_revoked() {
-    for (std::size_t r = GNTTAB_NR_RESERVED_ENTRIES; r < grants_.size(); ++r) {
-        const grant_entry_v1_t& e = grants_[r];
-        if ((e.flags & GTF_type_mask) != GTF_permit_access || e.domid != domid) continue;
-        if (std::find(held_refs_.begin(), held_refs_.end(), r) != held_refs_.end()) continue;
-        violation("grant " + std::to_string(r) + " still valid after the frontend said Closed");
-        return;
-    }
-}
-
-std::byte* FakeNetback::grant_page(grant_ref_t ref, bool write) {
-    if (ref < GNTTAB_NR_RESERVED_ENTRIES || ref >= grants_.size()) {
-        violation("grant reference " + std::to_string(ref) + " out of range");
-        return nullptr;
-    }
-    const grant_entry_v1_t e = grants_[ref];
-    if ((e.flags & GTF_type_mask) != GTF_permit_access) {
-        violation("grant " + std::to_string(ref) + " used but not granted (revoked?)");
-        return nullptr;
-    }
-    if (e.domid != domid) {
-        violation("grant " + std::to_string(ref) + " is for domain " + std::to_string(e.domid));
-        return nullptr;
-    }
-    if (write && (e.flags & GTF_readonly)) {
-        violation("write through read-only grant " + std::to_string(ref));
-        return nullptr;
-    }
-    std::byte* p = platform_.page_of(e.frame);
-    if (!p) violation("grant " + std::to_string(ref) + " names frame " + std::to_string(e.frame) + ", not a page");
-    return p;
 }
 
 // ---- FakeNetback: the data path -----------------------------------------------------------------
@@ -412,21 +219,18 @@ void FakeNetback::release_tx(std::size_t count) {
         emit_tx(held[i].id, held[i].status);
         if (jumped_) return;
     }
-    int notify;
-    RING_PUSH_RESPONSES_AND_CHECK_NOTIFY(&tx_, notify);
-    if (notify) tx_ch_->fire();
+    push_responses(tx_, *tx_ch_);
 }
 
 void FakeNetback::tx_data() {
     bool pushed = false;
     for (;;) {
-        const RING_IDX prod = __atomic_load_n(&tx_.sring->req_prod, __ATOMIC_ACQUIRE);
-        if (RING_REQUEST_PROD_OVERFLOW(&tx_, prod)) {
-            violation("tx req_prod " + std::to_string(prod) + " beyond the ring");
+        const std::optional<RING_IDX> prod = requests_published(tx_, "tx ");
+        if (!prod) {
             mapped_ = false;
             return;
         }
-        while (tx_.req_cons != prod) {
+        while (tx_.req_cons != *prod) {
             // io/netif.h, "Guest transmit": fragment 1 carries the total size; extra-info slots
             // follow it while NETTXF_extra_info / XEN_NETIF_EXTRA_FLAG_MORE say so; more
             // fragments follow while NETTXF_more_data is set. The whole frame must be there.
@@ -434,7 +238,7 @@ void FakeNetback::tx_data() {
             RING_IDX n = 0, k = 0, extras = 0;  // ring slots, data requests, extra-info slots
             std::uint16_t gso_size = 0;
             bool more = true, extra_next = false;
-            while ((more || extra_next) && tx_.req_cons + n != prod) {
+            while ((more || extra_next) && tx_.req_cons + n != *prod) {
                 if (extra_next) {
                     netif_extra_info_t extra;
                     std::memcpy(&extra, RING_GET_REQUEST(&tx_, tx_.req_cons + n), sizeof extra);
@@ -517,11 +321,7 @@ void FakeNetback::tx_data() {
     }
     tx_armed_ = true;
     tx_seen_ = tx_.req_cons;
-    if (pushed) {
-        int notify;
-        RING_PUSH_RESPONSES_AND_CHECK_NOTIFY(&tx_, notify);
-        if (notify) tx_ch_->fire();
-    }
+    if (pushed) push_responses(tx_, *tx_ch_);
 }
 
 void FakeNetback::check_tx_extra(const netif_extra_info_t& extra, const netif_tx_request_t& first,

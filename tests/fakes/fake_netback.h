@@ -1,7 +1,7 @@
 // A fake netback for host tests: it plays the backend's side of io/netif.h on the very pages
-// netfront shares, reaching them through a fake grant mapping (refs -> the test's pages) that
-// fails the test on a revoked or unknown grant or a write through a read-only one. It runs the
-// backend's xenbus column through FakeXenbusBackend (tests/unit/kernel) the way Linux's netback
+// netfront shares, reaching them through FakeBackend's grant mapping (refs -> the test's pages)
+// that fails the test on a revoked or unknown grant or a write through a read-only one. It runs
+// the backend's xenbus column through FakeBackend / FakeXenbusBackend the way Linux's netback
 // does (it connects on the frontend's Connected; act_like_netback(false) for the Initialised
 // convention), reads the frontend's keys when it connects, and enforces the ring protocol on the frontend: request ids unique,
 // slot counts, sizes within the page, tx extra-info (GSO only, only when offered, well-formed,
@@ -28,75 +28,13 @@
 
 #include <xen/io/netif.h>
 
-#include "fakes/fake_xenbus_backend.h"
+#include "fakes/fake_backend.h"
+#include "fakes/test_platform.h"
 #include "keel/netfront/netfront.h"
 #include "keel/xen/event_channel.h"
 #include "fakes/fake_xenstored.h"
 
 namespace keel::test {
-
-/// One event channel between netfront and the fake netback.
-class FakeChannel final : public xen::EventChannel {
-public:
-    explicit FakeChannel(std::uint32_t number) : port(number) {}
-    void notify() override {
-        ++notifies;
-        notified = true;
-    }
-    void wait() override;
-    void set_handler(Function<void()> h) override { handler = std::move(h); }
-    /// The backend's EVTCHNOP_send.
-    void fire() {
-        pending = true;
-        ++fired;
-    }
-
-    std::uint32_t port;
-    bool open = true;
-    bool pending = false;   ///< fired, not yet delivered to the guest
-    bool notified = false;  ///< the guest notified since the backend last looked
-    int notifies = 0;
-    int fired = 0;
-    Function<void()> handler;
-};
-
-/// netfront::Platform for tests: pages from the host heap with made-up frame numbers (so v1
-/// grants can name them), event channels as FakeChannels.
-class NetTestPlatform final : public netfront::Platform {
-public:
-    ~NetTestPlatform() override;
-
-    Result<xen::EventChannel*> open_channel(xen::DomId backend, std::uint32_t& port) override;
-    void close_channel(xen::EventChannel* channel) override;
-    std::byte* alloc_pages(std::size_t n) override;
-    void free_pages(std::byte* pages, std::size_t n) override;
-    std::uint64_t gfn(const std::byte* page) override;
-
-    /// The page a frame number names, nullptr if none (never allocated, or freed).
-    std::byte* page_of(std::uint64_t gfn) const;
-    /// The open channel with this port, nullptr if none.
-    FakeChannel* channel(std::uint32_t port);
-    /// Run the guest's handler of every fired channel; true if any ran.
-    bool deliver_events();
-    bool events_pending() const;
-
-    std::size_t pages_outstanding() const;
-    std::size_t open_channels() const;
-    int fail_channel_opens = 0;  ///< the next n open_channel() calls fail with Error::io
-    std::size_t page_allocations = 0;
-
-private:
-    struct Block {
-        std::byte* base;
-        std::size_t pages;
-        std::uint64_t gfn;
-        bool live;
-    };
-    std::vector<Block> blocks_;
-    std::uint64_t next_gfn_ = 0x10000;
-    std::vector<std::unique_ptr<FakeChannel>> channels_;
-    std::uint32_t next_port_ = 10;
-};
 
 /// The backend-domain features the toolstack's netback would write.
 struct BackendFeatures {
@@ -108,7 +46,7 @@ struct BackendFeatures {
     bool rx_copy = true;           ///< false: remove feature-rx-copy after InitWait
 };
 
-class FakeNetback {
+class FakeNetback final : public FakeBackend {
 public:
     /// What the backend does wrong next.
     enum class Fault {
@@ -139,21 +77,17 @@ public:
         std::uint16_t gso_size = 0; ///< from its GSO extra-info; 0 without one
     };
 
-    static constexpr const char* front = "device/vif/0";
-    static constexpr const char* back = "/local/domain/0/backend/vif/7/0";
-    static constexpr xen::DomId domid = 0;
+    static constexpr const char* vif_front = "device/vif/0";
+    static constexpr const char* vif_back = "/local/domain/0/backend/vif/7/0";
 
-    FakeNetback(FakeXenstored& d, NetTestPlatform& platform, std::span<grant_entry_v1_t> grants);
+    FakeNetback(FakeXenstored& d, TestPlatform& platform, std::span<grant_entry_v1_t> grants);
 
     /// The toolstack's nodes (frontend and backend directories, mac) and our features.
     void create(const BackendFeatures& f = {}, const char* mac = "00:16:3e:12:34:56");
-    FakeXenbusBackend& xenbus() { return xb_; }
 
-    /// xenbus (call after every daemon step), then the data path.
-    void step();
     /// The data path alone: tx requests, rx frames, responses. Allocates nothing (unless
     /// record_tx), touches no xenstore.
-    void data_step();
+    void data_step() override;
 
     // ---- data
     /// Queue a frame for the guest, sent as soon as it has posted enough rx buffers.
@@ -196,25 +130,14 @@ public:
     bool lose_rx_notify = false;    ///< push rx responses but never fire the rx event (a lost event)
     bool okay_for_null = false;     ///< answer tx extra-info slots with NETIF_RSP_OKAY and the last id, not NULL
 
-    /// The backend lets go of everything (as if its domain went away), without xenbus.
-    void disconnect() {
-        if (mapped_) unmap();
-    }
-
     // ---- state
-    bool connected() const { return mapped_; }
-    int violations() const { return violations_ + xb_.violations(); }
-    int connections() const { return connections_; }
     std::uint32_t tx_port() const { return tx_ch_ ? tx_ch_->port : 0; }
     std::uint32_t rx_port() const { return rx_ch_ ? rx_ch_->port : 0; }
 
 private:
-    void violation(const std::string& what);
-    void map();
-    void unmap();
-    void check_all_revoked();
-    /// The page behind `ref`, as Xen's grant copy would find it; nullptr + violation if not.
-    std::byte* grant_page(grant_ref_t ref, bool write);
+    void map() override;
+    void unmap() override;
+    void after_xenbus() override;
     void check_notify(bool armed, RING_IDX seen, RING_IDX event, RING_IDX prod, FakeChannel* ch, const char* ring);
     void tx_data();
     void rx_data();
@@ -228,26 +151,15 @@ private:
     Fault take_rx_fault();
     void jump(RING_IDX* rsp_prod);
 
-    FakeXenstored& d_;
-    NetTestPlatform& platform_;
-    std::span<grant_entry_v1_t> grants_;
-    FakeXenbusBackend xb_;
     BackendFeatures features_;
 
-    bool created_ = false;
     bool jumped_ = false;  // rsp_prod was thrown off: the rings are dead until the next connection
-    bool mapped_ = false;
-    int connections_ = 0;
-    std::size_t checked_history_ = 0;
-    bool published_ = false;
-    bool may_map_ = false;  // the frontend started a connection we have not mapped yet
     bool front_gso_ = false;  // the frontend wrote feature-gso-tcpv4 = 1 for this connection
     grant_ref_t tx_ring_ref_ = 0, rx_ring_ref_ = 0;
     netif_tx_back_ring_t tx_{};
     netif_rx_back_ring_t rx_{};
     FakeChannel* tx_ch_ = nullptr;
     FakeChannel* rx_ch_ = nullptr;
-    std::vector<grant_ref_t> held_refs_;  // rings we left mapped on purpose
 
     // The notification rule: after going idle on a ring we armed req_event; any request pushed
     // past it must come with a notify.
@@ -277,7 +189,6 @@ private:
     Fault tx_fault_ = Fault::none, rx_fault_ = Fault::none;
     int tx_fault_times_ = 0, rx_fault_times_ = 0;
     int tx_fault_after_ = 0;
-    int violations_ = 0;
 };
 
 }  // namespace keel::test

@@ -15,12 +15,16 @@ FakeXenbusBackend::FakeXenbusBackend(FakeXenstored& daemon, std::string frontend
                                      unsigned backend_id)
     : d_(daemon), front_path_(std::move(frontend)), back_path_(std::move(backend)), backend_id_(backend_id) {}
 
+using S = XenbusState;
+
+std::string state_value(XenbusState s) { return std::to_string(static_cast<int>(s)); }
+
 void FakeXenbusBackend::create_nodes() {
     d_.set(front_path_ + "/backend", back_path_);
     d_.set(front_path_ + "/backend-id", std::to_string(backend_id_));
-    d_.set(front_path_ + "/state", "1");
+    d_.set(front_path_ + "/state", state_value(S::initialising));
     d_.set(back_path_ + "/frontend", d_.abs(front_path_));
-    d_.set(back_path_ + "/state", "1");
+    d_.set(back_path_ + "/state", state_value(S::initialising));
 }
 
 void FakeXenbusBackend::violation(const std::string& what) {
@@ -28,25 +32,25 @@ void FakeXenbusBackend::violation(const std::string& what) {
     ADD_FAILURE() << "xenbus violation by the frontend: " << what;
 }
 
-void FakeXenbusBackend::set_state(int s) {
+void FakeXenbusBackend::set_state(XenbusState s) {
     state_ = s;
-    d_.set(back_path_ + "/state", std::to_string(s));
+    d_.set(back_path_ + "/state", state_value(s));
 }
 
 void FakeXenbusBackend::remove_state() {
-    state_ = 0;
+    state_ = S::unknown;
     d_.remove(back_path_ + "/state");
 }
 
-bool FakeXenbusBackend::legal(int from, int to) const {
+bool FakeXenbusBackend::legal(std::optional<XenbusState> from, XenbusState to) const {
     // The frontend's column of io/blkif.h "STATE DIAGRAMS", plus the close sequence every Xen
     // frontend follows (Closing, then Closed) and reconnecting from Closed.
     switch (to) {
-        case 1: return from == 6;
-        case 3: return from == 1;
-        case 4: return from == 3 || (netback_ && from == 1);
-        case 5: return from == 3 || from == 4;
-        case 6: return from == 1 || from == 5;
+        case S::initialising: return from == S::closed;
+        case S::initialised: return from == S::initialising;
+        case S::connected: return from == S::initialised || (netback_ && from == S::initialising);
+        case S::closing: return from == S::initialised || from == S::connected;
+        case S::closed: return from == S::initialising || from == S::closing;
         default: return false;  // InitWait, Reconfiguring...: not a frontend's to take
     }
 }
@@ -61,63 +65,63 @@ void FakeXenbusBackend::step() {
     }
 
     const auto v = d_.get(front_path_ + "/state");
-    int now = -1;
+    std::optional<XenbusState> now;
     if (!v) {
-        if (front_ != -1) violation("frontend removed its state node");
-    } else if (v->size() != 1 || (*v)[0] < '0' || (*v)[0] > '8') {
+        if (front_) violation("frontend removed its state node");
+    } else if (!(now = parse_xenbus_state(*v))) {
         violation("frontend wrote state \"" + *v + "\"");
-    } else {
-        now = (*v)[0] - '0';
     }
-    if (now != -1 && now != front_) {
-        const int from = front_;
+    if (now && now != front_) {
+        const std::optional<XenbusState> from = front_;
         front_ = now;
-        history_.push_back(now);
-        if (!legal(from, now)) {
-            violation("frontend went " + std::to_string(from) + " -> " + std::to_string(now));
+        history_.push_back(*now);
+        if (!legal(from, *now)) {
+            violation(std::string("frontend went ") + (from ? to_string(*from) : "nowhere") + " -> " +
+                      to_string(*now));
         }
-        react(from, now);
+        react(*now);
     }
 
     // Hotplug done: publish our features and wait for the frontend (io/blkif.h: InitWait).
-    if (behaviour_ != Behaviour::silent && state_ == 1 && front_ == 1) {
+    if (behaviour_ != Behaviour::silent && state_ == S::initialising && front_ == S::initialising) {
         d_.set(back_path_ + "/feature-rx-copy", "1");
-        set_state(2);
+        set_state(S::init_wait);
     }
 }
 
-void FakeXenbusBackend::react(int from, int to) {
-    (void)from;
-    if (behaviour_ == Behaviour::deaf_to_close && (to == 5 || to == 6)) return;
+void FakeXenbusBackend::react(XenbusState to) {
+    if (behaviour_ == Behaviour::deaf_to_close && (to == S::closing || to == S::closed)) return;
     switch (to) {
-        case 1:  // reconnect: a backend left Closed prepares again
-            if (state_ == 6 && behaviour_ != Behaviour::silent) set_state(2);
+        case S::initialising:  // reconnect: a backend left Closed prepares again
+            if (state_ == S::closed && behaviour_ != Behaviour::silent) set_state(S::init_wait);
             break;
-        case 3:
-            if (netback_) break;   // Linux netback: nothing to do on Initialised
-            if (state_ != 2 && state_ != 3 && state_ != 4) {
-                violation("frontend Initialised while the backend is " + std::to_string(state_));
+        case S::initialised:
+            if (netback_) break;  // Linux netback: nothing to do on Initialised
+            if (state_ != S::init_wait && state_ != S::initialised && state_ != S::connected) {
+                violation(std::string("frontend Initialised while the backend is ") + to_string(state_));
             }
             for (const auto& k : required_) {
                 if (!d_.get(front_path_ + "/" + k)) violation("frontend Initialised without " + k);
             }
-            if (behaviour_ != Behaviour::never_connect && state_ == 2) set_state(4);
+            if (behaviour_ != Behaviour::never_connect && state_ == S::init_wait) set_state(S::connected);
             break;
-        case 4:
-            if (netback_ && state_ == 2) {
+        case S::connected:
+            if (netback_ && state_ == S::init_wait) {
                 for (const auto& k : required_) {
                     if (!d_.get(front_path_ + "/" + k)) violation("frontend Connected without " + k);
                 }
-                if (behaviour_ != Behaviour::never_connect) set_state(4);
+                if (behaviour_ != Behaviour::never_connect) set_state(S::connected);
                 break;
             }
-            if (state_ != 4) violation("frontend Connected while the backend is " + std::to_string(state_));
+            if (state_ != S::connected) {
+                violation(std::string("frontend Connected while the backend is ") + to_string(state_));
+            }
             break;
-        case 5:  // the frontend is going: disconnect (unmap its grants), then say so
-            if (state_ != 5 && state_ != 6 && state_ != 0) set_state(5);
+        case S::closing:  // the frontend is going: disconnect (unmap its grants), then say so
+            if (state_ != S::closing && state_ != S::closed && state_ != S::unknown) set_state(S::closing);
             break;
-        case 6:
-            if (state_ != 6 && state_ != 0) set_state(6);
+        case S::closed:
+            if (state_ != S::closed && state_ != S::unknown) set_state(S::closed);
             break;
         default:
             break;

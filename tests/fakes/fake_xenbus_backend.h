@@ -5,12 +5,25 @@
 // value the frontend's state node takes is seen).
 #pragma once
 
+#include <ostream>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "fakes/fake_xenstored.h"
+#include "keel/xenbus/xenbus.h"
+
+namespace keel {
+/// gtest prints states by name ("Connected").
+inline void PrintTo(XenbusState s, std::ostream* os) { *os << to_string(s); }
+}  // namespace keel
 
 namespace keel::test {
+
+/// Every value a `state` node took, in order.
+using XenbusHistory = std::vector<XenbusState>;
+/// What a `state` node holds for `s` (io/xenbus.h: the number, in decimal).
+std::string state_value(XenbusState s);
 
 class FakeXenbusBackend {
 public:
@@ -37,23 +50,28 @@ public:
     /// frontend's state node right after each starts).
     void conflict_next_transactions(int n) { conflicts_ = n; }
     /// The backend's own move (an unplug: Closing; a crash: remove the node, see remove_state()).
-    void set_state(int s);
+    void set_state(XenbusState s);
     void remove_state();
 
     /// Observe the frontend and react. Call after every daemon step.
     void step();
 
-    int state() const { return state_; }
-    int frontend_state() const { return front_; }
-    /// Every value the frontend's state node took, in order (starting from the toolstack's 1).
-    const std::vector<int>& frontend_history() const { return history_; }
+    /// Ours; XenbusState::unknown once remove_state() ran.
+    XenbusState state() const { return state_; }
+    /// The frontend's, as last seen; nullopt once its node is gone or holds garbage.
+    std::optional<XenbusState> frontend_state() const { return front_; }
+    /// Every value the frontend's state node took, in order (starting from the toolstack's
+    /// Initialising).
+    const XenbusHistory& frontend_history() const { return history_; }
     int violations() const { return violations_; }
+    /// For the fake's own tests, after provoking a violation on purpose.
+    void forgive_violations() { violations_ = 0; }
 
 private:
     bool netback_ = false;
     void violation(const std::string& what);
-    void react(int from, int to);
-    bool legal(int from, int to) const;
+    void react(XenbusState to);
+    bool legal(std::optional<XenbusState> from, XenbusState to) const;
 
     FakeXenstored& d_;
     std::string front_path_, back_path_;
@@ -62,9 +80,9 @@ private:
     std::vector<std::string> required_;
     int conflicts_ = 0;
     std::size_t requests_seen_ = 0;
-    int state_ = 1;
-    int front_ = 1;
-    std::vector<int> history_{1};
+    XenbusState state_ = XenbusState::initialising;
+    std::optional<XenbusState> front_ = XenbusState::initialising;
+    XenbusHistory history_{XenbusState::initialising};
     int violations_ = 0;
 };
 

@@ -12,28 +12,15 @@
 
 #include <xen/io/console.h>
 
-#include "keel/function.h"
-#include "keel/xen/event_channel.h"
+#include "fakes/fake_byte_ring.h"
 
 namespace keel::test {
 
 class FakeXenconsoled;
 
-/// The guest's end of the console event channel.
-class FakeConsPort final : public xen::EventChannel {
-public:
-    explicit FakeConsPort(FakeXenconsoled& daemon) : daemon_(daemon) {}
-    void notify() override;
-    void wait() override;
-    void set_handler(Function<void()> handler) override { handler_ = std::move(handler); }
-
-    int notifies = 0;
-    int waits = 0;
-
-private:
-    FakeXenconsoled& daemon_;
-    Function<void()> handler_;
-};
+/// The guest's end of the console event channel: a notify() drains (unless turned off), a wait()
+/// always does.
+using FakeConsPort = FakeDaemonPort<FakeXenconsoled>;
 
 class FakeXenconsoled {
 public:
@@ -62,7 +49,7 @@ public:
     /// What the guest wrote, in order.
     const std::string& output() const { return output_; }
     /// Bytes in out[] not yet drained.
-    std::uint32_t undrained() const { return page_.ring.out_prod - out_cons_; }
+    std::uint32_t undrained() const { return page_.ring.out_prod - out_.cons(); }
 
     /// Type `text`: as much as fits goes into in[] now, the rest as the guest consumes.
     void type(std::string_view text);
@@ -80,13 +67,16 @@ private:
     void violation(const std::string& what);
     void feed_input();
 
+    static constexpr std::uint32_t out_size = sizeof(xencons_interface::out);
+    static constexpr std::uint32_t in_size = sizeof(xencons_interface::in);
+
     struct alignas(4096) Page {
         xencons_interface ring;
     } page_{};
     FakeConsPort port_;
-    // The backend's copies of the indices it owns.
-    std::uint32_t out_cons_, in_prod_;
-    std::uint32_t last_out_prod_, last_in_cons_;
+    // The backend's ends of the two rings (its copies of the indices it owns).
+    BackendReader<out_size> out_;
+    BackendWriter<in_size> in_;
     bool hostile_ = false;  // after scribbling, the guest's view cannot be judged any more
 
     std::string output_;

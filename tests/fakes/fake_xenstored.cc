@@ -9,9 +9,6 @@ namespace keel::test {
 
 namespace {
 
-std::uint32_t load_acquire(const volatile std::uint32_t* p) { return __atomic_load_n(p, __ATOMIC_ACQUIRE); }
-void store_release(volatile std::uint32_t* p, std::uint32_t v) { __atomic_store_n(p, v, __ATOMIC_RELEASE); }
-
 std::string child_prefix(const std::string& abs_path) {
     return abs_path == "/" ? std::string("/") : abs_path + "/";
 }
@@ -32,24 +29,11 @@ void report_livelock(const char* who) {
     ADD_FAILURE() << who << ": guest and fake backend kept signalling each other";
 }
 
-void FakeXsPort::notify() {
-    ++notifies;
-    daemon_.step_if_auto();
-}
-
-void FakeXsPort::wait() {
-    ++waits;
-    daemon_.step();
-    daemon_.clear_guest_pending();  // wait() consumes the pending bit
-}
-
 FakeXenstored::FakeXenstored(unsigned domid, std::uint32_t start_index)
     : port_(*this),
       home_("/local/domain/" + std::to_string(domid)),
-      req_cons_(start_index),
-      rsp_prod_(start_index),
-      last_req_prod_(start_index),
-      last_rsp_cons_(start_index) {
+      req_({page_.ring.req, &page_.ring.req_prod, &page_.ring.req_cons}, start_index),
+      rsp_({page_.ring.rsp, &page_.ring.rsp_prod, &page_.ring.rsp_cons}, start_index) {
     page_.ring.req_cons = page_.ring.req_prod = start_index;
     page_.ring.rsp_cons = page_.ring.rsp_prod = start_index;
     tree_["/"] = "";
@@ -100,39 +84,18 @@ void FakeXenstored::step_if_auto() {
 
 void FakeXenstored::step() {
     if (dead_) return;
-    volatile xenstore_domain_interface* r = ring();
     // The guest must never write the indices the daemon owns.
-    if (r->req_cons != req_cons_) violation("guest wrote req_cons");
-    if (r->rsp_prod != rsp_prod_) violation("guest wrote rsp_prod");
+    if (req_.guest_wrote_cons()) violation("guest wrote req_cons");
+    if (rsp_.guest_wrote_prod()) violation("guest wrote rsp_prod");
     consume_requests();
     if (!hold_replies_) flush_replies();
 }
 
 void FakeXenstored::consume_requests() {
-    volatile xenstore_domain_interface* r = ring();
     // io/xs_wire.h, consumer side: read req_prod, then the bytes below it.
-    const std::uint32_t prod = load_acquire(&r->req_prod);
-    if (static_cast<std::int32_t>(prod - last_req_prod_) < 0) {
-        violation("req_prod moved backwards");
-        return;
-    }
-    if (prod - req_cons_ > XENSTORE_RING_SIZE) {
-        violation("guest wrote beyond the free request-ring space");
-        return;
-    }
-    last_req_prod_ = prod;
-    std::uint32_t avail = prod - req_cons_;
-    if (req_bytes_per_step_ != 0 && avail > req_bytes_per_step_) {
-        avail = static_cast<std::uint32_t>(req_bytes_per_step_);
-    }
-    for (std::uint32_t i = 0; i < avail; ++i) {
-        inbox_.push_back(r->req[MASK_XENSTORE_IDX(req_cons_ + i)]);
-    }
-    if (avail > 0) {
-        req_cons_ += avail;
-        store_release(&r->req_cons, req_cons_);  // bytes copied before the space is released
-        guest_pending_ = true;                   // xenstored signals after consuming
-    }
+    const ByteRingStep step = req_.take(req_bytes_per_step_ != 0 ? req_bytes_per_step_ : SIZE_MAX, inbox_);
+    if (step.violation) return violation(std::string("req_prod ") + step.violation);
+    if (step.bytes != 0) guest_pending_ = true;  // xenstored signals after consuming
 
     while (inbox_.size() >= sizeof(xsd_sockmsg)) {
         xsd_sockmsg h;
@@ -167,28 +130,15 @@ void FakeXenstored::inject(std::uint32_t type, std::uint32_t req_id, std::string
 }
 
 void FakeXenstored::flush_replies() {
-    volatile xenstore_domain_interface* r = ring();
-    // io/xs_wire.h, producer side: read rsp_cons before reusing the space it frees.
-    const std::uint32_t cons = load_acquire(&r->rsp_cons);
     if (rsp_resync_expected_) {
-        if (cons != rsp_prod_) return;  // the guest has not caught up with our jump yet
+        if (!rsp_.guest_caught_up()) return;  // the guest has not caught up with our jump yet
         rsp_resync_expected_ = false;
-    } else {
-        if (rsp_prod_ - cons > XENSTORE_RING_SIZE) violation("rsp_cons moved beyond rsp_prod");
-        if (static_cast<std::int32_t>(cons - last_rsp_cons_) < 0) violation("rsp_cons moved backwards");
+        rsp_.resync();
     }
-    last_rsp_cons_ = cons;
-    std::size_t space = XENSTORE_RING_SIZE - (rsp_prod_ - cons);
-    if (space > outbox_.size()) space = outbox_.size();
-    if (rsp_bytes_per_step_ != 0 && space > rsp_bytes_per_step_) space = rsp_bytes_per_step_;
-    if (space == 0) return;
-    for (std::size_t i = 0; i < space; ++i) {
-        r->rsp[MASK_XENSTORE_IDX(rsp_prod_ + i)] = outbox_[i];
-    }
-    outbox_.erase(0, space);
-    rsp_prod_ += static_cast<std::uint32_t>(space);
-    store_release(&r->rsp_prod, rsp_prod_);  // bytes visible before the index
-    guest_pending_ = true;
+    // io/xs_wire.h, producer side: read rsp_cons before reusing the space it frees.
+    const ByteRingStep step = rsp_.put(outbox_, rsp_bytes_per_step_ != 0 ? rsp_bytes_per_step_ : SIZE_MAX);
+    if (step.violation) return violation(std::string("rsp_cons ") + step.violation);
+    if (step.bytes != 0) guest_pending_ = true;
 }
 
 // ---- replies and misbehaviour ---------------------------------------------------------------
@@ -220,8 +170,7 @@ void FakeXenstored::reply(std::uint32_t type, std::uint32_t req_id, std::uint32_
             outbox_.append(40, static_cast<char>(0xA5));
             return;
         case Misbehave::rsp_prod_jump:
-            rsp_prod_ += 3 * XENSTORE_RING_SIZE;
-            store_release(&ring()->rsp_prod, rsp_prod_);
+            rsp_.force_prod(rsp_.prod() + 3 * XENSTORE_RING_SIZE);
             rsp_resync_expected_ = true;
             guest_pending_ = true;
             return;
@@ -237,8 +186,7 @@ void FakeXenstored::reply(std::uint32_t type, std::uint32_t req_id, std::uint32_
         case Misbehave::silent:
             return;
         case Misbehave::req_cons_ahead:
-            req_cons_ = last_req_prod_ + 2 * XENSTORE_RING_SIZE;
-            store_release(&ring()->req_cons, req_cons_);
+            req_.force_cons(req_.last_prod() + 2 * XENSTORE_RING_SIZE);
             dead_ = true;
             guest_pending_ = true;
             return;
@@ -335,6 +283,25 @@ void FakeXenstored::handle(std::uint32_t type, std::uint32_t req_id, std::uint32
         }
         return payload.substr(0, payload.size() - 1);
     };
+    // The absolute path a request names, or nullopt once the request is answered: EINVAL for a
+    // malformed path, EACCES when a request that `writes` names a read-only one.
+    auto target = [&](const std::string& path, bool writes) -> std::optional<std::string> {
+        if (!valid_path(path)) {
+            error(req_id, tx_id, "EINVAL");
+            return std::nullopt;
+        }
+        std::string a = abs(path);
+        if (writes && is_read_only(a)) {
+            error(req_id, tx_id, "EACCES");
+            return std::nullopt;
+        }
+        return a;
+    };
+    // The one argument as a target (a malformed payload is a violation).
+    auto one_target = [&](bool writes) -> std::optional<std::string> {
+        auto path = one_arg();
+        return path ? target(*path, writes) : std::nullopt;
+    };
 
     Transaction* tx = nullptr;
     if (tx_id != 0 && type != XS_TRANSACTION_START) {
@@ -358,10 +325,9 @@ void FakeXenstored::handle(std::uint32_t type, std::uint32_t req_id, std::uint32
 
     switch (type) {
         case XS_READ: {
-            auto path = one_arg();
-            if (!path) return;
-            if (!valid_path(*path)) return error(req_id, tx_id, "EINVAL");
-            const std::string a = abs(*path);
+            const auto found = one_target(false);
+            if (!found) return;
+            const std::string& a = *found;
             if (tx) tx->touched.insert(a);
             auto it = tree.find(a);
             if (it == tree.end()) return error(req_id, tx_id, "ENOENT");
@@ -370,28 +336,21 @@ void FakeXenstored::handle(std::uint32_t type, std::uint32_t req_id, std::uint32
         case XS_WRITE: {
             const std::size_t nul = payload.find('\0');
             if (nul == std::string::npos) return violation("XS_WRITE without a NUL after the path");
-            const std::string path = payload.substr(0, nul);
-            if (!valid_path(path)) return error(req_id, tx_id, "EINVAL");
-            const std::string a = abs(path);
-            if (is_read_only(a)) return error(req_id, tx_id, "EACCES");
-            mutate({Op::write, a, payload.substr(nul + 1)});
+            const auto a = target(payload.substr(0, nul), true);
+            if (!a) return;
+            mutate({Op::write, *a, payload.substr(nul + 1)});
             return reply(type, req_id, tx_id, ok);
         }
         case XS_MKDIR: {
-            auto path = one_arg();
-            if (!path) return;
-            if (!valid_path(*path)) return error(req_id, tx_id, "EINVAL");
-            const std::string a = abs(*path);
-            if (is_read_only(a)) return error(req_id, tx_id, "EACCES");
-            if (!tree.count(a)) mutate({Op::mkdir, a, {}});
+            const auto a = one_target(true);
+            if (!a) return;
+            if (!tree.count(*a)) mutate({Op::mkdir, *a, {}});
             return reply(type, req_id, tx_id, ok);
         }
         case XS_RM: {
-            auto path = one_arg();
-            if (!path) return;
-            if (!valid_path(*path)) return error(req_id, tx_id, "EINVAL");
-            const std::string a = abs(*path);
-            if (is_read_only(a)) return error(req_id, tx_id, "EACCES");
+            const auto found = one_target(true);
+            if (!found) return;
+            const std::string& a = *found;
             if (!tree.count(a)) {
                 // Removing a missing node is fine while its parent exists.
                 const std::string parent = a.substr(0, a.rfind('/'));
@@ -402,10 +361,9 @@ void FakeXenstored::handle(std::uint32_t type, std::uint32_t req_id, std::uint32
             return reply(type, req_id, tx_id, ok);
         }
         case XS_DIRECTORY: {
-            auto path = one_arg();
-            if (!path) return;
-            if (!valid_path(*path)) return error(req_id, tx_id, "EINVAL");
-            const std::string a = abs(*path);
+            const auto found = one_target(false);
+            if (!found) return;
+            const std::string& a = *found;
             if (tx) tx->touched.insert(a);
             if (!tree.count(a)) return error(req_id, tx_id, "ENOENT");
             const std::string prefix = child_prefix(a);

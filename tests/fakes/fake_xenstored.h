@@ -16,8 +16,7 @@
 
 #include <xen/io/xs_wire.h>
 
-#include "keel/function.h"
-#include "keel/xen/event_channel.h"
+#include "fakes/fake_byte_ring.h"
 
 namespace keel::test {
 
@@ -25,20 +24,7 @@ class FakeXenstored;
 
 /// The guest's end of the xenstore event channel. notify() lets the daemon run (when auto_step
 /// is on); wait() always lets it run once, then returns as if the port had fired.
-class FakeXsPort final : public xen::EventChannel {
-public:
-    explicit FakeXsPort(FakeXenstored& daemon) : daemon_(daemon) {}
-    void notify() override;
-    void wait() override;
-    void set_handler(Function<void()> handler) override { handler_ = std::move(handler); }
-
-    int notifies = 0;
-    int waits = 0;
-
-private:
-    FakeXenstored& daemon_;
-    Function<void()> handler_;
-};
+using FakeXsPort = FakeDaemonPort<FakeXenstored>;
 
 class FakeXenstored {
 public:
@@ -84,6 +70,9 @@ public:
     /// Let the daemon run: consume requests, answer them, publish replies as space allows.
     void step();
     void step_if_auto();  ///< what a guest notify() triggers
+    // Called by FakeXsPort.
+    void on_notify() { step_if_auto(); }
+    void on_wait() { step(); }
     /// Stop holding replies back and publish what was held.
     void release_replies() {
         hold_replies_ = false;
@@ -106,7 +95,7 @@ public:
     const std::vector<Seen>& requests() const { return seen_; }
     std::size_t watch_count() const { return watches_.size(); }
     std::size_t open_transactions() const { return txs_.size(); }
-    std::uint32_t req_prod_seen() const { return last_req_prod_; }
+    std::uint32_t req_prod_seen() const { return req_.last_prod(); }
     int violations() const { return violations_; }
 
 private:
@@ -146,9 +135,9 @@ private:
     FakeXsPort port_;
     std::string home_;
 
-    // Daemon-side copies of the indices the daemon owns.
-    std::uint32_t req_cons_, rsp_prod_;
-    std::uint32_t last_req_prod_, last_rsp_cons_;
+    // The daemon's ends of the two rings (its copies of the indices it owns).
+    BackendReader<XENSTORE_RING_SIZE> req_;
+    BackendWriter<XENSTORE_RING_SIZE> rsp_;
     bool rsp_resync_expected_ = false;
     bool dead_ = false;
 

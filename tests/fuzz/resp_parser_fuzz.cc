@@ -8,43 +8,18 @@
 // KEEL_FUZZ_REPLAY as a plain program that runs the entry point over corpus files (a unit test).
 #include <cstddef>
 #include <cstdint>
-#include <cstdio>
-#include <cstdlib>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "fuzz_support.h"
 #include "kv/server.h"
 
 namespace {
 
 using namespace keel::kv;
 
-[[noreturn]] void fail(const char* what, int line) {
-    std::fprintf(stderr, "resp_parser_fuzz: check failed at line %d: %s\n", line, what);
-    std::abort();
-}
-
-#define CHECK(cond)                         \
-    do {                                    \
-        if (!(cond)) fail(#cond, __LINE__); \
-    } while (0)
-
-// Deterministic piece sizes: a small linear congruential generator seeded from the input.
-class Pieces {
-public:
-    explicit Pieces(std::string_view data) {
-        for (unsigned char c : data) state_ = state_ * 31 + c;
-    }
-    std::size_t next() {
-        state_ = state_ * 6364136223846793005ull + 1442695040888963407ull;
-        const std::uint64_t r = state_ >> 33;
-        return r % 8 == 0 ? 1 + r % 700 : 1 + r % 9;
-    }
-
-private:
-    std::uint64_t state_ = 1;
-};
+using keel::fuzz::Pieces;
 
 class Stream {
 public:
@@ -96,19 +71,6 @@ private:
     std::string trace_;
     bool failed_ = false;
 };
-
-void check_parser(std::string_view data, const Limits& limits) {
-    Stream whole(limits);
-    whole.feed(data);
-    Stream pieces(limits);
-    Pieces sizes(data);
-    for (std::size_t pos = 0; pos < data.size();) {
-        const std::size_t n = std::min(sizes.next(), data.size() - pos);
-        pieces.feed(data.substr(pos, n));
-        pos += n;
-    }
-    CHECK(whole.trace() == pieces.trace());
-}
 
 // Reads one RESP2 reply at `pos`; false if the bytes there are not one.
 bool parse_reply(std::string_view s, std::size_t& pos, int depth = 0) {
@@ -194,48 +156,13 @@ void check_session(std::string_view data) {
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
     const std::string_view input(reinterpret_cast<const char*>(data), size);
-    check_parser(input, Limits{});
+    keel::fuzz::check_cuts<Stream>(input, Limits{});
     Limits tight;
     tight.max_args = 4;
     tight.max_bulk_bytes = 16;
     tight.max_command_bytes = 40;
     tight.max_inline_bytes = 32;
-    check_parser(input, tight);
+    keel::fuzz::check_cuts<Stream>(input, tight);
     check_session(input);
     return 0;
 }
-
-#ifdef KEEL_FUZZ_REPLAY
-// Corpus replay: run the entry point over every file named, or in a directory named.
-#include <algorithm>
-#include <filesystem>
-#include <fstream>
-#include <iterator>
-
-int main(int argc, char** argv) {
-    namespace fs = std::filesystem;
-    std::vector<fs::path> files;
-    for (int i = 1; i < argc; ++i) {
-        const fs::path p(argv[i]);
-        if (fs::is_directory(p)) {
-            for (const auto& e : fs::directory_iterator(p)) {
-                if (e.is_regular_file()) files.push_back(e.path());
-            }
-        } else {
-            files.push_back(p);
-        }
-    }
-    std::sort(files.begin(), files.end());
-    for (const fs::path& f : files) {
-        std::ifstream in(f, std::ios::binary);
-        if (!in) {
-            std::fprintf(stderr, "cannot read %s\n", f.c_str());
-            return 1;
-        }
-        const std::vector<char> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-        LLVMFuzzerTestOneInput(reinterpret_cast<const std::uint8_t*>(bytes.data()), bytes.size());
-    }
-    std::printf("replayed %zu inputs\n", files.size());
-    return files.empty() ? 1 : 0;  // an empty corpus is a broken test, not a pass
-}
-#endif

@@ -200,9 +200,29 @@ bool format_http_date(std::uint64_t unix_seconds, std::span<char, http_date_size
 /// Writes a response head into a caller buffer. Never writes past it: when the head does not
 /// fit, or a name/value would break the framing (CR, LF, NUL, a non-token name), ok() turns
 /// false and the head must not be sent.
-class ResponseWriter {
+namespace detail {
+/// A caller's buffer filled from the front. A write that does not fit, or fail(), turns ok()
+/// false for good, and nothing more is written.
+class TextBuffer {
 public:
-    explicit ResponseWriter(std::span<char> out) : out_(out) {}
+    explicit TextBuffer(std::span<char> out) : out_(out) {}
+
+    void put(std::string_view s);
+    void put_u64(std::uint64_t v);
+    void fail() { ok_ = false; }
+    bool ok() const { return ok_; }
+    std::string_view text() const { return std::string_view(out_.data(), len_); }
+
+private:
+    std::span<char> out_;
+    std::size_t len_ = 0;
+    bool ok_ = true;
+};
+}  // namespace detail
+
+class ResponseWriter : private detail::TextBuffer {
+public:
+    explicit ResponseWriter(std::span<char> out) : TextBuffer(out) {}
 
     /// "HTTP/1.1 <code> <reason>\r\n" (we always speak 1.1, RFC 9110 §6.2).
     void status_line(Status s);
@@ -211,17 +231,9 @@ public:
     /// The blank line ending the head.
     void end();
 
-    bool ok() const { return ok_; }
-    std::span<const char> bytes() const { return std::span<const char>(out_.data(), len_); }
-    std::string_view text() const { return std::string_view(out_.data(), len_); }
-
-private:
-    void put(std::string_view s);
-    void put_u64(std::uint64_t v);
-
-    std::span<char> out_;
-    std::size_t len_ = 0;
-    bool ok_ = true;
+    using TextBuffer::ok;
+    using TextBuffer::text;
+    std::span<const char> bytes() const { return std::span<const char>(text()); }
 };
 
 enum class ConnectionHeader : std::uint8_t { omit, keep_alive, close };
@@ -250,9 +262,9 @@ inline constexpr std::string_view metrics_content_type = "text/plain; version=0.
 /// Writes Prometheus text into a caller buffer: a family ("# HELP", "# TYPE") then its samples
 /// ("name value", "name{label=\"value\"} value"). HELP text and label values are escaped.
 /// An invalid metric/label name, a sample before any family, or a full buffer turn ok() false.
-class MetricsWriter {
+class MetricsWriter : private detail::TextBuffer {
 public:
-    explicit MetricsWriter(std::span<char> out) : out_(out) {}
+    explicit MetricsWriter(std::span<char> out) : TextBuffer(out) {}
 
     void family(std::string_view name, std::string_view help, MetricType type);
 
@@ -276,8 +288,8 @@ public:
         sample(value);
     }
 
-    bool ok() const { return ok_; }
-    std::string_view text() const { return std::string_view(out_.data(), len_); }
+    using TextBuffer::ok;
+    using TextBuffer::text;
 
 private:
     template <typename T>
@@ -297,13 +309,9 @@ private:
         }
     }
     void sample_line(std::string_view label, std::string_view label_value, bool negative, std::uint64_t mag);
-    void put(std::string_view s);
     void put_escaped(std::string_view s, bool quote);
 
-    std::span<char> out_;
-    std::size_t len_ = 0;
     std::string_view name_;  // current family
-    bool ok_ = true;
 };
 
 // ---------------------------------------------------------------------------------------------

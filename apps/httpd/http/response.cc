@@ -132,7 +132,7 @@ bool format_http_date(std::uint64_t unix_seconds, std::span<char, http_date_size
 // ---------------------------------------------------------------------------------------------
 // ResponseWriter
 
-void ResponseWriter::put(std::string_view s) {
+void detail::TextBuffer::put(std::string_view s) {
     if (!ok_) return;
     if (s.size() > out_.size() - len_) {
         ok_ = false;
@@ -141,7 +141,7 @@ void ResponseWriter::put(std::string_view s) {
     for (char c : s) out_[len_++] = c;
 }
 
-void ResponseWriter::put_u64(std::uint64_t v) {
+void detail::TextBuffer::put_u64(std::uint64_t v) {
     std::array<char, 20> digits;
     const std::size_t start = to_decimal(v, digits);
     put(std::string_view(digits.data() + start, digits.size() - start));
@@ -150,7 +150,7 @@ void ResponseWriter::put_u64(std::uint64_t v) {
 void ResponseWriter::status_line(Status s) {
     const unsigned c = code(s);
     if (c < 100 || c > 999) {
-        ok_ = false;
+        fail();
         return;
     }
     put("HTTP/1.1 ");
@@ -165,7 +165,7 @@ void ResponseWriter::header(std::string_view name, std::string_view value) {
     for (char c : name) valid = valid && is_tchar(c);
     for (char c : value) valid = valid && c != '\r' && c != '\n' && c != '\0';
     if (!valid) {
-        ok_ = false;
+        fail();
         return;
     }
     put(name);
@@ -200,15 +200,6 @@ void write_head(ResponseWriter& w, const ResponseHead& head) {
 // ---------------------------------------------------------------------------------------------
 // MetricsWriter
 
-void MetricsWriter::put(std::string_view s) {
-    if (!ok_) return;
-    if (s.size() > out_.size() - len_) {
-        ok_ = false;
-        return;
-    }
-    for (char c : s) out_[len_++] = c;
-}
-
 // HELP text escapes '\' and newline; label values also '"' (exposition format 0.0.4).
 void MetricsWriter::put_escaped(std::string_view s, bool quote) {
     for (char c : s) {
@@ -226,7 +217,7 @@ void MetricsWriter::put_escaped(std::string_view s, bool quote) {
 
 void MetricsWriter::family(std::string_view name, std::string_view help, MetricType type) {
     if (!is_metric_name(name, true)) {
-        ok_ = false;
+        fail();
         return;
     }
     name_ = name;
@@ -242,7 +233,7 @@ void MetricsWriter::family(std::string_view name, std::string_view help, MetricT
 void MetricsWriter::sample_line(std::string_view label, std::string_view label_value, bool negative,
                                 std::uint64_t mag) {
     if (name_.empty() || (!label.empty() && !is_metric_name(label, false))) {
-        ok_ = false;
+        fail();
         return;
     }
     put(name_);
@@ -255,9 +246,7 @@ void MetricsWriter::sample_line(std::string_view label, std::string_view label_v
     }
     put(" ");
     if (negative) put("-");
-    std::array<char, 20> digits;
-    const std::size_t start = to_decimal(mag, digits);
-    put(std::string_view(digits.data() + start, digits.size() - start));
+    put_u64(mag);
     put("\n");
 }
 

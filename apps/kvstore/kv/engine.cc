@@ -138,6 +138,27 @@ bool Engine::check_value(std::string_view value, ReplyWriter& out) {
     return false;
 }
 
+bool Engine::set_and_log(std::string_view key, std::string_view value, std::uint64_t expire_ns,
+                         ReplyWriter& out) {
+    if (!store_.set(key, value, expire_ns).ok()) {
+        out.error(oom_error);
+        return false;
+    }
+    if (log_ != nullptr) {
+        log_->begin();
+        log_->add_set(key, value, expire_ns);
+        log_->end();
+    }
+    return true;
+}
+
+void Engine::log_del(std::string_view key) {
+    if (log_ == nullptr) return;
+    log_->begin();
+    log_->add_del(key);
+    log_->end();
+}
+
 bool Engine::reserve_log(std::size_t payload, ReplyWriter& out) {
     if (log_ == nullptr) return true;
     const Result<void> r = log_->reserve(payload);
@@ -253,21 +274,9 @@ void Engine::set(Args a, ReplyWriter& out) {
     }
     if (expired_already) {
         // Set and expired at once: what is left is no key.
-        if (store_.erase(key) && log_ != nullptr) {
-            log_->begin();
-            log_->add_del(key);
-            log_->end();
-        }
+        if (store_.erase(key)) log_del(key);
     } else {
-        if (!store_.set(key, value, expire).ok()) {
-            out.error(oom_error);
-            return;
-        }
-        if (log_ != nullptr) {
-            log_->begin();
-            log_->add_set(key, value, expire);
-            log_->end();
-        }
+        if (!set_and_log(key, value, expire, out)) return;
     }
     if (!get_old) out.simple("OK");
 }
@@ -338,15 +347,7 @@ void Engine::add(std::string_view key, std::int64_t delta, ReplyWriter& out) {
     const std::string_view value(text, format_int(next, text));
     const std::uint64_t expire = old != nullptr ? old->expire_ns() : 0;  // INCR keeps the TTL
     if (!reserve_log(Log::set_bytes(key.size(), value.size()), out)) return;
-    if (!store_.set(key, value, expire).ok()) {
-        out.error(oom_error);
-        return;
-    }
-    if (log_ != nullptr) {
-        log_->begin();
-        log_->add_set(key, value, expire);
-        log_->end();
-    }
+    if (!set_and_log(key, value, expire, out)) return;
     out.integer(next);
 }
 
@@ -394,28 +395,20 @@ void Engine::mset(Args a, ReplyWriter& out) {
     }
 }
 
-void Engine::ttl(Args a, ReplyWriter& out) {
+void Engine::ttl(Args a, ReplyWriter& out) { reply_ttl(a[1], out, true); }
+
+void Engine::pttl(Args a, ReplyWriter& out) { reply_ttl(a[1], out, false); }
+
+void Engine::reply_ttl(std::string_view key, ReplyWriter& out, bool seconds) {
     const std::uint64_t t = now();
-    const Entry* e = store_.find(a[1], t);
+    const Entry* e = store_.find(key, t);
     if (e == nullptr) {
         out.integer(-2);
     } else if (e->expire_ns() == 0) {
         out.integer(-1);
     } else {
         const std::uint64_t ms = (e->expire_ns() - t) / ns_per_ms;
-        out.integer(static_cast<std::int64_t>((ms + 500) / 1000));
-    }
-}
-
-void Engine::pttl(Args a, ReplyWriter& out) {
-    const std::uint64_t t = now();
-    const Entry* e = store_.find(a[1], t);
-    if (e == nullptr) {
-        out.integer(-2);
-    } else if (e->expire_ns() == 0) {
-        out.integer(-1);
-    } else {
-        out.integer(static_cast<std::int64_t>((e->expire_ns() - t) / ns_per_ms));
+        out.integer(static_cast<std::int64_t>(seconds ? (ms + 500) / 1000 : ms));
     }
 }
 

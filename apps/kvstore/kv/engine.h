@@ -91,6 +91,13 @@ private:
     bool check_key(std::string_view key, ReplyWriter& out);
     bool check_value(std::string_view value, ReplyWriter& out);
     bool reserve_log(std::size_t payload, ReplyWriter& out);
+    /// After reserve_log(): store the key and log it as a one-operation record; false (with
+    /// the out-of-memory reply) when the store cannot take it.
+    bool set_and_log(std::string_view key, std::string_view value, std::uint64_t expire_ns, ReplyWriter& out);
+    /// TTL (seconds, rounded) and PTTL (milliseconds): -2 without the key, -1 without expiry.
+    void reply_ttl(std::string_view key, ReplyWriter& out, bool seconds);
+    /// After reserve_log(): log the deletion of `key` as a one-operation record.
+    void log_del(std::string_view key);
 
     void ping(Args a, ReplyWriter& out);
     void echo(Args a, ReplyWriter& out);

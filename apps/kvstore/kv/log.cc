@@ -1,31 +1,17 @@
-// Log: header, replay, group commit and compaction (see log.h for the protocol and
-// docs/kvstore.md for the format and the crash argument).
+// Log: opening (header, format, replay), group commit and compaction (see log.h for the
+// protocol, kv/log_format.h for the bytes on the disk and docs/kvstore.md for the crash argument).
 #include "kv/log.h"
 
 #include <cstring>
 
 #include "keel/format.h"
-#include "kv/crc32c.h"
 
 namespace keel::kv {
 namespace {
 
-void put32(char* p, std::uint32_t v) {
-    for (int i = 0; i < 4; ++i) p[i] = static_cast<char>(v >> (8 * i));
-}
-void put64(char* p, std::uint64_t v) {
-    for (int i = 0; i < 8; ++i) p[i] = static_cast<char>(v >> (8 * i));
-}
-std::uint32_t get32(const char* p) {
-    std::uint32_t v = 0;
-    for (int i = 3; i >= 0; --i) v = (v << 8) | static_cast<unsigned char>(p[i]);
-    return v;
-}
-std::uint64_t get64(const char* p) {
-    std::uint64_t v = 0;
-    for (int i = 7; i >= 0; --i) v = (v << 8) | static_cast<unsigned char>(p[i]);
-    return v;
-}
+using disk::encode_set;
+using disk::seal_record;
+using disk::walk_ops;
 
 std::span<std::byte> writable(Bytes& b) { return {reinterpret_cast<std::byte*>(b.data()), b.size()}; }
 std::span<const std::byte> readable(const Bytes& b) {
@@ -39,93 +25,7 @@ constexpr std::uint64_t min_region_bytes = 64 * 1024;
 // Payload of one snapshot record (more entries per record: fewer headers to check).
 constexpr std::size_t snapshot_record_payload = 64 * 1024;
 
-// Walks the operations of a record payload, calling f(op, key, value, expire) for each; false
-// if the payload does not parse exactly or f returns false.
-template <typename F>
-bool walk_ops(const char* p, std::size_t n, F&& f) {
-    std::size_t i = 0;
-    while (i < n) {
-        const auto op = static_cast<disk::Op>(static_cast<unsigned char>(p[i]));
-        ++i;
-        if (op == disk::Op::set) {
-            if (n - i < disk::set_overhead - 1) return false;
-            const std::uint32_t klen = get32(p + i), vlen = get32(p + i + 4);
-            const std::uint64_t expire = get64(p + i + 8);
-            i += disk::set_overhead - 1;
-            if (klen > n - i || vlen > n - i - klen) return false;
-            if (!f(op, std::string_view(p + i, klen), std::string_view(p + i + klen, vlen), expire))
-                return false;
-            i += static_cast<std::size_t>(klen) + vlen;
-        } else if (op == disk::Op::del) {
-            if (n - i < disk::del_overhead - 1) return false;
-            const std::uint32_t klen = get32(p + i);
-            i += disk::del_overhead - 1;
-            if (klen > n - i) return false;
-            if (!f(op, std::string_view(p + i, klen), std::string_view(), 0)) return false;
-            i += klen;
-        } else if (op == disk::Op::flush_all) {
-            if (!f(op, std::string_view(), std::string_view(), 0)) return false;
-        } else {
-            return false;
-        }
-    }
-    return true;
-}
-
-void encode_set(char* d, std::string_view key, std::string_view value, std::uint64_t expire) {
-    d[0] = static_cast<char>(disk::Op::set);
-    put32(d + 1, static_cast<std::uint32_t>(key.size()));
-    put32(d + 5, static_cast<std::uint32_t>(value.size()));
-    put64(d + 9, expire);
-    std::memcpy(d + disk::set_overhead, key.data(), key.size());
-    if (!value.empty()) std::memcpy(d + disk::set_overhead + key.size(), value.data(), value.size());
-}
-
-// Fills in the header of the record at `rec` whose payload (already in place) is `payload` bytes.
-void seal_record(char* rec, std::size_t payload, std::uint64_t epoch, std::uint64_t log_id) {
-    put32(rec + 4, static_cast<std::uint32_t>(payload));
-    put64(rec + 8, epoch);
-    put32(rec, disk::record_crc(log_id, rec, payload));
-}
-
 }  // namespace
-
-namespace disk {
-
-void encode_header(const Header& h, char out[header_bytes]) {
-    std::memset(out, 0, header_bytes);
-    std::memcpy(out, magic, sizeof(magic));
-    put32(out + 8, version);
-    put32(out + 12, h.sector_size);
-    put64(out + 16, h.epoch);
-    put64(out + 24, h.base_epoch);
-    put64(out + 32, h.log_id);
-    put64(out + 40, h.data_start);
-    put64(out + 48, h.region_sectors);
-    put32(out + 56, h.active_region);
-    put32(out + 60, crc32c(out, 60));
-}
-
-bool decode_header(const char in[header_bytes], Header& h) {
-    if (std::memcmp(in, magic, sizeof(magic)) != 0 || get32(in + 8) != version) return false;
-    if (get32(in + 60) != crc32c(in, 60)) return false;
-    h.sector_size = get32(in + 12);
-    h.epoch = get64(in + 16);
-    h.base_epoch = get64(in + 24);
-    h.log_id = get64(in + 32);
-    h.data_start = get64(in + 40);
-    h.region_sectors = get64(in + 48);
-    h.active_region = get32(in + 56);
-    return h.active_region <= 1 && h.base_epoch <= h.epoch;
-}
-
-std::uint32_t record_crc(std::uint64_t log_id, const char* record, std::size_t payload_bytes) {
-    char id[8];
-    put64(id, log_id);
-    return crc32c(record + 4, record_header_bytes - 4 + payload_bytes, crc32c(id, sizeof(id)));
-}
-
-}  // namespace disk
 
 const char* to_string(ReplayEnd e) {
     switch (e) {
@@ -228,10 +128,7 @@ Task<Result<ReplayReport>> Log::open(std::uint64_t now_ns) {
     for (unsigned i = 0; i < 2; ++i) {
         const char* p = hb.data() + i * ss_;
         valid[i] = disk::decode_header(p, h[i]);
-        if (!valid[i] && std::memcmp(p, disk::magic, sizeof(disk::magic)) == 0 &&
-            get32(p + 8) != disk::version) {
-            other_version = true;
-        }
+        if (!valid[i] && disk::is_other_version(p)) other_version = true;
         for (std::size_t k = 0; k < ss_; ++k) blank = blank && p[k] == 0;
     }
     ReplayReport report;
@@ -332,11 +229,11 @@ Task<Result<void>> Log::replay(std::uint64_t now_ns, ReplayReport& report) {
                 }
             }
             if (have_payload) break;
-            const char* h = win.data() + (pos - win_off);
-            const std::uint32_t len = get32(h + 4);
-            const std::uint64_t epoch = get64(h + 8);
+            const disk::RecordHeader h = disk::decode_record_header(win.data() + (pos - win_off));
+            const std::uint32_t len = h.length;
+            const std::uint64_t epoch = h.epoch;
             if (len == 0) {
-                report.end = get32(h) == 0 && epoch == 0 ? ReplayEnd::clean : ReplayEnd::bad_length;
+                report.end = h.crc == 0 && epoch == 0 ? ReplayEnd::clean : ReplayEnd::bad_length;
                 break;
             }
             if (len > disk::max_record_payload || len > s.capacity - pos - disk::record_header_bytes) {
@@ -353,9 +250,10 @@ Task<Result<void>> Log::replay(std::uint64_t now_ns, ReplayReport& report) {
         if (!have_payload) break;
 
         const char* rec = win.data() + (pos - win_off);
-        const std::uint32_t len = get32(rec + 4);
+        const disk::RecordHeader rh = disk::decode_record_header(rec);
+        const std::uint32_t len = rh.length;
         const char* payload = rec + disk::record_header_bytes;
-        if (get32(rec) != disk::record_crc(header_.log_id, rec, len)) {
+        if (!disk::record_verifies(header_.log_id, rec, len)) {
             report.end = ReplayEnd::torn;
             break;
         }
@@ -389,7 +287,7 @@ Task<Result<void>> Log::replay(std::uint64_t now_ns, ReplayReport& report) {
                          static_cast<unsigned long long>(report.records + 1));
             co_return Error::no_memory;
         }
-        prev_epoch = get64(rec + 8);
+        prev_epoch = rh.epoch;
         pos += disk::record_header_bytes + len;
         ++report.records;
         report.ops += ops;
@@ -452,14 +350,14 @@ void Log::add_del(std::string_view key) {
     Bytes& b = primary().buf;
     const std::size_t at = b.size();
     (void)b.resize(at + del_bytes(key.size()));  // reserved
-    b[at] = static_cast<char>(disk::Op::del);
-    put32(b.data() + at + 1, static_cast<std::uint32_t>(key.size()));
-    std::memcpy(b.data() + at + disk::del_overhead, key.data(), key.size());
+    disk::encode_del(b.data() + at, key);
 }
 
 void Log::add_flush_all() {
     Bytes& b = primary().buf;
-    (void)b.push_back(static_cast<char>(disk::Op::flush_all));  // reserved
+    const std::size_t at = b.size();
+    (void)b.resize(at + flush_all_bytes());  // reserved
+    disk::encode_flush_all(b.data() + at);
 }
 
 std::uint64_t Log::end() {

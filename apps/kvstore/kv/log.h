@@ -1,5 +1,5 @@
-// The durable append-only log of the key-value store, on a block::Device. docs/kvstore.md
-// describes the on-disk format; in short:
+// The durable append-only log of the key-value store, on a block::Device. kv/log_format.h
+// (and docs/kvstore.md) describes the on-disk format; in short:
 //
 //   sector 0, 1    two copies of the header (magic, version, epoch, active region, CRC-32C)
 //   region 0, 1    the rest of the disk in two halves; the header names the active one
@@ -26,46 +26,11 @@
 #include "keel/block/block.h"
 #include "keel/result.h"
 #include "keel/task.h"
+#include "kv/log_format.h"
 #include "kv/store.h"
 #include "kv/vec.h"
 
 namespace keel::kv {
-
-/// The on-disk format (docs/kvstore.md). All integers little-endian.
-namespace disk {
-
-inline constexpr char magic[8] = {'K', 'E', 'E', 'L', 'K', 'V', 'L', 'G'};
-inline constexpr std::uint32_t version = 1;
-inline constexpr std::size_t header_bytes = 64;
-inline constexpr std::uint64_t header_sectors = 2;  // two copies, one sector each
-inline constexpr std::size_t record_header_bytes = 16;
-/// A record longer than this is corrupt, whatever the writer's limit was.
-inline constexpr std::uint32_t max_record_payload = 64u * 1024 * 1024;
-
-enum class Op : std::uint8_t { set = 1, del = 2, flush_all = 3 };
-
-inline constexpr std::size_t set_overhead = 1 + 4 + 4 + 8;  // op, key length, value length, expiry
-inline constexpr std::size_t del_overhead = 1 + 4;          // op, key length
-inline constexpr std::size_t flush_all_overhead = 1;
-
-struct Header {
-    std::uint64_t epoch = 0;           ///< bumped by every open() and every compaction
-    std::uint64_t base_epoch = 0;      ///< epoch of the first record of the active region
-    std::uint64_t log_id = 0;          ///< chosen at format time; part of every record's CRC
-    std::uint64_t data_start = 0;      ///< first sector of region 0
-    std::uint64_t region_sectors = 0;  ///< sectors per region
-    std::uint32_t sector_size = 0;
-    std::uint32_t active_region = 0;  ///< 0 or 1
-};
-
-/// Writes the 64 header bytes (CRC included).
-void encode_header(const Header& h, char out[header_bytes]);
-/// Reads a header copy; false if the magic, version or CRC is wrong.
-bool decode_header(const char in[header_bytes], Header& h);
-/// The CRC of a record: over log_id, then the record from its length field to its end.
-std::uint32_t record_crc(std::uint64_t log_id, const char* record, std::size_t payload_bytes);
-
-}  // namespace disk
 
 struct LogOptions {
     /// Compact when the log is at least this long and over compact_ratio times the live data.

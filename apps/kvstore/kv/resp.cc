@@ -287,63 +287,45 @@ bool CommandParser::split_inline(std::size_t len) {
         while (r < len && is_space(s[r])) ++r;
         if (r == len) return true;
         const std::size_t start = w;
-        bool dq = false, sq = false;
+        char quote = 0;  // the quote the word is in ('"' or '\''), 0 outside quotes
         for (;;) {
             if (r == len) {
-                if (dq || sq) {
+                if (quote != 0) {
                     fail("ERR Protocol error: unbalanced quotes in request");
                     return false;
                 }
                 break;
             }
             const char c = s[r];
-            if (dq) {
-                if (c == '\\' && r + 3 < len && s[r + 1] == 'x' && hex_value(s[r + 2]) >= 0 &&
-                    hex_value(s[r + 3]) >= 0) {
-                    s[w++] = static_cast<char>(hex_value(s[r + 2]) * 16 + hex_value(s[r + 3]));
-                    r += 4;
-                } else if (c == '\\' && r + 1 < len) {
-                    const char e = s[r + 1];
-                    s[w++] = e == 'n'   ? '\n'
-                             : e == 'r' ? '\r'
-                             : e == 't' ? '\t'
-                             : e == 'b' ? '\b'
-                             : e == 'a' ? '\a'
-                                        : e;
-                    r += 2;
-                } else if (c == '"') {
-                    ++r;
-                    if (r < len && !is_space(s[r])) {
-                        fail("ERR Protocol error: unbalanced quotes in request");
-                        return false;
-                    }
-                    break;
-                } else {
-                    s[w++] = c;
-                    ++r;
-                }
-            } else if (sq) {
-                if (c == '\\' && r + 1 < len && s[r + 1] == '\'') {
-                    s[w++] = '\'';
-                    r += 2;
-                } else if (c == '\'') {
-                    ++r;
-                    if (r < len && !is_space(s[r])) {
-                        fail("ERR Protocol error: unbalanced quotes in request");
-                        return false;
-                    }
-                    break;
-                } else {
-                    s[w++] = c;
-                    ++r;
-                }
-            } else if (is_space(c)) {
-                break;
-            } else if (c == '"') {
-                dq = true;
+            if (quote != 0 && c == quote) {
+                // The closing quote ends the word: a space or the end of the line must follow.
                 ++r;
-            } else if (c == '\'') {
-                sq = true;
+                if (r < len && !is_space(s[r])) {
+                    fail("ERR Protocol error: unbalanced quotes in request");
+                    return false;
+                }
+                break;
+            }
+            if (quote == '"' && c == '\\' && r + 3 < len && s[r + 1] == 'x' && hex_value(s[r + 2]) >= 0 &&
+                hex_value(s[r + 3]) >= 0) {
+                s[w++] = static_cast<char>(hex_value(s[r + 2]) * 16 + hex_value(s[r + 3]));
+                r += 4;
+            } else if (quote == '"' && c == '\\' && r + 1 < len) {
+                const char e = s[r + 1];
+                s[w++] = e == 'n'   ? '\n'
+                         : e == 'r' ? '\r'
+                         : e == 't' ? '\t'
+                         : e == 'b' ? '\b'
+                         : e == 'a' ? '\a'
+                                    : e;
+                r += 2;
+            } else if (quote == '\'' && c == '\\' && r + 1 < len && s[r + 1] == '\'') {
+                s[w++] = '\'';
+                r += 2;
+            } else if (quote == 0 && is_space(c)) {
+                break;
+            } else if (quote == 0 && (c == '"' || c == '\'')) {
+                quote = c;
                 ++r;
             } else {
                 s[w++] = c;

@@ -22,24 +22,28 @@ namespace {
         EXPECT_STREQ(ours, theirs) << #__VA_ARGS__;                      \
     } while (0)
 
+std::string vfmt(const char* f, va_list ap) {
+    char buf[256];
+    keel::vformat(buf, sizeof buf, f, ap);
+    return buf;
+}
+
 std::string fmt(const char* f, ...) __attribute__((format(printf, 1, 2)));
 std::string fmt(const char* f, ...) {
-    char buf[256];
     va_list ap;
     va_start(ap, f);
-    keel::vformat(buf, sizeof buf, f, ap);
+    std::string s = vfmt(f, ap);
     va_end(ap);
-    return buf;
+    return s;
 }
 
 // No format attribute: for deliberately malformed formats the compiler would reject.
 std::string raw(const char* f, ...) {
-    char buf[256];
     va_list ap;
     va_start(ap, f);
-    keel::vformat(buf, sizeof buf, f, ap);
+    std::string s = vfmt(f, ap);
     va_end(ap);
-    return buf;
+    return s;
 }
 
 TEST(Format, PlainText) {

@@ -7,6 +7,8 @@
 namespace keel::test {
 namespace {
 
+using S = XenbusState;
+
 using blkfront::Blkfront;
 using blkfront::FlushOp;
 
@@ -45,9 +47,9 @@ TEST_F(BlkfrontTest, SinglePageRingWhenTheBackendOffersNoOrder) {
     EXPECT_EQ(key("protocol"), "x86_64-abi");
     EXPECT_EQ(key("feature-persistent"), "1");
     EXPECT_TRUE(key("event-channel").has_value());
-    EXPECT_EQ(key("state"), "4");
+    EXPECT_EQ(key("state"), state_value(S::connected));
     // blkback's convention: the keys go out with Initialised, Connected follows the backend's.
-    EXPECT_EQ(bb.xenbus().frontend_history(), (std::vector<int>{1, 3, 4}));
+    EXPECT_EQ(bb.xenbus().frontend_history(), (XenbusHistory{S::initialising, S::initialised, S::connected}));
     EXPECT_TRUE(logged("connected: 2048 sectors of 512 bytes"));
 }
 
@@ -265,7 +267,7 @@ TEST_F(BlkfrontTest, TheSupervisorReconnectsAfterTheBackendCloses) {
     make();
     bf->start();
     ASSERT_TRUE(run_until([&] { return bf->connected(); }));
-    bb.xenbus().set_state(5);  // an unplug, then the backend comes back
+    bb.xenbus().set_state(S::closing);  // an unplug, then the backend comes back
     ASSERT_TRUE(run_until([&] { return !bf->connected(); }));
     // The fake answers our Closed with Closed, and our Initialising with InitWait again.
     ASSERT_TRUE(run_until([&] { return bf->connected() && bf->stats().connects == 2; }));

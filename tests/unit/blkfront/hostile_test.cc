@@ -10,6 +10,8 @@
 namespace keel::test {
 namespace {
 
+using S = XenbusState;
+
 using Fault = FakeBlkback::Fault;
 using blkfront::Stats;
 
@@ -160,7 +162,7 @@ TEST_F(BlkfrontTest, BackendClosingMidFlightFailsCallsWithClosed) {
     spawn(store(bf->write(16, c), r[2], done));  // no pages left: waits
     settle();
     ASSERT_EQ(bb.held(), 2u);
-    bb.xenbus().set_state(5);  // the backend is going away
+    bb.xenbus().set_state(S::closing);  // the backend is going away
     ASSERT_TRUE(run_until([&] { return done == 3; }));
     for (Error e : r) EXPECT_EQ(e, Error::closed);
     EXPECT_EQ(bf->stats().aborted, 3u);

@@ -403,14 +403,6 @@ TEST_F(BlkfrontTest, SteadyStateAllocatesNothingButTheCallFrames) {
     EXPECT_EQ(std::memcmp(bb.disk().data() + 63 * 32 * 512, buf.data(), buf.size()), 0);
 }
 
-TEST(AllocationCounter, SeesAllocations) {
-    AllocationCounter counter;
-    static int* volatile sink;
-    sink = new int(3);
-    delete sink;
-    EXPECT_EQ(counter.count(), 1u);
-}
-
 TEST_F(BlkfrontTest, ACancelledCallLeavesNoTrace) {
     make();
     connect();

@@ -6,7 +6,7 @@
 #include <cstring>
 #include <memory>
 
-#include "keel/blkfront/ring.h"
+#include "keel/blkfront/blkfront.h"
 
 #define xen_mb() __atomic_thread_fence(__ATOMIC_SEQ_CST)
 #define xen_rmb() __atomic_thread_fence(__ATOMIC_ACQUIRE)
@@ -47,8 +47,8 @@ TEST_P(BlkRingOrder, SizeMatchesTheMacros) {
     BlkRing ring;
     ring.attach(p.mem, order);
     auto* s = reinterpret_cast<blkif_sring_t*>(p.mem);
-    EXPECT_EQ(ring.size(), __RING_SIZE(s, page_size << order));
-    EXPECT_EQ(ring.size(), 32u << order);
+    EXPECT_EQ(ring.slots(), __RING_SIZE(s, page_size << order));
+    EXPECT_EQ(ring.slots(), 32u << order);
     EXPECT_EQ(s->req_event, 1u);
     EXPECT_EQ(s->rsp_event, 1u);
     EXPECT_EQ(s->req_prod, 0u);
@@ -70,7 +70,7 @@ TEST_P(BlkRingOrder, RequestsAndResponsesWrapAcrossThePages) {
         // Fill the ring, the back end answers everything in order.
         while (ring.free_slots() > 0) ring.put(read_request(next++));
         (void)ring.push();
-        EXPECT_EQ(ring.outstanding(), ring.size());
+        EXPECT_EQ(ring.outstanding(), ring.slots());
         while (back.req_cons != s->req_prod) {
             blkif_request_t req;
             std::memcpy(&req, RING_GET_REQUEST(&back, back.req_cons), sizeof req);
@@ -87,7 +87,7 @@ TEST_P(BlkRingOrder, RequestsAndResponsesWrapAcrossThePages) {
         EXPECT_TRUE(notify) << "rsp_event armed (at first by attach, then by final_check)";
         auto avail = ring.unconsumed();
         ASSERT_TRUE(avail.ok());
-        ASSERT_EQ(*avail, ring.size());
+        ASSERT_EQ(*avail, ring.slots());
         for (RING_IDX i = 0; i < *avail; ++i) EXPECT_EQ(ring.response(i).id, expected++);
         ring.consume(*avail);
         EXPECT_FALSE(ring.final_check());

@@ -351,12 +351,22 @@ TEST(Heap, OverPageAllocator) {
 
 class HeapDeathTest : public ::testing::Test {};
 
-TEST_F(HeapDeathTest, DoubleFreeSmall) {
+// Runs `misuse` on a fresh heap in a child that panics for real: it must die with `message`.
+template <typename Misuse>
+void expect_heap_panic(Misuse misuse, const char* message) {
     EXPECT_DEATH(
         {
             set_panic_handler(test::die_on_panic);
             HostPages src;
             Heap heap(src);
+            misuse(heap);
+        },
+        message);
+}
+
+TEST_F(HeapDeathTest, DoubleFreeSmall) {
+    expect_heap_panic(
+        [](Heap& heap) {
             void* keep = heap.alloc(32);  // keeps the slab alive
             void* p = heap.alloc(32);
             heap.free(p);
@@ -383,11 +393,8 @@ TEST_F(HeapDeathTest, DoubleFreeLarge) {
 }
 
 TEST_F(HeapDeathTest, ForeignPointer) {
-    EXPECT_DEATH(
-        {
-            set_panic_handler(test::die_on_panic);
-            HostPages src;
-            Heap heap(src);
+    expect_heap_panic(
+        [](Heap& heap) {
             auto* page = static_cast<char*>(std::aligned_alloc(4096, 2 * 4096));
             std::memset(page, 0, 2 * 4096);
             heap.free(page + 100);
@@ -396,24 +403,15 @@ TEST_F(HeapDeathTest, ForeignPointer) {
 }
 
 TEST_F(HeapDeathTest, PointerIntoTheMiddleOfABlock) {
-    EXPECT_DEATH(
-        {
-            set_panic_handler(test::die_on_panic);
-            HostPages src;
-            Heap heap(src);
-            auto* p = static_cast<char*>(heap.alloc(64));
-            heap.free(p + 16);
-        },
-        "not the start of a heap block");
-    EXPECT_DEATH(
-        {
-            set_panic_handler(test::die_on_panic);
-            HostPages src;
-            Heap heap(src);
-            auto* p = static_cast<char*>(heap.alloc(9000));
-            heap.free(p + 16);
-        },
-        "not the start of a heap block");
+    for (std::size_t size : {64u, 9000u}) {  // a slab block and a large one
+        SCOPED_TRACE(size);
+        expect_heap_panic(
+            [size](Heap& heap) {
+                auto* p = static_cast<char*>(heap.alloc(size));
+                heap.free(p + 16);
+            },
+            "not the start of a heap block");
+    }
 }
 
 TEST_F(HeapDeathTest, GlobalHeapUnset) {

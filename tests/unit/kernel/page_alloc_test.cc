@@ -159,12 +159,23 @@ TEST(PageAlloc, Manages) {
     EXPECT_FALSE(pa.manages(0xf000, 1));
 }
 
-TEST(PageAllocDeathTest, DoubleFree) {
+// Runs `misuse` on an allocator of 8 pages in a child that panics for real: it must die with
+// `message`.
+template <typename Misuse>
+void expect_allocator_panic(Misuse misuse, const char* message) {
     EXPECT_DEATH(
         {
             set_panic_handler(test::die_on_panic);
             PageAllocator pa;
             (void)pa.add_range(0, 8 * P);
+            misuse(pa);
+        },
+        message);
+}
+
+TEST(PageAllocDeathTest, DoubleFree) {
+    expect_allocator_panic(
+        [](PageAllocator& pa) {
             const std::uint64_t a = pa.alloc(2).value();
             pa.free(a, 2);
             pa.free(a, 2);
@@ -173,11 +184,8 @@ TEST(PageAllocDeathTest, DoubleFree) {
 }
 
 TEST(PageAllocDeathTest, OverlappingFree) {
-    EXPECT_DEATH(
-        {
-            set_panic_handler(test::die_on_panic);
-            PageAllocator pa;
-            (void)pa.add_range(0, 8 * P);
+    expect_allocator_panic(
+        [](PageAllocator& pa) {
             const std::uint64_t a = pa.alloc(4).value();
             pa.free(a + P, 1);
             pa.free(a, 2);  // covers the page freed above
@@ -186,22 +194,8 @@ TEST(PageAllocDeathTest, OverlappingFree) {
 }
 
 TEST(PageAllocDeathTest, ForeignOrMisalignedFree) {
-    EXPECT_DEATH(
-        {
-            set_panic_handler(test::die_on_panic);
-            PageAllocator pa;
-            (void)pa.add_range(0, 8 * P);
-            pa.free(100 * P, 1);
-        },
-        "does not manage");
-    EXPECT_DEATH(
-        {
-            set_panic_handler(test::die_on_panic);
-            PageAllocator pa;
-            (void)pa.add_range(0, 8 * P);
-            pa.free(P + 8, 1);
-        },
-        "not a page allocation");
+    expect_allocator_panic([](PageAllocator& pa) { pa.free(100 * P, 1); }, "does not manage");
+    expect_allocator_panic([](PageAllocator& pa) { pa.free(P + 8, 1); }, "not a page allocation");
 }
 
 }  // namespace

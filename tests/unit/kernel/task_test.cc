@@ -21,37 +21,8 @@ struct Alive {
     ~Alive() { --count; }
 };
 
-template <typename T>
-Task<void> capture(Task<T> t, std::optional<T>& out) {
-    out.emplace(co_await std::move(t));
-}
-
-Task<void> capture_void(Task<void> t, bool& done) {
-    co_await std::move(t);
-    done = true;
-}
-
-class TaskTest : public test::LoopTest {
-protected:
-    TaskTest() : frames_before_(live_task_frames()) {}
-    ~TaskTest() override { EXPECT_EQ(live_task_frames(), frames_before_) << "a task frame leaked"; }
-
-    template <typename T>
-    T run(Task<T> t) {
-        std::optional<T> out;
-        spawn(capture(std::move(t), out));
-        EXPECT_TRUE(run_until([&] { return out.has_value(); }));
-        return std::move(*out);
-    }
-    void run_void(Task<void> t) {
-        bool done = false;
-        spawn(capture_void(std::move(t), done));
-        EXPECT_TRUE(run_until([&] { return done; }));
-    }
-
-private:
-    std::size_t frames_before_;
-};
+// Tasks on a loop whose clock is virtual: test::TaskLoopTest runs them and checks for leaked frames.
+using TaskTest = test::TaskLoopTest;
 
 Task<int> constant(int v) { co_return v; }
 

@@ -6,16 +6,45 @@
 #include <vector>
 
 #include "fakes/fake_link.h"
+#include "keel/net/serve.h"
 
 namespace keel::net::test {
 namespace {
-
-using Tcp = TwoHosts<>;
 
 /// Accept one connection on `l` into `out`.
 Task<void> accept_one(TcpListener& l, std::optional<Result<TcpStream>>& out) {
     out.emplace(co_await l.accept());
 }
+
+Task<Result<std::size_t>> read_some(TcpStream& st, std::span<std::byte> b) { co_return co_await st.read(b); }
+Task<Result<std::size_t>> write_text(TcpStream& st, const char* text) {
+    co_return co_await st.write(as_bytes(text));
+}
+
+/// One connection from A to B, with the listener it came through.
+struct Connected {
+    TcpListener listener;
+    TcpStream client;  ///< A's end
+    TcpStream server;  ///< B's end
+};
+
+class Tcp : public TwoHosts<> {
+protected:
+    /// Listen on `port`, connect from A to B and accept: both ends open, or the test fails.
+    void connect_pair(std::uint16_t port, Connected& out) {
+        auto l = TcpListener::listen(port);
+        ASSERT_TRUE(l.ok()) << to_string(l.error());
+        out.listener = std::move(l.value());
+        std::optional<Result<TcpStream>> server;
+        start(accept_one(out.listener, server));
+        auto client = run(TcpStream::connect(addr_b, port, s(5)));
+        ASSERT_TRUE(client && client->ok());
+        ASSERT_TRUE(run_until([&] { return server.has_value(); }));
+        ASSERT_TRUE(server->ok());
+        out.client = std::move(client->value());
+        out.server = std::move(server->value());
+    }
+};
 
 TEST_F(Tcp, ConnectAcceptAndExchange) {
     auto l = TcpListener::listen(7000);
@@ -35,15 +64,11 @@ TEST_F(Tcp, ConnectAcceptAndExchange) {
     EXPECT_EQ(srv.peer().port, c.local().port);
     EXPECT_EQ(stats().tcp_open, 2u);
 
-    auto w = run([](TcpStream& st) -> Task<Result<std::size_t>> {
-        co_return co_await st.write(as_bytes("hello"));
-    }(c));
+    auto w = run(write_text(c, "hello"));
     ASSERT_TRUE(w && w->ok());
     EXPECT_EQ(**w, 5u);
     std::byte buf[16];
-    auto r = run([](TcpStream& st, std::span<std::byte> b) -> Task<Result<std::size_t>> {
-        co_return co_await st.read(b);
-    }(srv, buf));
+    auto r = run(read_some(srv, buf));
     ASSERT_TRUE(r && r->ok());
     EXPECT_EQ(std::string(reinterpret_cast<char*>(buf), **r), "hello");
 }
@@ -113,13 +138,9 @@ TEST_F(Tcp, EchoOneMebibyteWithBackPressure) {
 }
 
 TEST_F(Tcp, PeerCloseReadsZeroAfterTheData) {
-    auto l = TcpListener::listen(7002);
-    std::optional<Result<TcpStream>> server;
-    start(accept_one(*l, server));
-    auto client = run(TcpStream::connect(addr_b, 7002, s(5)));
-    ASSERT_TRUE(client && client->ok());
-    ASSERT_TRUE(run_until([&] { return server.has_value(); }));
-    TcpStream srv = std::move(server->value());
+    Connected c;
+    ASSERT_NO_FATAL_FAILURE(connect_pair(7002, c));
+    TcpStream srv = std::move(c.server);
 
     auto sent = run([](TcpStream& st) -> Task<Result<void>> {
         auto w = co_await st.write(as_bytes("bye"));
@@ -130,14 +151,10 @@ TEST_F(Tcp, PeerCloseReadsZeroAfterTheData) {
     EXPECT_FALSE(srv);  // close() empties the handle
 
     std::byte buf[8];
-    auto r1 = run([](TcpStream& st, std::span<std::byte> b) -> Task<Result<std::size_t>> {
-        co_return co_await st.read(b);
-    }(client->value(), buf));
+    auto r1 = run(read_some(c.client, buf));
     ASSERT_TRUE(r1 && r1->ok());
     EXPECT_EQ(**r1, 3u);
-    auto r2 = run([](TcpStream& st, std::span<std::byte> b) -> Task<Result<std::size_t>> {
-        co_return co_await st.read(b);
-    }(client->value(), buf));
+    auto r2 = run(read_some(c.client, buf));
     ASSERT_TRUE(r2 && r2->ok());
     EXPECT_EQ(**r2, 0u);
 }
@@ -145,23 +162,19 @@ TEST_F(Tcp, PeerCloseReadsZeroAfterTheData) {
 // The lingering close httpd does: FIN at once behind the response, keep reading what the
 // client still sends until it closes, then close. Both sides end cleanly, no reset.
 TEST_F(Tcp, ShutdownWriteSendsFinAndKeepsReading) {
-    auto l = TcpListener::listen(7010);
-    std::optional<Result<TcpStream>> server;
-    start(accept_one(*l, server));
-    auto client = run(TcpStream::connect(addr_b, 7010, s(5)));
-    ASSERT_TRUE(client && client->ok());
-    ASSERT_TRUE(run_until([&] { return server.has_value(); }));
-    TcpStream srv = std::move(server->value());
-    TcpStream& cli = client->value();
+    Connected c;
+    ASSERT_NO_FATAL_FAILURE(connect_pair(7010, c));
+    TcpStream srv = std::move(c.server);
+    TcpStream& cli = c.client;
     const auto resets = stats().tcp_reset;
     const auto closed = stats().tcp_closed;
     const auto aborted = stats().tcp_aborted;
 
-    auto w = run([](TcpStream& st) -> Task<Result<std::size_t>> { co_return co_await st.write(as_bytes("answer")); }(srv));
+    auto w = run(write_text(srv, "answer"));
     ASSERT_TRUE(w && w->ok());
     ASSERT_TRUE(srv.shutdown_write().ok());
     EXPECT_TRUE(srv.shutdown_write().ok());  // twice is harmless
-    auto again = run([](TcpStream& st) -> Task<Result<std::size_t>> { co_return co_await st.write(as_bytes("x")); }(srv));
+    auto again = run(write_text(srv, "x"));
     ASSERT_TRUE(again);
     EXPECT_FALSE(again->ok()) << "writing after shutdown_write must fail";
 
@@ -181,7 +194,7 @@ TEST_F(Tcp, ShutdownWriteSendsFinAndKeepsReading) {
     EXPECT_TRUE(srv.is_open());
 
     // The half-closed server still reads what the client sends, then the client's FIN.
-    auto late = run([](TcpStream& st) -> Task<Result<std::size_t>> { co_return co_await st.write(as_bytes("late")); }(cli));
+    auto late = run(write_text(cli, "late"));
     ASSERT_TRUE(late && late->ok());
     std::vector<std::byte> drained;
     start([](TcpStream& st, std::vector<std::byte>& out) -> Task<void> {
@@ -205,15 +218,11 @@ TEST_F(Tcp, ShutdownWriteSendsFinAndKeepsReading) {
 // The peer closes first; our close then goes through LAST_ACK, which lwIP ends with ERR_CLSD:
 // a clean close, not a reset.
 TEST_F(Tcp, CloseAfterThePeerClosedIsClean) {
-    auto l = TcpListener::listen(7011);
-    std::optional<Result<TcpStream>> server;
-    start(accept_one(*l, server));
-    auto client = run(TcpStream::connect(addr_b, 7011, s(5)));
-    ASSERT_TRUE(client && client->ok());
-    ASSERT_TRUE(run_until([&] { return server.has_value(); }));
-    TcpStream srv = std::move(server->value());
+    Connected c;
+    ASSERT_NO_FATAL_FAILURE(connect_pair(7011, c));
+    TcpStream srv = std::move(c.server);
     const auto resets = stats().tcp_reset;
-    auto c1 = run(client->value().close(s(5)));
+    auto c1 = run(c.client.close(s(5)));
     ASSERT_TRUE(c1 && c1->ok());
     auto eof = run([](TcpStream& st) -> Task<Result<std::size_t>> {
         std::byte buf[8];
@@ -227,116 +236,90 @@ TEST_F(Tcp, CloseAfterThePeerClosedIsClean) {
 }
 
 TEST_F(Tcp, AbortResetsThePeer) {
-    auto l = TcpListener::listen(7003);
-    std::optional<Result<TcpStream>> server;
-    start(accept_one(*l, server));
-    auto client = run(TcpStream::connect(addr_b, 7003, s(5)));
-    ASSERT_TRUE(client && client->ok());
-    ASSERT_TRUE(run_until([&] { return server.has_value(); }));
+    Connected c;
+    ASSERT_NO_FATAL_FAILURE(connect_pair(7003, c));
 
     std::optional<Result<std::size_t>> got;
     start([](TcpStream& st, std::optional<Result<std::size_t>>& out) -> Task<void> {
         std::byte buf[8];
         out.emplace(co_await st.read(buf));
-    }(server->value(), got));
+    }(c.server, got));
     const auto aborted = stats().tcp_aborted;
-    client->value().abort();
-    EXPECT_FALSE(client->value());
+    c.client.abort();
+    EXPECT_FALSE(c.client);
     EXPECT_EQ(stats().tcp_aborted, aborted + 1);
     ASSERT_TRUE(run_until([&] { return got.has_value(); }));
     EXPECT_EQ(got->error(), Error::closed);
-    EXPECT_FALSE(server->value().is_open());
+    EXPECT_FALSE(c.server.is_open());
 }
 
 TEST_F(Tcp, ReadTimesOut) {
-    auto l = TcpListener::listen(7004);
-    std::optional<Result<TcpStream>> server;
-    start(accept_one(*l, server));
-    auto client = run(TcpStream::connect(addr_b, 7004, s(5)));
-    ASSERT_TRUE(client && client->ok());
-    ASSERT_TRUE(run_until([&] { return server.has_value(); }));
+    Connected c;
+    ASSERT_NO_FATAL_FAILURE(connect_pair(7004, c));
     const std::uint64_t t0 = platform.now;
     auto r = run([](TcpStream& st) -> Task<Result<std::size_t>> {
         std::byte buf[8];
         co_return co_await st.read_for(buf, s(3));
-    }(server->value()));
+    }(c.server));
     ASSERT_TRUE(r);
     EXPECT_EQ(r->error(), Error::timed_out);
     EXPECT_GE(platform.now - t0, s(3));
     EXPECT_LT(platform.now - t0, s(4));
     // The connection is still fine afterwards.
-    EXPECT_TRUE(server->value().is_open());
+    EXPECT_TRUE(c.server.is_open());
 }
 
 TEST_F(Tcp, DestroyingAStreamCancelsItsPendingRead) {
-    auto l = TcpListener::listen(7005);
-    std::optional<Result<TcpStream>> server;
-    start(accept_one(*l, server));
-    auto client = run(TcpStream::connect(addr_b, 7005, s(5)));
-    ASSERT_TRUE(client && client->ok());
-    ASSERT_TRUE(run_until([&] { return server.has_value(); }));
+    Connected c;
+    ASSERT_NO_FATAL_FAILURE(connect_pair(7005, c));
 
     std::optional<Result<std::size_t>> got;
     start([](TcpStream& st, std::optional<Result<std::size_t>>& out) -> Task<void> {
         std::byte buf[8];
         out.emplace(co_await st.read(buf));
-    }(server->value(), got));
-    server->value() = TcpStream();  // the stream goes away under the waiting reader
+    }(c.server, got));
+    c.server = TcpStream();  // the stream goes away under the waiting reader
     ASSERT_TRUE(run_until([&] { return got.has_value(); }));
     EXPECT_EQ(got->error(), Error::cancelled);
 
     // The peer's data now finds nothing to call; nothing crashes.
-    auto w = run([](TcpStream& st) -> Task<Result<std::size_t>> {
-        co_return co_await st.write(as_bytes("late"));
-    }(client->value()));
+    auto w = run(write_text(c.client, "late"));
     ASSERT_TRUE(w);
     run_until([] { return false; }, s(2));
 }
 
 TEST_F(Tcp, DestroyingAWaitingTaskLeavesTheStreamUsable) {
-    auto l = TcpListener::listen(7006);
-    std::optional<Result<TcpStream>> server;
-    start(accept_one(*l, server));
-    auto client = run(TcpStream::connect(addr_b, 7006, s(5)));
-    ASSERT_TRUE(client && client->ok());
-    ASSERT_TRUE(run_until([&] { return server.has_value(); }));
+    Connected c;
+    ASSERT_NO_FATAL_FAILURE(connect_pair(7006, c));
 
     {
         Task<void> t = [](TcpStream& st) -> Task<void> {
             std::byte buf[8];
             (void)co_await st.read(buf);
             ADD_FAILURE() << "the destroyed task resumed";
-        }(server->value());
+        }(c.server);
         t.start();
     }  // destroyed while suspended in read()
-    auto w = run([](TcpStream& st) -> Task<Result<std::size_t>> {
-        co_return co_await st.write(as_bytes("data"));
-    }(client->value()));
+    auto w = run(write_text(c.client, "data"));
     ASSERT_TRUE(w && w->ok());
     std::byte buf[8];
-    auto r = run([](TcpStream& st, std::span<std::byte> b) -> Task<Result<std::size_t>> {
-        co_return co_await st.read(b);
-    }(server->value(), buf));
+    auto r = run(read_some(c.server, buf));
     ASSERT_TRUE(r && r->ok());
     EXPECT_EQ(**r, 4u);
 }
 
 TEST_F(Tcp, SecondConcurrentReadIsBusy) {
-    auto l = TcpListener::listen(7007);
-    std::optional<Result<TcpStream>> server;
-    start(accept_one(*l, server));
-    auto client = run(TcpStream::connect(addr_b, 7007, s(5)));
-    ASSERT_TRUE(client && client->ok());
-    ASSERT_TRUE(run_until([&] { return server.has_value(); }));
+    Connected c;
+    ASSERT_NO_FATAL_FAILURE(connect_pair(7007, c));
     std::optional<Result<std::size_t>> first;
     start([](TcpStream& st, std::optional<Result<std::size_t>>& out) -> Task<void> {
         std::byte buf[8];
         out.emplace(co_await st.read_for(buf, s(1)));
-    }(server->value(), first));
+    }(c.server, first));
     auto second = run([](TcpStream& st) -> Task<Result<std::size_t>> {
         std::byte buf[8];
         co_return co_await st.read(buf);
-    }(server->value()));
+    }(c.server));
     ASSERT_TRUE(second);
     EXPECT_EQ(second->error(), Error::busy);
     ASSERT_TRUE(run_until([&] { return first.has_value(); }));
@@ -360,18 +343,14 @@ TEST_F(Tcp, ConnectTimesOutWhenNothingAnswers) {
 }
 
 TEST_F(Tcp, CloseAbortsWhenThePeerNeverAcknowledges) {
-    auto l = TcpListener::listen(7009);
-    std::optional<Result<TcpStream>> server;
-    start(accept_one(*l, server));
-    auto client = run(TcpStream::connect(addr_b, 7009, s(5)));
-    ASSERT_TRUE(client && client->ok());
-    ASSERT_TRUE(run_until([&] { return server.has_value(); }));
+    Connected c;
+    ASSERT_NO_FATAL_FAILURE(connect_pair(7009, c));
     dev_b.on_wire = [](std::vector<std::byte>&) { return true; };  // B's ACKs are lost
     auto r = run([](TcpStream& st) -> Task<Result<void>> {
         auto w = co_await st.write(as_bytes("unacknowledged"));
         if (!w) co_return w.error();
         co_return co_await st.close(s(2));
-    }(client->value()));
+    }(c.client));
     ASSERT_TRUE(r);
     EXPECT_EQ(r->error(), Error::timed_out);
     dev_b.on_wire = nullptr;
@@ -410,9 +389,7 @@ TEST_F(Tcp, BacklogLimitsUnacceptedConnections) {
     ASSERT_TRUE(second);
     EXPECT_EQ(second->error(), Error::timed_out);
     // Data sent before accept() is kept for whoever accepts.
-    auto w = run([](TcpStream& st) -> Task<Result<std::size_t>> {
-        co_return co_await st.write(as_bytes("early"));
-    }(first->value()));
+    auto w = run(write_text(first->value(), "early"));
     ASSERT_TRUE(w && w->ok());
     auto acc = run([](TcpListener& li) -> Task<Result<TcpStream>> { co_return co_await li.accept(); }(*l));
     ASSERT_TRUE(acc && acc->ok());
@@ -477,20 +454,14 @@ TEST_F(Tcp, Ipv6LinkLocal) {
     ASSERT_TRUE(client && client->ok()) << to_string(client ? client->error() : Error::ok);
     ASSERT_TRUE(run_until([&] { return server.has_value(); }));
     EXPECT_TRUE(server->value().peer().addr.is_v6());
-    auto w = run([](TcpStream& st) -> Task<Result<std::size_t>> {
-        co_return co_await st.write(as_bytes("v6"));
-    }(client->value()));
+    auto w = run(write_text(client->value(), "v6"));
     ASSERT_TRUE(w && w->ok());
     ASSERT_TRUE(run_until([&] { return server->value().buffered() == 2; }));
 }
 
 TEST_F(Tcp, ChecksumsAreVerifiedUnlessTheDeviceVouches) {
-    auto l = TcpListener::listen(7015);
-    std::optional<Result<TcpStream>> server;
-    start(accept_one(*l, server));
-    auto client = run(TcpStream::connect(addr_b, 7015, s(5)));
-    ASSERT_TRUE(client && client->ok());
-    ASSERT_TRUE(run_until([&] { return server.has_value(); }));
+    Connected c;
+    ASSERT_NO_FATAL_FAILURE(connect_pair(7015, c));
 
     // Corrupt the TCP checksum of A's data segments (IPv4, no options: TCP at 34, checksum at
     // 34 + 16) on the wire. Unvalidated, B drops them; lwIP's retransmissions meet the same fate.
@@ -499,17 +470,54 @@ TEST_F(Tcp, ChecksumsAreVerifiedUnlessTheDeviceVouches) {
         if (corrupt && f.size() > 54) f[50] ^= std::byte{0xff};
         return false;
     };
-    auto w = run([](TcpStream& st) -> Task<Result<std::size_t>> {
-        co_return co_await st.write(as_bytes("x"));
-    }(client->value()));
+    auto w = run(write_text(c.client, "x"));
     ASSERT_TRUE(w && w->ok());
     run_until([] { return false; }, s(1));
-    EXPECT_EQ(server->value().buffered(), 0u);
+    EXPECT_EQ(c.server.buffered(), 0u);
     // A device that validated checksums is trusted: the same corruption gets through.
     dev_b.mark_validated = true;
-    ASSERT_TRUE(run_until([&] { return server->value().buffered() == 1; }, s(30)));
+    ASSERT_TRUE(run_until([&] { return c.server.buffered() == 1; }, s(30)));
     corrupt = false;
     dev_a.on_wire = nullptr;
+}
+
+/// A connection handler that holds its connection until `release`, then closes it.
+Task<void> hold_until(TcpStream s, Event& release, int& served) {
+    ++served;
+    co_await release.wait();
+    (void)co_await s.close();
+}
+
+// net::serve: at most max_conns handlers at a time; one more connection is reset at once and
+// counted as refused; the loop ends when its listener is closed.
+TEST_F(Tcp, ServeLimitsConnectionsAndEndsWithTheListener) {
+    auto l = TcpListener::listen(7030);
+    ASSERT_TRUE(l.ok());
+    ServeCounters conns;
+    Event release;
+    int served = 0;
+    Task<void> loop_task =
+        serve(*l, 1, conns, "test", [&](TcpStream st) { return hold_until(std::move(st), release, served); });
+    loop_task.start();
+
+    auto first = run(TcpStream::connect(addr_b, 7030, s(5)));
+    ASSERT_TRUE(first && first->ok());
+    ASSERT_TRUE(run_until([&] { return conns.open == 1; }));
+    auto second = run(TcpStream::connect(addr_b, 7030, s(5)));
+    ASSERT_TRUE(second && second->ok());  // lwIP completes the handshake before accept()
+    ASSERT_TRUE(run_until([&] { return conns.refused == 1; }));
+    std::byte buf[8];
+    auto r = run(read_some(second->value(), buf));
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->error(), Error::closed);
+    EXPECT_EQ(served, 1);
+    EXPECT_EQ(conns.open, 1u);
+
+    release.set();
+    ASSERT_TRUE(run_until([&] { return conns.open == 0; }));
+    EXPECT_EQ(served, 1);
+    l->close();
+    ASSERT_TRUE(run_until([&] { return loop_task.done(); }));
 }
 
 }  // namespace

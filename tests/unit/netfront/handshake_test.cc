@@ -6,6 +6,8 @@
 namespace keel::test {
 namespace {
 
+using S = XenbusState;
+
 using netfront::Netfront;
 
 TEST_F(NetfrontTest, InitReadsMacAndDefaultMtu) {
@@ -21,7 +23,7 @@ TEST_F(NetfrontTest, InitReadsMacAndDefaultMtu) {
 
 TEST_F(NetfrontTest, InitRefusesABadMac) {
     construct();
-    d.set(std::string(FakeNetback::front) + "/mac", "00:16:3e:12:34");
+    d.set(std::string(FakeNetback::vif_front) + "/mac", "00:16:3e:12:34");
     auto r = run(nf->init());
     EXPECT_EQ(r->error(), Error::bad_input);
     EXPECT_TRUE(logged("rejected mac"));
@@ -30,14 +32,14 @@ TEST_F(NetfrontTest, InitRefusesABadMac) {
 
 TEST_F(NetfrontTest, InitRefusesAMissingMac) {
     construct();
-    d.remove(std::string(FakeNetback::front) + "/mac");
+    d.remove(std::string(FakeNetback::vif_front) + "/mac");
     auto r = run(nf->init());
     EXPECT_EQ(r->error(), Error::not_found);
 }
 
 TEST_F(NetfrontTest, InitReadsAndValidatesTheMtu) {
     construct();
-    d.set(std::string(FakeNetback::front) + "/mtu", "9000");
+    d.set(std::string(FakeNetback::vif_front) + "/mtu", "9000");
     auto r = run(nf->init());
     ASSERT_TRUE(r->ok());
     EXPECT_EQ(nf->mtu(), 9000);
@@ -48,7 +50,7 @@ TEST_F(NetfrontTest, InitRefusesAnAbsurdMtu) {
     for (const char* bad : {"12", "65518", "1500x", "-1"}) {
         nf.reset();
         construct();
-        d.set(std::string(FakeNetback::front) + "/mtu", bad);
+        d.set(std::string(FakeNetback::vif_front) + "/mtu", bad);
         auto r = run(nf->init());
         EXPECT_EQ(r->error(), Error::bad_input) << bad;
     }
@@ -58,7 +60,7 @@ TEST_F(NetfrontTest, InitRefusesAnMtuTheTxPoolCannotCarry) {
     netfront::Options o;
     o.tx_buffers = 2;
     construct({}, o);
-    d.set(std::string(FakeNetback::front) + "/mtu", "9000");
+    d.set(std::string(FakeNetback::vif_front) + "/mtu", "9000");
     auto r = run(nf->init());
     EXPECT_EQ(r->error(), Error::invalid_argument);
 }
@@ -76,8 +78,8 @@ TEST_F(NetfrontTest, BufferCountsAreClamped) {
 TEST_F(NetfrontTest, HandshakeWritesTheKeysAndConnects) {
     make();
     connect();
-    EXPECT_EQ(key("state"), "4");
-    EXPECT_EQ(nb.xenbus().frontend_history(), (std::vector<int>{1, 4}));
+    EXPECT_EQ(key("state"), state_value(S::connected));
+    EXPECT_EQ(nb.xenbus().frontend_history(), (XenbusHistory{S::initialising, S::connected}));
     EXPECT_EQ(key("request-rx-copy"), "1");
     EXPECT_EQ(key("feature-rx-notify"), "1");
     EXPECT_EQ(key("feature-sg"), "1");
@@ -111,10 +113,10 @@ TEST_F(NetfrontTest, HandshakeWritesTheKeysAndConnects) {
 TEST_F(NetfrontTest, ConnectsToABackendThatWantsInitialised) {
     nb.xenbus().act_like_netback(false);  // blkback's convention: connect on Initialised
     netfront::Options o;
-    o.xenbus.publish_connected = false;
+    o.frontend.xenbus.publish_connected = false;
     make({}, o);
     connect();
-    EXPECT_EQ(nb.xenbus().frontend_history(), (std::vector<int>{1, 3, 4}));
+    EXPECT_EQ(nb.xenbus().frontend_history(), (XenbusHistory{S::initialising, S::initialised, S::connected}));
     EXPECT_EQ(nb.rx_posted(), 256u);
     (void)run(nf->close());
     settle();
@@ -149,7 +151,7 @@ TEST_F(NetfrontTest, BackendWithoutRxCopyIsRefused) {
     EXPECT_FALSE(nf->link_up());
     EXPECT_EQ(grants.stats().in_use, 0u) << "nothing stays granted";
     EXPECT_EQ(platform.open_channels(), 0u);
-    EXPECT_EQ(key("state"), "6");
+    EXPECT_EQ(key("state"), state_value(S::closed));
 }
 
 TEST_F(NetfrontTest, NoCsumOffloadFromTheBackendIsHonoured) {
@@ -208,7 +210,7 @@ TEST_F(NetfrontTest, ChannelFailureUndoesTheSetup) {
     EXPECT_EQ(r->error(), Error::io);
     settle();
     EXPECT_EQ(grants.stats().in_use, 0u);
-    EXPECT_EQ(key("state"), "6");
+    EXPECT_EQ(key("state"), state_value(S::closed));
     // A second attempt works.
     connect();
 }
@@ -248,7 +250,7 @@ TEST_F(NetfrontTest, CloseRevokesEverything) {
     EXPECT_EQ(link, std::vector<bool>{false});
     EXPECT_EQ(grants.stats().in_use, 0u);
     EXPECT_EQ(platform.open_channels(), 0u);
-    EXPECT_EQ(nb.xenbus().frontend_history(), (std::vector<int>{1, 4, 5, 6}));
+    EXPECT_EQ(nb.xenbus().frontend_history(), (XenbusHistory{S::initialising, S::connected, S::closing, S::closed}));
     // And it connects again.
     connect();
     EXPECT_EQ(nb.connections(), 2);
@@ -275,20 +277,20 @@ TEST_F(NetfrontTest, SupervisorConnectsAndReconnectsAfterTheBackendLeaves) {
     nf->set_link_handler([&link](bool up) { link.push_back(up); });
     nf->start();
     ASSERT_TRUE(run_until([&] { return nf->link_up(); }));
-    nb.xenbus().set_state(5);  // the backend goes away (e.g. its driver domain restarts)
+    nb.xenbus().set_state(S::closing);  // the backend goes away (e.g. its driver domain restarts)
     ASSERT_TRUE(run_until([&] { return !nf->link_up(); }));
     ASSERT_TRUE(run_until([&] { return nf->link_up() && nf->stats().connects == 2; }));
     EXPECT_EQ(link, (std::vector<bool>{true, false, true}));
     EXPECT_EQ(nf->stats().resets, 0u);
-    EXPECT_EQ(nb.xenbus().frontend_history(), (std::vector<int>{1, 4, 5, 6, 1, 4}));
+    EXPECT_EQ(nb.xenbus().frontend_history(), (XenbusHistory{S::initialising, S::connected, S::closing, S::closed, S::initialising, S::connected}));
 }
 
 TEST_F(NetfrontTest, SupervisorStopsWhenTheDeviceIsRemoved) {
     make();
     nf->start();
     ASSERT_TRUE(run_until([&] { return nf->link_up(); }));
-    nb.xenbus().set_state(5);
-    d.remove(std::string(FakeNetback::front) + "/backend");
+    nb.xenbus().set_state(S::closing);
+    d.remove(std::string(FakeNetback::vif_front) + "/backend");
     ASSERT_TRUE(run_until([&] { return logged("device gone"); }));
     settle();
     EXPECT_FALSE(nf->link_up());
@@ -298,7 +300,7 @@ TEST_F(NetfrontTest, SupervisorGivesUpAfterRepeatedFailures) {
     BackendFeatures f;
     f.rx_copy = false;
     netfront::Options o;
-    o.max_connect_failures = 3;
+    o.frontend.max_connect_failures = 3;
     make(f, o);
     nf->start();
     ASSERT_TRUE(run_until([&] { return logged("giving up after 3 failed handshakes"); }));

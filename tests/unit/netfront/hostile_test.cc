@@ -7,6 +7,8 @@
 namespace keel::test {
 namespace {
 
+using S = XenbusState;
+
 using Fault = FakeNetback::Fault;
 using netfront::DirectionStats;
 
@@ -195,7 +197,7 @@ TEST_F(NetfrontTest, DuplicateTxResponseIsRefused) {
 
 TEST_F(NetfrontTest, DuplicateResponseForAFramesFirstSlotIsRefused) {
     construct();
-    d.set(std::string(FakeNetback::front) + "/mtu", "9000");
+    d.set(std::string(FakeNetback::vif_front) + "/mtu", "9000");
     ASSERT_TRUE(run(nf->init())->ok());
     connect();
     nb.misbehave_tx(Fault::duplicate, 1, 1);  // the second response repeats the first's id
@@ -297,7 +299,7 @@ TEST_F(NetfrontTest, PersistentErrorsResetTheDeviceThroughXenbus) {
     EXPECT_EQ(nf->stats().resets, 1u);
     // Closed through xenbus (the fake checks every grant was revoked), then connected again.
     ASSERT_TRUE(run_until([&] { return nf->link_up() && nf->stats().connects == 2; }));
-    EXPECT_EQ(nb.xenbus().frontend_history(), (std::vector<int>{1, 4, 5, 6, 1, 4}));
+    EXPECT_EQ(nb.xenbus().frontend_history(), (XenbusHistory{S::initialising, S::connected, S::closing, S::closed, S::initialising, S::connected}));
     EXPECT_EQ(nb.connections(), 2);
     EXPECT_EQ(link, (std::vector<bool>{true, false, true}));
     // And it works.

@@ -1,5 +1,5 @@
 // FrontRing against a back end written with Xen's own ring macros (io/ring.h), and parse_mac.
-#include "keel/netfront/ring.h"
+#include "keel/xenbus/ring.h"
 
 #include <gtest/gtest.h>
 
@@ -167,7 +167,7 @@ TEST(FrontRing, AnExtraInfoOverlaysARequestSlot) {
     extra.type = XEN_NETIF_EXTRA_TYPE_GSO;
     extra.u.gso.size = 1448;
     extra.u.gso.type = XEN_NETIF_GSO_TYPE_TCPV4;
-    r.front.put_as(extra);
+    r.front.put(extra);
     r.front.put(request(2));
     (void)r.front.push();
     EXPECT_EQ(r.back.sring->req_prod, 3u) << "one slot each";

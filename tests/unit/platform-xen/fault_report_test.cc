@@ -113,6 +113,16 @@ protected:
         g_stack[i] = next ? slot(next) : 0;
         g_stack[i + 1] = ret;
     }
+    // A fault in `tf` at `cr2`, with the symbol table and the test stack readable.
+    FaultContext context(const TrapFrame& tf, std::uint64_t cr2) const {
+        FaultContext ctx{};
+        ctx.frame = &tf;
+        ctx.cr2 = cr2;
+        ctx.ksyms = ksyms.data();
+        ctx.ksyms_size = ksyms.size() * 8;
+        ctx.readable = stack_readable;
+        return ctx;
+    }
     std::vector<std::uint64_t> ksyms = make_ksyms();
 };
 
@@ -230,13 +240,7 @@ TEST_F(FaultReportTest, PageFaultReport) {
     tf.rflags = 0x10046;
     tf.rsp = slot(2);
     tf.ss = 0x10;
-    FaultContext ctx{};
-    ctx.frame = &tf;
-    ctx.cr2 = 0x105008;
-    ctx.ksyms = ksyms.data();
-    ctx.ksyms_size = ksyms.size() * 8;
-    ctx.readable = stack_readable;
-    write_fault_report(ctx, collect);
+    write_fault_report(context(tf, 0x105008), collect);
 
     ASSERT_EQ(g_lines.size(), 11u);
     EXPECT_EQ(g_lines[0], "FAULT: page fault (#PF, vector 14) error=0x3: write to a read-only page");
@@ -286,11 +290,8 @@ TEST_F(FaultReportTest, OtherVectorsHaveNoCr2) {
     tf.vector = 13;
     tf.error_code = 0x18;
     tf.rip = 0x1105;
-    FaultContext ctx{};
-    ctx.frame = &tf;
-    ctx.cr2 = 0x1234;
-    ctx.ksyms = ksyms.data();
-    ctx.ksyms_size = ksyms.size() * 8;
+    FaultContext ctx = context(tf, 0x1234);
+    ctx.readable = nullptr;
     write_fault_report(ctx, collect);
     EXPECT_EQ(g_lines[0], "FAULT: general protection fault (#GP, vector 13) error=0x18");
     EXPECT_EQ(g_lines[1], "  at rip=0x0000000000001105 <app_main+0x5>");
@@ -325,12 +326,7 @@ TEST_F(FaultReportTest, FetchFaultNamesTheCallerFromTheStackTop) {
     tf.error_code = pf_present | pf_fetch;
     tf.rip = 0x7000;
     tf.rsp = slot(2);
-    FaultContext ctx{};
-    ctx.frame = &tf;
-    ctx.cr2 = 0x7000;
-    ctx.ksyms = ksyms.data();
-    ctx.ksyms_size = ksyms.size() * 8;
-    ctx.readable = stack_readable;
+    FaultContext ctx = context(tf, 0x7000);
     write_fault_report(ctx, collect);
     ASSERT_GE(g_lines.size(), 4u);
     EXPECT_EQ(g_lines[3].rfind("  called from 0x0000000000001210 <faulty(int)+0x", 0), 0u) << g_lines[3];

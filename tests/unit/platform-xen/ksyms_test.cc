@@ -37,41 +37,35 @@ protected:
     std::optional<Symbol> at(std::uint64_t addr) { return symbolize(blob.data(), bytes(blob), addr); }
 };
 
-TEST_F(KsymsTest, ExactMatch) {
-    auto s = at(0x1100);
-    ASSERT_TRUE(s);
-    EXPECT_STREQ(s->name, "keel::xen::install_traps()");
-    EXPECT_EQ(s->offset, 0u);
-    s = at(0x1000);
-    ASSERT_TRUE(s);
-    EXPECT_STREQ(s->name, "keel_boot");
-}
-
-TEST_F(KsymsTest, Offset) {
-    auto s = at(0x10ff);
-    ASSERT_TRUE(s);
-    EXPECT_STREQ(s->name, "keel_boot");
-    EXPECT_EQ(s->offset, 0xffu);
-    s = at(0x1234);
-    ASSERT_TRUE(s);
-    EXPECT_STREQ(s->name, "keel::xen::install_traps()");
-    EXPECT_EQ(s->offset, 0x134u);
+// An address resolves to the last symbol at or below it, with the distance from there.
+TEST_F(KsymsTest, AddressesResolveToTheSymbolAtOrBelow) {
+    struct Case {
+        std::uint64_t addr;
+        const char* name;
+        std::uint64_t offset;
+    };
+    const Case cases[] = {
+        {0x1100, "keel::xen::install_traps()", 0},  // exact matches
+        {0x1000, "keel_boot", 0},
+        {0x10ff, "keel_boot", 0xff},  // offsets
+        {0x1234, "keel::xen::install_traps()", 0x134},
+        // Past the last symbol resolves to it; the linker's __text_end makes such addresses
+        // obvious.
+        {0x9000, "__text_end", 0x7000},
+        {~0ull, "__text_end", ~0ull - 0x2000},
+    };
+    for (const Case& c : cases) {
+        SCOPED_TRACE(c.addr);
+        auto s = at(c.addr);
+        ASSERT_TRUE(s);
+        EXPECT_STREQ(s->name, c.name);
+        EXPECT_EQ(s->offset, c.offset);
+    }
 }
 
 TEST_F(KsymsTest, BeforeFirstSymbol) {
     EXPECT_FALSE(at(0xfff));
     EXPECT_FALSE(at(0));
-}
-
-TEST_F(KsymsTest, AfterLastSymbol) {
-    // Past the last symbol resolves to it; the linker's __text_end makes such addresses obvious.
-    auto s = at(0x9000);
-    ASSERT_TRUE(s);
-    EXPECT_STREQ(s->name, "__text_end");
-    EXPECT_EQ(s->offset, 0x7000u);
-    s = at(~0ull);
-    ASSERT_TRUE(s);
-    EXPECT_EQ(s->offset, ~0ull - 0x2000);
 }
 
 TEST_F(KsymsTest, WellFormedBlobIsValid) { EXPECT_TRUE(ksyms_valid(blob.data(), bytes(blob))); }

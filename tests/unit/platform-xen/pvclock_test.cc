@@ -71,15 +71,21 @@ void set_time(std::uint32_t version, std::uint64_t stamp, std::uint64_t system_t
     g_rdtsc_calls = 0;
 }
 
+// One tick per nanosecond, stamped at TSC 1000 and 5 s, with the TSC now at 3000: 5 s + 2 us.
+constexpr std::uint64_t two_us_after_5s = 5'000'002'000ull;
+void set_one_ns_per_tick(std::uint32_t version) {
+    set_time(version, 1000, 5'000'000'000ull, 0x80000000u, 1);
+    g_tsc = 3000;
+}
+
 std::uint64_t fake_rdtsc() {
     ++g_rdtsc_calls;
     return g_tsc;
 }
 
 TEST(PvclockRead, SystemTimePlusScaledDelta) {
-    set_time(2, 1000, 5'000'000'000ull, 0x80000000u, 1);
-    g_tsc = 3000;
-    EXPECT_EQ(pvclock_read(g_time, fake_rdtsc), 5'000'002'000ull);
+    set_one_ns_per_tick(2);
+    EXPECT_EQ(pvclock_read(g_time, fake_rdtsc), two_us_after_5s);
     EXPECT_EQ(g_rdtsc_calls, 1);
 
     set_time(4, 1ull << 40, 7, 0xaaaaaaaau, -1);
@@ -105,15 +111,13 @@ std::uint64_t rdtsc_racing_an_update() {
 }
 
 TEST(PvclockRead, VersionChangeDuringReadRetries) {
-    set_time(2, 1000, 5'000'000'000ull, 0x80000000u, 1);
-    g_tsc = 3000;
+    set_one_ns_per_tick(2);
     EXPECT_EQ(pvclock_read(g_time, rdtsc_racing_an_update), 9'000'001'000ull);
     EXPECT_EQ(g_rdtsc_calls, 2);
 }
 
 TEST(PvclockRead, OddVersionWaitsForTheUpdateToFinish) {
-    set_time(3, 1000, 5'000'000'000ull, 0x80000000u, 1);  // update in progress
-    g_tsc = 3000;
+    set_one_ns_per_tick(3);  // update in progress
     std::atomic<bool> started{false};
     std::thread xen([&] {
         while (!started.load()) {

@@ -6,6 +6,7 @@
 #include <xen/xen.h>
 
 #include <cstring>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -137,71 +138,74 @@ TEST_F(StartInfoTest, NullWhyIsAllowed) {
     EXPECT_EQ(r.error(), Error::bad_input);
 }
 
-TEST_F(StartInfoTest, WrongMagic) {
-    si.magic = 0x336ec579;
-    expect_error("start_info magic is not XEN_HVM_START_MAGIC_VALUE (not a PVH boot?)");
+// start_info headers the parser must refuse: each case changes the valid one from SetUp.
+TEST_F(StartInfoTest, BadHeadersAreRejected) {
+    const std::uint64_t last_entry_readable = mem.end() - 24;  // the other two entries are not
+    struct BadHeader {
+        const char* name;
+        std::function<void(hvm_start_info&)> change;
+        const char* why;
+    };
+    const BadHeader cases[] = {
+        {"wrong magic", [](auto& h) { h.magic = 0x336ec579; },
+         "start_info magic is not XEN_HVM_START_MAGIC_VALUE (not a PVH boot?)"},
+        {"version 0", [](auto& h) { h.version = 0; }, "no memory map in start_info (version 0)"},
+        {"no entries", [](auto& h) { h.memmap_entries = 0; }, "no memory map in start_info (version 1)"},
+        {"no map address", [](auto& h) { h.memmap_paddr = 0; }, "no memory map in start_info (version 1)"},
+        {"no map address, later version",
+         [](auto& h) {
+             h.version = 7;
+             h.memmap_paddr = 0;
+         },
+         "no memory map in start_info (version 3 or later)"},
+        {"too many entries", [](auto& h) { h.memmap_entries = 129; }, "memory map has more than 128 entries"},
+        {"map below memory", [](auto& h) { h.memmap_paddr = 0x2000; }, "memory map is not readable"},
+        {"map past the end of memory", [&](auto& h) { h.memmap_paddr = last_entry_readable; },
+         "memory map is not readable"},
+    };
+    const hvm_start_info valid = si;
+    for (const BadHeader& c : cases) {
+        SCOPED_TRACE(c.name);
+        si = valid;
+        c.change(si);
+        expect_error(c.why);
+    }
 }
 
-TEST_F(StartInfoTest, VersionZeroHasNoMemoryMap) {
-    si.version = 0;
-    expect_error("no memory map in start_info (version 0)");
-}
+// Memory maps the parser must refuse, each with the reason it gives.
+struct BadMap {
+    const char* name;
+    std::vector<Entry> entries;
+    const char* why;
+};
 
-TEST_F(StartInfoTest, MissingMemoryMap) {
-    si.memmap_entries = 0;
-    expect_error("no memory map in start_info (version 1)");
-    si.memmap_entries = 3;
-    si.memmap_paddr = 0;
-    expect_error("no memory map in start_info (version 1)");
-    si.version = 7;
-    expect_error("no memory map in start_info (version 3 or later)");
-}
-
-TEST_F(StartInfoTest, TooManyEntries) {
-    si.memmap_entries = 129;
-    expect_error("memory map has more than 128 entries");
-}
-
-TEST_F(StartInfoTest, UnreadableMemoryMap) {
-    si.memmap_paddr = 0x2000;
-    expect_error("memory map is not readable");
-    si.memmap_paddr = mem.end() - 24;  // first entry readable, the other two not
-    expect_error("memory map is not readable");
-}
-
-TEST_F(StartInfoTest, ZeroLengthEntry) {
-    set_map({{0, 0xa0000, XEN_HVM_MEMMAP_TYPE_RAM}, {0x100000, 0, XEN_HVM_MEMMAP_TYPE_RESERVED}});
-    expect_error("memory map entry has length 0");
-}
-
-TEST_F(StartInfoTest, WrappingEntry) {
-    set_map(
-        {{0, 0xa0000, XEN_HVM_MEMMAP_TYPE_RAM}, {0xfffffffffffff000, 0x2000, XEN_HVM_MEMMAP_TYPE_RESERVED}});
-    expect_error("memory map entry wraps past the end of the address space");
-}
-
-TEST_F(StartInfoTest, EntryAbovePhysicalLimit) {
-    set_map(
-        {{0, 0xa0000, XEN_HVM_MEMMAP_TYPE_RAM}, {(1ull << 52) - 0x1000, 0x2000, XEN_HVM_MEMMAP_TYPE_RAM}});
-    expect_error("memory map entry lies above the 52-bit physical address limit");
-}
-
-TEST_F(StartInfoTest, RamOverlappingReservedIsRejected) {
-    set_map({{0, 0x200000, XEN_HVM_MEMMAP_TYPE_RAM}, {0x1ff000, 0x2000, XEN_HVM_MEMMAP_TYPE_RESERVED}});
-    expect_error("a RAM region overlaps another memory map entry");
-}
-
-TEST_F(StartInfoTest, RamInsideAWideReservedRegionIsRejected) {
-    // Not adjacent after sorting: the reserved region spans past the next entry.
-    set_map({{0x1000, 0x100000, XEN_HVM_MEMMAP_TYPE_RESERVED},
-             {0x2000, 0x1000, XEN_HVM_MEMMAP_TYPE_ACPI},
-             {0x10000, 0x1000, XEN_HVM_MEMMAP_TYPE_RAM}});
-    expect_error("a RAM region overlaps another memory map entry");
-}
-
-TEST_F(StartInfoTest, RamOverlappingRamIsRejected) {
-    set_map({{0, 0x200000, XEN_HVM_MEMMAP_TYPE_RAM}, {0x100000, 0x200000, XEN_HVM_MEMMAP_TYPE_RAM}});
-    expect_error("a RAM region overlaps another memory map entry");
+TEST_F(StartInfoTest, BadMemoryMapsAreRejected) {
+    constexpr std::uint32_t ram = XEN_HVM_MEMMAP_TYPE_RAM;
+    constexpr std::uint32_t reserved = XEN_HVM_MEMMAP_TYPE_RESERVED;
+    const char* const ram_overlap = "a RAM region overlaps another memory map entry";
+    const BadMap cases[] = {
+        {"zero-length entry", {{0, 0xa0000, ram}, {0x100000, 0, reserved}}, "memory map entry has length 0"},
+        {"wrapping entry",
+         {{0, 0xa0000, ram}, {0xfffffffffffff000, 0x2000, reserved}},
+         "memory map entry wraps past the end of the address space"},
+        {"entry above the physical limit",
+         {{0, 0xa0000, ram}, {(1ull << 52) - 0x1000, 0x2000, ram}},
+         "memory map entry lies above the 52-bit physical address limit"},
+        {"RAM overlapping reserved", {{0, 0x200000, ram}, {0x1ff000, 0x2000, reserved}}, ram_overlap},
+        // Not adjacent after sorting: the reserved region spans past the next entry.
+        {"RAM inside a wide reserved region",
+         {{0x1000, 0x100000, reserved}, {0x2000, 0x1000, XEN_HVM_MEMMAP_TYPE_ACPI}, {0x10000, 0x1000, ram}},
+         ram_overlap},
+        {"RAM overlapping RAM", {{0, 0x200000, ram}, {0x100000, 0x200000, ram}}, ram_overlap},
+        {"no RAM (a RAM entry of less than a page)",
+         {{0xfc000000, 0x1000, reserved}, {0x100, 0x800, ram}},
+         "memory map has no RAM (at least one whole page)"},
+    };
+    for (const BadMap& c : cases) {
+        SCOPED_TRACE(c.name);
+        set_map(c.entries);
+        expect_error(c.why);
+    }
 }
 
 TEST_F(StartInfoTest, OverlappingNonRamIsKept) {
@@ -238,11 +242,6 @@ TEST_F(StartInfoTest, UnalignedRamIsTrimmedToWholePages) {
     EXPECT_EQ(r->regions[1].base, 0x9fc00u);
     EXPECT_EQ(r->regions[1].length, 0x400u);
     EXPECT_EQ(r->ram_bytes(), 0x9e000u);
-}
-
-TEST_F(StartInfoTest, NoRam) {
-    set_map({{0xfc000000, 0x1000, XEN_HVM_MEMMAP_TYPE_RESERVED}, {0x100, 0x800, XEN_HVM_MEMMAP_TYPE_RAM}});
-    expect_error("memory map has no RAM (at least one whole page)");
 }
 
 std::vector<Entry> separate_regions(std::size_t n) {

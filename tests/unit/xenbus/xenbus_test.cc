@@ -14,6 +14,8 @@
 namespace keel {
 namespace {
 
+using S = XenbusState;
+
 using test::FakeXenbusBackend;
 using test::FakeXenstored;
 
@@ -144,7 +146,7 @@ protected:
         return false;
     }
 
-    using History = std::vector<int>;
+    using History = test::XenbusHistory;
 
     test::CaptureSink log;
     FakeXenstored d;
@@ -154,8 +156,8 @@ protected:
     XsPlatform platform;
     EventLoop loop{platform};
     int teardowns = 0;
-    int front_at_teardown = -1;
-    int back_at_teardown = -1;
+    std::optional<XenbusState> front_at_teardown;
+    std::optional<XenbusState> back_at_teardown;
     std::optional<XenbusDevice> dev;
 
 private:
@@ -233,9 +235,9 @@ TEST(XenbusConfigTest, BoundedInEntriesAndBytes) {
 // ---- discovery and probe --------------------------------------------------------------------
 
 TEST_F(XenbusTest, ListsDeviceIdsAndSkipsJunk) {
-    d.set("device/vif/1/state", "1");
-    d.set("device/vif/junk/state", "1");
-    d.set("device/vif/4294967296/state", "1");
+    d.set("device/vif/1/state", test::state_value(S::initialising));
+    d.set("device/vif/junk/state", test::state_value(S::initialising));
+    d.set("device/vif/4294967296/state", test::state_value(S::initialising));
     std::uint32_t ids[8] = {};
     auto n = run(list_xenbus_devices(xs, "vif", ids));
     ASSERT_TRUE(n && n->ok());
@@ -313,7 +315,7 @@ TEST_F(XenbusTest, HappyPathToConnected) {
     EXPECT_EQ(dv.state(), XenbusDevice::State::connected);
     EXPECT_EQ(dv.backend_state(), XenbusState::connected);
     EXPECT_EQ(rx_copy, 1u);
-    EXPECT_EQ(backend.frontend_history(), (History{1, 3, 4}));
+    EXPECT_EQ(backend.frontend_history(), (History{S::initialising, S::initialised, S::connected}));
     EXPECT_EQ(d.get(std::string(front) + "/tx-ring-ref"), "8");
     EXPECT_EQ(d.get(std::string(front) + "/event-channel"), "5");
     EXPECT_EQ(d.get(std::string(front) + "/request-rx-copy"), "1");
@@ -349,7 +351,7 @@ TEST_F(XenbusTest, NetbackConnectsOnlyOnTheFrontendsConnected) {
     EXPECT_EQ(dv.state(), XenbusDevice::State::connected);
     EXPECT_EQ(dv.backend_state(), XenbusState::connected);
     // Keys and Connected in one transaction, straight from Initialising.
-    EXPECT_EQ(backend.frontend_history(), (History{1, 4}));
+    EXPECT_EQ(backend.frontend_history(), (History{S::initialising, S::connected}));
     EXPECT_EQ(d.get(std::string(front) + "/tx-ring-ref"), "8");
 }
 
@@ -372,7 +374,7 @@ TEST_F(XenbusTest, BackendThatNeverAnswersTimesOut) {
     EXPECT_GE(platform.now - start, s(10));
     EXPECT_LT(platform.now - start, s(11));
     EXPECT_EQ(dv.state(), XenbusDevice::State::closed);
-    EXPECT_EQ(backend.frontend_history(), (History{1, 6}));
+    EXPECT_EQ(backend.frontend_history(), (History{S::initialising, S::closed}));
     EXPECT_EQ(teardowns, 0);  // nothing was published
     EXPECT_TRUE(logged_all({"device/vif/0", "timed out", "InitWait", "Initialising"}));
 }
@@ -395,22 +397,22 @@ TEST_F(XenbusTest, BackendThatNeverConnectsTimesOutAndTearsDown) {
     EXPECT_EQ(connect().error(), Error::timed_out);
     EXPECT_GE(platform.now - start, s(10));
     EXPECT_EQ(dv.state(), XenbusDevice::State::closed);
-    EXPECT_EQ(backend.frontend_history(), (History{1, 3, 5, 6}));
+    EXPECT_EQ(backend.frontend_history(), (History{S::initialising, S::initialised, S::closing, S::closed}));
     EXPECT_EQ(teardowns, 1);  // the backend could have seen the ring references
-    EXPECT_EQ(front_at_teardown, 5);
+    EXPECT_EQ(front_at_teardown, S::closing);
     EXPECT_TRUE(logged_all({"device/vif/0", "timed out", "Connected", "InitWait", "Initialised"}));
 }
 
 TEST_F(XenbusTest, BackendClosingWhileConnectedTearsDown) {
     XenbusDevice& dv = open();
     ASSERT_TRUE(connect().ok());
-    backend.set_state(5);  // xl network-detach
+    backend.set_state(S::closing);  // xl network-detach
     settle();
     EXPECT_EQ(teardowns, 1);
-    EXPECT_EQ(front_at_teardown, 5);  // we said Closing first, Closed only after the teardown
+    EXPECT_EQ(front_at_teardown, S::closing);  // we said Closing first, Closed only after the teardown
     EXPECT_EQ(dv.state(), XenbusDevice::State::closed);
-    EXPECT_EQ(backend.frontend_history(), (History{1, 3, 4, 5, 6}));
-    EXPECT_EQ(backend.state(), 6);
+    EXPECT_EQ(backend.frontend_history(), (History{S::initialising, S::initialised, S::connected, S::closing, S::closed}));
+    EXPECT_EQ(backend.state(), S::closed);
     EXPECT_TRUE(logged_all({"device/vif/0", "Closing", "tearing down"}));
     // close() on a closed device is a no-op; wait_closed completes at once.
     auto c = run(dv.close());
@@ -434,7 +436,7 @@ TEST_F(XenbusTest, BackendVanishingOrBabblingWhileConnectedTearsDown) {
     EXPECT_EQ(dev->state(), XenbusDevice::State::closed);
 
     // Reconnect, then the backend writes garbage: taken as Unknown, the device is reset.
-    backend.set_state(2);
+    backend.set_state(S::init_wait);
     ASSERT_TRUE(connect().ok());
     d.set(std::string(back) + "/state", "connected!");
     settle();
@@ -448,14 +450,14 @@ TEST_F(XenbusTest, BackendClosingBeforeConnectedFailsConnect) {
     open();
     std::optional<Result<void>> r;
     spawn(capture(dev->connect(standard_config), r));
-    for (int i = 0; i < 1000 && backend.frontend_state() != 3; ++i) loop.run_once(false);
-    ASSERT_EQ(backend.frontend_state(), 3);
-    backend.set_state(5);
+    for (int i = 0; i < 1000 && backend.frontend_state() != S::initialised; ++i) loop.run_once(false);
+    ASSERT_EQ(backend.frontend_state(), S::initialised);
+    backend.set_state(S::closing);
     for (int i = 0; i < 1000 && !r; ++i) loop.run_once(true);
     ASSERT_TRUE(r.has_value());
     EXPECT_EQ(r->error(), Error::closed);
     EXPECT_EQ(teardowns, 1);
-    EXPECT_EQ(backend.frontend_history(), (History{1, 3, 5, 6}));
+    EXPECT_EQ(backend.frontend_history(), (History{S::initialising, S::initialised, S::closing, S::closed}));
     EXPECT_TRUE(logged_all({"device/vif/0", "went Closing while we waited for Connected"}));
 }
 
@@ -464,7 +466,7 @@ TEST_F(XenbusTest, TransactionConflictIsRetried) {
     d.force_conflict_once();
     ASSERT_TRUE(connect().ok());
     EXPECT_EQ(requests_of(XS_TRANSACTION_START), 2u);
-    EXPECT_EQ(backend.frontend_history(), (History{1, 3, 4}));  // never a half-written config
+    EXPECT_EQ(backend.frontend_history(), (History{S::initialising, S::initialised, S::connected}));  // never a half-written config
     EXPECT_EQ(d.open_transactions(), 0u);
 }
 
@@ -476,7 +478,7 @@ TEST_F(XenbusTest, PersistentConflictGivesUp) {
     EXPECT_EQ(connect().error(), Error::again);
     EXPECT_EQ(requests_of(XS_TRANSACTION_START), 3u);
     EXPECT_EQ(dv.state(), XenbusDevice::State::closed);
-    EXPECT_EQ(backend.frontend_history(), (History{1, 6}));
+    EXPECT_EQ(backend.frontend_history(), (History{S::initialising, S::closed}));
     EXPECT_EQ(d.get(std::string(front) + "/tx-ring-ref"), std::nullopt);
     EXPECT_EQ(teardowns, 0);
     EXPECT_TRUE(logged_all({"device/vif/0", "3 conflicting transactions"}));
@@ -488,11 +490,11 @@ TEST_F(XenbusTest, DriverConfigErrorsAbortTheHandshake) {
               Error::no_memory);
     EXPECT_EQ(dv.state(), XenbusDevice::State::closed);
     EXPECT_EQ(connect([](XenbusConfig& c) -> Task<Result<void>> {
-                  c.write("state", "4");  // not the driver's to write
+                  c.write("state", test::state_value(S::connected));  // not the driver's to write
                   co_return Result<void>{};
               }).error(),
               Error::invalid_argument);
-    EXPECT_EQ(backend.frontend_history(), (History{1, 6, 1, 6}));
+    EXPECT_EQ(backend.frontend_history(), (History{S::initialising, S::closed, S::initialising, S::closed}));
     EXPECT_EQ(requests_of(XS_TRANSACTION_START), 0u);
 }
 
@@ -511,12 +513,12 @@ TEST_F(XenbusTest, FrontendCloseWaitsForTheBackendThenTearsDown) {
     auto r = run(dv.close());
     ASSERT_TRUE(r && r->ok());
     EXPECT_EQ(teardowns, 1);
-    EXPECT_EQ(front_at_teardown, 5);
-    EXPECT_EQ(back_at_teardown, 5);  // the backend had let go of our grants
+    EXPECT_EQ(front_at_teardown, S::closing);
+    EXPECT_EQ(back_at_teardown, S::closing);  // the backend had let go of our grants
     EXPECT_EQ(dv.state(), XenbusDevice::State::closed);
-    EXPECT_EQ(backend.frontend_history(), (History{1, 3, 4, 5, 6}));
+    EXPECT_EQ(backend.frontend_history(), (History{S::initialising, S::initialised, S::connected, S::closing, S::closed}));
     settle();
-    EXPECT_EQ(backend.state(), 6);
+    EXPECT_EQ(backend.state(), S::closed);
 }
 
 TEST_F(XenbusTest, FrontendCloseIsBoundedWhenTheBackendIgnoresIt) {
@@ -532,9 +534,9 @@ TEST_F(XenbusTest, FrontendCloseIsBoundedWhenTheBackendIgnoresIt) {
     EXPECT_GE(platform.now - start, s(3));
     EXPECT_LT(platform.now - start, s(4));
     EXPECT_EQ(teardowns, 1);      // torn down all the same (grants still mapped leak, counted)
-    EXPECT_EQ(back_at_teardown, 4);
+    EXPECT_EQ(back_at_teardown, S::connected);
     EXPECT_EQ(dv.state(), XenbusDevice::State::closed);
-    EXPECT_EQ(backend.frontend_history(), (History{1, 3, 4, 5, 6}));
+    EXPECT_EQ(backend.frontend_history(), (History{S::initialising, S::initialised, S::connected, S::closing, S::closed}));
     EXPECT_TRUE(logged_all({"device/vif/0", "timed out", "Closing", "it is Connected"}));
 }
 
@@ -545,7 +547,7 @@ TEST_F(XenbusTest, ReconnectAfterClose) {
     settle();
     ASSERT_TRUE(connect().ok());
     EXPECT_EQ(dv.state(), XenbusDevice::State::connected);
-    EXPECT_EQ(backend.frontend_history(), (History{1, 3, 4, 5, 6, 1, 3, 4}));
+    EXPECT_EQ(backend.frontend_history(), (History{S::initialising, S::initialised, S::connected, S::closing, S::closed, S::initialising, S::initialised, S::connected}));
     EXPECT_EQ(d.watch_count(), 1u);
 }
 
@@ -556,8 +558,8 @@ TEST_F(XenbusTest, DestroyingTheDeviceMidHandshakeIsClean) {
         std::optional<Result<void>> r;
         Task<void> t = capture(dev->connect(standard_config), r);
         t.start();
-        for (int i = 0; i < 1000 && backend.frontend_state() != 3; ++i) loop.run_once(false);
-        ASSERT_EQ(backend.frontend_state(), 3);
+        for (int i = 0; i < 1000 && backend.frontend_state() != S::initialised; ++i) loop.run_once(false);
+        ASSERT_EQ(backend.frontend_state(), S::initialised);
         // The driver goes away: its task first, then the device (the order the header asks).
     }
     dev.reset();

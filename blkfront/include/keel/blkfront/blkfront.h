@@ -28,16 +28,28 @@
 #include <xen/io/blkif.h>
 
 #include "keel/block/block.h"
-#include "keel/blkfront/ring.h"
 #include "keel/function.h"
 #include "keel/intrusive_list.h"
 #include "keel/result.h"
 #include "keel/task.h"
 #include "keel/xen/event_channel.h"
 #include "keel/xen/grant_table.h"
+#include "keel/xenbus/frontend.h"
+#include "keel/xenbus/platform.h"
+#include "keel/xenbus/registry.h"
+#include "keel/xenbus/ring.h"
 #include "keel/xenbus/xenbus.h"
 
 namespace keel::blkfront {
+
+using xenbus::page_size;
+
+/// The largest ring we ever negotiate: 2^4 = 16 pages, 512 requests in flight (far more than
+/// the data pool can fill; a larger ring would only cost grant references).
+inline constexpr unsigned max_ring_page_order = 4;
+/// The blkif ring over up to 2^max_ring_page_order pages (io/blkif.h "ring-page-order").
+using BlkRing = xenbus::FrontRing<blkif_sring, max_ring_page_order>;
+static_assert(BlkRing::slots_for(0) == 32 && BlkRing::size == 512);
 
 /// The most bounce pages one device may have (4 MiB).
 inline constexpr std::size_t max_data_pages = 1024;
@@ -46,22 +58,6 @@ inline constexpr std::size_t max_data_pages = 1024;
 /// also the most segments we put in one request.
 inline constexpr std::size_t segments_per_indirect_page = page_size / sizeof(struct blkif_request_segment);
 static_assert(segments_per_indirect_page == 512);
-
-/// What the driver needs from the machine besides the grant table and xenstore. The guest
-/// implements it over xen::Port and the heap (guest/); tests over fakes. Control path only.
-class Platform {
-public:
-    virtual ~Platform() = default;
-    /// An unbound event channel the backend domain may bind (EVTCHNOP_alloc_unbound), valid
-    /// until close_channel(). Writes the port number to `port`.
-    virtual Result<xen::EventChannel*> open_channel(xen::DomId backend, std::uint32_t& port) = 0;
-    virtual void close_channel(xen::EventChannel* channel) = 0;
-    /// `n` contiguous, zeroed, page-aligned pages, mapped read/write, or nullptr.
-    virtual std::byte* alloc_pages(std::size_t n) = 0;
-    virtual void free_pages(std::byte* pages, std::size_t n) = 0;
-    /// The frame number to grant for `page` (guest: the address >> 12, see xen::gfn_of).
-    virtual std::uint64_t gfn(const std::byte* page) = 0;
-};
 
 /// How flush() reaches the disk.
 enum class FlushOp : std::uint8_t {
@@ -121,14 +117,11 @@ struct Options {
     /// Most segments in one indirect request (capped at segments_per_indirect_page and at
     /// data_pages). 11 or less: never use BLKIF_OP_INDIRECT.
     std::uint16_t max_indirect_segments = 64;
-    /// Protocol errors in a row (bad status, wrong operation) before the device is reset.
-    unsigned max_consecutive_errors = 8;
-    std::uint64_t reconnect_delay_ns = ms(100);   ///< doubles per trouble in a row...
-    std::uint64_t max_reconnect_delay_ns = s(5);  ///< ...up to this
-    unsigned max_connect_failures = 8;            ///< failed handshakes in a row before giving up
-    /// Linux's blkback connects when the frontend says Initialised (io/blkif.h "Startup"), so
-    /// the keys go out with Initialised and Connected follows the backend's Connected.
-    XenbusDevice::Options xenbus{};
+    /// Supervision: protocol errors in a row (bad status, wrong operation) before a reset,
+    /// reconnect back-off, give-up. Linux's blkback connects when the frontend says
+    /// Initialised (io/blkif.h "Startup"), so the keys go out with Initialised and Connected
+    /// follows the backend's Connected.
+    xenbus::FrontendOptions frontend{.max_consecutive_errors = 8};
 };
 
 /// One vbd.
@@ -143,28 +136,22 @@ struct Options {
 /// grants revoked, connect again). A response that takes another request's slot (unknown,
 /// not-in-flight or duplicate id) or a rsp_prod overrun resets at once, failing what was in
 /// flight with Error::protocol. Nothing a backend sends can crash the guest.
-class Blkfront final : public block::Device {
+class Blkfront final : public block::Device, public xenbus::Frontend {
 public:
-    Blkfront(xen::XenStore& xs, const XenbusNode& node, xen::GrantTable& grants, Platform& platform,
+    Blkfront(xen::XenStore& xs, const XenbusNode& node, xen::GrantTable& grants, xenbus::Platform& platform,
              Options options = {});
     /// Stops the supervisor, tears down any connection without xenbus (grants revoked, channel
     /// closed) and frees the pages. No call may be running on the device (our caller's bug).
     ~Blkfront() override;
-    Blkfront(const Blkfront&) = delete;
-    Blkfront& operator=(const Blkfront&) = delete;
 
-    /// Read the optional `virtual-device` node (the request handle), allocate and zero the
-    /// ring, data and indirect pages. Error::no_memory; Error::busy if called twice.
-    Task<Result<void>> init();
-    /// Spawn the supervisor. Call once after a successful init().
-    void start();
-    /// One handshake: ring size, grants, event channel and keys (published with Initialised),
-    /// the backend's Connected, then its properties (sectors, sector-size, info, features).
-    /// Errors from XenbusDevice::connect, bad_input (missing or malformed sectors / sector-size),
-    /// not_supported (a sector size above a page), no_memory. On error nothing stays granted.
-    Task<Result<void>> connect();
-    /// Fail what is in flight (Error::closed) and close through xenbus.
-    Task<Result<void>> close();
+    // Frontend::init(): read the optional `virtual-device` node (the request handle), allocate
+    // and zero the ring, data and indirect pages. Error::no_memory; Error::busy if called twice.
+    // Frontend::connect(): ring size, grants, event channel and keys (published with
+    // Initialised), the backend's Connected, then its properties (sectors, sector-size, info,
+    // features). Errors from XenbusDevice::connect, bad_input (missing or malformed sectors /
+    // sector-size), not_supported (a sector size above a page), no_memory. On error nothing
+    // stays granted. Frontend::close(): fail what is in flight (Error::closed) and close
+    // through xenbus. Frontend::start(): the supervisor.
 
     // block::Device
     std::string_view name() const override { return dev_.nodename(); }
@@ -175,13 +162,11 @@ public:
     Task<Result<void>> flush() override;
     Task<Result<void>> discard(std::uint64_t sector, std::uint64_t count) override;
 
-    /// True while the data path runs (Connected and not being reset).
-    bool connected() const { return live_; }
-    /// Set while connected (discovery waits for the first connection).
-    Event& ready() { return ready_; }
+    /// True while the data path runs (Connected and not being reset). Frontend::ready() is set
+    /// while it does (discovery waits for the first connection).
+    bool connected() const { return live(); }
     const Features& features() const { return features_; }
-    Stats stats() const { return stats_; }
-    XenbusDevice& xenbus() { return dev_; }
+    Stats stats() const { return with_connection_counts(stats_); }
 
     /// The event-channel entry point (connect() installs it; public for tests).
     void on_event();
@@ -245,19 +230,18 @@ private:
         bool busy = false;
     };
 
-    // Connection (blkfront.cc).
-    Task<void> supervise();
-    Task<Result<void>> configure(XenbusConfig& cfg);
-    Task<Result<void>> read_properties();
+    // Connection (blkfront.cc): the Frontend hooks.
+    Task<Result<void>> prepare() override;
+    Task<Result<void>> configure(XenbusConfig& cfg) override;
+    /// io/blkif.h "Startup": the backend's properties, read once it is Connected.
+    Task<Result<void>> backend_connected() override;
+    void go_live() override;
+    /// The data path stops: fail what is in flight and what waits with `why`.
+    void go_down(Error why) override;
+    void release() override;
+    void report_reset(const char* why) override;
     Result<void> setup_connection();
     void write_keys(XenbusConfig& cfg) const;
-    void go_live();
-    /// The data path stops: fail what is in flight and what waits with `why`.
-    void go_down(Error why);
-    void release_connection();
-    void request_reset(const char* why, Error fail_with);
-    void protocol_error();
-    void good_response();
     void lose_page(Page& p, Pool& pool, bool& any_lost);
     Result<void> grant_pool(Page* pages, Pool& pool, bool readonly);
     void revoke_pool(Page* pages, Pool& pool);
@@ -289,21 +273,12 @@ private:
     /// Count the call's outcome.
     Result<void> account(Result<void> r, std::uint8_t operation, std::uint64_t sectors);
 
-    xen::XenStore& xs_;
-    xen::GrantTable& grants_;
-    Platform& platform_;
     Options options_;
 
     block::Geometry geometry_{};
     Features features_{};
     std::uint16_t handle_ = 0;        ///< blkif_vdev_t: virtual-device, low 16 bits
     std::uint32_t sector_shift_ = 0;  ///< log2(sector_size / 512)
-    bool initialised_ = false;
-    bool started_ = false;
-    bool live_ = false;          ///< the data path may touch the ring
-    bool reset_wanted_ = false;  ///< the data path asked for a reset
-    bool connection_ = false;    ///< grants and channel are set up
-    bool healthy_ = false;       ///< a good response arrived on this connection
     bool read_only_logged_ = false;
     std::uint64_t epoch_ = 0;  ///< connections gone live so far
 
@@ -327,9 +302,9 @@ private:
     std::uint16_t indirect_free_[max_indirect_pages];
     Pool indirect_pool_;
 
-    // Requests: index = id & 0xFFFF, at most ring_.size() in use.
-    Request requests_[BlkRing::max_slots];
-    std::uint16_t request_free_[BlkRing::max_slots];
+    // Requests: index = id & 0xFFFF, at most ring_.slots() in use.
+    Request requests_[BlkRing::size];
+    std::uint16_t request_free_[BlkRing::size];
     std::uint16_t request_free_count_ = 0;
     std::uint32_t in_flight_ = 0;
 
@@ -339,23 +314,14 @@ private:
     std::uint32_t reserved_pages_ = 0;
     std::uint32_t reserved_indirect_ = 0;
 
-    unsigned consecutive_errors_ = 0;
-    unsigned troubles_ = 0;  ///< failed connects / resets in a row (reconnect back-off)
     Stats stats_{};
-
-    // Declared last: destroyed first (the supervisor's frame may wait on attention_ or inside
-    // dev_.connect()).
-    XenbusDevice dev_;
-    Event ready_;
-    Event attention_;  ///< set when the connection ended or a reset is wanted
-    Task<void> supervisor_;
 };
 
 /// Devices the guest found at boot (device/vbd/<id>, in xenstore order). Valid after
 /// block::discovered() is set; the devices live forever. block::devices() is the same list as
 /// block::Device pointers.
 std::span<Blkfront* const> blkfront_devices();
-inline constexpr std::size_t max_devices = 8;
+using xenbus::max_devices;
 /// For the discovery code: add a device (Error::no_space beyond max_devices).
 Result<void> register_device(Blkfront& device);
 /// Forget every registered device and clear block::discovered() (tests).

@@ -48,4 +48,23 @@ struct Stats {
 /// The stack's counters.
 const Stats& stats();
 
+/// Counters of the link devices under the stack (netfront's, in the guest), summed over every
+/// device, for /metrics. A frame counts in exactly one of packets or drops.
+struct LinkStats {
+    std::uint64_t rx_packets = 0;  ///< frames delivered to the stack
+    std::uint64_t rx_bytes = 0;
+    std::uint64_t tx_packets = 0;  ///< frames the backend acknowledged
+    std::uint64_t tx_bytes = 0;
+    std::uint64_t rx_gso = 0;            ///< of rx_packets: TCP super-segments (GSO)
+    std::uint64_t tx_gso = 0;            ///< of tx_packets: TCP super-segments (GSO)
+    std::uint64_t drops = 0;             ///< frames lost, both directions
+    std::uint64_t errors = 0;            ///< backend errors and protocol violations, both directions
+    std::uint64_t rx_missed_events = 0;  ///< rx responses a watchdog found without an event
+    std::uint64_t rx_ring_empty = 0;     ///< watchdog ticks that found no rx buffer posted
+};
+
+/// The sum over every link device. Guest only (net/guest/start.cc); all zero in an image
+/// without netfront.
+LinkStats link_stats();
+
 }  // namespace keel::net

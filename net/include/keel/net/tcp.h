@@ -46,13 +46,37 @@ class TcpStream;
 namespace detail {
 struct TcpConn;
 struct TcpListenState;
+
+// What read(), write() and accept() wait for (see Pending in waiter.h); defined in tcp.cc.
+struct TcpRead {
+    using Owner = TcpConn;
+    using Value = std::size_t;
+    static Waiter*& slot(TcpConn& c);
+    Error precheck() const { return buf.empty() ? Error::invalid_argument : Error::ok; }
+    bool step(TcpConn& c, Result<std::size_t>& out);
+    std::span<std::byte> buf;
+};
+struct TcpWrite {
+    using Owner = TcpConn;
+    using Value = std::size_t;
+    static Waiter*& slot(TcpConn& c);
+    bool step(TcpConn& c, Result<std::size_t>& out);
+    std::span<const std::byte> data;
+    std::size_t done = 0;
+};
+struct TcpAccept {
+    using Owner = TcpListenState;
+    using Value = TcpStream;
+    static Waiter*& slot(TcpListenState& l);
+    bool step(TcpListenState& l, Result<TcpStream>& out);
+};
 }  // namespace detail
 
 /// A TCP connection. Default-constructed: empty (every operation fails with Error::closed).
 class TcpStream {
 public:
-    class ReadAwaiter;
-    class WriteAwaiter;
+    using ReadAwaiter = detail::Pending<detail::TcpRead>;
+    using WriteAwaiter = detail::Pending<detail::TcpWrite>;
 
     TcpStream() = default;
     TcpStream(TcpStream&& o) noexcept : c_(std::exchange(o.c_, nullptr)) {}
@@ -106,59 +130,17 @@ public:
 
 private:
     friend struct detail::TcpConn;
+    friend struct detail::TcpAccept;
     friend class TcpListener;
     explicit TcpStream(detail::TcpConn* c) : c_(c) {}
     detail::TcpConn* c_ = nullptr;
-};
-
-class [[nodiscard]] TcpStream::ReadAwaiter {
-public:
-    ReadAwaiter(detail::TcpConn* c, std::span<std::byte> buf, std::uint64_t deadline_ns);
-    ~ReadAwaiter();
-    ReadAwaiter(const ReadAwaiter&) = delete;
-    ReadAwaiter& operator=(const ReadAwaiter&) = delete;
-
-    bool await_ready();
-    void await_suspend(std::coroutine_handle<> h);
-    Result<std::size_t> await_resume() { return result_; }
-
-private:
-    static void on_wake(void* self);
-    bool step();  // true once result_ is final
-
-    std::span<std::byte> buf_;
-    std::uint64_t deadline_;
-    Result<std::size_t> result_{Error::again};
-    detail::Waiter w_;
-};
-
-class [[nodiscard]] TcpStream::WriteAwaiter {
-public:
-    WriteAwaiter(detail::TcpConn* c, std::span<const std::byte> data, std::uint64_t deadline_ns);
-    ~WriteAwaiter();
-    WriteAwaiter(const WriteAwaiter&) = delete;
-    WriteAwaiter& operator=(const WriteAwaiter&) = delete;
-
-    bool await_ready();
-    void await_suspend(std::coroutine_handle<> h);
-    Result<std::size_t> await_resume() { return result_; }
-
-private:
-    static void on_wake(void* self);
-    bool step();
-
-    std::span<const std::byte> data_;
-    std::size_t done_ = 0;
-    std::uint64_t deadline_;
-    Result<std::size_t> result_{Error::again};
-    detail::Waiter w_;
 };
 
 /// A listening socket. Connections the peer completed wait in a queue of `backlog` until
 /// accept() takes them; more are refused (lwIP's listen backlog counts them).
 class TcpListener {
 public:
-    class AcceptAwaiter;
+    using AcceptAwaiter = detail::Pending<detail::TcpAccept>;
 
     TcpListener() = default;
     TcpListener(TcpListener&& o) noexcept : l_(std::exchange(o.l_, nullptr)) {}
@@ -188,26 +170,6 @@ public:
 private:
     explicit TcpListener(detail::TcpListenState* l) : l_(l) {}
     detail::TcpListenState* l_ = nullptr;
-};
-
-class [[nodiscard]] TcpListener::AcceptAwaiter {
-public:
-    AcceptAwaiter(detail::TcpListenState* l, std::uint64_t deadline_ns);
-    ~AcceptAwaiter();
-    AcceptAwaiter(const AcceptAwaiter&) = delete;
-    AcceptAwaiter& operator=(const AcceptAwaiter&) = delete;
-
-    bool await_ready();
-    void await_suspend(std::coroutine_handle<> h);
-    Result<TcpStream> await_resume() { return std::move(result_); }
-
-private:
-    static void on_wake(void* self);
-    bool step();
-
-    std::uint64_t deadline_;
-    Result<TcpStream> result_{Error::again};
-    detail::Waiter w_;
 };
 
 }  // namespace keel::net

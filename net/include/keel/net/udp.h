@@ -21,9 +21,20 @@
 
 namespace keel::net {
 
+struct Datagram;
+
 namespace detail {
 struct UdpState;
-}
+
+// What recv_from() waits for (see Pending in waiter.h); defined in udp.cc.
+struct UdpRecv {
+    using Owner = UdpState;
+    using Value = Datagram;
+    static Waiter*& slot(UdpState& s);
+    bool step(UdpState& s, Result<Datagram>& out);
+    std::span<std::byte> buf;
+};
+}  // namespace detail
 
 /// One received datagram: `size` bytes were copied into the caller's buffer.
 struct Datagram {
@@ -34,7 +45,7 @@ struct Datagram {
 
 class UdpSocket {
 public:
-    class RecvAwaiter;
+    using RecvAwaiter = detail::Pending<detail::UdpRecv>;
     static constexpr std::size_t queue_capacity = 32;
 
     UdpSocket() = default;
@@ -65,27 +76,6 @@ public:
 private:
     explicit UdpSocket(detail::UdpState* s) : s_(s) {}
     detail::UdpState* s_ = nullptr;
-};
-
-class [[nodiscard]] UdpSocket::RecvAwaiter {
-public:
-    RecvAwaiter(detail::UdpState* s, std::span<std::byte> buf, std::uint64_t deadline_ns);
-    ~RecvAwaiter();
-    RecvAwaiter(const RecvAwaiter&) = delete;
-    RecvAwaiter& operator=(const RecvAwaiter&) = delete;
-
-    bool await_ready();
-    void await_suspend(std::coroutine_handle<> h);
-    Result<Datagram> await_resume() { return result_; }
-
-private:
-    static void on_wake(void* self);
-    bool step();
-
-    std::span<std::byte> buf_;
-    std::uint64_t deadline_;
-    Result<Datagram> result_{Error::again};
-    detail::Waiter w_;
 };
 
 }  // namespace keel::net

@@ -28,17 +28,21 @@
 #include <xen/io/netif.h>
 
 #include "keel/function.h"
-#include "keel/netfront/ring.h"
 #include "keel/result.h"
 #include "keel/task.h"
 #include "keel/xen/event_channel.h"
 #include "keel/xen/grant_table.h"
+#include "keel/xenbus/frontend.h"
+#include "keel/xenbus/platform.h"
+#include "keel/xenbus/registry.h"
+#include "keel/xenbus/ring.h"
 #include "keel/xenbus/xenbus.h"
 
 namespace keel::netfront {
 
-using TxRing = FrontRing<netif_tx_sring>;
-using RxRing = FrontRing<netif_rx_sring>;
+using xenbus::page_size;
+using TxRing = xenbus::FrontRing<netif_tx_sring>;
+using RxRing = xenbus::FrontRing<netif_rx_sring>;
 
 /// An Ethernet address.
 struct Mac {
@@ -118,23 +122,6 @@ private:
     RxFlags flags_{};
 };
 
-/// What the driver needs from the machine besides the grant table and xenstore. The guest
-/// implements it over xen::Port and the page allocator (guest/); tests over fakes. Control path
-/// only (connect, teardown, init): virtual calls are fine here.
-class Platform {
-public:
-    virtual ~Platform() = default;
-    /// An unbound event channel the backend domain may bind (EVTCHNOP_alloc_unbound). The
-    /// channel stays valid until close_channel(). Writes the port number to `port`.
-    virtual Result<xen::EventChannel*> open_channel(xen::DomId backend, std::uint32_t& port) = 0;
-    virtual void close_channel(xen::EventChannel* channel) = 0;
-    /// `n` contiguous, zeroed, page-aligned pages, mapped read/write, or nullptr.
-    virtual std::byte* alloc_pages(std::size_t n) = 0;
-    virtual void free_pages(std::byte* pages, std::size_t n) = 0;
-    /// The frame number to grant for `page` (guest: the address >> 12, see xen::gfn_of).
-    virtual std::uint64_t gfn(const std::byte* page) = 0;
-};
-
 /// Counters for one direction. A frame counts in exactly one of packets or dropped; the
 /// per-kind counters say why frames were dropped (a frame with several problems counts once,
 /// under the first found).
@@ -192,19 +179,14 @@ struct Options {
     /// 64 KiB (RxFlags::gso_size). Not written (whatever this says) when rx_buffers cannot hold
     /// such a frame: XEN_NETIF_NR_SLOTS_MIN pages plus the extra-info slot.
     bool rx_gso = true;
-    /// While connected, the supervisor looks at the rx ring this often (see Netfront::check_rx).
-    std::uint64_t rx_watchdog_ns = s(1);
-    /// Protocol errors in a row (no good response between them) before the device is reset.
-    unsigned max_consecutive_errors = 16;
-    /// Delay before reconnecting after a reset or a failed connect; doubles per failure in a
-    /// row, up to max_reconnect_delay_ns.
-    std::uint64_t reconnect_delay_ns = ms(100);
-    std::uint64_t max_reconnect_delay_ns = s(5);
-    /// Failed handshakes in a row after which the supervisor gives up.
-    unsigned max_connect_failures = 8;
+    /// Supervision: the rx ring is looked at every second while connected (Netfront::check_rx);
     /// Linux's netback ignores a frontend's Initialised and connects when the frontend says
     /// Connected, so the keys are published together with state = Connected.
-    XenbusDevice::Options xenbus{.publish_connected = true};
+    xenbus::FrontendOptions frontend{
+        .max_consecutive_errors = 16,
+        .watchdog_ns = s(1),
+        .xenbus = {.publish_connected = true},
+    };
 };
 
 /// One vif.
@@ -221,33 +203,25 @@ struct Options {
 /// down and ask the supervisor to reset the device: close through xenbus (teardown revokes
 /// every grant) and connect again. Nothing a backend sends can crash the guest or make the
 /// driver assert.
-class Netfront {
+class Netfront final : public xenbus::Frontend {
 public:
-    Netfront(xen::XenStore& xs, const XenbusNode& node, xen::GrantTable& grants, Platform& platform,
+    Netfront(xen::XenStore& xs, const XenbusNode& node, xen::GrantTable& grants, xenbus::Platform& platform,
              Options options = {});
     /// Stops the supervisor, tears down any connection without xenbus (grants revoked, channels
     /// closed) and frees the pages. Every RxBuffer must be gone (panics otherwise: our bug).
-    ~Netfront();
-    Netfront(const Netfront&) = delete;
-    Netfront& operator=(const Netfront&) = delete;
+    ~Netfront() override;
 
-    /// Read and validate `mac` (required) and `mtu` (optional, 1500 if absent; 68..65517) from
-    /// the frontend directory, allocate and zero the pages. Error::bad_input for a malformed
-    /// value, Error::no_memory, xenstore errors; Error::busy if called twice.
-    Task<Result<void>> init();
+    // Frontend::init(): read and validate `mac` (required) and `mtu` (optional, 1500 if absent;
+    // 68..65517) from the frontend directory, allocate and zero the pages. Error::bad_input for
+    // a malformed value, Error::no_memory, xenstore errors; Error::busy if called twice.
+    // Frontend::connect(): negotiate features, grant rings and buffers, bind event channels,
+    // post the rx buffers, commit the keys in one transaction with our state (Connected by
+    // default, see Options::frontend), wait for the backend's Connected; then the link is up.
+    // Errors from XenbusDevice::connect, plus not_supported (backend without feature-rx-copy),
+    // no_memory (grants or event channels). On error nothing stays granted.
+    // Frontend::close(): take the link down and close through xenbus (teardown revokes the
+    // grants). Frontend::start(): the supervisor (see the class comment).
 
-    /// Spawn the supervisor (see the class comment). Call once after a successful init().
-    void start();
-
-    /// One handshake: negotiate features, grant rings and buffers, bind event channels, post
-    /// the rx buffers, commit the keys in one transaction with our state (Connected by default,
-    /// see Options::xenbus), wait for the backend's Connected; then the link is up. Errors from XenbusDevice::connect, plus not_supported (backend without
-    /// feature-rx-copy), no_memory (grants or event channels). On error nothing stays granted.
-    Task<Result<void>> connect();
-    /// Take the link down and close through xenbus (teardown revokes the grants).
-    Task<Result<void>> close();
-
-    std::string_view nodename() const { return dev_.nodename(); }
     const Mac& mac() const { return mac_; }
     /// Largest IP packet (the `mtu` node, else 1500).
     std::uint16_t mtu() const { return mtu_; }
@@ -257,9 +231,8 @@ public:
     /// (io/netif.h, XEN_NETIF_MAX_TX_SIZE). 16 pages, within XEN_NETIF_NR_SLOTS_MIN.
     static constexpr std::size_t max_gso_frame = XEN_NETIF_MAX_TX_SIZE;
     /// True while the data path runs (Connected and not being reset).
-    bool link_up() const { return live_; }
+    bool link_up() const { return live(); }
     const Features& features() const { return features_; }
-    XenbusDevice& xenbus() { return dev_; }
 
     /// Copy the frame (the concatenation of `fragments`) into free pre-granted tx pages and
     /// queue it. Errors: closed (link down), again (not enough free slots: the tx-ready
@@ -288,7 +261,7 @@ public:
     /// itself from inside. Not called from the destructor.
     void set_link_handler(Function<void(bool up)> handler);
 
-    Stats stats() const { return stats_; }
+    Stats stats() const { return with_connection_counts(stats_); }
 
     /// Event-channel entry points (connect() installs them as the channels' handlers; public
     /// for tests that dispatch events themselves).
@@ -333,21 +306,19 @@ private:
         Fault fault{};          ///< head only: the first fault among the frame's responses
     };
 
-    // Connection (netfront.cc).
-    Task<void> supervise();
-    Task<Result<void>> configure(XenbusConfig& cfg);
+    // Connection (netfront.cc): the Frontend hooks.
+    Task<Result<void>> prepare() override;
+    Task<Result<void>> configure(XenbusConfig& cfg) override;
+    void go_live() override;
+    void go_down(Error why) override;
+    void release() override;
+    void watchdog() override { check_rx(); }
+    void report_reset(const char* why) override;
     Task<Result<void>> read_features();
     Result<void> setup_connection();
     void write_keys(XenbusConfig& cfg) const;
-    void go_live();
-    void release_connection();
-    void request_reset(const char* why);
     /// A frame is dropped for `fault`: count it (dropped + the kind).
     static void count_fault(DirectionStats& dir, Fault fault);
-    /// A response broke the protocol: one more in a row; reset at max_consecutive_errors.
-    void protocol_error();
-    /// A response was fine: the run of protocol errors ends.
-    void good_response();
     void link_changed(bool up);
     void lose_rx_page(std::uint16_t i);
     void lose_tx_page(std::uint16_t i);
@@ -380,20 +351,11 @@ private:
     void push_tx_free(std::uint16_t i);
     std::uint16_t pop_tx_free();
 
-    xen::XenStore& xs_;
-    xen::GrantTable& grants_;
-    Platform& platform_;
     Options options_;
 
     Mac mac_{};
     std::uint16_t mtu_ = 1500;
     Features features_{};
-    bool initialised_ = false;
-    bool started_ = false;
-    bool live_ = false;          ///< the data path may touch the rings
-    bool reset_wanted_ = false;  ///< the data path asked for a reset
-    bool connection_ = false;    ///< grants and channels are set up
-    bool healthy_ = false;       ///< a good response arrived on this connection
 
     // Shared pages: two ring pages, then the pools (allocated by init()).
     std::byte* ring_pages_ = nullptr;
@@ -431,9 +393,6 @@ private:
     std::size_t tx_blocked_pages_ = 0;       ///< what the largest refused frame needs
     std::size_t tx_blocked_ring_slots_ = 0;
 
-    unsigned consecutive_errors_ = 0;
-    unsigned troubles_ = 0;  ///< failed connects / resets in a row (reconnect back-off)
-
     Function<void(RxBuffer)> on_receive_;
     std::uint32_t receive_generation_ = 0;
     Function<void()> on_tx_ready_;
@@ -441,12 +400,6 @@ private:
     Function<void(bool)> on_link_;
 
     Stats stats_{};
-
-    // Declared last: destroyed first (the supervisor's frame may wait on attention_ or inside
-    // dev_.connect()).
-    XenbusDevice dev_;
-    Event attention_;  ///< set when the connection ended or a reset is wanted
-    Task<void> supervisor_;
 };
 
 /// Devices the guest found and initialised at boot, in xenstore order (device/vif/<id>), for
@@ -455,7 +408,7 @@ std::span<Netfront* const> netfront_devices();
 /// Set once boot-time discovery has finished (with or without devices).
 Event& netfront_discovered();
 /// For the discovery code: add a device (Error::no_space beyond max_devices).
-inline constexpr std::size_t max_devices = 8;
+using xenbus::max_devices;
 Result<void> register_device(Netfront& device);
 /// Forget every registered device (tests).
 void clear_devices();

@@ -152,16 +152,20 @@ TEST(PrometheusChecker, KnowsGoodFromBad) {
                   "# HELP a_total x\\ny\n# TYPE a_total counter\na_total{k=\"v\\\"\",l=\"\"} 1 1700\n"),
               "");
     EXPECT_EQ(check_prometheus("# TYPE g gauge\ng -1.5e3\ng NaN\n"), "");
-    EXPECT_NE(check_prometheus("# TYPE g gauge\ng 1"), "");  // no newline
-    EXPECT_NE(check_prometheus("g 1\n"), "");                // no TYPE
-    EXPECT_NE(check_prometheus("# TYPE 1g gauge\n"), "");    // bad name
-    EXPECT_NE(check_prometheus("# TYPE g gauge\n# TYPE g gauge\n"), "");
-    EXPECT_NE(check_prometheus("# TYPE g widget\n"), "");
-    EXPECT_NE(check_prometheus("# TYPE c counter\nc -1\n"), "");
-    EXPECT_NE(check_prometheus("# TYPE g gauge\ng{a=\"x} 1\n"), "");
-    EXPECT_NE(check_prometheus("# TYPE g gauge\ng{a=x} 1\n"), "");
-    EXPECT_NE(check_prometheus("# TYPE g gauge\ng 1x\n"), "");
-    EXPECT_NE(check_prometheus("# HELP g a\\tb\n"), "");
+    for (const char* bad : {
+             "# TYPE g gauge\ng 1",  // no newline
+             "g 1\n",                // no TYPE
+             "# TYPE 1g gauge\n",    // bad name
+             "# TYPE g gauge\n# TYPE g gauge\n",
+             "# TYPE g widget\n",
+             "# TYPE c counter\nc -1\n",
+             "# TYPE g gauge\ng{a=\"x} 1\n",
+             "# TYPE g gauge\ng{a=x} 1\n",
+             "# TYPE g gauge\ng 1x\n",
+             "# HELP g a\\tb\n",
+         }) {
+        EXPECT_NE(check_prometheus(bad), "") << bad;
+    }
 }
 
 TEST(MetricsWriter, CountersGaugesLabels) {

@@ -3,6 +3,7 @@
 // ReplyWriter and the integer helpers.
 #include <gtest/gtest.h>
 
+#include <initializer_list>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -114,30 +115,28 @@ TEST(RespParser, Inline) {
     EXPECT_EQ(whole("echo \"\\xZZ\"\n"), "[echo|xZZ]\n");      // not a hex escape: the letter
 }
 
+/// Each of `inputs`, parsed whole, ends in the error `error`.
+void expect_error(std::string_view error, std::initializer_list<std::string_view> inputs) {
+    for (const std::string_view input : inputs) {
+        EXPECT_EQ(whole(input), "error: " + std::string(error) + "\n") << "input: " << input;
+    }
+}
+
 TEST(RespParser, InlineQuoteErrors) {
-    EXPECT_EQ(whole("set k \"abc\n"), "error: ERR Protocol error: unbalanced quotes in request\n");
-    EXPECT_EQ(whole("set k 'abc\n"), "error: ERR Protocol error: unbalanced quotes in request\n");
-    EXPECT_EQ(whole("set k \"a\"b\n"), "error: ERR Protocol error: unbalanced quotes in request\n");
-    EXPECT_EQ(whole("set k \"a\\\n"), "error: ERR Protocol error: unbalanced quotes in request\n");
+    expect_error("ERR Protocol error: unbalanced quotes in request",
+                 {"set k \"abc\n"sv, "set k 'abc\n"sv, "set k \"a\"b\n"sv, "set k \"a\\\n"sv});
 }
 
 TEST(RespParser, Malformed) {
-    EXPECT_EQ(whole("*abc\r\n"), "error: ERR Protocol error: invalid multibulk length\n");
-    EXPECT_EQ(whole("*3\n"), "error: ERR Protocol error: invalid multibulk length\n");
-    EXPECT_EQ(whole("*01\r\n"), "error: ERR Protocol error: invalid multibulk length\n");
-    EXPECT_EQ(whole("*\r\n"), "error: ERR Protocol error: invalid multibulk length\n");
-    EXPECT_EQ(whole("*1234567890123456789012345\r\n"),
-              "error: ERR Protocol error: invalid multibulk length\n");
-    EXPECT_EQ(whole("*99999999999999999999\r\n"), "error: ERR Protocol error: invalid multibulk length\n");
-    EXPECT_EQ(whole("*1\r\n:3\r\n"), "error: ERR Protocol error: expected '$', got ':'\n");
-    EXPECT_EQ(whole("*1\r\n\x01"), "error: ERR Protocol error: expected '$', got byte 0x01\n");
-    EXPECT_EQ(whole("*1\r\n$-1\r\n"), "error: ERR Protocol error: invalid bulk length\n");
-    EXPECT_EQ(whole("*1\r\n$x\r\n"), "error: ERR Protocol error: invalid bulk length\n");
-    EXPECT_EQ(whole("*1\r\n$\r\n"), "error: ERR Protocol error: invalid bulk length\n");
-    EXPECT_EQ(whole("*1\r\n$3\n"), "error: ERR Protocol error: invalid bulk length\n");
-    EXPECT_EQ(whole("*1\r\n$3\r\nabcX\r\n"),
-              "error: ERR Protocol error: expected CRLF after a bulk string\n");
-    EXPECT_EQ(whole("*1\r\n$3\r\nabc\rX"), "error: ERR Protocol error: expected CRLF after a bulk string\n");
+    expect_error("ERR Protocol error: invalid multibulk length",
+                 {"*abc\r\n"sv, "*3\n"sv, "*01\r\n"sv, "*\r\n"sv, "*1234567890123456789012345\r\n"sv,
+                  "*99999999999999999999\r\n"sv});
+    expect_error("ERR Protocol error: expected '$', got ':'", {"*1\r\n:3\r\n"sv});
+    expect_error("ERR Protocol error: expected '$', got byte 0x01", {"*1\r\n\x01"sv});
+    expect_error("ERR Protocol error: invalid bulk length",
+                 {"*1\r\n$-1\r\n"sv, "*1\r\n$x\r\n"sv, "*1\r\n$\r\n"sv, "*1\r\n$3\n"sv});
+    expect_error("ERR Protocol error: expected CRLF after a bulk string",
+                 {"*1\r\n$3\r\nabcX\r\n"sv, "*1\r\n$3\r\nabc\rX"sv});
 }
 
 TEST(RespParser, ErrorsNeverHoldLineBreaks) {

@@ -72,25 +72,9 @@ struct CrashImage {
     std::string what;
 };
 
-class KvTest : public keel::test::LoopTest {
+/// run() a task to completion on the loop; a task frame that outlives the test fails it.
+class KvTest : public keel::test::TaskLoopTest {
 protected:
-    KvTest() : frames_before_(live_task_frames()) {}
-    ~KvTest() override { EXPECT_EQ(live_task_frames(), frames_before_) << "a task frame leaked"; }
-
-    template <typename T>
-    static Task<void> capture(Task<T> t, std::optional<T>& out) {
-        out.emplace(co_await std::move(t));
-    }
-
-    /// Run a task to completion on the loop.
-    template <typename T>
-    T run(Task<T> t) {
-        std::optional<T> out;
-        spawn(capture(std::move(t), out));
-        EXPECT_TRUE(run_until([&] { return out.has_value(); }));
-        return std::move(*out);
-    }
-
     /// A server on a disk: store, log, engine.
     struct Node {
         Node(block::Device& disk, const LogOptions& options, std::uint64_t now = wall_t0)
@@ -163,9 +147,6 @@ protected:
         all.push_back(*op.write);
         images.push_back({disk.snapshot, std::move(all), expect, at + ": + this write"});
     }
-
-private:
-    std::size_t frames_before_;
 };
 
 }  // namespace keel::kv::test

@@ -1,0 +1,237 @@
+// The Frontend base (keel/xenbus/frontend.h) with a minimal protocol -- one granted page
+// published as "ring-ref" -- against a fake backend built on FakeBackend, through the generic
+// frontend rig: the supervisor's back-off doubling, its give-up after max failures, the reset
+// after consecutive protocol errors, and the reconnect after a backend restart.
+#include "keel/xenbus/frontend.h"
+
+#include <gtest/gtest.h>
+
+#include <optional>
+#include <vector>
+
+#include "fakes/fake_backend.h"
+#include "fakes/frontend_rig.h"
+#include "keel/loop.h"
+
+namespace keel::test {
+namespace {
+
+using S = XenbusState;
+
+constexpr const char* probe_front = "device/vif/3";
+constexpr const char* probe_back = "/local/domain/0/backend/vif/7/3";
+
+/// The backend of the probe protocol: maps the page named by "ring-ref" while connected.
+class ProbeBackend final : public FakeBackend {
+public:
+    ProbeBackend(FakeXenstored& d, TestPlatform& platform, std::span<grant_entry_v1_t> grants)
+        : FakeBackend("probe", d, platform, grants, probe_front, probe_back) {
+        xb_.require_keys({"ring-ref"});
+    }
+    void create() {
+        created_ = true;
+        xb_.create_nodes();
+    }
+    void data_step() override {}
+
+private:
+    void map() override {
+        const auto ref = number(key("ring-ref"));
+        if (!ref) return violation("ring-ref missing");
+        if (!grant_page(static_cast<grant_ref_t>(*ref), true)) return;
+        ref_ = static_cast<grant_ref_t>(*ref);
+        mark_mapped(ref_);
+        connected_now();
+    }
+    void unmap() override {
+        mapped_ = false;
+        mark_unmapped(ref_);
+    }
+    grant_ref_t ref_ = 0;
+};
+
+/// A driver with nothing but a control path: one page, granted per connection.
+class Probe final : public xenbus::Frontend {
+public:
+    Probe(xen::XenStore& xs, const XenbusNode& node, xen::GrantTable& grants, xenbus::Platform& platform,
+          const xenbus::FrontendOptions& options)
+        : Frontend("probe", xs, node, grants, platform, options) {}
+    ~Probe() override {
+        shutdown();
+        if (page_) platform_.free_pages(page_, 1);
+    }
+
+    // The data path's calls, for the test.
+    void bad_response() { protocol_error(); }
+    void fine_response() { good_response(); }
+
+    std::vector<std::uint64_t> attempts;  ///< loop time of every configure()
+    int fail_configures = 0;              ///< the next n configure() calls fail with Error::io
+    int lives = 0, downs = 0, releases = 0;
+
+private:
+    Task<Result<void>> prepare() override {
+        page_ = platform_.alloc_pages(1);
+        if (!page_) co_return Error::no_memory;
+        co_return Result<void>{};
+    }
+    Task<Result<void>> configure(XenbusConfig& cfg) override {
+        attempts.push_back(loop().now());
+        if (fail_configures > 0) {
+            --fail_configures;
+            co_return Error::io;
+        }
+        begin_connection();
+        auto g = xen::Grant::create(grants_, dev_.backend_id(), platform_.gfn(page_), false);
+        if (!g) {
+            release_connection();
+            co_return g.error();
+        }
+        grant_ = std::move(*g);
+        cfg.write_uint("ring-ref", grant_.ref());
+        co_return Result<void>{};
+    }
+    void go_live() override { ++lives; }
+    void go_down(Error) override { ++downs; }
+    void release() override {
+        ++releases;
+        if (grant_.valid()) (void)grant_.revoke();
+        grant_.reset();
+    }
+
+    std::byte* page_ = nullptr;
+    xen::Grant grant_;
+};
+
+class FrontendTest : public FrontendRig {
+protected:
+    FrontendTest() : backend(d, platform, entries) { add_backend(backend); }
+    ~FrontendTest() override {
+        backend.disconnect();
+        probe.reset();
+        finish();
+    }
+
+    Probe& make(xenbus::FrontendOptions o = {}) {
+        backend.create();
+        auto node = run(XenbusDevice::probe(xs, probe_front));
+        EXPECT_TRUE(node && node->ok());
+        probe.emplace(xs, node && node->ok() ? node->value() : XenbusNode{}, grants, platform, o);
+        auto r = run(probe->init());
+        EXPECT_TRUE(r && r->ok());
+        return *probe;
+    }
+
+    ProbeBackend backend;
+    std::optional<Probe> probe;
+};
+
+TEST_F(FrontendTest, SupervisorConnectsAndSetsReady) {
+    Probe& p = make();
+    p.start();
+    ASSERT_TRUE(run_until([&] { return p.live(); }));
+    EXPECT_TRUE(p.ready().is_set());
+    EXPECT_EQ(p.connects(), 1u);
+    EXPECT_EQ(p.lives, 1);
+    EXPECT_TRUE(backend.connected());
+    EXPECT_EQ(backend.xenbus().frontend_history(), (XenbusHistory{S::initialising, S::initialised, S::connected}));
+}
+
+TEST_F(FrontendTest, BackOffDoublesUpToTheMax) {
+    Probe& p = make({.reconnect_delay_ns = ms(100), .max_reconnect_delay_ns = ms(400), .max_connect_failures = 6});
+    p.fail_configures = 100;
+    p.start();
+    ASSERT_TRUE(run_until([&] { return !p.supervising(); }));
+    ASSERT_EQ(p.attempts.size(), 6u);
+    const std::uint64_t want[] = {ms(100), ms(200), ms(400), ms(400), ms(400)};
+    for (std::size_t i = 0; i < 5; ++i) {
+        EXPECT_EQ(p.attempts[i + 1] - p.attempts[i], want[i]) << "delay before attempt " << i + 2;
+    }
+}
+
+TEST_F(FrontendTest, GivesUpAfterMaxFailedHandshakesInARow) {
+    Probe& p = make({.reconnect_delay_ns = ms(10), .max_connect_failures = 3});
+    p.fail_configures = 100;
+    p.start();
+    ASSERT_TRUE(run_until([&] { return !p.supervising(); }));
+    EXPECT_EQ(p.attempts.size(), 3u);
+    EXPECT_TRUE(logged("probe: device/vif/3: giving up after 3 failed handshakes (last: "));
+    EXPECT_FALSE(p.live());
+    EXPECT_EQ(p.connects(), 0u);
+    // Nothing more happens: no later attempt.
+    run_until([] { return false; }, 2000);
+    EXPECT_EQ(p.attempts.size(), 3u);
+}
+
+TEST_F(FrontendTest, AFailureRunIsForgivenByASuccessfulConnect) {
+    Probe& p = make({.reconnect_delay_ns = ms(10), .max_connect_failures = 3});
+    p.fail_configures = 2;  // one short of giving up
+    p.start();
+    ASSERT_TRUE(run_until([&] { return p.live(); }));
+    EXPECT_EQ(p.attempts.size(), 3u);
+    EXPECT_TRUE(p.supervising());
+}
+
+TEST_F(FrontendTest, ResetsAfterConsecutiveProtocolErrorsAndReconnects) {
+    Probe& p = make({.max_consecutive_errors = 3, .reconnect_delay_ns = ms(10)});
+    p.start();
+    ASSERT_TRUE(run_until([&] { return p.live(); }));
+    p.bad_response();
+    p.bad_response();
+    p.fine_response();  // the run ends: two more are not enough
+    p.bad_response();
+    p.bad_response();
+    EXPECT_TRUE(p.live());
+    EXPECT_EQ(p.resets(), 0u);
+    p.bad_response();  // three in a row
+    EXPECT_FALSE(p.live()) << "the data path stops at once";
+    EXPECT_FALSE(p.ready().is_set());
+    EXPECT_EQ(p.resets(), 1u);
+    EXPECT_EQ(p.downs, 1);
+    EXPECT_TRUE(logged("probe: device/vif/3: resetting the device: too many protocol errors in a row"));
+    ASSERT_TRUE(run_until([&] { return p.connects() == 2 && p.live(); }));
+    EXPECT_EQ(backend.connections(), 2);
+    EXPECT_EQ(p.releases, 1) << "the first connection was released through xenbus";
+    EXPECT_EQ(backend.xenbus().frontend_history(),
+              (XenbusHistory{S::initialising, S::initialised, S::connected, S::closing, S::closed, S::initialising,
+                             S::initialised, S::connected}));
+}
+
+TEST_F(FrontendTest, ReconnectsAfterTheBackendRestarts) {
+    Probe& p = make({.reconnect_delay_ns = ms(10)});
+    p.start();
+    ASSERT_TRUE(run_until([&] { return p.live(); }));
+    backend.xenbus().set_state(S::closing);  // its driver domain restarts
+    ASSERT_TRUE(run_until([&] { return p.connects() == 2 && p.live(); }));
+    EXPECT_EQ(p.resets(), 0u);
+    EXPECT_TRUE(logged("backend closed the connection; reconnecting"));
+}
+
+TEST_F(FrontendTest, StopsWhenTheDeviceIsRemoved) {
+    Probe& p = make({.reconnect_delay_ns = ms(10)});
+    p.start();
+    ASSERT_TRUE(run_until([&] { return p.live(); }));
+    d.remove(std::string(probe_front) + "/backend");  // xl network-detach removed the node
+    backend.xenbus().set_state(S::closing);
+    ASSERT_TRUE(run_until([&] { return !p.supervising(); }));
+    EXPECT_TRUE(logged("device gone"));
+    EXPECT_EQ(p.connects(), 1u);
+}
+
+TEST_F(FrontendTest, ConnectBeforeInitIsRefused) {
+    backend.create();
+    auto node = run(XenbusDevice::probe(xs, probe_front));
+    ASSERT_TRUE(node && node->ok());
+    probe.emplace(xs, node->value(), grants, platform, xenbus::FrontendOptions{});
+    auto r = run(probe->connect());
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->error(), Error::invalid_argument);
+    auto again = run(probe->init());
+    ASSERT_TRUE(again && again->ok());
+    auto twice = run(probe->init());
+    ASSERT_TRUE(twice);
+    EXPECT_EQ(twice->error(), Error::busy);
+}
+
+}  // namespace
+}  // namespace keel::test

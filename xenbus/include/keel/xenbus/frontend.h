@@ -1,0 +1,189 @@
+// The part of a PV frontend that does not depend on its protocol: the XenbusDevice, the
+// connection supervisor, resets and protocol-error counting, and the connected/ready Event.
+// A driver (netfront, blkfront) derives from Frontend and implements only its protocol
+// through the hooks below; its data path stays non-virtual (it calls the inline
+// good_response() / protocol_error() and reads live()).
+//
+//   class Netfront final : public xenbus::Frontend {
+//       Task<Result<void>> prepare() override;                    // init(): read mac, alloc pages
+//       Task<Result<void>> configure(XenbusConfig& cfg) override; // features, grants, keys
+//       void go_live() override;  void go_down(Error why) override;  void release() override;
+//   };
+//   nic.init();  nic.start();   // or connect()/close() by hand (tests)
+//
+// The supervisor (start()) is the single place that (re)connects: it connects, waits while the
+// connection lives (calling watchdog() every FrontendOptions::watchdog_ns), closes through
+// xenbus when the data path asks for a reset or the backend leaves, probes the device node (a
+// device the toolstack removed is not reconnected) and connects again after a back-off that
+// doubles per trouble in a row (a failed handshake, a reset, or a connection that never saw a
+// good response) up to max_reconnect_delay_ns. After max_connect_failures failed handshakes in
+// a row it gives up (supervising() turns false).
+//
+// Suspend/resume and hot-plug are meant to be this same mechanism, not new paths (not built
+// yet): a resume is "every supervisor's connection ended; reconnect now, without back-off"
+// (the backend of the new domain is another backend: the hooks already revoke every grant in
+// release() and re-grant in configure()); a hot-plug is discovery (keel/xenbus/discovery.h)
+// run again over device/<class>/* for ids not registered yet, and an unplug is the supervisor
+// finding its node gone. Drivers must therefore keep everything connection-specific in
+// configure()/release() and everything device-specific in prepare().
+//
+// Context: event loop only; hooks run from the supervisor's Task or from connect()/close().
+#pragma once
+
+#include <cstdint>
+#include <string_view>
+
+#include "keel/result.h"
+#include "keel/task.h"
+#include "keel/timer.h"
+#include "keel/xen/grant_table.h"
+#include "keel/xen/xenstore.h"
+#include "keel/xenbus/platform.h"
+#include "keel/xenbus/xenbus.h"
+
+namespace keel::xenbus {
+
+/// How a Frontend supervises its connection. Each driver has its own defaults.
+struct FrontendOptions {
+    /// Protocol errors in a row (no good response between them) before the device is reset.
+    /// 0 is taken as 1.
+    unsigned max_consecutive_errors = 8;
+    /// Delay before reconnecting after a reset or a failed connect; doubles per trouble in a
+    /// row, up to max_reconnect_delay_ns.
+    std::uint64_t reconnect_delay_ns = ms(100);
+    std::uint64_t max_reconnect_delay_ns = s(5);
+    /// Failed handshakes in a row after which the supervisor gives up.
+    unsigned max_connect_failures = 8;
+    /// While connected, the supervisor calls watchdog() this often; 0: never.
+    std::uint64_t watchdog_ns = 0;
+    /// The handshake's timeouts and conventions.
+    XenbusDevice::Options xenbus{};
+};
+
+class Frontend {
+public:
+    /// The derived destructor must call shutdown() first (the hooks are gone by now).
+    virtual ~Frontend();
+    Frontend(const Frontend&) = delete;
+    Frontend& operator=(const Frontend&) = delete;
+
+    /// Device-specific setup, once (the driver's prepare(): read its frontend nodes, allocate
+    /// its pages). Error::busy if called twice; the driver's errors otherwise.
+    Task<Result<void>> init();
+    /// Spawn the supervisor (see the header comment). Once, after a successful init().
+    void start();
+    /// One handshake: the driver's configure() (features, grants, channels, keys) committed
+    /// through XenbusDevice::connect, then its backend_connected(), then the data path starts
+    /// (go_live()). Error::invalid_argument before init(), busy while connected; errors from
+    /// XenbusDevice::connect and the hooks. On error nothing stays granted (release() ran).
+    Task<Result<void>> connect();
+    /// Stop the data path (go_down(Error::closed)) and close through xenbus (the teardown runs
+    /// release()).
+    Task<Result<void>> close();
+
+    /// True while the data path runs (connected and not being reset).
+    bool live() const { return live_; }
+    /// Set while the data path runs (discovery waits on it for a first connection).
+    Event& ready() { return ready_; }
+    /// The supervisor runs (false before start(), after it gave up or found the device gone).
+    bool supervising() const { return supervising_; }
+    std::string_view nodename() const { return dev_.nodename(); }
+    XenbusDevice& xenbus() { return dev_; }
+    /// Handshakes that reached the data path; resets the data path asked for.
+    std::uint64_t connects() const { return connects_; }
+    std::uint64_t resets() const { return resets_; }
+    /// A driver's Stats with the supervisor's counters filled in (its `connects`, `resets`).
+    template <typename Stats>
+    Stats with_connection_counts(Stats s) const {
+        s.connects = connects_;
+        s.resets = resets_;
+        return s;
+    }
+    /// The protocol's name in logs ("netfront").
+    const char* driver() const { return driver_; }
+
+protected:
+    Frontend(const char* driver, xen::XenStore& xs, const XenbusNode& node, xen::GrantTable& grants,
+             Platform& platform, const FrontendOptions& options);
+
+    // ---- hooks (control path)
+    /// init()'s device-specific part.
+    virtual Task<Result<void>> prepare() = 0;
+    /// The backend is ready for our parameters: read its features, grant, open channels (call
+    /// begin_connection() before the first resource, so release() undoes a partial setup),
+    /// stage the keys in `cfg`. On error, release_connection() before returning.
+    virtual Task<Result<void>> configure(XenbusConfig& cfg) = 0;
+    /// The backend said Connected: read what it publishes then (blkfront's disk properties).
+    virtual Task<Result<void>> backend_connected();
+    /// The data path starts (live() is true): kick the backend, tell the users.
+    virtual void go_live() = 0;
+    /// The data path stopped (a reset, close(), or the backend left): fail or park what is in
+    /// flight with `why`, tell the users. The rings may still be mapped by the backend.
+    virtual void go_down(Error why) = 0;
+    /// The connection is over (the backend let go, or is gone): close channels, revoke grants
+    /// (a grant still in use is leaked, never reused), detach the rings.
+    virtual void release() = 0;
+    /// Every FrontendOptions::watchdog_ns while connected (supervised only).
+    virtual void watchdog() {}
+    /// Log why the device is being reset (default: one line with `why`).
+    virtual void report_reset(const char* why);
+
+    // ---- for the driver
+    /// From the data path: a response broke the protocol. One more in a row; at
+    /// max_consecutive_errors the device is reset.
+    void protocol_error() {
+        if (++consecutive_errors_ >= options_.max_consecutive_errors) {
+            request_reset("too many protocol errors in a row");
+        }
+    }
+    /// From the data path: a response was fine; the run of protocol errors ends.
+    void good_response() {
+        consecutive_errors_ = 0;
+        healthy_ = true;
+    }
+    /// Stop the data path now (go_down(fail_with)) and have the supervisor close and reconnect
+    /// the device. No-op unless live(). Never runs the supervisor from inside.
+    void request_reset(const char* why, Error fail_with = Error::closed);
+    /// configure(): resources are being set up; from here release_connection() runs release().
+    void begin_connection() { connection_ = true; }
+    bool has_connection() const { return connection_; }
+    /// Stop the data path, then release() if a connection was set up. Idempotent.
+    void release_connection();
+    /// For the derived destructor, first thing: stop the supervisor and release the
+    /// connection without xenbus (the hooks still reach the driver).
+    void shutdown();
+
+    xen::XenStore& xs_;
+    xen::GrantTable& grants_;
+    Platform& platform_;
+    const char* const driver_;
+
+private:
+    Task<void> supervise();
+    void stop_data_path(Error why);
+
+    FrontendOptions options_;
+    bool initialised_ = false;
+    bool started_ = false;
+    bool supervising_ = false;
+    bool live_ = false;          ///< the data path may touch the rings
+    bool reset_wanted_ = false;  ///< the data path asked for a reset
+    bool connection_ = false;    ///< grants and channels are (being) set up
+    bool healthy_ = false;       ///< a good response arrived on this connection
+    unsigned consecutive_errors_ = 0;
+    unsigned troubles_ = 0;  ///< failed connects / resets in a row (reconnect back-off)
+    std::uint64_t connects_ = 0;
+    std::uint64_t resets_ = 0;
+
+protected:
+    // Declared last: destroyed first (the supervisor's frame may wait on attention_ or inside
+    // dev_.connect()).
+    XenbusDevice dev_;
+
+private:
+    Event ready_;
+    Event attention_;  ///< set when the connection ended or a reset is wanted
+    Task<void> supervisor_;
+};
+
+}  // namespace keel::xenbus
