@@ -4,17 +4,11 @@
 
 #include <cstring>
 
+#include "keel/ascii.h"
 #include "keel/format.h"
 
 namespace keel::net {
 namespace {
-
-int hex_value(char c) {
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-    return -1;
-}
 
 /// Dotted quad in text[begin, end): exactly four decimal parts 0-255, no leading zeros.
 bool parse_v4(std::string_view text, std::uint8_t out[4]) {

@@ -1,16 +1,9 @@
 // The `mac` node's text to bytes.
 #include "keel/netfront/netfront.h"
 
-namespace keel::netfront {
+#include "keel/ascii.h"
 
-namespace {
-int hex_digit(char c) {
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-    return -1;
-}
-}  // namespace
+namespace keel::netfront {
 
 std::optional<Mac> parse_mac(std::string_view text) {
     // "xx:xx:xx:xx:xx:xx": 6 * 2 digits + 5 separators.
@@ -19,8 +12,8 @@ std::optional<Mac> parse_mac(std::string_view text) {
     for (std::size_t i = 0; i < 6; ++i) {
         const std::size_t at = i * 3;
         if (i > 0 && text[at - 1] != ':') return std::nullopt;
-        const int hi = hex_digit(text[at]);
-        const int lo = hex_digit(text[at + 1]);
+        const int hi = hex_value(text[at]);
+        const int lo = hex_value(text[at + 1]);
         if (hi < 0 || lo < 0) return std::nullopt;
         mac.bytes[i] = static_cast<std::uint8_t>((hi << 4) | lo);
     }
