@@ -156,6 +156,18 @@ xl_create() {
     log "created $(basename "$cfg" .xl) in $(elapsed "$KEEL_CREATED_MS") ms"
 }
 
+# start_httpd IP SERVE_TIMEOUT_S TIMING_NAME: xl_create the httpd guest, wait up to SERVE_TIMEOUT_S
+# for it to log that it serves on port 80 and up to 20 s for IP to answer ping, then report the
+# time from the create to the ping answer as KEEL-TIMING TIMING_NAME.
+start_httpd() {
+    local ip=$1 serve_limit=$2 name=$3 t0
+    xl_create httpd
+    t0=$KEEL_CREATED_MS
+    wait_guest_log httpd 'httpd: serving on port 80' "$serve_limit"
+    wait_until 20 "ping answers" ping -c 1 -W 1 "$ip"
+    timing "$name" "$(elapsed "$t0")"
+}
+
 # xl_destroy NAME: destroy domain NAME (fails the scenario if it exists and cannot be destroyed).
 xl_destroy() {
     xl domid "$1" >/dev/null 2>&1 || return 0

@@ -284,6 +284,20 @@ void take_reservation(Op& op, Counter& requests, Counter& pages, Counter& indire
     if (op.need_indirect) --indirect;
 }
 
+/// Takes a free request slot for `op`: a new generation in its id, marked busy.
+template <class Request, class Op>
+Request& claim_request(Request* requests, const std::uint16_t* free, std::uint16_t& free_count, Op& op) {
+    KASSERT(free_count > 0);
+    const std::uint16_t index = free[--free_count];
+    Request& q = requests[index];
+    KASSERT(!q.busy);
+    ++q.generation;
+    q.id = static_cast<std::uint64_t>(q.generation) << 16 | index;
+    q.busy = true;
+    q.op = &op;
+    return q;
+}
+
 }  // namespace
 
 void Blkfront::issue(Op& op, std::uint8_t operation, std::uint64_t sector512, const std::byte* from,
@@ -293,14 +307,7 @@ void Blkfront::issue(Op& op, std::uint8_t operation, std::uint64_t sector512, co
     const bool indirect = npages > BLKIF_MAX_SEGMENTS_PER_REQUEST;
     KASSERT(npages > 0 && npages <= features_.segments_per_request && (!indirect || features_.indirect));
 
-    KASSERT(request_free_count_ > 0);
-    const std::uint16_t index = request_free_[--request_free_count_];
-    Request& q = requests_[index];
-    KASSERT(!q.busy);
-    ++q.generation;
-    q.id = static_cast<std::uint64_t>(q.generation) << 16 | index;
-    q.busy = true;
-    q.op = &op;
+    auto& q = claim_request(requests_, request_free_, request_free_count_, op);
     q.offset = offset;
     q.bytes = static_cast<std::uint32_t>(bytes);
     q.inner_op = operation;
@@ -361,14 +368,7 @@ void Blkfront::issue(Op& op, std::uint8_t operation, std::uint64_t sector512, co
 
 void Blkfront::issue_single(Op& op, std::uint8_t operation, std::uint64_t sector512, std::uint64_t count512) {
     take_reservation(op, reserved_requests_, reserved_pages_, reserved_indirect_);
-    KASSERT(request_free_count_ > 0);
-    const std::uint16_t index = request_free_[--request_free_count_];
-    Request& q = requests_[index];
-    KASSERT(!q.busy);
-    ++q.generation;
-    q.id = static_cast<std::uint64_t>(q.generation) << 16 | index;
-    q.busy = true;
-    q.op = &op;
+    auto& q = claim_request(requests_, request_free_, request_free_count_, op);
     q.offset = 0;
     q.bytes = 0;
     q.operation = q.inner_op = operation;

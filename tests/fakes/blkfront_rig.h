@@ -31,6 +31,11 @@ protected:
     /// connect() to Connected, then let everything settle.
     void connect(blkfront::Blkfront& b);
     void connect() { connect(*bf); }
+    /// make() then connect().
+    void make_connected(const DiskConfig& c = {}, blkfront::Options o = {}) {
+        make(c, o);
+        connect();
+    }
 
     /// Run a block call to its end; its error (Error::ok on success).
     Error io(Task<Result<void>> t) {

@@ -136,14 +136,18 @@ void FakeBlkback::map() {
     BACK_RING_INIT(&ring_, s, page << order);
     armed_ = false;
     jumped_ = false;
+    forget_requests();
+    answered_any_ = false;
+    connected_now();
+}
+
+void FakeBlkback::forget_requests() {
     held_count_ = 0;
     pages_held_ = 0;
     segs_.clear();
     indirect_refs_.clear();
     persistent_map_.reset();
     persistent_count_ = 0;
-    answered_any_ = false;
-    connected_now();
 }
 
 void FakeBlkback::unmap() {
@@ -158,12 +162,7 @@ void FakeBlkback::unmap() {
         for (grant_ref_t r : indirect_refs_) clear(r);
     }
     ch_ = nullptr;
-    held_count_ = 0;
-    pages_held_ = 0;
-    segs_.clear();
-    indirect_refs_.clear();
-    persistent_map_.reset();
-    persistent_count_ = 0;
+    forget_requests();
 }
 
 std::byte* FakeBlkback::use_grant(grant_ref_t ref, bool write) {

@@ -120,6 +120,8 @@ private:
     void write_properties();
     void map() override;
     void unmap() override;
+    /// Drop every held request, segment and persistent grant (on map and unmap).
+    void forget_requests();
     /// Map a data or indirect grant for a request; persistently if negotiated.
     std::byte* use_grant(grant_ref_t ref, bool write);
     void unuse_grant(grant_ref_t ref);

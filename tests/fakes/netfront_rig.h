@@ -28,6 +28,11 @@ protected:
     netfront::Netfront& construct(const BackendFeatures& f = {}, netfront::Options o = {});
     /// connect() to Connected, then let everything settle.
     void connect();
+    /// make() then connect().
+    void make_connected(const BackendFeatures& f = {}, netfront::Options o = {}) {
+        make(f, o);
+        connect();
+    }
 
     std::optional<std::string> key(const char* k) const {
         return d.get(std::string(FakeNetback::vif_front) + "/" + k);

@@ -41,6 +41,17 @@ private:
 template <typename Stream, typename Limits>
 void check_cuts(std::string_view data, const Limits& limits);
 
+/// The whole of a parser target's entry point: check_cuts<Stream> under the default limits and
+/// under `tight` ones, then `check_session(input)` (the input served by a session). Returns 0.
+template <typename Stream, typename Limits, typename CheckSession>
+int check_input(const std::uint8_t* data, std::size_t size, const Limits& tight, CheckSession check_session) {
+    const std::string_view input(reinterpret_cast<const char*>(data), size);
+    check_cuts<Stream>(input, Limits{});
+    check_cuts<Stream>(input, tight);
+    check_session(input);
+    return 0;
+}
+
 }  // namespace keel::fuzz
 
 #define CHECK(cond)                                                 \

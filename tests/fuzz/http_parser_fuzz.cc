@@ -130,14 +130,7 @@ void check_session(std::string_view data) {
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
-    const std::string_view input(reinterpret_cast<const char*>(data), size);
-    keel::fuzz::check_cuts<Stream>(input, Limits{});
-    Limits tight;
-    tight.max_header_bytes = 300;
-    tight.max_target_bytes = 64;
-    tight.max_header_count = 4;
-    tight.max_body_bytes = 32;
-    keel::fuzz::check_cuts<Stream>(input, tight);
-    check_session(input);
-    return 0;
+    constexpr Limits tight{
+        .max_header_bytes = 300, .max_target_bytes = 64, .max_header_count = 4, .max_body_bytes = 32};
+    return keel::fuzz::check_input<Stream>(data, size, tight, check_session);
 }

@@ -155,14 +155,7 @@ void check_session(std::string_view data) {
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
-    const std::string_view input(reinterpret_cast<const char*>(data), size);
-    keel::fuzz::check_cuts<Stream>(input, Limits{});
-    Limits tight;
-    tight.max_args = 4;
-    tight.max_bulk_bytes = 16;
-    tight.max_command_bytes = 40;
-    tight.max_inline_bytes = 32;
-    keel::fuzz::check_cuts<Stream>(input, tight);
-    check_session(input);
-    return 0;
+    constexpr Limits tight{
+        .max_args = 4, .max_bulk_bytes = 16, .max_command_bytes = 40, .max_inline_bytes = 32};
+    return keel::fuzz::check_input<Stream>(data, size, tight, check_session);
 }

@@ -113,6 +113,12 @@ ParseResult CommandParser::feed(std::span<const char> data) {
     const char* p = data.data();
     const std::size_t n = data.size();
     std::size_t i = 0;
+    // The byte after a bulk string's data must be `want` ('\r', then '\n'); else the command fails.
+    const auto crlf_byte = [&](char want) {
+        if (p[i] == want) return true;
+        fail("ERR Protocol error: expected CRLF after a bulk string");
+        return false;
+    };
     while (i < n && phase_ != Phase::complete && phase_ != Phase::failed) {
         switch (phase_) {
             case Phase::start:
@@ -140,18 +146,12 @@ ParseResult CommandParser::feed(std::span<const char> data) {
                 break;
             }
             case Phase::bulk_cr:
-                if (p[i] != '\r') {
-                    fail("ERR Protocol error: expected CRLF after a bulk string");
-                    break;
-                }
+                if (!crlf_byte('\r')) break;
                 ++i;
                 phase_ = Phase::bulk_lf;
                 break;
             case Phase::bulk_lf:
-                if (p[i] != '\n') {
-                    fail("ERR Protocol error: expected CRLF after a bulk string");
-                    break;
-                }
+                if (!crlf_byte('\n')) break;
                 ++i;
                 if (args_.size() == args_expected_) {
                     finish();

@@ -3,11 +3,7 @@
 # beside a parallel wrk, then DHCP from dnsmasq in dom0.
 source /scenario/lib.sh
 ip=10.0.0.2
-xl_create httpd
-t0=$KEEL_CREATED_MS
-wait_guest_log httpd 'httpd: serving on port 80' 30
-wait_until 20 "ping answers" ping -c 1 -W 1 $ip
-timing create_to_serving "$(elapsed "$t0")"
+start_httpd $ip 30 create_to_serving
 ab_out=$(ab -q -n 5000 -c 50 http://$ip/ 2>&1) || { echo "$ab_out"; fail "ab failed"; }
 echo "$ab_out" | grep -E 'Requests per second|Failed requests|Complete requests'
 grep -qE '^Failed requests: +0$' <<<"$ab_out" || fail "ab saw failed requests"

@@ -4,11 +4,7 @@
 # server keeps serving, xl shutdown powers it off.
 source /scenario/lib.sh
 ip=10.0.0.2
-xl_create httpd
-t0=$KEEL_CREATED_MS
-wait_guest_log httpd 'httpd: serving on port 80' 60
-wait_until 20 "ping answers" ping -c 1 -W 1 $ip
-timing create_to_ping "$(elapsed "$t0")"
+start_httpd $ip 60 create_to_ping
 check ping -c 3 -W 2 $ip
 pass "ping"
 

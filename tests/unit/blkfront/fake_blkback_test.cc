@@ -12,8 +12,7 @@ namespace {
 TEST_F(BlkfrontTest, FakeBlkbackCatchesAnIdReusedWhileInFlight) {
     DiskConfig c;
     c.max_ring_page_order = -1;  // a one-page ring: "ring-ref"
-    make(c);
-    connect();
+    make_connected(c);
     bb.hold = true;
     std::vector<std::byte> buf(4096);
     std::optional<Result<void>> r;

@@ -36,8 +36,7 @@ TEST_F(BlkfrontTest, CallsBeforeTheFirstConnectionSayClosed) {
 TEST_F(BlkfrontTest, SinglePageRingWhenTheBackendOffersNoOrder) {
     DiskConfig c;
     c.max_ring_page_order = -1;
-    make(c);
-    connect();
+    make_connected(c);
     EXPECT_TRUE(key("ring-ref").has_value());
     EXPECT_FALSE(key("ring-page-order").has_value());
     EXPECT_FALSE(key("ring-ref0").has_value());
@@ -56,8 +55,7 @@ TEST_F(BlkfrontTest, SinglePageRingWhenTheBackendOffersNoOrder) {
 TEST_F(BlkfrontTest, MultiPageRingUpToTheOptionsOrder) {
     DiskConfig c;
     c.max_ring_page_order = 3;  // the backend offers 8 pages; we want at most 4 (default)
-    make(c);
-    connect();
+    make_connected(c);
     EXPECT_EQ(key("ring-page-order"), "2");
     EXPECT_EQ(key("num-ring-pages"), "4");
     for (const char* k : {"ring-ref0", "ring-ref1", "ring-ref2", "ring-ref3"})
@@ -85,8 +83,7 @@ TEST_F(BlkfrontTest, TheDeprecatedMaxRingPagesIsUnderstood) {
     DiskConfig c;
     c.max_ring_page_order = -1;
     c.max_ring_pages = 2;
-    make(c);
-    connect();
+    make_connected(c);
     EXPECT_EQ(key("ring-page-order"), "1");
     EXPECT_EQ(key("num-ring-pages"), "2");
     EXPECT_EQ(bb.ring_order(), 1u);
@@ -106,8 +103,7 @@ TEST_F(BlkfrontTest, PropertiesBecomeTheGeometry) {
     c.sectors512 = 4096;
     c.flush_cache = true;
     c.discard = true;
-    make(c);
-    connect();
+    make_connected(c);
     const auto& g = bf->geometry();
     EXPECT_EQ(g.sectors, 4096u);
     EXPECT_EQ(g.sector_size, 512u);
@@ -121,8 +117,7 @@ TEST_F(BlkfrontTest, FourKilobyteSectors) {
     DiskConfig c;
     c.sectors512 = 2048;  // Linux's blkback counts 512-byte units whatever the sector size
     c.sector_size = 4096;
-    make(c);
-    connect();
+    make_connected(c);
     EXPECT_EQ(bf->geometry().sectors, 256u);
     EXPECT_EQ(bf->geometry().sector_size, 4096u);
 }
@@ -133,8 +128,7 @@ TEST_F(BlkfrontTest, ReadOnlyBarrierOnlyNoDiscard) {
     c.flush_cache = false;
     c.barrier = true;
     c.discard = false;
-    make(c);
-    connect();
+    make_connected(c);
     EXPECT_TRUE(bf->geometry().read_only);
     EXPECT_TRUE(bf->geometry().flush);
     EXPECT_FALSE(bf->geometry().discard);
@@ -146,8 +140,7 @@ TEST_F(BlkfrontTest, NoFlushFeatureAtAll) {
     DiskConfig c;
     c.flush_cache = false;
     c.barrier = false;
-    make(c);
-    connect();
+    make_connected(c);
     EXPECT_FALSE(bf->geometry().flush);
     EXPECT_EQ(bf->features().flush, FlushOp::none);
 }
@@ -193,8 +186,7 @@ TEST_F(BlkfrontTest, IndirectSegmentsNegotiated) {
 TEST_F(BlkfrontTest, ASmallPoolLimitsTheRequestSize) {
     blkfront::Options o;
     o.data_pages = 4;
-    make({}, o);
-    connect();
+    make_connected({}, o);
     EXPECT_FALSE(bf->features().indirect);
     EXPECT_EQ(bf->features().segments_per_request, 4u);
 }
@@ -241,14 +233,12 @@ INSTANTIATE_TEST_SUITE_P(
     [](const auto& p) { return std::string(p.param.name); });
 
 TEST_F(BlkfrontTest, MissingSectorSizeMeans512) {
-    make(with_sector_size(0));
-    connect();
+    make_connected(with_sector_size(0));
     EXPECT_EQ(bf->geometry().sector_size, 512u);
 }
 
 TEST_F(BlkfrontTest, CloseRevokesEverything) {
-    make();
-    connect();
+    make_connected();
     EXPECT_GT(grants.stats().in_use, 256u);
     auto r = run(bf->close());
     ASSERT_TRUE(r && r->ok());

@@ -31,8 +31,7 @@ class BadResponse : public BlkfrontTest, public ::testing::WithParamInterface<In
 
 TEST_P(BadResponse, IsCountedFailsItsCallAndTheNextCallWorks) {
     const InSync c = GetParam();
-    make();
-    connect();
+    make_connected();
     bb.disk()[0] = std::byte{0x11};
     bb.misbehave(c.fault);
     std::vector<std::byte> buf(4096);
@@ -110,8 +109,7 @@ INSTANTIATE_TEST_SUITE_P(Faults, StolenSlot,
                                            SlotStealer{Fault::duplicate, &Stats::duplicate}));
 
 TEST_F(BlkfrontTest, AWrongIdFailsTheCallWhoseAnswerItTook) {
-    make();
-    connect();
+    make_connected();
     bb.hold = true;
     Error r[4];
     int done = 0;
@@ -151,8 +149,7 @@ TEST_F(BlkfrontTest, ARspProdOverrunResetsAtOnce) {
 TEST_F(BlkfrontTest, BackendClosingMidFlightFailsCallsWithClosed) {
     blkfront::Options o;
     o.data_pages = 8;
-    make({}, o);
-    connect();
+    make_connected({}, o);
     bb.hold = true;
     Error r[3] = {Error::ok, Error::ok, Error::ok};
     int done = 0;
@@ -175,8 +172,7 @@ TEST_F(BlkfrontTest, BackendClosingMidFlightFailsCallsWithClosed) {
 }
 
 TEST_F(BlkfrontTest, CloseFailsCallsInFlight) {
-    make();
-    connect();
+    make_connected();
     bb.hold = true;
     Error r = Error::ok;
     int done = 0;
@@ -191,8 +187,7 @@ TEST_F(BlkfrontTest, CloseFailsCallsInFlight) {
 }
 
 TEST_F(BlkfrontTest, GrantsTheBackendKeepsAreLeakedNotReused) {
-    make();
-    connect();
+    make_connected();
     std::vector<std::byte> buf = std::vector<std::byte>(4096, std::byte{1});
     ASSERT_EQ(io(bf->write(0, buf)), Error::ok);  // maps one data page persistently
     bb.keep_mapped = true;

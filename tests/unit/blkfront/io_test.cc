@@ -31,8 +31,7 @@ Task<void> store(Task<Result<void>> t, Error& out, int& done) {
 }
 
 TEST_F(BlkfrontTest, RoundTripsOfManySizesAndAlignments) {
-    make(big_disk());
-    connect();
+    make_connected(big_disk());
     const std::size_t sizes[] = {1,  2,  7,  8,   9,   87,  88,  89,
                                  95, 96, 97, 511, 512, 513, 1000};  // in 512-byte sectors
     std::uint64_t sector = 0;
@@ -67,8 +66,7 @@ TEST_F(BlkfrontTest, RoundTripsOfManySizesAndAlignments) {
 TEST_F(BlkfrontTest, LargeTransfersSplitIntoRequestsOfElevenSegments) {
     DiskConfig c = big_disk();
     c.max_indirect_segments = 0;
-    make(c);
-    connect();
+    make_connected(c);
     const auto data = pattern(100 * 4096, 1);
     ASSERT_EQ(io(bf->write(8, data)), Error::ok);
     EXPECT_EQ(bb.writes, 10u);  // 100 pages: 9 x 11 + 1
@@ -102,8 +100,7 @@ TEST_F(BlkfrontTest, LargeTransfersUseIndirectRequests) {
 TEST_F(BlkfrontTest, FourKilobyteSectorsAreAddressedIn512ByteUnitsOnTheRing) {
     DiskConfig c;
     c.sector_size = 4096;
-    make(c);
-    connect();
+    make_connected(c);
     const auto data = pattern(2 * 4096, 3);
     ASSERT_EQ(io(bf->write(3, data)), Error::ok);
     EXPECT_EQ(bb.last_sector, 24u);
@@ -137,8 +134,7 @@ TEST_F(BlkfrontTest, ArgumentsAreChecked) {
 TEST_F(BlkfrontTest, ReadOnlyDiskRefusesWritesAndDiscards) {
     DiskConfig c;
     c.info = VDISK_READONLY;
-    make(c);
-    connect();
+    make_connected(c);
     bb.disk()[0] = std::byte{0x42};
     std::vector<std::byte> buf(512);
     EXPECT_EQ(io(bf->write(0, buf)), Error::permission);
@@ -156,8 +152,7 @@ TEST_F(BlkfrontTest, ReadOnlyDiskRefusesWritesAndDiscards) {
 }
 
 TEST_F(BlkfrontTest, FlushUsesFlushDiskcache) {
-    make();
-    connect();
+    make_connected();
     std::vector<std::byte> buf(4096);
     ASSERT_EQ(io(bf->write(0, buf)), Error::ok);
     EXPECT_EQ(io(bf->flush()), Error::ok);
@@ -170,8 +165,7 @@ TEST_F(BlkfrontTest, FlushFallsBackToABarrier) {
     DiskConfig c;
     c.flush_cache = false;
     c.barrier = true;
-    make(c);
-    connect();
+    make_connected(c);
     EXPECT_EQ(io(bf->flush()), Error::ok);
     EXPECT_EQ(bb.barriers, 1u);
     EXPECT_EQ(bb.flushes, 0u);
@@ -180,16 +174,14 @@ TEST_F(BlkfrontTest, FlushFallsBackToABarrier) {
 TEST_F(BlkfrontTest, FlushWithoutTheFeatureCompletesAtOnce) {
     DiskConfig c;
     c.flush_cache = false;
-    make(c);
-    connect();
+    make_connected(c);
     EXPECT_EQ(io(bf->flush()), Error::ok);
     EXPECT_EQ(bb.requests, 0u);
     EXPECT_EQ(bf->stats().flushes, 1u);
 }
 
 TEST_F(BlkfrontTest, AFlushTheBackendRefusesSaysNotSupported) {
-    make();
-    connect();
+    make_connected();
     bb.misbehave(FakeBlkback::Fault::eopnotsupp);
     EXPECT_EQ(io(bf->flush()), Error::not_supported);
     EXPECT_EQ(bf->stats().not_supported, 1u);
@@ -199,8 +191,7 @@ TEST_F(BlkfrontTest, AFlushTheBackendRefusesSaysNotSupported) {
 }
 
 TEST_F(BlkfrontTest, DiscardReachesTheBackend) {
-    make();
-    connect();
+    make_connected();
     const auto data = pattern(8 * 512, 4);
     ASSERT_EQ(io(bf->write(0, data)), Error::ok);
     EXPECT_EQ(io(bf->discard(2, 4)), Error::ok);
@@ -215,15 +206,13 @@ TEST_F(BlkfrontTest, DiscardReachesTheBackend) {
 TEST_F(BlkfrontTest, DiscardWithoutTheFeatureIsNotSupported) {
     DiskConfig c;
     c.discard = false;
-    make(c);
-    connect();
+    make_connected(c);
     EXPECT_EQ(io(bf->discard(0, 8)), Error::not_supported);
     EXPECT_EQ(bb.requests, 0u);
 }
 
 TEST_F(BlkfrontTest, ADiscardTheBackendRefusesTurnsDiscardOff) {
-    make();
-    connect();
+    make_connected();
     bb.misbehave(FakeBlkback::Fault::eopnotsupp);
     EXPECT_EQ(io(bf->discard(0, 8)), Error::not_supported);
     EXPECT_FALSE(bf->geometry().discard);
@@ -233,8 +222,7 @@ TEST_F(BlkfrontTest, ADiscardTheBackendRefusesTurnsDiscardOff) {
 }
 
 TEST_F(BlkfrontTest, BackendErrorsFailTheCallWithIo) {
-    make();
-    connect();
+    make_connected();
     bb.misbehave(FakeBlkback::Fault::status_error);
     std::vector<std::byte> buf(4096);
     EXPECT_EQ(io(bf->read(0, buf)), Error::io);
@@ -246,8 +234,7 @@ TEST_F(BlkfrontTest, BackendErrorsFailTheCallWithIo) {
 TEST_F(BlkfrontTest, CallsWaitForAFullRingInsteadOfFailing) {
     DiskConfig c = big_disk();
     c.max_ring_page_order = -1;  // 32 slots
-    make(c);
-    connect();
+    make_connected(c);
     bb.hold = true;
     constexpr int calls = 40;
     std::vector<std::vector<std::byte>> data;
@@ -272,8 +259,7 @@ TEST_F(BlkfrontTest, CallsWaitForAFullRingInsteadOfFailing) {
 TEST_F(BlkfrontTest, CallsWaitForPagesInsteadOfFailing) {
     blkfront::Options o;
     o.data_pages = 16;
-    make(big_disk(), o);
-    connect();
+    make_connected(big_disk(), o);
     bb.hold = true;
     std::vector<std::vector<std::byte>> data;
     Error results[5];
@@ -297,8 +283,7 @@ TEST_F(BlkfrontTest, WaitingCallsAreServedInOrder) {
     blkfront::Options o;
     o.data_pages = 16;
     o.max_indirect_segments = 0;
-    make(big_disk(), o);
-    connect();
+    make_connected(big_disk(), o);
     bb.hold = true;
     const auto ten = pattern(10 * 4096, 1), eleven = pattern(11 * 4096, 2), one = pattern(4096, 3);
     Error r1 = Error::cancelled, r2 = Error::cancelled, r3 = Error::cancelled;
@@ -332,8 +317,7 @@ Task<void> mixed_io(Blkfront& b, unsigned seed, int rounds, int& failures, int& 
 }
 
 TEST_F(BlkfrontTest, ConcurrentCallsReuseThePersistentGrants) {
-    make(big_disk());
-    connect();
+    make_connected(big_disk());
     const auto granted = grants.stats().grants;
     int failures = 0, done = 0;
     for (unsigned t = 0; t < 8; ++t) spawn(mixed_io(*bf, t, 40, failures, done));
@@ -349,8 +333,7 @@ TEST_F(BlkfrontTest, ConcurrentCallsReuseThePersistentGrants) {
 TEST_F(BlkfrontTest, WorksWithABackendWithoutPersistentGrants) {
     DiskConfig c = big_disk();
     c.persistent = false;
-    make(c);
-    connect();
+    make_connected(c);
     const auto granted = grants.stats().grants;
     int failures = 0, done = 0;
     for (unsigned t = 0; t < 4; ++t) spawn(mixed_io(*bf, t, 20, failures, done));
@@ -372,8 +355,7 @@ Task<void> steady(Blkfront& b, std::span<std::byte> buf, int rounds, int& calls,
 }
 
 TEST_F(BlkfrontTest, SteadyStateAllocatesNothingButTheCallFrames) {
-    make(big_disk());
-    connect();
+    make_connected(big_disk());
     std::vector<std::byte> buf = pattern(3 * 4096 + 1024, 7);  // 3.25 pages: 4 segments
     std::vector<std::byte> storage(buf.size() + 1);
     std::memcpy(storage.data() + 1, buf.data(), buf.size());
@@ -404,8 +386,7 @@ TEST_F(BlkfrontTest, SteadyStateAllocatesNothingButTheCallFrames) {
 }
 
 TEST_F(BlkfrontTest, ACancelledCallLeavesNoTrace) {
-    make();
-    connect();
+    make_connected();
     bb.hold = true;
     {
         std::vector<std::byte> doomed(8 * 4096);
@@ -428,8 +409,7 @@ TEST_F(BlkfrontTest, ACancelledCallLeavesNoTrace) {
 TEST_F(BlkfrontTest, ACancelledWaiterLeavesTheQueue) {
     blkfront::Options o;
     o.data_pages = 4;
-    make({}, o);
-    connect();
+    make_connected({}, o);
     bb.hold = true;
     std::vector<std::byte> a(4 * 4096), b(4 * 4096), c(4096);
     Error ra = Error::cancelled, rc = Error::cancelled;

@@ -28,6 +28,16 @@ struct Pages {
     std::byte* mem;
 };
 
+/// Pages with a BlkRing attached, and the shared ring as the back end sees it.
+struct Attached {
+    explicit Attached(unsigned order) : p(order), s(reinterpret_cast<blkif_sring_t*>(p.mem)) {
+        ring.attach(p.mem, order);
+    }
+    Pages p;
+    BlkRing ring;
+    blkif_sring_t* s;
+};
+
 blkif_request_t read_request(std::uint64_t id) {
     blkif_request_t r{};
     r.operation = BLKIF_OP_READ;
@@ -43,10 +53,8 @@ class BlkRingOrder : public ::testing::TestWithParam<unsigned> {};
 
 TEST_P(BlkRingOrder, SizeMatchesTheMacros) {
     const unsigned order = GetParam();
-    Pages p(order);
-    BlkRing ring;
-    ring.attach(p.mem, order);
-    auto* s = reinterpret_cast<blkif_sring_t*>(p.mem);
+    Attached a(order);
+    auto& [p, ring, s] = a;
     EXPECT_EQ(ring.slots(), __RING_SIZE(s, page_size << order));
     EXPECT_EQ(ring.slots(), 32u << order);
     EXPECT_EQ(s->req_event, 1u);
@@ -58,10 +66,8 @@ TEST_P(BlkRingOrder, SizeMatchesTheMacros) {
 
 TEST_P(BlkRingOrder, RequestsAndResponsesWrapAcrossThePages) {
     const unsigned order = GetParam();
-    Pages p(order);
-    BlkRing ring;
-    ring.attach(p.mem, order);
-    auto* s = reinterpret_cast<blkif_sring_t*>(p.mem);
+    Attached a(order);
+    auto& [p, ring, s] = a;
     blkif_back_ring_t back;
     BACK_RING_INIT(&back, s, page_size << order);
 
@@ -98,15 +104,13 @@ TEST_P(BlkRingOrder, RequestsAndResponsesWrapAcrossThePages) {
 INSTANTIATE_TEST_SUITE_P(Orders, BlkRingOrder, ::testing::Values(0u, 1u, 2u, 3u, 4u));
 
 TEST(BlkRing, PutZeroesTheRestOfTheEntry) {
-    Pages p(0);
-    BlkRing ring;
-    ring.attach(p.mem, 0);
+    Attached a(0);
+    auto& [p, ring, s] = a;
     blkif_request_discard_t d{};
     d.operation = BLKIF_OP_DISCARD;
     d.id = 9;
     d.sector_number = 16;
     d.nr_sectors = 8;
-    auto* s = reinterpret_cast<blkif_sring_t*>(p.mem);
     std::memset(&s->ring[0], 0xEE, sizeof s->ring[0]);
     ring.put(d);
     const auto* bytes = reinterpret_cast<const unsigned char*>(&s->ring[0]);
@@ -118,10 +122,8 @@ TEST(BlkRing, PutZeroesTheRestOfTheEntry) {
 }
 
 TEST(BlkRing, NotifiesOnlyWhenReqEventIsCrossed) {
-    Pages p(0);
-    BlkRing ring;
-    ring.attach(p.mem, 0);
-    auto* s = reinterpret_cast<blkif_sring_t*>(p.mem);
+    Attached a(0);
+    auto& [p, ring, s] = a;
     ring.put(read_request(1));
     EXPECT_TRUE(ring.push()) << "req_event starts at 1";
     EXPECT_FALSE(ring.push()) << "nothing new";
@@ -133,10 +135,8 @@ TEST(BlkRing, NotifiesOnlyWhenReqEventIsCrossed) {
 }
 
 TEST(BlkRing, RefusesARspProdBeyondTheRequests) {
-    Pages p(1);
-    BlkRing ring;
-    ring.attach(p.mem, 1);
-    auto* s = reinterpret_cast<blkif_sring_t*>(p.mem);
+    Attached a(1);
+    auto& [p, ring, s] = a;
     ring.put(read_request(1));
     ring.put(read_request(2));
     (void)ring.push();
@@ -149,10 +149,8 @@ TEST(BlkRing, RefusesARspProdBeyondTheRequests) {
 }
 
 TEST(BlkRing, FinalCheckSeesAResponsePublishedMeanwhile) {
-    Pages p(0);
-    BlkRing ring;
-    ring.attach(p.mem, 0);
-    auto* s = reinterpret_cast<blkif_sring_t*>(p.mem);
+    Attached a(0);
+    auto& [p, ring, s] = a;
     ring.put(read_request(1));
     (void)ring.push();
     EXPECT_FALSE(ring.final_check());

@@ -16,6 +16,12 @@ Task<void> accept_one(TcpListener& l, std::optional<Result<TcpStream>>& out) {
     out.emplace(co_await l.accept());
 }
 
+/// Read once from `st` (into 8 bytes) and keep the result in `out`.
+Task<void> read_into(TcpStream& st, std::optional<Result<std::size_t>>& out) {
+    std::byte buf[8];
+    out.emplace(co_await st.read(buf));
+}
+
 Task<Result<std::size_t>> read_some(TcpStream& st, std::span<std::byte> b) { co_return co_await st.read(b); }
 Task<Result<std::size_t>> write_text(TcpStream& st, const char* text) {
     co_return co_await st.write(as_bytes(text));
@@ -43,6 +49,20 @@ protected:
         ASSERT_TRUE(server->ok());
         out.client = std::move(client->value());
         out.server = std::move(server->value());
+    }
+
+    /// Write `text` on `st` (run to completion): all of it must be queued.
+    void write_ok(TcpStream& st, const char* text) {
+        auto w = run(write_text(st, text));
+        ASSERT_TRUE(w && w->ok());
+    }
+
+    /// One read from `st` (run to completion) must succeed with `n` bytes.
+    void expect_read(TcpStream& st, std::size_t n) {
+        std::byte buf[8];
+        auto r = run(read_some(st, buf));
+        ASSERT_TRUE(r && r->ok());
+        EXPECT_EQ(**r, n);
     }
 };
 
@@ -150,13 +170,8 @@ TEST_F(Tcp, PeerCloseReadsZeroAfterTheData) {
     ASSERT_TRUE(sent && sent->ok());
     EXPECT_FALSE(srv);  // close() empties the handle
 
-    std::byte buf[8];
-    auto r1 = run(read_some(c.client, buf));
-    ASSERT_TRUE(r1 && r1->ok());
-    EXPECT_EQ(**r1, 3u);
-    auto r2 = run(read_some(c.client, buf));
-    ASSERT_TRUE(r2 && r2->ok());
-    EXPECT_EQ(**r2, 0u);
+    ASSERT_NO_FATAL_FAILURE(expect_read(c.client, 3));
+    ASSERT_NO_FATAL_FAILURE(expect_read(c.client, 0));
 }
 
 // The lingering close httpd does: FIN at once behind the response, keep reading what the
@@ -170,8 +185,7 @@ TEST_F(Tcp, ShutdownWriteSendsFinAndKeepsReading) {
     const auto closed = stats().tcp_closed;
     const auto aborted = stats().tcp_aborted;
 
-    auto w = run(write_text(srv, "answer"));
-    ASSERT_TRUE(w && w->ok());
+    ASSERT_NO_FATAL_FAILURE(write_ok(srv, "answer"));
     ASSERT_TRUE(srv.shutdown_write().ok());
     EXPECT_TRUE(srv.shutdown_write().ok());  // twice is harmless
     auto again = run(write_text(srv, "x"));
@@ -194,8 +208,7 @@ TEST_F(Tcp, ShutdownWriteSendsFinAndKeepsReading) {
     EXPECT_TRUE(srv.is_open());
 
     // The half-closed server still reads what the client sends, then the client's FIN.
-    auto late = run(write_text(cli, "late"));
-    ASSERT_TRUE(late && late->ok());
+    ASSERT_NO_FATAL_FAILURE(write_ok(cli, "late"));
     std::vector<std::byte> drained;
     start([](TcpStream& st, std::vector<std::byte>& out) -> Task<void> {
         std::byte buf[64];
@@ -240,10 +253,7 @@ TEST_F(Tcp, AbortResetsThePeer) {
     ASSERT_NO_FATAL_FAILURE(connect_pair(7003, c));
 
     std::optional<Result<std::size_t>> got;
-    start([](TcpStream& st, std::optional<Result<std::size_t>>& out) -> Task<void> {
-        std::byte buf[8];
-        out.emplace(co_await st.read(buf));
-    }(c.server, got));
+    start(read_into(c.server, got));
     const auto aborted = stats().tcp_aborted;
     c.client.abort();
     EXPECT_FALSE(c.client);
@@ -274,10 +284,7 @@ TEST_F(Tcp, DestroyingAStreamCancelsItsPendingRead) {
     ASSERT_NO_FATAL_FAILURE(connect_pair(7005, c));
 
     std::optional<Result<std::size_t>> got;
-    start([](TcpStream& st, std::optional<Result<std::size_t>>& out) -> Task<void> {
-        std::byte buf[8];
-        out.emplace(co_await st.read(buf));
-    }(c.server, got));
+    start(read_into(c.server, got));
     c.server = TcpStream();  // the stream goes away under the waiting reader
     ASSERT_TRUE(run_until([&] { return got.has_value(); }));
     EXPECT_EQ(got->error(), Error::cancelled);
@@ -300,12 +307,8 @@ TEST_F(Tcp, DestroyingAWaitingTaskLeavesTheStreamUsable) {
         }(c.server);
         t.start();
     }  // destroyed while suspended in read()
-    auto w = run(write_text(c.client, "data"));
-    ASSERT_TRUE(w && w->ok());
-    std::byte buf[8];
-    auto r = run(read_some(c.server, buf));
-    ASSERT_TRUE(r && r->ok());
-    EXPECT_EQ(**r, 4u);
+    ASSERT_NO_FATAL_FAILURE(write_ok(c.client, "data"));
+    ASSERT_NO_FATAL_FAILURE(expect_read(c.server, 4));
 }
 
 TEST_F(Tcp, SecondConcurrentReadIsBusy) {
@@ -389,8 +392,7 @@ TEST_F(Tcp, BacklogLimitsUnacceptedConnections) {
     ASSERT_TRUE(second);
     EXPECT_EQ(second->error(), Error::timed_out);
     // Data sent before accept() is kept for whoever accepts.
-    auto w = run(write_text(first->value(), "early"));
-    ASSERT_TRUE(w && w->ok());
+    ASSERT_NO_FATAL_FAILURE(write_ok(first->value(), "early"));
     auto acc = run([](TcpListener& li) -> Task<Result<TcpStream>> { co_return co_await li.accept(); }(*l));
     ASSERT_TRUE(acc && acc->ok());
     ASSERT_TRUE(run_until([&] { return acc->value().buffered() == 5; }));
@@ -454,8 +456,7 @@ TEST_F(Tcp, Ipv6LinkLocal) {
     ASSERT_TRUE(client && client->ok()) << to_string(client ? client->error() : Error::ok);
     ASSERT_TRUE(run_until([&] { return server.has_value(); }));
     EXPECT_TRUE(server->value().peer().addr.is_v6());
-    auto w = run(write_text(client->value(), "v6"));
-    ASSERT_TRUE(w && w->ok());
+    ASSERT_NO_FATAL_FAILURE(write_ok(client->value(), "v6"));
     ASSERT_TRUE(run_until([&] { return server->value().buffered() == 2; }));
 }
 
@@ -470,8 +471,7 @@ TEST_F(Tcp, ChecksumsAreVerifiedUnlessTheDeviceVouches) {
         if (corrupt && f.size() > 54) f[50] ^= std::byte{0xff};
         return false;
     };
-    auto w = run(write_text(c.client, "x"));
-    ASSERT_TRUE(w && w->ok());
+    ASSERT_NO_FATAL_FAILURE(write_ok(c.client, "x"));
     run_until([] { return false; }, s(1));
     EXPECT_EQ(c.server.buffered(), 0u);
     // A device that validated checksums is trusted: the same corruption gets through.

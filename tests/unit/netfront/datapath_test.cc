@@ -27,8 +27,7 @@ constexpr std::uint16_t gso_first_flags = NETTXF_csum_blank | NETTXF_data_valida
 // ---- receive -------------------------------------------------------------------------------------
 
 TEST_F(NetfrontTest, ReceivesASingleSlotFrameWithoutACopy) {
-    make();
-    connect();
+    make_connected();
     collect();
     const auto f = make_frame(1514, 1);
     nb.inject(f);
@@ -51,8 +50,7 @@ TEST_F(NetfrontTest, ReceivesASingleSlotFrameWithoutACopy) {
 }
 
 TEST_F(NetfrontTest, ReceivesAtAnOffset) {
-    make();
-    connect();
+    make_connected();
     collect();
     nb.rx_offset = 2;
     const auto f = make_frame(60, 2);
@@ -83,8 +81,7 @@ TEST_F(NetfrontTest, ReceivesAMultiSlotFrame) {
 }
 
 TEST_F(NetfrontTest, ReceivesManySmallSlots) {
-    make();
-    connect();
+    make_connected();
     collect();
     nb.rx_chunk = 100;  // a backend may split a frame as it likes
     const auto f = make_frame(1514, 4);
@@ -96,8 +93,7 @@ TEST_F(NetfrontTest, ReceivesManySmallSlots) {
 }
 
 TEST_F(NetfrontTest, ReportsTheChecksumFlags) {
-    make();
-    connect();
+    make_connected();
     collect();
     const auto f = make_frame(100, 5);
     nb.inject(f, NETRXF_data_validated);
@@ -114,8 +110,7 @@ TEST_F(NetfrontTest, ReportsTheChecksumFlags) {
 }
 
 TEST_F(NetfrontTest, FramesWithoutAHandlerAreDroppedAndCounted) {
-    make();
-    connect();
+    make_connected();
     nb.inject(make_frame(100, 6));
     pump_data();
     EXPECT_EQ(nf->stats().rx.no_handler, 1u);
@@ -124,8 +119,7 @@ TEST_F(NetfrontTest, FramesWithoutAHandlerAreDroppedAndCounted) {
 }
 
 TEST_F(NetfrontTest, HandlerMayReplaceItselfAndBuffersMayMove) {
-    make();
-    connect();
+    make_connected();
     int first = 0, second = 0;
     RxBuffer kept;
     nf->set_receive_handler([&](RxBuffer b) {
@@ -150,8 +144,7 @@ TEST_F(NetfrontTest, HandlerMayReplaceItselfAndBuffersMayMove) {
 TEST_F(NetfrontTest, RunsOutOfRxBuffersAndRecovers) {
     netfront::Options o;
     o.rx_buffers = 4;
-    make({}, o);
-    connect();
+    make_connected({}, o);
     collect();
     for (unsigned i = 0; i < 6; ++i) nb.inject(make_frame(100, i));
     pump_data();
@@ -164,8 +157,7 @@ TEST_F(NetfrontTest, RunsOutOfRxBuffersAndRecovers) {
 }
 
 TEST_F(NetfrontTest, AnRxBufferOutlivesAReconnect) {
-    make();
-    connect();
+    make_connected();
     collect();
     nb.inject(make_frame(100, 9));
     pump_data();
@@ -183,8 +175,7 @@ TEST_F(NetfrontTest, AnRxBufferOutlivesAReconnect) {
 // ---- transmit ------------------------------------------------------------------------------------
 
 TEST_F(NetfrontTest, TransmitsASingleSlotFrameFromFragments) {
-    make();
-    connect();
+    make_connected();
     const auto f = make_frame(1514, 10);
     const std::span<const std::byte> whole(f);
     const std::span<const std::byte> parts[] = {whole.first(14), whole.subspan(14, 20), {}, whole.subspan(34)};
@@ -222,8 +213,7 @@ TEST_F(NetfrontTest, TransmitsAMultiSlotFrame) {
 }
 
 TEST_F(NetfrontTest, ChecksumBlankSetsBothFlags) {
-    make();
-    connect();
+    make_connected();
     ASSERT_TRUE(send(*nf, make_frame(60, 12), TxFlags::checksum_blank).ok());
     ASSERT_TRUE(send(*nf, make_frame(60, 13)).ok());
     pump_data();
@@ -259,8 +249,7 @@ TEST_F(NetfrontTest, MultiSlotFramesNeedFeatureSg) {
 }
 
 TEST_F(NetfrontTest, FullRingPushesBackThenSignalsReady) {
-    make();
-    connect();
+    make_connected();
     nb.hold_tx = true;
     int ready = 0;
     nf->set_tx_ready_handler([&] { ++ready; });
@@ -290,8 +279,7 @@ TEST_F(NetfrontTest, FullRingPushesBackThenSignalsReady) {
 }
 
 TEST_F(NetfrontTest, TxReadyHandlerMayTransmit) {
-    make();
-    connect();
+    make_connected();
     nb.hold_tx = true;
     const auto f = make_frame(200, 15);
     while (send(*nf, f).ok()) pump_data();
@@ -306,8 +294,7 @@ TEST_F(NetfrontTest, TxReadyHandlerMayTransmit) {
 }
 
 TEST_F(NetfrontTest, CloseAbortsFramesInFlight) {
-    make();
-    connect();
+    make_connected();
     nb.hold_tx = true;
     for (int i = 0; i < 3; ++i) ASSERT_TRUE(send(*nf, make_frame(100, i)).ok());
     pump_data();
@@ -327,8 +314,7 @@ TEST_F(NetfrontTest, CloseAbortsFramesInFlight) {
 TEST_F(NetfrontTest, SplitChannelsCarryTheirOwnEvents) {
     BackendFeatures f;
     f.split_event_channels = true;
-    make(f);
-    connect();
+    make_connected(f);
     collect();
     nb.inject(make_frame(100, 1));
     ASSERT_TRUE(send(*nf, make_frame(100, 2)).ok());
@@ -340,8 +326,7 @@ TEST_F(NetfrontTest, SplitChannelsCarryTheirOwnEvents) {
 // ---- GSO ----------------------------------------------------------------------------------------
 
 TEST_F(NetfrontTest, ReceivesAGsoFrameOfManySlots) {
-    make();
-    connect();
+    make_connected();
     collect();
     const auto f = make_frame(66000, 20);  // 17 full pages' worth, as netback fills them
     nb.inject_gso(f, 1448);
@@ -371,8 +356,7 @@ TEST_F(NetfrontTest, ReceivesAGsoFrameOfManySlots) {
 }
 
 TEST_F(NetfrontTest, ReceivesGsoFramesOfEverySizeAndMss) {
-    make();
-    connect();
+    make_connected();
     collect();
     // Single-slot to the protocol's limit (XEN_NETIF_NR_SLOTS_MIN pages), over and over, so the
     // ring wraps with extra-info slots at every position.
@@ -399,8 +383,7 @@ TEST_F(NetfrontTest, ReceivesGsoFramesOfEverySizeAndMss) {
 }
 
 TEST_F(NetfrontTest, TransmitsA64KiBGsoFrameAndTheNullResponsesWrapTheRing) {
-    make();
-    connect();
+    make_connected();
     const auto f = make_frame(netfront::Netfront::max_gso_frame, 22);
     const std::span<const std::byte> whole(f);
     const std::span<const std::byte> parts[] = {whole.first(54), whole.subspan(54, 5000), whole.subspan(5054)};
@@ -434,8 +417,7 @@ TEST_F(NetfrontTest, TransmitsA64KiBGsoFrameAndTheNullResponsesWrapTheRing) {
 }
 
 TEST_F(NetfrontTest, TransmitsSmallGsoFramesInOneSlot) {
-    make();
-    connect();
+    make_connected();
     const auto f = make_frame(3000, 24);  // two segments of 1448, in one page
     ASSERT_TRUE(send_gso(*nf, f, 1448).ok());
     pump_data();
@@ -448,8 +430,7 @@ TEST_F(NetfrontTest, TransmitsSmallGsoFramesInOneSlot) {
 }
 
 TEST_F(NetfrontTest, TransmitRefusesGsoFramesItCannotSend) {
-    make();
-    connect();
+    make_connected();
     const auto big = make_frame(netfront::Netfront::max_gso_frame, 25);
     EXPECT_EQ(send_gso(*nf, big, 1448, TxFlags::none).error(), Error::invalid_argument)
         << "the backend must be told the checksum is blank";
@@ -467,8 +448,7 @@ TEST_F(NetfrontTest, TransmitRefusesGsoFramesItCannotSend) {
 TEST_F(NetfrontTest, GsoNeedsTheBackendsOffer) {
     BackendFeatures f;
     f.gso_tcpv4 = false;
-    make(f);
-    connect();
+    make_connected(f);
     EXPECT_EQ(send_gso(*nf, make_frame(3000, 26), 1448).error(), Error::not_supported);
     EXPECT_EQ(send_gso(*nf, make_frame(3000, 26), 1448, TxFlags::none).error(), Error::invalid_argument);
     EXPECT_TRUE(send(*nf, make_frame(1514, 26), TxFlags::checksum_blank).ok());
@@ -479,8 +459,7 @@ TEST_F(NetfrontTest, GsoNeedsTheBackendsOffer) {
 TEST_F(NetfrontTest, GsoNeedsATxPoolThatHoldsTheFrame) {
     netfront::Options o;
     o.tx_buffers = 8;
-    make({}, o);
-    connect();
+    make_connected({}, o);
     EXPECT_EQ(send_gso(*nf, make_frame(8 * 4096 + 1, 27), 1448).error(), Error::invalid_argument)
         << "9 pages can never fit in 8: not Error::again";
     EXPECT_TRUE(send_gso(*nf, make_frame(8 * 4096, 27), 1448).ok());
@@ -489,8 +468,7 @@ TEST_F(NetfrontTest, GsoNeedsATxPoolThatHoldsTheFrame) {
 }
 
 TEST_F(NetfrontTest, GsoFramesPushBackCountingTheirExtraSlot) {
-    make();
-    connect();
+    make_connected();
     nb.hold_tx = true;
     int ready = 0;
     nf->set_tx_ready_handler([&] { ++ready; });
@@ -532,8 +510,7 @@ TEST_F(NetfrontTest, GsoFramesPushBackCountingTheirExtraSlot) {
 }
 
 TEST_F(NetfrontTest, A64KiBGsoFrameWaitsForItsSeventeenthSlot) {
-    make();
-    connect();
+    make_connected();
     nb.hold_tx = true;
     const auto big = make_frame(netfront::Netfront::max_gso_frame, 33);
     int sent = 0;
@@ -554,8 +531,7 @@ TEST_F(NetfrontTest, A64KiBGsoFrameWaitsForItsSeventeenthSlot) {
 }
 
 TEST_F(NetfrontTest, TxReadyHandlerMayTransmitGsoFrames) {
-    make();
-    connect();
+    make_connected();
     nb.hold_tx = true;
     const auto big = make_frame(40000, 30);
     while (send_gso(*nf, big, 1460).ok()) pump_data();
@@ -574,8 +550,7 @@ TEST_F(NetfrontTest, TxReadyHandlerMayTransmitGsoFrames) {
 // ---- steady state --------------------------------------------------------------------------------
 
 TEST_F(NetfrontTest, TenThousandPacketsEachWayAllocateNothing) {
-    make();
-    connect();
+    make_connected();
     nb.record_tx = false;
     std::uint64_t received = 0, rx_sum = 0;
     nf->set_receive_handler([&received, &rx_sum](RxBuffer b) {
@@ -611,8 +586,7 @@ TEST_F(NetfrontTest, TenThousandPacketsEachWayAllocateNothing) {
 }
 
 TEST_F(NetfrontTest, GsoFramesEachWayAllocateNothing) {
-    make();
-    connect();
+    make_connected();
     nb.record_tx = false;
     std::uint64_t received = 0, rx_sum = 0, rx_gso = 0;
     nf->set_receive_handler([&](RxBuffer b) {

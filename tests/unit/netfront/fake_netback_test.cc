@@ -10,8 +10,7 @@ namespace keel::test {
 namespace {
 
 TEST_F(NetfrontTest, FakeNetbackCatchesATxIdReusedWhileInFlight) {
-    make();
-    connect();
+    make_connected();
     nb.hold_tx = true;
     const auto f = make_frame(60, 1);
     const std::span<const std::byte> parts[] = {f};
@@ -27,8 +26,7 @@ TEST_F(NetfrontTest, FakeNetbackCatchesATxIdReusedWhileInFlight) {
 }
 
 TEST_F(NetfrontTest, FakeNetbackCatchesAGrantLeftAtTeardown) {
-    make();
-    connect();
+    make_connected();
     // Play a broken frontend: one more page granted to the backend and never revoked.
     std::byte* page = platform.alloc_pages(1);
     auto g = xen::Grant::create(grants, FakeNetback::domid, platform.gfn(page), false);

@@ -76,8 +76,7 @@ TEST_F(NetfrontTest, BufferCountsAreClamped) {
 }
 
 TEST_F(NetfrontTest, HandshakeWritesTheKeysAndConnects) {
-    make();
-    connect();
+    make_connected();
     EXPECT_EQ(key("state"), state_value(S::connected));
     EXPECT_EQ(nb.xenbus().frontend_history(), (XenbusHistory{S::initialising, S::connected}));
     EXPECT_EQ(key("request-rx-copy"), "1");
@@ -114,8 +113,7 @@ TEST_F(NetfrontTest, ConnectsToABackendThatWantsInitialised) {
     nb.xenbus().act_like_netback(false);  // blkback's convention: connect on Initialised
     netfront::Options o;
     o.frontend.xenbus.publish_connected = false;
-    make({}, o);
-    connect();
+    make_connected({}, o);
     EXPECT_EQ(nb.xenbus().frontend_history(), (XenbusHistory{S::initialising, S::initialised, S::connected}));
     EXPECT_EQ(nb.rx_posted(), 256u);
     (void)run(nf->close());
@@ -127,8 +125,7 @@ TEST_F(NetfrontTest, SplitChannelsAndOneQueueWhenOffered) {
     BackendFeatures f;
     f.split_event_channels = true;
     f.multi_queue_max = 4;
-    make(f);
-    connect();
+    make_connected(f);
     EXPECT_EQ(key("multi-queue-num-queues"), "1");
     EXPECT_FALSE(key("queue-0/tx-ring-ref")) << "one queue: keys at the top level";
     EXPECT_TRUE(key("tx-ring-ref"));
@@ -157,16 +154,14 @@ TEST_F(NetfrontTest, BackendWithoutRxCopyIsRefused) {
 TEST_F(NetfrontTest, NoCsumOffloadFromTheBackendIsHonoured) {
     BackendFeatures f;
     f.no_csum_offload = true;
-    make(f);
-    connect();
+    make_connected(f);
     EXPECT_FALSE(nf->features().tx_checksum_offload);
 }
 
 TEST_F(NetfrontTest, RxGsoOffIsNotAdvertised) {
     netfront::Options o;
     o.rx_gso = false;
-    make({}, o);
-    connect();
+    make_connected({}, o);
     EXPECT_FALSE(key("feature-gso-tcpv4"));
     EXPECT_FALSE(nf->features().rx_gso_tcpv4);
     EXPECT_TRUE(nf->features().tx_gso_tcpv4) << "sending GSO frames does not depend on taking them";
@@ -176,8 +171,7 @@ TEST_F(NetfrontTest, RxGsoOffIsNotAdvertised) {
 TEST_F(NetfrontTest, RxGsoNeedsAnRxPoolThatHoldsA64KiBFrame) {
     netfront::Options o;
     o.rx_buffers = XEN_NETIF_NR_SLOTS_MIN;  // one short: 18 data slots + the extra-info
-    make({}, o);
-    connect();
+    make_connected({}, o);
     EXPECT_FALSE(key("feature-gso-tcpv4"));
     EXPECT_FALSE(nf->features().rx_gso_tcpv4);
     EXPECT_TRUE(logged("cannot hold a GSO frame"));
@@ -191,8 +185,7 @@ struct TxGsoCase {
 class TxGsoNeeds : public NetfrontTest, public ::testing::WithParamInterface<TxGsoCase> {};
 
 TEST_P(TxGsoNeeds, AllThreeBackendFeatures) {
-    make(GetParam().features);
-    connect();
+    make_connected(GetParam().features);
     EXPECT_FALSE(nf->features().tx_gso_tcpv4) << "backend without " << GetParam().missing;
     EXPECT_TRUE(nf->features().rx_gso_tcpv4) << "our own offer stands";
     EXPECT_EQ(key("feature-gso-tcpv4"), "1");
@@ -239,8 +232,7 @@ TEST_F(NetfrontTest, BackendThatNeverAnswersTimesOut) {
 }
 
 TEST_F(NetfrontTest, CloseRevokesEverything) {
-    make();
-    connect();
+    make_connected();
     std::vector<bool> link;
     nf->set_link_handler([&link](bool up) { link.push_back(up); });
     auto r = run(nf->close());
@@ -258,8 +250,7 @@ TEST_F(NetfrontTest, CloseRevokesEverything) {
 }
 
 TEST_F(NetfrontTest, BackendHoldingTheRingsLeaksThemNotReusesThem) {
-    make();
-    connect();
+    make_connected();
     nb.keep_rings_mapped = true;
     (void)run(nf->close());
     settle();

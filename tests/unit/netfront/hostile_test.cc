@@ -30,8 +30,7 @@ TEST_P(HostileRx, BadFrameIsDroppedAndCountedTheNextOneArrives) {
     const RxCase c = GetParam();
     netfront::Options o;
     o.rx_gso = c.rx_gso;
-    make({}, o);
-    connect();
+    make_connected({}, o);
     collect();
     nb.misbehave_rx(c.fault);
     nb.inject(make_frame(300, 1));
@@ -86,8 +85,7 @@ class HostileTx : public NetfrontTest, public ::testing::WithParamInterface<TxCa
 
 TEST_P(HostileTx, FailedFrameIsCountedTheRingKeepsGoing) {
     const TxCase c = GetParam();
-    make();
-    connect();
+    make_connected();
     nb.misbehave_tx(c.fault);
     ASSERT_TRUE(send(*nf, make_frame(100, 1)).ok());
     ASSERT_TRUE(send(*nf, make_frame(100, 2)).ok());
@@ -109,8 +107,7 @@ INSTANTIATE_TEST_SUITE_P(Faults, HostileTx,
                                            TxCase{Fault::status_dropped, &DirectionStats::backend_dropped}));
 
 TEST_F(NetfrontTest, UnknownTxIdLosesAPageAndResets) {
-    make();
-    connect();
+    make_connected();
     nb.misbehave_tx(Fault::bad_id);
     ASSERT_TRUE(send(*nf, make_frame(100, 1)).ok());
     pump_data();
@@ -122,8 +119,7 @@ TEST_F(NetfrontTest, UnknownTxIdLosesAPageAndResets) {
 }
 
 TEST_F(NetfrontTest, SpuriousNullTxResponseIsABadStatus) {
-    make();
-    connect();
+    make_connected();
     nb.misbehave_tx(Fault::null_status);  // a frame's only response says NETIF_RSP_NULL
     ASSERT_TRUE(send(*nf, make_frame(100, 1)).ok());
     pump_data();
@@ -134,8 +130,7 @@ TEST_F(NetfrontTest, SpuriousNullTxResponseIsABadStatus) {
 }
 
 TEST_F(NetfrontTest, NullResponsesBeyondTheExtrasSentAreBadStatuses) {
-    make();
-    connect();
+    make_connected();
     // A GSO frame: its first response, the NULL for its extra-info, then a data slot answered
     // NULL as well -- one NULL more than extras sent.
     nb.misbehave_tx(Fault::null_status, 1, 1);
@@ -150,8 +145,7 @@ TEST_F(NetfrontTest, NullResponsesBeyondTheExtrasSentAreBadStatuses) {
 }
 
 TEST_F(NetfrontTest, AnExtraInfoSlotAnsweredLikeARequestResets) {
-    make();
-    connect();
+    make_connected();
     nb.okay_for_null = true;  // OKAY under the frame's own id instead of NETIF_RSP_NULL
     const auto f = make_frame(3000, 1);
     const std::span<const std::byte> parts[] = {f};
@@ -164,8 +158,7 @@ TEST_F(NetfrontTest, AnExtraInfoSlotAnsweredLikeARequestResets) {
 }
 
 TEST_F(NetfrontTest, GsoTxFramesKeepGoingThroughFailedResponses) {
-    make();
-    connect();
+    make_connected();
     nb.misbehave_tx(Fault::status_error);  // the first GSO frame's first response
     const auto f = make_frame(20000, 1);
     const std::span<const std::byte> parts[] = {f};
@@ -182,8 +175,7 @@ TEST_F(NetfrontTest, GsoTxFramesKeepGoingThroughFailedResponses) {
 }
 
 TEST_F(NetfrontTest, DuplicateTxResponseIsRefused) {
-    make();
-    connect();
+    make_connected();
     ASSERT_TRUE(send(*nf, make_frame(100, 1)).ok());
     pump_data();
     nb.misbehave_tx(Fault::duplicate);
@@ -214,8 +206,7 @@ TEST_F(NetfrontTest, DuplicateResponseForAFramesFirstSlotIsRefused) {
 TEST_F(NetfrontTest, AFrameLongerThanThePostedBuffersIsDropped) {
     netfront::Options o;
     o.rx_buffers = 4;
-    make({}, o);
-    connect();
+    make_connected({}, o);
     collect();
     nb.misbehave_rx(Fault::endless_frame);
     nb.inject(make_frame(60, 1));  // spread over every buffer, never finished
@@ -230,8 +221,7 @@ TEST_F(NetfrontTest, AFrameLongerThanThePostedBuffersIsDropped) {
 }
 
 TEST_F(NetfrontTest, TxRspProdJumpResetsAtOnce) {
-    make();
-    connect();
+    make_connected();
     nb.misbehave_tx(Fault::rsp_prod_jump);
     ASSERT_TRUE(send(*nf, make_frame(100, 1)).ok());
     pump_data();
@@ -242,8 +232,7 @@ TEST_F(NetfrontTest, TxRspProdJumpResetsAtOnce) {
 }
 
 TEST_F(NetfrontTest, RxRspProdJumpResetsAtOnce) {
-    make();
-    connect();
+    make_connected();
     collect();
     nb.misbehave_rx(Fault::rsp_prod_jump);
     nb.inject(make_frame(100, 1));
@@ -258,8 +247,7 @@ TEST_F(NetfrontTest, RxRspProdJumpResetsAtOnce) {
 }
 
 TEST_F(NetfrontTest, ErrorsInARowResetGoodFramesBetweenDoNot) {
-    make();
-    connect();
+    make_connected();
     collect();
     auto bad = [&](int n) {
         nb.misbehave_rx(Fault::bad_status, n);

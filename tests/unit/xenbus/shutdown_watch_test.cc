@@ -54,15 +54,13 @@ struct ShutdownRig {
 };
 
 TEST(ShutdownRequestNames, ParseIsExact) {
-    EXPECT_EQ(parse_shutdown_request("poweroff"), ShutdownRequest::poweroff);
-    EXPECT_EQ(parse_shutdown_request("reboot"), ShutdownRequest::reboot);
-    EXPECT_EQ(parse_shutdown_request("halt"), ShutdownRequest::halt);
-    EXPECT_EQ(parse_shutdown_request("crash"), ShutdownRequest::crash);
-    EXPECT_EQ(parse_shutdown_request("suspend"), ShutdownRequest::suspend);
-    EXPECT_EQ(parse_shutdown_request(""), std::nullopt);
-    EXPECT_EQ(parse_shutdown_request("POWEROFF"), std::nullopt);
-    EXPECT_EQ(parse_shutdown_request("reboot\n"), std::nullopt);
-    EXPECT_EQ(parse_shutdown_request(std::string_view("halt\0", 5)), std::nullopt);
+    const std::pair<std::string_view, std::optional<ShutdownRequest>> cases[] = {
+        {"poweroff", ShutdownRequest::poweroff}, {"reboot", ShutdownRequest::reboot},
+        {"halt", ShutdownRequest::halt},         {"crash", ShutdownRequest::crash},
+        {"suspend", ShutdownRequest::suspend},   {"", std::nullopt},
+        {"POWEROFF", std::nullopt},              {"reboot\n", std::nullopt},
+        {std::string_view("halt\0", 5), std::nullopt}};
+    for (const auto& [text, want] : cases) EXPECT_EQ(parse_shutdown_request(text), want) << text;
     EXPECT_STREQ(to_string(ShutdownRequest::suspend), "suspend");
 }
 

@@ -167,13 +167,11 @@ private:
 // ---- vocabulary -----------------------------------------------------------------------------
 
 TEST(XenbusParse, StatesAreOneDigit) {
-    EXPECT_EQ(parse_xenbus_state("4"), XenbusState::connected);
-    EXPECT_EQ(parse_xenbus_state("0"), XenbusState::unknown);
-    EXPECT_EQ(parse_xenbus_state("8"), XenbusState::reconfigured);
-    EXPECT_EQ(parse_xenbus_state("9"), std::nullopt);
-    EXPECT_EQ(parse_xenbus_state("04"), std::nullopt);
-    EXPECT_EQ(parse_xenbus_state(""), std::nullopt);
-    EXPECT_EQ(parse_xenbus_state("4\n"), std::nullopt);
+    const std::pair<std::string_view, std::optional<XenbusState>> cases[] = {
+        {"4", XenbusState::connected}, {"0", XenbusState::unknown}, {"8", XenbusState::reconfigured},
+        {"9", std::nullopt},           {"04", std::nullopt},        {"", std::nullopt},
+        {"4\n", std::nullopt}};
+    for (const auto& [text, want] : cases) EXPECT_EQ(parse_xenbus_state(text), want) << text;
     EXPECT_STREQ(to_string(XenbusState::init_wait), "InitWait");
     EXPECT_STREQ(to_string(XenbusDevice::State::initialised), "Initialised");
 }

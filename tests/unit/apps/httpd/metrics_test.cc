@@ -224,12 +224,8 @@ TEST(MetricsWriter, Refuses) {
 }
 
 TEST(MetricsWriter, ServerStats) {
-    Stats stats;
-    stats.requests = 10;
-    stats.parse_errors = 2;
-    stats.responses_2xx = 7;
-    stats.responses_4xx = 4;
-    stats.responses_5xx = 1;
+    const Stats stats{
+        .requests = 10, .parse_errors = 2, .responses_2xx = 7, .responses_4xx = 4, .responses_5xx = 1};
     std::array<char, 1024> buf;
     MetricsWriter w(buf);
     write_metrics(w, stats);

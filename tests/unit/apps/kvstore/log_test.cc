@@ -16,7 +16,14 @@ namespace {
 
 using namespace std::literals;
 
-class LogTest : public KvTest {};
+class LogTest : public KvTest {
+protected:
+    /// SET `key` `value` on `n` and commit it: the commit must succeed.
+    void set_and_commit(Node& n, std::string_view key, std::string_view value) {
+        n.exec({"SET", key, value});
+        ASSERT_TRUE(commit(n).ok());
+    }
+};
 
 std::string value_of(const Store& s, std::string_view k) {
     const Entry* e = s.peek(k);
@@ -81,8 +88,7 @@ TEST_F(LogTest, OnlyCommittedRecordsSurviveACrash) {
     FakeDisk disk(512);
     Node n(disk, small_log_options());
     open(n);
-    n.exec({"SET", "a", "1"});
-    ASSERT_TRUE(commit(n).ok());
+    ASSERT_NO_FATAL_FAILURE(set_and_commit(n, "a", "1"));
     n.exec({"SET", "b", "2"});  // appended, never committed
     Expect e;
     e.issue("a", "1");
@@ -173,8 +179,7 @@ TEST_F(LogTest, TornLastWriteInAnySector) {
     FakeDisk disk(512);
     Node n(disk, small_log_options());
     open(n);
-    n.exec({"SET", "first", "1"});
-    ASSERT_TRUE(commit(n).ok());
+    ASSERT_NO_FATAL_FAILURE(set_and_commit(n, "first", "1"));
     const Image base = disk.durable;
     std::optional<DiskWrite> last;
     disk.before_op = [&](const FakeDisk::Op& op) {
@@ -262,8 +267,7 @@ TEST_F(LogTest, StaleRecordsBehindTheCutStayDead) {
     FakeDisk disk(512);
     Node n(disk, small_log_options());
     open(n);
-    n.exec({"SET", "base", "0"});  // 16 + 17 + 4 + 1 = 38 bytes
-    ASSERT_TRUE(commit(n).ok());
+    ASSERT_NO_FATAL_FAILURE(set_and_commit(n, "base", "0"));  // 16 + 17 + 4 + 1 = 38 bytes
     ASSERT_EQ(n.log.stats().log_bytes, 38u);
     const Image base = disk.durable;
     std::optional<DiskWrite> last;
@@ -323,8 +327,7 @@ TEST_F(LogTest, CompactionShrinksTheLogAndKeepsTheData) {
     EXPECT_EQ(after.epoch, before.epoch + 1);
     EXPECT_FALSE(n.log.wants_compaction());
     // Appends continue in the new region.
-    n.exec({"SET", "new", "1"});
-    ASSERT_TRUE(commit(n).ok());
+    ASSERT_NO_FATAL_FAILURE(set_and_commit(n, "new", "1"));
 
     Node m(disk, small_log_options(), n.now_ns);
     const ReplayReport r = open(m);
@@ -486,8 +489,7 @@ TEST_F(LogTest, AFailedWriteFailsTheLogAndRefusesWrites) {
     FakeDisk disk(512);
     Node n(disk, small_log_options());
     open(n);
-    n.exec({"SET", "a", "1"});
-    ASSERT_TRUE(commit(n).ok());
+    ASSERT_NO_FATAL_FAILURE(set_and_commit(n, "a", "1"));
     disk.fail_op = disk.ops;  // the next write
     n.exec({"SET", "b", "2"});
     EXPECT_EQ(commit(n).error(), Error::io);
@@ -605,8 +607,7 @@ TEST_F(LogTest, WorksWith4096ByteSectors) {
         n.exec({"SET", "k" + std::to_string(i % 5), std::string(300, 'x') + std::to_string(i)});
     ASSERT_TRUE(commit(n).ok());
     ASSERT_TRUE(run(n.log.compact(n.now_ns)).ok());
-    n.exec({"SET", "z", "1"});
-    ASSERT_TRUE(commit(n).ok());
+    ASSERT_NO_FATAL_FAILURE(set_and_commit(n, "z", "1"));
     FakeDisk d(disk.durable, 4096);
     Node m(d, small_log_options());
     open(m);
@@ -620,8 +621,7 @@ TEST_F(LogTest, TornHeaderWriteFallsBackToTheOtherCopy) {
     {
         Node n(disk, small_log_options());
         open(n);
-        n.exec({"SET", "a", "1"});
-        ASSERT_TRUE(commit(n).ok());
+        ASSERT_NO_FATAL_FAILURE(set_and_commit(n, "a", "1"));
     }
     std::optional<DiskWrite> header_write;
     disk.before_op = [&](const FakeDisk::Op& op) {

@@ -148,11 +148,7 @@ TEST(RespParser, ErrorsNeverHoldLineBreaks) {
 }
 
 TEST(RespParser, Limits) {
-    Limits l;
-    l.max_args = 3;
-    l.max_bulk_bytes = 8;
-    l.max_command_bytes = 12;
-    l.max_inline_bytes = 16;
+    const Limits l{.max_args = 3, .max_bulk_bytes = 8, .max_command_bytes = 12, .max_inline_bytes = 16};
     EXPECT_EQ(whole("*3\r\n$1\r\na\r\n$1\r\nb\r\n$1\r\nc\r\n", l), "[a|b|c]\n");
     EXPECT_EQ(whole("*4\r\n", l), "error: ERR Protocol error: 4 arguments are over the limit of 3\n");
     EXPECT_EQ(whole("*1\r\n$8\r\n12345678\r\n", l), "[12345678]\n");
