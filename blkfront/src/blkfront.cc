@@ -12,7 +12,7 @@
 #include "keel/format.h"
 #include "keel/log.h"
 #include "keel/panic.h"
-#include "keel/xenbus/registry.h"
+#include "keel/registry.h"
 
 namespace keel::blkfront {
 
@@ -401,7 +401,7 @@ void Blkfront::report_reset(const char* why) {
 // ---- registry --------------------------------------------------------------------------------
 
 namespace {
-xenbus::Registry<Blkfront> g_registry;
+Registry<Blkfront, max_devices> g_registry;
 }  // namespace
 
 std::span<Blkfront* const> blkfront_devices() { return g_registry.devices(); }

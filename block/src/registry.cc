@@ -1,27 +1,24 @@
 // The disks of block::devices(): added by the drivers at discovery, read by services.
 #include "keel/block/block.h"
 
+#include "keel/registry.h"
+
 namespace keel::block {
 namespace {
-Device* g_devices[max_devices];
-std::size_t g_count = 0;
+Registry<Device, max_devices> g_registry;
 }  // namespace
 
-std::span<Device* const> devices() { return {g_devices, g_count}; }
+std::span<Device* const> devices() { return g_registry.devices(); }
 
 Event& discovered() {
     static Event event;
     return event;
 }
 
-Result<void> add_device(Device& device) {
-    if (g_count == max_devices) return Error::no_space;
-    g_devices[g_count++] = &device;
-    return {};
-}
+Result<void> add_device(Device& device) { return g_registry.add(device); }
 
 void clear_devices() {
-    g_count = 0;
+    g_registry.clear();
     discovered().reset();
 }
 

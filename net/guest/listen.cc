@@ -2,6 +2,7 @@
 #include "keel/log.h"
 #include "keel/net/net.h"
 #include "keel/net/serve.h"
+#include "keel/timer.h"
 
 namespace keel::net {
 
@@ -11,7 +12,7 @@ Task<Result<TcpListener>> start_listening(Config cfg, std::uint16_t port, const 
         KLOG_ERROR("%s: no network: %s", who, to_string(iface.error()));
         co_return iface.error();
     }
-    if (!co_await iface.value()->ready().wait_for(60'000'000'000ull)) {
+    if (!co_await iface.value()->ready().wait_for(s(60))) {
         KLOG_ERROR("%s: no IPv4 address after 60 s", who);
         co_return Error::timed_out;
     }

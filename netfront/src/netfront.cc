@@ -7,7 +7,7 @@
 
 #include "keel/log.h"
 #include "keel/panic.h"
-#include "keel/xenbus/registry.h"
+#include "keel/registry.h"
 
 namespace keel::netfront {
 
@@ -403,7 +403,7 @@ void Netfront::report_reset(const char* why) {
 // ---- registry --------------------------------------------------------------------------------
 
 namespace {
-xenbus::Registry<Netfront> g_registry;
+Registry<Netfront, max_devices> g_registry;
 }  // namespace
 
 std::span<Netfront* const> netfront_devices() { return g_registry.devices(); }

@@ -4,7 +4,6 @@
 
 #include "keel/format.h"
 #include "keel/log.h"
-#include "keel/xenbus/registry.h"
 #include "keel/xenbus/store.h"
 
 namespace keel::xenbus {

@@ -18,6 +18,7 @@
 #include "keel/net/config.h"
 #include "keel/net/tcp.h"
 #include "keel/task.h"
+#include "keel/timer.h"
 
 namespace keel::net {
 
@@ -54,7 +55,7 @@ Task<void> serve(TcpListener& listener, unsigned max_conns, ServeCounters& count
         if (!conn.ok()) {
             if (conn.error() == Error::closed || conn.error() == Error::cancelled) co_return;
             KLOG_WARN("%s: accept failed: %s", who, to_string(conn.error()));
-            co_await sleep_for(10'000'000ull);
+            co_await sleep_for(ms(10));
             continue;
         }
         if (counters.open >= max_conns) {

@@ -34,7 +34,6 @@
 #include "keel/xen/grant_table.h"
 #include "keel/xenbus/frontend.h"
 #include "keel/xenbus/platform.h"
-#include "keel/xenbus/registry.h"
 #include "keel/xenbus/ring.h"
 #include "keel/xenbus/xenbus.h"
 

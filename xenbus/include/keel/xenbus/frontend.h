@@ -60,6 +60,9 @@ struct FrontendOptions {
     XenbusDevice::Options xenbus{};
 };
 
+/// The most devices of one class a guest takes (discovery logs and leaves alone the rest).
+inline constexpr std::size_t max_devices = 8;
+
 class Frontend {
 public:
     /// The derived destructor must call shutdown() first (the hooks are gone by now).

@@ -1,7 +1,7 @@
-// The devices of one frontend class that discovery found, for the layer above (the net layer
-// takes netfront's, block:: takes blkfront's). Pure and header-only.
+// A bounded list of devices of one kind, for the layer above the code that finds them (netfront's
+// vifs for the net layer, blkfront's disks, block::devices()). Pure and header-only.
 //
-//   xenbus::Registry<Netfront> g_vifs;
+//   Registry<Netfront, 8> g_vifs;
 //   TRY_VOID(g_vifs.add(nic));  for (Netfront* n : g_vifs.devices()) ...
 //
 // Context: event loop only. Devices live forever once added (callers keep pointers).
@@ -12,12 +12,9 @@
 
 #include "keel/result.h"
 
-namespace keel::xenbus {
+namespace keel {
 
-/// The most devices of one class a guest takes (ids beyond are logged and left alone).
-inline constexpr std::size_t max_devices = 8;
-
-template <typename Device, std::size_t N = max_devices>
+template <typename Device, std::size_t N>
 class Registry {
 public:
     static constexpr std::size_t capacity = N;
@@ -38,4 +35,4 @@ private:
     std::size_t count_ = 0;
 };
 
-}  // namespace keel::xenbus
+}  // namespace keel
