@@ -2,7 +2,8 @@
 
 Each subcommand prints one summary line "NAME key=value ..." and exits 0 when its own
 expectation held, 1 otherwise, so run.sh can run several at once and check each.
-  keepalive PROTO IP SECONDS     one connection, a request every 0.25 s; every one answered
+  keepalive PROTO IP SECONDS [READY_FILE]  one connection, a request every 0.25 s; every one
+                                 answered; READY_FILE is created after the first answer
   newclients PROTO IP SECONDS    a new connection every 0.5 s; each answered within 30 s
                                  (a refused connection is retried; a hang is a failure)
   trickle PROTO IP N SECONDS     N connections each sending one byte of a request per second;
@@ -51,7 +52,7 @@ def read_reply(f, proto):
     return status.split()[1].decode()
 
 
-def keepalive(proto, ip, seconds):
+def keepalive(proto, ip, seconds, ready=None):
     end = time.time() + seconds
     ok, worst = 0, 0.0
     try:
@@ -65,6 +66,8 @@ def keepalive(proto, ip, seconds):
                     raise ValueError("answer " + r)
                 ok += 1
                 worst = max(worst, time.time() - t)
+                if ok == 1 and ready:
+                    open(ready, "w").close()   # connected and answered: the attack may start
                 time.sleep(0.25)
     except (OSError, EOFError, ValueError) as e:
         print("keepalive %s answered=%d error=%r after=%.1fs" % (proto, ok, e, seconds - (end - time.time())))
@@ -184,7 +187,7 @@ def fill(ip, kib):
 def main(argv):
     cmd = argv[1]
     if cmd == "keepalive":
-        return keepalive(argv[2], argv[3], float(argv[4]))
+        return keepalive(argv[2], argv[3], float(argv[4]), argv[5] if len(argv) > 5 else None)
     if cmd == "newclients":
         return newclients(argv[2], argv[3], float(argv[4]))
     if cmd == "trickle":

@@ -15,8 +15,9 @@ no_panic() {
 # attack PROTO SECONDS: the well-behaved clients run for SECONDS while the attackers run.
 attack() {
     local proto=$1 secs=$2 rc=0
-    hostile keepalive "$proto" $ip "$secs" > /tmp/keepalive.out 2>&1 & local keep=$!
-    sleep 1
+    rm -f /tmp/keepalive.ready
+    hostile keepalive "$proto" $ip "$secs" /tmp/keepalive.ready > /tmp/keepalive.out 2>&1 & local keep=$!
+    wait_until 30 "the $proto keep-alive client's first answer" test -e /tmp/keepalive.ready
     hostile trickle "$proto" $ip 300 "$((secs - 5))" > /tmp/trickle.out 2>&1 &
     hostile unread "$proto" $ip "$((secs - 5))" > /tmp/unread.out 2>&1 &
     sleep 3
@@ -48,7 +49,8 @@ wait_guest_log kvstore 'kvstore: serving on port 6379' 60
 wait_until 20 "redis PING" bash -c "timeout 5 redis-cli -h $ip PING | grep -q PONG"
 timeout 30 redis-cli -h $ip SET before attack | grep -q OK || fail "SET before the attack"
 
-hostile keepalive redis $ip 90 > /tmp/keep-kv.out 2>&1 & keep=$!
+hostile keepalive redis $ip 120 /tmp/keep-kv.ready > /tmp/keep-kv.out 2>&1 & keep=$!
+wait_until 30 "the first redis client's first answer" test -e /tmp/keep-kv.ready
 out=$(hostile fill $ip 512) || { echo "$out"; fail "filling kvstore with 512 KiB values did not end in a clear refusal"; }
 log "$out"
 grep -q 'OOM' <<<"$out" || fail "kvstore's refusal is not -OOM: $out"
