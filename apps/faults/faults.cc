@@ -5,8 +5,11 @@
 //   write-rodata    write to a string literal              (rodata is read-only)
 //   null            read through a null pointer            (page 0 is unmapped)
 //   stack-overflow  recurse until the guard page is hit    (guard page under the stack)
+//   stack-smash     overrun a local array (smash.cc)       (stack protector: canary checked)
+//   write-page-table  write to the live PML4               (page tables are read-only)
 //   panic           call keel::panic                       (report + backtrace, then crash)
 // Each must end in a fault report on the console and a crashed domain (on_crash).
+#include <cstdint>
 #include <cstring>
 
 #include "keel/log.h"
@@ -16,6 +19,14 @@
 namespace {
 
 using Fn = void (*)();
+
+}  // namespace
+
+namespace faults {
+void stack_smash();
+}
+
+namespace {
 
 [[gnu::noinline]] void write_text() {
     auto* code = reinterpret_cast<volatile unsigned char*>(&write_text);
@@ -53,12 +64,20 @@ volatile unsigned g_depth_limit = ~0u;   // never reached: the guard page stops 
     return recurse(depth + 1) + frame[0];
 }
 
+[[gnu::noinline]] void write_page_table() {
+    // The root table, where CR3 says it is (tables are identity-mapped, read-only).
+    std::uint64_t cr3;
+    asm volatile("mov %%cr3, %0" : "=r"(cr3));
+    auto* pml4 = reinterpret_cast<volatile std::uint64_t*>(cr3 & ~std::uint64_t{0xfff});
+    pml4[511] = pml4[0];
+}
+
 class Faults final : public keel::Service {
 public:
     keel::Task<int> run(const keel::CommandLine& args) override {
         auto kind = args.get("fault");
         if (!kind) {
-            KLOG_ERROR("faults: give fault=write-text|exec-stack|exec-heap|write-rodata|null|stack-overflow|panic");
+            KLOG_ERROR("faults: give fault=write-text|exec-stack|exec-heap|write-rodata|null|stack-overflow|stack-smash|write-page-table|panic");
             co_return 2;
         }
         KLOG_INFO("faults: triggering %.*s", static_cast<int>(kind->size()), kind->data());
@@ -68,6 +87,8 @@ public:
         else if (*kind == "write-rodata") write_rodata();
         else if (*kind == "null") null_read();
         else if (*kind == "stack-overflow") recurse(0);
+        else if (*kind == "stack-smash") faults::stack_smash();
+        else if (*kind == "write-page-table") write_page_table();
         else if (*kind == "panic") keel::panic("deliberate panic from the faults app");
         else {
             KLOG_ERROR("faults: unknown kind");

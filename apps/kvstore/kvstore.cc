@@ -2,9 +2,11 @@
 // an append-only log on the first PV disk: a write is answered only once its log record is
 // durable, and a restart replays the log. A read-only disk is served as it is, refusing writes
 // (READONLY); without a disk it keeps everything in memory.
-// Command line: ip=ADDR/PREFIX gw=ADDR (else DHCP), port=N (default 6379), max-conns=N (256).
-#include <array>
+// Command line: ip=ADDR/PREFIX gw=ADDR (else DHCP), port=N (default 6379), max-conns=N (256),
+// maxmemory=BYTES[k|m|g] (keys and values; default from the domain's memory, see
+// kv::default_max_memory). Writes over it are answered -OOM, as Redis does.
 #include <cstdint>
+#include <optional>
 
 #include "keel/block/block.h"
 #include "keel/log.h"
@@ -22,18 +24,24 @@ namespace {
 
 class KvStore final : public Service {
 public:
-    KvStore() : server_(config(), [] { return unix_time_ns(); }) {}
-
     Task<int> run(const CommandLine& args) override {
         const char* why = nullptr;
         auto cfg = net::parse_config(args, &why);
         const auto port = args.get_uint("port", 6379, 1, 65535);
         const auto max_conns = args.get_uint("max-conns", 256, 1, 4096);
-        if (!cfg.ok() || !port || !max_conns) {
-            KLOG_ERROR("kvstore: bad command line: %s", why ? why : "want port=1..65535 and max-conns=1..4096");
+        const auto maxmemory = args.get("maxmemory");
+        const auto max_memory = maxmemory ? kv::parse_memory(*maxmemory) : std::nullopt;
+        if (!cfg.ok() || !port || !max_conns || (maxmemory && !max_memory)) {
+            KLOG_ERROR("kvstore: bad command line: %s",
+                       why ? why : "want port=1..65535, max-conns=1..4096 and maxmemory=BYTES[k|m|g]");
             co_return 1;
         }
         max_conns_ = static_cast<unsigned>(*max_conns);
+        server_.emplace(config(max_memory ? *max_memory : kv::default_max_memory(ram_bytes(), max_conns_)),
+                        [] { return unix_time_ns(); });
+        KLOG_INFO("kvstore: maxmemory %llu bytes (%s)",
+                  static_cast<unsigned long long>(server_->store().max_memory()),
+                  max_memory ? "command line" : "from the domain's memory");
 
         co_await block::discovered().wait();
         const auto disks = block::devices();
@@ -46,14 +54,14 @@ public:
                       disk->name().data(), static_cast<unsigned long>(g.sectors), g.sector_size,
                       g.read_only ? ", read-only" : "");
         }
-        auto replay = co_await server_.open(disk);
+        auto replay = co_await server_->open(disk);
         if (!replay.ok()) {
-            KLOG_ERROR("kvstore: cannot open the log: %s (%s)", to_string(replay.error()), server_.failure());
+            KLOG_ERROR("kvstore: cannot open the log: %s (%s)", to_string(replay.error()), server_->failure());
             co_return 1;
         }
-        if (server_.log() != nullptr && server_.log()->read_only()) {
+        if (server_->log() != nullptr && server_->log()->read_only()) {
             KLOG_WARN("kvstore: the disk is read-only: serving its %lu keys, refusing every write",
-                      static_cast<unsigned long>(server_.store().size()));
+                      static_cast<unsigned long>(server_->store().size()));
         }
 
         auto listener =
@@ -61,24 +69,27 @@ public:
         if (!listener.ok()) co_return 1;
         listener_ = std::move(listener.value());
         KLOG_INFO("kvstore: serving on port %lu (%lu keys)", static_cast<unsigned long>(*port),
-                  static_cast<unsigned long>(server_.store().size()));
+                  static_cast<unsigned long>(server_->store().size()));
         spawn(net::serve(listener_, max_conns_, conns_, "kvstore",
                          [this](net::TcpStream s) { return serve_conn(std::move(s)); }));
-        co_await server_.background();  // until stop() or a failed log
+        co_await server_->background();  // until stop(); a failed disk keeps serving reads
         listener_ = net::TcpListener();
-        if (server_.failed()) {
-            KLOG_ERROR("kvstore: the log failed: %s; a restart replays what is durable", server_.failure());
+        if (server_->failed()) {
+            KLOG_ERROR("kvstore: the log failed: %s; a restart replays what is durable", server_->failure());
             co_return 1;
         }
-        KLOG_INFO("kvstore: stopping with %lu keys", static_cast<unsigned long>(server_.store().size()));
+        KLOG_INFO("kvstore: stopping with %lu keys", static_cast<unsigned long>(server_->store().size()));
         co_return 0;
     }
 
-    void stop() override { server_.stop(); }
+    void stop() override {
+        if (server_) server_->stop();
+    }
 
 private:
-    static kv::Config config() {
+    static kv::Config config(std::uint64_t max_memory) {
         kv::Config c;
+        c.store.max_memory = max_memory;
         c.store.seed0 = random_seed();  // hash flooding needs the key
         c.store.seed1 = random_seed();
         c.log.format_id = random_seed();  // records of an earlier life of the disk never verify
@@ -88,12 +99,22 @@ private:
     // One connection: the glue kv/server.h describes. Feed everything that arrived before
     // committing, so pipelined commands and concurrent clients share one write + flush.
     Task<void> serve_conn(net::TcpStream s) {
-        auto* in = new std::array<char, 16384>();
-        kv::Session session(server_);
+        kv::Session session(*server_);
+        if (!session.ok()) {
+            // Out of heap: this connection goes, the ones being served stay. One line per
+            // 100 refusals, so a flood cannot flood the console too.
+            if (server_->stats().rejected_connections % 100 == 1) {
+                KLOG_WARN("kvstore: refusing a connection: no memory for its buffers (%llu refused so far)",
+                          static_cast<unsigned long long>(server_->stats().rejected_connections));
+            }
+            s.abort();
+            co_return;
+        }
+        const std::span<char> in = session.input();
         std::size_t have = 0, off = 0;
         for (;;) {
             if (off < have && session.state() == kv::SessionState::reading) {
-                off += session.feed(std::span<const char>(in->data() + off, have - off));
+                off += session.feed(std::span<const char>(in.data() + off, have - off));
                 continue;
             }
             if (!session.output().empty()) {
@@ -114,7 +135,7 @@ private:
                 break;
             }
             if (off < have) continue;
-            auto r = co_await s.read(std::as_writable_bytes(std::span<char>(*in)));
+            auto r = co_await s.read(std::as_writable_bytes(in));
             if (!r.ok()) {
                 s.abort();
                 break;
@@ -126,10 +147,9 @@ private:
                 off = 0;
             }
         }
-        delete in;
     }
 
-    kv::Server server_;
+    std::optional<kv::Server> server_;  // built once the command line is read
     net::TcpListener listener_;
     net::ServeCounters conns_;
     unsigned max_conns_ = 256;

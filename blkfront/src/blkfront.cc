@@ -55,19 +55,24 @@ Blkfront::Blkfront(xen::XenStore& xs, const XenbusNode& node, xen::GrantTable& g
 Blkfront::~Blkfront() {
     shutdown();  // the supervisor stops, the connection is released without xenbus
     KASSERT(waiters_.empty());  // a call outlived its device: the owner's bug
-    for (Page& p : data_) {
-        if (p.own_alloc && p.page) platform_.free_pages(p.page, 1);
+    // Grants kept for a backend since an earlier teardown get a last chance. A block with a
+    // page the backend still maps is never freed (it could still write it); the page's Grant
+    // leaks its reference as it goes (GrantTable::release_or_leak).
+    if (data_pool_.block && !still_held(data_, data_pool_)) {
+        platform_.free_pages(data_pool_.block, data_pool_.count);
     }
-    for (Page& p : indirect_) {
-        if (p.own_alloc && p.page) platform_.free_pages(p.page, 1);
-    }
-    // A block with a page the backend kept is never freed (someone could still write it).
-    if (data_pool_.block && !data_pool_.block_lost) platform_.free_pages(data_pool_.block, data_pool_.count);
-    if (indirect_pool_.block && !indirect_pool_.block_lost) {
+    if (indirect_pool_.block && !still_held(indirect_, indirect_pool_)) {
         platform_.free_pages(indirect_pool_.block, indirect_pool_.count);
     }
-    if (ring_pages_ && !ring_pages_lost_)
-        platform_.free_pages(ring_pages_, std::size_t{1} << ring_alloc_order_);
+    bool ring_held = false;
+    for (xen::Grant& g : ring_grants_) ring_held = (g.valid() && !g.revoke()) || ring_held;
+    if (ring_pages_ && !ring_held) platform_.free_pages(ring_pages_, std::size_t{1} << ring_alloc_order_);
+}
+
+bool Blkfront::still_held(Page* pages, Pool& pool) {
+    bool held = false;
+    for (std::uint16_t i = 0; i < pool.count; ++i) held = (pages[i].grant.valid() && !pages[i].grant.revoke()) || held;
+    return held;
 }
 
 // ---- init ------------------------------------------------------------------------------------
@@ -117,6 +122,7 @@ Task<Result<void>> Blkfront::prepare() {
 // ---- handshake -------------------------------------------------------------------------------
 
 Task<Result<void>> Blkfront::configure(XenbusConfig& cfg) {
+    if (failed_) co_return Error::io;  // changed_disk() said so, with a log line, once
     // io/blkif.h, "max-ring-page-order" (or the deprecated "max-ring-pages", a power of two):
     // the largest ring the backend maps. Absent: one page.
     unsigned order = 0;
@@ -141,11 +147,17 @@ Task<Result<void>> Blkfront::configure(XenbusConfig& cfg) {
     Result<std::uint64_t> indirect =
         optional_value(co_await dev_.read_backend_uint("feature-max-indirect-segments"), 0);
     if (!indirect) co_return indirect.error();
-    // A request never needs more pages than the pool has (pages the backend kept at an earlier
-    // teardown and that could not be replaced are out of it), or it would wait forever.
+    // A request never needs more pages than the pool has (pages another backend kept at an
+    // earlier teardown are out of it), or it would wait forever.
+    reclaim_pool(data_, data_pool_, dev_.backend_id());
+    reclaim_pool(indirect_, indirect_pool_, dev_.backend_id());
     std::uint64_t usable = 0;
-    for (std::uint16_t i = 0; i < data_pool_.count; ++i) usable += data_[i].state != PageState::lost;
-    if (usable == 0) co_return Error::no_memory;
+    for (std::uint16_t i = 0; i < data_pool_.count; ++i) usable += data_[i].state != PageState::held;
+    if (usable == 0) {
+        KLOG_ERROR("blkfront: %s: every data page is still granted to an earlier backend; not connecting",
+                   dev_.nodename().data());
+        co_return Error::busy;
+    }
     const std::uint64_t segments =
         std::min<std::uint64_t>({*indirect, options_.max_indirect_segments, usable});
     features_.indirect = segments > BLKIF_MAX_SEGMENTS_PER_REQUEST && indirect_pool_.count > 0;
@@ -161,40 +173,64 @@ Task<Result<void>> Blkfront::configure(XenbusConfig& cfg) {
     co_return r;
 }
 
-Result<void> Blkfront::grant_pool(Page* pages, Pool& pool, bool readonly) {
+void Blkfront::reclaim_pool(Page* pages, Pool& pool, xen::DomId backend) {
     for (std::uint16_t i = 0; i < pool.count; ++i) {
         Page& p = pages[i];
-        if (p.state == PageState::lost) continue;
-        auto g = xen::Grant::create(grants_, dev_.backend_id(), platform_.gfn(p.page), readonly);
+        if (!p.grant.valid()) continue;
+        // The same backend may keep mapping it (as with persistent grants): no new reference.
+        // Another one must not see a page its predecessor can still write.
+        if (p.granted_to == backend || p.grant.revoke()) {
+            if (p.state == PageState::held) --stats_.held_pages;
+            p.state = PageState::free;
+        }
+    }
+}
+
+Result<void> Blkfront::reclaim_ring(xen::DomId backend) {
+    bool held = false;
+    for (xen::Grant& g : ring_grants_) {
+        if (g.valid() && ring_granted_to_ != backend && !g.revoke()) held = true;
+    }
+    if (held) {
+        KLOG_ERROR("blkfront: %s: an earlier backend still maps the ring; not connecting until it lets go",
+                   dev_.nodename().data());
+        return Error::busy;
+    }
+    return {};  // what is still granted is this backend's own: it keeps its mappings
+}
+
+Result<void> Blkfront::grant_pool(Page* pages, Pool& pool) {
+    for (std::uint16_t i = 0; i < pool.count; ++i) {
+        Page& p = pages[i];
+        if (p.state == PageState::held || p.grant.valid()) continue;
+        auto g = xen::Grant::create(grants_, dev_.backend_id(), platform_.gfn(p.page), false);
         if (!g) return g.error();
         p.grant = std::move(*g);
+        p.granted_to = dev_.backend_id();
     }
     return {};
 }
 
 Result<void> Blkfront::setup_connection() {
     const std::size_t pages = std::size_t{1} << features_.ring_page_order;
-    if (ring_pages_lost_) {
-        // The backend kept the old ring pages mapped: take fresh ones.
-        ring_pages_ = platform_.alloc_pages(std::size_t{1} << ring_alloc_order_);
-        if (!ring_pages_) return Error::no_memory;
-        ring_pages_lost_ = false;
-    }
+    TRY_VOID(reclaim_ring(dev_.backend_id()));
     // io/ring.h: the front end initialises the shared ring before it publishes it.
     ring_.attach(ring_pages_, features_.ring_page_order);
     begin_connection();  // from here on release_connection() undoes what was done
 
     for (std::size_t i = 0; i < pages; ++i) {
+        if (ring_grants_[i].valid()) continue;  // kept by this backend across a reset
         auto g =
             xen::Grant::create(grants_, dev_.backend_id(), platform_.gfn(ring_pages_ + i * page_size), false);
         if (!g) return g.error();
         ring_grants_[i] = std::move(*g);
     }
+    ring_granted_to_ = dev_.backend_id();
     // Every data and indirect page is granted read/write once per connection and reused by
     // every request, reads and writes alike: io/blkif.h, feature-persistent note 8, "the
     // frontend driver has to allow the backend driver to map all grants with write access".
-    TRY_VOID(grant_pool(data_, data_pool_, false));
-    if (features_.indirect) TRY_VOID(grant_pool(indirect_, indirect_pool_, false));
+    TRY_VOID(grant_pool(data_, data_pool_));
+    if (features_.indirect) TRY_VOID(grant_pool(indirect_, indirect_pool_));
     reset_free_lists();
 
     auto channel = platform_.open_channel(dev_.backend_id(), port_);
@@ -279,15 +315,32 @@ Task<Result<void>> Blkfront::backend_connected() {
     features_.persistent = *persistent;
     g.flush = features_.flush != FlushOp::none;
     g.discard = features_.discard;
-    if (geometry_.sector_size != 0 &&
-        (geometry_.sectors != g.sectors || geometry_.sector_size != g.sector_size)) {
-        KLOG_WARN("blkfront: %s: the disk changed size across a reconnect (%llu x %u -> %llu x %u)", name,
-                  static_cast<unsigned long long>(geometry_.sectors), geometry_.sector_size,
-                  static_cast<unsigned long long>(g.sectors), g.sector_size);
+    if (const char* why = changed_disk(g)) {
+        KLOG_ERROR(
+            "blkfront: %s: the disk changed across a reconnect (%s: %llu x %u bytes%s -> %llu x %u bytes%s); "
+            "failing the device: every call now fails with an I/O error",
+            name, why, static_cast<unsigned long long>(geometry_.sectors), geometry_.sector_size,
+            geometry_.flush ? ", flush" : "", static_cast<unsigned long long>(g.sectors), g.sector_size,
+            g.flush ? ", flush" : "");
+        failed_ = true;
+        co_return Error::io;
+    }
+    if (geometry_.sector_size != 0 && g.sectors != geometry_.sectors) {
+        KLOG_INFO("blkfront: %s: the disk grew from %llu to %llu sectors", name,
+                  static_cast<unsigned long long>(geometry_.sectors), static_cast<unsigned long long>(g.sectors));
     }
     geometry_ = g;
     sector_shift_ = shift;
     co_return Result<void>{};
+}
+
+const char* Blkfront::changed_disk(const block::Geometry& g) const {
+    if (geometry_.sector_size == 0) return nullptr;  // the first connection
+    if (g.sector_size != geometry_.sector_size) return "another sector size";
+    if (g.sectors < geometry_.sectors) return "it shrank";
+    // A flush that now does nothing would make unflushed writes look durable.
+    if (geometry_.flush && !g.flush) return "flush withdrawn";
+    return nullptr;
 }
 
 void Blkfront::go_live() {
@@ -324,28 +377,21 @@ void Blkfront::go_down(Error why) {
     reserved_requests_ = reserved_pages_ = reserved_indirect_ = 0;
 }
 
-void Blkfront::lose_page(Page& p, Pool& pool, bool& any_lost) {
-    p.grant.reset();  // the reference leaks (GrantTable keeps it until the backend lets go)
-    ++stats_.leaked_pages;
-    any_lost = true;
-    if (!p.own_alloc) pool.block_lost = true;
-    std::byte* fresh = platform_.alloc_pages(1);
-    p.page = fresh;
-    p.own_alloc = fresh != nullptr;
-    p.state = fresh ? PageState::free : PageState::lost;
-}
-
 void Blkfront::revoke_pool(Page* pages, Pool& pool) {
-    bool any_lost = false;
+    std::size_t held = 0;
     for (std::uint16_t i = 0; i < pool.count; ++i) {
         Page& p = pages[i];
         if (p.state == PageState::busy) p.state = PageState::free;
         p.next = none;
-        if (p.grant.valid() && !p.grant.revoke()) lose_page(p, pool, any_lost);
+        if (p.grant.valid() && !p.grant.revoke()) {
+            if (p.state != PageState::held) ++stats_.held_pages;
+            p.state = PageState::held;  // keeps its grant: no new page, no new reference
+            ++held;
+        }
     }
-    if (any_lost) {
-        KLOG_ERROR("blkfront: %s: backend still maps some data pages after closing; replaced them",
-                   dev_.nodename().data());
+    if (held != 0) {
+        KLOG_ERROR("blkfront: %s: backend still maps %zu pages after closing; kept out of use until it lets go",
+                   dev_.nodename().data(), held);
     }
 }
 
@@ -372,15 +418,11 @@ void Blkfront::release() {
     revoke_pool(indirect_, indirect_pool_);
     bool ring_held = false;
     for (xen::Grant& g : ring_grants_) {
-        if (g.valid() && !g.revoke()) ring_held = true;
-        g.reset();  // leaks the reference if it is still held
+        if (g.valid() && !g.revoke()) ring_held = true;  // kept: reclaim_ring() tries again
     }
     ring_.detach();
     if (ring_held) {
-        KLOG_ERROR("blkfront: %s: backend still maps the ring after closing; leaking it",
-                   dev_.nodename().data());
-        ring_pages_lost_ = true;
-        stats_.leaked_pages += std::size_t{1} << ring_alloc_order_;
+        KLOG_ERROR("blkfront: %s: backend still maps the ring after closing; kept for it", dev_.nodename().data());
     }
     reset_free_lists();
 }

@@ -211,7 +211,8 @@ Task<Result<void>> Blkfront::discard(std::uint64_t sector, std::uint64_t count) 
 Task<Result<void>> Blkfront::transfer(std::uint8_t operation, std::uint64_t sector, std::byte* into,
                                       const std::byte* from, std::size_t bytes) {
     const std::uint32_t size = geometry_.sector_size;
-    Result<void> r = size == 0           ? Result<void>(Error::closed)
+    Result<void> r = failed_             ? Result<void>(Error::io)
+                     : size == 0         ? Result<void>(Error::closed)
                      : bytes % size != 0 ? Result<void>(Error::invalid_argument)
                                          : check_range(sector, bytes / size);
     if (r && operation == BLKIF_OP_WRITE) r = check_writable("write");
@@ -242,7 +243,9 @@ Task<Result<void>> Blkfront::transfer(std::uint8_t operation, std::uint64_t sect
 }
 
 Task<Result<void>> Blkfront::single(std::uint8_t operation, std::uint64_t sector, std::uint64_t count) {
-    Result<void> r = geometry_.sector_size == 0 ? Result<void>(Error::closed) : Result<void>{};
+    Result<void> r = failed_                     ? Result<void>(Error::io)
+                     : geometry_.sector_size == 0 ? Result<void>(Error::closed)
+                                                  : Result<void>{};
     std::uint8_t ring_op = operation;
     if (operation == BLKIF_OP_DISCARD) {
         if (r) r = check_range(sector, count);

@@ -13,8 +13,12 @@ namespace {
 
 Console* g_console = nullptr;
 
+// Fault reports and crash messages: the domain stops right after, so wait (boundedly) until
+// xenconsoled has taken them.
 void report_line(const char* line) {
-    if (g_console) g_console->write(line);
+    if (!g_console) return;
+    g_console->write(line);
+    g_console->flush_sync();
 }
 
 void start() {

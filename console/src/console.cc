@@ -39,70 +39,129 @@ Console::Console(volatile xencons_interface* ring, xen::EventChannel& evtchn)
       out_prod_(ring->out_prod),
       in_cons_(ring->in_cons) {}
 
-void Console::abandon(std::string_view why, std::string_view rest) {
+void Console::abandon(std::string_view why) {
     ++stats_.errors;
     broken_ = true;
-    if (fallback_ == nullptr) return;
+    if (fallback_ == nullptr) {
+        stats_.dropped_bytes += backlog_used_;  // lost, but counted
+        backlog_used_ = 0;
+        return;
+    }
     fallback_("keel: console: ");
     fallback_(why);
     fallback_("; output continues here\n");
-    fallback_(rest);
+    // The backlog, in order (CRLF-expanded already: the fallback takes it as it is).
+    const std::size_t first = backlog_bytes - backlog_head_ < backlog_used_ ? backlog_bytes - backlog_head_ : backlog_used_;
+    fallback_({backlog_ + backlog_head_, first});
+    fallback_({backlog_, backlog_used_ - first});
+    backlog_used_ = 0;
+}
+
+bool Console::queue(std::string_view text) {
+    std::size_t need = text.size();
+    for (char c : text) need += c == '\n';
+    if (need > backlog_bytes - backlog_used_) return false;
+    std::size_t at = (backlog_head_ + backlog_used_) % backlog_bytes;
+    for (char c : text) {
+        if (c == '\n') {
+            backlog_[at] = '\r';
+            at = (at + 1) % backlog_bytes;
+        }
+        backlog_[at] = c;
+        at = (at + 1) % backlog_bytes;
+    }
+    backlog_used_ += need;
+    return true;
+}
+
+bool Console::queue_gap() {
+    if (unreported_drops_ == 0) return true;
+    char digits[24];
+    std::size_t n = 0;
+    for (std::uint64_t v = unreported_drops_; n == 0 || v != 0; v /= 10) digits[n++] = static_cast<char>('0' + v % 10);
+    char line[64] = "[console: ";
+    std::size_t len = 10;
+    while (n != 0) line[len++] = digits[--n];
+    constexpr std::string_view tail = " bytes dropped]\n";
+    for (char c : tail) line[len++] = c;
+    if (!queue({line, len})) return false;
+    unreported_drops_ = 0;
+    ++stats_.gaps;
+    return true;
+}
+
+bool Console::pump() {
+    // io/console.h, producer side: read out_cons before writing into the space it frees.
+    const std::uint32_t cons = load_acquire(&ring_->out_cons);
+    const std::uint32_t used = out_prod_ - cons;
+    if (used > out_size) {
+        abandon("backend moved out_cons outside the ring");
+        return false;
+    }
+    std::uint32_t n = 0;
+    for (; n < out_size - used && backlog_used_ != 0; ++n) {
+        ring_->out[MASK_XENCONS_IDX(out_prod_ + n, ring_->out)] = backlog_[backlog_head_];
+        backlog_head_ = (backlog_head_ + 1) % backlog_bytes;
+        --backlog_used_;
+    }
+    if (n == 0) return true;
+    out_prod_ += n;
+    stats_.bytes_out += n;
+    // io/console.h: the bytes are in out[] before the out_prod that covers them.
+    store_release(&ring_->out_prod, out_prod_);
+    evtchn_.notify();
+    return true;
 }
 
 void Console::write(std::string_view text) {
-    if (broken_) {
-        if (fallback_) fallback_(text);
+    if (broken_ || !pump()) {
+        if (fallback_)
+            fallback_(text);
+        else
+            stats_.dropped_bytes += text.size();  // lost, but counted
         return;
     }
-    std::size_t i = 0;
-    bool cr_done = false;  // text[i] is a '\n' whose '\r' is already in the ring
-    unsigned idle_waits = 0;
-    while (i < text.size()) {
-        // io/console.h, producer side: read out_cons before writing into the space it frees.
-        const std::uint32_t cons = load_acquire(&ring_->out_cons);
-        const std::uint32_t used = out_prod_ - cons;
-        if (used > out_size) {
-            return abandon("backend moved out_cons outside the ring", {text.data() + i, text.size() - i});
+    // Drop the newest text, whole lines only; the gap line goes in before the next line that
+    // fits, so the output shows where the gap is.
+    while (!text.empty()) {
+        const std::size_t nl = text.find('\n');
+        const std::string_view line = text.substr(0, nl == std::string_view::npos ? text.size() : nl + 1);
+        text.remove_prefix(line.size());
+        if (!queue_gap() || !queue(line)) {
+            const std::size_t n = line.size() + (line.back() == '\n');
+            unreported_drops_ += n;
+            stats_.dropped_bytes += n;
         }
-        std::uint32_t space = out_size - used;
-        if (space == 0) {
-            if (idle_waits == max_waits_without_progress) {
-                return abandon("backend stopped draining the ring", {text.data() + i, text.size() - i});
-            }
-            ++idle_waits;
-            ++stats_.waits;
-            evtchn_.notify();  // make sure xenconsoled knows there is something to drain
-            evtchn_.wait();
+    }
+    (void)pump();  // on a broken ring, abandon() handed the backlog to the fallback
+}
+
+void Console::flush_sync() {
+    if (broken_ || !pump()) return;
+    for (;;) {
+        if (backlog_used_ == 0) {
+            if (!queue_gap() || backlog_used_ == 0 || !pump()) return;
             continue;
         }
-        idle_waits = 0;
-        std::uint32_t n = 0;
-        while (n < space && i < text.size()) {
-            char c = text[i];
-            if (c == '\n' && !cr_done) {
-                c = '\r';
-                cr_done = true;
-            } else {
-                ++i;
-                cr_done = false;
-            }
-            ring_->out[MASK_XENCONS_IDX(out_prod_ + n, ring_->out)] = c;
-            ++n;
-        }
-        out_prod_ += n;
-        stats_.bytes_out += n;
-        // io/console.h: the bytes are in out[] before the out_prod that covers them.
-        store_release(&ring_->out_prod, out_prod_);
+        if (sync_waits_left_ == 0) return;
+        const std::size_t before = backlog_used_;
+        ++stats_.waits;
+        evtchn_.notify();
+        evtchn_.wait();
+        if (!pump()) return;
+        if (backlog_used_ == before) --sync_waits_left_;
     }
-    evtchn_.notify();
 }
 
 void Console::on_event() {
+    if (broken_) return;
+    if (!pump()) return;
+    if (queue_gap()) (void)pump();  // the backlog emptied enough for the gap line: send it now
     if (broken_ || !input_) return;  // without a handler, input waits in in[]
     // io/console.h, consumer side: read in_prod, then the bytes below it.
     const std::uint32_t prod = load_acquire(&ring_->in_prod);
     const std::uint32_t avail = prod - in_cons_;
-    if (avail > in_size) return abandon("backend moved in_prod outside the ring", {});
+    if (avail > in_size) return abandon("backend moved in_prod outside the ring");
     if (avail == 0) return;
     for (std::uint32_t k = 0; k < avail; ++k) {
         in_copy_[k] = ring_->in[MASK_XENCONS_IDX(in_cons_ + k, ring_->in)];

@@ -78,10 +78,11 @@ void log_boot_facts() {
     const auto& b = xen::boot_info();
     KLOG_INFO("keel on Xen %u.%u%s, %lu MiB RAM, image %lu KiB", v.major, v.minor, v.extra,
               static_cast<unsigned long>(b.ram_bytes() >> 20), static_cast<unsigned long>(p.image_bytes >> 10));
-    KLOG_INFO("W^X audit: %lu pages mapped, %lu writable, %lu executable, %lu writable+executable, page 0 %s",
+    KLOG_INFO("W^X audit: %lu pages mapped, %lu writable, %lu executable, %lu writable+executable, page 0 %s, "
+              "%lu page-table pages read-only",
               static_cast<unsigned long>(p.mapped_pages), static_cast<unsigned long>(p.writable_pages),
               static_cast<unsigned long>(p.executable_pages), static_cast<unsigned long>(p.wx_pages),
-              p.page0_mapped ? "MAPPED" : "unmapped");
+              p.page0_mapped ? "MAPPED" : "unmapped", static_cast<unsigned long>(p.table_pages));
     KLOG_INFO("memory: %lu free pages; command line: \"%s\"", static_cast<unsigned long>(g_pages->free_pages()),
               b.cmdline.data());
 }

@@ -47,6 +47,9 @@ LinkStats link_stats() {
         sum.errors += errors_of(st.rx) + errors_of(st.tx);
         sum.rx_missed_events += st.rx_missed_events;
         sum.rx_ring_empty += st.rx_ring_empty;
+        sum.resets += st.resets;
+        sum.given_up += st.given_up;
+        sum.held_pages += st.held_pages;
     }
 #endif
     return sum;

@@ -3,6 +3,7 @@
 #ifndef KEEL_LWIP_HOOKS_H
 #define KEEL_LWIP_HOOKS_H
 
+#include "lwip/err.h"
 #include "lwip/ip_addr.h"
 
 #ifdef __cplusplus
@@ -10,6 +11,8 @@ extern "C" {
 #endif
 
 struct netif;
+struct tcp_pcb;
+struct tcp_hdr;
 
 /* RFC 6528 initial sequence number: a keyed hash of the connection's four-tuple plus a clock
  * ticking every 4 microseconds. */
@@ -21,6 +24,11 @@ u32_t keel_lwip_tcp_isn(const ip_addr_t* local_ip, u16_t local_port, const ip_ad
  * to another interface on that subnet, if there is one (see port.cc). */
 struct netif* keel_lwip_route4(const ip4_addr_t* src, const ip4_addr_t* dest);
 struct netif* keel_lwip_route6(const ip6_addr_t* src, const ip6_addr_t* dest);
+
+/* Every TCP segment lwIP matched to `pcb` (a listening one too), before lwIP acts on it:
+ * ERR_OK lets it in; anything else drops it. Refuses new connections near the PCB limit
+ * (net/src/tcp.cc). */
+err_t keel_lwip_tcp_inpacket(struct tcp_pcb* pcb, struct tcp_hdr* hdr);
 
 #ifdef __cplusplus
 }

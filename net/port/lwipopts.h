@@ -50,6 +50,10 @@
  * interface that owns that address. */
 #define LWIP_HOOK_IP4_ROUTE_SRC(src, dest) keel_lwip_route4(src, dest)
 #define LWIP_HOOK_IP6_ROUTE(src, dest) keel_lwip_route6(src, dest)
+/* A SYN to a listener is refused (RST) before lwIP would run out of PCBs: lwIP's tcp_alloc()
+ * makes room by killing connections in LAST_ACK or CLOSING (answers still on their way) and of
+ * lower priority; keel never drops a connection it serves to make room for a newcomer. */
+#define LWIP_HOOK_TCP_INPACKET_PCB(pcb, hdr, optlen, opt1len, opt2, p) keel_lwip_tcp_inpacket(pcb, hdr)
 
 /* ---- Link layer ---------------------------------------------------------------------------- */
 #define LWIP_ARP 1

@@ -293,8 +293,28 @@ void Interface::set_link(bool up) {
     }
 }
 
+namespace {
+/// lwIP 2.1.3 reads fixed headers from the first pbuf before checking that they are there
+/// (found by the lwip_input fuzzer): etharp_input() the 28-byte ARP packet, ip4_input() the
+/// total length at bytes 2-3. A frame whose first pbuf cannot hold its network header is
+/// dropped here (Ethernet pads frames to 60 bytes; a virtual link need not).
+constexpr u16_t eth_header = 14;
+bool too_short_for_lwip(const struct pbuf* p) {
+    if (p->len < eth_header) return false;  // ethernet_input() drops it
+    const auto* b = static_cast<const std::uint8_t*>(p->payload);
+    const unsigned type = (unsigned{b[12]} << 8) | b[13];
+    const u16_t need = type == ETHTYPE_ARP ? 28 : type == ETHTYPE_IP ? 20 : type == ETHTYPE_IPV6 ? 40 : 0;
+    return p->len < eth_header + need;
+}
+}  // namespace
+
 void Interface::deliver(struct pbuf* p, bool checksum_ok) {
     LwipCall call;
+    if (too_short_for_lwip(p)) {
+        ++counters().rx_dropped;
+        pbuf_free(p);
+        return;
+    }
     ++counters().rx_frames;
     counters().rx_bytes += p->tot_len;
     // NO_SYS: input runs to completion here, so the per-netif flags act per frame.

@@ -18,6 +18,7 @@
 #include "lwip_glue.h"
 
 extern "C" {
+#include "keel_lwip_hooks.h"
 #include "lwip/priv/tcp_priv.h"
 }
 
@@ -29,6 +30,43 @@ constexpr std::uint64_t deadline_after(std::uint64_t now, std::uint64_t timeout)
     return timeout > ~0ull - now ? ~0ull : now + timeout;
 }
 constexpr u8_t poll_interval = 2;  // TCP coarse ticks (500 ms): wakes writers stuck on ERR_MEM
+
+// Received data waits in a connection's queue until the service reads it. Data in the link's
+// receive buffers (zero-copy pbufs) or lwIP's pbuf pool is "pinned": those buffers are shared by
+// every connection, so one connection whose service does not read (sent tiny segments, one
+// page each) would otherwise take them all and the link would receive nothing else. So a
+// connection keeps at most conn_pinned_max such pbufs, all connections together at most
+// all_pinned_max (a quarter of netfront's 256 receive buffers); beyond that, data is copied
+// into the connection's own heap buffers (coalesced, so tiny segments cost bytes, not pages)
+// and the link's buffer goes back at once. The heap a connection holds is bounded by its
+// receive window (TCP_WND: the window opens only as the service reads); when the heap is
+// exhausted the segment is refused (lwIP keeps that one and drops further data, which the
+// peer sends again later): the connection's window is closed, not the link.
+// New connections are refused once this many PCBs hold connections that are not in TIME_WAIT
+// (those lwIP recycles harmlessly): a SYN then never makes lwIP kill a live connection. The
+// rest stay for the service's own outgoing connections.
+constexpr std::size_t pcbs_for_listeners = MEMP_NUM_TCP_PCB - 16;
+
+std::size_t pcbs_in_use() {
+    std::size_t n = 0;
+    for (const struct tcp_pcb* p = tcp_active_pcbs; p != nullptr; p = p->next) ++n;
+    for (const struct tcp_pcb* p = tcp_bound_pcbs; p != nullptr; p = p->next) ++n;
+    return n;
+}
+
+constexpr std::size_t conn_pinned_max = 32;
+constexpr std::size_t all_pinned_max = 64;
+constexpr std::size_t coalesce_size = 2048;  // smallest heap buffer a copy starts
+std::size_t g_pinned = 0;                    // pinned pbufs in every connection's queue
+
+/// True if `p` lies in a shared receive buffer (not a heap allocation of ours).
+bool pinned(const struct pbuf* p) { return pbuf_get_allocsrc(p) != PBUF_TYPE_ALLOC_SRC_MASK_STD_HEAP; }
+
+std::size_t count_pinned(const struct pbuf* p) {
+    std::size_t n = 0;
+    for (; p != nullptr; p = p->next) n += pinned(p) ? 1 : 0;
+    return n;
+}
 }  // namespace
 
 struct TcpConn {
@@ -44,6 +82,8 @@ struct TcpConn {
     struct pbuf* rx_tail = nullptr;
     std::size_t rx_off = 0;    // bytes of rx_head already read
     std::size_t rx_bytes = 0;  // unread bytes in the queue
+    std::size_t rx_pinned = 0;     // pbufs of the queue in shared receive buffers (see above)
+    std::size_t rx_tail_room = 0;  // free bytes after rx_tail when it is our copy buffer
     bool fin = false;          // the peer closed its side
     bool wr_shut = false;      // we queued our FIN (shutdown_write or close)
     bool connected = false;
@@ -61,6 +101,10 @@ struct TcpConn {
     void abort_now();
     void fill_endpoints();
     std::size_t consume(std::span<std::byte> out);
+    /// Queue the chain `p` lwIP delivered: as it is, or copied when over the pinned bounds.
+    /// False: no memory for the copy (nothing taken).
+    bool take(struct pbuf* p);
+    void append(struct pbuf* p);
     /// Why the connection can make no more progress: its error, Error::closed once lwIP took
     /// the pcb back, Error::ok while it lives.
     Error failure() const { return error != Error::ok ? error : pcb == nullptr ? Error::closed : Error::ok; }
@@ -145,6 +189,7 @@ TcpConn::~TcpConn() {
         loop().schedule(w->wakeup);
     }
     if (rx_head != nullptr) pbuf_free(rx_head);  // the queue is one chain of single references
+    g_pinned -= rx_pinned;
     --counters().tcp_open;
 }
 
@@ -165,8 +210,15 @@ std::size_t TcpConn::consume(std::span<std::byte> out) {
         if (rx_off == h->len) {
             // Unlink the head: its reference to the next pbuf becomes the queue's.
             rx_head = h->next;
-            if (rx_head == nullptr) rx_tail = nullptr;
+            if (rx_head == nullptr) {
+                rx_tail = nullptr;
+                rx_tail_room = 0;
+            }
             h->next = nullptr;
+            if (pinned(h)) {
+                --rx_pinned;
+                --g_pinned;
+            }
             pbuf_free(h);  // a custom pbuf returns its page to the link here
             rx_off = 0;
         }
@@ -200,20 +252,63 @@ err_t TcpConn::on_recv(void* arg, struct tcp_pcb*, struct pbuf* p, err_t err) {
             pbuf_free(p);
             return ERR_OK;
         }
-        // Link the chain at the tail. Only ->len and ->next of queued pbufs are used, so
-        // tot_len of earlier pbufs need not cover later chains.
-        if (c->rx_tail == nullptr) {
-            c->rx_head = p;
-        } else {
-            c->rx_tail->next = p;
-        }
-        struct pbuf* t = p;
-        while (t->next != nullptr) t = t->next;
-        c->rx_tail = t;
-        c->rx_bytes += p->tot_len;
+        if (!c->take(p)) return ERR_MEM;  // lwIP keeps p and offers it again later
     }
     wake(c->reader);
     return ERR_OK;
+}
+
+void TcpConn::append(struct pbuf* p) {
+    // Only ->len and ->next of queued pbufs are used, so tot_len of earlier pbufs need not
+    // cover later chains.
+    if (rx_tail == nullptr) {
+        rx_head = p;
+    } else {
+        rx_tail->next = p;
+    }
+    struct pbuf* t = p;
+    while (t->next != nullptr) t = t->next;
+    rx_tail = t;
+    rx_tail_room = 0;
+}
+
+bool TcpConn::take(struct pbuf* p) {
+    const std::size_t n = p->tot_len;
+    const std::size_t pins = count_pinned(p);
+    if (pins == 0 || (rx_pinned + pins <= conn_pinned_max && g_pinned + pins <= all_pinned_max)) {
+        append(p);
+        rx_pinned += pins;
+        g_pinned += pins;
+        rx_bytes += n;
+        return true;
+    }
+    // Copy: first into the room left in our last copy buffer, the rest into a new one. The
+    // allocation comes first, so a failure leaves everything as it was.
+    const std::size_t into_tail = std::min(rx_tail_room, n);
+    struct pbuf* fresh = nullptr;
+    std::size_t cap = 0;
+    if (n > into_tail) {
+        cap = std::max(n - into_tail, coalesce_size);
+        fresh = pbuf_alloc(PBUF_RAW, static_cast<u16_t>(cap), PBUF_RAM);
+        if (fresh == nullptr) return false;
+    }
+    if (into_tail > 0) {
+        pbuf_copy_partial(p, static_cast<std::byte*>(rx_tail->payload) + rx_tail->len, static_cast<u16_t>(into_tail), 0);
+        rx_tail->len = static_cast<u16_t>(rx_tail->len + into_tail);
+        rx_tail->tot_len = rx_tail->len;
+        rx_tail_room -= into_tail;
+    }
+    if (fresh != nullptr) {
+        const std::size_t rest = n - into_tail;
+        pbuf_copy_partial(p, fresh->payload, static_cast<u16_t>(rest), static_cast<u16_t>(into_tail));
+        fresh->len = fresh->tot_len = static_cast<u16_t>(rest);
+        append(fresh);
+        rx_tail_room = cap - rest;
+    }
+    rx_bytes += n;
+    ++counters().tcp_rx_copied;
+    pbuf_free(p);  // the link's buffers go back now
+    return true;
 }
 
 err_t TcpConn::on_sent(void* arg, struct tcp_pcb*, u16_t) {
@@ -307,6 +402,9 @@ err_t TcpListenState::on_accept(void* arg, struct tcp_pcb* newpcb, err_t err) {
         return ERR_ABRT;
     }
     c->attach(newpcb);
+    // Above lwIP's SYN_RCVD connections (the listener's priority, TCP_PRIO_MIN) and outgoing
+    // ones: tcp_alloc() only ever kills lower priorities.
+    tcp_setprio(newpcb, TCP_PRIO_MAX);
     c->connected = true;
     c->fill_endpoints();
     tcp_backlog_delayed(newpcb);  // counts against the listen backlog until accept() takes it
@@ -569,6 +667,7 @@ Result<TcpListener> TcpListener::listen(std::uint16_t port, unsigned backlog, st
     struct tcp_pcb* pcb = tcp_new_ip_type(where.type);
     if (pcb == nullptr) return Error::no_memory;
     ip_set_option(pcb, SOF_REUSEADDR);
+    tcp_setprio(pcb, TCP_PRIO_MIN);  // inherited by its half-open connections (see on_accept)
     if (const err_t e = tcp_bind(pcb, &where.addr, port); e != ERR_OK) {
         tcp_close(pcb);
         return detail::to_error(e);
@@ -596,6 +695,20 @@ TcpListener::AcceptAwaiter TcpListener::accept() { return AcceptAwaiter(l_, 0, {
 TcpListener::AcceptAwaiter TcpListener::accept_for(std::uint64_t timeout_ns) {
     return AcceptAwaiter(l_, detail::deadline_after(loop().now(), timeout_ns), {});
 }
+
+}  // namespace keel::net
+
+extern "C" err_t keel_lwip_tcp_inpacket(struct tcp_pcb* pcb, struct tcp_hdr* hdr) {
+    using namespace keel::net::detail;
+    if (pcb->state != LISTEN || (TCPH_FLAGS(hdr) & (TCP_SYN | TCP_ACK | TCP_RST)) != TCP_SYN) return ERR_OK;
+    if (pcbs_in_use() < pcbs_for_listeners) return ERR_OK;
+    ++counters().tcp_refused;
+    // tcp_input() has turned the header into host order already.
+    tcp_rst(pcb, 0, hdr->seqno + 1, ip_current_dest_addr(), ip_current_src_addr(), hdr->dest, hdr->src);
+    return ERR_ABRT;
+}
+
+namespace keel::net {
 
 std::uint16_t TcpListener::port() const { return l_ != nullptr ? l_->port : 0; }
 std::size_t TcpListener::pending() const { return l_ != nullptr ? l_->count : 0; }

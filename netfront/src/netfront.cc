@@ -4,6 +4,8 @@
 #include "keel/netfront/netfront.h"
 
 #include <algorithm>
+#include <iterator>
+#include <utility>
 
 #include "keel/log.h"
 #include "keel/panic.h"
@@ -40,16 +42,15 @@ Netfront::~Netfront() {
     on_tx_ready_ = nullptr;
     shutdown();  // the supervisor stops, the connection is released without xenbus
     KASSERT(rx_with_stack_ == 0);  // an RxBuffer outlived its device: the owner's bug
-    for (RxPage& p : rx_) {
-        if (p.own_alloc && p.page) platform_.free_pages(p.page, 1);
-    }
-    for (TxPage& p : tx_) {
-        if (p.own_alloc && p.page) platform_.free_pages(p.page, 1);
-    }
-    // A block with a page the backend kept is never freed (someone could still write it).
-    if (rx_block_ && !rx_block_lost_) platform_.free_pages(rx_block_, options_.rx_buffers);
-    if (tx_block_ && !tx_block_lost_) platform_.free_pages(tx_block_, options_.tx_buffers);
-    if (ring_pages_ && !ring_pages_lost_) platform_.free_pages(ring_pages_, 2);
+    reclaim_held();
+    // Memory the backend still maps is never freed (it could still write it): its grants and
+    // pages leak, once, with the device.
+    bool rx_held = false, tx_held = false;
+    for (RxPage& p : rx_) rx_held = rx_held || p.state == RxState::held;
+    for (TxPage& p : tx_) tx_held = tx_held || p.state == TxState::held;
+    if (rx_block_ && !rx_held) platform_.free_pages(rx_block_, options_.rx_buffers);
+    if (tx_block_ && !tx_held) platform_.free_pages(tx_block_, options_.tx_buffers);
+    if (ring_pages_) platform_.free_pages(ring_pages_, 2);
 }
 
 // ---- init ----------------------------------------------------------------------------------
@@ -187,11 +188,19 @@ Task<Result<void>> Netfront::read_features() {
 
 Result<void> Netfront::setup_connection() {
     const xen::DomId backend = dev_.backend_id();
-    if (ring_pages_lost_) {
-        // The backend kept the old ring pages mapped: take fresh ones.
+    reclaim_held();
+    // A teardown may hold this connection's rings too: a slot must be free for them, so that
+    // what a backend can pin stays bounded (then the handshake fails; the supervisor backs off
+    // and gives up in the end).
+    if (std::none_of(std::begin(held_rings_), std::end(held_rings_), [](const HeldRings& h) { return !h.pages; })) {
+        KLOG_ERROR("netfront: %s: backend still maps %zu old ring pairs; not connecting", dev_.nodename().data(),
+                   max_held_rings);
+        return Error::no_space;
+    }
+    if (!ring_pages_) {
+        // The backend kept the old ring pages mapped (hold_rings): take fresh ones.
         ring_pages_ = platform_.alloc_pages(2);
         if (!ring_pages_) return Error::no_memory;
-        ring_pages_lost_ = false;
     }
     // io/ring.h: the front end initialises the shared rings before it publishes them.
     tx_ring_.attach(ring_pages_);
@@ -205,20 +214,16 @@ Result<void> Netfront::setup_connection() {
     if (!rx_ring) return rx_ring.error();
     rx_ring_grant_ = std::move(*rx_ring);
 
-    // Every buffer page is granted once per connection: rx read/write (the backend copies into
-    // it), tx read-only (the backend only reads frames).
+    // Tx pages are granted read-only once per connection (the backend only reads frames). Rx
+    // pages are granted read/write each time they are posted (post_rx) and the grant ends when
+    // the backend answers (take_rx_frame), so nothing the stack reads is writable by it.
     rx_free_count_ = 0;
     for (std::uint16_t i = 0; i < options_.rx_buffers; ++i) {
-        RxPage& p = rx_[i];
-        if (p.state == RxState::lost || p.doomed) continue;  // doomed: replaced on return
-        auto g = xen::Grant::create(grants_, backend, platform_.gfn(p.page), false);
-        if (!g) return g.error();
-        p.grant = std::move(*g);
-        if (p.state == RxState::free) rx_free_[rx_free_count_++] = i;
+        if (rx_[i].state == RxState::free) rx_free_[rx_free_count_++] = i;
     }
     for (std::uint16_t i = 0; i < options_.tx_buffers; ++i) {
         TxPage& p = tx_[i];
-        if (p.state == TxState::lost) continue;
+        if (p.state == TxState::held) continue;
         auto g = xen::Grant::create(grants_, backend, platform_.gfn(p.page), true);
         if (!g) return g.error();
         p.grant = std::move(*g);
@@ -317,30 +322,30 @@ void Netfront::release() {
     tx_channel_ = rx_channel_ = nullptr;
 
     abort_tx();
-    for (std::uint16_t i = 0; i < options_.rx_buffers; ++i) {
-        if (rx_[i].state == RxState::posted) rx_[i].state = RxState::free;
-    }
     rx_skipping_ = false;
 
     // The backend has let go (XenbusDevice waited for its Closing/Closed, or it is gone). A
-    // grant still in use means it has not: keep that page out of circulation for good.
+    // grant still in use means it has not: that page is held, out of use, until it does.
+    std::size_t held = 0;
     for (std::uint16_t i = 0; i < options_.rx_buffers; ++i) {
-        if (rx_[i].grant.valid() && !rx_[i].grant.revoke()) lose_rx_page(i);
+        RxPage& p = rx_[i];
+        if (p.state == RxState::posted) p.state = RxState::free;
+        if (p.grant.valid()) p.state = p.grant.revoke() ? RxState::free : RxState::held;
+        if (p.state == RxState::held) ++held;
     }
     for (std::uint16_t i = 0; i < options_.tx_buffers; ++i) {
-        if (tx_[i].grant.valid() && !tx_[i].grant.revoke()) lose_tx_page(i);
+        TxPage& p = tx_[i];
+        if (p.grant.valid()) p.state = p.grant.revoke() ? TxState::free : TxState::held;  // abort_tx freed the rest
+        if (p.state == TxState::held) ++held;
     }
-    bool rings_held = false;
-    if (tx_ring_grant_.valid() && !tx_ring_grant_.revoke()) rings_held = true;
-    if (rx_ring_grant_.valid() && !rx_ring_grant_.revoke()) rings_held = true;
-    tx_ring_grant_.reset();  // leaks the reference if it is still held
-    rx_ring_grant_.reset();
+    const bool tx_ring_held = tx_ring_grant_.valid() && !tx_ring_grant_.revoke();
+    const bool rx_ring_held = rx_ring_grant_.valid() && !rx_ring_grant_.revoke();
     tx_ring_.detach();
     rx_ring_.detach();
-    if (rings_held) {
-        KLOG_ERROR("netfront: %s: backend still maps the rings after closing; leaking them", dev_.nodename().data());
-        ring_pages_lost_ = true;
-        stats_.leaked_pages += 2;
+    if (tx_ring_held || rx_ring_held) hold_rings();
+    if (held > 0) {
+        KLOG_ERROR("netfront: %s: backend still maps %zu buffer page%s after closing; held until it lets go",
+                   dev_.nodename().data(), held, held == 1 ? "" : "s");
     }
 
     rx_free_count_ = 0;
@@ -352,30 +357,45 @@ void Netfront::release() {
     tx_blocked_pages_ = tx_blocked_ring_slots_ = 0;
 }
 
-void Netfront::lose_rx_page(std::uint16_t i) {
-    RxPage& p = rx_[i];
-    p.grant.reset();  // the reference leaks (GrantTable keeps it until the backend lets go)
-    ++stats_.leaked_pages;
-    if (!p.own_alloc) rx_block_lost_ = true;
-    if (p.state == RxState::with_stack) {
-        p.doomed = true;  // replaced when the stack gives it back
-        return;
+void Netfront::hold_rings() {
+    // setup_connection() made sure a slot is free.
+    for (HeldRings& h : held_rings_) {
+        if (h.pages) continue;
+        h.pages = std::exchange(ring_pages_, nullptr);
+        h.tx = std::move(tx_ring_grant_);
+        h.rx = std::move(rx_ring_grant_);
+        break;
     }
-    std::byte* fresh = platform_.alloc_pages(1);
-    p.page = fresh;
-    p.own_alloc = fresh != nullptr;
-    p.state = fresh ? RxState::free : RxState::lost;
+    KLOG_ERROR("netfront: %s: backend still maps the rings after closing; held until it lets go",
+               dev_.nodename().data());
 }
 
-void Netfront::lose_tx_page(std::uint16_t i) {
-    TxPage& p = tx_[i];
-    p.grant.reset();
-    ++stats_.leaked_pages;
-    if (!p.own_alloc) tx_block_lost_ = true;
-    std::byte* fresh = platform_.alloc_pages(1);
-    p.page = fresh;
-    p.own_alloc = fresh != nullptr;
-    p.state = fresh ? TxState::free : TxState::lost;
+void Netfront::reclaim_held() {
+    for (HeldRings& h : held_rings_) {
+        if (!h.pages) continue;
+        if (h.tx.valid()) (void)h.tx.revoke();
+        if (h.rx.valid()) (void)h.rx.revoke();
+        if (h.tx.valid() || h.rx.valid()) continue;
+        platform_.free_pages(h.pages, 2);
+        h.pages = nullptr;
+    }
+    for (std::uint16_t i = 0; i < options_.rx_buffers; ++i) {
+        RxPage& p = rx_[i];
+        // Called between connections only: setup_connection() rebuilds the free list.
+        if (p.state == RxState::held && (!p.grant.valid() || p.grant.revoke())) p.state = RxState::free;
+    }
+    for (std::uint16_t i = 0; i < options_.tx_buffers; ++i) {
+        TxPage& p = tx_[i];
+        if (p.state == TxState::held && (!p.grant.valid() || p.grant.revoke())) p.state = TxState::free;
+    }
+}
+
+Stats Netfront::stats() const {
+    Stats s = with_connection_counts(stats_);
+    for (const RxPage& p : rx_) s.held_pages += p.state == RxState::held ? 1 : 0;
+    for (const TxPage& p : tx_) s.held_pages += p.state == TxState::held ? 1 : 0;
+    for (const HeldRings& h : held_rings_) s.held_pages += h.pages ? 2 : 0;
+    return s;
 }
 
 // ---- errors and resets -----------------------------------------------------------------------
@@ -391,6 +411,7 @@ void Netfront::count_fault(DirectionStats& dir, Fault fault) {
     case Fault::bad_length: ++dir.bad_length; break;
     case Fault::too_many_slots: ++dir.too_many_slots; break;
     case Fault::bad_extra: ++dir.bad_extra; break;
+    case Fault::still_mapped: ++dir.still_mapped; break;
     }
 }
 

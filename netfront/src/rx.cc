@@ -229,7 +229,21 @@ RING_IDX Netfront::take_rx_frame(RING_IDX avail) {
         return i;
     }
 
-    // Pass 2: the data pages become the frame, in order; extra-info slots' pages go back.
+    // Pass 2: the backend's access to every page of the frame ends before anyone reads it (the
+    // XSA-392 class: the data must not change under the parser). A page it still maps is held
+    // and the device reset: nothing of the frame goes up.
+    bool mapped = false;
+    for (RING_IDX k = 0; k < i; ++k) {
+        if (!end_rx_access(rx_posted_[rx_ring_.slot(rx_ring_.rsp_cons() + k)])) mapped = true;
+    }
+    if (mapped) {
+        count_fault(stats_.rx, Fault::still_mapped);
+        drop_rx_slots(i);
+        request_reset("the backend still maps an rx page it answered");
+        return i;
+    }
+
+    // Pass 3: the data pages become the frame, in order; extra-info slots' pages go back.
     std::uint16_t head = 0, tail = 0, segments = 0;
     for (RING_IDX k = 0; k < i; ++k) {
         const std::uint16_t p = rx_posted_[rx_ring_.slot(rx_ring_.rsp_cons() + k)];
@@ -257,12 +271,32 @@ RING_IDX Netfront::take_rx_frame(RING_IDX avail) {
 }
 
 void Netfront::drop_rx_slots(RING_IDX n) {
+    bool mapped = false;
     for (RING_IDX k = 0; k < n; ++k) {
         const std::uint16_t p = rx_posted_[rx_ring_.slot(rx_ring_.rsp_cons() + k)];
+        if (rx_[p].state == RxState::held) continue;  // take_rx_frame found it still mapped
         KASSERT(rx_[p].state == RxState::posted);
-        free_rx_page(p);
+        if (end_rx_access(p)) {
+            free_rx_page(p);
+        } else {
+            mapped = true;
+        }
     }
     rx_ring_.consume(n);
+    if (mapped) {
+        ++stats_.rx.still_mapped;
+        request_reset("the backend still maps an rx page it answered");
+    }
+}
+
+bool Netfront::end_rx_access(std::uint16_t i) {
+    RxPage& p = rx_[i];
+    if (p.state != RxState::posted || !p.grant.valid()) return p.state != RxState::held;
+    if (p.grant.revoke()) return true;
+    // grant_table.h: GTF_reading/GTF_writing still set -- the backend maps the page (a copying
+    // backend never does past its copy). Keep the grant; reclaim_held() retries it later.
+    p.state = RxState::held;
+    return false;
 }
 
 void Netfront::deliver(RxBuffer frame) {
@@ -297,26 +331,6 @@ void Netfront::release_rx(std::uint16_t i) {
     RxPage& p = rx_[i];
     KASSERT(p.state == RxState::with_stack);
     --rx_with_stack_;
-    if (p.doomed) {
-        // Its grant leaked at a teardown (the backend held it): replace the page.
-        p.doomed = false;
-        std::byte* fresh = platform_.alloc_pages(1);
-        p.page = fresh;
-        p.own_alloc = fresh != nullptr;
-        if (!fresh) {
-            p.state = RxState::lost;
-            return;
-        }
-        // Granted at the next connect (setup_connection grants every page that is not lost).
-        if (has_connection()) {
-            auto g = xen::Grant::create(grants_, dev_.backend_id(), platform_.gfn(fresh), false);
-            if (!g) {
-                p.state = RxState::free;  // no grant: leave it out of the ring until reconnect
-                return;
-            }
-            p.grant = std::move(*g);
-        }
-    }
     free_rx_page(i);
 }
 
@@ -329,7 +343,10 @@ void Netfront::post_rx() {
     bool posted = false;
     while (rx_free_count_ > 0 && rx_ring_.free_slots() > 0) {
         const std::uint16_t p = rx_free_[rx_free_count_ - 1];
-        if (!rx_[p].grant.valid()) break;  // a replacement page waiting for the next connect
+        // Granted for as long as it is posted: end_rx_access() ends it when it comes back.
+        auto g = xen::Grant::create(grants_, dev_.backend_id(), platform_.gfn(rx_[p].page), false);
+        if (!g) break;  // the grant table is full: post the rest when a page comes back
+        rx_[p].grant = std::move(*g);
         --rx_free_count_;
         const RING_IDX idx = rx_ring_.req_prod_pvt();
         rx_[p].state = RxState::posted;

@@ -1,14 +1,19 @@
-// keel_boot: from the PVH entry stub (long mode, bootstrap identity map) to keel_main().
-// Order matters: canary first (before any protected frame returns), then traps so every later
-// failure gets a report, then Xen detection and the hypercall page, start_info, the W^X page
-// tables and their audit, shared_info, event channels, and finally the kernel.
+// keel_boot: from the PVH entry stub (long mode, the image alone mapped W^X) to keel_main().
+// Order matters: SSE, the canary (before any protected frame returns), then traps so every later
+// failure gets a report, then Xen detection and the hypercall page, start_info (mapped read-only
+// while it is read), the real W^X tables (address_space.h) and their audit, shared_info, event
+// channels, the canary again from everything boot learnt, and finally the kernel.
 #include <cstring>
+#include <new>
 
 #include "cpu.h"
 #include "internal.h"
+#include "keel/xen/address_space.h"
+#include "keel/xen/grant_table.h"
 #include "keel/xen/hypercall.h"
 #include "keel/xen/page_table.h"
 #include "keel/xen/platform.h"
+#include "keel/xen/seed.h"
 
 extern "C" {
 extern char __image_start[], __image_end[], __text_start[], __text_end[];
@@ -16,6 +21,7 @@ extern char __rodata_start[], __rodata_end[], __data_start[], __data_end[];
 extern char __stack_guard[], __stack_bottom[], __ist_guard[], __ist_bottom[];
 extern char __ksyms_start[], __ksyms_end[];
 extern std::uintptr_t __stack_chk_guard;
+extern std::uint64_t boot_pml4[];   // entry.S
 }
 
 namespace keel::xen {
@@ -24,12 +30,8 @@ namespace {
 BootInfo g_boot;
 ProtectionReport g_protection;
 
-// Pages handed out while building the page tables: taken from the RAM right after the image.
-struct BootPages {
-    std::uint64_t next = 0, limit = 0, first = 0;
-} g_boot_pages;
-
 std::uint64_t addr(const char* p) { return reinterpret_cast<std::uint64_t>(p); }
+std::uint64_t page_down(std::uint64_t v) { return v & ~std::uint64_t{4095}; }
 std::uint64_t page_up(std::uint64_t v) { return (v + 4095) & ~std::uint64_t{4095}; }
 
 [[noreturn]] void die(const char* what, const char* why) {
@@ -74,37 +76,70 @@ void install_hypercall_page() {
     halt_forever("keel: not running on Xen (no XenVMMXenVMM CPUID leaf); halting\n");
 }
 
-// Until the real tables are live, physical == virtual for the first 4 GiB.
-struct IdentityReader final : PhysReader {
-    const void* map(std::uint64_t paddr, std::uint64_t len) const override {
-        if (paddr == 0 || paddr + len < paddr || paddr + len > (std::uint64_t{4} << 30)) return nullptr;
-        return reinterpret_cast<const void*>(paddr);
-    }
-};
+void flush_tlb() { cpu::write_cr3(cpu::read_cr3()); }
 
-struct TableMemory final : PageTableMemory {
+// The entry stub's tables (the image, W^X) and a few pages in .bss for what boot adds to them:
+// start_info while it is read, then the window the real tables are built in. Live in CR3, so
+// physical == virtual for every page they map.
+constexpr unsigned boot_extra_tables = 16;
+alignas(4096) std::uint64_t g_boot_extra[boot_extra_tables][512];
+struct BootTables final : PageTableMemory {
+    unsigned used = 0;
     std::uint64_t alloc_table() override {
-        if (g_boot_pages.next + 4096 > g_boot_pages.limit) return 0;
-        std::uint64_t p = g_boot_pages.next;
-        g_boot_pages.next += 4096;
-        std::memset(reinterpret_cast<void*>(p), 0, 4096);
-        return p;
+        if (used == boot_extra_tables) return 0;
+        std::memset(g_boot_extra[used], 0, 4096);
+        return addr(reinterpret_cast<const char*>(g_boot_extra[used++]));
     }
     std::uint64_t* table(std::uint64_t paddr) override { return reinterpret_cast<std::uint64_t*>(paddr); }
 };
-TableMemory g_table_memory;
+// constinit: used long before global constructors run, so its vtable pointer must be static.
+constinit BootTables g_boot_tables;
+std::uint64_t boot_root() { return addr(reinterpret_cast<const char*>(boot_pml4)); }
 
-void choose_boot_pages() {
+// start_info, its memory map and the command line are mapped read-only, a page at a time, as
+// the parser asks for them, and unmapped once it has copied them. Nothing below 64 KiB.
+struct BootReader final : PhysReader {
+    mutable std::uint64_t mapped[8];
+    mutable unsigned count = 0;
+    const void* map(std::uint64_t paddr, std::uint64_t len) const override {
+        if (len == 0 || paddr < null_region_end || paddr + len < paddr || paddr + len > (std::uint64_t{1} << 52))
+            return nullptr;
+        PageTableBuilder b(g_boot_tables, boot_root());
+        for (std::uint64_t p = page_down(paddr); p < paddr + len; p += 4096) {
+            if (translate(g_boot_tables, boot_root(), p) == p) continue;  // mapped already
+            if (count == sizeof mapped / sizeof mapped[0] || !b.map(p, p, 4096, perm_r).ok()) return nullptr;
+            mapped[count++] = p;
+        }
+        flush_tlb();
+        return reinterpret_cast<const void*>(paddr);
+    }
+    void unmap_all() {
+        PageTableBuilder b(g_boot_tables, boot_root());
+        for (unsigned i = 0; i < count; ++i) (void)b.unmap(mapped[i], 4096);
+        count = 0;
+        flush_tlb();
+    }
+};
+
+// The real tables, in RAM right after the image; mapped RW in the boot tables while built.
+struct RealTables final : TablePool {
+    using TablePool::TablePool;
+    std::uint64_t* table(std::uint64_t paddr) override { return reinterpret_cast<std::uint64_t*>(paddr); }
+};
+alignas(RealTables) unsigned char g_real_storage[sizeof(RealTables)];
+RealTables* g_real = nullptr;
+AddressSpacePlan g_plan;   // what build_page_tables() mapped; free_ram() hands out the rest
+
+RealTables& choose_table_pool() {
     std::uint64_t start = page_up(addr(__image_end));
     for (std::size_t i = 0; i < g_boot.region_count; ++i) {
         const MemRegion& r = g_boot.regions[i];
         if (r.type != XEN_HVM_MEMMAP_TYPE_RAM) continue;
         if (start >= r.base && start < r.base + r.length) {
-            g_boot_pages.first = g_boot_pages.next = start;
-            // Page tables for a few GiB need well under 64 pages; take at most 256 (1 MiB).
+            // Tables for a few GiB need well under 64 pages; take at most 256 (1 MiB).
             std::uint64_t end = r.base + r.length;
-            g_boot_pages.limit = end - start > 256 * 4096 ? start + 256 * 4096 : end;
-            return;
+            std::uint64_t limit = end - start > 256 * 4096 ? start + 256 * 4096 : end;
+            return *new (g_real_storage) RealTables(start, limit);
         }
     }
     die("no RAM after the image for page tables", nullptr);
@@ -114,48 +149,80 @@ void check(Result<void> r, const char* what) {
     if (!r.ok()) die(what, to_string(r.error()));
 }
 
-void build_page_tables() {
-    choose_boot_pages();
-    PageTableBuilder b(g_table_memory);
-    check(b.init(), "page tables: init");
-    constexpr std::uint64_t four_gib = std::uint64_t{4} << 30;
-    const std::uint64_t img = addr(__image_start);
-    // Everything below the image except page 0: RW, never executable (low RAM, nothing else).
-    check(b.map(4096, 4096, img - 4096, perm_w), "page tables: low memory");
-    // The image's sections map to themselves, each from its start symbol to its end symbol.
-    auto map_section = [&b](const char* start, const char* end, Perm perm, const char* what) {
-        check(b.map(addr(start), addr(start), addr(end) - addr(start), perm), what);
-    };
-    map_section(__text_start, __text_end, perm_x, "page tables: text");
-    map_section(__rodata_start, __rodata_end, perm_r, "page tables: rodata");
-    // data + bss + stacks, minus the guard pages under each stack.
-    map_section(__data_start, __stack_guard, perm_w, "page tables: data");
-    map_section(__stack_bottom, __ist_guard, perm_w, "page tables: stack");
-    map_section(__ist_bottom, __data_end, perm_w, "page tables: fault stack");
-    map_section(__ksyms_start, __ksyms_end, perm_r, "page tables: symbols");
-    // The rest of the low 4 GiB: RAM, special pages (console, xenstore), grant frames. RW+NX.
-    const std::uint64_t after = page_up(addr(__image_end));
-    check(b.map(after, after, four_gib - after, perm_w), "page tables: high memory");
-    // RAM above 4 GiB, if the guest has any.
-    for (std::size_t i = 0; i < g_boot.region_count; ++i) {
-        const MemRegion& r = g_boot.regions[i];
-        if (r.type != XEN_HVM_MEMMAP_TYPE_RAM || r.base + r.length <= four_gib) continue;
-        std::uint64_t base = r.base < four_gib ? four_gib : r.base;
-        check(b.map(base, base, r.base + r.length - base, perm_w), "page tables: RAM above 4 GiB");
-    }
-    cpu::write_cr3(b.root());
+// Where the grant frames go: a hole in the memory map (see grant_table_xen.cc for why a hole).
+constexpr std::uint64_t grant_preferred = 0xF000'0000;   // the classic PCI hole
+constexpr std::uint64_t grant_hole_min = 1ull << 20;      // above BIOS-era low memory
+constexpr std::uint64_t grant_hole_limit = 0xFEC0'0000;   // below the IOAPIC/LAPIC window
+std::uint64_t g_grant_window = 0;
 
-    AuditResult a = audit(g_table_memory, cpu::read_cr3());
+// The frames the toolstack shares with us outside RAM: the xenstore and console pages (their
+// HVM params), and the hole the grant table will be mapped into.
+std::size_t shared_frames(Range* out) {
+    std::size_t n = 0;
+    for (unsigned param : {HVM_PARAM_STORE_PFN, HVM_PARAM_CONSOLE_PFN}) {
+        auto pfn = hvm_param(param);
+        if (pfn.ok() && pfn.value() != 0 && pfn.value() < (std::uint64_t{1} << 40))
+            out[n++] = Range{pfn.value() << 12, (pfn.value() + 1) << 12};
+    }
+    auto hole = find_physmap_hole(std::span<const MemRegion>(g_boot.regions.data(), g_boot.region_count),
+                                  grant_frames_wanted * 4096, grant_preferred, grant_hole_min, grant_hole_limit);
+    if (hole) {
+        g_grant_window = *hole;
+        out[n++] = Range{*hole, *hole + grant_frames_wanted * 4096};
+    }
+    return n;
+}
+
+void build_page_tables() {
+    RealTables& pool = choose_table_pool();
+    g_real = &pool;
+    // Let the boot tables reach the pool (RW+NX) so the builder can write the real tables.
+    check(PageTableBuilder(g_boot_tables, boot_root()).map(pool.first(), pool.first(), pool.limit() - pool.first(), perm_w),
+          "boot page tables: mapping the page-table pool");
+    flush_tlb();
+
+    static const Range guards[] = {{addr(__stack_guard), addr(__stack_bottom)}, {addr(__ist_guard), addr(__ist_bottom)}};
+    static Range shared[3];
+    AddressSpacePlan& plan = g_plan;
+    plan.text = {addr(__text_start), addr(__text_end)};
+    plan.rodata = {addr(__rodata_start), addr(__rodata_end)};
+    plan.data = {addr(__data_start), addr(__data_end)};
+    plan.ksyms = {addr(__ksyms_start), addr(__ksyms_end)};
+    plan.guards = guards;
+    plan.memmap = std::span<const MemRegion>(g_boot.regions.data(), g_boot.region_count);
+    plan.shared = std::span<const Range>(shared, shared_frames(shared));
+    const char* why = nullptr;
+    auto root = build_address_space(pool, plan, &why);
+    if (!root.ok()) die("page tables", why ? why : to_string(root.error()));
+    cpu::write_cr3(root.value());
+
+    AuditResult a{};
+    const char* failed = check_address_space(pool, cpu::read_cr3(), guards, a);
     g_protection.mapped_pages = a.mapped_pages_4k_equiv;
     g_protection.writable_pages = a.writable_pages;
     g_protection.executable_pages = a.executable_pages;
     g_protection.wx_pages = a.wx_pages;
     g_protection.page0_mapped = a.page0_mapped;
-    g_protection.image_bytes = addr(__image_end) - img;
-    if (a.wx_pages != 0) die("W^X audit failed: a page is writable and executable", nullptr);
-    if (a.page0_mapped) die("W^X audit failed: page 0 is mapped", nullptr);
-    if ((cpu::read_cr0() & (1u << 16)) == 0) die("CR0.WP is off", nullptr);
-    if ((cpu::rdmsr(cpu::msr_efer) & (1u << 11)) == 0) die("EFER.NXE is off", nullptr);
+    g_protection.table_pages = a.table_pages;
+    g_protection.image_bytes = addr(__image_end) - addr(__image_start);
+    if (failed) die("W^X audit failed", failed);
+    if ((cpu::read_cr0() & (1u << 16)) == 0) die("W^X audit failed", "CR0.WP is off");
+    if ((cpu::rdmsr(cpu::msr_efer) & (1u << 11)) == 0) die("W^X audit failed", "EFER.NXE is off");
+}
+
+// ---- Seeds ----------------------------------------------------------------------------------
+
+SeedInputs g_seed_inputs;   // the boot-time part, filled in as boot learns it
+std::uint64_t g_seed_count = 0;
+
+__attribute__((no_stack_protector)) std::uint64_t cpu_random(bool seed) {
+    const bool have = seed ? cpu::cpuid(0).a >= 7 && (cpu::cpuid(7).b & (1u << 18)) != 0
+                           : (cpu::cpuid(1).c & (1u << 30)) != 0;
+    std::uint64_t v = 0;
+    for (int tries = 0; have && tries < 10; ++tries) {  // both may fail transiently
+        if (seed ? cpu::rdseed(v) : cpu::rdrand(v)) return v;
+    }
+    return 0;
 }
 
 __attribute__((no_stack_protector)) void seed_canary() {
@@ -164,40 +231,40 @@ __attribute__((no_stack_protector)) void seed_canary() {
     __stack_chk_guard = v | 0x100;
 }
 
+// The boot-time inputs that need Xen: the domain's UUID and the wall clock (after shared_info).
+void gather_boot_seed_inputs(std::uint32_t start_info_paddr) {
+    g_seed_inputs.start_info_paddr = start_info_paddr;
+    g_seed_inputs.boot_hash = hash_boot_info(g_boot);
+    xen_domain_handle_t handle{};
+    if (xen_version_op(XENVER_guest_handle, &handle) == 0) std::memcpy(g_seed_inputs.guest_handle, handle, 16);
+}
+
 }  // namespace
 
+std::uint64_t grant_window() { return g_grant_window; }
+GuardRange page_table_pages() { return g_real ? GuardRange{g_real->first(), g_real->next()} : GuardRange{}; }
+
 __attribute__((no_stack_protector)) std::uint64_t random_seed() {
-    std::uint64_t v = 0;
-    const bool have_rdrand = (cpu::cpuid(1).c & (1u << 30)) != 0;
-    for (int tries = 0; have_rdrand && tries < 10; ++tries) {  // RDRAND may fail transiently
-        if (cpu::rdrand(v)) return v ^ cpu::rdtsc();
+    SeedInputs in = g_seed_inputs;
+    in.rdrand = cpu_random(false);
+    in.rdseed = cpu_random(true);
+    in.tsc = cpu::rdtsc();
+    if (events_ready()) {
+        in.pvclock_ns = now_ns();
+        const WallClock w = wallclock();
+        in.wall_sec = w.sec;
+        in.wall_nsec = w.nsec;
     }
-    return cpu::rdtsc() * 0x9e3779b97f4a7c15ull;
+    in.stack_addr = reinterpret_cast<std::uint64_t>(&in);
+    in.counter = g_seed_count++;
+    return mix_seed(in);
 }
 
 const BootInfo& boot_info() { return g_boot; }
 const ProtectionReport& protection_report() { return g_protection; }
 
 std::size_t free_ram(MemRegion* out, std::size_t max) {
-    std::size_t n = 0;
-    const std::uint64_t used_end = g_boot_pages.next;   // image, then the boot page tables
-    const std::uint64_t used_start = addr(__image_start);
-    auto emit = [&](std::uint64_t b, std::uint64_t e) {
-        if (e > b && n < max) out[n++] = MemRegion{b, e - b, XEN_HVM_MEMMAP_TYPE_RAM};
-    };
-    for (std::size_t i = 0; i < g_boot.region_count; ++i) {
-        const MemRegion& r = g_boot.regions[i];
-        if (r.type != XEN_HVM_MEMMAP_TYPE_RAM) continue;
-        std::uint64_t b = r.base < 4096 ? 4096 : r.base, e = r.base + r.length;
-        // Cut out [used_start, used_end): the image (shared_info lives in its bss) and tables.
-        if (e <= used_start || b >= used_end) {
-            emit(b, e);
-        } else {
-            emit(b, used_start);
-            emit(used_end, e);
-        }
-    }
-    return n;
+    return free_ram(g_plan, *g_real, out, max);
 }
 
 }  // namespace keel::xen
@@ -205,21 +272,26 @@ std::size_t free_ram(MemRegion* out, std::size_t max) {
 using namespace keel::xen;
 
 extern "C" [[noreturn]] __attribute__((no_stack_protector)) void keel_boot(std::uint32_t start_info_paddr) {
-    seed_canary();
+    enable_sse();    // first: the compiler uses SSE for copies, seed_canary's included
+    seed_canary();   // CPU randomness and the TSC only: nothing else is known yet
     std::uint64_t tsc0 = cpu::rdtsc();
-    enable_sse();
     install_traps();
     install_hypercall_page();
     early_write("eel: booting\n");   // the entry stub already printed the 'k'
 
     const char* why = nullptr;
-    IdentityReader reader;
+    BootReader reader;
     auto parsed = parse_start_info(reader, start_info_paddr, &why);
     if (!parsed.ok()) die("bad start_info", why ? why : to_string(parsed.error()));
     g_boot = parsed.value();
+    reader.unmap_all();
 
     build_page_tables();
     init_events();
+    gather_boot_seed_inputs(start_info_paddr);
+    // Every protected frame so far has returned (keel_boot itself has no canary): replace the
+    // canary with one that mixes everything boot learnt.
+    seed_canary();
     g_protection.boot_ns = now_ns() - tsc_to_ns_estimate(cpu::rdtsc() - tsc0);
     keel_main();
 }

@@ -43,6 +43,11 @@ inline bool rdrand(std::uint64_t& out) {
     asm volatile("rdrand %0; setc %1" : "=r"(out), "=qm"(ok));
     return ok != 0;
 }
+inline bool rdseed(std::uint64_t& out) {
+    unsigned char ok;
+    asm volatile("rdseed %0; setc %1" : "=r"(out), "=qm"(ok));
+    return ok != 0;
+}
 inline std::uint64_t read_rbp() { return reinterpret_cast<std::uint64_t>(__builtin_frame_address(0)); }
 
 constexpr std::uint32_t msr_efer = 0xc0000080;

@@ -1,7 +1,9 @@
 /* PVH entry: Xen starts us in 32-bit protected mode, paging off, flat segments, %ebx = physical
- * address of struct hvm_start_info (xen/arch-x86/hvm/start_info.h, "PVH boot ABI"). We build a
- * bootstrap identity map of the first 4 GiB with 2 MiB pages, enter long mode and call
- * keel_boot(start_info_paddr) on the boot stack. keel_boot replaces these tables with W^X ones. */
+ * address of struct hvm_start_info (xen/arch-x86/hvm/start_info.h, "PVH boot ABI"). We map the
+ * image alone, already W^X (text R+X, rodata and symbols R, data RW+NX, the stack guard pages
+ * absent; nothing below the image), enter long mode and call keel_boot(start_info_paddr) on the
+ * boot stack. keel_boot maps start_info into these tables page by page as it reads it, then
+ * loads the real tables (address_space.h). */
 
 #define XEN_ELFNOTE_PHYS32_ENTRY 18
 #define XEN_ELFNOTE_GUEST_OS      6
@@ -14,6 +16,7 @@
 #define MSR_EFER 0xc0000080
 #define EFER_LME (1 << 8)
 #define EFER_NXE (1 << 11)
+#define BOOT_PTS 8                  /* the image must end below 16 MiB (link.ld checks) */
 
 .macro elfnote type, desc_begin, desc_end
     .balign 4
@@ -49,30 +52,55 @@ keel_pvh_start32:
     mov $'k', %al
     outb %al, %dx
 
-    /* 4 page directories = 2048 x 2 MiB entries, present | writable | large. */
-    mov $boot_pd, %edi
-    xor %ecx, %ecx
-1:  mov %ecx, %eax
-    shl $21, %eax
-    or $0x83, %eax
-    mov %eax, (%edi,%ecx,8)
-    movl $0, 4(%edi,%ecx,8)
-    inc %ecx
-    cmp $2048, %ecx
-    jb 1b
+    /* NX is required: every data page has it set, and without EFER.NXE it is a reserved bit. */
+    mov $0x80000000, %eax
+    cpuid
+    cmp $0x80000001, %eax
+    jb no_nx
+    mov $0x80000001, %eax
+    cpuid
+    bt $20, %edx
+    jnc no_nx
 
-    /* PDPT[0..3] -> the four PDs; PML4[0] -> PDPT. */
-    mov $boot_pdpt, %edi
-    mov $boot_pd + 0x003, %eax
-    mov %eax, 0(%edi)
+    /* One PT entry per image page, indexed by address (boot_pt covers [0, BOOT_PTS * 2 MiB)). */
+    mov $__image_start, %ebx
+1:  cmp $__image_end, %ebx
+    jae 4f
+    mov %ebx, %eax
+    or $0x001, %eax                 /* present, read-only */
+    mov $0x80000000, %edx           /* NX (bit 63) */
+    cmp $__text_end, %ebx
+    jae 2f
+    xor %edx, %edx                  /* text: executable */
+    jmp 3f
+2:  cmp $__data_start, %ebx
+    jb 3f                           /* rodata */
+    cmp $__data_end, %ebx
+    jae 3f                          /* symbols */
+    cmp $__stack_guard, %ebx
+    je 5f                           /* guard pages stay absent */
+    cmp $__ist_guard, %ebx
+    je 5f
+    or $0x002, %eax                 /* data: writable */
+3:  mov %ebx, %edi
+    shr $12, %edi
+    mov %eax, boot_pt(,%edi,8)
+    mov %edx, boot_pt+4(,%edi,8)
+5:  add $4096, %ebx
+    jmp 1b
+
+    /* PD[0..BOOT_PTS) -> the PTs; PDPT[0] -> PD; PML4[0] -> PDPT (tables: present + writable,
+     * the leaves decide). */
+4:  mov $boot_pd, %edi
+    mov $boot_pt + 0x003, %eax
+    xor %ecx, %ecx
+6:  mov %eax, (%edi,%ecx,8)
     add $4096, %eax
-    mov %eax, 8(%edi)
-    add $4096, %eax
-    mov %eax, 16(%edi)
-    add $4096, %eax
-    mov %eax, 24(%edi)
-    mov $boot_pml4, %edi
-    movl $boot_pdpt + 0x003, (%edi)
+    inc %ecx
+    cmp $BOOT_PTS, %ecx
+    jb 6b
+    movl $boot_pd + 0x003, boot_pdpt
+    movl $boot_pdpt + 0x003, boot_pml4
 
     mov %cr4, %eax
     or $CR4_PAE, %eax
@@ -105,6 +133,15 @@ start64:
     call keel_boot
 2:  hlt
     jmp 2b
+
+    .code32
+no_nx:
+    mov $0xe9, %dx
+    mov $'!', %al                   /* "k!": no NX on this CPU; keel refuses to run without it */
+    outb %al, %dx
+7:  hlt
+    jmp 7b
+    .code64
 
 /* ---- Interrupt and exception entry ------------------------------------------------------
  * Each stub pushes an error code (a dummy 0 where the CPU pushes none), then the vector, then
@@ -228,8 +265,10 @@ keel_gdt_desc:
 
     .bss
     .balign 4096
+    .globl boot_pml4
 boot_pml4: .skip 4096
 boot_pdpt: .skip 4096
-boot_pd:   .skip 4 * 4096
+boot_pd:   .skip 4096
+boot_pt:   .skip BOOT_PTS * 4096
 
     .section .note.GNU-stack, "", @progbits

@@ -97,6 +97,8 @@ void init_events() {
     cpu::sti();
 }
 
+bool events_ready() { return g_vcpu != nullptr; }
+
 void on_upcall() {
     // Level-triggered: Xen re-injects while evtchn_upcall_pending is set, so clear it here; the
     // pending selector keeps the facts for dispatch_events() (xen.h, "Event channel endpoints").

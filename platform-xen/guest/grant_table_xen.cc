@@ -3,10 +3,11 @@
 // XENMAPSPACE_grant_table), and run the pure GrantTable over them.
 //
 // Why a hole and not RAM: add_to_physmap replaces whatever backs the GFN with the grant frame,
-// so mapping over a RAM page would throw that page away under the allocator's feet. Below 4 GiB
-// boot's page tables identity-map everything RW+NX, so the frames are usable at once.
+// so mapping over a RAM page would throw that page away under the allocator's feet. Boot picks
+// the hole (grant_window()) and maps it RW+NX, so the frames are usable at once.
 #include <new>
 
+#include "internal.h"
 #include "keel/xen/grant_table.h"
 #include "keel/xen/hypercall.h"
 #include "keel/xen/platform.h"
@@ -14,13 +15,6 @@
 namespace keel::xen {
 namespace {
 
-constexpr std::uint64_t page_size = 4096;
-// Preferred place: in the classic PCI hole, where a PVH guest has no devices.
-constexpr std::uint64_t preferred_base = 0xF000'0000;
-// Search range: above the first MiB (BIOS-era low memory), below the IOAPIC/LAPIC window and
-// the special pages Xen puts at the top of the 4 GiB space.
-constexpr std::uint64_t hole_min = 1ull << 20;
-constexpr std::uint64_t hole_limit = 0xFEC0'0000;
 
 constexpr std::size_t max_entries = grant_frames_wanted * grant_entries_per_frame;
 
@@ -85,25 +79,23 @@ Result<void> init_grant_table() {
     if (q.max_nr_frames == 0) return fail(Error::not_supported, "Xen allows no grant frames", 0);
     const unsigned frames = q.max_nr_frames < grant_frames_wanted ? q.max_nr_frames : grant_frames_wanted;
 
-    const BootInfo& boot = boot_info();
-    const auto base = find_physmap_hole(std::span<const MemRegion>(boot.regions.data(), boot.region_count),
-                                        frames * page_size, preferred_base, hole_min, hole_limit);
-    if (!base) return fail(Error::no_space, "no hole below 4 GiB in the memory map for frames", frames);
+    const std::uint64_t window = grant_window();
+    if (window == 0) return fail(Error::no_space, "no hole below 4 GiB in the memory map for frames", frames);
 
-    // memory.h, XENMEM_add_to_physmap: frame i of our grant table appears at GFN base/4096 + i.
+    // memory.h, XENMEM_add_to_physmap: frame i of our grant table appears at GFN window/4096 + i.
     // Asking for frames beyond nr_frames makes Xen grow the table (up to max_nr_frames).
     for (unsigned i = 0; i < frames; ++i) {
         xen_add_to_physmap map{};
         map.domid = DOMID_SELF;
         map.space = XENMAPSPACE_grant_table;
         map.idx = i;
-        map.gpfn = (*base >> 12) + i;
+        map.gpfn = (window >> 12) + i;
         if (long rc = memory_op(XENMEM_add_to_physmap, &map); rc != 0) {
             return fail(Error::io, "XENMEM_add_to_physmap(XENMAPSPACE_grant_table) failed", rc);
         }
     }
 
-    auto* entries = reinterpret_cast<grant_entry_v1_t*>(*base);  // identity-mapped
+    auto* entries = reinterpret_cast<grant_entry_v1_t*>(window);  // identity-mapped
     g_table = new (g_table_storage)
         GrantTable(std::span<grant_entry_v1_t>(entries, frames * grant_entries_per_frame), g_meta);
     return {};

@@ -3,6 +3,8 @@
 
 #include <cstdint>
 
+#include "keel/xen/fault_report.h"
+
 namespace keel::xen {
 
 /// GDT TSS + IDT (vectors 0-31 report and crash; the upcall vector wakes the loop).
@@ -11,6 +13,13 @@ void install_traps();
 void init_events();
 /// Convert a TSC delta to ns with the current pvclock scale (valid after init_events).
 std::uint64_t tsc_to_ns_estimate(std::uint64_t tsc_delta);
+/// shared_info is mapped: now_ns() and wallclock() work.
+bool events_ready();
+/// Where boot mapped room for the grant frames (grant_frames_wanted pages, RW+NX); 0 if the
+/// memory map left no hole for them.
+std::uint64_t grant_window();
+/// The live page tables' pages (read-only); empty before they are loaded.
+GuardRange page_table_pages();
 /// Called from keel_trap for the upcall vector.
 void on_upcall();
 

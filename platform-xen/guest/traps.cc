@@ -84,6 +84,7 @@ FaultContext make_context(const TrapFrame* frame, std::uint64_t cr2) {
     ctx.readable = readable;
     ctx.guards[0] = GuardRange{reinterpret_cast<std::uint64_t>(__stack_guard), reinterpret_cast<std::uint64_t>(__stack_bottom)};
     ctx.guards[1] = GuardRange{reinterpret_cast<std::uint64_t>(__ist_guard), reinterpret_cast<std::uint64_t>(__ist_bottom)};
+    ctx.tables = page_table_pages();
     return ctx;
 }
 

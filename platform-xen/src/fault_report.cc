@@ -61,7 +61,8 @@ bool in_guard(std::uint64_t addr, const std::array<GuardRange, FaultContext::max
     return false;
 }
 
-constexpr std::uint64_t null_page_end = 4096;
+// Nothing is mapped below 64 KiB (address_space.h): a fault there is a null pointer plus an offset.
+constexpr std::uint64_t null_page_end = 64 * 1024;
 
 void reg_line(void (*out)(const char*), const char* n0, std::uint64_t v0, const char* n1, std::uint64_t v1,
               const char* n2, std::uint64_t v2, const char* n3, std::uint64_t v3) {
@@ -115,9 +116,11 @@ VectorName vector_name(std::uint64_t vector) {
 }
 
 const char* page_fault_cause(std::uint64_t error_code, std::uint64_t cr2,
-                             const std::array<GuardRange, FaultContext::max_guards>& guards) {
+                             const std::array<GuardRange, FaultContext::max_guards>& guards, GuardRange tables) {
     // Most specific first: a guard hit is also "write to an unmapped page".
     if (in_guard(cr2, guards)) return "stack guard page hit (stack overflow)";
+    if ((error_code & pf_write) && cr2 >= tables.lo && cr2 < tables.hi)
+        return "write to a page-table page (page tables are read-only once built)";
     if (error_code & pf_reserved) return "reserved bit set in a page-table entry (corrupt page tables)";
     if (error_code & pf_pkey) return "protection-key violation";
     if (error_code & pf_shadow_stack) return "shadow-stack access violation";
@@ -149,7 +152,7 @@ void write_fault_report(const FaultContext& ctx, void (*out)(const char* line)) 
         Line l;
         l.str("FAULT: ").str(vn.name).str(" (").str(vn.mnemonic).str(", vector ").dec(f.vector);
         l.str(") error=").hex(f.error_code);
-        if (f.vector == 14) l.str(": ").str(page_fault_cause(f.error_code, ctx.cr2, ctx.guards));
+        if (f.vector == 14) l.str(": ").str(page_fault_cause(f.error_code, ctx.cr2, ctx.guards, ctx.tables));
         out(l.c_str());
     }
     {

@@ -205,39 +205,62 @@ Result<void> PageTableBuilder::unmap(std::uint64_t va, std::uint64_t len) {
 
 namespace {
 
-void audit_table(PageTableMemory& mem, std::uint64_t table_pa, int level, std::uint64_t va_base, bool w,
-                 bool x, bool u, AuditResult& r) {
-    std::uint64_t* t = mem.table(table_pa);
-    if (!t) return;
-    for (unsigned i = 0; i < 512; ++i) {
-        const std::uint64_t e = t[i];
-        if (!(e & pte_present)) continue;
-        const std::uint64_t va = sign_extend(va_base | (std::uint64_t{i} << (12 + 9 * (level - 1))));
-        const bool ew = w && (e & pte_rw);
-        const bool ex = x && !(e & pte_nx);
-        const bool eu = u && (e & pte_user);
-        if (!is_leaf(e, level)) {
-            audit_table(mem, e & addr_mask, level - 1, va, ew, ex, eu, r);
-            continue;
-        }
-        const std::uint64_t pages = span_of(level) / page_4k;
-        r.mapped_pages_4k_equiv += pages;
-        if (ew) r.writable_pages += pages;
-        if (ex) r.executable_pages += pages;
-        if (eu) r.user_pages += pages;
-        if (ew && ex) {
-            if (r.wx_pages == 0) r.first_wx_va = va;  // walk order is ascending VA
-            r.wx_pages += pages;
-        }
-        if (va == 0) r.page0_mapped = true;
+/// Effective write permission of `va`: RW on every level of its walk (false if unmapped).
+bool writable(PageTableMemory& mem, std::uint64_t root, std::uint64_t va) {
+    std::uint64_t table_pa = root;
+    for (int level = levels; level >= 1; --level) {
+        std::uint64_t* t = mem.table(table_pa);
+        if (!t) return false;
+        const std::uint64_t e = t[index_of(va, level)];
+        if (!(e & pte_present) || !(e & pte_rw)) return false;
+        if (is_leaf(e, level)) return true;
+        table_pa = e & addr_mask;
     }
+    return false;
 }
+
+struct AuditWalk {
+    PageTableMemory& mem;
+    std::uint64_t root;
+    AuditResult& r;
+
+    void table(std::uint64_t table_pa, int level, std::uint64_t va_base, bool w, bool x, bool u) {
+        std::uint64_t* t = mem.table(table_pa);
+        if (!t) return;
+        ++r.table_pages;
+        if (canonical(table_pa) && writable(mem, root, table_pa)) ++r.writable_table_pages;
+        for (unsigned i = 0; i < 512; ++i) {
+            const std::uint64_t e = t[i];
+            if (!(e & pte_present)) continue;
+            const std::uint64_t va = sign_extend(va_base | (std::uint64_t{i} << (12 + 9 * (level - 1))));
+            const bool ew = w && (e & pte_rw);
+            const bool ex = x && !(e & pte_nx);
+            const bool eu = u && (e & pte_user);
+            if (!is_leaf(e, level)) {
+                table(e & addr_mask, level - 1, va, ew, ex, eu);
+                continue;
+            }
+            const std::uint64_t pages = span_of(level) / page_4k;
+            if (r.mapped_pages_4k_equiv == 0) r.lowest_va = va;  // walk order is ascending VA
+            r.mapped_pages_4k_equiv += pages;
+            if (ew) r.writable_pages += pages;
+            if (ex) r.executable_pages += pages;
+            if (eu) r.user_pages += pages;
+            if (ew && ex) {
+                if (r.wx_pages == 0) r.first_wx_va = va;
+                r.wx_pages += pages;
+            }
+            if (va == 0) r.page0_mapped = true;
+        }
+    }
+};
 
 }  // namespace
 
 AuditResult audit(PageTableMemory& mem, std::uint64_t root) {
     AuditResult r{};
-    audit_table(mem, root, levels, 0, true, true, true, r);
+    r.lowest_va = ~std::uint64_t{0};
+    AuditWalk{mem, root, r}.table(root, levels, 0, true, true, true);
     return r;
 }
 

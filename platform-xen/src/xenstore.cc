@@ -710,10 +710,19 @@ void XenStore::handle_watch_event(std::string_view payload) {
     if (!parse_token({rest.data(), token_end}, slot, generation)) return;
     WatchSlot& w = watches_[slot];
     if (w.state != SlotState::active || w.generation != generation || !w.on_change) return;
+    // xenstored fires a watch for its own path and the paths below it, spelled as the watch
+    // was (docs/misc/xenstore.txt, WATCH); any other path with our token is forged.
+    const std::string_view path(payload.data(), path_end), watched(w.path, w.path_len);
+    const bool below = path.size() > watched.size() && path.substr(0, watched.size()) == watched &&
+                       (watched.back() == '/' || path[watched.size()] == '/');
+    if (path != watched && !below) {
+        ++stats_.errors;
+        return;
+    }
     ++stats_.watch_events;
     // Run a moved-out copy so the callback may unwatch (or re-watch) itself.
     auto cb = std::move(w.on_change);
-    cb(std::string_view(payload.data(), path_end));
+    cb(path);
     if (w.state == SlotState::active && w.generation == generation && !w.on_change) {
         w.on_change = std::move(cb);
     }

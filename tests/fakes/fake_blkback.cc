@@ -13,7 +13,6 @@
 namespace keel::test {
 
 namespace {
-constexpr std::size_t page = FakeBackend::page;
 constexpr std::size_t sector = 512;
 
 }  // namespace
@@ -213,7 +212,7 @@ FakeBlkback::Fault FakeBlkback::take_fault() {
 }
 
 void FakeBlkback::data_step() {
-    if (!mapped_ || jumped_) return;
+    if (!mapped_ || jumped_ || passive) return;
     check_notify();
     if (ring_.sring->req_prod != seen_) armed_ = false;  // checked; re-armed when idle again
     ch_->notified = false;

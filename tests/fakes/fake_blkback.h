@@ -91,6 +91,19 @@ public:
     }
     /// Never unmap anything at close (the guest's revokes find the grants busy).
     bool keep_mapped = false;
+    /// data_step() does nothing: someone else (a fuzzer) answers the ring through back().
+    bool passive = false;
+    blkif_back_ring_t& back() { return ring_; }
+    FakeChannel* channel() { return mapped_ ? ch_ : nullptr; }
+    std::byte* granted_page(grant_ref_t ref, bool write) { return grant_page(ref, write); }
+    /// Map a grant and never let go of it (a backend writing late): the frontend cannot
+    /// revoke it, so the teardown check leaves it alone.
+    void map_page(grant_ref_t ref) {
+        mark_mapped(ref);
+        keep(ref);
+    }
+    /// What the next connection publishes; the disk keeps its bytes.
+    void reconfigure(const DiskConfig& c) { config_ = c; }
 
     // ---- what happened
     unsigned ring_order() const { return order_; }

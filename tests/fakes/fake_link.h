@@ -331,6 +331,29 @@ protected:
     Interface& a() { return link_a->interface(); }
     Interface& b() { return link_b->interface(); }
 
+    /// One connection from A to B, with the listener it came through.
+    struct Connected {
+        TcpListener listener;
+        TcpStream client;  ///< A's end
+        TcpStream server;  ///< B's end
+    };
+    /// Listen on `port`, connect from A to B and accept: both ends open, or the test fails.
+    void connect_pair(std::uint16_t port, Connected& out) {
+        auto l = TcpListener::listen(port);
+        ASSERT_TRUE(l.ok()) << to_string(l.error());
+        out.listener = std::move(l.value());
+        std::optional<Result<TcpStream>> server;
+        start([](TcpListener& li, std::optional<Result<TcpStream>>& o) -> Task<void> {
+            o.emplace(co_await li.accept());
+        }(out.listener, server));
+        auto client = run(TcpStream::connect(addr_b, port, s(5)));
+        ASSERT_TRUE(client && client->ok());
+        ASSERT_TRUE(run_until([&] { return server.has_value(); }));
+        ASSERT_TRUE(server->ok());
+        out.client = std::move(client->value());
+        out.server = std::move(server->value());
+    }
+
     /// Start `t` now; it is destroyed at teardown if it has not finished.
     void start(Task<void> t) {
         tasks.push_back(std::move(t));
@@ -375,6 +398,60 @@ inline std::vector<std::byte> pattern(std::size_t n) {
         b = static_cast<std::byte>(x >> 16);
     }
     return v;
+}
+
+/// An Ethernet + IPv4 + TCP frame (no options, checksums filled in) from `src` to `dst`, as a
+/// peer that is not one of the fixture's stacks would send it (a SYN flood, the fuzzer's seeds).
+struct TcpFrame {
+    IpAddr src, dst;
+    std::uint16_t sport = 0, dport = 0;
+    std::uint32_t seq = 0, ack = 0;
+    std::uint8_t flags = 0x02;  ///< SYN
+    std::uint16_t window = 65535;
+    std::array<std::uint8_t, 6> src_mac{0x02, 0, 0, 0, 0, 1}, dst_mac{0x02, 0, 0, 0, 0, 2};
+    std::vector<std::byte> payload;
+};
+inline std::vector<std::byte> make_tcp_frame(const TcpFrame& t) {
+    std::vector<std::uint8_t> f(14 + 20 + 20 + t.payload.size());
+    auto put16 = [&f](std::size_t at, std::uint32_t v) {
+        f[at] = static_cast<std::uint8_t>(v >> 8);
+        f[at + 1] = static_cast<std::uint8_t>(v);
+    };
+    auto sum = [&f](std::size_t at, std::size_t n, std::uint32_t acc) {
+        for (std::size_t i = 0; i < n; i += 2)
+            acc += (std::uint32_t{f[at + i]} << 8) | (i + 1 < n ? f[at + i + 1] : 0u);
+        while (acc >> 16) acc = (acc & 0xffff) + (acc >> 16);
+        return static_cast<std::uint16_t>(~acc);
+    };
+    std::copy(t.dst_mac.begin(), t.dst_mac.end(), f.begin());
+    std::copy(t.src_mac.begin(), t.src_mac.end(), f.begin() + 6);
+    put16(12, 0x0800);
+    const std::size_t ip = 14, tcp = 34, tcp_len = 20 + t.payload.size();
+    f[ip] = 0x45;
+    put16(ip + 2, static_cast<std::uint32_t>(20 + tcp_len));
+    f[ip + 8] = 64;
+    f[ip + 9] = 6;
+    const auto s4 = t.src.bytes(), d4 = t.dst.bytes();
+    std::copy(s4.begin(), s4.begin() + 4, f.begin() + ip + 12);
+    std::copy(d4.begin(), d4.begin() + 4, f.begin() + ip + 16);
+    put16(ip + 10, sum(ip, 20, 0));
+    put16(tcp, t.sport);
+    put16(tcp + 2, t.dport);
+    put16(tcp + 4, t.seq >> 16);
+    put16(tcp + 6, t.seq & 0xffff);
+    put16(tcp + 8, t.ack >> 16);
+    put16(tcp + 10, t.ack & 0xffff);
+    f[tcp + 12] = 5 << 4;
+    f[tcp + 13] = t.flags;
+    put16(tcp + 14, t.window);
+    if (!t.payload.empty()) std::memcpy(f.data() + tcp + 20, t.payload.data(), t.payload.size());
+    // Pseudo-header: addresses, protocol, TCP length.
+    std::uint32_t pseudo = 6 + static_cast<std::uint32_t>(tcp_len);
+    for (std::size_t i = 0; i < 8; i += 2) pseudo += (std::uint32_t{f[ip + 12 + i]} << 8) | f[ip + 13 + i];
+    put16(tcp + 16, sum(tcp, tcp_len, pseudo));
+    std::vector<std::byte> out(f.size());
+    std::memcpy(out.data(), f.data(), f.size());
+    return out;
 }
 
 inline std::span<const std::byte> as_bytes(const char* s) {

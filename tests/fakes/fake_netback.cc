@@ -103,18 +103,41 @@ void FakeNetback::unmap() {
     for (grant_ref_t r : {tx_ring_ref_, rx_ring_ref_}) {
         if (keep_rings_mapped) {
             keep(r);
+            rx_mapped_.push_back(r);  // let_go() lets go of them too
         } else {
             mark_unmapped(r);
         }
     }
     tx_ch_ = rx_ch_ = nullptr;
     held_count_ = 0;
+    if (keep_rx_mapped || keep_rings_mapped) {
+        for (grant_ref_t r : rx_mapped_) keep(r);
+    } else {
+        let_go();
+    }
+}
+
+void FakeNetback::let_go() {
+    for (grant_ref_t r : rx_mapped_) mark_unmapped(r);
+    rx_mapped_.clear();
+}
+
+bool FakeNetback::late_write(std::byte b) {
+    if (!last_rx_data || std::find(rx_mapped_.begin(), rx_mapped_.end(), last_rx_ref) == rx_mapped_.end()) {
+        return false;
+    }
+    *last_rx_data = b;
+    return true;
+}
+
+void FakeNetback::jump_tx_silently() {
+    if (mapped_ && !jumped_) jump(&tx_.sring->rsp_prod);
 }
 
 // ---- FakeNetback: the data path -----------------------------------------------------------------
 
 void FakeNetback::data_step() {
-    if (!mapped_ || jumped_) return;
+    if (!mapped_ || jumped_ || passive) return;
     // The notification rule (io/ring.h, RING_PUSH_REQUESTS_AND_CHECK_NOTIFY): checked for both
     // rings before either is re-armed, since one channel may serve both.
     check_notify(tx_armed_, tx_seen_, tx_.sring->req_event, tx_.sring->req_prod, tx_ch_, "tx");
@@ -482,7 +505,14 @@ void FakeNetback::rx_data() {
             const std::size_t n = d == 0 ? first : std::min({chunk, page, len - done});
             std::byte* p = grant_page(req.gref, true);
             if (p && n > 0) std::memcpy(p + offset, f.data.data() + done, n);
-            if (d == 0) last_rx_data = p ? p + offset : nullptr;
+            if (p && map_rx_pages) {
+                mark_mapped(req.gref);
+                rx_mapped_.push_back(req.gref);
+            }
+            if (d == 0) {
+                last_rx_data = p ? p + offset : nullptr;
+                last_rx_ref = req.gref;
+            }
             done += n;
             std::uint16_t flags = 0;
             if (d == 0) flags |= f.flags | rx_flags;

@@ -106,7 +106,8 @@ public:
     std::uint64_t tx_gso_frames_seen = 0, tx_null_responses = 0;
     std::uint32_t tx_sum = 0;  ///< sum of every transmitted byte (cheap content check)
     /// The page (and offset) the first slot of the last rx frame went to.
-    const std::byte* last_rx_data = nullptr;
+    std::byte* last_rx_data = nullptr;
+    grant_ref_t last_rx_ref = 0;
 
     // ---- knobs
     /// Misbehave on the next `times` tx responses, after letting `after` through.
@@ -129,6 +130,33 @@ public:
     bool keep_rings_mapped = false; ///< never unmap the rings (the guest's revoke finds them busy)
     bool lose_rx_notify = false;    ///< push rx responses but never fire the rx event (a lost event)
     bool okay_for_null = false;     ///< answer tx extra-info slots with NETIF_RSP_OKAY and the last id, not NULL
+    /// Map each rx page it fills (as a hostile backend may, instead of a grant copy) and keep it
+    /// mapped until the connection ends: the guest's end of access to it fails meanwhile.
+    bool map_rx_pages = false;
+    bool keep_rx_mapped = false;  ///< ... and across connections too, until let_go()
+    /// Unmap every rx page and ring kept mapped (the backend lets go at last).
+    void let_go();
+    /// Write `b` over the first byte of the last rx frame through the mapping it kept (the late
+    /// write of the XSA-392 class); false if that page is no longer mapped.
+    bool late_write(std::byte b);
+    /// Publish a tx rsp_prod 3 ring sizes ahead without an event: the guest finds it the next
+    /// time it looks (e.g. inside transmit(), when the ring is full).
+    void jump_tx_silently();
+    std::size_t rx_pages_mapped() const { return rx_mapped_.size(); }
+
+    // ---- for a fuzz target that plays the data path itself (the xenbus column stays ours)
+    bool passive = false;  ///< data_step() does nothing: the rings are answered by someone else
+    netif_tx_back_ring_t& tx_back() { return tx_; }
+    netif_rx_back_ring_t& rx_back() { return rx_; }
+    FakeChannel* tx_channel() { return mapped_ ? tx_ch_ : nullptr; }
+    FakeChannel* rx_channel() { return mapped_ ? rx_ch_ : nullptr; }
+    /// The page behind a reference the frontend gave us (a violation if it is not granted so).
+    std::byte* granted_page(grant_ref_t ref, bool write) { return grant_page(ref, write); }
+    /// Map a granted rx page and keep it mapped, as map_rx_pages does.
+    void map_page(grant_ref_t ref) {
+        mark_mapped(ref);
+        rx_mapped_.push_back(ref);
+    }
 
     // ---- state
     std::uint32_t tx_port() const { return tx_ch_ ? tx_ch_->port : 0; }
@@ -166,6 +194,7 @@ private:
     bool tx_armed_ = false, rx_armed_ = false;
     RING_IDX tx_seen_ = 0, rx_seen_ = 0;
 
+    std::vector<grant_ref_t> rx_mapped_;  // rx pages mapped (map_rx_pages), not yet let go of
     std::bitset<65536> tx_outstanding_;  // ids of tx requests not yet answered
     std::vector<Frame> tx_frames_;
     std::vector<std::byte> tx_buf_;

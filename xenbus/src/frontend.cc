@@ -5,6 +5,7 @@
 #include <algorithm>
 
 #include "keel/log.h"
+#include "keel/panic.h"
 
 namespace keel::xenbus {
 
@@ -21,13 +22,20 @@ Frontend::Frontend(const char* driver, xen::XenStore& xs, const XenbusNode& node
     });
 }
 
-Frontend::~Frontend() = default;
+Frontend::~Frontend() {
+    // The hooks are gone: nothing may run them from now on (a supervisor left behind would
+    // resume into a destroyed driver; the deferred go_down withdraws itself with its Wakeup).
+    supervisor_ = Task<void>{};
+    dev_.set_teardown(nullptr);
+    KASSERT(!connection_ && !live_);  // the derived destructor did not call shutdown(): our bug
+}
 
 void Frontend::shutdown() {
     supervisor_ = Task<void>{};  // its frame may be inside dev_.connect() or waiting on attention_
     supervising_ = false;
     dev_.set_teardown(nullptr);
     release_connection();
+    deferred_down_.cancel();
 }
 
 Task<Result<void>> Frontend::init() {
@@ -76,11 +84,24 @@ Task<Result<void>> Frontend::close() {
 }
 
 void Frontend::stop_data_path(Error why) {
-    if (!live_) return;
+    if (!live_) {
+        finish_deferred_down();  // a reset's go_down() runs before anything else happens
+        return;
+    }
     live_ = false;
     ready_.reset();
     go_down(why);
 }
+
+void Frontend::finish_deferred_down() {
+    if (!down_pending_) return;
+    down_pending_ = false;
+    deferred_down_.cancel();
+    go_down(down_why_);
+    attention_.set();
+}
+
+void Frontend::on_deferred_down(void* self) { static_cast<Frontend*>(self)->finish_deferred_down(); }
 
 void Frontend::release_connection() {
     stop_data_path(Error::closed);
@@ -100,8 +121,29 @@ void Frontend::request_reset(const char* why, Error fail_with) {
     report_reset(why);
     reset_wanted_ = true;
     ++resets_;
-    stop_data_path(fail_with);  // the data path stops touching the rings now
-    attention_.set();
+    // The data path stops touching the rings now; the caller (transmit(), an event handler)
+    // returns an error. go_down() runs the driver's callbacks, which may call back into the
+    // layer above that is still inside this very call (its transmit pump): so from the loop.
+    live_ = false;
+    ready_.reset();
+    down_pending_ = true;
+    down_why_ = fail_with;
+    loop().schedule(deferred_down_);
+}
+
+bool Frontend::reset_storm() {
+    if (options_.max_resets == 0) return false;
+    const std::uint64_t now = loop().now();
+    if (window_resets_ == 0 || now - window_start_ > options_.reset_window_ns) {
+        window_start_ = now;
+        window_resets_ = 0;
+    }
+    return ++window_resets_ >= options_.max_resets;
+}
+
+void Frontend::give_up() {
+    supervising_ = false;
+    given_up_ = true;
 }
 
 // ---- supervisor ----------------------------------------------------------------------------------
@@ -129,6 +171,14 @@ Task<void> Frontend::supervise() {
             }
             const bool reset = reset_wanted_;
             (void)co_await close();
+            if (reset && reset_storm()) {
+                KLOG_ERROR("%s: %s: giving up on the device: %u resets within %llu s; the backend keeps breaking "
+                           "the protocol",
+                           driver_, name, window_resets_,
+                           static_cast<unsigned long long>(options_.reset_window_ns / s(1)));
+                give_up();
+                co_return;
+            }
             if (reset || !healthy_) {
                 ++troubles_;
             } else {
@@ -149,7 +199,7 @@ Task<void> Frontend::supervise() {
             if (++failures >= options_.max_connect_failures) {
                 KLOG_ERROR("%s: %s: giving up after %u failed handshakes (last: %s)", driver_, name, failures,
                            to_string(r.error()));
-                supervising_ = false;
+                give_up();
                 co_return;
             }
         }

@@ -372,6 +372,9 @@ struct Stats {
     std::uint64_t responses_2xx = 0;
     std::uint64_t responses_4xx = 0;
     std::uint64_t responses_5xx = 0;
+    std::uint64_t request_timeouts = 0;  ///< requests not complete by their deadline (408)
+    std::uint64_t idle_timeouts = 0;     ///< keep-alive connections closed for want of a request
+    std::uint64_t write_timeouts = 0;    ///< responses the client did not take in time (reset)
 };
 
 /// keel_http_requests_total, keel_http_parse_errors_total, keel_http_responses_total{class=...}.

@@ -60,6 +60,12 @@ void write_metrics(MetricsWriter& w, const Stats& stats) {
     w.sample("class", "2xx", stats.responses_2xx);
     w.sample("class", "4xx", stats.responses_4xx);
     w.sample("class", "5xx", stats.responses_5xx);
+    w.counter("keel_http_request_timeouts_total", "Requests not complete by their deadline (answered 408).",
+              stats.request_timeouts);
+    w.counter("keel_http_idle_timeouts_total", "Keep-alive connections closed for want of a request.",
+              stats.idle_timeouts);
+    w.counter("keel_http_write_timeouts_total", "Responses the client did not take in time (reset).",
+              stats.write_timeouts);
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -56,6 +56,31 @@ unsigned long long ull(std::uint64_t v) { return static_cast<unsigned long long>
 
 }  // namespace
 
+std::uint64_t default_max_memory(std::uint64_t ram_bytes, unsigned max_conns) {
+    constexpr std::uint64_t floor = 1u << 20;
+    const std::uint64_t reserve = (16u << 20) + std::uint64_t{max_conns} * (32u << 10);
+    return ram_bytes > reserve + floor ? ram_bytes - reserve : floor;
+}
+
+std::optional<std::uint64_t> parse_memory(std::string_view text) {
+    std::size_t digits = 0;
+    std::uint64_t n = 0;
+    while (digits < text.size() && text[digits] >= '0' && text[digits] <= '9') {
+        if (n > (std::uint64_t{1} << 48)) return std::nullopt;
+        n = n * 10 + static_cast<std::uint64_t>(text[digits++] - '0');
+    }
+    std::string_view unit = text.substr(digits);
+    if (digits == 0 || unit.size() > 2) return std::nullopt;
+    unsigned shift = 0;
+    if (!unit.empty()) {
+        const char c = ascii_lower(unit[0]);
+        shift = c == 'k' ? 10 : c == 'm' ? 20 : c == 'g' ? 30 : 0;
+        if (shift == 0 || (unit.size() == 2 && ascii_lower(unit[1]) != 'b')) return std::nullopt;
+    }
+    if (n == 0 || n > (std::uint64_t{1} << (48 - shift))) return std::nullopt;
+    return n << shift;
+}
+
 struct Engine::Command {
     std::string_view name;
     int arity;  // > 0: exactly; < 0: at least -arity (the name counts)
@@ -177,7 +202,9 @@ bool Engine::reserve_log(std::size_t payload, ReplyWriter& out) {
             out.error("READONLY the disk is read-only");
             break;
         default:
-            out.errorf("MISCONF the append-only log failed (%s); writes are refused", to_string(r.error()));
+            out.errorf("ERR disk failed: the append-only log cannot be written (%s); writes are refused, reads "
+                       "are served from memory",
+                       to_string(r.error()));
             break;
     }
     return false;
@@ -547,6 +574,7 @@ void Engine::info(Args a, ReplyWriter& out) {
     if (wanted("clients")) {
         info.section("Clients");
         info.line("connected_clients:%llu", ull(stats_.connected));
+        info.line("rejected_connections:%llu", ull(stats_.rejected_connections));
     }
     if (wanted("memory")) {
         info.section("Memory");

@@ -15,6 +15,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <span>
 #include <string_view>
 
@@ -35,6 +36,7 @@ struct Config {
     std::size_t max_key_bytes = 64 * 1024;      ///< SET & co. refuse longer keys
     std::size_t max_value_bytes = 512 * 1024;   ///< ... and longer values
     std::size_t output_high_water = 64 * 1024;  ///< a session stops running commands above this
+    std::size_t input_bytes = 16 * 1024;        ///< each connection's input buffer
     std::size_t max_output_bytes =
         64u << 20;  ///< a reply that would grow a session's output past this is refused
     std::uint64_t sweep_interval_ns = 100'000'000;  ///< Server::background(): expiry sweep period
@@ -42,6 +44,15 @@ struct Config {
     StoreOptions store{};
     LogOptions log{};
 };
+
+/// maxmemory (keys, values and the index: Store::memory()) when the command line does not set
+/// it: the domain's RAM less 16 MiB for the image, lwIP, the drivers and the log, and less
+/// 32 KiB per connection for its buffers and tasks, so that a full store still leaves the heap
+/// room to serve (and refuse) connections. At least 1 MiB.
+std::uint64_t default_max_memory(std::uint64_t ram_bytes, unsigned max_conns);
+/// A "maxmemory=" value as Redis writes it: bytes, or with a k/kb/m/mb/g/gb suffix (1024-based,
+/// any case). nullopt if malformed, 0 or over 2^48.
+std::optional<std::uint64_t> parse_memory(std::string_view text);
 
 /// Counters for INFO. Sessions and the engine update them; loop only.
 struct Stats {
@@ -51,6 +62,7 @@ struct Stats {
     std::uint64_t commands = 0;
     std::uint64_t error_replies = 0;
     std::uint64_t protocol_errors = 0;
+    std::uint64_t rejected_connections = 0;  ///< no memory for their buffers
     std::uint64_t keyspace_hits = 0;
     std::uint64_t keyspace_misses = 0;
 };

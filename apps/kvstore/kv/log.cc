@@ -5,6 +5,7 @@
 #include <cstring>
 
 #include "keel/format.h"
+#include "keel/log.h"
 
 namespace keel::kv {
 namespace {
@@ -52,6 +53,8 @@ void Log::fail(Error e, const char* why) {
     if (failed_ == Error::ok) {
         failed_ = e;
         keel::format(why_, sizeof(why_), "%s: %s", why, to_string(e));
+        KLOG_ERROR("kvstore: the disk failed (%s): writes are refused from now on, reads are served from memory",
+                   why_);
     }
 }
 

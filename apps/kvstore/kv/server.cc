@@ -24,8 +24,7 @@ Task<void> Server::background() {
         if (stop_.is_set()) break;
         store_.sweep(engine_.now(), config_.sweep_buckets);
         Log* log = this->log();
-        if (log == nullptr) continue;
-        if (log->failed() != Error::ok) break;
+        if (log == nullptr || log->failed() != Error::ok) continue;  // reads are still served
         if (log->wants_compaction()) {
             const LogStats before = log->stats();
             auto r = co_await log->compact(engine_.now());
@@ -33,10 +32,7 @@ Task<void> Server::background() {
                 KLOG_INFO("kvstore: compacted the log from %llu to %llu bytes (region %u)",
                           static_cast<unsigned long long>(before.log_bytes),
                           static_cast<unsigned long long>(log->stats().log_bytes), log->stats().region);
-            } else if (log->failed() != Error::ok) {
-                KLOG_ERROR("kvstore: %s", log->failure());
-                break;
-            } else {
+            } else if (log->failed() == Error::ok) {
                 KLOG_WARN("kvstore: log compaction gave up: %s", to_string(r.error()));
             }
         }
@@ -45,6 +41,7 @@ Task<void> Server::background() {
 
 Session::Session(Server& server) : server_(server), parser_(server.config().limits) {
     out_.set_limit(server.config().max_output_bytes);
+    if (!in_.resize(server.config().input_bytes)) ++server_.stats().rejected_connections;
     ++server_.stats().connections_received;
     ++server_.stats().connected;
 }
@@ -77,8 +74,10 @@ std::size_t Session::feed(std::span<const char> data) {
         }
     }
     // Whatever the commands saw may rest on records not yet durable (also other sessions'):
-    // the output waits for all of them.
-    if (ran && server_.log() != nullptr) lsn_ = server_.log()->appended_lsn();
+    // the output waits for all of them. Once the log has failed nothing more becomes durable:
+    // what runs from then on answers from memory (writes are refused) without waiting.
+    const Log* log = server_.log();
+    if (ran && log != nullptr && log->failed() == Error::ok) lsn_ = log->appended_lsn();
     return used;
 }
 

@@ -77,14 +77,16 @@ public:
     /// failure() says more). nullptr keeps everything in memory only. Call once, first.
     Task<Result<ReplayReport>> open(block::Device* disk);
 
-    /// Expires keys in the background and compacts the log when it has grown, until stop()
-    /// or the log fails. Run it once (spawn or co_await).
+    /// Expires keys in the background and compacts the log when it has grown, until stop().
+    /// Run it once (spawn or co_await).
     Task<void> background();
     /// Make background() return (after a compaction in progress).
     void stop() { stop_.set(); }
 
-    /// The log failed (a disk error): replies that depend on it are never sent and writes
-    /// are refused. The service should end with an error; a restart replays the log.
+    /// The log failed (a disk error, a disk that failed for good): replies that depend on it
+    /// are never sent, writes are refused ("-ERR disk failed: ..."), reads are still served
+    /// from memory (they may show writes that were never acknowledged). A restart replays
+    /// what is durable.
     bool failed() const { return log_.has_value() && log_->failed() != Error::ok; }
     /// A sentence for the console about the failure ("" if none).
     const char* failure() const { return log_.has_value() ? log_->failure() : ""; }
@@ -121,10 +123,17 @@ enum class SessionState : std::uint8_t {
 /// after QUIT.
 class Session {
 public:
+    /// Takes its input buffer (Config::input_bytes) from the heap, fallibly: see ok().
     explicit Session(Server& server);
     ~Session();
     Session(const Session&) = delete;
     Session& operator=(const Session&) = delete;
+
+    /// False: the heap had no room for the input buffer; refuse the connection (counted in
+    /// INFO's rejected_connections). Nothing else may be called then.
+    bool ok() const { return !in_.empty(); }
+    /// Where the connection's bytes are read into.
+    std::span<char> input() { return {in_.data(), in_.size()}; }
 
     std::size_t feed(std::span<const char> data);
     std::size_t feed(std::string_view data) { return feed(std::span<const char>(data.data(), data.size())); }
@@ -142,6 +151,7 @@ public:
 private:
     Server& server_;
     CommandParser parser_;
+    Bytes in_;
     Bytes out_;
     std::size_t out_off_ = 0;
     std::uint64_t lsn_ = 0;  // log records the output depends on

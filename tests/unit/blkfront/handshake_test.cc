@@ -287,5 +287,54 @@ TEST_F(BlkfrontTest, AFailedChannelOpenLeavesNothingBehind) {
     connect();  // the next attempt works
 }
 
+// Issue 11: a reconnect to another disk (sector size, size, flush) was accepted with a warning;
+// a log written at the old offsets, or trusting a flush that does nothing, loses data.
+struct DiskChange {
+    const char* name;
+    DiskConfig after;
+};
+
+class ReconnectToAnotherDisk : public BlkfrontTest, public ::testing::WithParamInterface<DiskChange> {};
+
+TEST_P(ReconnectToAnotherDisk, FailsTheDeviceForGood) {
+    make_connected();
+    std::vector<std::byte> buf(4096, std::byte{7});
+    ASSERT_EQ(io(bf->write(0, buf)), Error::ok);
+    (void)run(bf->close());
+    settle();
+    bb.create(GetParam().after);
+    auto r = run(bf->connect());
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->error(), Error::io);
+    EXPECT_TRUE(bf->failed());
+    EXPECT_TRUE(logged("the disk changed across a reconnect"));
+    settle();
+    EXPECT_EQ(grants.stats().in_use, 0u);
+    EXPECT_EQ(io(bf->write(0, buf)), Error::io);
+    EXPECT_EQ(io(bf->read(0, buf)), Error::io);
+    EXPECT_EQ(io(bf->flush()), Error::io);
+    r = run(bf->connect());  // and it stays failed
+    EXPECT_EQ(r->error(), Error::io);
+    EXPECT_FALSE(bf->connected());
+}
+
+INSTANTIATE_TEST_SUITE_P(Changes, ReconnectToAnotherDisk,
+                         ::testing::Values(DiskChange{"sector_size", {.sector_size = 4096}},
+                                           DiskChange{"shrunk", {.sectors512 = 1024}},
+                                           DiskChange{"flush_withdrawn", {.flush_cache = false}}),
+                         [](const auto& p) { return std::string(p.param.name); });
+
+TEST_F(BlkfrontTest, ADiskThatGrowsOrSwitchesToABarrierStaysInUse) {
+    make_connected();
+    (void)run(bf->close());
+    settle();
+    bb.create({.sectors512 = 4096, .flush_cache = false, .barrier = true});
+    connect();
+    EXPECT_FALSE(bf->failed());
+    EXPECT_EQ(bf->geometry().sectors, 4096u);
+    EXPECT_EQ(io(bf->flush()), Error::ok);
+    EXPECT_EQ(bb.barriers, 1u);
+}
+
 }  // namespace
 }  // namespace keel::test

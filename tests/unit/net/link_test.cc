@@ -145,6 +145,22 @@ TEST_F(Link, ReceivePathDoesNotAllocate) {
     EXPECT_EQ(link_b->rx_held(), 0u);
 }
 
+// lwIP reads fixed headers before checking the frame holds them (ARP's 28 bytes, IPv4's total
+// length; the lwip_input fuzzer found both): a frame too short for its network header is
+// dropped and counted before lwIP sees it.
+TEST_F(Link, FramesTooShortForTheirHeaderAreDropped) {
+    for (const std::uint8_t type : {0x06, 0x00}) {  // 0x0806 ARP, 0x0800 IPv4
+        std::vector<std::byte> f(14 + 3, std::byte{0x45});
+        for (std::size_t i = 0; i < 6; ++i) f[i] = std::byte{0xff};
+        f[12] = std::byte{0x08};
+        f[13] = std::byte{type};
+        const auto dropped = stats().rx_dropped;
+        ASSERT_TRUE(dev_b.receive(f));
+        EXPECT_EQ(stats().rx_dropped, dropped + 1);
+    }
+    EXPECT_EQ(link_b->rx_held(), 0u);
+}
+
 TEST_F(Link, LinkDownStopsTraffic) {
     auto server = UdpSocket::bind(6004);
     auto client = UdpSocket::bind(0);

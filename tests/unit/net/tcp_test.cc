@@ -27,30 +27,8 @@ Task<Result<std::size_t>> write_text(TcpStream& st, const char* text) {
     co_return co_await st.write(as_bytes(text));
 }
 
-/// One connection from A to B, with the listener it came through.
-struct Connected {
-    TcpListener listener;
-    TcpStream client;  ///< A's end
-    TcpStream server;  ///< B's end
-};
-
 class Tcp : public TwoHosts<> {
 protected:
-    /// Listen on `port`, connect from A to B and accept: both ends open, or the test fails.
-    void connect_pair(std::uint16_t port, Connected& out) {
-        auto l = TcpListener::listen(port);
-        ASSERT_TRUE(l.ok()) << to_string(l.error());
-        out.listener = std::move(l.value());
-        std::optional<Result<TcpStream>> server;
-        start(accept_one(out.listener, server));
-        auto client = run(TcpStream::connect(addr_b, port, s(5)));
-        ASSERT_TRUE(client && client->ok());
-        ASSERT_TRUE(run_until([&] { return server.has_value(); }));
-        ASSERT_TRUE(server->ok());
-        out.client = std::move(client->value());
-        out.server = std::move(server->value());
-    }
-
     /// Write `text` on `st` (run to completion): all of it must be queued.
     void write_ok(TcpStream& st, const char* text) {
         auto w = run(write_text(st, text));

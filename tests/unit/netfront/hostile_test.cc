@@ -2,6 +2,8 @@
 // guest never crashes, and persistent or fatal errors reset the device.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
 #include "fakes/netfront_rig.h"
 
 namespace keel::test {
@@ -314,6 +316,154 @@ TEST_F(NetfrontTest, AMisbehavingBackendIsResetAgainAndAgainWithBackoff) {
     EXPECT_EQ(nf->stats().resets, 4u);
     // 100 + 200 + 400 + 800 ms of back-off at least.
     EXPECT_GE(loop.now() - start, ms(1500));
+}
+
+
+// ---- issue 11: re-entrancy, rx pages the backend can still change, reset storms -----------
+
+TEST_F(NetfrontTest, AResetFoundInsideTransmitRunsTheLinkHandlerFromTheLoop) {
+    make_connected();
+    bool in_transmit = false, reentered = false;
+    std::vector<bool> link;
+    nf->set_link_handler([&](bool up) {
+        if (in_transmit) reentered = true;
+        link.push_back(up);
+    });
+    auto transmit = [&](unsigned seed) {
+        in_transmit = true;
+        const Result<void> r = send(*nf, make_frame(100, seed));
+        in_transmit = false;
+        return r;
+    };
+    // The backend lets the tx ring fill, then publishes a bogus rsp_prod without an event:
+    // transmit() finds it when it looks for room.
+    nb.hold_tx = true;
+    Result<void> r;
+    for (unsigned i = 0; (r = transmit(i)).ok(); ++i) pump_data();
+    ASSERT_EQ(r.error(), Error::again);
+    nb.jump_tx_silently();
+    EXPECT_EQ(transmit(1).error(), Error::closed);
+    EXPECT_FALSE(reentered) << "the link handler ran inside transmit()";
+    EXPECT_TRUE(link.empty());
+    EXPECT_FALSE(nf->link_up());
+    settle();
+    EXPECT_EQ(link, std::vector<bool>{false}) << "from the loop, once";
+    EXPECT_EQ(nf->stats().tx.ring_overrun, 1u);
+}
+
+TEST_F(NetfrontTest, ADeviceDestroyedWithItsResetPendingRunsNothingLater) {
+    make_connected();
+    int calls = 0;
+    nf->set_link_handler([&](bool) { ++calls; });
+    nb.jump_tx_silently();
+    nf->on_tx_event();  // finds the overrun: the link goes down from the loop, later
+    EXPECT_EQ(calls, 0);
+    nb.disconnect();
+    nf.reset();
+    settle();  // the deferred go_down went with the device (ASan would see it run on freed memory)
+    EXPECT_EQ(calls, 0);
+}
+
+TEST_F(NetfrontTest, TheStackReadsRxPagesTheBackendCanNoLongerWrite) {
+    make_connected();
+    std::vector<bool> granted;
+    nf->set_receive_handler([&](netfront::RxBuffer b) {
+        const grant_entry_v1_t e = entries[nb.last_rx_ref];
+        granted.push_back((e.flags & GTF_type_mask) == GTF_permit_access);
+        rx.push_back(std::move(b));
+    });
+    nb.inject(make_frame(300, 1));
+    pump_data();
+    nb.inject_gso(make_frame(20000, 2), 1448);
+    pump_data();
+    ASSERT_EQ(rx.size(), 2u);
+    EXPECT_EQ(granted, (std::vector<bool>{false, false})) << "grant ended before the frame went up";
+    EXPECT_EQ(flatten(rx[1]), make_frame(20000, 2));
+    rx.clear();
+    pump_data();
+    EXPECT_EQ(nb.rx_posted(), 256u) << "granted again when posted again";
+    nb.inject(make_frame(300, 3));
+    collect();
+    pump_data();
+    ASSERT_EQ(rx.size(), 1u);
+}
+
+TEST_F(NetfrontTest, ABackendStillMappingAnRxPageGetsNothingParsedAndAReset) {
+    make_connected();
+    collect();
+    nb.map_rx_pages = true;
+    nb.inject(make_frame(300, 1));
+    pump_data();
+    // Its late write (after the guest looked at the frame) lands, but in a page nobody parses.
+    EXPECT_TRUE(nb.late_write(std::byte{0x42}));
+    EXPECT_TRUE(rx.empty()) << "a frame the backend can still change was handed up";
+    const auto s = nf->stats();
+    EXPECT_EQ(s.rx.still_mapped, 1u);
+    EXPECT_EQ(s.rx.packets, 0u);
+    EXPECT_EQ(s.resets, 1u);
+    EXPECT_EQ(s.held_pages, 1u);
+    EXPECT_FALSE(nf->link_up());
+}
+
+TEST_F(NetfrontTest, ABackendKeepingItsMappingsAcrossResetsPinsNoMoreThenIsGivenUp) {
+    netfront::Options o;
+    o.frontend.max_resets = 50;
+    make({}, o);
+    nf->start();
+    ASSERT_TRUE(run_until([&] { return nf->link_up(); }));
+    const std::size_t pages = platform.pages_outstanding();
+    const std::size_t grants_connected = grants.stats().in_use;
+    nb.map_rx_pages = true;
+    nb.keep_rx_mapped = true;  // every page it ever mapped, for good
+    std::size_t max_grants = 0, max_pages = 0;
+    for (unsigned round = 0; nf->supervising(); ++round) {
+        ASSERT_LT(round, 60u);
+        ASSERT_TRUE(run_until([&] { return nf->link_up() || !nf->supervising(); }));
+        if (!nf->supervising()) break;
+        nb.inject(make_frame(100, round));
+        ASSERT_TRUE(run_until([&] { return !nf->link_up(); }));
+        max_grants = std::max(max_grants, grants.stats().in_use);
+        max_pages = std::max(max_pages, platform.pages_outstanding());
+    }
+    const auto s = nf->stats();
+    EXPECT_EQ(s.resets, 50u);
+    EXPECT_EQ(s.given_up, 1u);
+    EXPECT_EQ(s.held_pages, 50u) << "one page a reset, kept out of use";
+    EXPECT_EQ(max_pages, pages) << "no page allocated to replace a held one";
+    EXPECT_LE(max_grants, grants_connected) << "held pages keep their grant instead of leaking it";
+    EXPECT_EQ(grants.stats().leaked, 0u);
+    int lines = 0;
+    for (const auto& l : log.lines) lines += l.find("giving up on the device: 50 resets within") != std::string::npos;
+    EXPECT_EQ(lines, 1);
+    nb.let_go();  // at last: the device gives everything back (checked by the rig)
+}
+
+TEST_F(NetfrontTest, ABackendKeepingTheRingsPinsABoundedNumberOfThem) {
+    netfront::Options o;
+    o.frontend.max_connect_failures = 3;
+    make({}, o);
+    nf->start();
+    ASSERT_TRUE(run_until([&] { return nf->link_up(); }));
+    const std::size_t pages = platform.pages_outstanding();
+    nb.keep_rings_mapped = true;
+    for (unsigned round = 0; nf->supervising(); ++round) {
+        ASSERT_LT(round, 20u);
+        ASSERT_TRUE(run_until([&] { return nf->link_up() || !nf->supervising(); }));
+        if (!nf->supervising()) break;
+        nb.jump_tx_silently();
+        nf->on_tx_event();
+        ASSERT_TRUE(run_until([&] { return !nf->link_up(); }));
+    }
+    const auto s = nf->stats();
+    EXPECT_EQ(s.resets, netfront::Netfront::max_held_rings);
+    EXPECT_EQ(s.held_pages, 2 * netfront::Netfront::max_held_rings);
+    EXPECT_EQ(s.given_up, 1u);
+    EXPECT_EQ(platform.pages_outstanding(), pages + 2 * netfront::Netfront::max_held_rings - 2)
+        << "a fresh pair per held one, the last connection's pair held too";
+    EXPECT_EQ(grants.stats().leaked, 0u);
+    EXPECT_TRUE(logged("old ring pairs; not connecting"));
+    EXPECT_TRUE(logged("giving up after 3 failed handshakes"));
+    nb.let_go();
 }
 
 }  // namespace

@@ -29,7 +29,10 @@ TEST(PageFaultCause, EveryKind) {
     EXPECT_STREQ(page_fault_cause(0, far, no_guards), "read of an unmapped page");
     EXPECT_STREQ(page_fault_cause(0, 0, no_guards), "read of an unmapped page (null pointer dereference)");
     EXPECT_STREQ(page_fault_cause(0, 4095, no_guards), "read of an unmapped page (null pointer dereference)");
-    EXPECT_STREQ(page_fault_cause(0, 4096, no_guards), "read of an unmapped page");
+    // Nothing is mapped below 64 KiB: null plus any offset under it is still a null pointer.
+    EXPECT_STREQ(page_fault_cause(0, 4096, no_guards), "read of an unmapped page (null pointer dereference)");
+    EXPECT_STREQ(page_fault_cause(0, 0xffff, no_guards), "read of an unmapped page (null pointer dereference)");
+    EXPECT_STREQ(page_fault_cause(0, 0x10000, no_guards), "read of an unmapped page");
     EXPECT_STREQ(page_fault_cause(pf_present, far, no_guards),
                  "read of a page that denies reads (protection violation)");
     EXPECT_STREQ(page_fault_cause(pf_present | pf_reserved, far, no_guards),
@@ -37,6 +40,11 @@ TEST(PageFaultCause, EveryKind) {
     EXPECT_STREQ(page_fault_cause(pf_present | pf_pkey, far, no_guards), "protection-key violation");
     EXPECT_STREQ(page_fault_cause(pf_present | pf_shadow_stack | pf_write, far, no_guards),
                  "shadow-stack access violation");
+    // A write into the (read-only) page tables says so; a read of them is ordinary.
+    const GuardRange tables{0x200000, 0x210000};
+    EXPECT_STREQ(page_fault_cause(pf_present | pf_write, 0x201008, no_guards, tables),
+                 "write to a page-table page (page tables are read-only once built)");
+    EXPECT_STREQ(page_fault_cause(pf_present | pf_write, 0x210000, no_guards, tables), "write to a read-only page");
     // User-mode accesses decode the same (PV guests run their kernel in ring 3).
     EXPECT_STREQ(page_fault_cause(pf_user | pf_present | pf_write, far, no_guards),
                  "write to a read-only page");

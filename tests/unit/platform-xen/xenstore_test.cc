@@ -406,6 +406,27 @@ TEST(XenStore, AbsoluteWatchGetsAbsolutePaths) {
               (std::vector<std::string>{"/local/domain/0/backend", "/local/domain/0/backend/vif/7/0/state"}));
 }
 
+// A watch event names the watch's token; xenstored only sends paths at or below the watched
+// one. An event with our token and any other path is forged: dropped and counted, never handed
+// to the callback (which would act on a node it never asked about).
+TEST(XenStore, WatchEventForAPathOutsideTheWatchIsDropped) {
+    auto r = rig();
+    std::vector<std::string> events;
+    auto id = r->xs.watch("device/vif", [&](std::string_view p) { events.emplace_back(p); });
+    ASSERT_TRUE(id);
+    r->settle();
+    ASSERT_EQ(events.size(), 1u);
+    const std::string token = "keel:00:00000001";
+    for (const char* forged : {"control/shutdown", "device/vif2", "device", "/local/domain/7/device/vif"}) {
+        r->d.inject(XS_WATCH_EVENT, 0, std::string(forged) + '\0' + token + '\0');
+    }
+    r->d.inject(XS_WATCH_EVENT, 0, "device/vif/0/state" + std::string(1, '\0') + token + '\0');
+    const std::uint64_t errors = r->xs.stats().errors;
+    r->settle();
+    EXPECT_EQ(events, (std::vector<std::string>{"device/vif", "device/vif/0/state"}));
+    EXPECT_EQ(r->xs.stats().errors, errors + 4);
+}
+
 TEST(XenStore, WatchCallbackMayUnwatchItself) {
     auto r = rig();
     int calls = 0;

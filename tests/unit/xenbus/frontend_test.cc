@@ -187,7 +187,9 @@ TEST_F(FrontendTest, ResetsAfterConsecutiveProtocolErrorsAndReconnects) {
     EXPECT_FALSE(p.live()) << "the data path stops at once";
     EXPECT_FALSE(p.ready().is_set());
     EXPECT_EQ(p.resets(), 1u);
-    EXPECT_EQ(p.downs, 1);
+    EXPECT_EQ(p.downs, 0) << "go_down() must not run inside the data-path call that asked for the reset";
+    loop.run_once(false);
+    EXPECT_EQ(p.downs, 1) << "it runs from the loop";
     EXPECT_TRUE(logged("probe: device/vif/3: resetting the device: too many protocol errors in a row"));
     ASSERT_TRUE(run_until([&] { return p.connects() == 2 && p.live(); }));
     EXPECT_EQ(backend.connections(), 2);
@@ -231,6 +233,50 @@ TEST_F(FrontendTest, ConnectBeforeInitIsRefused) {
     auto twice = run(probe->init());
     ASSERT_TRUE(twice);
     EXPECT_EQ(twice->error(), Error::busy);
+}
+
+
+TEST_F(FrontendTest, AResetStormIsGivenUpWithOneLine) {
+    Probe& p = make({.max_consecutive_errors = 1, .reconnect_delay_ns = ms(10), .max_resets = 5,
+                     .reset_window_ns = s(60)});
+    p.start();
+    for (int i = 0; i < 5; ++i) {
+        ASSERT_TRUE(run_until([&] { return p.live(); }));
+        p.bad_response();
+        ASSERT_TRUE(run_until([&] { return !p.live(); }));
+    }
+    ASSERT_TRUE(run_until([&] { return !p.supervising(); }));
+    EXPECT_TRUE(p.given_up());
+    EXPECT_EQ(p.resets(), 5u);
+    EXPECT_EQ(p.connects(), 5u) << "not connected again";
+    EXPECT_TRUE(logged("probe: device/vif/3: giving up on the device: 5 resets within 60 s"));
+}
+
+TEST_F(FrontendTest, ResetsSpreadBeyondTheWindowAreNotAStorm) {
+    Probe& p = make({.max_consecutive_errors = 1, .reconnect_delay_ns = ms(10), .max_resets = 3,
+                     .reset_window_ns = s(1), .watchdog_ns = ms(100)});  // the watchdog ticks the clock
+    p.start();
+    for (int i = 0; i < 6; ++i) {
+        ASSERT_TRUE(run_until([&] { return p.live(); }));
+        const std::uint64_t until = loop.now() + s(1);
+        ASSERT_TRUE(run_until([&] { return loop.now() >= until; }));  // a healthy second
+        p.bad_response();
+        ASSERT_TRUE(run_until([&] { return !p.live(); }));
+    }
+    ASSERT_TRUE(run_until([&] { return p.live(); }));
+    EXPECT_TRUE(p.supervising());
+    EXPECT_FALSE(p.given_up());
+}
+
+TEST_F(FrontendTest, DestroyedWithAResetPendingItRunsNoHookLater) {
+    Probe& p = make();
+    p.start();
+    ASSERT_TRUE(run_until([&] { return p.live(); }));
+    for (int i = 0; i < 8; ++i) p.bad_response();
+    EXPECT_EQ(p.downs, 0);
+    backend.disconnect();
+    probe.reset();  // shutdown() runs the deferred go_down() while the hooks still exist
+    settle();       // nothing left queued on the loop points at it (ASan)
 }
 
 }  // namespace

@@ -103,7 +103,11 @@ struct Stats {
     std::uint64_t refused_read_only = 0;  ///< write/discard calls refused on a read-only disk
     std::uint64_t connects = 0;           ///< handshakes that reached Connected
     std::uint64_t resets = 0;             ///< connections ended by us because the backend misbehaved
-    std::uint64_t leaked_pages = 0;       ///< pages never reused: the backend held their grant at teardown
+    /// Data and indirect pages whose grant the backend still held at the last teardown.
+    /// They are never replaced, so resets cannot grow the grant table or the heap: the same
+    /// backend gets them back as they are (it keeps them mapped, like persistent grants),
+    /// another backend only once a revoke succeeds.
+    std::uint64_t held_pages = 0;
 };
 
 struct Options {
@@ -135,6 +139,11 @@ struct Options {
 /// grants revoked, connect again). A response that takes another request's slot (unknown,
 /// not-in-flight or duplicate id) or a rsp_prod overrun resets at once, failing what was in
 /// flight with Error::protocol. Nothing a backend sends can crash the guest.
+///
+/// The disk must stay the disk the service saw: a reconnect that changes the sector size,
+/// shrinks the disk or withdraws the flush feature it offered fails the device for good
+/// (failed(); every later call fails with Error::io), since a log written at the old offsets or
+/// trusting a flush that now does nothing would lose data silently.
 class Blkfront final : public block::Device, public xenbus::Frontend {
 public:
     Blkfront(xen::XenStore& xs, const XenbusNode& node, xen::GrantTable& grants, xenbus::Platform& platform,
@@ -156,6 +165,7 @@ public:
     std::string_view name() const override { return dev_.nodename(); }
     /// sectors and sector_size are 0 until the first connection.
     const block::Geometry& geometry() const override { return geometry_; }
+    bool failed() const override { return failed_; }
     Task<Result<void>> read(std::uint64_t sector, std::span<std::byte> out) override;
     Task<Result<void>> write(std::uint64_t sector, std::span<const std::byte> data) override;
     Task<Result<void>> flush() override;
@@ -200,18 +210,19 @@ private:
     struct RoomAwaiter;
     struct DoneAwaiter;
 
-    enum class PageState : std::uint8_t { free, busy, lost };
+    /// held: the backend kept the grant at a teardown; the page waits out of use (see
+    /// Stats::held_pages).
+    enum class PageState : std::uint8_t { free, busy, held };
     struct Page {
         std::byte* page = nullptr;
         xen::Grant grant;
+        xen::DomId granted_to = 0;  ///< the backend domain `grant` is for (valid())
         std::uint16_t next = none;  ///< next page of the same request (busy)
         PageState state = PageState::free;
-        bool own_alloc = false;  ///< allocated alone (a replacement), not part of the pool block
     };
     struct Pool {
         std::byte* block = nullptr;  ///< the pages as allocated by init()
         std::uint16_t count = 0;
-        bool block_lost = false;  ///< a page of the block was leaked: never free the block
         std::uint16_t free_count = 0;
     };
     /// One ring request in flight; its index is the low 16 bits of its id.
@@ -241,9 +252,16 @@ private:
     void report_reset(const char* why) override;
     Result<void> setup_connection();
     void write_keys(XenbusConfig& cfg) const;
-    void lose_page(Page& p, Pool& pool, bool& any_lost);
-    Result<void> grant_pool(Page* pages, Pool& pool, bool readonly);
+    /// A reconnect found another disk than before: the reason, or nullptr.
+    const char* changed_disk(const block::Geometry& g) const;
+    /// Before granting: pages still granted to another backend than `backend` are revoked if
+    /// it let go; pages still granted to `backend` are taken back as they are.
+    void reclaim_pool(Page* pages, Pool& pool, xen::DomId backend);
+    Result<void> reclaim_ring(xen::DomId backend);
+    Result<void> grant_pool(Page* pages, Pool& pool);
     void revoke_pool(Page* pages, Pool& pool);
+    /// Destruction: revoke what is still granted; true if the backend still maps some of it.
+    static bool still_held(Page* pages, Pool& pool);
 
     // Data path (io.cc).
     Task<Result<void>> transfer(std::uint8_t operation, std::uint64_t sector, std::byte* into,
@@ -279,13 +297,14 @@ private:
     std::uint16_t handle_ = 0;        ///< blkif_vdev_t: virtual-device, low 16 bits
     std::uint32_t sector_shift_ = 0;  ///< log2(sector_size / 512)
     bool read_only_logged_ = false;
+    bool failed_ = false;  ///< the disk changed across a reconnect: every call fails for good
     std::uint64_t epoch_ = 0;  ///< connections gone live so far
 
     // The ring: 2^ring_alloc_order_ pages allocated, 2^features_.ring_page_order in use.
     unsigned ring_alloc_order_ = 0;
     std::byte* ring_pages_ = nullptr;
-    bool ring_pages_lost_ = false;
     xen::Grant ring_grants_[1u << max_ring_page_order];
+    xen::DomId ring_granted_to_ = 0;  ///< the backend the valid ring_grants_ are for
     BlkRing ring_;
     xen::EventChannel* channel_ = nullptr;
     std::uint32_t port_ = 0;

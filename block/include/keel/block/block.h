@@ -10,7 +10,8 @@
 //   Error::invalid_argument  a range beyond the disk or a size that is not whole sectors
 //   Error::permission        a write or discard on a read-only disk (xl: access=ro)
 //   Error::not_supported     discard on a disk that does not offer it
-//   Error::io                the backend answered with an error (BLKIF_RSP_ERROR)
+//   Error::io                the backend answered with an error (BLKIF_RSP_ERROR), or the
+//                            device has failed for good (failed())
 //   Error::closed            the device went away (closing, reset) before the request finished
 // Context: loop only.
 #pragma once
@@ -40,6 +41,9 @@ public:
     /// The xenstore node, e.g. "device/vbd/51712", or a test's name.
     virtual std::string_view name() const = 0;
     virtual const Geometry& geometry() const = 0;
+    /// The device failed for good (blkfront: the disk changed its sector size, shrank or
+    /// withdrew flush across a reconnect): every call fails with Error::io from now on.
+    virtual bool failed() const { return false; }
     /// Read whole sectors starting at `sector` into `out`.
     virtual Task<Result<void>> read(std::uint64_t sector, std::span<std::byte> out) = 0;
     /// Write whole sectors; on success the data is on the device but not necessarily durable.

@@ -2,6 +2,7 @@
 // out[] carries our output to xenconsoled, in[] brings back what is typed in `xl console`.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <string_view>
 
@@ -15,25 +16,33 @@ namespace keel::console {
 
 /// The PV console. Also the kernel's LogSink once it is up.
 ///
-/// Context: event loop (and whatever context logs: write() never allocates and never runs a
-/// callback). Output is synchronous: write() returns when every byte is in out[]; when the ring
-/// is full it notifies xenconsoled and blocks in evtchn.wait() until space frees. Nothing is
-/// dropped: if the backend breaks the ring protocol (an index moved so that more than a ring's
-/// worth is outstanding) or stops draining (max_waits_without_progress wake-ups without a byte of
-/// space), the ring is abandoned for good, the error is counted and reported, and all further
-/// output goes to the fallback writer.
+/// Context: event loop (and whatever context logs: write() never allocates, never waits and
+/// never runs a callback). Output never blocks the guest on xenconsoled: write() puts what fits
+/// into out[] and the rest into a bounded backlog, which on_event() (xenconsoled signals after
+/// draining) moves on. When the backlog is full too, the newest text is dropped whole and
+/// counted, and once there is room again the line "[console: N bytes dropped]" marks the gap.
+/// Only the crash path waits (flush_sync(), bounded). A backend that breaks the ring protocol
+/// (an index moved so that more than a ring's worth is outstanding) gets the ring abandoned for
+/// good: the error is counted and reported, the backlog and all further output go to the
+/// fallback writer.
 class Console : public keel::LogSink {
 public:
-    /// Wake-ups in one write() that free no space before the backend is declared stalled.
-    static constexpr unsigned max_waits_without_progress = 10000;
+    static constexpr std::size_t backlog_bytes = 16384;
+    /// Waits that free no space that flush_sync() may spend in the console's whole life.
+    static constexpr unsigned sync_waits_without_progress = 3;
 
     /// `ring`: the console page (HVM_PARAM_CONSOLE_PFN); `evtchn`: HVM_PARAM_CONSOLE_EVTCHN.
     Console(volatile xencons_interface* ring, xen::EventChannel& evtchn);
     Console(const Console&) = delete;
     Console& operator=(const Console&) = delete;
 
-    /// Put `text` into out[], '\n' as "\r\n". Blocks while the ring is full (see above).
+    /// Queue `text` ('\n' as "\r\n") for out[]; never waits (see above).
     void write(std::string_view text) override;
+
+    /// Crash path (fault reports, panics): wait for xenconsoled to take the backlog. Bounded: a
+    /// wait that frees nothing spends one of sync_waits_without_progress for good (each wait is
+    /// bounded by the event channel, about 1 s), so a stalled backend costs seconds, once.
+    void flush_sync();
 
     /// Where output goes once the ring is unusable (e.g. xen::early_write). Must not call back
     /// into this console.
@@ -43,21 +52,32 @@ public:
     /// input stays in in[] (xenconsoled keeps the rest).
     void set_input_handler(Function<void(std::string_view)> handler);
 
-    /// Call when the event channel fires: consume in[] and hand it to the input handler.
+    /// Call when the event channel fires: move the backlog on, consume in[] and hand it to the
+    /// input handler.
     void on_event();
 
     struct Stats {
-        std::uint64_t bytes_out;  ///< bytes put into out[] ("\r" of "\r\n" included)
-        std::uint64_t bytes_in;   ///< bytes taken from in[]
-        std::uint64_t waits;      ///< evtchn.wait() calls on a full ring
-        std::uint64_t errors;     ///< protocol violations / stalls by the backend
+        std::uint64_t bytes_out;      ///< bytes put into out[] ("\r" of "\r\n" included)
+        std::uint64_t bytes_in;       ///< bytes taken from in[]
+        std::uint64_t waits;          ///< evtchn.wait() calls (flush_sync only)
+        std::uint64_t errors;         ///< protocol violations by the backend
+        std::uint64_t dropped_bytes;  ///< output dropped because ring and backlog were full
+        std::uint64_t gaps;           ///< "[console: N bytes dropped]" lines written
     };
     Stats stats() const { return stats_; }
     /// True once the ring was abandoned.
     bool broken() const { return broken_; }
+    /// Bytes waiting for space in out[].
+    std::size_t backlog() const { return backlog_used_; }
 
 private:
-    void abandon(std::string_view why, std::string_view rest);
+    void abandon(std::string_view why);
+    /// Append `text` to the backlog, CRLF-expanded, if all of it fits.
+    bool queue(std::string_view text);
+    /// Write the gap line into the backlog if drops are pending and it fits.
+    bool queue_gap();
+    /// Move what fits from the backlog into out[]; false if the backend broke the ring.
+    bool pump();
 
     volatile xencons_interface* ring_;
     xen::EventChannel& evtchn_;
@@ -68,6 +88,11 @@ private:
     Function<void(std::string_view)> input_;
     std::uint32_t input_generation_ = 0;  // bumped by set_input_handler
     bool broken_ = false;
+    unsigned sync_waits_left_ = sync_waits_without_progress;
+    std::uint64_t unreported_drops_ = 0;  // bytes dropped since the last gap line
+    char backlog_[backlog_bytes];         // CRLF-expanded output not yet in out[]
+    std::size_t backlog_head_ = 0;
+    std::size_t backlog_used_ = 0;
     char in_copy_[1024];  // sizeof(xencons_interface::in): input is copied out of shared memory
     Stats stats_{};
 };

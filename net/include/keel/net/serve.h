@@ -44,7 +44,9 @@ inline Task<void> serve_counted(Task<void> handler, ServeCounters& counters) {
 
 /// Accept connections on `listener` and spawn `handler(TcpStream)` (returning a Task<void>) for
 /// each. With `max_conns` handlers running, a new connection is reset at once: refused rather
-/// than let it starve the others. A failed accept is logged (as "`who`: accept failed") and
+/// than let it starve the others. (Below that, the stack itself refuses new connections once
+/// its PCBs run short, counted in stats().tcp_refused: a connection being served is never
+/// dropped for a newcomer.) A failed accept is logged (as "`who`: accept failed") and
 /// retried after 10 ms. Returns when the listener is closed (Error::closed or
 /// Error::cancelled); `listener` and `counters` must outlive the loop and its handlers.
 template <typename Handler>

@@ -27,7 +27,9 @@ struct Stats {
     std::uint64_t tcp_aborted = 0;         ///< reset by us (error, timeout, handle dropped)
     std::uint64_t tcp_reset = 0;           ///< reset or aborted by the peer or lwIP
     std::uint64_t tcp_backlog_full = 0;    ///< connections refused because the backlog was full
+    std::uint64_t tcp_refused = 0;         ///< SYNs answered with RST: the connections in use neared lwIP's PCBs
     std::uint64_t tcp_rx_bytes = 0;        ///< bytes read by the application
+    std::uint64_t tcp_rx_copied = 0;       ///< segments copied out of the link's buffers (a connection over its share)
     std::uint64_t tcp_tx_bytes = 0;        ///< bytes queued by the application
 
     // UDP.
@@ -61,6 +63,9 @@ struct LinkStats {
     std::uint64_t errors = 0;            ///< backend errors and protocol violations, both directions
     std::uint64_t rx_missed_events = 0;  ///< rx responses a watchdog found without an event
     std::uint64_t rx_ring_empty = 0;     ///< watchdog ticks that found no rx buffer posted
+    std::uint64_t resets = 0;            ///< device resets for a misbehaving backend
+    std::uint64_t given_up = 0;          ///< devices given up on (reset storm, failed handshakes)
+    std::uint64_t held_pages = 0;        ///< pages the backend still maps, out of use
 };
 
 /// The sum over every link device. Guest only (net/guest/start.cc); all zero in an image

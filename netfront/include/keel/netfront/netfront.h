@@ -85,9 +85,10 @@ class Netfront;
 /// which the toolstack must set, or a GSO super-segment: RxFlags::gso_size) spans several
 /// segments.
 ///
-/// The pages stay granted to the backend while the stack holds them (each page is granted once,
-/// at connect): a misbehaving backend could still write into them. The data is untrusted input
-/// in any case; the stack must not assume it stays put between two reads.
+/// The backend can no longer change the data: each page's grant is ended (the backend's
+/// access revoked) before the frame is handed up, and the page is granted afresh when it goes
+/// back into the ring (the XSA-392 class: a header must not change between two reads of it).
+/// A backend that still maps a page it answered gets its frame dropped and the device reset.
 /// Context: loop only. The Netfront must outlive every RxBuffer it handed out.
 class RxBuffer {
 public:
@@ -138,6 +139,7 @@ struct DirectionStats {
     std::uint64_t too_many_slots = 0;  ///< a frame spanning more slots than the protocol allows
     std::uint64_t bad_extra = 0;       ///< an extra-info slot we did not ask for or cannot parse
     std::uint64_t ring_overrun = 0;    ///< rsp_prod beyond the requests we made (resets at once)
+    std::uint64_t still_mapped = 0;    ///< rx: the backend kept a page it answered mapped (resets at once)
     // Our side.
     std::uint64_t no_handler = 0;  ///< rx: delivered while no receive handler was set
     std::uint64_t aborted = 0;     ///< tx: in flight when the connection ended
@@ -150,7 +152,11 @@ struct Stats {
     std::uint64_t tx_busy = 0;       ///< transmit() calls answered Error::again
     std::uint64_t connects = 0;      ///< handshakes that reached Connected
     std::uint64_t resets = 0;        ///< connections ended by us because the backend misbehaved
-    std::uint64_t leaked_pages = 0;  ///< pages never reused: the backend held their grant at teardown
+    std::uint64_t given_up = 0;      ///< 1 once the supervisor gave up on the device
+    /// Pages the backend still maps (their grants could not be ended): out of use, retried at
+    /// every connect and reused (or freed) once it lets go. At most the pools plus
+    /// max_held_rings ring pairs: with every pair held, connecting fails (Error::no_space).
+    std::uint64_t held_pages = 0;
     std::uint64_t rx_missed_events = 0;  ///< rx responses found by the watchdog, not by an event
     std::uint64_t rx_ring_empty = 0;     ///< watchdog ticks that found no rx request posted
 };
@@ -229,6 +235,9 @@ public:
     /// Largest GSO frame transmit() takes: the first tx request's size field has 16 bits
     /// (io/netif.h, XEN_NETIF_MAX_TX_SIZE). 16 pages, within XEN_NETIF_NR_SLOTS_MIN.
     static constexpr std::size_t max_gso_frame = XEN_NETIF_MAX_TX_SIZE;
+    /// Ring pairs the backend kept mapped at a teardown that we still wait for: the next
+    /// connection uses fresh ring pages. With this many held, connect() fails.
+    static constexpr std::size_t max_held_rings = 4;
     /// True while the data path runs (Connected and not being reset).
     bool link_up() const { return live(); }
     const Features& features() const { return features_; }
@@ -260,7 +269,7 @@ public:
     /// itself from inside. Not called from the destructor.
     void set_link_handler(Function<void(bool up)> handler);
 
-    Stats stats() const { return with_connection_counts(stats_); }
+    Stats stats() const;
 
     /// Event-channel entry points (connect() installs them as the channels' handlers; public
     /// for tests that dispatch events themselves).
@@ -278,19 +287,20 @@ private:
     /// Why a response was refused (which counter it goes to).
     enum class Fault : std::uint8_t {
         none, backend_error, backend_dropped, bad_id, bad_status, bad_length, too_many_slots, bad_extra,
+        still_mapped,
     };
-    enum class RxState : std::uint8_t { free, posted, with_stack, lost };
-    enum class TxState : std::uint8_t { free, in_flight, lost };
+    /// held: the backend kept it mapped when its grant was to end; out of use (grant kept)
+    /// until reclaim_held() manages to end it.
+    enum class RxState : std::uint8_t { free, posted, with_stack, held };
+    enum class TxState : std::uint8_t { free, in_flight, held };
 
     struct RxPage {
         std::byte* page = nullptr;
-        xen::Grant grant;
+        xen::Grant grant;  ///< while posted (or held) only: ended before the stack sees the page
         std::uint16_t next = 0;    ///< next segment of the frame (with_stack)
         std::uint16_t offset = 0;  ///< data within the page (with_stack)
         std::uint16_t length = 0;
         RxState state = RxState::free;
-        bool own_alloc = false;  ///< allocated alone (a replacement), not part of the pool block
-        bool doomed = false;     ///< its grant leaked while the stack held it: replace on return
     };
     struct TxPage {
         std::byte* page = nullptr;
@@ -299,7 +309,6 @@ private:
         std::uint16_t pending = 0;  ///< head only: slots of the frame not yet answered
         std::uint32_t bytes = 0;    ///< head only: frame length
         TxState state = TxState::free;
-        bool own_alloc = false;
         bool answered = false;  ///< head only: its own response came (it is freed with the frame)
         bool gso = false;       ///< head only: sent as a GSO super-segment
         Fault fault{};          ///< head only: the first fault among the frame's responses
@@ -319,8 +328,13 @@ private:
     /// A frame is dropped for `fault`: count it (dropped + the kind).
     static void count_fault(DirectionStats& dir, Fault fault);
     void link_changed(bool up);
-    void lose_rx_page(std::uint16_t i);
-    void lose_tx_page(std::uint16_t i);
+    /// Retry ending the grants the backend held (pages, ring pairs); free what it let go of.
+    void reclaim_held();
+    /// Keep the ring pair the backend still maps out of use, in a free held_rings_ slot.
+    void hold_rings();
+    /// End the backend's access to rx page `i` (posted, answered); false if it still maps the
+    /// page (then it is held).
+    bool end_rx_access(std::uint16_t i);
 
     // Receive (rx.cc).
     void poll_rx();
@@ -360,10 +374,12 @@ private:
     std::byte* ring_pages_ = nullptr;
     std::byte* rx_block_ = nullptr;
     std::byte* tx_block_ = nullptr;
-    bool ring_pages_lost_ = false;  ///< the backend kept the rings mapped: never reuse them
-    bool rx_block_lost_ = false;    ///< a page of the rx block was lost: never free the block
-    bool tx_block_lost_ = false;
     xen::Grant tx_ring_grant_, rx_ring_grant_;
+    struct HeldRings {
+        std::byte* pages = nullptr;  ///< nullptr: the entry is free
+        xen::Grant tx, rx;
+    };
+    HeldRings held_rings_[max_held_rings];
     TxRing tx_ring_;
     RxRing rx_ring_;
     xen::EventChannel* tx_channel_ = nullptr;

@@ -42,6 +42,7 @@ struct FaultContext {
     std::size_t ksyms_size;                ///< readable bytes at ksyms
     bool (*readable)(std::uint64_t addr);  ///< may the 8 bytes at addr be read? nullptr: none
     std::array<GuardRange, max_guards> guards;
+    GuardRange tables;                     ///< the page tables: a write there is named as such
 };
 
 /// Frames a backtrace prints at most (frame #0, the faulting rip, included).
@@ -57,9 +58,12 @@ inline constexpr std::uint64_t pf_pkey = 1u << 5;
 inline constexpr std::uint64_t pf_shadow_stack = 1u << 6;
 
 /// One-line cause of a page fault: "write to a read-only page", "read of an unmapped page (null
-/// pointer dereference)", "stack guard page hit (stack overflow)", ... (static string).
+/// pointer dereference)", "stack guard page hit (stack overflow)", ... (static string). Below
+/// 64 KiB (never mapped) an unmapped access is a null pointer dereference; a write into
+/// `tables` is a write to a page-table page.
 const char* page_fault_cause(std::uint64_t error_code, std::uint64_t cr2,
-                             const std::array<GuardRange, FaultContext::max_guards>& guards);
+                             const std::array<GuardRange, FaultContext::max_guards>& guards,
+                             GuardRange tables = {});
 
 /// Name and mnemonic of an exception vector: ("page fault", "#PF"). Vectors 32+ are
 /// ("interrupt", "IRQ"); reserved ones ("reserved exception", "#??").

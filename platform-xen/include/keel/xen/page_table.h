@@ -31,6 +31,8 @@ struct PageTableMemory {
 class PageTableBuilder {
 public:
     explicit PageTableBuilder(PageTableMemory& mem) : mem_(mem) {}
+    /// Edit tables that already exist (the entry stub's boot tables); init() is then a no-op.
+    PageTableBuilder(PageTableMemory& mem, std::uint64_t root) : mem_(mem), root_(root) {}
 
     /// Allocate the root (PML4). Error::no_memory if that fails.
     Result<void> init();
@@ -65,11 +67,16 @@ struct AuditResult {
     std::uint64_t first_wx_va;  ///< lowest (canonical) VA of a W+X page; 0 if none
     bool page0_mapped;          ///< VA 0 is mapped: null dereferences would not fault
     std::uint64_t user_pages;   ///< pages reachable with U/S set on every level (should be 0)
+    std::uint64_t lowest_va;    ///< lowest mapped (canonical) VA; ~0 if nothing is mapped
+    std::uint64_t table_pages;  ///< page-table pages reachable from the root
+    /// Table pages whose identity mapping (VA == their physical address) is writable: with
+    /// CR0.WP a stray write could then rewrite the tables.
+    std::uint64_t writable_table_pages;
 };
 
 /// Walk every present entry from `root`. Effective W = AND of RW on the path, effective X = no NX
 /// anywhere on the path, effective U = AND of U/S; large pages (PS) at PDPT and PD level are
-/// leaves. Tables that mem.table() cannot resolve are skipped.
+/// leaves. Tables that mem.table() cannot resolve are skipped (and not counted as table pages).
 AuditResult audit(PageTableMemory& mem, std::uint64_t root);
 
 /// The physical address `va` maps to, or nullopt if it is not mapped (or not canonical).

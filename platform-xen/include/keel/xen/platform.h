@@ -28,8 +28,9 @@ struct Version {
 };
 Version xen_version();
 
-/// 64 bits for keys and seeds: RDRAND mixed with the TSC, or the TSC alone on CPUs without
-/// RDRAND (guessable: callers that need secrecy should say so in their logs).
+/// 64 bits for keys and seeds: RDRAND and RDSEED where the CPU has them, always mixed (SipHash,
+/// seed.h) with the TSC, pvclock, the wall clock, the domain's UUID and the boot facts, so that
+/// boots without CPU randomness still differ; each call differs from the last.
 std::uint64_t random_seed();
 
 /// Earliest output: the Xen debug port 0xE9 (seen as "(dN) ..." in `xl dmesg`) and
@@ -108,6 +109,7 @@ void set_report_writer(void (*write)(const char* line));
 struct ProtectionReport {
     std::uint64_t mapped_pages, writable_pages, executable_pages, wx_pages;
     bool page0_mapped;
+    std::uint64_t table_pages;   ///< page-table pages (all read-only)
     std::uint64_t image_bytes;
     std::uint64_t boot_ns;   ///< pvclock at keel_boot entry
 };

@@ -225,14 +225,18 @@ TEST(MetricsWriter, Refuses) {
 
 TEST(MetricsWriter, ServerStats) {
     const Stats stats{
-        .requests = 10, .parse_errors = 2, .responses_2xx = 7, .responses_4xx = 4, .responses_5xx = 1};
-    std::array<char, 1024> buf;
+        .requests = 10, .parse_errors = 2, .responses_2xx = 7, .responses_4xx = 4, .responses_5xx = 1,
+        .request_timeouts = 3, .idle_timeouts = 5, .write_timeouts = 6};
+    std::array<char, 2048> buf;
     MetricsWriter w(buf);
     write_metrics(w, stats);
     ASSERT_TRUE(w.ok());
     EXPECT_EQ(check_prometheus(w.text()), "");
     EXPECT_NE(w.text().find("keel_http_requests_total 10\n"), std::string_view::npos);
     EXPECT_NE(w.text().find("keel_http_responses_total{class=\"4xx\"} 4\n"), std::string_view::npos);
+    EXPECT_NE(w.text().find("keel_http_request_timeouts_total 3\n"), std::string_view::npos);
+    EXPECT_NE(w.text().find("keel_http_idle_timeouts_total 5\n"), std::string_view::npos);
+    EXPECT_NE(w.text().find("keel_http_write_timeouts_total 6\n"), std::string_view::npos);
 }
 
 // The whole path: GET /metrics through a Session, the body parses, the counters move.

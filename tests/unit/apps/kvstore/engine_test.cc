@@ -293,4 +293,24 @@ TEST(EngineLimits, MaxMemory) {
 }
 
 }  // namespace
+// Issue 11: maxmemory was 0 (no limit) unless a test set it, so SETs ran the heap dry and the
+// next connection's buffer allocation panicked the guest.
+TEST(EngineLimits, MaxMemoryDefaultsFromTheDomainsMemoryWithRoomForConnections) {
+    const std::uint64_t mib = 1 << 20;
+    EXPECT_EQ(default_max_memory(64 * mib, 256), 64 * mib - 16 * mib - 256 * 32 * 1024);
+    EXPECT_EQ(default_max_memory(1024 * mib, 256), 1024 * mib - 24 * mib);
+    EXPECT_EQ(default_max_memory(8 * mib, 4096), mib) << "never 0 (no limit), never below 1 MiB";
+}
+
+TEST(EngineLimits, MaxMemoryOnTheCommandLine) {
+    EXPECT_EQ(parse_memory("1000"), 1000u);
+    EXPECT_EQ(parse_memory("32m"), 32u << 20);
+    EXPECT_EQ(parse_memory("32MB"), 32u << 20);
+    EXPECT_EQ(parse_memory("2g"), 2ull << 30);
+    EXPECT_EQ(parse_memory("100kb"), 100u << 10);
+    for (const char* bad : {"", "0", "m", "12x", "12mbb", "-1", "99999999999999999999", "300000000g"}) {
+        EXPECT_EQ(parse_memory(bad), std::nullopt) << bad;
+    }
+}
+
 }  // namespace keel::kv

@@ -497,7 +497,8 @@ TEST_F(LogTest, AFailedWriteFailsTheLogAndRefusesWrites) {
     EXPECT_EQ(n.log.failed(), Error::io);
     EXPECT_NE(std::string(n.log.failure()).find("a log write failed"), std::string::npos);
     EXPECT_EQ(n.exec({"SET", "c", "3"}),
-              "-MISCONF the append-only log failed (I/O error); writes are refused\r\n");
+              "-ERR disk failed: the append-only log cannot be written (I/O error); writes are refused, reads are "
+              "served from memory\r\n");
     EXPECT_EQ(n.exec({"GET", "a"}), "$1\r\n1\r\n");  // reads still run (their replies wait for commit)
     EXPECT_EQ(commit(n).error(), Error::io);
     Expect e;
@@ -517,7 +518,7 @@ TEST_F(LogTest, ABlankReadOnlyDiskIsAClearError) {
     EXPECT_NE(std::string(n.log.failure()).find("blank and read-only"), std::string::npos) << n.log.failure();
     EXPECT_EQ(disk.writes, 0u);
     // A log that is not open refuses writes (the Server attaches it only once open).
-    EXPECT_EQ(n.exec({"SET", "a", "1"}).substr(0, 8), "-MISCONF");
+    EXPECT_EQ(n.exec({"SET", "a", "1"}).substr(0, 16), "-ERR disk failed");
 }
 
 TEST_F(LogTest, AReadOnlyDiskIsServedAndNeverWritten) {

@@ -185,6 +185,39 @@ TEST_F(SessionTest, FailedLogFailsTheCommit) {
     EXPECT_NE(std::string(server.failure()).find("I/O error"), std::string::npos);
 }
 
+// Issue 11: once the disk has failed (an I/O error, or blkfront failing a disk that changed
+// across a reconnect), writes are refused with a clear error and reads are still answered;
+// before, every later reply waited for a commit that could only fail, so the connection was cut.
+TEST_F(SessionTest, AFailedDiskRefusesWritesAndStillAnswersReads) {
+    FakeDisk disk(512);
+    Server server(config(), clock());
+    ASSERT_TRUE(run(server.open(&disk)).ok());
+    Session s(server);
+    s.feed("SET a 1\r\n"sv);
+    ASSERT_TRUE(run(s.commit()).ok());
+    EXPECT_EQ(drain(s), "+OK\r\n");
+    disk.fail_op = disk.ops;
+    s.feed("SET b 2\r\n"sv);
+    EXPECT_EQ(run(s.commit()).error(), Error::io);  // that reply is never sent
+    ASSERT_TRUE(server.failed());
+    Session t(server);
+    t.feed("GET a\r\nSET c 3\r\n"sv);
+    EXPECT_FALSE(t.needs_commit());
+    EXPECT_EQ(drain(t),
+              "$1\r\n1\r\n-ERR disk failed: the append-only log cannot be written (I/O error); writes are "
+              "refused, reads are served from memory\r\n");
+}
+
+TEST_F(SessionTest, ASessionWithoutMemoryForItsBufferIsRefusedAndCounted) {
+    Config c = config();
+    c.input_bytes = static_cast<std::size_t>(-1) / 2 + 1;  // no heap can give that
+    Server server(c, clock());
+    ASSERT_TRUE(run(server.open(nullptr)).ok());
+    Session s(server);
+    EXPECT_FALSE(s.ok());
+    EXPECT_EQ(server.stats().rejected_connections, 1u);
+}
+
 TEST_F(SessionTest, BlankReadOnlyDiskDoesNotOpen) {
     FakeDisk disk(512);
     disk.geo.read_only = true;

@@ -17,7 +17,14 @@
 // device the toolstack removed is not reconnected) and connects again after a back-off that
 // doubles per trouble in a row (a failed handshake, a reset, or a connection that never saw a
 // good response) up to max_reconnect_delay_ns. After max_connect_failures failed handshakes in
-// a row it gives up (supervising() turns false).
+// a row, or max_resets resets within reset_window_ns (a backend that keeps breaking the
+// protocol), it gives up (supervising() turns false, given_up() true) with one log line.
+//
+// No handler runs inside the call that caused it: a reset asked for from the data path
+// (protocol_error(), request_reset(), typically inside the driver's transmit() or an event
+// handler) stops the data path at once (live() turns false, the call returns its error) but
+// go_down() -- which runs the driver's link callbacks and fails its waiters -- runs later, from
+// the loop, as does the supervisor's wake-up.
 //
 // Suspend/resume and hot-plug are meant to be this same mechanism, not new paths (not built
 // yet): a resume is "every supervisor's connection ended; reconnect now, without back-off"
@@ -33,6 +40,7 @@
 #include <cstdint>
 #include <string_view>
 
+#include "keel/loop.h"
 #include "keel/result.h"
 #include "keel/task.h"
 #include "keel/timer.h"
@@ -54,6 +62,11 @@ struct FrontendOptions {
     std::uint64_t max_reconnect_delay_ns = s(5);
     /// Failed handshakes in a row after which the supervisor gives up.
     unsigned max_connect_failures = 8;
+    /// Resets (the data path asked for them) within reset_window_ns after which the supervisor
+    /// gives up on the device: a backend that keeps misbehaving is not reconnected forever.
+    /// 0: never give up for resets.
+    unsigned max_resets = 20;
+    std::uint64_t reset_window_ns = s(600);
     /// While connected, the supervisor calls watchdog() this often; 0: never.
     std::uint64_t watchdog_ns = 0;
     /// The handshake's timeouts and conventions.
@@ -65,7 +78,9 @@ inline constexpr std::size_t max_devices = 8;
 
 class Frontend {
 public:
-    /// The derived destructor must call shutdown() first (the hooks are gone by now).
+    /// The derived destructor must call shutdown() first (the hooks are gone by now). Stops
+    /// the supervisor and withdraws a deferred go_down() in any case; a connection left set up
+    /// by a derived class that did not call shutdown() is our bug (panics).
     virtual ~Frontend();
     Frontend(const Frontend&) = delete;
     Frontend& operator=(const Frontend&) = delete;
@@ -95,11 +110,15 @@ public:
     /// Handshakes that reached the data path; resets the data path asked for.
     std::uint64_t connects() const { return connects_; }
     std::uint64_t resets() const { return resets_; }
-    /// A driver's Stats with the supervisor's counters filled in (its `connects`, `resets`).
+    /// The supervisor gave up on the device (failed handshakes or a reset storm).
+    bool given_up() const { return given_up_; }
+    /// A driver's Stats with the supervisor's counters filled in (its `connects`, `resets`,
+    /// and `given_up` if it has one).
     template <typename Stats>
     Stats with_connection_counts(Stats s) const {
         s.connects = connects_;
         s.resets = resets_;
+        if constexpr (requires { s.given_up; }) s.given_up = given_up_ ? 1 : 0;
         return s;
     }
     /// The protocol's name in logs ("netfront").
@@ -144,8 +163,9 @@ protected:
         consecutive_errors_ = 0;
         healthy_ = true;
     }
-    /// Stop the data path now (go_down(fail_with)) and have the supervisor close and reconnect
-    /// the device. No-op unless live(). Never runs the supervisor from inside.
+    /// Stop the data path now (live() turns false: the caller returns an error) and have the
+    /// supervisor close and reconnect the device. go_down(fail_with) runs from the loop, not
+    /// from inside this call (before release() in any case). No-op unless live().
     void request_reset(const char* why, Error fail_with = Error::closed);
     /// configure(): resources are being set up; from here release_connection() runs release().
     void begin_connection() { connection_ = true; }
@@ -164,6 +184,12 @@ protected:
 private:
     Task<void> supervise();
     void stop_data_path(Error why);
+    /// Run a go_down() that request_reset() deferred, if one is pending.
+    void finish_deferred_down();
+    static void on_deferred_down(void* self);
+    /// One more reset: true if that makes max_resets within reset_window_ns.
+    bool reset_storm();
+    void give_up();
 
     FrontendOptions options_;
     bool initialised_ = false;
@@ -173,6 +199,11 @@ private:
     bool reset_wanted_ = false;  ///< the data path asked for a reset
     bool connection_ = false;    ///< grants and channels are (being) set up
     bool healthy_ = false;       ///< a good response arrived on this connection
+    bool down_pending_ = false;  ///< request_reset() stopped the data path; go_down() not run yet
+    bool given_up_ = false;
+    Error down_why_ = Error::closed;
+    unsigned window_resets_ = 0;        ///< resets since window_start_
+    std::uint64_t window_start_ = 0;
     unsigned consecutive_errors_ = 0;
     unsigned troubles_ = 0;  ///< failed connects / resets in a row (reconnect back-off)
     std::uint64_t connects_ = 0;
@@ -186,6 +217,7 @@ protected:
 private:
     Event ready_;
     Event attention_;  ///< set when the connection ended or a reset is wanted
+    Wakeup deferred_down_{&on_deferred_down, this};  ///< withdrawn when destroyed
     Task<void> supervisor_;
 };
 

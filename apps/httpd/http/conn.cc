@@ -1,0 +1,114 @@
+// The connection glue (conn.h).
+#include "conn.h"
+
+#include <array>
+#include <cstddef>
+
+#include "keel/loop.h"
+
+namespace keel::http {
+namespace {
+
+std::span<const std::byte> as_bytes(std::span<const char> s) {
+    return {reinterpret_cast<const std::byte*>(s.data()), s.size()};
+}
+
+// Closing with unread input makes TCP send a reset, which can destroy the response before
+// the client read it (an error answered mid-request, e.g. 414/431). So: send our FIN at
+// once behind the response (clients that read to the end of the connection, like ab with
+// HTTP/1.0, finish now), then read and drop what the client still sends until it closes
+// too, for a bounded time and amount, and close.
+Task<void> linger_and_close(net::TcpStream& s, std::array<char, 4096>& scratch) {
+    constexpr std::uint64_t linger_ns = 2'000'000'000ull;  // at most, in all
+    if (!s.shutdown_write().ok()) {
+        s.abort();
+        co_return;
+    }
+    const std::uint64_t deadline = loop().now() + linger_ns;
+    for (std::size_t drained = 0; drained < 256 * 1024;) {
+        const std::uint64_t now = loop().now();
+        if (now >= deadline) break;
+        auto r = co_await s.read_for(std::as_writable_bytes(std::span<char>(scratch)), deadline - now);
+        if (!r.ok() || r.value() == 0) break;
+        drained += r.value();
+    }
+    (void)co_await s.close();
+}
+
+}  // namespace
+
+Task<void> serve_connection(net::TcpStream s, Router& router, const SessionOptions& options, const ConnLimits& limits) {
+    // Buffers are allocated once per connection, never per request.
+    auto* storage = new SessionStorage<>();
+    auto* in = new std::array<char, 4096>();
+    Session session(router, storage->buffers(), options);
+    Stats* stats = options.stats;
+    std::size_t have = 0, off = 0;
+    bool eof = false;
+    // Each deadline is fixed when its phase starts (a request's first byte, the end of a
+    // response, a response's first byte) and never moved by later bytes: a client that trickles
+    // holds its slot for a bounded time.
+    std::uint64_t idle_deadline = loop().now() + limits.idle_ns;
+    std::uint64_t request_deadline = 0;  // 0: no request started
+    for (;;) {
+        if (session.state() == SessionState::writing) {
+            const std::uint64_t write_deadline = loop().now() + limits.write_ns;
+            while (session.state() == SessionState::writing) {
+                const std::uint64_t now = loop().now();
+                auto out = session.output();
+                auto w = now < write_deadline ? co_await s.write_for(as_bytes(out), write_deadline - now)
+                                              : Result<std::size_t>(Error::timed_out);
+                if (!w.ok()) {
+                    if (w.error() == Error::timed_out && stats) ++stats->write_timeouts;
+                    s.abort();
+                    goto done;
+                }
+                session.sent(out.size());
+            }
+            request_deadline = 0;
+            idle_deadline = loop().now() + limits.idle_ns;
+        }
+        if (session.state() == SessionState::closed) {
+            co_await linger_and_close(s, *in);
+            break;
+        }
+        if (off < have) {
+            off += session.feed(std::span<const char>(in->data() + off, have - off));
+            if (session.state() == SessionState::reading && request_deadline == 0)
+                request_deadline = loop().now() + limits.request_ns;
+            continue;
+        }
+        if (eof) {
+            (void)co_await s.close();
+            break;
+        }
+        off = have = 0;
+        const bool reading = session.state() == SessionState::reading;
+        const std::uint64_t deadline = reading ? request_deadline : idle_deadline;
+        const std::uint64_t now = loop().now();
+        auto r = now < deadline ? co_await s.read_for(std::as_writable_bytes(std::span<char>(*in)), deadline - now)
+                                : Result<std::size_t>(Error::timed_out);
+        if (!r.ok()) {
+            if (r.error() == Error::timed_out) {
+                if (stats) ++(reading ? stats->request_timeouts : stats->idle_timeouts);
+                session.timed_out();  // reading: a 408, then closed; idle: closed
+                continue;
+            }
+            s.abort();
+            break;
+        }
+        if (r.value() == 0) {
+            eof = true;
+            session.end_of_input();
+            continue;
+        }
+        have = r.value();
+        // The request starts with the first byte that arrives after the previous one ended.
+        if (!reading && request_deadline == 0) request_deadline = loop().now() + limits.request_ns;
+    }
+done:
+    delete in;
+    delete storage;
+}
+
+}  // namespace keel::http

@@ -1,0 +1,102 @@
+// serve_connection over lwIP (two interfaces back to back, virtual time): the request deadline
+// runs from the request's first byte and is not restarted by later bytes; the idle deadline
+// closes a keep-alive connection that sends nothing; each is counted.
+#include <gtest/gtest.h>
+
+#include <cstddef>
+#include <string>
+
+#include "conn.h"
+#include "fakes/fake_link.h"
+#include "keel/net/serve.h"
+
+// fake_link.h declares the GSO splitter that tests/unit/net defines; no device here does GSO.
+namespace keel::net::test {
+std::vector<std::vector<std::byte>> segment_super_frame(const std::vector<std::byte>&, std::size_t) {
+    ADD_FAILURE() << "no GSO in these tests";
+    return {};
+}
+}  // namespace keel::net::test
+
+namespace keel::http {
+namespace {
+
+using net::TcpListener;
+using net::TcpStream;
+using namespace std::literals;
+
+constexpr Page pages[] = {{"/index.html", "text/plain", "hello\n"}};
+constexpr std::uint16_t port = 8080;
+
+// A client that sends `text` one byte every `gap_ns`, then reads until the server closes.
+Task<void> trickle(TcpStream& c, std::string text, std::uint64_t gap_ns, std::string& reply, bool& done) {
+    for (char ch : text) {
+        const std::byte b{static_cast<unsigned char>(ch)};
+        if (!(co_await c.write(std::span<const std::byte>(&b, 1))).ok()) break;
+        co_await sleep_for(gap_ns);
+    }
+    std::byte buf[512];
+    for (;;) {
+        auto r = co_await c.read(buf);
+        if (!r.ok() || r.value() == 0) break;
+        reply.append(reinterpret_cast<const char*>(buf), r.value());
+    }
+    done = true;
+}
+
+class Conn : public net::test::TwoHosts<> {
+protected:
+    void SetUp() override {
+        auto l = TcpListener::listen(port);
+        ASSERT_TRUE(l.ok());
+        listener = std::move(l.value());
+        options.stats = &stats;
+        start(net::serve(listener, 4, conns, "test", [this](TcpStream s) {
+            return serve_connection(std::move(s), router, options, limits);
+        }));
+    }
+    void TearDown() override { listener.close(); }
+
+    TcpStream connect() {
+        auto c = run(TcpStream::connect(net::test::addr_b, port, s(5)));
+        EXPECT_TRUE(c && c->ok());
+        return c && c->ok() ? std::move(c->value()) : TcpStream();
+    }
+
+    Router router{pages};
+    Stats stats{};
+    SessionOptions options;
+    ConnLimits limits{s(10), s(15), s(30)};
+    net::ServeCounters conns;
+    TcpListener listener;
+};
+
+// Each byte comes well inside the limit, but the whole request takes 34 bytes * 4 s: the
+// request deadline (10 s from its first byte) answers 408 long before the last byte.
+TEST_F(Conn, TricklingRequestGets408AtTheWholeRequestDeadline) {
+    TcpStream c = connect();
+    std::string reply;
+    bool done = false;
+    start(trickle(c, "GET /index.html HTTP/1.1\r\nHost: k\r\n\r\n", s(4), reply, done));
+    ASSERT_TRUE(run_until([&] { return done; }, s(300)));
+    EXPECT_EQ(reply.substr(0, 12), "HTTP/1.1 408") << reply;
+    EXPECT_EQ(stats.request_timeouts, 1u);
+    EXPECT_EQ(stats.requests, 0u);
+}
+
+// A request that completes inside the deadline is served, then the connection idles out.
+TEST_F(Conn, IdleKeepAliveConnectionIsClosedAtTheIdleDeadline) {
+    TcpStream c = connect();
+    std::string reply;
+    bool done = false;
+    start(trickle(c, "GET /index.html HTTP/1.1\r\nHost: k\r\n\r\n", ms(100), reply, done));
+    ASSERT_TRUE(run_until([&] { return done; }, s(300)));
+    EXPECT_EQ(reply.substr(0, 12), "HTTP/1.1 200") << reply;
+    EXPECT_EQ(reply.find("408"), std::string::npos) << "no 408 for a connection without a request";
+    EXPECT_EQ(stats.requests, 1u);
+    EXPECT_EQ(stats.idle_timeouts, 1u);
+    EXPECT_EQ(stats.request_timeouts, 0u);
+}
+
+}  // namespace
+}  // namespace keel::http

@@ -1,0 +1,157 @@
+// TCP against hostile clients: one connection cannot starve the link of receive buffers, and a
+// flood of connections cannot push out the ones already being served.
+#include <gtest/gtest.h>
+
+#include <cstring>
+#include <vector>
+
+#include "fakes/fake_link.h"
+
+namespace keel::net::test {
+namespace {
+
+using Hostile = TwoHosts<>;
+
+/// Write `n` one-byte segments on `st` (byte i is i mod 251), one write each; `sent` counts them.
+Task<void> trickle(TcpStream& st, std::size_t n, std::size_t& sent) {
+    for (; sent < n; ++sent) {
+        const std::byte b{static_cast<unsigned char>(sent % 251)};
+        if (!(co_await st.write({&b, 1}))) co_return;
+        if (sent % 8 == 7) co_await sleep_for(ms(1));  // let each byte leave as its own segment
+    }
+}
+
+/// Read from `st` until `want` bytes arrived (or an error / end): all of them.
+Task<std::vector<std::byte>> read_all(TcpStream& st, std::size_t want) {
+    std::vector<std::byte> got;
+    std::byte buf[4096];
+    while (got.size() < want) {
+        auto r = co_await st.read(buf);
+        if (!r || *r == 0) break;
+        got.insert(got.end(), buf, buf + *r);
+    }
+    co_return got;
+}
+
+/// Send `data` on `st` and close the sending side.
+Task<void> send_all(TcpStream& st, std::vector<std::byte> data) { (void)co_await st.write(data); }
+
+// A client sending thousands of one-byte segments on a connection its service does not read (a
+// kvstore client that stopped reading its replies) keeps only a bounded share of the link's
+// receive buffers: the rest of its data is copied out of them. Another connection still gets
+// 64 KiB through, and the first one's bytes are all there, in order, once the service reads.
+// (Before the bound, every tiny segment pinned a page, then a pool buffer, and the link dropped
+// everything else.)
+TEST_F(Hostile, TinySegmentsOnAnUnreadConnectionDoNotStarveTheLink) {
+    Connected slow, other;
+    ASSERT_NO_FATAL_FAILURE(connect_pair(7100, slow));
+    ASSERT_NO_FATAL_FAILURE(connect_pair(7101, other));
+    constexpr std::size_t tiny = 3000;
+    std::size_t sent = 0;
+    start(trickle(slow.client, tiny, sent));
+    ASSERT_TRUE(run_until([&] { return slow.server.buffered() == tiny; }, s(600)));
+    EXPECT_GE(dev_b.rx_frames, tiny);  // they did arrive as (about) one segment each
+    EXPECT_LE(link_b->rx_held(), 40u) << "the unread connection pins the link's buffers";
+
+    const auto data = pattern(64 * 1024);
+    start(send_all(other.client, data));
+    auto got = run(read_all(other.server, data.size()), s(120));
+    ASSERT_TRUE(got);
+    EXPECT_EQ(got->size(), data.size());
+    EXPECT_TRUE(*got == data);
+
+    auto slow_got = run(read_all(slow.server, tiny), s(60));
+    ASSERT_TRUE(slow_got);
+    ASSERT_EQ(slow_got->size(), tiny);
+    for (std::size_t i = 0; i < tiny; ++i) {
+        ASSERT_EQ((*slow_got)[i], std::byte{static_cast<unsigned char>(i % 251)}) << "at " << i;
+    }
+    EXPECT_EQ(link_b->rx_held(), 0u);
+}
+
+/// One request ("ping") and its answer ("pong") over an open connection.
+Task<bool> ping_pong(TcpStream& client, TcpStream& server) {
+    if (!(co_await client.write(as_bytes("ping")))) co_return false;
+    std::byte buf[8];
+    auto r = co_await server.read_for(buf, s(5));
+    if (!r || *r != 4) co_return false;
+    if (!(co_await server.write(as_bytes("pong")))) co_return false;
+    r = co_await client.read_for(buf, s(5));
+    co_return r && *r == 4 && std::memcmp(buf, "pong", 4) == 0;
+}
+
+// A flood of half-open connections (SYNs whose SYN-ACKs are lost), more than lwIP has PCBs,
+// spread over three listeners so that no listen backlog stops it. lwIP's own answer to running
+// out of PCBs is to kill others (TIME_WAIT, then LAST_ACK and CLOSING, then lower priorities):
+// here that would be a served connection whose response is still on its way (LAST_ACK). With
+// the fix the newcomers are refused (RST, counted) once the PCBs near their end: the response
+// arrives whole, an established keep-alive connection keeps answering, and a new connection is
+// refused at once instead of pushing anyone out.
+TEST_F(Hostile, ConnectionFloodNeverDropsServedConnections) {
+    Connected keep, closing;
+    ASSERT_NO_FATAL_FAILURE(connect_pair(7200, keep));
+    ASSERT_NO_FATAL_FAILURE(connect_pair(7201, closing));
+    auto first = run(ping_pong(keep.client, keep.server));
+    ASSERT_TRUE(first && *first);
+
+    // `closing`: the client sent its request and closed its side; the server answers and
+    // closes (LAST_ACK) while its answer is held up on the wire.
+    ASSERT_TRUE(closing.client.shutdown_write().ok());
+    auto eof = run(read_all(closing.server, 1));
+    ASSERT_TRUE(eof && eof->empty());
+    const std::uint16_t closing_port = closing.client.local().port;
+    bool hold = true;
+    dev_b.on_wire = [&](std::vector<std::byte>& f) {
+        if (f.size() < 38 || f[12] != std::byte{0x08} || f[13] != std::byte{0x00} || f[23] != std::byte{6}) {
+            return false;
+        }
+        const unsigned dport = (unsigned(f[36]) << 8) | unsigned(f[37]);
+        return (hold && dport == closing_port) || (dport >= 20000 && dport < 21000);  // lost
+    };
+    const auto answer = pattern(1000);
+    std::optional<Result<void>> closed;
+    start([](TcpStream st, std::vector<std::byte> data, std::optional<Result<void>>& out) -> Task<void> {
+        if (!(co_await st.write(data))) co_return;
+        out.emplace(co_await st.close(s(120)));
+    }(std::move(closing.server), answer, closed));
+    run_until([] { return false; }, ms(100));
+
+    // The flood: 300 SYNs to three listeners (backlog 128 each), from ports whose answers are lost.
+    TcpListener flooded[3];
+    for (std::uint16_t i = 0; i < 3; ++i) {
+        auto l = TcpListener::listen(static_cast<std::uint16_t>(7210 + i));
+        ASSERT_TRUE(l.ok());
+        flooded[i] = std::move(l.value());
+    }
+    const auto refused = stats().tcp_refused;
+    for (std::uint16_t i = 0; i < 300; ++i) {
+        TcpFrame syn;
+        syn.src = addr_a;
+        syn.dst = addr_b;
+        syn.sport = static_cast<std::uint16_t>(20000 + i);
+        syn.dport = static_cast<std::uint16_t>(7210 + i % 3);
+        syn.seq = 1000u * i;
+        ASSERT_TRUE(dev_b.receive(make_tcp_frame(syn)));
+        loop.run_once(false);
+    }
+    run_until([] { return false; }, ms(500));
+    EXPECT_GT(stats().tcp_refused, refused) << "the flood never reached the PCB limit";
+
+    auto again = run(ping_pong(keep.client, keep.server));
+    ASSERT_TRUE(again);
+    EXPECT_TRUE(*again) << "the established connection stopped answering";
+    auto newcomer = run(TcpStream::connect(addr_b, 7200, s(5)));
+    ASSERT_TRUE(newcomer);
+    EXPECT_EQ(newcomer->error(), Error::closed) << "a new connection must be refused (RST)";
+
+    hold = false;
+    auto got = run(read_all(closing.client, answer.size() + 1), s(120));
+    ASSERT_TRUE(got);
+    EXPECT_TRUE(*got == answer) << "the answer of a closing connection was cut off";
+    ASSERT_TRUE(run_until([&] { return closed.has_value(); }, s(120)));
+    EXPECT_TRUE(closed->ok()) << to_string(closed->error());
+    dev_b.on_wire = nullptr;
+}
+
+}  // namespace
+}  // namespace keel::net::test
