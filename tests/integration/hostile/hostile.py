@@ -150,7 +150,15 @@ def trickle(proto, ip, n, seconds):
 
 
 def unread(proto, ip, seconds):
-    s = connect(ip, PORT[proto])
+    t = time.time()
+    while True:   # the trickling flood may hold every slot for a while: retry, as a client would
+        try:
+            s = connect(ip, PORT[proto])
+            break
+        except OSError:
+            if time.time() - t > 30:
+                raise
+            time.sleep(0.5)
     s.settimeout(0.5)
     sent, stalled = 0, 0
     end = time.time() + seconds
