@@ -42,6 +42,10 @@ Stats& counters();
 /// lwip_init() on first use (and the keel hooks it needs). Context: loop.
 void ensure_init();
 
+/// Stop persist timers that run with nothing unsent (an lwIP 2.1.3 gap a peer can reach, see
+/// tcp.cc); before every sys_check_timeouts(). Context: loop.
+void stop_idle_persist_timers();
+
 /// Re-arm the keel Timer that drives sys_check_timeouts() for lwIP's earliest timeout. Every
 /// entry into lwIP from keel code may have added a timeout (TCP's timer starts with the first
 /// active connection), so it ends with this; LwipCall does it on scope exit.

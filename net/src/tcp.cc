@@ -54,6 +54,26 @@ std::size_t pcbs_in_use() {
     return n;
 }
 
+}  // namespace
+
+// lwIP 2.1.3 starts a connection's persist timer when its unsent data does not fit the peer's
+// window, and stops it only in tcp_output(). An ACK that covers the unsent queue some other way
+// (found by the lwip_input fuzz target: a peer that closes its window, then acknowledges)
+// empties that queue with the timer still running, and the next tcp_slowtmr() asserts
+// "persist ticking with empty send buffer": a remote client could panic the guest. Nothing is
+// waiting for the window then, so the timer is stopped here before lwIP's timers run.
+void stop_idle_persist_timers() {
+    for (struct tcp_pcb* p = tcp_active_pcbs; p != nullptr; p = p->next) {
+        if (p->persist_backoff > 0 && p->unsent == nullptr) {
+            p->persist_backoff = 0;
+            p->persist_cnt = 0;
+            p->persist_probe = 0;
+        }
+    }
+}
+
+namespace {
+
 constexpr std::size_t conn_pinned_max = 32;
 constexpr std::size_t all_pinned_max = 64;
 constexpr std::size_t coalesce_size = 2048;  // smallest heap buffer a copy starts
@@ -701,7 +721,10 @@ TcpListener::AcceptAwaiter TcpListener::accept_for(std::uint64_t timeout_ns) {
 extern "C" err_t keel_lwip_tcp_inpacket(struct tcp_pcb* pcb, struct tcp_hdr* hdr) {
     using namespace keel::net::detail;
     if (pcb->state != LISTEN || (TCPH_FLAGS(hdr) & (TCP_SYN | TCP_ACK | TCP_RST)) != TCP_SYN) return ERR_OK;
-    if (pcbs_in_use() < pcbs_for_listeners) return ERR_OK;
+    // A full backlog makes lwIP drop the SYN without a word, and the client then waits for its
+    // SYN retransmission (1, 3, 7, 15, 31 s): refuse at once instead, so it can retry now.
+    const auto* l = reinterpret_cast<const struct tcp_pcb_listen*>(pcb);
+    if (pcbs_in_use() < pcbs_for_listeners && l->accepts_pending < l->backlog) return ERR_OK;
     ++counters().tcp_refused;
     // tcp_input() has turned the header into host order already.
     tcp_rst(pcb, 0, hdr->seqno + 1, ip_current_dest_addr(), ip_current_src_addr(), hdr->dest, hdr->src);
