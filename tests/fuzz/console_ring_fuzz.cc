@@ -28,28 +28,7 @@ struct Port final : keel::xen::EventChannel {
     void set_handler(keel::Function<void()>) override {}
 };
 
-class Input {
-public:
-    Input(const std::uint8_t* d, std::size_t n) : d_(d), n_(n) {}
-    bool empty() const { return pos_ >= n_; }
-    std::uint8_t byte() { return pos_ < n_ ? d_[pos_++] : 0; }
-    std::uint32_t u32() {
-        std::uint32_t v = 0;
-        for (int i = 0; i < 4; ++i) v = v << 8 | byte();
-        return v;
-    }
-    std::string bytes(std::size_t n) {
-        n = std::min(n, n_ - std::min(pos_, n_));
-        std::string s(reinterpret_cast<const char*>(d_ + pos_), n);
-        pos_ += n;
-        return s;
-    }
-
-private:
-    const std::uint8_t* d_;
-    std::size_t n_;
-    std::size_t pos_ = 0;
-};
+using keel::fuzz::Input;
 
 struct alignas(4096) Page {
     xencons_interface ring;
@@ -85,11 +64,11 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     bool hostile = false;
 
     for (int steps = 0; !in.empty() && steps < 4000; ++steps) {
-        const std::uint8_t op = in.byte();
+        const std::uint8_t op = in.u8();
         switch (op % 8) {
             case 0:
             case 1: {  // the guest logs a line (or a long text)
-                std::string text = in.bytes(op & 0x80 ? in.byte() * 64u : in.byte() % 96);
+                std::string text = in.bytes(op & 0x80 ? in.u8() * 64u : in.u8() % 96);
                 if (op & 0x40) text += '\n';
                 const unsigned waits = port.waits;
                 const bool was_broken = console->broken();
@@ -101,14 +80,14 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
             case 2: {  // xenconsoled drains some of out[]
                 const std::uint32_t prod = ring->out_prod;
                 CHECK(hostile || prod - out_cons <= sizeof(xencons_interface::out));
-                std::uint32_t n = in.byte() * 16u + 1;
+                std::uint32_t n = in.u8() * 16u + 1;
                 for (; n != 0 && out_cons != prod; --n, ++out_cons)
                     drained.push_back(ring->out[MASK_XENCONS_IDX(out_cons, ring->out)]);
                 ring->out_cons = out_cons;
                 break;
             }
             case 3: {  // xenconsoled types
-                const std::string t = in.bytes(in.byte() % 64);
+                const std::string t = in.bytes(in.u8() % 64);
                 const std::uint32_t cons = ring->in_cons;
                 std::size_t k = 0;
                 while (k < t.size() && in_prod - cons < sizeof(xencons_interface::in)) {

@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <string>
 #include <string_view>
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size);
@@ -18,6 +19,34 @@ namespace keel::fuzz {
     std::fprintf(stderr, "%s:%d: check failed: %s\n", file, line, what);
     std::abort();
 }
+
+/// The fuzzer's bytes, read front to back; past the end every read gives zeros (so a short
+/// input is still a whole scenario). u16 takes the first byte as the low one, u32 the first as
+/// the high one: the byte orders the seed corpora were written in.
+class Input {
+public:
+    Input(const std::uint8_t* d, std::size_t n) : d_(d), n_(n) {}
+    bool empty() const { return pos_ >= n_; }
+    std::uint8_t u8() { return pos_ < n_ ? d_[pos_++] : 0; }
+    std::uint16_t u16() { return static_cast<std::uint16_t>(u8() | (u8() << 8)); }
+    std::uint32_t u32() {
+        std::uint32_t v = 0;
+        for (int i = 0; i < 4; ++i) v = v << 8 | u8();
+        return v;
+    }
+    /// Up to `n` bytes (fewer at the end of the input).
+    std::string bytes(std::size_t n) {
+        n = std::min(n, n_ - std::min(pos_, n_));
+        std::string s(reinterpret_cast<const char*>(d_ + pos_), n);
+        pos_ += n;
+        return s;
+    }
+
+private:
+    const std::uint8_t* d_;
+    std::size_t n_;
+    std::size_t pos_ = 0;
+};
 
 // Deterministic piece sizes: a small linear congruential generator seeded from the input.
 // Mostly 1..9 bytes, one in eight 1..700.

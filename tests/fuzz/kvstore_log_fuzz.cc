@@ -30,21 +30,7 @@ constexpr std::uint32_t ss = 512;
 constexpr std::uint64_t sectors = 512;
 constexpr std::uint64_t now = 1'700'000'000'000'000'000ull;
 
-class Input {
-public:
-    Input(const std::uint8_t* d, std::size_t n) : d_(d), n_(n) {}
-    bool empty() const { return n_ == 0; }
-    std::uint8_t u8() {
-        if (n_ == 0) return 0;
-        --n_;
-        return *d_++;
-    }
-    std::uint16_t u16() { return static_cast<std::uint16_t>(u8() | (u8() << 8)); }
-
-private:
-    const std::uint8_t* d_;
-    std::size_t n_;
-};
+using keel::fuzz::Input;
 
 LogOptions options() {
     LogOptions o;

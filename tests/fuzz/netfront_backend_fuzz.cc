@@ -26,6 +26,7 @@
 #include <vector>
 
 #include "fakes/netfront_rig.h"
+#include "fuzz_gtest.h"
 #include "fuzz_support.h"
 
 #ifndef KEEL_FUZZ_REPLAY
@@ -41,30 +42,8 @@
 namespace keel::test {
 namespace {
 
-/// A failure reported by a fake or the rig is a finding: abort so libFuzzer keeps the input.
-class AbortOnFailure : public ::testing::EmptyTestEventListener {
-    void OnTestPartResult(const ::testing::TestPartResult& r) override {
-        if (!r.failed()) return;
-        std::fprintf(stderr, "%s:%d: %s\n", r.file_name() ? r.file_name() : "?", r.line_number(), r.message());
-        std::abort();
-    }
-};
 
-class Input {
-public:
-    Input(const std::uint8_t* d, std::size_t n) : d_(d), n_(n) {}
-    bool empty() const { return n_ == 0; }
-    std::uint8_t u8() {
-        if (n_ == 0) return 0;
-        --n_;
-        return *d_++;
-    }
-    std::uint16_t u16() { return static_cast<std::uint16_t>(u8() | (u8() << 8)); }
-
-private:
-    const std::uint8_t* d_;
-    std::size_t n_;
-};
+using keel::fuzz::Input;
 
 class Harness : public NetfrontTest {
 public:
@@ -264,7 +243,7 @@ void Harness::play(Input& in) {
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
     static bool listening = [] {
-        ::testing::UnitTest::GetInstance()->listeners().Append(new keel::test::AbortOnFailure);
+        ::testing::UnitTest::GetInstance()->listeners().Append(new keel::fuzz::AbortOnFailure);
         return true;
     }();
     (void)listening;

@@ -30,28 +30,7 @@ struct Port final : keel::xen::EventChannel {
     void set_handler(keel::Function<void()>) override {}
 };
 
-class Input {
-public:
-    Input(const std::uint8_t* d, std::size_t n) : d_(d), n_(n) {}
-    bool empty() const { return pos_ >= n_; }
-    std::uint8_t byte() { return pos_ < n_ ? d_[pos_++] : 0; }
-    std::uint32_t u32() {
-        std::uint32_t v = 0;
-        for (int i = 0; i < 4; ++i) v = v << 8 | byte();
-        return v;
-    }
-    std::string bytes(std::size_t n) {
-        n = std::min(n, n_ - std::min(pos_, n_));
-        std::string s(reinterpret_cast<const char*>(d_ + pos_), n);
-        pos_ += n;
-        return s;
-    }
-
-private:
-    const std::uint8_t* d_;
-    std::size_t n_;
-    std::size_t pos_ = 0;
-};
+using keel::fuzz::Input;
 
 struct alignas(4096) Page {
     xenstore_domain_interface ring;
@@ -182,25 +161,25 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     submit(4);
 
     for (int steps = 0; !in.empty() && steps < 2000; ++steps) {
-        const std::uint8_t op = in.byte();
+        const std::uint8_t op = in.u8();
         switch (op % 11) {
             case 0: daemon.consume(seen); break;
             case 1: page.ring.req_cons = in.u32(); daemon.desynced = true; break;  // hostile
-            case 2: daemon.raw(in.bytes(in.byte())); break;                    // unframed bytes
-            case 3: page.ring.rsp_prod = page.ring.rsp_prod + in.byte() * 8u; break;  // hostile
+            case 2: daemon.raw(in.bytes(in.u8())); break;                    // unframed bytes
+            case 3: page.ring.rsp_prod = page.ring.rsp_prod + in.u8() * 8u; break;  // hostile
             case 4: page.ring.rsp_prod = in.u32(); break;                      // hostile
             case 5: {  // a reply: the real req_id and type, or not; an honest length, or not
-                const std::uint8_t how = in.byte();
-                const std::uint32_t type = how & 1 ? seen.type : how & 2 ? XS_ERROR : in.byte() % (XS_TYPE_COUNT + 2);
+                const std::uint8_t how = in.u8();
+                const std::uint32_t type = how & 1 ? seen.type : how & 2 ? XS_ERROR : in.u8() % (XS_TYPE_COUNT + 2);
                 const std::uint32_t req_id = how & 4 ? seen.req_id : in.u32();
-                const std::string payload = in.bytes(in.byte() + (how & 8 ? 256u * (in.byte() % 17) : 0u));
+                const std::string payload = in.bytes(in.u8() + (how & 8 ? 256u * (in.u8() % 17) : 0u));
                 const std::uint32_t len = how & 16 ? in.u32() % (XENSTORE_PAYLOAD_MAX + 64) : payload.size();
                 daemon.message(type, req_id, len, payload);
                 break;
             }
             case 6: {  // a watch event: a real token (or not), a path (or not) below the watch
-                const std::uint8_t how = in.byte();
-                std::string path = in.bytes(in.byte() % 32), token = "keel:00:00000001";
+                const std::uint8_t how = in.u8();
+                std::string path = in.bytes(in.u8() % 32), token = "keel:00:00000001";
                 if (!seen.watches.empty()) {
                     const auto& w = seen.watches[how % seen.watches.size()];
                     if (how & 16) path = w.first + (how & 32 ? "/" + path : "");
@@ -214,7 +193,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
             }
             case 7: daemon.publish(!(op & 0x80)); break;
             case 8: xs->on_event(); break;
-            case 9: submit(in.byte()); break;
+            case 9: submit(in.u8()); break;
             default: {  // a sane xenstored answering the current request honestly
                 daemon.consume(seen);
                 std::string payload = seen.type == XS_READ ? "value" : seen.type == XS_DIRECTORY ? std::string("a\0b\0", 4)
