@@ -82,8 +82,10 @@ def newclients(proto, ip, seconds):
     while time.time() < end:
         t = time.time()
         while True:
+            phase = "connect"   # which step a failure happened in
             try:
                 with connect(ip, PORT[proto], timeout=30) as s:
+                    phase = "answer"
                     s.sendall(REQUEST[proto])
                     r = read_reply(s.makefile("rb"), proto)
                 if r in ("200", "+PONG"):
@@ -95,7 +97,7 @@ def newclients(proto, ip, seconds):
                 # Refused (reset, or closed before an answer) is allowed while the guest is at
                 # its limit; waiting more than 30 s for an answer is not.
                 if time.time() - t > 30:
-                    failed.append(repr(e))
+                    failed.append("%s: %r" % (phase, e))
                     break
                 retries += 1
                 time.sleep(0.5)
