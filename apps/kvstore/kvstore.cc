@@ -5,11 +5,6 @@
 // Command line: ip=ADDR/PREFIX gw=ADDR (else DHCP), port=N (default 6379), max-conns=N (256),
 // maxmemory=BYTES[k|m|g] (keys and values; default from the domain's memory, see
 // kv::default_max_memory). Writes over it are answered -OOM, as Redis does.
-// Deadlines, each fixed when its phase starts (later bytes never move it), so a trickling or
-// stalled client cannot hold its connection slot: command-timeout=S (10: a command's first byte
-// to its last), timeout=S (Redis's idle timeout; 0, the default, keeps idle clients forever),
-// write-timeout=S (30: a reply the client does not read). A connection past one is closed and
-// counted (INFO timed_out_connections).
 #include <cstdint>
 #include <optional>
 
@@ -34,21 +29,13 @@ public:
         auto cfg = net::parse_config(args, &why);
         const auto port = args.get_uint("port", 6379, 1, 65535);
         const auto max_conns = args.get_uint("max-conns", 256, 1, 4096);
-        const auto command_s = args.get_uint("command-timeout", 10, 1, 3600);
-        const auto idle_s = args.get_uint("timeout", 0, 0, 86400);
-        const auto write_s = args.get_uint("write-timeout", 30, 1, 3600);
         const auto maxmemory = args.get("maxmemory");
         const auto max_memory = maxmemory ? kv::parse_memory(*maxmemory) : std::nullopt;
-        if (!cfg.ok() || !port || !max_conns || (maxmemory && !max_memory) || !command_s || !idle_s || !write_s) {
+        if (!cfg.ok() || !port || !max_conns || (maxmemory && !max_memory)) {
             KLOG_ERROR("kvstore: bad command line: %s",
-                       why ? why
-                           : "want port=1..65535, max-conns=1..4096, maxmemory=BYTES[k|m|g], "
-                             "command-timeout=1..3600, timeout=0..86400, write-timeout=1..3600");
+                       why ? why : "want port=1..65535, max-conns=1..4096 and maxmemory=BYTES[k|m|g]");
             co_return 1;
         }
-        command_ns_ = s(*command_s);
-        idle_ns_ = s(*idle_s);
-        write_ns_ = s(*write_s);
         max_conns_ = static_cast<unsigned>(*max_conns);
         server_.emplace(config(max_memory ? *max_memory : kv::default_max_memory(ram_bytes(), max_conns_)),
                         [] { return unix_time_ns(); });
@@ -125,22 +112,18 @@ private:
         }
         const std::span<char> in = session.input();
         std::size_t have = 0, off = 0;
-        std::uint64_t command_deadline = 0;  // first byte of an unfinished command + command_ns_
         for (;;) {
             if (off < have && session.state() == kv::SessionState::reading) {
                 off += session.feed(std::span<const char>(in.data() + off, have - off));
                 continue;
             }
             if (!session.output().empty()) {
-                command_deadline = 0;  // a command was answered; the next one starts its own
                 if (session.needs_commit() && !(co_await session.commit()).ok()) {
                     s.abort();  // the log failed: these replies must never be sent
                     break;
                 }
                 auto out = session.output();
-                auto w = co_await s.write_for(std::as_bytes(out), write_ns_);
-                if (!w.ok()) {
-                    if (w.error() == Error::timed_out) timed_out("its replies were not read");
+                if (!(co_await s.write(std::as_bytes(out))).ok()) {
                     s.abort();
                     break;
                 }
@@ -152,19 +135,8 @@ private:
                 break;
             }
             if (off < have) continue;
-            const std::uint64_t now = loop().now();
-            if (command_deadline != 0 && now >= command_deadline) {
-                timed_out("a command did not arrive whole in time");
-                s.abort();
-                break;
-            }
-            const auto buf = std::as_writable_bytes(in);
-            auto r = command_deadline != 0 ? co_await s.read_for(buf, command_deadline - now)
-                     : idle_ns_ != 0       ? co_await s.read_for(buf, idle_ns_)
-                                           : co_await s.read(buf);
+            auto r = co_await s.read(std::as_writable_bytes(in));
             if (!r.ok()) {
-                if (r.error() == Error::timed_out)
-                    timed_out(command_deadline != 0 ? "a command did not arrive whole in time" : "idle");
                 s.abort();
                 break;
             }
@@ -173,23 +145,14 @@ private:
             } else {
                 have = r.value();
                 off = 0;
-                if (command_deadline == 0) command_deadline = loop().now() + command_ns_;
             }
         }
-    }
-
-    // A deadline passed: counted for INFO; one line per 100, so a flood cannot flood the console.
-    void timed_out(const char* why) {
-        const auto n = ++server_->stats().timed_out_connections;
-        if (n % 100 == 1)
-            KLOG_WARN("kvstore: closing a connection: %s (%llu so far)", why, static_cast<unsigned long long>(n));
     }
 
     std::optional<kv::Server> server_;  // built once the command line is read
     net::TcpListener listener_;
     net::ServeCounters conns_;
     unsigned max_conns_ = 256;
-    std::uint64_t command_ns_ = 0, idle_ns_ = 0, write_ns_ = 0;
 };
 
 }  // namespace
