@@ -5,6 +5,11 @@
 // Command line: ip=ADDR/PREFIX gw=ADDR (else DHCP), port=N (default 6379), max-conns=N (256),
 // maxmemory=BYTES[k|m|g] (keys and values; default from the domain's memory, see
 // kv::default_max_memory). Writes over it are answered -OOM, as Redis does.
+// Deadlines (kv/conn.h), each fixed when its phase starts (later bytes never move it), so a
+// trickling or stalled client cannot hold its connection slot: command-timeout=S (10: a
+// command's first byte to its last), timeout=S (Redis's idle timeout; 0, the default, keeps idle
+// clients forever), write-timeout=S (30: replies the client does not read). A connection past
+// one is reset and counted (INFO timed_out_connections).
 #include <cstdint>
 #include <optional>
 
@@ -17,6 +22,8 @@
 #include "keel/service.h"
 #include "keel/system.h"
 #include "keel/task.h"
+#include "keel/timer.h"
+#include "kv/conn.h"
 #include "kv/server.h"
 
 namespace keel {
@@ -29,13 +36,19 @@ public:
         auto cfg = net::parse_config(args, &why);
         const auto port = args.get_uint("port", 6379, 1, 65535);
         const auto max_conns = args.get_uint("max-conns", 256, 1, 4096);
+        const auto command_s = args.get_uint("command-timeout", 10, 1, 3600);
+        const auto idle_s = args.get_uint("timeout", 0, 0, 86400);
+        const auto write_s = args.get_uint("write-timeout", 30, 1, 3600);
         const auto maxmemory = args.get("maxmemory");
         const auto max_memory = maxmemory ? kv::parse_memory(*maxmemory) : std::nullopt;
-        if (!cfg.ok() || !port || !max_conns || (maxmemory && !max_memory)) {
+        if (!cfg.ok() || !port || !max_conns || (maxmemory && !max_memory) || !command_s || !idle_s || !write_s) {
             KLOG_ERROR("kvstore: bad command line: %s",
-                       why ? why : "want port=1..65535, max-conns=1..4096 and maxmemory=BYTES[k|m|g]");
+                       why ? why
+                           : "want port=1..65535, max-conns=1..4096, maxmemory=BYTES[k|m|g], "
+                             "command-timeout=1..3600, timeout=0..86400, write-timeout=1..3600");
             co_return 1;
         }
+        limits_ = {s(*command_s), s(*idle_s), s(*write_s)};
         max_conns_ = static_cast<unsigned>(*max_conns);
         server_.emplace(config(max_memory ? *max_memory : kv::default_max_memory(ram_bytes(), max_conns_)),
                         [] { return unix_time_ns(); });
@@ -71,7 +84,7 @@ public:
         KLOG_INFO("kvstore: serving on port %lu (%lu keys)", static_cast<unsigned long>(*port),
                   static_cast<unsigned long>(server_->store().size()));
         spawn(net::serve(listener_, max_conns_, conns_, "kvstore",
-                         [this](net::TcpStream s) { return serve_conn(std::move(s)); }));
+                         [this](net::TcpStream s) { return kv::serve_connection(std::move(s), *server_, limits_); }));
         co_await server_->background();  // until stop(); a failed disk keeps serving reads
         listener_ = net::TcpListener();
         if (server_->failed()) {
@@ -96,63 +109,11 @@ private:
         return c;
     }
 
-    // One connection: the glue kv/server.h describes. Feed everything that arrived before
-    // committing, so pipelined commands and concurrent clients share one write + flush.
-    Task<void> serve_conn(net::TcpStream s) {
-        kv::Session session(*server_);
-        if (!session.ok()) {
-            // Out of heap: this connection goes, the ones being served stay. One line per
-            // 100 refusals, so a flood cannot flood the console too.
-            if (server_->stats().rejected_connections % 100 == 1) {
-                KLOG_WARN("kvstore: refusing a connection: no memory for its buffers (%llu refused so far)",
-                          static_cast<unsigned long long>(server_->stats().rejected_connections));
-            }
-            s.abort();
-            co_return;
-        }
-        const std::span<char> in = session.input();
-        std::size_t have = 0, off = 0;
-        for (;;) {
-            if (off < have && session.state() == kv::SessionState::reading) {
-                off += session.feed(std::span<const char>(in.data() + off, have - off));
-                continue;
-            }
-            if (!session.output().empty()) {
-                if (session.needs_commit() && !(co_await session.commit()).ok()) {
-                    s.abort();  // the log failed: these replies must never be sent
-                    break;
-                }
-                auto out = session.output();
-                if (!(co_await s.write(std::as_bytes(out))).ok()) {
-                    s.abort();
-                    break;
-                }
-                session.sent(out.size());
-                continue;
-            }
-            if (session.state() == kv::SessionState::closed) {
-                (void)co_await s.close();
-                break;
-            }
-            if (off < have) continue;
-            auto r = co_await s.read(std::as_writable_bytes(in));
-            if (!r.ok()) {
-                s.abort();
-                break;
-            }
-            if (r.value() == 0) {
-                session.end_of_input();
-            } else {
-                have = r.value();
-                off = 0;
-            }
-        }
-    }
-
     std::optional<kv::Server> server_;  // built once the command line is read
     net::TcpListener listener_;
     net::ServeCounters conns_;
     unsigned max_conns_ = 256;
+    kv::ConnLimits limits_;
 };
 
 }  // namespace

@@ -56,8 +56,8 @@ Task<void> serve_connection(net::TcpStream s, Router& router, const SessionOptio
             while (session.state() == SessionState::writing) {
                 const std::uint64_t now = loop().now();
                 auto out = session.output();
-                auto w = now < write_deadline ? co_await s.write_for(as_bytes(out), write_deadline - now)
-                                              : Result<std::size_t>(Error::timed_out);
+                Result<std::size_t> w = Error::timed_out;
+                if (now < write_deadline) w = co_await s.write_for(as_bytes(out), write_deadline - now);
                 if (!w.ok()) {
                     if (w.error() == Error::timed_out && stats) ++stats->write_timeouts;
                     s.abort();
@@ -86,8 +86,8 @@ Task<void> serve_connection(net::TcpStream s, Router& router, const SessionOptio
         const bool reading = session.state() == SessionState::reading;
         const std::uint64_t deadline = reading ? request_deadline : idle_deadline;
         const std::uint64_t now = loop().now();
-        auto r = now < deadline ? co_await s.read_for(std::as_writable_bytes(std::span<char>(*in)), deadline - now)
-                                : Result<std::size_t>(Error::timed_out);
+        Result<std::size_t> r = Error::timed_out;
+        if (now < deadline) r = co_await s.read_for(std::as_writable_bytes(std::span<char>(*in)), deadline - now);
         if (!r.ok()) {
             if (r.error() == Error::timed_out) {
                 if (stats) ++(reading ? stats->request_timeouts : stats->idle_timeouts);

@@ -575,6 +575,7 @@ void Engine::info(Args a, ReplyWriter& out) {
         info.section("Clients");
         info.line("connected_clients:%llu", ull(stats_.connected));
         info.line("rejected_connections:%llu", ull(stats_.rejected_connections));
+        info.line("timed_out_connections:%llu", ull(stats_.timed_out_connections));
     }
     if (wanted("memory")) {
         info.section("Memory");

@@ -63,6 +63,7 @@ struct Stats {
     std::uint64_t error_replies = 0;
     std::uint64_t protocol_errors = 0;
     std::uint64_t rejected_connections = 0;  ///< no memory for their buffers
+    std::uint64_t timed_out_connections = 0;  ///< command, idle or write deadline passed (kv/conn.h)
     std::uint64_t keyspace_hits = 0;
     std::uint64_t keyspace_misses = 0;
 };

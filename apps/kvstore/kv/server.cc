@@ -53,6 +53,7 @@ std::size_t Session::feed(std::span<const char> data) {
     std::size_t used = 0;
     bool ran = false;
     while (used < data.size() && out_.size() - out_off_ < server_.config().output_high_water) {
+        if (parser_.idle()) ++started_;
         const ParseResult r = parser_.feed(data.subspan(used));
         used += r.consumed;
         if (r.state == ParseState::incomplete) break;

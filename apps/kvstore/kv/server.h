@@ -7,41 +7,18 @@
 //   engine.h  Engine: the commands; Config; Stats
 //   server.h  Server (store + log + engine + background work) and Session (one connection)
 //
-// How a service wires it (the whole network glue; see apps/httpd/httpd.cc for the shape):
+// How a service wires it (see apps/kvstore/kvstore.cc; the per-connection loop is kv/conn.h):
 //
 //   config.store.seed0/seed1 = <unpredictable>;      // hash seed (TSC, RDRAND)
 //   config.log.format_id = <unpredictable>;           // identifies a log formatted now
 //   kv::Server server(config, clock);                 // clock: Unix time in ns
 //   auto replay = co_await server.open(block::devices()[0]);   // or nullptr: memory only
 //   if (!replay.ok()) { KLOG_ERROR("kvstore: %s", server.failure()); co_return 1; }
-//   spawn(accept_loop());                             // serve() per connection, below
+//   spawn(accept_loop());                             // kv::serve_connection() per connection
 //   co_await server.background();                     // expiry sweeps + compaction, until stop()
 //   co_return server.failed() ? 1 : 0;                // a failed log: crash, a restart replays it
 //   ...
 //   void stop() override { server.stop(); }
-//
-//   Task<void> serve(net::TcpStream s) {
-//       kv::Session session(server);
-//       std::array<char, 16384> in;  std::size_t have = 0, off = 0;
-//       for (;;) {
-//           if (off < have && session.state() == kv::SessionState::reading) {
-//               off += session.feed(std::span<const char>(in.data() + off, have - off));
-//               continue;
-//           }
-//           if (!session.output().empty()) {
-//               if (session.needs_commit() && !(co_await session.commit()).ok()) { s.abort(); break; }
-//               auto out = session.output();                          // durable now: send it
-//               if (!(co_await s.write(as_bytes(out))).ok()) { s.abort(); break; }
-//               session.sent(out.size());
-//               continue;
-//           }
-//           if (session.state() == kv::SessionState::closed) { (void)co_await s.close(); break; }
-//           if (off < have) continue;
-//           auto r = co_await s.read(as_writable_bytes(in));   // 0: the peer closed
-//           if (!r.ok() || r.value() == 0) { session.end_of_input(); if (!r.ok()) { s.abort(); break; } }
-//           else { have = r.value(); off = 0; }
-//       }
-//   }
 //
 // Feeding everything that has arrived before committing is what makes pipelined commands (and
 // all connections waiting at the same time) share one write + flush.
@@ -112,7 +89,7 @@ enum class SessionState : std::uint8_t {
     closed,   ///< everything is sent: close the connection
 };
 
-/// One connection: bytes in, replies out. See the glue at the top.
+/// One connection: bytes in, replies out. kv/conn.h drives it over TCP.
 ///   feed(data)       runs every complete command in `data`; returns how much it took (all of
 ///                    it unless the output passed the high-water mark or the session closes)
 ///   needs_commit()   the output depends on log records not yet durable: co_await commit()
@@ -148,6 +125,11 @@ public:
     void end_of_input() { input_ended_ = true; }
     SessionState state() const;
 
+    /// Part of a command has been fed, not all of it.
+    bool mid_command() const { return !parser_.idle(); }
+    /// Commands whose first byte has been fed so far: a new value means a new command started.
+    std::uint64_t commands_started() const { return started_; }
+
 private:
     Server& server_;
     CommandParser parser_;
@@ -155,6 +137,7 @@ private:
     Bytes out_;
     std::size_t out_off_ = 0;
     std::uint64_t lsn_ = 0;  // log records the output depends on
+    std::uint64_t started_ = 0;
     bool closing_ = false;
     bool input_ended_ = false;
 };

@@ -1,0 +1,269 @@
+// serve_connection over lwIP (two interfaces back to back, virtual time) with a log on a fake
+// disk: a benchmark-like load (many clients, round trips and pipelines) is answered in full with
+// the deadlines on; the command deadline runs from a command's first byte and is not restarted
+// by later bytes, nor carried over from the previous command; unread replies are reset at the
+// write deadline; the idle deadline applies only when set. Each timeout is counted.
+#include <gtest/gtest.h>
+
+#include <cstddef>
+#include <string>
+#include <string_view>
+
+#include "fakes/fake_disk.h"
+#include "fakes/fake_link.h"
+#include "keel/net/serve.h"
+#include "kv/conn.h"
+#include "rig.h"
+
+// fake_link.h declares the GSO splitter that tests/unit/net defines; no device here does GSO.
+namespace keel::net::test {
+std::vector<std::vector<std::byte>> segment_super_frame(const std::vector<std::byte>&, std::size_t) {
+    ADD_FAILURE() << "no GSO in these tests";
+    return {};
+}
+}  // namespace keel::net::test
+
+namespace keel::kv {
+namespace {
+
+using net::TcpListener;
+using net::TcpStream;
+using namespace std::literals;
+
+constexpr std::uint16_t port = 6379;
+
+std::span<const std::byte> bytes(std::string_view s) { return {reinterpret_cast<const std::byte*>(s.data()), s.size()}; }
+
+std::string set_cmd(std::string_view k, std::string_view v) {
+    std::string c = "*3\r\n$3\r\nSET\r\n$" + std::to_string(k.size()) + "\r\n";
+    c.append(k);
+    c += "\r\n$" + std::to_string(v.size()) + "\r\n";
+    c.append(v);
+    return c + "\r\n";
+}
+std::string get_cmd(std::string_view k) {
+    std::string c = "*2\r\n$3\r\nGET\r\n$" + std::to_string(k.size()) + "\r\n";
+    c.append(k);
+    return c + "\r\n";
+}
+std::string bulk(std::string_view v) { return "$" + std::to_string(v.size()) + "\r\n" + std::string(v) + "\r\n"; }
+
+// Read from `c` until `want` bytes arrived (or the connection ends): what came.
+Task<std::string> read_n(TcpStream& c, std::size_t want) {
+    std::string got;
+    std::byte buf[2048];
+    while (got.size() < want) {
+        auto r = co_await c.read(buf);
+        if (!r.ok() || r.value() == 0) break;
+        got.append(reinterpret_cast<const char*>(buf), r.value());
+    }
+    co_return got;
+}
+
+// Everything until the server closes or resets; `reset` says which.
+Task<void> read_to_end(TcpStream& c, std::string& out, bool& reset, bool& done) {
+    std::byte buf[2048];
+    for (;;) {
+        auto r = co_await c.read(buf);
+        if (!r.ok()) {
+            reset = true;
+            break;
+        }
+        if (r.value() == 0) break;
+        out.append(reinterpret_cast<const char*>(buf), r.value());
+    }
+    done = true;
+}
+
+// Connection tasks that net::serve spawned end only when the fixture's links go, in TwoHosts'
+// destructor: the server they use is built before it and goes after it.
+struct ServerFirst {
+    test::FakeDisk disk{4096};
+    std::optional<Server> server;
+};
+
+class Conn : public ServerFirst, public net::test::TwoHosts<> {
+protected:
+    void SetUp() override {
+        Config config;
+        config.log = test::small_log_options();
+        server.emplace(config, [this] { return test::wall_t0 + platform.now; });
+        disk.latency_ns = ms(2);  // commits take time, so connections wait for shared flushes
+        auto opened = run(server->open(&disk));
+        ASSERT_TRUE(opened && opened->ok());
+        auto l = TcpListener::listen(port);
+        ASSERT_TRUE(l.ok());
+        listener = std::move(l.value());
+        start(net::serve(listener, 64, conns, "test", [this](TcpStream s) {
+            return serve_connection(std::move(s), *server, limits);
+        }));
+    }
+    void TearDown() override { listener.close(); }
+
+    TcpStream connect() {
+        auto c = run(TcpStream::connect(net::test::addr_b, port, s(5)));
+        EXPECT_TRUE(c && c->ok());
+        return c && c->ok() ? std::move(c->value()) : TcpStream();
+    }
+    std::uint64_t timeouts() { return server->stats().timed_out_connections; }
+
+    // The virtual clock runs until `ns` later.
+    void wait(std::uint64_t ns) {
+        const std::uint64_t until = platform.now + ns;
+        run_until([&] { return platform.now >= until; }, ns + s(1));
+    }
+    Result<std::size_t> send(TcpStream& c, std::string data) {
+        auto r = run([](TcpStream& to, std::string d) -> Task<Result<std::size_t>> {
+            co_return co_await to.write(bytes(d));
+        }(c, std::move(data)));
+        return r ? *r : Result<std::size_t>(Error::timed_out);
+    }
+
+    ConnLimits limits{s(10), 0, s(30)};
+    net::ServeCounters conns;
+    TcpListener listener;
+};
+
+// As redis-benchmark -c 40 -t set,get does it: each client sends one command, waits for its
+// reply, sends the next; plus clients that pipeline 8 at a time (-P 8). Every reply is right
+// and nobody is timed out.
+TEST_F(Conn, ABenchmarkLoadIsAnsweredInFullWithTheDeadlinesOn) {
+    constexpr int clients = 40, rounds = 25, pipelined = 4, depth = 8;
+    int finished = 0, wrong = 0;
+    auto one = [&](int id) -> Task<void> {
+        auto c = co_await TcpStream::connect(net::test::addr_b, port, s(5));
+        if (!c.ok()) co_return;
+        TcpStream& s = c.value();
+        for (int i = 0; i < rounds; ++i) {
+            const std::string k = "key:" + std::to_string(id) + ":" + std::to_string(i);
+            if (!(co_await s.write(bytes(set_cmd(k, "xxx")))).ok()) co_return;
+            if (co_await read_n(s, 5) != "+OK\r\n") ++wrong;
+            if (!(co_await s.write(bytes(get_cmd(k)))).ok()) co_return;
+            if (co_await read_n(s, bulk("xxx").size()) != bulk("xxx")) ++wrong;
+        }
+        ++finished;
+    };
+    auto piped = [&](int id) -> Task<void> {
+        auto c = co_await TcpStream::connect(net::test::addr_b, port, s(5));
+        if (!c.ok()) co_return;
+        TcpStream& s = c.value();
+        for (int i = 0; i < rounds; ++i) {
+            std::string batch, want;
+            for (int j = 0; j < depth; ++j) {
+                const std::string k = "p:" + std::to_string(id) + ":" + std::to_string(j);
+                batch += set_cmd(k, "v" + std::to_string(i)) + get_cmd(k);
+                want += "+OK\r\n" + bulk("v" + std::to_string(i));
+            }
+            if (!(co_await s.write(bytes(batch))).ok()) co_return;
+            if (co_await read_n(s, want.size()) != want) ++wrong;
+        }
+        ++finished;
+    };
+    for (int i = 0; i < clients; ++i) start(one(i));
+    for (int i = 0; i < pipelined; ++i) start(piped(i));
+    ASSERT_TRUE(run_until([&] { return finished == clients + pipelined; }, s(600)))
+        << finished << " of " << clients + pipelined << " clients finished";
+    EXPECT_EQ(wrong, 0);
+    EXPECT_EQ(timeouts(), 0u);
+    EXPECT_EQ(server->stats().commands, std::uint64_t{2} * rounds * (clients + pipelined * depth));
+}
+
+// Each byte comes well inside the limit (2 s), but the whole command would take 2 s * 31 bytes:
+// the command deadline (10 s from its first byte) resets the connection long before the end,
+// and the SET never runs.
+TEST_F(Conn, ATricklingCommandIsResetAtTheWholeCommandDeadline) {
+    TcpStream c = connect();
+    std::string reply;
+    bool reset = false, done = false;
+    start(read_to_end(c, reply, reset, done));
+    start([](TcpStream& to, std::string cmd) -> Task<void> {
+        for (char ch : cmd) {
+            if (!(co_await to.write(bytes(std::string_view(&ch, 1)))).ok()) break;
+            co_await sleep_for(s(2));
+        }
+    }(c, set_cmd("trickled", "value")));
+    ASSERT_TRUE(run_until([&] { return done; }, s(300)));
+    EXPECT_TRUE(reset);
+    EXPECT_EQ(reply, "");
+    EXPECT_EQ(timeouts(), 1u);
+    EXPECT_EQ(server->store().peek("trickled"), nullptr);
+}
+
+// Commands 9 s apart, and one that takes 8 s, begun 9 s after the previous one ended: each is
+// inside its own deadline, so all are answered (a deadline carried over from the previous
+// command, or one counted per connection, would reset it).
+TEST_F(Conn, EachCommandHasItsOwnDeadline) {
+    TcpStream c = connect();
+    std::string reply;
+    bool reset = false, done = false;
+    start(read_to_end(c, reply, reset, done));
+    bool sent = false;
+    start([](TcpStream& to, bool& all_sent) -> Task<void> {
+        for (int i = 0; i < 4; ++i) {
+            (void)co_await to.write(bytes("PING\r\n"));
+            co_await sleep_for(s(9));
+        }
+        const std::string cmd = "PING\r\n" + set_cmd("slow", "v");  // a PING, then half a SET
+        const std::size_t half = 6 + cmd.size() / 2;
+        (void)co_await to.write(bytes(std::string_view(cmd).substr(0, half)));
+        co_await sleep_for(s(8));
+        (void)co_await to.write(bytes(std::string_view(cmd).substr(half)));
+        co_await sleep_for(s(1));
+        (void)to.shutdown_write();
+        all_sent = true;
+    }(c, sent));
+    ASSERT_TRUE(run_until([&] { return done; }, s(300)));
+    EXPECT_TRUE(sent);
+    EXPECT_FALSE(reset);
+    EXPECT_EQ(reply, "+PONG\r\n+PONG\r\n+PONG\r\n+PONG\r\n+PONG\r\n+OK\r\n");
+    EXPECT_EQ(timeouts(), 0u);
+}
+
+// A client that sends GETs of a big value and never reads the replies: once its window and
+// the send buffer are full, the write deadline resets it.
+TEST_F(Conn, UnreadRepliesAreResetAtTheWriteDeadline) {
+    const std::string big(64 * 1024, 'b');
+    TcpStream w = connect();
+    ASSERT_TRUE(send(w, set_cmd("big", big)).ok());
+    EXPECT_EQ(run(read_n(w, 5)), "+OK\r\n");
+
+    TcpStream c = connect();
+    std::string gets;
+    for (int i = 0; i < 64; ++i) gets += get_cmd("big");
+    ASSERT_TRUE(send(c, gets).ok());
+    ASSERT_TRUE(run_until([&] { return timeouts() == 1; }, s(120)));
+    // The server reset it: the client sees that once it reads what was queued.
+    std::string rest;
+    bool reset = false, done = false;
+    start(read_to_end(c, rest, reset, done));
+    ASSERT_TRUE(run_until([&] { return done; }, s(60)));
+    EXPECT_TRUE(reset);
+    EXPECT_LT(rest.size(), gets.size() / get_cmd("big").size() * bulk(big).size());
+    // The writer's connection is still served.
+    ASSERT_TRUE(send(w, "PING\r\n").ok());
+    EXPECT_EQ(run(read_n(w, 7)), "+PONG\r\n");
+}
+
+// timeout=0 (the default) keeps an idle client; a set idle timeout closes it.
+TEST_F(Conn, TheIdleDeadlineAppliesOnlyWhenSet) {
+    TcpStream kept = connect();
+    wait(s(200));
+    ASSERT_TRUE(send(kept, "PING\r\n").ok());
+    EXPECT_EQ(run(read_n(kept, 7)), "+PONG\r\n");
+    EXPECT_EQ(timeouts(), 0u);
+    kept = TcpStream();
+
+    limits.idle_ns = s(20);
+    TcpStream idle = connect();
+    ASSERT_TRUE(send(idle, "PING\r\n").ok());
+    EXPECT_EQ(run(read_n(idle, 7)), "+PONG\r\n");
+    std::string rest;
+    bool reset = false, done = false;
+    start(read_to_end(idle, rest, reset, done));
+    ASSERT_TRUE(run_until([&] { return done; }, s(60)));
+    EXPECT_TRUE(reset);
+    EXPECT_EQ(timeouts(), 1u);
+}
+
+}  // namespace
+}  // namespace keel::kv
