@@ -54,6 +54,27 @@ std::size_t pcbs_in_use() {
     return n;
 }
 
+err_t refuse_syn(struct tcp_pcb* pcb, struct tcp_hdr* hdr) {
+    ++counters().tcp_refused;
+    // tcp_input() has turned the header into host order already.
+    tcp_rst(pcb, 0, hdr->seqno + 1, ip_current_dest_addr(), ip_current_src_addr(), hdr->dest, hdr->src);
+    return ERR_ABRT;
+}
+
+// Reset the longest-waiting orphan in FIN_WAIT_2; false if there is none.
+bool reclaim_orphan() {
+    struct tcp_pcb* oldest = nullptr;
+    for (struct tcp_pcb* p = tcp_active_pcbs; p != nullptr; p = p->next) {
+        if (p->state != FIN_WAIT_2 || p->callback_arg != nullptr) continue;
+        if (oldest == nullptr || tcp_ticks - p->tmr > tcp_ticks - oldest->tmr) oldest = p;
+    }
+    if (oldest == nullptr) return false;
+    ++counters().tcp_orphans_reclaimed;
+    tcp_abort(oldest);
+    return true;
+}
+
+
 }  // namespace
 
 // lwIP 2.1.3 starts a connection's persist timer when its unsent data does not fit the peer's
@@ -724,11 +745,12 @@ extern "C" err_t keel_lwip_tcp_inpacket(struct tcp_pcb* pcb, struct tcp_hdr* hdr
     // A full backlog makes lwIP drop the SYN without a word, and the client then waits for its
     // SYN retransmission (1, 3, 7, 15, 31 s): refuse at once instead, so it can retry now.
     const auto* l = reinterpret_cast<const struct tcp_pcb_listen*>(pcb);
-    if (pcbs_in_use() < pcbs_for_listeners && l->accepts_pending < l->backlog) return ERR_OK;
-    ++counters().tcp_refused;
-    // tcp_input() has turned the header into host order already.
-    tcp_rst(pcb, 0, hdr->seqno + 1, ip_current_dest_addr(), ip_current_src_addr(), hdr->dest, hdr->src);
-    return ERR_ABRT;
+    if (l->accepts_pending >= l->backlog) return refuse_syn(pcb, hdr);
+    // At the limit, a connection the service has closed and the peer has not (FIN_WAIT_2, no
+    // owner: all our data and our FIN acknowledged, lwIP keeps it up to 20 s for the peer's FIN)
+    // gives way to the newcomer; one still served never does.
+    if (pcbs_in_use() >= pcbs_for_listeners && !reclaim_orphan()) return refuse_syn(pcb, hdr);
+    return ERR_OK;
 }
 
 namespace keel::net {

@@ -140,7 +140,9 @@ void Store::clear() {
 
 std::size_t Store::sweep(std::uint64_t now_ns, std::size_t max_buckets) {
     std::size_t deleted = 0;
-    for (std::size_t n = 0; n < max_buckets && buckets_ != nullptr; ++n) {
+    // One pass over the table at most: going round again finds nothing new to expire.
+    const std::size_t visits = buckets_ == nullptr ? 0 : max_buckets < mask_ + 1 ? max_buckets : mask_ + 1;
+    for (std::size_t n = 0; n < visits; ++n) {
         const std::size_t b = sweep_cursor_++ & mask_;
         Entry** at = &buckets_[b];
         while (*at != nullptr) {

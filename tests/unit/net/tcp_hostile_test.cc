@@ -153,5 +153,47 @@ TEST_F(Hostile, ConnectionFloodNeverDropsServedConnections) {
     dev_b.on_wire = nullptr;
 }
 
+// The service closed 120 connections whose clients never close their side (a trickler that got
+// its 408 and stays silent): lwIP keeps each in FIN_WAIT_2 for up to 20 s, and with their
+// clients' ends they hold the PCBs up to the limit. A newcomer then takes the place of the
+// longest-waiting of them instead of being refused for those 20 s, and the connection still
+// being served keeps working. (Before, every SYN was refused until lwIP's FIN_WAIT_2 timer ran:
+// new HTTP clients waited over 30 s in the nested hostile scenario.)
+TEST_F(Hostile, ConnectionsTheServiceClosedGiveWayToANewcomer) {
+    Connected keep;
+    ASSERT_NO_FATAL_FAILURE(connect_pair(7300, keep));
+    std::vector<TcpStream> clients, servers;
+    std::optional<Result<TcpStream>> accepted;
+    for (int i = 0; i < 119; ++i) {
+        accepted.reset();
+        start([](TcpListener& l, std::optional<Result<TcpStream>>& out) -> Task<void> {
+            out.emplace(co_await l.accept());
+        }(keep.listener, accepted));
+        auto c = run(TcpStream::connect(addr_b, 7300, s(5)));
+        ASSERT_TRUE(c && c->ok()) << "connection " << i;
+        ASSERT_TRUE(run_until([&] { return accepted.has_value(); }));
+        ASSERT_TRUE(accepted->ok());
+        clients.push_back(std::move(c->value()));
+        servers.push_back(std::move(accepted->value()));
+    }
+    int closed = 0;
+    for (TcpStream& st : servers) {
+        start([](TcpStream st2, int& n) -> Task<void> {
+            if ((co_await st2.close()).ok()) ++n;
+        }(std::move(st), closed));
+    }
+    ASSERT_TRUE(run_until([&] { return closed == 119; }, s(5)));
+    run_until([] { return false; }, ms(200));  // the FINs arrive and are acknowledged
+
+    const auto reclaimed = stats().tcp_orphans_reclaimed;
+    auto newcomer = run(TcpStream::connect(addr_b, 7300, s(5)));
+    ASSERT_TRUE(newcomer);
+    EXPECT_TRUE(newcomer->ok()) << "refused while closed connections held the PCBs";
+    EXPECT_EQ(stats().tcp_orphans_reclaimed, reclaimed + 1);
+    auto again = run(ping_pong(keep.client, keep.server));
+    ASSERT_TRUE(again);
+    EXPECT_TRUE(*again) << "the served connection stopped answering";
+}
+
 }  // namespace
 }  // namespace keel::net::test
