@@ -135,6 +135,14 @@ extern "C" [[noreturn]] void keel_main() {
     set_log_clock(xen::now_ns);
     set_log_sink(&g_early_sink);
 
+    // The command line first, so that loglevel= applies to the drivers' lines too; what is
+    // wrong with it is reported once the console is up.
+    const char* why = nullptr;
+    const auto& boot = xen::boot_info();
+    auto args = CommandLine::parse(std::string_view(boot.cmdline.data(), boot.cmdline_len), &why);
+    const auto level = args.ok() ? args.value().get("loglevel") : std::nullopt;
+    const bool level_ok = !level.has_value() || set_log_levels(*level).ok();
+
     static EventLoop event_loop(g_loop_platform);
     set_loop(&event_loop);
 
@@ -142,11 +150,14 @@ extern "C" [[noreturn]] void keel_main() {
     for (const InitEntry* e = __keel_init_start; e != __keel_init_end; ++e) e->fn();
     log_boot_facts();
 
-    const char* why = nullptr;
-    const auto& boot = xen::boot_info();
-    auto args = CommandLine::parse(std::string_view(boot.cmdline.data(), boot.cmdline_len), &why);
     if (!args.ok()) {
         KLOG_ERROR("bad command line: %s", why ? why : to_string(args.error()));
+        xen::shutdown(xen::ShutdownReason::crash);
+    }
+    if (!level_ok) {
+        KLOG_ERROR("bad command line: loglevel=%.*s: want LEVEL[,SUBSYSTEM=LEVEL...] (at most %zu), "
+                   "LEVEL one of error, warn, info, debug",
+                   static_cast<int>(level->size()), level->data(), max_log_subsystems);
         xen::shutdown(xen::ShutdownReason::crash);
     }
 

@@ -6,6 +6,8 @@
 #include <cstdint>
 #include <string_view>
 
+#include "keel/result.h"
+
 namespace keel {
 
 enum class LogLevel { debug, info, warn, error };
@@ -28,9 +30,16 @@ LogSink* log_sink();
 /// Monotonic nanoseconds for the timestamp; nullptr = timestamps are 0 (the default).
 void set_log_clock(std::uint64_t (*now_ns)());
 
-/// Lines below `min` are dropped before formatting. Default: LogLevel::debug (everything).
+/// Lines below `min` are dropped before formatting. Default: LogLevel::info (no debug lines).
 void set_log_level(LogLevel min);
 LogLevel log_level();
+
+/// The `loglevel=` command-line value: "LEVEL" or "LEVEL,SUBSYSTEM=LEVEL,..." (e.g.
+/// "warn,netfront=debug"). A subsystem is the word a line's format starts with, before its
+/// colon ("netfront: ..."); at most max_log_subsystems of them. Levels: error, warn, info,
+/// debug. Error::invalid_argument (and nothing changes) for anything else.
+inline constexpr std::size_t max_log_subsystems = 8;
+Result<void> set_log_levels(std::string_view spec);
 
 /// The longest line handed to the sink, newline included. Longer lines are cut to this length
 /// and end with "...\n".

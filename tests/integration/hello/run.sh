@@ -22,3 +22,18 @@ wait_guest_log hello-badcmd 'bad command line: .*unterminated' 10
 wait_state hello-badcmd c 10
 xl_destroy hello-badcmd
 pass "a malformed command line gives a clear error and a crashed domain"
+
+# loglevel=: warn hides the info lines, a subsystem (the word before a line's colon) keeps its
+# own level, and a bad value is refused clearly.
+xl_create hello 'name="hello-quiet"' 'cmdline="loglevel=warn,memory=info"'
+wait_gone hello-quiet 15
+log=$(guest_log hello-quiet)
+check grep -E 'info: memory: [0-9]+ MiB' "$log"
+others=$(grep ' info: ' "$log" | grep -v ' info: memory: ' || true)
+[ -z "$others" ] || fail "loglevel=warn still printed info lines: $others"
+pass "loglevel=warn,memory=info: only the memory lines of the info level are printed"
+xl_create hello 'name="hello-badlevel"' 'cmdline="loglevel=loud"'
+wait_guest_log hello-badlevel 'bad command line: loglevel=loud' 10
+wait_state hello-badlevel c 10
+xl_destroy hello-badlevel
+pass "a bad loglevel= gives a clear error and a crashed domain"

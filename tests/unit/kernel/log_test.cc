@@ -23,7 +23,7 @@ protected:
     ~LogTest() override {
         set_log_sink(nullptr);
         set_log_clock(nullptr);
-        set_log_level(LogLevel::debug);
+        EXPECT_TRUE(set_log_levels("info").ok());  // the boot default, no subsystem levels
     }
     test::CaptureSink sink;
 };
@@ -113,6 +113,36 @@ TEST(LogLevelNames, ToString) {
     EXPECT_STREQ(to_string(LogLevel::info), "info");
     EXPECT_STREQ(to_string(LogLevel::warn), "warn");
     EXPECT_STREQ(to_string(LogLevel::error), "error");
+}
+
+// loglevel=warn,netfront=debug: warnings and errors everywhere, netfront's debug lines too.
+TEST_F(LogTest, CommandLineLevelsPerSubsystem) {
+    ASSERT_TRUE(set_log_levels("warn,netfront=debug,xenbus=error").ok());
+    EXPECT_EQ(log_level(), LogLevel::warn);
+    KLOG_INFO("kvstore: serving");
+    KLOG_WARN("kvstore: slow disk");
+    KLOG_DEBUG("netfront: rx %d", 1);
+    KLOG_DEBUG("netfronts: not netfront");
+    KLOG_WARN("xenbus: retrying");
+    KLOG_ERROR("xenbus: gave up");
+    KLOG_INFO("no subsystem here");
+    ASSERT_EQ(sink.lines.size(), 3u);
+    EXPECT_NE(sink.lines[0].find("warn: kvstore: slow disk"), std::string::npos);
+    EXPECT_NE(sink.lines[1].find("debug: netfront: rx 1"), std::string::npos);
+    EXPECT_NE(sink.lines[2].find("error: xenbus: gave up"), std::string::npos);
+}
+
+// A bad value changes nothing and says so.
+TEST_F(LogTest, BadLevelSpecsAreRefusedWhole) {
+    ASSERT_TRUE(set_log_levels("error").ok());
+    for (const char* bad : {"", "loud", "warn,", "warn,netfront", "warn,=debug", "warn,netfront=loud",
+                            "netfront=debug", "warn,Net=debug", "warn,a=info,b=info,c=info,d=info,e=info,f=info,g=info,h=info,i=info",
+                            "warn,averyveryverylongname=info"}) {
+        EXPECT_FALSE(set_log_levels(bad).ok()) << bad;
+        EXPECT_EQ(log_level(), LogLevel::error) << bad;
+    }
+    KLOG_WARN("netfront: dropped");
+    EXPECT_TRUE(sink.lines.empty());
 }
 
 }  // namespace
