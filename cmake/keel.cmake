@@ -135,8 +135,10 @@ function(keel_add_service name)
         LINK_DEPENDS ${ld} LINKER_LANGUAGE CXX)
     keel_guest_flags(${name}_image)
     # Refuse an image whose layout moved between the passes or that lost its PVH note.
+    # NAME.map: the image's symbols as dom0's xenctx reads them (README, "Debug from dom0").
     add_custom_command(TARGET ${name}_image POST_BUILD
         COMMAND bash ${KEEL_CMAKE_DIR}/check-image.sh $<TARGET_FILE:${name}_pass1> $<TARGET_FILE:${name}_image>
+        COMMAND sh ${KEEL_CMAKE_DIR}/gen-map.sh $<TARGET_FILE:${name}_image> ${CMAKE_CURRENT_BINARY_DIR}/${name}.map
         VERBATIM)
 
     set(KEEL_XL_NAME ${name})

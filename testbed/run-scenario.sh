@@ -7,7 +7,8 @@
 # testbed/dom0-lib.sh). If SCENARIO_DIR/build.sh is executable, it is run first on this host with
 # the staging directory of /scenario as its argument (to build guest images at pack time).
 # --apps DIR: every DIR/NAME/NAME.xen with DIR/NAME/NAME.xl is shipped as /scenario/apps/NAME.xen
-#   and /scenario/apps/NAME.xl, the latter's `kernel = ...` pointing at /scenario/apps/NAME.xen.
+#   and /scenario/apps/NAME.xl, the latter's `kernel = ...` pointing at /scenario/apps/NAME.xen
+#   (and NAME.map, the symbols for xenctx, if there is one).
 # --logs DIR: serial.log (everything QEMU printed), serial-timed.log (the same, each line with
 #   its arrival time in seconds since QEMU started), console.log (serial.log without the log
 #   dumps and carriage returns: Xen, dom0 and run.sh's output), guest-NAME.log (each guest's
@@ -116,6 +117,7 @@ if [ -n "$APPS" ]; then
             continue
         fi
         cp "$d/$app.xen" "$STAGE/apps/$app.xen"
+        [ ! -f "$d/$app.map" ] || cp "$d/$app.map" "$STAGE/apps/$app.map"  # for xenctx -s
         sed -E "s|^[[:space:]]*kernel[[:space:]]*=.*|kernel = \"/scenario/apps/$app.xen\"|" \
             "$d/$app.xl" >"$STAGE/apps/$app.xl"
         napps=$((napps + 1))

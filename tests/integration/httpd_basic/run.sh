@@ -36,6 +36,16 @@ for req in 'GARBAGE\r\n\r\n' 'GET / HTTP/1.1\r\n\r\n' "GET /$long HTTP/1.1\r\nHo
 done
 pass "$n malformed requests got a 4xx; the server kept serving"
 
+# xenctx from dom0 with the image's symbol map (README, "Debug from dom0"): the vCPU's rip and
+# a call trace that names keel's functions.
+ctx=$(timeout 120 /usr/lib/xen-4.17/bin/xenctx -s /scenario/apps/httpd.map -f -n 16 "$(xl domid httpd)" 0 2>&1) ||
+    fail "xenctx failed: $ctx"
+grep -E '^rip:|Call Trace' -A10 <<<"$ctx" | head -16 | sed 's/^/    | /'
+grep -qE '^rip: [0-9a-f]+ [_a-zA-Z]' <<<"$ctx" || fail "xenctx gave rip no symbol"
+grep -qE '\[<[0-9a-f]+>\] keel' <<<"$ctx" || fail "xenctx's call trace names no keel function"
+[ "$(curl -s -o /dev/null --max-time 10 -w '%{http_code}' http://$ip/)" = 200 ] || fail "no 200 after xenctx"
+pass "xenctx -s httpd.map -f: rip and call trace symbolized; httpd still serves"
+
 check xl shutdown httpd
 wait_gone httpd 30
 grep -q 'httpd: stopping' "$(guest_log httpd)" || fail "httpd did not stop on xl shutdown"
