@@ -24,7 +24,7 @@ FakeBlkback::FakeBlkback(FakeXenstored& d, TestPlatform& platform, std::span<gra
     : FakeBackend("blkfront", d, platform, grants, std::move(front), std::move(back)) {
     only_seen_refs = true;  // another disk shares the grant table
     handle_ = static_cast<std::uint16_t>(std::stoul(front_.substr(front_.rfind('/') + 1)) & 0xFFFF);
-    persistent_frame_.assign(65536, 0);
+    persistent_frame_.assign(grants_.size(), 0);  // grant_page() refuses refs beyond it
     segs_.reserve(16384);
     indirect_refs_.reserve(1024);
 }
@@ -32,7 +32,7 @@ FakeBlkback::FakeBlkback(FakeXenstored& d, TestPlatform& platform, std::span<gra
 void FakeBlkback::create(const DiskConfig& c) {
     config_ = c;
     created_ = true;
-    disk_.assign(c.sectors512 * sector, std::byte{0});
+    disk_.assign(passive ? 0 : c.sectors512 * sector, std::byte{0});  // passive: it serves no data
     xb_.create_nodes();
     d_.set(front_ + "/virtual-device", front_.substr(front_.rfind('/') + 1));
     d_.set(front_ + "/device-type", "disk");
@@ -154,7 +154,7 @@ void FakeBlkback::unmap() {
     if (!keep_mapped) {
         auto clear = [&](grant_ref_t r) { mark_unmapped(r); };
         for (unsigned i = 0; i < (1u << order_); ++i) clear(ring_refs_[i]);
-        for (std::size_t r = 0; r < persistent_map_.size(); ++r) {
+        for (std::size_t r = 0; r < std::min(grants_.size(), persistent_map_.size()); ++r) {
             if (persistent_map_.test(r)) clear(static_cast<grant_ref_t>(r));
         }
         for (const auto& seg : segs_) clear(seg.gref);

@@ -92,6 +92,7 @@ public:
     /// Never unmap anything at close (the guest's revokes find the grants busy).
     bool keep_mapped = false;
     /// data_step() does nothing: someone else (a fuzzer) answers the ring through back().
+    /// Set before create(): the disk then holds no bytes.
     bool passive = false;
     blkif_back_ring_t& back() { return ring_; }
     FakeChannel* channel() { return mapped_ ? ch_ : nullptr; }

@@ -77,6 +77,17 @@ public:
         snapshot = std::make_shared<const Image>(durable);
     }
 
+    /// A disk holding `image` again, everything durable, no history (hooks and knobs stay):
+    /// reuses the images' memory, where a new FakeDisk per fuzz input would allocate it.
+    void reset(const Image& image) {
+        durable.assign(image.begin(), image.end());
+        current = durable;
+        geo.sectors = image.size() / geo.sector_size;
+        unflushed.clear();
+        flushed_ = completed = ops = reads = writes = flushes = discards = bytes_written = 0;
+        if (keep_snapshot) snapshot = std::make_shared<const Image>(durable);
+    }
+
     std::string_view name() const override { return "fake0"; }
     const block::Geometry& geometry() const override { return geo; }
 
@@ -108,13 +119,18 @@ public:
         ++flushes;
         if (before_op) before_op(Op{OpKind::flush, index, nullptr});
         if (index == fail_op) co_return fail_error;
-        // Durable: what had completed when flush was called.
-        Image at_call = current;
-        const std::size_t n = unflushed.size();
+        // Durable: what had completed when flush was called (the writes, in completion order,
+        // numbered from the first ever; durable holds those below flushed_).
+        const std::uint64_t upto = flushed_ + unflushed.size();
         co_await settle();
-        durable = std::move(at_call);
-        unflushed.erase(unflushed.begin(), unflushed.begin() + static_cast<std::ptrdiff_t>(n));
-        snapshot = std::make_shared<const Image>(durable);
+        if (upto <= flushed_) co_return Result<void>{};  // a later flush got there first
+        const auto n = static_cast<std::ptrdiff_t>(upto - flushed_);
+        for (auto w = unflushed.begin(); w != unflushed.begin() + n; ++w) {
+            std::memcpy(durable.data() + w->sector * geo.sector_size, w->data.data(), w->data.size());
+        }
+        unflushed.erase(unflushed.begin(), unflushed.begin() + n);
+        flushed_ = upto;
+        if (keep_snapshot) snapshot = std::make_shared<const Image>(durable);
         co_return Result<void>{};
     }
 
@@ -156,6 +172,8 @@ public:
     Image durable;
     Image current;
     std::shared_ptr<const Image> snapshot;  // of durable, shared by crash images
+    /// false: flush() leaves `snapshot` alone (no crash images wanted: a fuzzer's speed).
+    bool keep_snapshot = true;
     std::vector<DiskWrite> unflushed;
 
     std::function<void(const Op&)> before_op;
@@ -174,6 +192,9 @@ public:
     std::uint64_t flushes = 0;
     std::uint64_t discards = 0;
     std::uint64_t bytes_written = 0;
+
+private:
+    std::uint64_t flushed_ = 0;  // writes ever made durable by a flush
 };
 
 }  // namespace keel::kv::test

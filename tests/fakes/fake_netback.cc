@@ -27,13 +27,15 @@ void copy_request(Ring* ring, RING_IDX idx, Req* out) {
 FakeNetback::FakeNetback(FakeXenstored& d, TestPlatform& platform, std::span<grant_entry_v1_t> grants)
     : FakeBackend("netfront", d, platform, grants, vif_front, vif_back) {
     xb_.act_like_netback(true);
-    tx_buf_.reserve(70000);
-    for (auto& f : rx_queue_) f.data.reserve(70000);
 }
 
 void FakeNetback::create(const BackendFeatures& f, const char* mac) {
     features_ = f;
     created_ = true;
+    if (!passive) {  // the data path's buffers, so that it allocates nothing
+        tx_buf_.reserve(70000);
+        for (auto& q : rx_queue_) q.data.reserve(70000);
+    }
     xb_.create_nodes();
     d_.set(front_ + "/mac", mac);
     d_.set(front_ + "/handle", "0");

@@ -145,7 +145,9 @@ public:
     std::size_t rx_pages_mapped() const { return rx_mapped_.size(); }
 
     // ---- for a fuzz target that plays the data path itself (the xenbus column stays ours)
-    bool passive = false;  ///< data_step() does nothing: the rings are answered by someone else
+    /// data_step() does nothing: the rings are answered by someone else. Set before create():
+    /// the data path's buffers are then never allocated.
+    bool passive = false;
     netif_tx_back_ring_t& tx_back() { return tx_; }
     netif_rx_back_ring_t& rx_back() { return rx_; }
     FakeChannel* tx_channel() { return mapped_ ? tx_ch_ : nullptr; }

@@ -2,21 +2,57 @@
 #include "fakes/test_platform.h"
 
 #include <gtest/gtest.h>
+#include <sanitizer/asan_interface.h>
 
 #include <cstdlib>
 #include <cstring>
+#include <vector>
 
 namespace keel::test {
 
 namespace {
 constexpr std::size_t page = 4096;
+
+// Freed blocks are kept for the next alloc_pages() of the same size, poisoned meanwhile (so a
+// use after free still fails under ASan): a fuzz target builds a rig per input, and fresh
+// page-aligned heap blocks (mmap, page faults) would cost more than the rest of the input.
+struct Spare {
+    std::byte* base;
+    std::size_t pages;
+};
+constexpr std::size_t max_spare_pages = 8192;  // 32 MiB
+// Never destroyed: the blocks stay reachable for LeakSanitizer at exit.
+std::vector<Spare>& spares = *new std::vector<Spare>;
+std::size_t spare_pages = 0;
+
+std::byte* take_spare(std::size_t n) {
+    for (std::size_t i = spares.size(); i-- > 0;) {
+        if (spares[i].pages != n) continue;
+        std::byte* p = spares[i].base;
+        spares.erase(spares.begin() + static_cast<std::ptrdiff_t>(i));
+        spare_pages -= n;
+        ASAN_UNPOISON_MEMORY_REGION(p, n * page);
+        return p;
+    }
+    return static_cast<std::byte*>(std::aligned_alloc(page, n * page));
+}
+
+void give_back(std::byte* p, std::size_t n) {
+    if (spare_pages + n > max_spare_pages) {
+        std::free(p);
+        return;
+    }
+    ASAN_POISON_MEMORY_REGION(p, n * page);
+    spares.push_back({p, n});
+    spare_pages += n;
+}
 }  // namespace
 
 void FakeChannel::wait() { ADD_FAILURE() << "a frontend must never block on an event channel"; }
 
 TestPlatform::~TestPlatform() {
     for (auto& b : blocks_) {
-        if (b.live) std::free(b.base);
+        if (b.live) give_back(b.base, b.pages);
     }
 }
 
@@ -49,7 +85,7 @@ std::byte* TestPlatform::alloc_pages(std::size_t n) {
         --fail_page_allocs;
         return nullptr;
     }
-    auto* p = static_cast<std::byte*>(std::aligned_alloc(page, n * page));
+    std::byte* p = take_spare(n);
     std::memset(p, 0, n * page);
     blocks_.push_back({p, n, next_gfn_, true});
     next_gfn_ += n + 1;  // a gap, so a frame one past a block names nothing
@@ -61,7 +97,7 @@ void TestPlatform::free_pages(std::byte* pages, std::size_t n) {
         if (b.base != pages || !b.live) continue;
         EXPECT_EQ(b.pages, n);
         b.live = false;
-        std::free(b.base);
+        give_back(b.base, b.pages);
         return;
     }
     ADD_FAILURE() << "freeing pages that were not allocated";

@@ -13,34 +13,15 @@
 // fails with Error::io; grants in use stay bounded by what one connection needs, however many
 // resets; after the device is gone nothing is left granted, allocated or open (the rig's
 // checks; any gtest failure aborts).
-#ifndef __XEN_INTERFACE_VERSION__
-#define __XEN_INTERFACE_VERSION__ 0x00040e00  // the project's (cmake/keel.cmake); the fuzz build lacks it
-#endif
-#include <gtest/gtest.h>
-
 #include <cstdint>
 #include <cstring>
 #include <vector>
 
 #include "fakes/blkfront_rig.h"
 #include "fuzz_gtest.h"
-#include "fuzz_support.h"
-
-#ifndef KEEL_FUZZ_REPLAY
-// As in netfront_backend_fuzz.cc: the fakes need the Xen interface version, so the libFuzzer
-// build compiles them here (the replay links keel_fakes).
-#include "fakes/blkfront_rig.cc"
-#include "fakes/fake_backend.cc"
-#include "fakes/fake_blkback.cc"
-#include "fakes/fake_xenbus_backend.cc"
-#include "fakes/fake_xenstored.cc"
-#include "fakes/frontend_rig.cc"
-#include "fakes/test_platform.cc"
-#endif
 
 namespace keel::test {
 namespace {
-
 
 using keel::fuzz::Input;
 
@@ -54,7 +35,8 @@ public:
 
 private:
     struct Call {
-        std::vector<std::byte> buf = std::vector<std::byte>(call_bytes);
+        std::span<std::byte> buf;  // this call's part of the buffers, its first `bytes` in use
+        std::size_t bytes = 0;
         bool busy = false;
         bool read = false;
         bool after_change = false;  // started once the device had failed
@@ -73,6 +55,8 @@ private:
 
     DiskConfig disk_;
     Call calls_[max_calls];
+    // Allocated once, not per input: zeroing them is most of an input's cost otherwise.
+    static inline std::vector<std::byte> buffers_ = std::vector<std::byte>(max_calls * call_bytes);
     std::size_t grant_bound_ = 0;
 };
 
@@ -80,7 +64,7 @@ void Harness::check_done(Call& c) {
     if (c.after_change) CHECK(c.result == Error::io);
     // Only the backend's filler byte (0x5A) may appear in a read it answered with OKAY.
     if (c.read && c.result == Error::ok) {
-        for (std::byte b : c.buf) CHECK(b == std::byte{0x5A} || b == std::byte{0});
+        for (std::byte b : c.buf.first(c.bytes)) CHECK(b == std::byte{0x5A} || b == std::byte{0});
     }
     c.after_change = false;
 }
@@ -102,7 +86,8 @@ void Harness::call(Input& in) {
     c->busy = true;
     c->read = false;
     c->after_change = bf->failed();
-    std::memset(c->buf.data(), 0, c->buf.size());
+    c->bytes = bytes;
+    std::memset(c->buf.data(), 0, bytes);
     switch (how % 6) {
     case 0:
     case 1:
@@ -183,6 +168,7 @@ void Harness::change_disk(Input& in) {
 }
 
 void Harness::play(Input& in) {
+    for (std::size_t i = 0; i < max_calls; ++i) calls_[i].buf = std::span(buffers_).subspan(i * call_bytes, call_bytes);
     blkfront::Options o;
     static constexpr std::uint16_t pools[] = {16, 33, 64, 256};
     const std::uint8_t setup = in.u8();
@@ -197,8 +183,8 @@ void Harness::play(Input& in) {
     disk_.discard = feat & 16;
     disk_.max_indirect_segments = feat & 32 ? 0 : 256;
     disk_.sectors512 = 4096;
-    make(disk_, o);
     bb.passive = true;
+    make(disk_, o);
     bf->start();
     (void)run_until([&] { return bf->connected() || !bf->supervising(); }, 2000);
     // One connection's worth: ring, data and indirect pages; resets must not add to it.
@@ -248,13 +234,5 @@ void Harness::play(Input& in) {
 }  // namespace keel::test
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
-    static bool listening = [] {
-        ::testing::UnitTest::GetInstance()->listeners().Append(new keel::fuzz::AbortOnFailure);
-        return true;
-    }();
-    (void)listening;
-    keel::test::Input in(data, size);
-    keel::test::Harness h;
-    h.play(in);
-    return 0;
+    return keel::fuzz::play_rig<keel::test::Harness>(data, size);
 }

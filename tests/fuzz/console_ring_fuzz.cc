@@ -14,6 +14,7 @@
 
 #include <xen/io/console.h>
 
+#include "fuzz_port.h"
 #include "fuzz_support.h"
 #include "keel/console/console.h"
 
@@ -21,14 +22,8 @@ namespace {
 
 using keel::console::Console;
 
-struct Port final : keel::xen::EventChannel {
-    unsigned waits = 0;
-    void notify() override {}
-    void wait() override { ++waits; }
-    void set_handler(keel::Function<void()>) override {}
-};
-
 using keel::fuzz::Input;
+using keel::fuzz::Port;
 
 struct alignas(4096) Page {
     xencons_interface ring;

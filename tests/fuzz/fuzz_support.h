@@ -34,12 +34,14 @@ public:
         for (int i = 0; i < 4; ++i) v = v << 8 | u8();
         return v;
     }
-    /// Up to `n` bytes (fewer at the end of the input).
-    std::string bytes(std::size_t n) {
+    /// Up to `n` bytes (fewer at the end of the input), as a std::string or a
+    /// std::vector<std::byte>.
+    template <typename Out = std::string>
+    Out bytes(std::size_t n) {
         n = std::min(n, n_ - std::min(pos_, n_));
-        std::string s(reinterpret_cast<const char*>(d_ + pos_), n);
+        const auto* p = reinterpret_cast<const typename Out::value_type*>(d_ + pos_);
         pos_ += n;
-        return s;
+        return Out(p, p + n);
     }
 
 private:

@@ -217,25 +217,7 @@ private:
 
 using Link = DeviceLink<Device, RxBuffer, 64>;  // few slots: the copying paths run too
 
-/// Reads the byte stream of the input.
-struct Input {
-    const std::uint8_t* p;
-    std::size_t n;
-    bool empty() const { return n == 0; }
-    std::uint8_t byte() {
-        if (n == 0) return 0;
-        --n;
-        return *p++;
-    }
-    std::vector<std::byte> bytes(std::size_t want) {
-        const std::size_t k = std::min(want, n);
-        std::vector<std::byte> v(k);
-        if (k > 0) std::memcpy(v.data(), p, k);
-        p += k;
-        n -= k;
-        return v;
-    }
-};
+using keel::fuzz::Input;
 
 const IpAddr our_ip = IpAddr::v4(10, 0, 0, 2);
 const IpAddr peer_ip = IpAddr::v4(10, 0, 0, 1);
@@ -325,12 +307,12 @@ Task<void> serve_udp(World& w) {
 }
 
 void tcp_segment(World& w, Input& in) {
-    const std::size_t k = in.byte() % 4;
-    const std::uint8_t flags = in.byte();
-    const auto seq_delta = static_cast<std::int8_t>(in.byte());
-    const auto ack_delta = static_cast<std::int8_t>(in.byte());
-    const std::uint8_t window = in.byte();
-    auto payload = in.bytes(in.byte());
+    const std::size_t k = in.u8() % 4;
+    const std::uint8_t flags = in.u8();
+    const auto seq_delta = static_cast<std::int8_t>(in.u8());
+    const auto ack_delta = static_cast<std::int8_t>(in.u8());
+    const std::uint8_t window = in.u8();
+    auto payload = in.bytes<std::vector<std::byte>>(in.u8());
     if ((flags & 0x12) == 0x02) w.peer_next[k] = 1000u * static_cast<std::uint32_t>(k + 1);
     std::vector<std::byte> t(20);
     put16(t, 0, 40000 + static_cast<std::uint32_t>(k));
@@ -350,7 +332,7 @@ void tcp_segment(World& w, Input& in) {
 void dns_answer(World& w, Input& in) {
     std::vector<std::byte> m(2);
     put16(m, 0, w.dev.dns_id);
-    auto body = in.bytes(in.byte() * 2u);
+    auto body = in.bytes<std::vector<std::byte>>(in.u8() * 2u);
     m.insert(m.end(), body.begin(), body.end());
     w.dev.receive(ipv4_frame(17, udp(53, w.dev.dns_port, m), our_ip));
 }
@@ -367,14 +349,14 @@ void dhcp_reply(World& w, Input& in) {
     }
     for (std::size_t i = 0; i < 6; ++i) m[28 + i] = std::byte(w.dev.mac().bytes[i]);
     put32(m, 236, 0x63825363);  // magic cookie
-    auto options = in.bytes(in.byte() * 2u);
+    auto options = in.bytes<std::vector<std::byte>>(in.u8() * 2u);
     m.insert(m.end(), options.begin(), options.end());
     w.dev.receive(ipv4_frame(17, udp(67, 68, m), IpAddr::v4(255, 255, 255, 255)));
 }
 
 void service(World& w, Input& in) {
-    const std::size_t k = in.byte() % 4;
-    switch (in.byte() % 6) {
+    const std::size_t k = in.u8() % 4;
+    switch (in.u8() % 6) {
         case 0:  // one read
             spawn([](TcpStream& st) -> Task<void> {
                 std::byte buf[300];
@@ -414,8 +396,8 @@ Task<void> lookup() { (void)co_await dns_lookup("keel.example"); }
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
     set_panic_handler(&on_panic);
     set_log_level(LogLevel::error);
-    Input in{data, size};
-    const std::uint8_t mode = in.byte();
+    Input in(data, size);
+    const std::uint8_t mode = in.u8();
     {
         World w;
         set_loop(&w.loop);
@@ -456,11 +438,12 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         w.run(ms(10));
 
         while (!in.empty()) {
-            const std::uint8_t op = in.byte();
+            const std::uint8_t op = in.u8();
             switch (op & 0x7f) {
                 case 0: {
-                    const std::size_t len = (std::size_t{in.byte()} << 8) | in.byte();
-                    auto f = in.bytes(len);
+                    const std::size_t high = in.u8();  // big-endian
+                    const std::size_t len = high << 8 | in.u8();
+                    auto f = in.bytes<std::vector<std::byte>>(len);
                     if (!(op & 0x80)) fix_checksums(f);
                     w.dev.receive(std::move(f));
                     break;
@@ -468,7 +451,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
                 case 1: tcp_segment(w, in); break;
                 case 2: dns_answer(w, in); break;
                 case 3: dhcp_reply(w, in); break;
-                case 4: w.run(ms(50) * (1 + in.byte())); break;
+                case 4: w.run(ms(50) * (1 + in.u8())); break;
                 case 5: service(w, in); break;
                 default: break;
             }

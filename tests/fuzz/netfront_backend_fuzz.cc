@@ -12,36 +12,15 @@
 // segments, each within a page; no grant the backend holds is ever in a frame; after the
 // device is gone, nothing is left granted, allocated or open (the rig's checks); the fakes see
 // no protocol violation by the frontend (any gtest failure aborts).
-#ifndef KEEL_FUZZ_REPLAY
-// The libFuzzer build compiles every source without the project's __XEN_INTERFACE_VERSION__,
-// so io/ring.h takes its barriers from mb()/rmb()/wmb(), which a guest OS would define.
-#define mb() __atomic_thread_fence(__ATOMIC_SEQ_CST)
-#define rmb() __atomic_thread_fence(__ATOMIC_ACQUIRE)
-#define wmb() __atomic_thread_fence(__ATOMIC_RELEASE)
-#endif
-#include <gtest/gtest.h>
-
 #include <cstdint>
 #include <cstring>
 #include <vector>
 
 #include "fakes/netfront_rig.h"
 #include "fuzz_gtest.h"
-#include "fuzz_support.h"
-
-#ifndef KEEL_FUZZ_REPLAY
-// The fakes that drive rings with io/ring.h's macros need the barriers above: they are built
-// here, in this translation unit (the other fakes are EXTRA_SOURCES; the replay links
-// keel_fakes instead).
-#include "fakes/fake_backend.cc"
-#include "fakes/fake_netback.cc"
-#include "fakes/frontend_rig.cc"
-#include "fakes/netfront_rig.cc"
-#endif
 
 namespace keel::test {
 namespace {
-
 
 using keel::fuzz::Input;
 
@@ -189,8 +168,8 @@ void Harness::play(Input& in) {
     f.gso_tcpv4 = feat & 4;
     f.no_csum_offload = feat & 8;
     if (o.tx_buffers < 4) return;
-    make(f, o);
     nb.passive = true;
+    make(f, o);
     nf->set_receive_handler([this](netfront::RxBuffer b) { sink(std::move(b)); });
     nf->set_link_handler([this](bool up) {
         // Re-entrancy probe: the link handler transmits (as the net layer's pump would).
@@ -242,13 +221,5 @@ void Harness::play(Input& in) {
 }  // namespace keel::test
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
-    static bool listening = [] {
-        ::testing::UnitTest::GetInstance()->listeners().Append(new keel::fuzz::AbortOnFailure);
-        return true;
-    }();
-    (void)listening;
-    keel::test::Input in(data, size);
-    keel::test::Harness h;
-    h.play(in);
-    return 0;
+    return keel::fuzz::play_rig<keel::test::Harness>(data, size);
 }

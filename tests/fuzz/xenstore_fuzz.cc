@@ -15,6 +15,7 @@
 
 #include <xen/io/xs_wire.h>
 
+#include "fuzz_port.h"
 #include "fuzz_support.h"
 #include "keel/xen/xenstore.h"
 
@@ -24,13 +25,8 @@ using keel::Error;
 using keel::Result;
 using keel::xen::XenStore;
 
-struct Port final : keel::xen::EventChannel {
-    void notify() override {}
-    void wait() override {}
-    void set_handler(keel::Function<void()>) override {}
-};
-
 using keel::fuzz::Input;
+using keel::fuzz::Port;
 
 struct alignas(4096) Page {
     xenstore_domain_interface ring;
