@@ -6,10 +6,13 @@
 // maxmemory=BYTES[k|m|g] (keys and values; default from the domain's memory, see
 // kv::default_max_memory). Writes over it are answered -OOM, as Redis does.
 // Deadlines (kv/conn.h), each fixed when its phase starts (later bytes never move it), so a
-// trickling or stalled client cannot hold its connection slot: command-timeout=S (10: a
-// command's first byte to its last), timeout=S (Redis's idle timeout; 0, the default, keeps idle
-// clients forever), write-timeout=S (30: replies the client does not read). A connection past
-// one is reset and counted (INFO timed_out_connections).
+// trickling, silent or stalled client cannot hold its connection slot: command-timeout=S (10:
+// a command's first byte to its last, and a new connection to its first byte), timeout=S
+// (Redis's idle timeout between commands; 0, the default, keeps idle clients), write-timeout=S
+// (30: replies the client does not read). Big commands and replies get 1 s more per 16 KiB. A
+// connection past one is reset and counted (INFO timed_out_connections). Not yet served: a
+// client that sends a pipeline bigger than the buffers before reading any reply (kvstore stops
+// reading while its replies are over the high-water mark): it is reset at the write deadline.
 #include <cstdint>
 #include <optional>
 

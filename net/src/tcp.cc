@@ -58,11 +58,20 @@ err_t refuse_syn(struct tcp_pcb* pcb, struct tcp_hdr* hdr) {
     return ERR_ABRT;
 }
 
-// Reset the longest-waiting orphan in FIN_WAIT_2; false if there is none.
+// A connection the service has closed (no owner) whose peer holds it open: in FIN_WAIT_1/2,
+// CLOSING or LAST_ACK, with everything sent acknowledged but perhaps our FIN (a peer that never
+// acknowledges the FIN keeps it for minutes). Resetting it costs the peer nothing it was owed.
+bool orphan(const struct tcp_pcb* p) {
+    if (p->callback_arg != nullptr) return false;
+    if (p->state != FIN_WAIT_1 && p->state != FIN_WAIT_2 && p->state != CLOSING && p->state != LAST_ACK) return false;
+    return p->unsent == nullptr && p->snd_nxt - p->lastack <= 1;
+}
+
+// Reset the orphan that has waited longest; false if there is none.
 bool reclaim_orphan() {
     struct tcp_pcb* oldest = nullptr;
     for (struct tcp_pcb* p = tcp_active_pcbs; p != nullptr; p = p->next) {
-        if (p->state != FIN_WAIT_2 || p->callback_arg != nullptr) continue;
+        if (!orphan(p)) continue;
         if (oldest == nullptr || tcp_ticks - p->tmr > tcp_ticks - oldest->tmr) oldest = p;
     }
     if (oldest == nullptr) return false;
@@ -749,8 +758,7 @@ extern "C" err_t keel_lwip_tcp_inpacket(struct tcp_pcb* pcb, struct tcp_hdr* hdr
     // SYN retransmission (1, 3, 7, 15, 31 s): refuse at once instead, so it can retry now.
     const auto* l = reinterpret_cast<const struct tcp_pcb_listen*>(pcb);
     if (l->accepts_pending >= l->backlog) return refuse_syn(pcb, hdr);
-    // At the limit, a connection the service has closed and the peer has not (FIN_WAIT_2, no
-    // owner: all our data and our FIN acknowledged, lwIP keeps it up to 20 s for the peer's FIN)
+    // At the limit, a connection the service has closed and the peer holds open (an orphan)
     // gives way to the newcomer; one still served never does.
     if (pcbs_in_use() >= pcbs_for_listeners && !reclaim_orphan()) return refuse_syn(pcb, hdr);
     return ERR_OK;

@@ -32,26 +32,38 @@ Task<void> serve_connection(net::TcpStream s, Server& server, const ConnLimits& 
     }
     const std::span<char> in = session.input();
     std::size_t have = 0, off = 0;
-    // The command in progress (Session::mid_command) started in the data of the last read that
-    // began a command: its deadline is fixed then and moved by nothing but its completion.
-    std::uint64_t last_data_at = 0;
-    std::uint64_t command_deadline = 0;
-    std::uint64_t deadline_for = 0;  // Session::commands_started() when command_deadline was set
+    bool any_input = false;
+    // The command in progress (Session::mid_command) started when feed() took its first byte:
+    // its deadline runs from then (not from when its bytes arrived: writing earlier replies is
+    // our time, not the client's), plus 1 s per min_rate bytes fed since.
+    std::uint64_t command_start = loop().now();  // before the first byte: the accept
+    std::uint64_t command_bytes = 0;
+    const auto grace = [&limits](std::uint64_t bytes) { return bytes * 1'000'000'000ull / limits.min_rate; };
     for (;;) {
         if (off < have && session.state() == SessionState::reading) {
-            off += session.feed(std::span<const char>(in.data() + off, have - off));
+            const std::uint64_t started = session.commands_started();
+            const std::size_t n = session.feed(std::span<const char>(in.data() + off, have - off));
+            off += n;
+            if (session.commands_started() != started) {
+                command_start = loop().now();
+                command_bytes = 0;
+            }
+            command_bytes += n;  // may count the end of earlier commands too: generous by one read
             continue;
         }
         if (!session.output().empty()) {
-            if (session.needs_commit() && !(co_await session.commit()).ok()) {
-                s.abort();  // the log failed: these replies must never be sent
-                co_return;
+            if (session.needs_commit()) {
+                if (!(co_await session.commit()).ok()) {
+                    s.abort();  // the log failed: these replies must never be sent
+                    co_return;
+                }
             }
-            // Everything ready now goes out within write_ns, however slowly the client reads.
-            const std::uint64_t write_deadline = loop().now() + limits.write_ns;
+            // Everything ready now goes out in time, however slowly the client reads.
+            const std::uint64_t write_deadline = loop().now() + limits.write_ns + grace(session.output().size());
             while (!session.output().empty()) {
                 const std::uint64_t now = loop().now();
                 auto out = session.output();
+                // Never co_await inside a conditional expression: g++ 12 miscompiles it (docs/cxx-subset.md).
                 Result<std::size_t> w = Error::timed_out;
                 if (now < write_deadline) w = co_await s.write_for(std::as_bytes(out), write_deadline - now);
                 if (!w.ok()) {
@@ -72,23 +84,17 @@ Task<void> serve_connection(net::TcpStream s, Server& server, const ConnLimits& 
         // Everything that arrived is fed: wait for more, within the deadline that applies.
         std::uint64_t deadline = 0;
         const char* why = "idle";
-        if (session.mid_command()) {
-            if (command_deadline == 0 || deadline_for != session.commands_started()) {
-                command_deadline = last_data_at + limits.command_ns;
-                deadline_for = session.commands_started();
-            }
-            deadline = command_deadline;
-            why = "a command did not arrive whole in time";
-        } else {
-            command_deadline = 0;
-            if (limits.idle_ns != 0) deadline = loop().now() + limits.idle_ns;
+        if (session.mid_command() || !any_input) {
+            deadline = command_start + limits.command_ns + grace(command_bytes);
+            why = any_input ? "a command did not arrive whole in time" : "no command in time after connecting";
+        } else if (limits.idle_ns != 0) {
+            deadline = loop().now() + limits.idle_ns;
         }
         const auto buf = std::as_writable_bytes(in);
         const std::uint64_t now = loop().now();
-        // Never co_await inside a conditional expression: g++ 12 miscompiles it (docs/cxx-subset.md).
         Result<std::size_t> r = Error::timed_out;
-        if (deadline == 0) {
-            r = co_await s.read(buf);
+        if (deadline == 0 || (now >= deadline && s.buffered() != 0)) {
+            r = co_await s.read(buf);  // data already here is read even past the deadline
         } else if (now < deadline) {
             r = co_await s.read_for(buf, deadline - now);
         }
@@ -102,7 +108,7 @@ Task<void> serve_connection(net::TcpStream s, Server& server, const ConnLimits& 
         } else {
             have = r.value();
             off = 0;
-            last_data_at = loop().now();
+            any_input = true;
         }
     }
 }

@@ -19,11 +19,13 @@
 namespace keel::kv {
 
 /// How long a connection may take, each counted from a fixed point (never restarted by a byte),
-/// so a trickling or stalled client holds its slot for a bounded time.
+/// so a trickling or stalled client holds its slot for a bounded time. Big commands and replies
+/// get 1 s more per `min_rate` bytes, so a slow link is not mistaken for a stalled client.
 struct ConnLimits {
-    std::uint64_t command_ns = 10'000'000'000ull;  ///< a command's first byte to its last
-    std::uint64_t idle_ns = 0;                     ///< no command in progress (Redis's `timeout`; 0: none)
+    std::uint64_t command_ns = 10'000'000'000ull;  ///< a command's first byte fed to its last; also accept to the first byte
+    std::uint64_t idle_ns = 0;                     ///< between commands (Redis's `timeout`; 0: none)
     std::uint64_t write_ns = 30'000'000'000ull;    ///< replies ready to their last byte queued to TCP
+    std::uint64_t min_rate = 16 * 1024;            ///< bytes per second a big command or reply is granted
 };
 
 /// Serve one connection until it closes. `server` and `limits` must outlive it. Past a deadline

@@ -539,7 +539,9 @@ Task<Result<void>> Log::compact(std::uint64_t now_ns) {
     //    stream of commits could starve the switch); no append can slip between the snapshot
     //    and the switch.
     switch_pending_ = compact_error_ == Error::ok;
-    while (busy_ && compact_error_ == Error::ok && failed_ == Error::ok) co_await round_.wait();
+    while (busy_ && compact_error_ == Error::ok && failed_ == Error::ok) {
+        co_await round_.wait();
+    }
     switch_pending_ = false;
     if (failed_ != Error::ok) abort_compaction(failed_);
     if (compact_error_ == Error::ok) {

@@ -247,6 +247,8 @@ TEST_F(Conn, UnreadRepliesAreResetAtTheWriteDeadline) {
 // timeout=0 (the default) keeps an idle client; a set idle timeout closes it.
 TEST_F(Conn, TheIdleDeadlineAppliesOnlyWhenSet) {
     TcpStream kept = connect();
+    ASSERT_TRUE(send(kept, "PING\r\n").ok());
+    EXPECT_EQ(run(read_n(kept, 7)), "+PONG\r\n");
     wait(s(200));
     ASSERT_TRUE(send(kept, "PING\r\n").ok());
     EXPECT_EQ(run(read_n(kept, 7)), "+PONG\r\n");
@@ -263,6 +265,78 @@ TEST_F(Conn, TheIdleDeadlineAppliesOnlyWhenSet) {
     ASSERT_TRUE(run_until([&] { return done; }, s(60)));
     EXPECT_TRUE(reset);
     EXPECT_EQ(timeouts(), 1u);
+}
+
+// A connection that sends nothing at all holds its slot for the command deadline only (240 such
+// connections would otherwise lock every new client out, with timeout=0).
+TEST_F(Conn, ASilentConnectionIsResetAtTheCommandDeadline) {
+    TcpStream c = connect();
+    std::string rest;
+    bool reset = false, done = false;
+    start(read_to_end(c, rest, reset, done));
+    ASSERT_TRUE(run_until([&] { return done; }, s(60)));
+    EXPECT_TRUE(reset);
+    EXPECT_EQ(timeouts(), 1u);
+}
+
+// A client reads a 400 KB reply at 20 KB/s (20 s) and sends the rest of its next command 1 s
+// after its start: the reply gets time by its size, and the next command's deadline runs from
+// when it was fed (after the reply), not from when its first bytes arrived.
+TEST_F(Conn, ABigReplyToASlowReaderAndTheCommandAfterItAreServed) {
+    const std::string big(400 * 1000, 'b');
+    TcpStream w = connect();
+    ASSERT_TRUE(send(w, set_cmd("big", big)).ok());
+    EXPECT_EQ(run(read_n(w, 5), s(120)), "+OK\r\n");
+
+    TcpStream c = connect();
+    const std::string next = set_cmd("after", "v");
+    ASSERT_TRUE(send(c, get_cmd("big") + next.substr(0, 10)).ok());
+    bool sent = false;
+    start([](TcpStream& to, std::string rest, bool& out) -> Task<void> {
+        co_await sleep_for(s(1));
+        out = (co_await to.write(bytes(rest))).ok();
+    }(c, next.substr(10), sent));
+    std::string got;
+    bool done = false;
+    start([](TcpStream& from, std::size_t want, std::string& out, bool& fin) -> Task<void> {
+        std::byte buf[4096];
+        while (out.size() < want) {
+            auto r = co_await from.read(buf);
+            if (!r.ok() || r.value() == 0) break;
+            out.append(reinterpret_cast<const char*>(buf), r.value());
+            co_await sleep_for(ms(200));  // 4 KiB per 200 ms at most: 20 KB/s
+        }
+        fin = true;
+    }(c, bulk(big).size() + 5, got, done));
+    ASSERT_TRUE(run_until([&] { return done; }, s(300)));
+    EXPECT_TRUE(sent);
+    EXPECT_EQ(got.size(), bulk(big).size() + 5);
+    EXPECT_EQ(got.substr(got.size() - 5), "+OK\r\n");
+    EXPECT_EQ(timeouts(), 0u);
+    ASSERT_NE(server->store().peek("after"), nullptr);
+}
+
+// A 400 KB SET over a 25 KB/s link takes 16 s: more than the 10 s command deadline, but the
+// command gets 1 s per 16 KiB of it, so it is served; a trickle of a few bytes gains nothing.
+TEST_F(Conn, ABigCommandOverASlowLinkGetsTimeByItsSize) {
+    const std::string cmd = set_cmd("slow", std::string(400 * 1000, 's'));
+    TcpStream c = connect();
+    std::string reply;
+    bool reset = false, done = false;
+    start(read_to_end(c, reply, reset, done));
+    bool sent = false;
+    start([](TcpStream& to, std::string data, bool& out) -> Task<void> {
+        for (std::size_t at = 0; at < data.size(); at += 2500) {
+            if (!(co_await to.write(bytes(std::string_view(data).substr(at, 2500)))).ok()) co_return;
+            co_await sleep_for(ms(100));
+        }
+        out = to.shutdown_write().ok();
+    }(c, cmd, sent));
+    ASSERT_TRUE(run_until([&] { return done; }, s(300)));
+    EXPECT_TRUE(sent);
+    EXPECT_FALSE(reset);
+    EXPECT_EQ(reply, "+OK\r\n");
+    EXPECT_EQ(timeouts(), 0u);
 }
 
 }  // namespace
