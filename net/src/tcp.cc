@@ -83,7 +83,6 @@ bool reclaim_orphan() {
     return true;
 }
 
-
 }  // namespace
 
 // lwIP 2.1.3 starts a connection's persist timer when its unsent data does not fit the peer's

@@ -32,7 +32,6 @@ Task<void> serve_connection(net::TcpStream s, Server& server, const ConnLimits& 
     }
     const std::span<char> in = session.input();
     std::size_t have = 0, off = 0;
-    bool any_input = false;
     // The command in progress (Session::mid_command) started when feed() took its first byte:
     // its deadline runs from then (not from when its bytes arrived: writing earlier replies is
     // our time, not the client's), plus 1 s per min_rate bytes fed since.
@@ -84,6 +83,7 @@ Task<void> serve_connection(net::TcpStream s, Server& server, const ConnLimits& 
         // Everything that arrived is fed: wait for more, within the deadline that applies.
         std::uint64_t deadline = 0;
         const char* why = "idle";
+        const bool any_input = session.commands_started() != 0;  // every byte fed starts or continues one
         if (session.mid_command() || !any_input) {
             deadline = command_start + limits.command_ns + grace(command_bytes);
             why = any_input ? "a command did not arrive whole in time" : "no command in time after connecting";
@@ -108,7 +108,6 @@ Task<void> serve_connection(net::TcpStream s, Server& server, const ConnLimits& 
         } else {
             have = r.value();
             off = 0;
-            any_input = true;
         }
     }
 }

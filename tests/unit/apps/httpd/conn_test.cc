@@ -8,15 +8,9 @@
 
 #include "conn.h"
 #include "fakes/fake_link.h"
+#include "fakes/no_gso.h"
 #include "keel/net/serve.h"
 
-// fake_link.h declares the GSO splitter that tests/unit/net defines; no device here does GSO.
-namespace keel::net::test {
-std::vector<std::vector<std::byte>> segment_super_frame(const std::vector<std::byte>&, std::size_t) {
-    ADD_FAILURE() << "no GSO in these tests";
-    return {};
-}
-}  // namespace keel::net::test
 
 namespace keel::http {
 namespace {

@@ -11,17 +11,11 @@
 
 #include "fakes/fake_disk.h"
 #include "fakes/fake_link.h"
+#include "fakes/no_gso.h"
 #include "keel/net/serve.h"
 #include "kv/conn.h"
 #include "rig.h"
 
-// fake_link.h declares the GSO splitter that tests/unit/net defines; no device here does GSO.
-namespace keel::net::test {
-std::vector<std::vector<std::byte>> segment_super_frame(const std::vector<std::byte>&, std::size_t) {
-    ADD_FAILURE() << "no GSO in these tests";
-    return {};
-}
-}  // namespace keel::net::test
 
 namespace keel::kv {
 namespace {
@@ -60,19 +54,24 @@ Task<std::string> read_n(TcpStream& c, std::size_t want) {
     co_return got;
 }
 
-// Everything until the server closes or resets; `reset` says which.
-Task<void> read_to_end(TcpStream& c, std::string& out, bool& reset, bool& done) {
+// What a client got until the server closed or reset its connection.
+struct Ending {
+    std::string data;
+    bool reset = false;  ///< reset, not closed
+    bool done = false;
+};
+Task<void> read_to_end(TcpStream& c, Ending& e) {
     std::byte buf[2048];
     for (;;) {
         auto r = co_await c.read(buf);
         if (!r.ok()) {
-            reset = true;
+            e.reset = true;
             break;
         }
         if (r.value() == 0) break;
-        out.append(reinterpret_cast<const char*>(buf), r.value());
+        e.data.append(reinterpret_cast<const char*>(buf), r.value());
     }
-    done = true;
+    e.done = true;
 }
 
 // Connection tasks that net::serve spawned end only when the fixture's links go, in TwoHosts'
@@ -173,18 +172,17 @@ TEST_F(Conn, ABenchmarkLoadIsAnsweredInFullWithTheDeadlinesOn) {
 // and the SET never runs.
 TEST_F(Conn, ATricklingCommandIsResetAtTheWholeCommandDeadline) {
     TcpStream c = connect();
-    std::string reply;
-    bool reset = false, done = false;
-    start(read_to_end(c, reply, reset, done));
+    Ending reply;
+    start(read_to_end(c, reply));
     start([](TcpStream& to, std::string cmd) -> Task<void> {
         for (char ch : cmd) {
             if (!(co_await to.write(bytes(std::string_view(&ch, 1)))).ok()) break;
             co_await sleep_for(s(2));
         }
     }(c, set_cmd("trickled", "value")));
-    ASSERT_TRUE(run_until([&] { return done; }, s(300)));
-    EXPECT_TRUE(reset);
-    EXPECT_EQ(reply, "");
+    ASSERT_TRUE(run_until([&] { return reply.done; }, s(300)));
+    EXPECT_TRUE(reply.reset);
+    EXPECT_EQ(reply.data, "");
     EXPECT_EQ(timeouts(), 1u);
     EXPECT_EQ(server->store().peek("trickled"), nullptr);
 }
@@ -194,9 +192,8 @@ TEST_F(Conn, ATricklingCommandIsResetAtTheWholeCommandDeadline) {
 // command, or one counted per connection, would reset it).
 TEST_F(Conn, EachCommandHasItsOwnDeadline) {
     TcpStream c = connect();
-    std::string reply;
-    bool reset = false, done = false;
-    start(read_to_end(c, reply, reset, done));
+    Ending reply;
+    start(read_to_end(c, reply));
     bool sent = false;
     start([](TcpStream& to, bool& all_sent) -> Task<void> {
         for (int i = 0; i < 4; ++i) {
@@ -212,10 +209,10 @@ TEST_F(Conn, EachCommandHasItsOwnDeadline) {
         (void)to.shutdown_write();
         all_sent = true;
     }(c, sent));
-    ASSERT_TRUE(run_until([&] { return done; }, s(300)));
+    ASSERT_TRUE(run_until([&] { return reply.done; }, s(300)));
     EXPECT_TRUE(sent);
-    EXPECT_FALSE(reset);
-    EXPECT_EQ(reply, "+PONG\r\n+PONG\r\n+PONG\r\n+PONG\r\n+PONG\r\n+OK\r\n");
+    EXPECT_FALSE(reply.reset);
+    EXPECT_EQ(reply.data, "+PONG\r\n+PONG\r\n+PONG\r\n+PONG\r\n+PONG\r\n+OK\r\n");
     EXPECT_EQ(timeouts(), 0u);
 }
 
@@ -233,12 +230,11 @@ TEST_F(Conn, UnreadRepliesAreResetAtTheWriteDeadline) {
     ASSERT_TRUE(send(c, gets).ok());
     ASSERT_TRUE(run_until([&] { return timeouts() == 1; }, s(120)));
     // The server reset it: the client sees that once it reads what was queued.
-    std::string rest;
-    bool reset = false, done = false;
-    start(read_to_end(c, rest, reset, done));
-    ASSERT_TRUE(run_until([&] { return done; }, s(60)));
-    EXPECT_TRUE(reset);
-    EXPECT_LT(rest.size(), gets.size() / get_cmd("big").size() * bulk(big).size());
+    Ending rest;
+    start(read_to_end(c, rest));
+    ASSERT_TRUE(run_until([&] { return rest.done; }, s(60)));
+    EXPECT_TRUE(rest.reset);
+    EXPECT_LT(rest.data.size(), gets.size() / get_cmd("big").size() * bulk(big).size());
     // The writer's connection is still served.
     ASSERT_TRUE(send(w, "PING\r\n").ok());
     EXPECT_EQ(run(read_n(w, 7)), "+PONG\r\n");
@@ -259,11 +255,10 @@ TEST_F(Conn, TheIdleDeadlineAppliesOnlyWhenSet) {
     TcpStream idle = connect();
     ASSERT_TRUE(send(idle, "PING\r\n").ok());
     EXPECT_EQ(run(read_n(idle, 7)), "+PONG\r\n");
-    std::string rest;
-    bool reset = false, done = false;
-    start(read_to_end(idle, rest, reset, done));
-    ASSERT_TRUE(run_until([&] { return done; }, s(60)));
-    EXPECT_TRUE(reset);
+    Ending rest;
+    start(read_to_end(idle, rest));
+    ASSERT_TRUE(run_until([&] { return rest.done; }, s(60)));
+    EXPECT_TRUE(rest.reset);
     EXPECT_EQ(timeouts(), 1u);
 }
 
@@ -271,11 +266,10 @@ TEST_F(Conn, TheIdleDeadlineAppliesOnlyWhenSet) {
 // connections would otherwise lock every new client out, with timeout=0).
 TEST_F(Conn, ASilentConnectionIsResetAtTheCommandDeadline) {
     TcpStream c = connect();
-    std::string rest;
-    bool reset = false, done = false;
-    start(read_to_end(c, rest, reset, done));
-    ASSERT_TRUE(run_until([&] { return done; }, s(60)));
-    EXPECT_TRUE(reset);
+    Ending rest;
+    start(read_to_end(c, rest));
+    ASSERT_TRUE(run_until([&] { return rest.done; }, s(60)));
+    EXPECT_TRUE(rest.reset);
     EXPECT_EQ(timeouts(), 1u);
 }
 
@@ -321,9 +315,8 @@ TEST_F(Conn, ABigReplyToASlowReaderAndTheCommandAfterItAreServed) {
 TEST_F(Conn, ABigCommandOverASlowLinkGetsTimeByItsSize) {
     const std::string cmd = set_cmd("slow", std::string(400 * 1000, 's'));
     TcpStream c = connect();
-    std::string reply;
-    bool reset = false, done = false;
-    start(read_to_end(c, reply, reset, done));
+    Ending reply;
+    start(read_to_end(c, reply));
     bool sent = false;
     start([](TcpStream& to, std::string data, bool& out) -> Task<void> {
         for (std::size_t at = 0; at < data.size(); at += 2500) {
@@ -332,10 +325,10 @@ TEST_F(Conn, ABigCommandOverASlowLinkGetsTimeByItsSize) {
         }
         out = to.shutdown_write().ok();
     }(c, cmd, sent));
-    ASSERT_TRUE(run_until([&] { return done; }, s(300)));
+    ASSERT_TRUE(run_until([&] { return reply.done; }, s(300)));
     EXPECT_TRUE(sent);
-    EXPECT_FALSE(reset);
-    EXPECT_EQ(reply, "+OK\r\n");
+    EXPECT_FALSE(reply.reset);
+    EXPECT_EQ(reply.data, "+OK\r\n");
     EXPECT_EQ(timeouts(), 0u);
 }
 
