@@ -34,6 +34,7 @@ struct Pages final : Heap::PageSource {
         return r.ok() ? reinterpret_cast<void*>(r.value()) : nullptr;
     }
     void free_pages(void* p, std::size_t n) override { g_pages->free(reinterpret_cast<std::uint64_t>(p), n); }
+    std::size_t free_page_count() const override { return g_pages->free_pages(); }
 } g_page_source;
 
 alignas(Heap) unsigned char g_heap_storage[sizeof(Heap)];

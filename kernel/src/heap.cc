@@ -232,6 +232,11 @@ void* Heap::realloc(void* p, std::size_t size) {
     return n;
 }
 
+std::size_t Heap::headroom() const {
+    const std::size_t free = src_.free_page_count();
+    return free > SIZE_MAX / page_size ? SIZE_MAX : free * page_size;
+}
+
 namespace {
 Heap* g_heap = nullptr;
 }  // namespace
@@ -242,6 +247,8 @@ Heap& global_heap() {
 }
 
 void set_global_heap(Heap* h) { g_heap = h; }
+
+std::size_t heap_headroom() { return g_heap != nullptr ? g_heap->headroom() : SIZE_MAX; }
 
 void* PageAllocatorSource::alloc_pages(std::size_t n) {
     auto r = pages_.alloc(n);

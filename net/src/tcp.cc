@@ -16,6 +16,7 @@
 #include "keel/log.h"
 #include "keel/panic.h"
 #include "lwip_glue.h"
+#include "rx_budget.h"
 
 extern "C" {
 #include "keel_lwip_hooks.h"
@@ -31,17 +32,13 @@ constexpr std::uint64_t deadline_after(std::uint64_t now, std::uint64_t timeout)
 }
 constexpr u8_t poll_interval = 2;  // TCP coarse ticks (500 ms): wakes writers stuck on ERR_MEM
 
-// Received data waits in a connection's queue until the service reads it. Data in the link's
-// receive buffers (zero-copy pbufs) or lwIP's pbuf pool is "pinned": those buffers are shared by
-// every connection, so one connection whose service does not read (sent tiny segments, one
-// page each) would otherwise take them all and the link would receive nothing else. So a
-// connection keeps at most conn_pinned_max such pbufs, all connections together at most
-// all_pinned_max (a quarter of netfront's 256 receive buffers); beyond that, data is copied
-// into the connection's own heap buffers (coalesced, so tiny segments cost bytes, not pages)
-// and the link's buffer goes back at once. The heap a connection holds is bounded by its
-// receive window (TCP_WND: the window opens only as the service reads); when the heap is
-// exhausted the segment is refused (lwIP keeps that one and drops further data, which the
-// peer sends again later): the connection's window is closed, not the link.
+// Received data waits in a connection's queue until the service reads it; what it may hold of
+// the link's buffers and of the heap is bounded (rx_budget.h): a connection keeps at most
+// conn_pinned_max pinned pbufs, beyond that its data is copied into its own heap buffers
+// (coalesced, so tiny segments cost bytes, not pages). When the copies have no share of the
+// heap left, the segment is refused (lwIP keeps that one and drops further data, which the
+// peer sends again later): the connection's window is closed, not the link, and the heap is
+// left to everything else.
 // New connections are refused once this many PCBs hold connections that are not in TIME_WAIT
 // (those lwIP recycles harmlessly): a SYN then never makes lwIP kill a live connection. The
 // rest stay for the service's own outgoing connections.
@@ -104,18 +101,7 @@ void stop_idle_persist_timers() {
 namespace {
 
 constexpr std::size_t conn_pinned_max = 32;
-constexpr std::size_t all_pinned_max = 64;
 constexpr std::size_t coalesce_size = 2048;  // smallest heap buffer a copy starts
-std::size_t g_pinned = 0;                    // pinned pbufs in every connection's queue
-
-/// True if `p` lies in a shared receive buffer (not a heap allocation of ours).
-bool pinned(const struct pbuf* p) { return pbuf_get_allocsrc(p) != PBUF_TYPE_ALLOC_SRC_MASK_STD_HEAP; }
-
-std::size_t count_pinned(const struct pbuf* p) {
-    std::size_t n = 0;
-    for (; p != nullptr; p = p->next) n += pinned(p) ? 1 : 0;
-    return n;
-}
 }  // namespace
 
 struct TcpConn {
@@ -132,6 +118,7 @@ struct TcpConn {
     std::size_t rx_off = 0;    // bytes of rx_head already read
     std::size_t rx_bytes = 0;  // unread bytes in the queue
     std::size_t rx_pinned = 0;     // pbufs of the queue in shared receive buffers (see above)
+    std::size_t rx_heap = 0;       // unread bytes of the queue in heap pbufs
     std::size_t rx_tail_room = 0;  // free bytes after rx_tail when it is our copy buffer
     bool fin = false;          // the peer closed its side
     bool wr_shut = false;      // we queued our FIN (shutdown_write or close)
@@ -238,7 +225,8 @@ TcpConn::~TcpConn() {
         loop().schedule(w->wakeup);
     }
     if (rx_head != nullptr) pbuf_free(rx_head);  // the queue is one chain of single references
-    g_pinned -= rx_pinned;
+    pinned_in_queues() -= rx_pinned;
+    held_on_heap(-static_cast<std::ptrdiff_t>(rx_heap));
     --counters().tcp_open;
 }
 
@@ -254,6 +242,10 @@ std::size_t TcpConn::consume(std::span<std::byte> out) {
         struct pbuf* h = rx_head;
         const std::size_t take = std::min<std::size_t>(h->len - rx_off, out.size() - n);
         std::memcpy(out.data() + n, static_cast<const std::byte*>(h->payload) + rx_off, take);
+        if (!pinned(h)) {
+            rx_heap -= take;
+            held_on_heap(-static_cast<std::ptrdiff_t>(take));
+        }
         n += take;
         rx_off += take;
         if (rx_off == h->len) {
@@ -266,7 +258,7 @@ std::size_t TcpConn::consume(std::span<std::byte> out) {
             h->next = nullptr;
             if (pinned(h)) {
                 --rx_pinned;
-                --g_pinned;
+                --pinned_in_queues();
             }
             pbuf_free(h);  // a custom pbuf returns its page to the link here
             rx_off = 0;
@@ -324,22 +316,32 @@ void TcpConn::append(struct pbuf* p) {
 bool TcpConn::take(struct pbuf* p) {
     const std::size_t n = p->tot_len;
     const std::size_t pins = count_pinned(p);
-    if (pins == 0 || (rx_pinned + pins <= conn_pinned_max && g_pinned + pins <= all_pinned_max)) {
+    if (pins == 0 || (rx_pinned + pins <= conn_pinned_max && pinned_in_queues() + pins <= all_pinned_max)) {
         append(p);
+        const std::size_t heap = heap_bytes(p);  // lwIP's own copies (reassembly, a link short of buffers)
         rx_pinned += pins;
-        g_pinned += pins;
+        pinned_in_queues() += pins;
+        rx_heap += heap;
+        held_on_heap(static_cast<std::ptrdiff_t>(heap));
         rx_bytes += n;
         return true;
     }
     // Copy: first into the room left in our last copy buffer, the rest into a new one. The
     // allocation comes first, so a failure leaves everything as it was.
+    if (!may_copy(n, rx_heap)) {
+        ++counters().tcp_rx_refused;
+        return false;
+    }
     const std::size_t into_tail = std::min(rx_tail_room, n);
     struct pbuf* fresh = nullptr;
     std::size_t cap = 0;
     if (n > into_tail) {
         cap = std::max(n - into_tail, coalesce_size);
         fresh = pbuf_alloc(PBUF_RAW, static_cast<u16_t>(cap), PBUF_RAM);
-        if (fresh == nullptr) return false;
+        if (fresh == nullptr) {
+            ++counters().tcp_rx_refused;
+            return false;
+        }
     }
     if (into_tail > 0) {
         pbuf_copy_partial(p, static_cast<std::byte*>(rx_tail->payload) + rx_tail->len, static_cast<u16_t>(into_tail), 0);
@@ -355,6 +357,8 @@ bool TcpConn::take(struct pbuf* p) {
         rx_tail_room = cap - rest;
     }
     rx_bytes += n;
+    rx_heap += n;
+    held_on_heap(static_cast<std::ptrdiff_t>(n));
     ++counters().tcp_rx_copied;
     pbuf_free(p);  // the link's buffers go back now
     return true;
@@ -759,6 +763,7 @@ extern "C" err_t keel_lwip_tcp_inpacket(struct tcp_pcb* pcb, struct tcp_hdr* hdr
     if (pcbs_in_use() >= pcbs_for_listeners && !reclaim_orphan()) return refuse_syn(pcb, hdr);
     return ERR_OK;
 }
+
 
 namespace keel::net {
 

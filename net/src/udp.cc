@@ -1,11 +1,13 @@
-// UdpSocket over lwIP's raw UDP API. The receive callback queues the pbuf (possibly a custom
-// pbuf over the link's page) with its source; recv_from copies it out and frees it.
+// UdpSocket over lwIP's raw UDP API. The receive callback queues the pbuf (a custom pbuf over
+// the link's page while the socket is within its share of them, else a heap copy: see
+// rx_budget.h) with its source; recv_from copies it out and frees it.
 #include "keel/net/udp.h"
 
 #include <new>
 
 #include "keel/loop.h"
 #include "lwip_glue.h"
+#include "rx_budget.h"
 
 namespace keel::net {
 namespace detail {
@@ -14,6 +16,8 @@ struct UdpState {
     struct Item {
         struct pbuf* p;
         Endpoint from;
+        std::size_t pins;  // pinned pbufs in p
+        std::size_t heap;  // bytes of p on the heap
     };
 
     ~UdpState() {
@@ -23,7 +27,7 @@ struct UdpState {
             udp_remove(pcb);
         }
         while (count > 0) {
-            pbuf_free(queue[head].p);
+            release(queue[head]);
             head = (head + 1) % UdpSocket::queue_capacity;
             --count;
         }
@@ -40,17 +44,45 @@ struct UdpState {
             pbuf_free(p);
             return;
         }
-        s->queue[(s->head + s->count) % UdpSocket::queue_capacity] =
-            Item{p, Endpoint{from_lwip(*addr), port}};
+        std::size_t pins = count_pinned(p);
+        const bool over = s->pinned + pins > UdpSocket::pinned_max || pinned_in_queues() + pins > all_pinned_max;
+        if (pins > 0 && over) {
+            // Over the socket's share of the link's buffers: a copy, so the page goes back now.
+            struct pbuf* copy = may_copy(p->tot_len, s->heap) ? pbuf_clone(PBUF_RAW, PBUF_RAM, p) : nullptr;
+            pbuf_free(p);
+            if (copy == nullptr) {
+                ++counters().udp_rx_dropped;
+                return;
+            }
+            p = copy;
+            pins = 0;
+        }
+        const Item item{p, Endpoint{from_lwip(*addr), port}, pins, heap_bytes(p)};
+        s->queue[(s->head + s->count) % UdpSocket::queue_capacity] = item;
         ++s->count;
+        s->pinned += pins;
+        pinned_in_queues() += pins;
+        s->heap += item.heap;
+        held_on_heap(static_cast<std::ptrdiff_t>(item.heap));
         ++counters().udp_rx;
         if (s->reader != nullptr) loop().schedule(s->reader->wakeup);
+    }
+
+    /// Free a dequeued item's pbuf and give back its share.
+    void release(const Item& item) {
+        pinned -= item.pins;
+        pinned_in_queues() -= item.pins;
+        heap -= item.heap;
+        held_on_heap(-static_cast<std::ptrdiff_t>(item.heap));
+        pbuf_free(item.p);
     }
 
     struct udp_pcb* pcb = nullptr;
     Item queue[UdpSocket::queue_capacity] = {};
     std::size_t head = 0;
     std::size_t count = 0;
+    std::size_t pinned = 0;  // pinned pbufs in the queue
+    std::size_t heap = 0;    // bytes of the queue on the heap
     Waiter* reader = nullptr;
 };
 
@@ -68,7 +100,7 @@ bool UdpRecv::step(UdpState& s, Result<Datagram>& out) {
     d.size = pbuf_copy_partial(item.p, buf.data(),
                                static_cast<u16_t>(d.truncated ? buf.size() : item.p->tot_len), 0);
     LwipCall call;
-    pbuf_free(item.p);
+    s.release(item);
     out = d;
     return true;
 }

@@ -44,7 +44,7 @@ Task<void> run(Discovery what, xen::XenStore& xs) {
             for (std::size_t i = 0; i < count; ++i) {
                 const std::uint64_t now = loop().now();
                 bool up = found[i]->live();
-                if (!up && now < deadline) up = co_await found[i]->ready().wait_for(deadline - now);
+                if (!up && now < deadline) up = (co_await found[i]->wait_ready(deadline - now)).ok();
                 if (!up) {
                     KLOG_WARN("%s: %s: not connected yet; its calls fail until it is", what.driver,
                               found[i]->nodename().data());

@@ -27,6 +27,7 @@ Frontend::~Frontend() {
     // resume into a destroyed driver; the deferred go_down withdraws itself with its Wakeup).
     supervisor_ = Task<void>{};
     dev_.set_teardown(nullptr);
+    answer_ready_waiters(Error::cancelled);  // they resume later, touching nothing of ours
     KASSERT(!connection_ && !live_);  // the derived destructor did not call shutdown(): our bug
 }
 
@@ -72,7 +73,7 @@ Task<Result<void>> Frontend::connect() {
     consecutive_errors_ = 0;
     ++connects_;
     go_live();
-    if (live_) ready_.set();  // go_live() may already have asked for a reset
+    if (live_) answer_ready_waiters(Error::ok);  // go_live() may already have asked for a reset
     co_return r;
 }
 
@@ -89,7 +90,6 @@ void Frontend::stop_data_path(Error why) {
         return;
     }
     live_ = false;
-    ready_.reset();
     go_down(why);
 }
 
@@ -125,7 +125,6 @@ void Frontend::request_reset(const char* why, Error fail_with) {
     // returns an error. go_down() runs the driver's callbacks, which may call back into the
     // layer above that is still inside this very call (its transmit pump): so from the loop.
     live_ = false;
-    ready_.reset();
     down_pending_ = true;
     down_why_ = fail_with;
     loop().schedule(deferred_down_);
@@ -142,8 +141,17 @@ bool Frontend::reset_storm() {
 }
 
 void Frontend::give_up() {
-    supervising_ = false;
     given_up_ = true;
+    stop_supervising();
+}
+
+void Frontend::stop_supervising() {
+    supervising_ = false;
+    answer_ready_waiters(Error::closed);
+}
+
+void Frontend::answer_ready_waiters(Error e) {
+    while (ReadyAwaiter* w = ready_waiters_.pop_front()) w->answer(e);
 }
 
 // ---- supervisor ----------------------------------------------------------------------------------
@@ -189,7 +197,7 @@ Task<void> Frontend::supervise() {
                 Result<XenbusNode> node = co_await XenbusDevice::probe(xs_, dev_.nodename());
                 if (!node) {
                     KLOG_WARN("%s: %s: device gone (%s); not reconnecting", driver_, name, to_string(node.error()));
-                    supervising_ = false;
+                    stop_supervising();
                     co_return;
                 }
                 KLOG_INFO("%s: %s: backend closed the connection; reconnecting", driver_, name);

@@ -25,6 +25,8 @@ public:
         /// n contiguous pages, or nullptr when out.
         virtual void* alloc_pages(std::size_t n) = 0;
         virtual void free_pages(void* p, std::size_t n) = 0;
+        /// Pages alloc_pages could still hand out (in total, not necessarily contiguous).
+        virtual std::size_t free_page_count() const = 0;
     };
 
     static constexpr std::size_t page_size = 4096;
@@ -61,6 +63,8 @@ public:
     std::size_t allocations() const { return allocations_; }
     /// Pages currently held from the source (slabs, cached empty slabs and page blocks).
     std::size_t pages() const { return pages_; }
+    /// Bytes still to be had: the source's free pages (free slots in slabs are not counted).
+    std::size_t headroom() const;
 
     /// Number of slab size classes.
     static constexpr std::size_t class_count = 19;
@@ -94,6 +98,11 @@ private:
 /// a bug (panics).
 Heap& global_heap();
 void set_global_heap(Heap* h);
+/// global_heap().headroom(), or SIZE_MAX with no global heap (host builds, where operator new
+/// is the host's). What a client can make the guest allocate is checked against this before
+/// the work starts (net::serve's reserve, the rx copies' share), so that running out is a
+/// refusal there, not a panic in an operator new later.
+std::size_t heap_headroom();
 
 /// A Heap::PageSource over a PageAllocator, for memory mapped at physical + virt_offset.
 class PageAllocatorSource final : public Heap::PageSource {
@@ -102,6 +111,7 @@ public:
         : pages_(pages), offset_(virt_offset) {}
     void* alloc_pages(std::size_t n) override;
     void free_pages(void* p, std::size_t n) override;
+    std::size_t free_page_count() const override { return pages_.free_pages(); }
 
 private:
     PageAllocator& pages_;

@@ -36,6 +36,7 @@ struct HostPages : Heap::PageSource {
         held -= n;
         std::free(p);
     }
+    std::size_t free_page_count() const override { return limit - held; }
     ~HostPages() override {
         for (auto& [p, n] : out) std::free(p);
     }
@@ -218,6 +219,27 @@ TEST(Heap, OutOfMemory) {
     void* c = heap.alloc(32);
     EXPECT_NE(c, nullptr);
     heap.free(c);
+}
+
+// headroom() is what the checks before client-driven work rely on (net::serve's reserve): the
+// source's free pages, shrinking as blocks take pages and growing as they are freed.
+TEST(Heap, HeadroomIsTheSourcesFreePages) {
+    HostPages src;
+    src.limit = 8;
+    Heap heap(src);
+    EXPECT_EQ(heap.headroom(), 8u * 4096);
+    void* big = heap.alloc(3 * 4096 - 64);
+    EXPECT_EQ(heap.headroom(), 5u * 4096);
+    void* small = heap.alloc(16);
+    EXPECT_EQ(heap.headroom(), 4u * 4096);
+    heap.free(big);
+    EXPECT_EQ(heap.headroom(), 7u * 4096);
+    heap.free(small);
+
+    EXPECT_EQ(heap_headroom(), SIZE_MAX);  // no global heap: the host's operator new
+    set_global_heap(&heap);
+    EXPECT_EQ(heap_headroom(), heap.headroom());
+    set_global_heap(nullptr);
 }
 
 TEST(Heap, ZeroSizeGivesAUniqueBlock) {

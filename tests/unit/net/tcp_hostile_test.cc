@@ -2,10 +2,12 @@
 // flood of connections cannot push out the ones already being served.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstring>
 #include <vector>
 
 #include "fakes/fake_link.h"
+#include "scarce_heap.h"
 
 namespace keel::net::test {
 namespace {
@@ -31,6 +33,10 @@ Task<std::vector<std::byte>> read_all(TcpStream& st, std::size_t want) {
         got.insert(got.end(), buf, buf + *r);
     }
     co_return got;
+}
+
+Task<Result<TcpStream>> accept_within(TcpListener& l, std::uint64_t timeout_ns) {
+    co_return co_await l.accept_for(timeout_ns);
 }
 
 /// Send `data` on `st` and close the sending side.
@@ -66,6 +72,60 @@ TEST_F(Hostile, TinySegmentsOnAnUnreadConnectionDoNotStarveTheLink) {
     for (std::size_t i = 0; i < tiny; ++i) {
         ASSERT_EQ((*slow_got)[i], std::byte{static_cast<unsigned char>(i % 251)}) << "at " << i;
     }
+    EXPECT_EQ(link_b->rx_held(), 0u);
+}
+
+// Many connections whose service does not read, each sent a whole window of full segments:
+// beyond the pinned share their data is copied onto the heap, but the copies together take at
+// most half of what the heap has left, plus a small floor per connection; the rest is refused
+// (the window closes, lwIP keeps the segment, the peer sends again later). A connection that is
+// read still gets 64 KiB through (on its floor), and once read every unread byte is there, in
+// order. (Before the cap, the copies grew with the number of connections, a window each, until
+// the heap ran out under everything else.)
+TEST_F(Hostile, UnreadConnectionsTogetherHoldABoundedShareOfTheHeap) {
+    ScarceHeap scarce;
+    // 520 KiB of headroom (it does not shrink here: the copies come from the host's heap). The
+    // connections are few enough for the clients' unacknowledged segments to fit lwIP's pool:
+    // both ends are in this one stack.
+    scarce.left = 130;
+    constexpr std::size_t conns = 16, each = 60000;
+    // The share (here all the headroom, which does not shrink) plus a floor of 16 KiB and a
+    // segment per connection.
+    const std::size_t bound = scarce.left * 4096 + (conns + 1) * (16 * 1024 + 1460);
+    auto l = TcpListener::listen(7300, 128);
+    ASSERT_TRUE(l.ok());
+    std::vector<TcpStream> clients, servers;
+    for (std::size_t i = 0; i <= conns; ++i) {
+        auto c = run(TcpStream::connect(addr_b, 7300, s(5)));
+        ASSERT_TRUE(c && c->ok());
+        clients.push_back(std::move(c->value()));
+        auto a = run(accept_within(*l, s(5)));
+        ASSERT_TRUE(a && a->ok());
+        servers.push_back(std::move(a->value()));
+    }
+    const auto data = pattern(each);
+    for (std::size_t i = 0; i < conns; ++i) start(send_all(clients[i], data));
+    std::uint64_t peak = 0;
+    run_until([&] {
+        peak = std::max(peak, stats().rx_heap_bytes);
+        return false;
+    }, s(20));
+    EXPECT_LE(peak, bound) << "the unread connections' copies outgrew the heap's share";
+    EXPECT_GT(stats().tcp_rx_refused, 0u);
+    EXPECT_LE(link_b->rx_held(), 100u) << "the unread connections pin the link's buffers";
+
+    const auto big = pattern(64 * 1024);
+    start(send_all(clients[conns], big));
+    auto got = run(read_all(servers[conns], big.size()), s(120));
+    ASSERT_TRUE(got);
+    EXPECT_TRUE(*got == big);
+
+    for (std::size_t i = 0; i < conns; ++i) {
+        auto r = run(read_all(servers[i], each), s(120));
+        ASSERT_TRUE(r);
+        EXPECT_TRUE(*r == data) << "connection " << i;
+    }
+    EXPECT_EQ(stats().rx_heap_bytes, 0u);
     EXPECT_EQ(link_b->rx_held(), 0u);
 }
 

@@ -7,6 +7,7 @@
 
 #include "fakes/fake_link.h"
 #include "keel/net/serve.h"
+#include "scarce_heap.h"
 
 namespace keel::net::test {
 namespace {
@@ -497,6 +498,55 @@ TEST_F(Tcp, ServeLimitsConnectionsAndEndsWithTheListener) {
     EXPECT_EQ(served, 1);
     l->close();
     ASSERT_TRUE(run_until([&] { return loop_task.done(); }));
+}
+
+// net::serve keeps serve_heap_reserve of heap for the connections it serves: below it, a new
+// connection is reset before its handler (frame, buffers) is created, counted and logged; the
+// connection being served goes on, and new ones are taken again once memory is back. (Before,
+// the handler's frame came from operator new, which panics when the heap is out: a client
+// opening connections at the wrong moment crashed the guest.)
+TEST_F(Tcp, ServeRefusesNewConnectionsWhileTheHeapIsUnderItsReserve) {
+    ScarceHeap scarce;
+    keel::test::CaptureSink sink;
+    set_log_sink(&sink);
+    auto l = TcpListener::listen(7031);
+    ASSERT_TRUE(l.ok());
+    ServeCounters conns;
+    Event release;
+    int served = 0;
+    Task<void> loop_task =
+        serve(*l, 8, conns, "test", [&](TcpStream st) { return hold_until(std::move(st), release, served); });
+    loop_task.start();
+
+    auto first = run(TcpStream::connect(addr_b, 7031, s(5)));
+    ASSERT_TRUE(first && first->ok());
+    ASSERT_TRUE(run_until([&] { return conns.open == 1; }));
+
+    scarce.left = serve_heap_reserve / 4096 - 1;
+    auto second = run(TcpStream::connect(addr_b, 7031, s(5)));
+    ASSERT_TRUE(second && second->ok());  // lwIP completes the handshake before accept()
+    ASSERT_TRUE(run_until([&] { return conns.refused_memory == 1; }, s(5)));
+    std::byte buf[8];
+    auto r = run(read_some(second->value(), buf));
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->error(), Error::closed);
+    EXPECT_EQ(served, 1);
+    EXPECT_EQ(conns.refused, 0u);
+    bool logged = false;
+    for (const auto& line : sink.lines) logged = logged || line.find("test: refusing new connections") < line.size();
+    EXPECT_TRUE(logged);
+
+    scarce.left = 1024;
+    auto third = run(TcpStream::connect(addr_b, 7031, s(5)));
+    ASSERT_TRUE(third && third->ok());
+    ASSERT_TRUE(run_until([&] { return conns.open == 2; }));
+    EXPECT_EQ(served, 2);
+
+    release.set();
+    ASSERT_TRUE(run_until([&] { return conns.open == 0; }));
+    l->close();
+    ASSERT_TRUE(run_until([&] { return loop_task.done(); }));
+    set_log_sink(nullptr);
 }
 
 }  // namespace

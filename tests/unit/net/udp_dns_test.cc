@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "fakes/fake_link.h"
+#include "scarce_heap.h"
 
 namespace keel::net::test {
 namespace {
@@ -62,6 +63,66 @@ TEST_F(Udp, FullQueueDropsAndCounts) {
     run_until([] { return false; }, ms(10));
     EXPECT_EQ(server->queued(), UdpSocket::queue_capacity);
     EXPECT_EQ(stats().udp_rx_dropped, dropped + 3);
+}
+
+/// Receive every queued datagram of `sock` (without waiting): their texts, in order.
+Task<std::vector<std::string>> drain(UdpSocket& sock) {
+    std::vector<std::string> got;
+    std::byte buf[64];
+    while (sock.queued() > 0) {
+        auto d = co_await sock.recv_from(buf);
+        if (!d) break;
+        got.emplace_back(reinterpret_cast<char*>(buf), d->size);
+    }
+    co_return got;
+}
+
+class UdpFlood : public TwoHosts<> {
+protected:
+    /// Send "datagram 0", "datagram 1", ... (`n` of them) from `from` to B's `port`, one at a time.
+    void flood(UdpSocket& from, std::uint16_t port, std::size_t n) {
+        for (std::size_t i = 0; i < n; ++i) {
+            const std::string text = "datagram " + std::to_string(i);
+            ASSERT_TRUE(from.send_to({addr_b, port}, as_bytes(text.c_str())).ok());
+            run_until([&] { return !dev_a.pending(); });
+        }
+        run_until([] { return false; }, ms(10));
+    }
+};
+
+// A flood to a socket its service does not read keeps at most UdpSocket::pinned_max of the
+// link's receive buffers: the datagrams beyond are copied onto the heap and their pages go back
+// at once. Read later, every queued datagram is intact and in order. (Before, each queued
+// datagram kept its page: a few flooded sockets held the link's buffers and it received
+// nothing else.)
+TEST_F(UdpFlood, AFloodToAnUnreadSocketPinsFewLinkBuffers) {
+    auto server = UdpSocket::bind(5004);
+    auto client = UdpSocket::bind(0);
+    ASSERT_TRUE(server.ok() && client.ok());
+    ASSERT_NO_FATAL_FAILURE(flood(*client, 5004, UdpSocket::queue_capacity));
+    EXPECT_EQ(server->queued(), UdpSocket::queue_capacity);
+    EXPECT_LE(link_b->rx_held(), UdpSocket::pinned_max);
+    auto got = run(drain(*server));
+    ASSERT_TRUE(got);
+    ASSERT_EQ(got->size(), UdpSocket::queue_capacity);
+    for (std::size_t i = 0; i < got->size(); ++i) EXPECT_EQ((*got)[i], "datagram " + std::to_string(i));
+    EXPECT_EQ(link_b->rx_held(), 0u);
+    EXPECT_EQ(stats().rx_heap_bytes, 0u);
+}
+
+// With no share of the heap left for copies, the datagrams beyond the pinned share are dropped
+// and counted (UDP may lose datagrams; the link may not lose its buffers).
+TEST_F(UdpFlood, AFloodWithoutHeapForCopiesIsDroppedAndCounted) {
+    ScarceHeap scarce;
+    scarce.left = 0;
+    auto server = UdpSocket::bind(5005);
+    auto client = UdpSocket::bind(0);
+    ASSERT_TRUE(server.ok() && client.ok());
+    const auto dropped = stats().udp_rx_dropped;
+    ASSERT_NO_FATAL_FAILURE(flood(*client, 5005, UdpSocket::queue_capacity));
+    EXPECT_EQ(server->queued(), UdpSocket::pinned_max);
+    EXPECT_EQ(stats().udp_rx_dropped, dropped + UdpSocket::queue_capacity - UdpSocket::pinned_max);
+    EXPECT_LE(link_b->rx_held(), UdpSocket::pinned_max);
 }
 
 TEST_F(Udp, ErrorsAreValues) {

@@ -103,6 +103,11 @@ private:
     xen::Grant grant_;
 };
 
+/// co_await p.wait_ready(timeout_ns).
+Task<Result<void>> ready_within(Probe& p, std::uint64_t timeout_ns) {
+    co_return co_await p.wait_ready(timeout_ns);
+}
+
 class FrontendTest : public FrontendRig {
 protected:
     FrontendTest() : backend(d, platform, entries) { add_backend(backend); }
@@ -130,7 +135,9 @@ TEST_F(FrontendTest, SupervisorConnectsAndSetsReady) {
     Probe& p = make();
     p.start();
     ASSERT_TRUE(run_until([&] { return p.live(); }));
-    EXPECT_TRUE(p.ready().is_set());
+    auto ready = run(ready_within(p, 0));
+    ASSERT_TRUE(ready);
+    EXPECT_TRUE(ready->ok()) << "a connected device is ready at once";
     EXPECT_EQ(p.connects(), 1u);
     EXPECT_EQ(p.lives, 1);
     EXPECT_TRUE(backend.connected());
@@ -185,7 +192,6 @@ TEST_F(FrontendTest, ResetsAfterConsecutiveProtocolErrorsAndReconnects) {
     EXPECT_EQ(p.resets(), 0u);
     p.bad_response();  // three in a row
     EXPECT_FALSE(p.live()) << "the data path stops at once";
-    EXPECT_FALSE(p.ready().is_set());
     EXPECT_EQ(p.resets(), 1u);
     EXPECT_EQ(p.downs, 0) << "go_down() must not run inside the data-path call that asked for the reset";
     loop.run_once(false);
@@ -218,6 +224,56 @@ TEST_F(FrontendTest, StopsWhenTheDeviceIsRemoved) {
     ASSERT_TRUE(run_until([&] { return !p.supervising(); }));
     EXPECT_TRUE(logged("device gone"));
     EXPECT_EQ(p.connects(), 1u);
+}
+
+// A task waiting for the device to become ready is answered when the supervisor gives up (and a
+// later wait fails at once), never left waiting for a device nobody will connect. (Before, it
+// waited forever.)
+TEST_F(FrontendTest, ReadyWaitersGetAnErrorWhenTheDeviceIsGivenUp) {
+    Probe& p = make({.reconnect_delay_ns = ms(10), .max_connect_failures = 3});
+    p.fail_configures = 100;
+    std::optional<Result<void>> waited;
+    spawn(keep_result(ready_within(p, 0), waited));
+    p.start();
+    ASSERT_TRUE(run_until([&] { return waited.has_value(); }));
+    EXPECT_TRUE(p.given_up());
+    EXPECT_EQ(waited->error(), Error::closed);
+    auto later = run(ready_within(p, s(60)));
+    ASSERT_TRUE(later);
+    EXPECT_EQ(later->error(), Error::closed);
+}
+
+// The same when the toolstack removed the device.
+TEST_F(FrontendTest, ReadyWaitersGetAnErrorWhenTheDeviceIsGone) {
+    Probe& p = make({.reconnect_delay_ns = ms(10)});
+    p.start();
+    ASSERT_TRUE(run_until([&] { return p.live(); }));
+    d.remove(std::string(probe_front) + "/backend");
+    backend.xenbus().set_state(S::closing);
+    std::optional<Result<void>> waited;
+    ASSERT_TRUE(run_until([&] { return !p.live(); }));
+    spawn(keep_result(ready_within(p, 0), waited));
+    ASSERT_TRUE(run_until([&] { return waited.has_value(); }));
+    EXPECT_FALSE(p.supervising());
+    EXPECT_EQ(waited->error(), Error::closed);
+}
+
+// A Frontend destroyed while tasks wait for it to become ready answers them with
+// Error::cancelled; they resume from the loop and touch nothing of it (ASan would see it).
+// (Before, the destroyed Event panicked on its waiters.) A timed wait times out as before.
+TEST_F(FrontendTest, ADestroyedFrontendAnswersItsReadyWaiters) {
+    Probe& p = make({.reconnect_delay_ns = ms(10)});
+    p.fail_configures = 1000;
+    std::optional<Result<void>> forever, timed;
+    spawn(keep_result(ready_within(p, 0), forever));
+    spawn(keep_result(ready_within(p, ms(50)), timed));
+    p.start();
+    ASSERT_TRUE(run_until([&] { return timed.has_value(); }));
+    EXPECT_EQ(timed->error(), Error::timed_out);
+    EXPECT_FALSE(forever.has_value());
+    probe.reset();
+    ASSERT_TRUE(run_until([&] { return forever.has_value(); }));
+    EXPECT_EQ(forever->error(), Error::cancelled);
 }
 
 TEST_F(FrontendTest, ConnectBeforeInitIsRefused) {

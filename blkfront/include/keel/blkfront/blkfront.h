@@ -171,8 +171,8 @@ public:
     Task<Result<void>> flush() override;
     Task<Result<void>> discard(std::uint64_t sector, std::uint64_t count) override;
 
-    /// True while the data path runs (Connected and not being reset). Frontend::ready() is set
-    /// while it does (discovery waits for the first connection).
+    /// True while the data path runs (Connected and not being reset). Frontend::wait_ready()
+    /// waits for it (discovery, for the first connection).
     bool connected() const { return live(); }
     const Features& features() const { return features_; }
     Stats stats() const { return with_connection_counts(stats_); }

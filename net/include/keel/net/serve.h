@@ -11,9 +11,11 @@
 // Context: loop only.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <utility>
 
+#include "keel/heap.h"
 #include "keel/log.h"
 #include "keel/net/config.h"
 #include "keel/net/tcp.h"
@@ -31,7 +33,14 @@ Task<Result<TcpListener>> start_listening(Config cfg, std::uint16_t port, const 
 struct ServeCounters {
     unsigned open = 0;          ///< connections whose handler is running (gauge)
     std::uint64_t refused = 0;  ///< connections reset at once because max_conns were open
+    std::uint64_t refused_memory = 0;  ///< connections reset at once: heap under serve_heap_reserve
 };
+
+/// Heap a serve() loop keeps for the connections it serves (their frames, buffers, the tasks
+/// they start): while less is left (keel::heap_headroom()), a new connection is reset before
+/// anything is allocated for it. A client can then make the guest refuse, not run out inside
+/// an operator new (which panics).
+inline constexpr std::size_t serve_heap_reserve = 256 * 1024;
 
 namespace detail {
 /// Runs one connection's handler, counting it open meanwhile.
@@ -46,12 +55,16 @@ inline Task<void> serve_counted(Task<void> handler, ServeCounters& counters) {
 /// each. With `max_conns` handlers running, a new connection is reset at once: refused rather
 /// than let it starve the others. (Below that, the stack itself refuses new connections once
 /// its PCBs run short, counted in stats().tcp_refused: a connection being served is never
-/// dropped for a newcomer.) A failed accept is logged (as "`who`: accept failed") and
-/// retried after 10 ms. Returns when the listener is closed (Error::closed or
-/// Error::cancelled); `listener` and `counters` must outlive the loop and its handlers.
+/// dropped for a newcomer.) While the heap's headroom is under serve_heap_reserve, a new
+/// connection is reset at once too, before its handler exists (counted in refused_memory,
+/// logged at most every 10 s as "`who`: refusing new connections: ..."). A failed accept is
+/// logged (as "`who`: accept failed") and retried after 10 ms. Returns when the listener is
+/// closed (Error::closed or Error::cancelled); `listener` and `counters` must outlive the loop
+/// and its handlers.
 template <typename Handler>
 Task<void> serve(TcpListener& listener, unsigned max_conns, ServeCounters& counters, const char* who,
                  Handler handler) {
+    std::uint64_t next_report = 0;  // of refusals for want of memory
     for (;;) {
         auto conn = co_await listener.accept();
         if (!conn.ok()) {
@@ -63,6 +76,18 @@ Task<void> serve(TcpListener& listener, unsigned max_conns, ServeCounters& count
         if (counters.open >= max_conns) {
             ++counters.refused;
             conn.value().abort();
+            continue;
+        }
+        if (const std::size_t left = heap_headroom(); left < serve_heap_reserve) {
+            ++counters.refused_memory;
+            conn.value().abort();
+            if (loop().now() >= next_report) {  // one line per 10 s at most: the flood is the client's
+                KLOG_WARN("%s: refusing new connections: %zu KiB of heap left, %zu KiB kept for those served "
+                          "(%llu refused so far)",
+                          who, left / 1024, serve_heap_reserve / 1024,
+                          static_cast<unsigned long long>(counters.refused_memory));
+                next_report = loop().now() + s(10);
+            }
             continue;
         }
         spawn(detail::serve_counted(handler(std::move(conn.value())), counters));

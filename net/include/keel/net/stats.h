@@ -31,11 +31,16 @@ struct Stats {
     std::uint64_t tcp_orphans_reclaimed = 0;  ///< closed by us, held open by the peer (orphans): reset for a newcomer
     std::uint64_t tcp_rx_bytes = 0;        ///< bytes read by the application
     std::uint64_t tcp_rx_copied = 0;       ///< segments copied out of the link's buffers (a connection over its share)
+    std::uint64_t tcp_rx_refused = 0;      ///< segments left to lwIP: no heap share for their copy
     std::uint64_t tcp_tx_bytes = 0;        ///< bytes queued by the application
+
+    /// Unread received data (TCP and UDP queues) held in heap copies (gauge; bounded, see
+    /// net/src/rx_budget.h).
+    std::uint64_t rx_heap_bytes = 0;
 
     // UDP.
     std::uint64_t udp_rx = 0;
-    std::uint64_t udp_rx_dropped = 0;  ///< a socket's queue was full
+    std::uint64_t udp_rx_dropped = 0;  ///< a socket's queue was full, or no share of memory for it
     std::uint64_t udp_tx = 0;
 
     // DNS.

@@ -6,7 +6,8 @@
 //   if (d) (void)sock.send_to(d->from, {buf, d->size});
 //
 // Received datagrams wait in a queue of queue_capacity; when it is full, new ones are dropped
-// and counted (Stats::udp_rx_dropped). Context: loop only.
+// and counted (Stats::udp_rx_dropped), as are those that would hold more than the socket's
+// share of the link's buffers and find no share of the heap for a copy. Context: loop only.
 #pragma once
 
 #include <cstddef>
@@ -47,6 +48,9 @@ class UdpSocket {
 public:
     using RecvAwaiter = detail::Pending<detail::UdpRecv>;
     static constexpr std::size_t queue_capacity = 32;
+    /// Queued datagrams that may keep the link's receive buffers (zero-copy); the others are
+    /// copied onto the heap within the share rx copies have (net/src/rx_budget.h), or dropped.
+    static constexpr std::size_t pinned_max = 16;
 
     UdpSocket() = default;
     UdpSocket(UdpSocket&& o) noexcept : s_(std::exchange(o.s_, nullptr)) {}

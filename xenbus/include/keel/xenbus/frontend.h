@@ -1,5 +1,5 @@
 // The part of a PV frontend that does not depend on its protocol: the XenbusDevice, the
-// connection supervisor, resets and protocol-error counting, and the connected/ready Event.
+// connection supervisor, resets and protocol-error counting, and the waits for a connection.
 // A driver (netfront, blkfront) derives from Frontend and implements only its protocol
 // through the hooks below; its data path stays non-virtual (it calls the inline
 // good_response() / protocol_error() and reads live()).
@@ -40,6 +40,7 @@
 #include <cstdint>
 #include <string_view>
 
+#include "keel/intrusive_list.h"
 #include "keel/loop.h"
 #include "keel/result.h"
 #include "keel/task.h"
@@ -99,10 +100,14 @@ public:
     /// release()).
     Task<Result<void>> close();
 
+    class ReadyAwaiter;
     /// True while the data path runs (connected and not being reset).
     bool live() const { return live_; }
-    /// Set while the data path runs (discovery waits on it for a first connection).
-    Event& ready() { return ready_; }
+    /// co_await: Result<void> once the data path runs (at once if it does); Error::closed when
+    /// the supervisor gave up or found the device gone, Error::cancelled when the Frontend is
+    /// destroyed meanwhile (the waiter then touches nothing of it), Error::timed_out after
+    /// `timeout_ns` (0: no timeout). Discovery waits so for a first connection.
+    ReadyAwaiter wait_ready(std::uint64_t timeout_ns = 0);
     /// The supervisor runs (false before start(), after it gave up or found the device gone).
     bool supervising() const { return supervising_; }
     std::string_view nodename() const { return dev_.nodename(); }
@@ -190,6 +195,9 @@ private:
     /// One more reset: true if that makes max_resets within reset_window_ns.
     bool reset_storm();
     void give_up();
+    /// The supervisor stops for good (gave up, device gone): the ready waiters are answered.
+    void stop_supervising();
+    void answer_ready_waiters(Error e);
 
     FrontendOptions options_;
     bool initialised_ = false;
@@ -215,10 +223,58 @@ protected:
     XenbusDevice dev_;
 
 private:
-    Event ready_;
+    IntrusiveList<ReadyAwaiter> ready_waiters_;
     Event attention_;  ///< set when the connection ended or a reset is wanted
     Wakeup deferred_down_{&on_deferred_down, this};  ///< withdrawn when destroyed
     Task<void> supervisor_;
 };
+
+/// What wait_ready() returns. Lives in the waiting task's frame; the Frontend answers it (and
+/// unlinks it) when the data path starts, when it stops supervising for good, or when it is
+/// destroyed; the task resumes from the loop with the answer alone.
+class [[nodiscard]] Frontend::ReadyAwaiter : public ListNode<> {
+public:
+    ReadyAwaiter(Frontend& f, std::uint64_t deadline_ns) : f_(&f), deadline_(deadline_ns) {}
+    ReadyAwaiter(const ReadyAwaiter&) = delete;
+    ReadyAwaiter& operator=(const ReadyAwaiter&) = delete;
+
+    bool await_ready() noexcept {
+        if (f_->live_) return true;
+        if (f_->given_up_ || (f_->started_ && !f_->supervising_)) result_ = Error::closed;
+        return result_ != Error::ok;
+    }
+    void await_suspend(std::coroutine_handle<> h) {
+        h_ = h;
+        f_->ready_waiters_.push_back(*this);
+        if (deadline_ != 0) timer_.start_at(deadline_, [this] { answer(Error::timed_out); });
+    }
+    Result<void> await_resume() const noexcept {
+        if (result_ != Error::ok) return result_;
+        return {};
+    }
+
+private:
+    friend Frontend;
+    void answer(Error e) {
+        if (linked()) unlink();
+        timer_.cancel();
+        result_ = e;
+        loop().schedule(wakeup_);
+    }
+    static void resume(void* self) { static_cast<ReadyAwaiter*>(self)->h_.resume(); }
+
+    Frontend* f_;  ///< read before suspending only: the answer may come from its destructor
+    std::uint64_t deadline_;
+    Error result_ = Error::ok;
+    std::coroutine_handle<> h_;
+    Timer timer_;
+    Wakeup wakeup_{&resume, this};
+};
+
+inline Frontend::ReadyAwaiter Frontend::wait_ready(std::uint64_t timeout_ns) {
+    if (timeout_ns == 0) return ReadyAwaiter(*this, 0);
+    const std::uint64_t now = loop().now();
+    return ReadyAwaiter(*this, timeout_ns > ~0ull - now ? ~0ull : now + timeout_ns);
+}
 
 }  // namespace keel::xenbus
