@@ -52,8 +52,10 @@
 #define LWIP_HOOK_IP6_ROUTE(src, dest) keel_lwip_route6(src, dest)
 /* A SYN to a listener is refused (RST) before lwIP would run out of PCBs: lwIP's tcp_alloc()
  * makes room by killing connections in LAST_ACK or CLOSING (answers still on their way) and of
- * lower priority; keel never drops a connection it serves to make room for a newcomer. */
-#define LWIP_HOOK_TCP_INPACKET_PCB(pcb, hdr, optlen, opt1len, opt2, p) keel_lwip_tcp_inpacket(pcb, hdr)
+ * lower priority; keel never drops a connection it serves to make room for a newcomer. A SYN
+ * for a connection in TIME_WAIT opens a new one (net/src/tcp.cc). */
+#define LWIP_HOOK_TCP_INPACKET_PCB(pcb, hdr, optlen, opt1len, opt2, p) \
+    keel_lwip_tcp_inpacket(pcb, hdr, optlen, opt1len, opt2, p)
 
 /* ---- Link layer ---------------------------------------------------------------------------- */
 #define LWIP_ARP 1

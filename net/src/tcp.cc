@@ -20,7 +20,11 @@
 
 extern "C" {
 #include "keel_lwip_hooks.h"
+#include "lwip/ip.h"
+#include "lwip/netif.h"
 #include "lwip/priv/tcp_priv.h"
+#include "lwip/prot/ip4.h"
+#include "lwip/prot/ip6.h"
 }
 
 namespace keel::net {
@@ -79,6 +83,92 @@ bool reclaim_orphan() {
     tcp_abort(oldest);
     return true;
 }
+
+// A SYN for a connection lwIP holds in TIME_WAIT. We close first (a server answering
+// "Connection: close", httpd's linger), so TIME_WAIT is ours, for 2 MSL (2 min); the client
+// knows nothing of it and may pick the same source port again within that time (Linux walks its
+// ephemeral ports in small steps: a few thousand connections wrap them). lwIP answers such a SYN
+// with an ACK (or an RST), never with a connection: the client retransmits its SYN until our
+// TIME_WAIT ends, and connect() times out (seen nested: 6 of 100 requests after an ab run). As
+// RFC 1122 4.2.2.13 and RFC 6191 allow, and as Linux does, the old connection then gives way:
+// it is dropped and the SYN goes through lwIP again, to the listener, from the loop (lwIP is
+// inside tcp_input() here). Our new initial sequence number is past the old connection's (the
+// RFC 6528 clock in keel_lwip_tcp_isn), so its stray segments cannot land in the new one.
+class Reopen {
+public:
+    /// Takes the SYN in `hdr` (host order, options in two parts, data in `p`) for `pcb`, in
+    /// TIME_WAIT: false leaves it to lwIP (no listener on the port, data with the SYN, an odd
+    /// IP header). The TIME_WAIT connection is gone when this returns true; the SYN reaches
+    /// the listener shortly, or, out of memory or queue, is dropped (the client sends it again
+    /// in a second and finds no TIME_WAIT then).
+    static bool take(struct tcp_pcb* pcb, const struct tcp_hdr* hdr, u16_t optlen, u16_t opt1len, const u8_t* opt2,
+                     const struct pbuf* p) {
+        if (p->tot_len != 0 || !listening(hdr->dest)) return false;
+        const u16_t ip_len = ip_current_header_tot_len();
+        if (ip_len != (ip_current_is_v6() ? IP6_HLEN : IPH_HL_BYTES(ip4_current_header()))) return false;
+        if (optlen > opt1len && opt2 == nullptr) return false;
+        ++counters().tcp_time_wait_reopened;
+        const u8_t netif = netif_get_index(ip_current_input_netif());
+        tcp_abort(pcb);  // in TIME_WAIT: freed, nothing sent
+        struct pbuf* q = count_ < capacity ? pbuf_alloc(PBUF_RAW, static_cast<u16_t>(ip_len + TCP_HLEN + optlen), PBUF_RAM)
+                                           : nullptr;
+        if (q == nullptr) return true;
+        auto* out = static_cast<u8_t*>(q->payload);  // one pbuf: PBUF_RAM is contiguous
+        const void* ip = ip_current_is_v6() ? static_cast<const void*>(ip6_current_header())
+                                            : static_cast<const void*>(ip4_current_header());
+        std::memcpy(out, ip, ip_len);
+        auto* th = reinterpret_cast<struct tcp_hdr*>(out + ip_len);
+        std::memcpy(th, hdr, TCP_HLEN);
+        th->src = lwip_htons(hdr->src);  // back to the wire's order, as tcp_input() reads it
+        th->dest = lwip_htons(hdr->dest);
+        th->seqno = lwip_htonl(hdr->seqno);
+        th->ackno = lwip_htonl(hdr->ackno);
+        th->wnd = lwip_htons(hdr->wnd);
+        std::memcpy(out + ip_len + TCP_HLEN, reinterpret_cast<const u8_t*>(hdr) + TCP_HLEN, opt1len);
+        if (optlen > opt1len) std::memcpy(out + ip_len + TCP_HLEN + opt1len, opt2, optlen - opt1len);
+        queue_[count_++] = Item{q, netif};
+        loop().schedule(wakeup_);
+        return true;
+    }
+
+private:
+    struct Item {
+        struct pbuf* p;
+        u8_t netif;
+    };
+    static constexpr std::size_t capacity = 16;
+
+    static bool listening(u16_t port) {
+        for (const struct tcp_pcb_listen* l = tcp_listen_pcbs.listen_pcbs; l != nullptr; l = l->next) {
+            if (l->local_port == port) return true;
+        }
+        return false;
+    }
+
+    // Feeds the queued SYNs to lwIP, as if they had just arrived (their checksums were checked
+    // the first time; only the header's byte order changed since).
+    static void run(void*) {
+        LwipCall call;
+        const std::size_t n = count_;
+        Item items[capacity];
+        std::copy(queue_, queue_ + n, items);
+        count_ = 0;
+        for (std::size_t i = 0; i < n; ++i) {
+            struct netif* nif = netif_get_by_index(items[i].netif);
+            if (nif == nullptr || !netif_is_up(nif)) {
+                pbuf_free(items[i].p);
+                continue;
+            }
+            NETIF_SET_CHECKSUM_CTRL(nif, NETIF_CHECKSUM_ENABLE_ALL & ~NETIF_CHECKSUM_CHECK_TCP);
+            if (ip_input(items[i].p, nif) != ERR_OK) pbuf_free(items[i].p);
+            NETIF_SET_CHECKSUM_CTRL(nif, NETIF_CHECKSUM_ENABLE_ALL);
+        }
+    }
+
+    static inline Item queue_[capacity] = {};
+    static inline std::size_t count_ = 0;
+    static inline Wakeup wakeup_{&run, nullptr};
+};
 
 }  // namespace
 
@@ -751,9 +841,12 @@ TcpListener::AcceptAwaiter TcpListener::accept_for(std::uint64_t timeout_ns) {
 
 }  // namespace keel::net
 
-extern "C" err_t keel_lwip_tcp_inpacket(struct tcp_pcb* pcb, struct tcp_hdr* hdr) {
+extern "C" err_t keel_lwip_tcp_inpacket(struct tcp_pcb* pcb, struct tcp_hdr* hdr, u16_t optlen, u16_t opt1len,
+                                        u8_t* opt2, struct pbuf* p) {
     using namespace keel::net::detail;
-    if (pcb->state != LISTEN || (TCPH_FLAGS(hdr) & (TCP_SYN | TCP_ACK | TCP_RST)) != TCP_SYN) return ERR_OK;
+    if ((TCPH_FLAGS(hdr) & (TCP_SYN | TCP_ACK | TCP_RST)) != TCP_SYN) return ERR_OK;
+    if (pcb->state == TIME_WAIT) return Reopen::take(pcb, hdr, optlen, opt1len, opt2, p) ? ERR_ABRT : ERR_OK;
+    if (pcb->state != LISTEN) return ERR_OK;
     // A full backlog makes lwIP drop the SYN without a word, and the client then waits for its
     // SYN retransmission (1, 3, 7, 15, 31 s): refuse at once instead, so it can retry now.
     const auto* l = reinterpret_cast<const struct tcp_pcb_listen*>(pcb);

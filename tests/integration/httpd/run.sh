@@ -41,7 +41,7 @@ wait $wrk_pid
 cat /tmp/wrk.out
 not4xx=$(awk '$2 !~ /^4[0-9][0-9]$/' /tmp/bad.out)
 [ "$(wc -l < /tmp/bad.out)" = 100 ] || fail "only $(wc -l < /tmp/bad.out) of 100 malformed requests were sent"
-[ -z "$not4xx" ] || { echo "$not4xx" | head; fail "$(wc -l <<<"$not4xx") malformed requests did not get a 4xx"; }
+[ -z "$not4xx" ] || { echo "$not4xx" | head; curl -s --max-time 10 http://$ip/metrics | grep -E '^keel_(tcp|net|heap|http_ref)'; fail "$(wc -l <<<"$not4xx") malformed requests did not get a 4xx"; }
 grep -q 'requests in' /tmp/wrk.out || fail "wrk did not run"
 if grep -q 'Socket errors' /tmp/wrk.out; then fail "wrk saw socket errors"; fi
 if grep -q 'Non-2xx' /tmp/wrk.out; then fail "wrk saw non-2xx responses"; fi

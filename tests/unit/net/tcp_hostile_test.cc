@@ -282,6 +282,87 @@ TEST_P(Orphans, GiveWayToANewcomer) {
     dev_b.on_wire = nullptr;
 }
 
+// A client may open a new connection from the source port of one we closed a moment ago: we
+// close first (httpd answering "Connection: close"), so we hold the old one in TIME_WAIT for
+// 2 minutes, and Linux reuses its ephemeral ports after a few thousand connections. The SYN
+// opens the new connection at once, whatever its sequence number. (Before, lwIP answered it
+// with an ACK, or an RST when it fell in the old window; the client's connect() timed out or
+// failed: 6 of 100 requests in the nested httpd scenario, after ab.)
+class TimeWaitReuse : public Hostile, public ::testing::WithParamInterface<std::uint32_t> {};
+
+TEST_P(TimeWaitReuse, ASynForAConnectionInTimeWaitOpensANewOne) {
+    constexpr std::uint16_t port = 7400;
+    Connected old;
+    ASSERT_NO_FATAL_FAILURE(connect_pair(port, old));
+    const std::uint16_t cport = old.client.local().port;
+    std::uint32_t client_next = 0;  // the old client's next sequence number, as B saw it last
+    dev_a.on_wire = [&](std::vector<std::byte>& f) {
+        if (f.size() >= 54 && f[23] == std::byte{6}) {
+            const std::size_t tcp = 14 + (std::to_integer<std::size_t>(f[14]) & 0xf) * 4;
+            std::uint32_t seq = 0;
+            for (int i = 0; i < 4; ++i) seq = seq << 8 | std::to_integer<std::uint32_t>(f[tcp + 4 + i]);
+            client_next = seq + 1;  // the FIN's, at the end
+        }
+        return false;
+    };
+    // B closes first, then A: B's end stays in TIME_WAIT.
+    std::optional<Result<void>> closed;
+    start([](TcpStream st, std::optional<Result<void>>& out) -> Task<void> {
+        out.emplace(co_await st.close());
+    }(std::move(old.server), closed));
+    auto eof = run(read_all(old.client, 1));
+    ASSERT_TRUE(eof && eof->empty());
+    auto client_closed = run(old.client.close());
+    ASSERT_TRUE(client_closed && client_closed->ok());
+    ASSERT_TRUE(run_until([&] { return closed.has_value(); }));
+    ASSERT_TRUE(closed->ok());
+    run_until([] { return false; }, ms(500));
+    dev_a.on_wire = nullptr;
+
+    std::optional<std::uint32_t> syn_ack;  // B's sequence number in its SYN-ACK to `cport`
+    int other = 0;                          // anything else B sends there (ACK, RST)
+    dev_b.on_wire = [&](std::vector<std::byte>& f) {
+        if (f.size() < 54 || f[12] != std::byte{0x08} || f[13] != std::byte{0x00} || f[23] != std::byte{6}) return false;
+        const std::size_t tcp = 14 + (std::to_integer<std::size_t>(f[14]) & 0xf) * 4;
+        const unsigned dport = std::to_integer<unsigned>(f[tcp + 2]) << 8 | std::to_integer<unsigned>(f[tcp + 3]);
+        if (dport != cport) return false;
+        std::uint32_t seq = 0;
+        for (int i = 0; i < 4; ++i) seq = seq << 8 | std::to_integer<std::uint32_t>(f[tcp + 4 + i]);
+        if ((std::to_integer<unsigned>(f[tcp + 13]) & 0x12) == 0x12) {
+            syn_ack = seq;
+        } else {
+            ++other;
+        }
+        return true;  // A's stack, with no connection on that port, never sees it
+    };
+    std::optional<Result<TcpStream>> accepted;
+    start([](TcpListener& l, std::optional<Result<TcpStream>>& out) -> Task<void> {
+        out.emplace(co_await l.accept());
+    }(old.listener, accepted));
+    const auto reopened = stats().tcp_time_wait_reopened;
+    TcpFrame syn;
+    syn.src = addr_a;
+    syn.dst = addr_b;
+    syn.sport = cport;
+    syn.dport = port;
+    syn.seq = client_next + GetParam();  // in the old window, or far from it
+    ASSERT_TRUE(dev_b.receive(make_tcp_frame(syn)));
+    ASSERT_TRUE(run_until([&] { return syn_ack.has_value(); }, ms(200)))
+        << "no SYN-ACK: the SYN met the connection in TIME_WAIT (" << other << " other answers)";
+    EXPECT_EQ(other, 0);
+    EXPECT_EQ(stats().tcp_time_wait_reopened, reopened + 1);
+    TcpFrame ack = syn;
+    ack.flags = 0x10;
+    ack.seq = syn.seq + 1;
+    ack.ack = *syn_ack + 1;
+    ASSERT_TRUE(dev_b.receive(make_tcp_frame(ack)));
+    ASSERT_TRUE(run_until([&] { return accepted.has_value(); }, ms(200)));
+    EXPECT_TRUE(accepted->ok()) << "the new connection was not accepted";
+    dev_b.on_wire = nullptr;
+}
+
+INSTANTIATE_TEST_SUITE_P(Hostile, TimeWaitReuse, ::testing::Values(std::uint32_t{10}, std::uint32_t{0x80000000}));
+
 INSTANTIATE_TEST_SUITE_P(Hostile, Orphans,
                          ::testing::Values(OrphanKind::fin_wait_2, OrphanKind::fin_wait_1, OrphanKind::last_ack));
 

@@ -29,6 +29,7 @@ struct Stats {
     std::uint64_t tcp_backlog_full = 0;    ///< connections refused because the backlog was full
     std::uint64_t tcp_refused = 0;         ///< SYNs answered with RST: the connections in use neared lwIP's PCBs
     std::uint64_t tcp_orphans_reclaimed = 0;  ///< closed by us, held open by the peer (orphans): reset for a newcomer
+    std::uint64_t tcp_time_wait_reopened = 0;  ///< SYNs for a connection in TIME_WAIT taken as a new connection
     std::uint64_t tcp_rx_bytes = 0;        ///< bytes read by the application
     std::uint64_t tcp_rx_copied = 0;       ///< segments copied out of the link's buffers (a connection over its share)
     std::uint64_t tcp_rx_refused = 0;      ///< segments left to lwIP: no heap share for their copy
