@@ -45,6 +45,9 @@ void ensure_init();
 /// Stop persist timers that run with nothing unsent (an lwIP 2.1.3 gap a peer can reach, see
 /// tcp.cc); before every sys_check_timeouts(). Context: loop.
 void stop_idle_persist_timers();
+/// The ISN for a new connection, given RFC 6528's `isn`: past the sequence numbers of the
+/// TIME_WAIT connection it replaces, if it does (tcp.cc).
+u32_t reopened_isn(u16_t local_port, u16_t remote_port, u32_t isn);
 
 /// Re-arm the keel Timer that drives sys_check_timeouts() for lwIP's earliest timeout. Every
 /// entry into lwIP from keel code may have added a timeout (TCP's timer starts with the first

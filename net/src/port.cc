@@ -209,7 +209,7 @@ u32_t keel_lwip_tcp_isn(const ip_addr_t* local_ip, u16_t local_port, const ip_ad
     std::memcpy(buf + n + 2, &remote_port, 2);
     n += 4;
     const std::uint64_t m = current_loop() != nullptr ? current_loop()->now() / 4000 : 0;
-    return static_cast<u32_t>(siphash24(g_key, buf, n) + m);
+    return keel::net::detail::reopened_isn(local_port, remote_port, static_cast<u32_t>(siphash24(g_key, buf, n) + m));
 }
 
 struct netif* keel_lwip_route4(const ip4_addr_t* src, const ip4_addr_t* dest) {

@@ -92,8 +92,8 @@ bool reclaim_orphan() {
 // TIME_WAIT ends, and connect() times out (seen nested: 6 of 100 requests after an ab run). As
 // RFC 1122 4.2.2.13 and RFC 6191 allow, and as Linux does, the old connection then gives way:
 // it is dropped and the SYN goes through lwIP again, to the listener, from the loop (lwIP is
-// inside tcp_input() here). Our new initial sequence number is past the old connection's (the
-// RFC 6528 clock in keel_lwip_tcp_isn), so its stray segments cannot land in the new one.
+// inside tcp_input() here). Only a SYN past the old connection's sequence numbers, and our new
+// ISN past the old one's, so its stray segments cannot land in the new one.
 class Reopen {
 public:
     /// Takes the SYN in `hdr` (host order, options in two parts, data in `p`) for `pcb`, in
@@ -103,12 +103,19 @@ public:
     /// in a second and finds no TIME_WAIT then).
     static bool take(struct tcp_pcb* pcb, const struct tcp_hdr* hdr, u16_t optlen, u16_t opt1len, const u8_t* opt2,
                      const struct pbuf* p) {
+        // RFC 1122 4.2.2.13: only a SYN past the old connection's last sequence number (an
+        // old duplicate of its SYN, or a blind guess, gets lwIP's answer). Clients' RFC 6528
+        // ISNs grow with time, so a real client's new SYN is past it.
+        if (!TCP_SEQ_GT(hdr->seqno, pcb->rcv_nxt)) return false;
         if (p->tot_len != 0 || !listening(hdr->dest)) return false;
-        const u16_t ip_len = ip_current_header_tot_len();
-        if (ip_len != (ip_current_is_v6() ? IP6_HLEN : IPH_HL_BYTES(ip4_current_header()))) return false;
         if (optlen > opt1len && opt2 == nullptr) return false;
+        if (!header_is_the_segments(static_cast<u16_t>(TCP_HLEN + optlen))) return false;
+        const u16_t ip_len = ip_current_header_tot_len();
         ++counters().tcp_time_wait_reopened;
         const u8_t netif = netif_get_index(ip_current_input_netif());
+        // Our ISN for the new connection starts past everything the old one sent (as Linux
+        // does: the RFC 6528 clock alone lags behind a connection that sent fast).
+        const u32_t isn_floor = pcb->snd_nxt + 0xffff + 2;
         tcp_abort(pcb);  // in TIME_WAIT: freed, nothing sent
         struct pbuf* q = count_ < capacity ? pbuf_alloc(PBUF_RAW, static_cast<u16_t>(ip_len + TCP_HLEN + optlen), PBUF_RAM)
                                            : nullptr;
@@ -126,17 +133,41 @@ public:
         th->wnd = lwip_htons(hdr->wnd);
         std::memcpy(out + ip_len + TCP_HLEN, reinterpret_cast<const u8_t*>(hdr) + TCP_HLEN, opt1len);
         if (optlen > opt1len) std::memcpy(out + ip_len + TCP_HLEN + opt1len, opt2, optlen - opt1len);
-        queue_[count_++] = Item{q, netif};
+        queue_[count_++] = Item{q, netif, hdr->dest, hdr->src, isn_floor};
         loop().schedule(wakeup_);
         return true;
+    }
+
+    /// The ISN for the new connection from `remote_port` to `local_port`, given the one
+    /// RFC 6528 gives: past what the connection it replaces sent, while its SYN is fed again.
+    static u32_t isn(u16_t local_port, u16_t remote_port, u32_t isn) {
+        if (feeding_ == nullptr || feeding_->local_port != local_port || feeding_->remote_port != remote_port) {
+            return isn;
+        }
+        return TCP_SEQ_LT(isn, feeding_->isn_floor) ? feeding_->isn_floor : isn;
     }
 
 private:
     struct Item {
         struct pbuf* p;
         u8_t netif;
+        u16_t local_port, remote_port;
+        u32_t isn_floor;
     };
     static constexpr std::size_t capacity = 16;
+
+    // The IP header lwIP points at is the one of this segment alone: its protocol is TCP and
+    // its length `tcp_len` (IPv6 reassembly leaves lwIP pointing at the last fragment's).
+    static bool header_is_the_segments(u16_t tcp_len) {
+        if (ip_current_is_v6()) {
+            const struct ip6_hdr* h = ip6_current_header();
+            return ip_current_header_tot_len() == IP6_HLEN && IP6H_NEXTH(h) == IP6_NEXTH_TCP && IP6H_PLEN(h) == tcp_len;
+        }
+        const struct ip_hdr* h = ip4_current_header();
+        const u16_t hl = IPH_HL_BYTES(h);
+        return ip_current_header_tot_len() == hl && IPH_PROTO(h) == IP_PROTO_TCP &&
+               lwip_ntohs(IPH_LEN(h)) == hl + tcp_len && (lwip_ntohs(IPH_OFFSET(h)) & (IP_MF | IP_OFFMASK)) == 0;
+    }
 
     static bool listening(u16_t port) {
         for (const struct tcp_pcb_listen* l = tcp_listen_pcbs.listen_pcbs; l != nullptr; l = l->next) {
@@ -160,17 +191,22 @@ private:
                 continue;
             }
             NETIF_SET_CHECKSUM_CTRL(nif, NETIF_CHECKSUM_ENABLE_ALL & ~NETIF_CHECKSUM_CHECK_TCP);
+            feeding_ = &items[i];
             if (ip_input(items[i].p, nif) != ERR_OK) pbuf_free(items[i].p);
+            feeding_ = nullptr;
             NETIF_SET_CHECKSUM_CTRL(nif, NETIF_CHECKSUM_ENABLE_ALL);
         }
     }
 
+    static inline const Item* feeding_ = nullptr;  // the SYN inside ip_input() now
     static inline Item queue_[capacity] = {};
     static inline std::size_t count_ = 0;
     static inline Wakeup wakeup_{&run, nullptr};
 };
 
 }  // namespace
+
+u32_t reopened_isn(u16_t local_port, u16_t remote_port, u32_t isn) { return Reopen::isn(local_port, remote_port, isn); }
 
 // lwIP 2.1.3 starts a connection's persist timer when its unsent data does not fit the peer's
 // window, and stops it only in tcp_output(). An ACK that covers the unsent queue some other way
