@@ -25,14 +25,16 @@ FakeBlkback::FakeBlkback(FakeXenstored& d, TestPlatform& platform, std::span<gra
     only_seen_refs = true;  // another disk shares the grant table
     handle_ = static_cast<std::uint16_t>(std::stoul(front_.substr(front_.rfind('/') + 1)) & 0xFFFF);
     persistent_frame_.assign(grants_.size(), 0);  // grant_page() refuses refs beyond it
-    segs_.reserve(16384);
-    indirect_refs_.reserve(1024);
 }
 
 void FakeBlkback::create(const DiskConfig& c) {
     config_ = c;
     created_ = true;
     disk_.assign(passive ? 0 : c.sectors512 * sector, std::byte{0});  // passive: it serves no data
+    if (!passive) {  // the data path's lists, so that it allocates nothing
+        segs_.reserve(16384);
+        indirect_refs_.reserve(1024);
+    }
     xb_.create_nodes();
     d_.set(front_ + "/virtual-device", front_.substr(front_.rfind('/') + 1));
     d_.set(front_ + "/device-type", "disk");

@@ -222,7 +222,8 @@ void FakeXenstored::apply(Tree& tree, const Op& op) {
     // Create missing parents, as xenstored does.
     for (std::size_t slash = op.path.find('/', 1); slash != std::string::npos;
          slash = op.path.find('/', slash + 1)) {
-        tree.emplace(op.path.substr(0, slash), "");
+        const std::string_view parent = std::string_view(op.path).substr(0, slash);
+        if (tree.find(parent) == tree.end()) tree.emplace(parent, "");
     }
     if (op.kind == Op::write)
         tree[op.path] = op.value;
@@ -257,7 +258,14 @@ void FakeXenstored::set(std::string_view path, std::string_view value) {
 }
 
 std::optional<std::string> FakeXenstored::get(std::string_view path) const {
-    auto it = tree_.find(abs(path));
+    // Looked up without building a string (every fake backend polls its nodes every round).
+    if (path.empty() || path[0] != '/') {
+        lookup_.assign(home_);
+        lookup_ += '/';
+        lookup_ += path;
+        path = lookup_;
+    }
+    auto it = tree_.find(path);
     if (it == tree_.end()) return std::nullopt;
     return it->second;
 }

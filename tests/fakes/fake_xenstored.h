@@ -7,6 +7,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <optional>
 #include <set>
@@ -99,7 +100,7 @@ public:
     int violations() const { return violations_; }
 
 private:
-    using Tree = std::map<std::string, std::string>;
+    using Tree = std::map<std::string, std::string, std::less<>>;  // std::less<>: found by string_view
     struct Watch {
         std::string path;  // as the guest gave it
         std::string abs_path;
@@ -134,6 +135,7 @@ private:
     } page_{};
     FakeXsPort port_;
     std::string home_;
+    mutable std::string lookup_;  // get()'s absolute path, kept for its capacity
 
     // The daemon's ends of the two rings (its copies of the indices it owns).
     BackendReader<XENSTORE_RING_SIZE> req_;

@@ -34,6 +34,10 @@ public:
     void play(Input& in);
 
 private:
+    template <typename Done>
+    bool run_until_quiet(Done&& done, int max) {
+        return keel::fuzz::run_until_quiet(loop, done, [this] { return busy(); }, max);
+    }
     struct Call {
         std::span<std::byte> buf;  // this call's part of the buffers, its first `bytes` in use
         std::size_t bytes = 0;
@@ -186,7 +190,7 @@ void Harness::play(Input& in) {
     bb.passive = true;
     make(disk_, o);
     bf->start();
-    (void)run_until([&] { return bf->connected() || !bf->supervising(); }, 2000);
+    (void)run_until_quiet([&] { return bf->connected() || !bf->supervising(); }, 2000);
     // One connection's worth: ring, data and indirect pages; resets must not add to it.
     grant_bound_ = (1u << blkfront::max_ring_page_order) + o.data_pages + o.data_pages / 12 + 1;
 
@@ -202,7 +206,7 @@ void Harness::play(Input& in) {
         case 7: settle(); break;
         case 8: {  // time passes: back-off, reconnects
             const std::uint64_t until = loop.now() + ms(in.u8()) * 20;
-            (void)run_until([&] { return loop.now() >= until; }, 400);
+            (void)run_until_quiet([&] { return loop.now() >= until; }, 400);
             break;
         }
         case 9: bb.keep_mapped = in.u8() & 1; break;

@@ -12,6 +12,7 @@
 #include <cstdlib>
 
 #include "fuzz_support.h"
+#include "keel/loop.h"
 
 namespace keel::fuzz {
 
@@ -22,6 +23,25 @@ class AbortOnFailure : public ::testing::EmptyTestEventListener {
         std::abort();
     }
 };
+
+/// Run a rig's loop (idling allowed: the clock moves to the next timer) until `done()` or `max`
+/// rounds, as FrontendRig::run_until does, but stop once three rounds in a row ran nothing,
+/// left the clock where it was and left nothing pending (`busy()` false, no queued work): with
+/// no timer armed every further round is the same no-op (a "time passes" move spun through up
+/// to 400 of them, each polling the fakes). Three, not one: a fake backend's own xenstore
+/// writes show as pending work only a round later.
+template <typename Done, typename Busy>
+bool run_until_quiet(EventLoop& loop, Done&& done, Busy&& busy, int max) {
+    int quiet = 0;
+    for (int i = 0; i < max; ++i) {
+        if (done()) return true;
+        const std::uint64_t before = loop.now();
+        const bool ran = loop.run_once(true);
+        quiet = !ran && loop.now() == before && loop.queued() == 0 && !busy() ? quiet + 1 : 0;
+        if (quiet == 3) break;
+    }
+    return done();
+}
 
 /// The whole entry point of a target that plays against a rig: a fresh `Rig` (a test fixture
 /// with play(Input&)) per input, so that an input replayed alone behaves the same.

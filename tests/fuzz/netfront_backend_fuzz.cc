@@ -30,6 +30,10 @@ public:
     void play(Input& in);
 
 private:
+    template <typename Done>
+    bool run_until_quiet(Done&& done, int max) {
+        return keel::fuzz::run_until_quiet(loop, done, [this] { return busy(); }, max);
+    }
     void transmit(Input& in);
     void answer_tx(Input& in);
     void answer_rx(Input& in);
@@ -184,7 +188,7 @@ void Harness::play(Input& in) {
         (void)nf->transmit(parts);
     });
     nf->start();
-    (void)run_until([&] { return nf->link_up() || !nf->supervising(); }, 2000);
+    (void)run_until_quiet([&] { return nf->link_up() || !nf->supervising(); }, 2000);
 
     for (int ops = 0; !in.empty() && ops < 4000; ++ops) {
         switch (in.u8() % 12) {
@@ -197,7 +201,7 @@ void Harness::play(Input& in) {
         case 6: settle(); break;
         case 7: {  // time passes: back-off, reconnects, the watchdog
             const std::uint64_t until = loop.now() + ms(in.u8()) * 20;
-            (void)run_until([&] { return loop.now() >= until; }, 400);
+            (void)run_until_quiet([&] { return loop.now() >= until; }, 400);
             break;
         }
         case 8: {  // the stack gives frames back
