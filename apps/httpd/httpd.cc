@@ -5,15 +5,14 @@
 // idle-timeout=S (default 15: keep-alive with no request), write-timeout=S (default 30: a
 // whole response).
 #include <cstddef>
+#include <cstdint>
 
 #include "conn.h"
 #include "http.h"
-#include "keel/console/console.h"
-#include "keel/heap.h"
 #include "keel/log.h"
+#include "keel/metrics.h"
 #include "keel/net/net.h"
 #include "keel/net/serve.h"
-#include "keel/net/stats.h"
 #include "keel/service.h"
 #include "keel/timer.h"
 #include "site.h"
@@ -47,8 +46,7 @@ public:
         auto listener = co_await net::start_listening(cfg.value(), port_, "httpd");
         if (!listener.ok()) co_return 1;
         listener_ = std::move(listener.value());
-        router_.set_metrics("/metrics", [this](http::MetricsWriter& w) { write_metrics(w); });
-        started_ns_ = loop().now();
+        router_.set_metrics("/metrics", [this](MetricsWriter& w) { write_metrics(w); });
         KLOG_INFO("httpd: serving on port %u (at most %u connections; timeouts: request %lu s, idle %lu s, "
                   "write %lu s)",
                   port_, max_conns_, static_cast<unsigned long>(*request_s), static_cast<unsigned long>(*idle_s),
@@ -65,40 +63,14 @@ public:
     void stop() override { stopped_.set(); }
 
 private:
-    void write_metrics(http::MetricsWriter& w) {
-        const auto& ns = net::stats();
-        w.gauge("keel_uptime_seconds", "Seconds since the service started.",
-                static_cast<std::int64_t>((loop().now() - started_ns_) / 1'000'000'000ull));
-        w.gauge("keel_heap_in_use_bytes", "Heap bytes handed out.", static_cast<std::int64_t>(global_heap().in_use()));
-        const net::LinkStats ls = net::link_stats();
-        w.counter("keel_netfront_rx_packets_total", "Frames received.", ls.rx_packets);
-        w.counter("keel_netfront_rx_bytes_total", "Bytes received.", ls.rx_bytes);
-        w.counter("keel_netfront_tx_packets_total", "Frames sent.", ls.tx_packets);
-        w.counter("keel_netfront_tx_bytes_total", "Bytes sent.", ls.tx_bytes);
-        w.counter("keel_netfront_rx_gso_total", "Frames received as TCP super-segments (GSO).", ls.rx_gso);
-        w.counter("keel_netfront_tx_gso_total", "Frames sent as TCP super-segments (GSO).", ls.tx_gso);
-        w.counter("keel_net_tx_gso_segments_total", "TCP segments merged into the super-segments sent.",
-                  ns.tx_gso_segments);
-        w.counter("keel_netfront_drops_total", "Frames dropped (both directions).", ls.drops);
-        w.counter("keel_netfront_errors_total", "Backend errors and protocol violations.", ls.errors);
-        w.counter("keel_netfront_rx_missed_events_total", "Rx responses the watchdog found without an event.",
-                  ls.rx_missed_events);
-        w.counter("keel_netfront_rx_ring_empty_total", "Watchdog ticks that found no rx buffer posted.",
-                  ls.rx_ring_empty);
-        w.counter("keel_netfront_resets_total", "Device resets for a misbehaving backend.", ls.resets);
-        w.gauge("keel_netfront_given_up", "Devices given up on after a reset storm or failed handshakes.",
-                static_cast<std::int64_t>(ls.given_up));
-        w.gauge("keel_netfront_held_pages", "Pages the backend still maps, out of use until it lets go.",
-                static_cast<std::int64_t>(ls.held_pages));
-        w.gauge("keel_tcp_open_connections", "TCP connections open.", static_cast<std::int64_t>(ns.tcp_open));
-        w.gauge("keel_http_connections", "HTTP connections being served.",
-                static_cast<std::int64_t>(conns_.open));
-        w.counter("keel_http_refused_connections_total", "Connections refused over max-conns.",
-                  conns_.refused);
-        if (const auto* c = console::active()) {
-            w.counter("keel_console_dropped_bytes_total", "Console output dropped while xenconsoled lagged.",
-                      c->stats().dropped_bytes);
-        }
+    // Every component's families (kernel, console, netfront, net, ...: keel/metrics.h), then
+    // httpd's own.
+    void write_metrics(MetricsWriter& w) {
+        metrics::write_all(w);
+        w.gauge("keel_http_connections", "HTTP connections being served.", conns_.open);
+        w.counter("keel_http_refused_connections_total", "Connections refused over max-conns.", conns_.refused);
+        w.counter("keel_http_refused_memory_connections_total",
+                  "Connections refused while the heap was under the serve reserve.", conns_.refused_memory);
         http::write_metrics(w, stats_);
     }
 
@@ -109,7 +81,6 @@ private:
     std::uint16_t port_ = 80;
     unsigned max_conns_ = 256;
     net::ServeCounters conns_;
-    std::uint64_t started_ns_ = 0;
     http::SessionOptions options_{.stats = &stats_};
     http::ConnLimits limits_;
 };

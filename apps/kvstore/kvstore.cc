@@ -13,12 +13,19 @@
 // connection past one is reset and counted (INFO timed_out_connections). Not yet served: a
 // client that sends a pipeline bigger than the buffers before reading any reply (kvstore stops
 // reading while its replies are over the high-water mark): it is reset at the write deadline.
+// metrics-port=N (default 9100; 0: none) serves GET /metrics over HTTP (Prometheus text: every
+// component's families, keel/metrics.h, and kvstore's own, kv::write_metrics) with httpd's HTTP
+// core and its limits and deadlines; at most 16 connections there.
 #include <cstdint>
 #include <optional>
 
+// "http.h" and "conn.h" are httpd's HTTP core (apps/httpd/http: keel_http, keel_http_conn).
+#include "conn.h"
+#include "http.h"
 #include "keel/block/block.h"
 #include "keel/log.h"
 #include "keel/loop.h"
+#include "keel/metrics.h"
 #include "keel/net/net.h"
 #include "keel/net/serve.h"
 #include "keel/net/tcp.h"
@@ -42,13 +49,16 @@ public:
         const auto command_s = args.get_uint("command-timeout", 10, 1, 3600);
         const auto idle_s = args.get_uint("timeout", 0, 0, 86400);
         const auto write_s = args.get_uint("write-timeout", 30, 1, 3600);
+        const auto metrics_port = args.get_uint("metrics-port", 9100, 0, 65535);
         const auto maxmemory = args.get("maxmemory");
         const auto max_memory = maxmemory ? kv::parse_memory(*maxmemory) : std::nullopt;
-        if (!cfg.ok() || !port || !max_conns || (maxmemory && !max_memory) || !command_s || !idle_s || !write_s) {
+        if (!cfg.ok() || !port || !max_conns || (maxmemory && !max_memory) || !command_s || !idle_s ||
+            !write_s || !metrics_port || *metrics_port == *port) {
             KLOG_ERROR("kvstore: bad command line: %s",
                        why ? why
                            : "want port=1..65535, max-conns=1..4096, maxmemory=BYTES[k|m|g], "
-                             "command-timeout=1..3600, timeout=0..86400, write-timeout=1..3600");
+                             "command-timeout=1..3600, timeout=0..86400, write-timeout=1..3600, "
+                             "metrics-port=0..65535 (not port)");
             co_return 1;
         }
         limits_ = {s(*command_s), s(*idle_s), s(*write_s)};
@@ -86,10 +96,27 @@ public:
         listener_ = std::move(listener.value());
         KLOG_INFO("kvstore: serving on port %lu (%lu keys)", static_cast<unsigned long>(*port),
                   static_cast<unsigned long>(server_->store().size()));
+        if (*metrics_port != 0) {
+            auto ml = net::TcpListener::listen(static_cast<std::uint16_t>(*metrics_port), 16);
+            if (!ml.ok()) {
+                KLOG_ERROR("kvstore: cannot listen on metrics port %lu: %s",
+                           static_cast<unsigned long>(*metrics_port), to_string(ml.error()));
+                co_return 1;
+            }
+            metrics_listener_ = std::move(ml.value());
+            metrics_router_.set_metrics("/metrics", [this](MetricsWriter& w) { write_metrics(w); });
+            KLOG_INFO("kvstore: metrics on port %lu (GET /metrics)", static_cast<unsigned long>(*metrics_port));
+            spawn(net::serve(metrics_listener_, max_metrics_conns, metrics_conns_, "kvstore metrics",
+                             [this](net::TcpStream s) {
+                                 return http::serve_connection(std::move(s), metrics_router_, metrics_options_,
+                                                               metrics_limits_);
+                             }));
+        }
         spawn(net::serve(listener_, max_conns_, conns_, "kvstore",
                          [this](net::TcpStream s) { return kv::serve_connection(std::move(s), *server_, limits_); }));
         co_await server_->background();  // until stop(); a failed disk keeps serving reads
         listener_ = net::TcpListener();
+        metrics_listener_ = net::TcpListener();
         if (server_->failed()) {
             KLOG_ERROR("kvstore: the log failed: %s; a restart replays what is durable", server_->failure());
             co_return 1;
@@ -112,11 +139,35 @@ private:
         return c;
     }
 
+    // Every component's families (keel/metrics.h), then kvstore's: the store and log
+    // (kv::write_metrics), its connection loop's refusals, and the metrics port's HTTP counters.
+    void write_metrics(MetricsWriter& w) {
+        metrics::write_all(w);
+        kv::write_metrics(w, *server_);
+        w.counter("keel_kvstore_refused_connections_total", "Connections refused over max-conns.", conns_.refused);
+        w.counter("keel_kvstore_refused_memory_connections_total",
+                  "Connections refused while the heap was under the serve reserve.", conns_.refused_memory);
+        w.gauge("keel_http_connections", "HTTP connections being served (the metrics port).", metrics_conns_.open);
+        w.counter("keel_http_refused_connections_total", "Connections refused over max-conns.", metrics_conns_.refused);
+        w.counter("keel_http_refused_memory_connections_total",
+                  "Connections refused while the heap was under the serve reserve.", metrics_conns_.refused_memory);
+        http::write_metrics(w, metrics_stats_);
+    }
+
+    static constexpr unsigned max_metrics_conns = 16;
+
     std::optional<kv::Server> server_;  // built once the command line is read
     net::TcpListener listener_;
     net::ServeCounters conns_;
     unsigned max_conns_ = 256;
     kv::ConnLimits limits_;
+    // The metrics port: httpd's HTTP core, with httpd's default limits and deadlines.
+    http::Router metrics_router_{http::Site{}};
+    http::Stats metrics_stats_{};
+    http::SessionOptions metrics_options_{.stats = &metrics_stats_};
+    http::ConnLimits metrics_limits_{};
+    net::TcpListener metrics_listener_;
+    net::ServeCounters metrics_conns_;
 };
 
 }  // namespace

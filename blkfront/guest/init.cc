@@ -1,15 +1,20 @@
 // Guest wiring: boot-time discovery of device/vbd/* through xenbus. Each disk found is
 // registered for block::devices() and handed to its connection supervisor; block::discovered()
 // is set once the disks connected or 30 s passed (a disk that connects later is still used;
-// until then its calls fail with Error::closed).
+// until then its calls fail with Error::closed). The disks' metrics are registered here too.
 #include "keel/blkfront/blkfront.h"
 #include "keel/init.h"
+#include "keel/metrics.h"
 #include "keel/xenbus/discovery.h"
 
 namespace keel::blkfront {
 namespace {
 
-void start() { xenbus::discover_devices<Blkfront, register_device>("blkfront", "vbd", block::discovered(), s(30)); }
+void start() {
+    static metrics::Source source("blkfront", [](MetricsWriter& w) { write_metrics(w, blkfront_devices()); });
+    metrics::add(source);
+    xenbus::discover_devices<Blkfront, register_device>("blkfront", "vbd", block::discovered(), s(30));
+}
 
 }  // namespace
 }  // namespace keel::blkfront

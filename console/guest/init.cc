@@ -3,6 +3,7 @@
 #include "keel/console/console.h"
 #include "keel/init.h"
 #include "keel/log.h"
+#include "keel/metrics.h"
 #include "keel/xen/platform.h"
 #include "keel/xen/public.h"
 
@@ -42,6 +43,8 @@ void start() {
     g_console = &console;
     set_log_sink(&console);
     xen::set_report_writer(report_line);
+    static metrics::Source source("console", [](MetricsWriter& w) { write_metrics(w, console); });
+    metrics::add(source);
 }
 
 }  // namespace

@@ -3,6 +3,7 @@
 
 #include <array>
 #include <cstddef>
+#include <new>
 
 #include "keel/loop.h"
 
@@ -35,13 +36,30 @@ Task<void> linger_and_close(net::TcpStream& s, std::array<char, 4096>& scratch) 
     (void)co_await s.close();
 }
 
+// A metrics page larger than the session's scratch: one buffer of max_dynamic_body bytes,
+// allocated (fallibly: none means a 500) when the first such page is asked for on the
+// connection, and kept until it closes.
+struct LargeScratch {
+    char* data = nullptr;
+
+    static std::span<char> get(void* ctx) {
+        auto* self = static_cast<LargeScratch*>(ctx);
+        if (self->data == nullptr)
+            self->data = static_cast<char*>(::operator new (max_dynamic_body, std::nothrow_t{}));
+        return self->data == nullptr ? std::span<char>() : std::span<char>(self->data, max_dynamic_body);
+    }
+};
+
 }  // namespace
 
 Task<void> serve_connection(net::TcpStream s, Router& router, const SessionOptions& options, const ConnLimits& limits) {
     // Buffers are allocated once per connection, never per request.
     auto* storage = new SessionStorage<>();
     auto* in = new std::array<char, 4096>();
-    Session session(router, storage->buffers(), options);
+    LargeScratch large;
+    SessionBuffers buffers = storage->buffers();
+    buffers.more_scratch = {&LargeScratch::get, &large};
+    Session session(router, buffers, options);
     Stats* stats = options.stats;
     std::size_t have = 0, off = 0;
     bool eof = false;
@@ -107,6 +125,7 @@ Task<void> serve_connection(net::TcpStream s, Router& router, const SessionOptio
         if (!reading && request_deadline == 0) request_deadline = loop().now() + limits.request_ns;
     }
 done:
+    ::operator delete(large.data);
     delete in;
     delete storage;
 }

@@ -8,6 +8,7 @@
 // Context: loop only.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 
 #include "http.h"
@@ -22,6 +23,10 @@ struct ConnLimits {
     std::uint64_t idle_ns = 15'000'000'000ull;     ///< keep-alive: end of a response to the next request's first byte
     std::uint64_t write_ns = 30'000'000'000ull;    ///< a whole response queued to TCP
 };
+
+/// Largest dynamic body (a metrics page) a connection serves: beyond the session's 4 KiB scratch
+/// it gets one buffer of this size, on the first request that needs it; larger is a 500.
+inline constexpr std::size_t max_dynamic_body = 64 * 1024;
 
 /// Serve one connection until it closes. `router`, `options` (and its stats) and `limits` must
 /// outlive it. A request past its deadline gets a 408 and the connection closes; an idle

@@ -44,6 +44,8 @@
 
 #include "keel/ascii.h"
 #include "keel/function.h"
+#include "keel/prometheus.h"
+#include "keel/text_buffer.h"
 
 namespace keel::http {
 
@@ -200,27 +202,7 @@ bool format_http_date(std::uint64_t unix_seconds, std::span<char, http_date_size
 /// Writes a response head into a caller buffer. Never writes past it: when the head does not
 /// fit, or a name/value would break the framing (CR, LF, NUL, a non-token name), ok() turns
 /// false and the head must not be sent.
-namespace detail {
-/// A caller's buffer filled from the front. A write that does not fit, or fail(), turns ok()
-/// false for good, and nothing more is written.
-class TextBuffer {
-public:
-    explicit TextBuffer(std::span<char> out) : out_(out) {}
-
-    void put(std::string_view s);
-    void put_u64(std::uint64_t v);
-    void fail() { ok_ = false; }
-    bool ok() const { return ok_; }
-    std::string_view text() const { return std::string_view(out_.data(), len_); }
-
-private:
-    std::span<char> out_;
-    std::size_t len_ = 0;
-    bool ok_ = true;
-};
-}  // namespace detail
-
-class ResponseWriter : private detail::TextBuffer {
+class ResponseWriter : private TextBuffer {
 public:
     explicit ResponseWriter(std::span<char> out) : TextBuffer(out) {}
 
@@ -252,67 +234,11 @@ struct ResponseHead {
 void write_head(ResponseWriter& w, const ResponseHead& head);
 
 // ---------------------------------------------------------------------------------------------
-// Metrics (Prometheus text exposition format 0.0.4)
-
-enum class MetricType : std::uint8_t { counter, gauge };
-
-/// Content-Type of a metrics response.
-inline constexpr std::string_view metrics_content_type = "text/plain; version=0.0.4; charset=utf-8";
-
-/// Writes Prometheus text into a caller buffer: a family ("# HELP", "# TYPE") then its samples
-/// ("name value", "name{label=\"value\"} value"). HELP text and label values are escaped.
-/// An invalid metric/label name, a sample before any family, or a full buffer turn ok() false.
-class MetricsWriter : private detail::TextBuffer {
-public:
-    explicit MetricsWriter(std::span<char> out) : TextBuffer(out) {}
-
-    void family(std::string_view name, std::string_view help, MetricType type);
-
-    template <typename T>
-    requires std::is_integral_v<T>
-    void sample(T value) { sample_line({}, {}, negative(value), magnitude(value)); }
-    template <typename T>
-    requires std::is_integral_v<T>
-    void sample(std::string_view label, std::string_view label_value, T value) {
-        sample_line(label, label_value, negative(value), magnitude(value));
-    }
-
-    /// family(counter) + sample.
-    void counter(std::string_view name, std::string_view help, std::uint64_t value) {
-        family(name, help, MetricType::counter);
-        sample(value);
-    }
-    /// family(gauge) + sample.
-    void gauge(std::string_view name, std::string_view help, std::int64_t value) {
-        family(name, help, MetricType::gauge);
-        sample(value);
-    }
-
-    using TextBuffer::ok;
-    using TextBuffer::text;
-
-private:
-    template <typename T>
-    static bool negative(T v) {
-        if constexpr (std::is_signed_v<T>) {
-            return v < 0;
-        } else {
-            return false;
-        }
-    }
-    template <typename T>
-    static std::uint64_t magnitude(T v) {
-        if constexpr (std::is_signed_v<T>) {
-            return v < 0 ? std::uint64_t(0) - static_cast<std::uint64_t>(v) : static_cast<std::uint64_t>(v);
-        } else {
-            return static_cast<std::uint64_t>(v);
-        }
-    }
-    void sample_line(std::string_view label, std::string_view label_value, bool negative, std::uint64_t mag);
-    void put_escaped(std::string_view s, bool quote);
-
-    std::string_view name_;  // current family
-};
+// Metrics: MetricsWriter, MetricType and metrics_content_type are keel's (keel/prometheus.h),
+// also reachable as http::... for code written against httpd's core.
+using keel::metrics_content_type;
+using keel::MetricsWriter;
+using keel::MetricType;
 
 // ---------------------------------------------------------------------------------------------
 // Router
@@ -336,8 +262,17 @@ struct Response {
     std::string_view allow;  ///< "Allow" value for 405
 };
 
-/// Fills the metrics page. Runs on the loop, once per /metrics request.
+/// Fills the metrics page. Runs on the loop, once per /metrics request (twice when the page
+/// did not fit the session's scratch and a larger buffer was found).
 using MetricsHook = keel::Function<void(MetricsWriter&)>;
+
+/// A larger buffer for a dynamic body that did not fit the scratch (a metrics page with many
+/// families), asked for only then: get(ctx) returns it, or an empty span when there is none
+/// (the glue allocates it fallibly on first use and keeps it for the connection).
+struct MoreScratch {
+    std::span<char> (*get)(void* ctx) = nullptr;
+    void* ctx = nullptr;
+};
 
 /// Maps requests onto the site: GET/HEAD of a page serve it ("/" is "/index.html" unless the
 /// site has "/" itself); an unknown path is 404; another method on a known path is 405 with
@@ -349,7 +284,9 @@ public:
 
     void set_metrics(std::string_view path, MetricsHook hook);
 
-    Response route(const Request& req, std::span<char> scratch);
+    /// `more`: where a metrics page that does not fit `scratch` is written again, if it is
+    /// larger (see SessionBuffers::more_scratch).
+    Response route(const Request& req, std::span<char> scratch, const MoreScratch& more = {});
 
     /// An error response with the short text body.
     static Response error(Status s);
@@ -389,9 +326,10 @@ struct SessionOptions {
 
 /// Buffers a session works in, owned by the caller (preallocated per connection slot).
 struct SessionBuffers {
-    std::span<char> request;  ///< header block + body (RequestParser)
-    std::span<char> head;     ///< response head; 512 bytes is ample
-    std::span<char> scratch;  ///< dynamic bodies (metrics)
+    std::span<char> request;     ///< header block + body (RequestParser)
+    std::span<char> head;        ///< response head; 512 bytes is ample
+    std::span<char> scratch;     ///< dynamic bodies (metrics)
+    MoreScratch more_scratch{};  ///< optional: for a dynamic body larger than scratch
 };
 
 /// Inline storage for one session's buffers.

@@ -1,4 +1,4 @@
-// Response side: status texts, the head writer, HTTP dates and the Prometheus text writer.
+// Response side: status texts, the head writer, HTTP dates.
 // Everything writes into caller buffers and refuses (ok() == false) rather than overflow.
 #include "http.h"
 
@@ -39,19 +39,6 @@ bool is_tchar(char c) {
         if (c == t) return true;
     }
     return false;
-}
-
-// Prometheus metric names: [a-zA-Z_:][a-zA-Z0-9_:]*; label names: the same without ':'.
-bool is_metric_name(std::string_view s, bool allow_colon) {
-    if (s.empty()) return false;
-    for (std::size_t i = 0; i < s.size(); ++i) {
-        const char c = s[i];
-        const bool letter =
-            (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' || (allow_colon && c == ':');
-        const bool digit = c >= '0' && c <= '9';
-        if (!letter && !(digit && i > 0)) return false;
-    }
-    return true;
 }
 
 // Decimal digits of v, most significant first, into the tail of `digits`; returns the start.
@@ -132,21 +119,6 @@ bool format_http_date(std::uint64_t unix_seconds, std::span<char, http_date_size
 // ---------------------------------------------------------------------------------------------
 // ResponseWriter
 
-void detail::TextBuffer::put(std::string_view s) {
-    if (!ok_) return;
-    if (s.size() > out_.size() - len_) {
-        ok_ = false;
-        return;
-    }
-    for (char c : s) out_[len_++] = c;
-}
-
-void detail::TextBuffer::put_u64(std::uint64_t v) {
-    std::array<char, 20> digits;
-    const std::size_t start = to_decimal(v, digits);
-    put(std::string_view(digits.data() + start, digits.size() - start));
-}
-
 void ResponseWriter::status_line(Status s) {
     const unsigned c = code(s);
     if (c < 100 || c > 999) {
@@ -195,59 +167,6 @@ void write_head(ResponseWriter& w, const ResponseHead& head) {
     if (head.connection == ConnectionHeader::close) w.header("Connection", "close");
     if (head.connection == ConnectionHeader::keep_alive) w.header("Connection", "keep-alive");
     w.end();
-}
-
-// ---------------------------------------------------------------------------------------------
-// MetricsWriter
-
-// HELP text escapes '\' and newline; label values also '"' (exposition format 0.0.4).
-void MetricsWriter::put_escaped(std::string_view s, bool quote) {
-    for (char c : s) {
-        if (c == '\\') {
-            put("\\\\");
-        } else if (c == '\n') {
-            put("\\n");
-        } else if (quote && c == '"') {
-            put("\\\"");
-        } else {
-            put(std::string_view(&c, 1));
-        }
-    }
-}
-
-void MetricsWriter::family(std::string_view name, std::string_view help, MetricType type) {
-    if (!is_metric_name(name, true)) {
-        fail();
-        return;
-    }
-    name_ = name;
-    put("# HELP ");
-    put(name);
-    put(" ");
-    put_escaped(help, false);
-    put("\n# TYPE ");
-    put(name);
-    put(type == MetricType::counter ? " counter\n" : " gauge\n");
-}
-
-void MetricsWriter::sample_line(std::string_view label, std::string_view label_value, bool negative,
-                                std::uint64_t mag) {
-    if (name_.empty() || (!label.empty() && !is_metric_name(label, false))) {
-        fail();
-        return;
-    }
-    put(name_);
-    if (!label.empty()) {
-        put("{");
-        put(label);
-        put("=\"");
-        put_escaped(label_value, true);
-        put("\"}");
-    }
-    put(" ");
-    if (negative) put("-");
-    put_u64(mag);
-    put("\n");
 }
 
 }  // namespace keel::http

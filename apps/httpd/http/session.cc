@@ -29,7 +29,7 @@ const Page* Router::find(std::string_view path) const {
 
 Response Router::error(Status s) { return Response{s, text_plain, error_body(s), {}}; }
 
-Response Router::route(const Request& req, std::span<char> scratch) {
+Response Router::route(const Request& req, std::span<char> scratch, const MoreScratch& more) {
     const bool readable = req.method == Method::get || req.method == Method::head;
     if (metrics_ && !metrics_path_.empty() && req.path == metrics_path_) {
         if (!readable)
@@ -37,6 +37,13 @@ Response Router::route(const Request& req, std::span<char> scratch) {
                             allowed_methods};
         MetricsWriter w(scratch);
         metrics_(w);
+        if (!w.ok() && more.get != nullptr) {  // too big (or invalid): once more, in a larger buffer
+            const std::span<char> larger = more.get(more.ctx);
+            if (larger.size() > scratch.size()) {
+                w = MetricsWriter(larger);
+                metrics_(w);
+            }
+        }
         if (!w.ok()) return error(Status::internal_error);
         return Response{Status::ok, metrics_content_type, w.text(), {}};
     }
@@ -97,7 +104,7 @@ std::size_t Session::feed(std::span<const char> data) {
 void Session::respond(const Request& req) {
     ++requests_;
     if (options_.stats) ++options_.stats->requests;
-    const Response resp = router_.route(req, bufs_.scratch);
+    const Response resp = router_.route(req, bufs_.scratch, bufs_.more_scratch);
     const bool last =
         !req.keep_alive || input_ended_ || (options_.max_requests != 0 && requests_ >= options_.max_requests);
     ResponseHead head;

@@ -31,6 +31,7 @@
 #include <string_view>
 
 #include "keel/block/block.h"
+#include "keel/prometheus.h"
 #include "keel/result.h"
 #include "keel/task.h"
 #include "kv/engine.h"
@@ -82,6 +83,11 @@ private:
     Engine engine_;
     Event stop_;
 };
+
+/// kvstore's own metric families (kv/metrics.cc), what INFO reports: keel_kvstore_* (clients,
+/// commands, keyspace, memory used and maxmemory, the log). The service adds them to
+/// metrics::write_all() on its /metrics page.
+void write_metrics(MetricsWriter& w, Server& server);
 
 enum class SessionState : std::uint8_t {
     reading,  ///< feed() takes input (send output() meanwhile, after commit())

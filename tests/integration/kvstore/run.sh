@@ -1,6 +1,7 @@
 #!/bin/bash
-# kvstore with a raw disk and a vif: answers match a real redis-server (run in dom0), 1000 keys
-# survive a hard kill (xl destroy), redis-benchmark runs clean, a read-only disk is refused.
+# kvstore with a raw disk and a vif: answers match a real redis-server (run in dom0), /metrics
+# on port 9100 parses and moves with the commands, 1000 keys survive a hard kill (xl destroy),
+# redis-benchmark runs clean, a read-only disk is refused.
 source /scenario/lib.sh
 ip=10.0.0.2
 disk=/tmp/kv.img
@@ -54,6 +55,35 @@ keys_want=$(redis-cli -p 6390 KEYS '*' | sort)
 keys_got=$(rcli KEYS '*' | sort)
 [ "$keys_want" = "$keys_got" ] || fail "KEYS * differs: want [$keys_want] got [$keys_got]"
 redis-cli -p 6390 shutdown nosave >/dev/null 2>&1 || true
+
+# /metrics on port 9100 (metrics-port's default): every component's families and kvstore's own,
+# in the Prometheus text format, and they move with the commands.
+metrics() { curl -sS --max-time 10 http://$ip:9100/metrics; }
+metric() { awk -v n="$1" '$1 == n { print $2 }' <<<"$2"; }
+m1=$(metrics) || fail "no /metrics on port 9100"
+bad=$(grep -vE '^(# (HELP|TYPE) .*|[a-zA-Z_:][a-zA-Z0-9_:]*(\{[^}]*\})? -?[0-9.eE+-]+)$' <<<"$m1" | head -3)
+[ -z "$bad" ] || fail "/metrics on port 9100 has malformed lines: $bad"
+for f in keel_uptime_seconds keel_heap_in_use_bytes keel_heap_headroom_bytes keel_netfront_rx_packets_total \
+         keel_net_rx_frames_total keel_tcp_open_connections keel_tcp_accepted_total keel_console_dropped_bytes_total \
+         keel_kvstore_commands_total keel_kvstore_keys keel_kvstore_memory_used_bytes keel_kvstore_memory_max_bytes \
+         keel_kvstore_log_commits_total keel_http_requests_total; do
+    [ -n "$(metric $f "$m1")" ] || fail "/metrics on port 9100 lacks $f"
+done
+grep -qE '^keel_blkfront_writes_total\{device="[^"]+"\} [0-9]+$' <<<"$m1" || fail "/metrics lacks keel_blkfront_writes_total{device=...}"
+rcli SET metrics:a 1 >/dev/null && rcli INCR metrics:a >/dev/null && rcli GET metrics:a >/dev/null || fail "redis-cli before /metrics"
+m2=$(metrics) || fail "no /metrics on port 9100 (second scrape)"
+c1=$(metric keel_kvstore_commands_total "$m1") c2=$(metric keel_kvstore_commands_total "$m2")
+[ "$c2" -ge $((c1 + 3)) ] || fail "keel_kvstore_commands_total went from $c1 to $c2 over 3 commands"
+[ "$(metric keel_kvstore_keys "$m2")" = "$(rcli DBSIZE)" ] || fail "keel_kvstore_keys $(metric keel_kvstore_keys "$m2") is not DBSIZE $(rcli DBSIZE)"
+l1=$(metric keel_kvstore_log_commits_total "$m1") l2=$(metric keel_kvstore_log_commits_total "$m2")
+[ "$l2" -gt "$l1" ] || fail "keel_kvstore_log_commits_total did not move over two writes ($l1 -> $l2)"
+[ "$(metric keel_http_requests_total "$m2")" -gt "$(metric keel_http_requests_total "$m1")" ] || fail "keel_http_requests_total did not count the scrape"
+# Bad input on the metrics port gets what httpd gives it.
+code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 10 -H 'Host:' http://$ip:9100/metrics)
+[ "$code" = 400 ] || fail "an HTTP/1.1 request without Host on port 9100 got $code, not 400"
+code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 10 http://$ip:9100/nope)
+[ "$code" = 404 ] || fail "GET /nope on port 9100 got $code, not 404"
+pass "/metrics on port 9100: $(grep -c '^# TYPE' <<<"$m2") families; keel_kvstore_commands_total $c1 -> $c2, log commits $l1 -> $l2; 400/404 as httpd"
 
 # 1000 keys, then a hard kill, then the same disk again.
 rcli FLUSHALL | grep -q OK || fail "FLUSHALL"

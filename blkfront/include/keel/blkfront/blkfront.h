@@ -30,6 +30,7 @@
 #include "keel/block/block.h"
 #include "keel/function.h"
 #include "keel/intrusive_list.h"
+#include "keel/prometheus.h"
 #include "keel/result.h"
 #include "keel/task.h"
 #include "keel/xen/event_channel.h"
@@ -344,5 +345,14 @@ using xenbus::max_devices;
 Result<void> register_device(Blkfront& device);
 /// Forget every registered device and clear block::discovered() (tests).
 void clear_devices();
+
+/// The disks' metric families, one sample per disk labelled device="<xenstore node>"
+/// (registered by blkfront/guest/init.cc): keel_blkfront_{reads,writes,flushes,discards}_total,
+/// keel_blkfront_{read,written}_bytes_total, keel_blkfront_errors_total (calls that failed),
+/// keel_blkfront_requests_total, keel_blkfront_indirect_requests_total, keel_blkfront_waits_total,
+/// keel_blkfront_backend_errors_total, keel_blkfront_protocol_errors_total,
+/// keel_blkfront_aborted_total, keel_blkfront_connects_total, keel_blkfront_resets_total,
+/// keel_blkfront_given_up, keel_blkfront_held_pages.
+void write_metrics(MetricsWriter& w, std::span<Blkfront* const> devices);
 
 }  // namespace keel::blkfront

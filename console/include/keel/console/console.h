@@ -8,6 +8,7 @@
 
 #include "keel/function.h"
 #include "keel/log.h"
+#include "keel/prometheus.h"
 #include "keel/xen/event_channel.h"
 
 struct xencons_interface;  // <xen/io/console.h>
@@ -100,5 +101,10 @@ private:
 /// The guest's PV console once console/guest/init.cc has started it, else nullptr. Services use
 /// it for input: `if (auto* c = keel::console::active()) c->set_input_handler(...)`.
 Console* active();
+
+/// The console's metric families (registered by console/guest/init.cc once the console is up):
+/// keel_console_out_bytes_total, keel_console_in_bytes_total, keel_console_dropped_bytes_total,
+/// keel_console_errors_total, keel_console_broken.
+void write_metrics(MetricsWriter& w, const Console& console);
 
 }  // namespace keel::console

@@ -92,5 +92,32 @@ TEST_F(Conn, IdleKeepAliveConnectionIsClosedAtTheIdleDeadline) {
     EXPECT_EQ(stats.request_timeouts, 0u);
 }
 
+// A metrics page larger than the session's 4 KiB scratch (every component's families make one)
+// is served whole, from the buffer the connection allocates for it, twice on one connection
+// (the buffer is kept), and freed when the connection ends (ASan would report a leak).
+TEST_F(Conn, AMetricsPageLargerThanTheScratchIsServedWhole) {
+    router.set_metrics("/metrics", [](MetricsWriter& w) {
+        w.family("keel_test_big_total", "Big.", MetricType::counter);
+        for (int i = 0; i < 1000; ++i) w.sample("i", std::to_string(i), i);
+    });
+    TcpStream c = connect();
+    std::string reply;
+    bool done = false;
+    start(trickle(c,
+                  "GET /metrics HTTP/1.1\r\nHost: k\r\n\r\n"
+                  "GET /metrics HTTP/1.1\r\nHost: k\r\nConnection: close\r\n\r\n",
+                  0, reply, done));
+    ASSERT_TRUE(run_until([&] { return done; }, s(60)));
+    const std::size_t second = reply.find("HTTP/1.1 200", 1);
+    ASSERT_EQ(reply.substr(0, 12), "HTTP/1.1 200") << reply.substr(0, 200);
+    ASSERT_NE(second, std::string::npos) << reply.substr(0, 200);
+    const std::string first = reply.substr(0, second);
+    EXPECT_GT(first.size(), 8192u);
+    EXPECT_NE(first.find("keel_test_big_total{i=\"999\"} 999\n"), std::string::npos);
+    EXPECT_TRUE(reply.ends_with("keel_test_big_total{i=\"999\"} 999\n"));
+    EXPECT_EQ(stats.responses_2xx, 2u);
+    EXPECT_EQ(stats.responses_5xx, 0u);
+}
+
 }  // namespace
 }  // namespace keel::http

@@ -1,0 +1,23 @@
+// Registers the kernel's metrics (metrics::write_kernel) first of all sources, before the
+// drivers' KEEL_INIT entries run; uptime counts from here.
+#include "keel/metrics.h"
+#include "keel/heap.h"
+#include "keel/init.h"
+#include "keel/loop.h"
+
+namespace keel::metrics {
+namespace {
+
+std::uint64_t g_started_ns = 0;
+
+void start() {
+    g_started_ns = loop().now();
+    static Source kernel(
+        "kernel", [](MetricsWriter& w) { write_kernel(w, global_heap(), loop().now() - g_started_ns); });
+    add(kernel);
+}
+
+}  // namespace
+}  // namespace keel::metrics
+
+KEEL_INIT(01, kernel_metrics, keel::metrics::start);
