@@ -226,6 +226,28 @@ void stop_idle_persist_timers() {
 
 namespace {
 
+// lwIP 2.1.3's tcp_write() fills the last unsent segment up to a bound it computes anew on each
+// call: the MSS, at most half the largest window the peer ever offered -- the MSS while that is
+// still 0. It asserts that the last segment is within the bound ("mss_local is too small",
+// tcp_out.c), but the peer can bring the bound below a segment already queued: open with a zero
+// window, so 536-byte segments are queued, then offer 600 bytes, a bound of 300 (found by the
+// netfront_stack fuzz target); or send an MSS option on a later segment (lwIP parses the
+// options of every segment). A remote client could panic the guest. A write waits instead
+// until that segment has left (the sent callback or the poll timer wakes it). Tests:
+// tests/unit/net/tcp_window_test.cc.
+bool last_unsent_fits(const struct tcp_pcb* pcb) {
+    const struct tcp_seg* last = pcb->unsent;
+    if (last == nullptr) return true;
+    while (last->next != nullptr) last = last->next;
+    // tcp_write()'s own computation (no LWIP_HOOK_TCP_OUT_TCPOPT_LENGTH is set).
+    u16_t bound = LWIP_MIN(pcb->mss, TCPWND_MIN16(pcb->snd_wnd_max / 2));
+    if (bound == 0) bound = pcb->mss;
+    return bound >= last->len + LWIP_TCP_OPT_LENGTH(last->flags);
+}
+#ifdef LWIP_HOOK_TCP_OUT_TCPOPT_LENGTH
+#error "last_unsent_fits() computes the option length without the hook"
+#endif
+
 constexpr std::size_t conn_pinned_max = 32;
 constexpr std::size_t coalesce_size = 2048;  // smallest heap buffer a copy starts
 }  // namespace
@@ -620,6 +642,7 @@ bool TcpWrite::step(TcpConn& c, Result<std::size_t>& out) {
     struct tcp_pcb* pcb = c.pcb;
     bool wrote = false;
     while (done < data.size()) {
+        if (!last_unsent_fits(pcb)) break;  // wait for it to leave (see last_unsent_fits)
         std::size_t room = tcp_sndbuf(pcb);
         if (tcp_sndqueuelen(pcb) >= TCP_SND_QUEUELEN) room = 0;
         std::size_t chunk = std::min({room, data.size() - done, std::size_t{0xffff}});
@@ -877,9 +900,35 @@ TcpListener::AcceptAwaiter TcpListener::accept_for(std::uint64_t timeout_ns) {
 
 }  // namespace keel::net
 
+namespace {
+
+// lwIP 2.1.3 trims a segment to the receive window's right edge when it is in order or goes at
+// the end of the out-of-order queue, but not when it is the first one queued out of order (nor
+// when it goes in front): when the data before it arrives, the window has shrunk by that much
+// and lwIP asserts "tcp_receive: ooseq tcplen > rcv_wnd" (tcp_in.c). A peer could panic the
+// guest with a segment just inside the window's right edge and the data before it (found by the
+// netfront_stack fuzz target: a 64 KB GSO segment 5 bytes ahead). Such a segment is dropped here
+// instead: its end was never allowed, and the sender retransmits what fits. The right edge
+// (rcv_nxt + rcv_wnd) never moves left, so every queued segment then fits when its turn comes.
+// Test: tests/unit/net/tcp_window_test.cc.
+bool out_of_order_past_window(const struct tcp_pcb* pcb, const struct tcp_hdr* hdr, const struct pbuf* p) {
+    if (pcb->state == CLOSED || pcb->state == LISTEN || pcb->state == SYN_SENT || pcb->state == TIME_WAIT) {
+        return false;  // (a listening pcb has only the common fields)
+    }
+    const u32_t seqno = hdr->seqno;  // tcp_input() converted it to host order before the hook
+    const u32_t edge = pcb->rcv_nxt + pcb->rcv_wnd;
+    if (!TCP_SEQ_BETWEEN(seqno, pcb->rcv_nxt + 1, edge)) return false;  // in order, or lwIP drops it
+    // The data after the header (p's payload starts there), plus one for SYN or FIN (TCP_TCPLEN).
+    const u32_t len = p->tot_len + ((TCPH_FLAGS(hdr) & (TCP_SYN | TCP_FIN)) != 0 ? 1u : 0u);
+    return TCP_SEQ_GT(seqno + len, edge);
+}
+
+}  // namespace
+
 extern "C" err_t keel_lwip_tcp_inpacket(struct tcp_pcb* pcb, struct tcp_hdr* hdr, u16_t optlen, u16_t opt1len,
                                         u8_t* opt2, struct pbuf* p) {
     using namespace keel::net::detail;
+    if (out_of_order_past_window(pcb, hdr, p)) return ERR_ABRT;  // dropped (see out_of_order_past_window)
     if ((TCPH_FLAGS(hdr) & (TCP_SYN | TCP_ACK | TCP_RST)) != TCP_SYN) return ERR_OK;
     if (pcb->state == TIME_WAIT) return Reopen::take(pcb, hdr, optlen, opt1len, opt2, p) ? ERR_ABRT : ERR_OK;
     if (pcb->state != LISTEN) return ERR_OK;

@@ -1,0 +1,218 @@
+// lwIP against a peer that plays with windows and segment sizes: a write must never find lwIP's
+// segment bound below a segment it already queued, and a segment received out of order must
+// never outgrow the receive window once the data before it arrives (lwIP asserts in both cases,
+// and an lwIP assertion is a panic).
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <optional>
+#include <vector>
+
+#include "fakes/fake_link.h"
+
+namespace keel::net::test {
+namespace {
+
+constexpr std::uint16_t peer_port = 30000;
+constexpr std::uint16_t service_port = 7300;
+
+Task<void> write_into(TcpStream& st, std::vector<std::byte> data, std::optional<Result<std::size_t>>& out) {
+    out.emplace(co_await st.write(data));
+}
+
+/// `f` (make_tcp_frame) with an MSS option of `mss` after its TCP header, checksums redone.
+std::vector<std::byte> with_mss_option(std::vector<std::byte> f, std::uint16_t mss) {
+    const std::byte opt[4] = {std::byte{2}, std::byte{4}, std::byte(mss >> 8), std::byte(mss & 0xff)};
+    f.insert(f.begin() + 54, opt, opt + 4);
+    auto put16 = [&f](std::size_t at, unsigned v) {
+        f[at] = std::byte(v >> 8);
+        f[at + 1] = std::byte(v & 0xff);
+    };
+    auto sum = [&f](std::size_t at, std::size_t n, std::uint32_t acc) {
+        for (std::size_t i = 0; i < n; i += 2)
+            acc += (unsigned(f[at + i]) << 8) | (i + 1 < n ? unsigned(f[at + i + 1]) : 0u);
+        while (acc >> 16) acc = (acc & 0xffff) + (acc >> 16);
+        return static_cast<std::uint16_t>(~acc);
+    };
+    const std::size_t tcp_len = f.size() - 34;
+    put16(16, static_cast<unsigned>(20 + tcp_len));
+    put16(24, 0);
+    put16(24, sum(14, 20, 0));
+    f[46] = std::byte{6 << 4};
+    put16(50, 0);
+    std::uint32_t pseudo = 6 + static_cast<std::uint32_t>(tcp_len);
+    for (std::size_t i = 0; i < 8; i += 2) pseudo += (unsigned(f[26 + i]) << 8) | unsigned(f[27 + i]);
+    put16(50, sum(34, tcp_len, pseudo));
+    return f;
+}
+
+/// B's service against a hand-made peer at 10.0.0.1:30000 (A's stack stays out of it).
+class PeerWindow : public TwoHosts<> {
+protected:
+    PeerWindow() {
+        peer.src = addr_a;
+        peer.dst = addr_b;
+        peer.sport = peer_port;
+        peer.dport = service_port;
+        // B's side of the conversation, taken off the wire (A's stack would reset it): the next
+        // sequence number and the payload bytes in order.
+        dev_b.on_wire = [this](std::vector<std::byte>& f) {
+            if (f.size() < 54 || f[12] != std::byte{0x08} || f[13] != std::byte{0x00} ||
+                f[23] != std::byte{6}) {
+                return false;
+            }
+            auto get16 = [&f](std::size_t at) { return (unsigned(f[at]) << 8) | unsigned(f[at + 1]); };
+            if (get16(36) != peer_port) return false;
+            const std::uint32_t seq = (get16(38) << 16) | get16(40);
+            const std::size_t hdr = (unsigned(f[46]) >> 4) * 4;
+            const std::size_t payload = get16(16) - 20 - hdr;
+            b_ack = (get16(42) << 16) | get16(44);
+            if (unsigned(f[47]) & 0x02) {
+                b_next = seq + 1;
+            } else if (seq == b_next && payload > 0) {
+                received.insert(received.end(), f.begin() + 34 + static_cast<std::ptrdiff_t>(hdr),
+                                f.begin() + 34 + static_cast<std::ptrdiff_t>(hdr + payload));
+                b_next += static_cast<std::uint32_t>(payload);
+                largest = std::max(largest, payload);
+            }
+            return true;
+        };
+    }
+    ~PeerWindow() override { dev_b.on_wire = nullptr; }  // it points into this object
+
+    /// SYN (window `syn_window`, no MSS option: B uses 536), ACK (window `ack_window`), accepted.
+    void open(std::uint16_t syn_window, std::uint16_t ack_window, TcpStream& out) {
+        auto l = TcpListener::listen(service_port);
+        ASSERT_TRUE(l.ok());
+        listener = std::move(l.value());
+        std::optional<Result<TcpStream>> accepted;
+        start([](TcpListener& li, std::optional<Result<TcpStream>>& o) -> Task<void> {
+            o.emplace(co_await li.accept());
+        }(listener, accepted));
+        peer.seq = 1000;
+        peer.window = syn_window;
+        ASSERT_TRUE(dev_b.receive(make_tcp_frame(peer)));
+        ASSERT_TRUE(run_until([&] { return b_next != 0; }, ms(100)));
+        peer.flags = 0x10;
+        peer.seq = 1001;
+        peer.ack = b_next;
+        peer.window = ack_window;
+        ASSERT_TRUE(dev_b.receive(make_tcp_frame(peer)));
+        ASSERT_TRUE(run_until([&] { return accepted.has_value(); }, ms(100)));
+        ASSERT_TRUE(accepted->ok());
+        out = std::move(accepted->value());
+    }
+    /// `n` bytes written and queued (the write returned).
+    void queue(TcpStream& st, const std::vector<std::byte>& data) {
+        std::optional<Result<std::size_t>> wrote;
+        start(write_into(st, data, wrote));
+        ASSERT_TRUE(run_until([&] { return wrote.has_value(); }, ms(100)));
+        ASSERT_TRUE(wrote->ok());
+    }
+    /// The peer acknowledges what arrives, offering `window` each time, until `total` bytes are there.
+    void acknowledge_until(std::size_t total, std::uint16_t window) {
+        peer.window = window;
+        for (int i = 0; i < 200 && received.size() < total; ++i) {
+            run_until([] { return false; }, ms(300));
+            peer.ack = b_next;
+            ASSERT_TRUE(dev_b.receive(make_tcp_frame(peer)));
+        }
+        run_until([] { return false; }, ms(10));
+    }
+
+    TcpListener listener;
+    TcpFrame peer;
+    std::uint32_t b_next = 0;
+    std::uint32_t b_ack = 0;  ///< the last acknowledgement number B sent
+    std::vector<std::byte> received;
+    std::size_t largest = 0;  ///< the largest segment payload B sent
+};
+
+// A peer that opens with a zero window, then offers 600 bytes. lwIP cuts what it queues to the
+// MSS, or to half the largest window the peer ever offered once that is not 0: the data queued
+// during the zero window went into segments of 536 bytes (the peer sent no MSS option), the
+// 600-byte window let one leave and brought the bound down to 300, below the 536 still queued,
+// and the next tcp_write() asserted "mss_local is too small" (tcp_out.c): any peer could panic
+// the guest. Found by the netfront_stack fuzz target. The write now waits until the longer
+// segments have left, and all of the data arrives.
+TEST_F(PeerWindow, AWindowThatOpensSmallAfterZeroDoesNotPanicTheNextWrite) {
+    TcpStream server;
+    ASSERT_NO_FATAL_FAILURE(open(0, 0, server));
+    const auto first = pattern(3 * 536);  // three segments of 536 bytes wait for the window
+    ASSERT_NO_FATAL_FAILURE(queue(server, first));
+    EXPECT_TRUE(received.empty());
+
+    peer.window = 600;
+    ASSERT_TRUE(dev_b.receive(make_tcp_frame(peer)));
+    ASSERT_TRUE(run_until([&] { return received.size() == 536; }, ms(100)));
+
+    const std::vector<std::byte> second(100, std::byte{0x5a});
+    std::optional<Result<std::size_t>> wrote;
+    start(write_into(server, second, wrote));  // the write that panicked
+    ASSERT_NO_FATAL_FAILURE(acknowledge_until(first.size() + second.size(), 600));
+    ASSERT_TRUE(wrote.has_value());
+    EXPECT_TRUE(wrote->ok());
+    ASSERT_EQ(received.size(), first.size() + second.size());
+    EXPECT_TRUE(std::equal(first.begin(), first.end(), received.begin()));
+    EXPECT_TRUE(std::equal(second.begin(), second.end(),
+                           received.begin() + static_cast<std::ptrdiff_t>(first.size())));
+    server.abort();
+}
+
+// lwIP parses the options of every segment, not only the SYN's: an MSS option on a later
+// segment lowers the MSS below the segments already queued, with the same assertion on the
+// next write. The write waits for them too, and what follows goes out in segments of the new
+// MSS.
+TEST_F(PeerWindow, AnMssOptionOnALaterSegmentDoesNotPanicTheNextWrite) {
+    TcpStream server;
+    ASSERT_NO_FATAL_FAILURE(open(65535, 0, server));
+    const auto first = pattern(3 * 536);
+    ASSERT_NO_FATAL_FAILURE(queue(server, first));
+    ASSERT_TRUE(dev_b.receive(with_mss_option(make_tcp_frame(peer), 100)));
+    run_until([] { return false; }, ms(10));
+
+    const std::vector<std::byte> second(300, std::byte{0x5a});
+    std::optional<Result<std::size_t>> wrote;
+    start(write_into(server, second, wrote));  // the write that panicked
+    ASSERT_NO_FATAL_FAILURE(acknowledge_until(first.size() + second.size(), 65535));
+    ASSERT_TRUE(wrote.has_value());
+    EXPECT_TRUE(wrote->ok());
+    ASSERT_EQ(received.size(), first.size() + second.size());
+    EXPECT_TRUE(std::equal(first.begin(), first.end(), received.begin()));
+    EXPECT_TRUE(std::equal(second.begin(), second.end(),
+                           received.begin() + static_cast<std::ptrdiff_t>(first.size())));
+    server.abort();
+}
+
+// A segment out of order that ends past the receive window's right edge, then the data before
+// it. lwIP queued the first out-of-order segment untrimmed, and when the gap filled the window
+// had shrunk by the gap and it asserted "tcp_receive: ooseq tcplen > rcv_wnd" (tcp_in.c): any
+// peer could panic the guest. Found by the netfront_stack fuzz target (a 64 KB GSO segment 5
+// bytes ahead). The segment is dropped instead; the data before it is taken and acknowledged.
+TEST_F(PeerWindow, AnOutOfOrderSegmentPastTheWindowDoesNotPanicWhenTheGapFills) {
+    TcpStream server;  // never read: the window only shrinks
+    ASSERT_NO_FATAL_FAILURE(open(65535, 65535, server));
+    const std::uint32_t start = peer.seq;
+    const std::uint32_t window = 44 * 1460;  // B's receive window, all free (TCP_WND, lwipopts.h)
+    peer.flags = 0x18;
+    peer.seq = start + window - 1;  // its first byte is the window's last
+    peer.payload = pattern(1000);
+    ASSERT_TRUE(dev_b.receive(make_tcp_frame(peer)));
+    run_until([] { return false; }, ms(10));
+    // The gap, in order, in segments of 1460 bytes.
+    for (std::uint32_t at = 0; at < window - 1;) {
+        const std::uint32_t n = std::min<std::uint32_t>(1460, window - 1 - at);
+        peer.seq = start + at;
+        peer.payload = pattern(n);
+        ASSERT_TRUE(dev_b.receive(make_tcp_frame(peer)));
+        loop.run_once(false);
+        at += n;
+    }
+    run_until([] { return false; }, ms(500));
+    EXPECT_EQ(b_ack, start + window - 1) << "the gap was not acknowledged";
+    EXPECT_EQ(server.buffered(), window - 1);
+    server.abort();
+}
+
+}  // namespace
+}  // namespace keel::net::test
