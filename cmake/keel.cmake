@@ -1,5 +1,8 @@
 # Build rules shared by every folder: guest (freestanding) and host (unit test) flavours of a
-# library, and keel_add_service(), which turns C++ sources into a bootable PVH image + xl config.
+# library (keel_library), and the SDK that `cmake --install` puts in a prefix (each guest
+# library's objects and headers, keel_install_package). The guest flags and keel_add_service(),
+# which turns C++ sources into a bootable PVH image + xl config, are in keel-service.cmake: the
+# installed package includes the same file.
 
 set(CMAKE_CXX_STANDARD 20)
 set(CMAKE_CXX_STANDARD_REQUIRED ON)
@@ -7,26 +10,48 @@ set(CMAKE_CXX_EXTENSIONS ON)   # GNU statement expressions (TRY)
 set(KEEL_CMAKE_DIR ${CMAKE_CURRENT_LIST_DIR})
 set(KEEL_ROOT ${CMAKE_CURRENT_LIST_DIR}/..)
 
-# Xen's public headers describe the interface of this version (Xen 4.14+ ABI; 4.17 is tested).
-set(KEEL_XEN_DEFS -D__XEN_INTERFACE_VERSION__=0x00040e00)
+include(${KEEL_CMAKE_DIR}/keel-service.cmake)
+set_property(GLOBAL PROPERTY KEEL_LINK_SCRIPT ${KEEL_ROOT}/platform-xen/guest/link.ld)
 
-# The freestanding C++ subset, written down once (see docs/cxx-subset.md).
-set(KEEL_GUEST_CXX_FLAGS
-    -ffreestanding -fno-exceptions -fno-rtti -fno-threadsafe-statics -fno-use-cxa-atexit
-    -fno-asynchronous-unwind-tables -fno-omit-frame-pointer
-    -mno-red-zone -fno-pie -fno-pic -mcmodel=small
-    -fstack-protector-strong -mstack-protector-guard=global
-    -O2 -g -Wall -Wextra -Wshadow -Wvla -Werror ${KEEL_XEN_DEFS})
-set(KEEL_GUEST_ASM_FLAGS -fno-pie -fno-pic -g)
 set(KEEL_HOST_FLAGS -O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all
     -fno-omit-frame-pointer -Wall -Wextra -Wshadow -Wvla -Werror ${KEEL_XEN_DEFS})
 
-function(keel_guest_flags target)
-    target_compile_options(${target} PRIVATE
-        $<$<COMPILE_LANGUAGE:CXX>:${KEEL_GUEST_CXX_FLAGS}>
-        $<$<COMPILE_LANGUAGE:C>:-ffreestanding -fno-pie -fno-pic -mno-red-zone -O2 -g>
-        $<$<COMPILE_LANGUAGE:ASM>:${KEEL_GUEST_ASM_FLAGS}>)
-    target_compile_definitions(${target} PRIVATE KEEL_GUEST=1)
+# Where the SDK puts things, below the install prefix.
+set(KEEL_INSTALL_CMAKE_DIR lib/cmake/keel)   # keelConfig.cmake, keel-service.cmake, the scripts
+set(KEEL_INSTALL_LIB_DIR lib/keel)           # link.ld, objects/ (one folder per library)
+
+# keel_install_guest_library(TARGET [INCLUDE <dirs>]): guest library TARGET (keel_NAME) becomes
+# keel::NAME, an alias here and an imported object library in the SDK (its object files are
+# installed, not archived: an image links every object as in the tree, static initialisers and
+# registrations included). Its headers, the .h files below each INCLUDE dir, are installed
+# under include/ (an include/ folder's content) or include/<its path in the tree> (an app
+# library's folder, e.g. include/apps/kvstore/kv/store.h), and are what it exports to users.
+function(keel_install_guest_library target)
+    cmake_parse_arguments(A "" "" "INCLUDE" ${ARGN})
+    if(NOT target MATCHES "^keel_(.+)$")
+        message(FATAL_ERROR "keel: guest library ${target} must be named keel_NAME")
+    endif()
+    set(short ${CMAKE_MATCH_1})
+    add_library(keel::${short} ALIAS ${target})
+    set_target_properties(${target} PROPERTIES EXPORT_NAME ${short} EXPORT_PROPERTIES KEEL_DEPENDS)
+    install(TARGETS ${target} EXPORT keelTargets OBJECTS DESTINATION ${KEEL_INSTALL_LIB_DIR}/objects)
+    get_filename_component(root ${KEEL_ROOT} ABSOLUTE)
+    foreach(dir ${A_INCLUDE})
+        get_filename_component(dir ${dir} ABSOLUTE)
+        get_filename_component(leaf ${dir} NAME)
+        if(leaf STREQUAL "include")
+            set(dest include)
+        else()
+            file(RELATIVE_PATH rel ${root} ${dir})
+            set(dest include/${rel})
+        endif()
+        target_include_directories(${target} PUBLIC $<BUILD_INTERFACE:${dir}> $<INSTALL_INTERFACE:${dest}>)
+        get_property(done GLOBAL PROPERTY KEEL_INSTALLED_INCLUDE_DIRS)
+        if(NOT dir IN_LIST done)   # keel_http and keel_http_conn share theirs
+            set_property(GLOBAL APPEND PROPERTY KEEL_INSTALLED_INCLUDE_DIRS ${dir})
+            install(DIRECTORY ${dir}/ DESTINATION ${dest} FILES_MATCHING PATTERN "*.h")
+        endif()
+    endforeach()
 endfunction()
 
 # keel_library(NAME PURE <host-testable sources> GUEST <guest-only sources>
@@ -42,7 +67,7 @@ function(keel_library name)
     endif()
     add_library(${name} OBJECT ${A_PURE} ${A_GUEST})
     keel_guest_flags(${name})
-    target_include_directories(${name} PUBLIC ${A_INCLUDE})
+    keel_install_guest_library(${name} INCLUDE ${A_INCLUDE})
     # What the library may include: its DEPENDS and, transitively, theirs (all defined before).
     set(closure)
     set(queue ${A_DEPENDS})
@@ -82,69 +107,31 @@ function(keel_library name)
     endif()
 endfunction()
 
-# keel_add_service(NAME SOURCES <files> [MEMORY <MiB>] [CMDLINE <string>] [LIBS <app libraries>]
-#                  [XL <extra xl config lines>...])
-# Produces ${CMAKE_CURRENT_BINARY_DIR}/NAME.xen (PVH ELF, symbols kept, with a symbol table
-# built in for backtraces) and NAME.xl (ready xl config).
-function(keel_add_service name)
-    cmake_parse_arguments(A "" "MEMORY;CMDLINE" "SOURCES;LIBS;XL" ${ARGN})
-    if(NOT A_MEMORY)
-        set(A_MEMORY 16)
-    endif()
-    add_library(${name}_app OBJECT ${A_SOURCES})
-    keel_guest_flags(${name}_app)
-    get_property(libs GLOBAL PROPERTY KEEL_GUEST_LIBRARIES)
-    # The app libraries named, and everything they depend on that is not already in.
-    set(queue ${A_LIBS})
-    while(queue)
-        list(POP_FRONT queue lib)
-        if(lib IN_LIST libs)
-            continue()
-        endif()
-        list(APPEND libs ${lib})
-        get_property(deps TARGET ${lib} PROPERTY KEEL_DEPENDS)
-        list(APPEND queue ${deps})
-    endwhile()
-    set(objs $<TARGET_OBJECTS:${name}_app>)
-    foreach(lib ${libs})
-        target_include_directories(${name}_app PRIVATE $<TARGET_PROPERTY:${lib},INTERFACE_INCLUDE_DIRECTORIES>)
-        list(APPEND objs $<TARGET_OBJECTS:${lib}>)
-    endforeach()
-    set(ld ${KEEL_ROOT}/platform-xen/guest/link.ld)
-    set(link_opts -nostdlib -static -no-pie -Wl,-T,${ld} -Wl,--build-id=none
-        -Wl,-z,max-page-size=4096 -Wl,-z,noexecstack -Wl,--no-warn-rwx-segments)
-
-    # Pass 1: link with an empty symbol table; its addresses are final because the table is
-    # placed last in the image (see link.ld).
-    add_executable(${name}_pass1 ${objs} ${KEEL_CMAKE_DIR}/ksyms-empty.S)
-    target_link_options(${name}_pass1 PRIVATE ${link_opts})
-    target_link_libraries(${name}_pass1 PRIVATE gcc)
-    set_target_properties(${name}_pass1 PROPERTIES LINK_DEPENDS ${ld} LINKER_LANGUAGE CXX)
-    keel_guest_flags(${name}_pass1)
-
-    set(ksyms ${CMAKE_CURRENT_BINARY_DIR}/${name}_ksyms.S)
-    add_custom_command(OUTPUT ${ksyms}
-        COMMAND sh ${KEEL_CMAKE_DIR}/gen-ksyms.sh $<TARGET_FILE:${name}_pass1> ${ksyms}
-        DEPENDS ${name}_pass1 ${KEEL_CMAKE_DIR}/gen-ksyms.sh
-        COMMENT "Symbol table for ${name}")
-
-    add_executable(${name}_image ${objs} ${ksyms})
-    target_link_options(${name}_image PRIVATE ${link_opts})
-    target_link_libraries(${name}_image PRIVATE gcc)
-    set_target_properties(${name}_image PROPERTIES OUTPUT_NAME ${name} SUFFIX .xen
-        LINK_DEPENDS ${ld} LINKER_LANGUAGE CXX)
-    keel_guest_flags(${name}_image)
-    # Refuse an image whose layout moved between the passes or that lost its PVH note.
-    # NAME.map: the image's symbols as dom0's xenctx reads them (README, "Debug from dom0").
-    add_custom_command(TARGET ${name}_image POST_BUILD
-        COMMAND bash ${KEEL_CMAKE_DIR}/check-image.sh $<TARGET_FILE:${name}_pass1> $<TARGET_FILE:${name}_image>
-        COMMAND sh ${KEEL_CMAKE_DIR}/gen-map.sh $<TARGET_FILE:${name}_image> ${CMAKE_CURRENT_BINARY_DIR}/${name}.map
-        VERBATIM)
-
-    set(KEEL_XL_NAME ${name})
-    set(KEEL_XL_KERNEL ${CMAKE_CURRENT_BINARY_DIR}/${name}.xen)
-    set(KEEL_XL_MEMORY ${A_MEMORY})
-    set(KEEL_XL_CMDLINE "${A_CMDLINE}")
-    list(JOIN A_XL "\n" KEEL_XL_EXTRA)
-    configure_file(${KEEL_CMAKE_DIR}/service.xl.in ${CMAKE_CURRENT_BINARY_DIR}/${name}.xl @ONLY)
+# keel_install_package(): the rest of the SDK, once every library is defined (top-level
+# CMakeLists.txt): the CMake package (keelConfig.cmake, keelConfigVersion.cmake, keelTargets.cmake
+# with every keel::NAME) beside keel-service.cmake and what it uses (gen-ksyms.sh, ksyms-empty.S,
+# check-image.sh, gen-map.sh, service.xl.in), and the linker script. An outside project then
+# writes find_package(keel) and keel_add_service() as apps/ do (README, "Build a service outside
+# the tree").
+function(keel_install_package)
+    include(CMakePackageConfigHelpers)
+    set(dest ${KEEL_INSTALL_CMAKE_DIR})
+    install(EXPORT keelTargets NAMESPACE keel:: DESTINATION ${dest})
+    get_property(KEEL_CORE_LIBRARIES GLOBAL PROPERTY KEEL_GUEST_LIBRARIES)
+    list(TRANSFORM KEEL_CORE_LIBRARIES REPLACE "^keel_" "keel::")
+    configure_package_config_file(${KEEL_CMAKE_DIR}/keelConfig.cmake.in
+        ${CMAKE_BINARY_DIR}/sdk-package/keelConfig.cmake
+        INSTALL_DESTINATION ${dest} PATH_VARS KEEL_INSTALL_LIB_DIR)
+    write_basic_package_version_file(${CMAKE_BINARY_DIR}/sdk-package/keelConfigVersion.cmake
+        VERSION ${PROJECT_VERSION} COMPATIBILITY SameMinorVersion)
+    install(FILES ${CMAKE_BINARY_DIR}/sdk-package/keelConfig.cmake
+                  ${CMAKE_BINARY_DIR}/sdk-package/keelConfigVersion.cmake
+                  ${KEEL_CMAKE_DIR}/keel-service.cmake ${KEEL_CMAKE_DIR}/ksyms-empty.S
+                  ${KEEL_CMAKE_DIR}/service.xl.in
+            DESTINATION ${dest})
+    install(PROGRAMS ${KEEL_CMAKE_DIR}/gen-ksyms.sh ${KEEL_CMAKE_DIR}/check-image.sh
+                     ${KEEL_CMAKE_DIR}/gen-map.sh
+            DESTINATION ${dest})
+    get_property(ld GLOBAL PROPERTY KEEL_LINK_SCRIPT)
+    install(FILES ${ld} DESTINATION ${KEEL_INSTALL_LIB_DIR})
 endfunction()

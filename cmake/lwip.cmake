@@ -4,6 +4,7 @@
 #
 # Defines:
 #   keel_lwip       guest object library (C, freestanding), linked into images that use keel_net
+#                   (keel::lwip, installed with the SDK; no headers: only net/ sees lwIP's)
 #   keel_lwip_host  static library for the host unit tests (ASan/UBSan)
 #   KEEL_LWIP_INCLUDE_DIRS  lwIP's headers + net/port (lwipopts.h, arch/cc.h); for net/ only
 set(KEEL_LWIP_VERSION 2.1.3)
@@ -69,6 +70,7 @@ set(KEEL_LWIP_WARNINGS -Wall -Wextra -Wshadow -Wvla -Werror)
 
 add_library(keel_lwip OBJECT ${KEEL_LWIP_SOURCES})
 keel_guest_flags(keel_lwip)
+keel_install_guest_library(keel_lwip)   # keel::lwip; in the SDK too, for keel::net
 target_compile_options(keel_lwip PRIVATE ${KEEL_LWIP_WARNINGS})
 target_include_directories(keel_lwip PRIVATE ${KEEL_LWIP_INCLUDE_DIRS})
 
