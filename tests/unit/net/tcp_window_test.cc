@@ -120,6 +120,22 @@ protected:
         run_until([] { return false; }, ms(10));
     }
 
+    /// The write that panicked: `second` written after `first` was queued, the peer offering
+    /// `window`; both arrive whole and in order.
+    void write_after(TcpStream& st, const std::vector<std::byte>& first, std::size_t second_size,
+                     std::uint16_t window) {
+        const std::vector<std::byte> second(second_size, std::byte{0x5a});
+        std::optional<Result<std::size_t>> wrote;
+        start(write_into(st, second, wrote));
+        ASSERT_NO_FATAL_FAILURE(acknowledge_until(first.size() + second.size(), window));
+        ASSERT_TRUE(wrote.has_value());
+        EXPECT_TRUE(wrote->ok());
+        ASSERT_EQ(received.size(), first.size() + second.size());
+        EXPECT_TRUE(std::equal(first.begin(), first.end(), received.begin()));
+        EXPECT_TRUE(std::equal(second.begin(), second.end(),
+                               received.begin() + static_cast<std::ptrdiff_t>(first.size())));
+    }
+
     TcpListener listener;
     TcpFrame peer;
     std::uint32_t b_next = 0;
@@ -146,16 +162,7 @@ TEST_F(PeerWindow, AWindowThatOpensSmallAfterZeroDoesNotPanicTheNextWrite) {
     ASSERT_TRUE(dev_b.receive(make_tcp_frame(peer)));
     ASSERT_TRUE(run_until([&] { return received.size() == 536; }, ms(100)));
 
-    const std::vector<std::byte> second(100, std::byte{0x5a});
-    std::optional<Result<std::size_t>> wrote;
-    start(write_into(server, second, wrote));  // the write that panicked
-    ASSERT_NO_FATAL_FAILURE(acknowledge_until(first.size() + second.size(), 600));
-    ASSERT_TRUE(wrote.has_value());
-    EXPECT_TRUE(wrote->ok());
-    ASSERT_EQ(received.size(), first.size() + second.size());
-    EXPECT_TRUE(std::equal(first.begin(), first.end(), received.begin()));
-    EXPECT_TRUE(std::equal(second.begin(), second.end(),
-                           received.begin() + static_cast<std::ptrdiff_t>(first.size())));
+    ASSERT_NO_FATAL_FAILURE(write_after(server, first, 100, 600));
     server.abort();
 }
 
@@ -171,16 +178,7 @@ TEST_F(PeerWindow, AnMssOptionOnALaterSegmentDoesNotPanicTheNextWrite) {
     ASSERT_TRUE(dev_b.receive(with_mss_option(make_tcp_frame(peer), 100)));
     run_until([] { return false; }, ms(10));
 
-    const std::vector<std::byte> second(300, std::byte{0x5a});
-    std::optional<Result<std::size_t>> wrote;
-    start(write_into(server, second, wrote));  // the write that panicked
-    ASSERT_NO_FATAL_FAILURE(acknowledge_until(first.size() + second.size(), 65535));
-    ASSERT_TRUE(wrote.has_value());
-    EXPECT_TRUE(wrote->ok());
-    ASSERT_EQ(received.size(), first.size() + second.size());
-    EXPECT_TRUE(std::equal(first.begin(), first.end(), received.begin()));
-    EXPECT_TRUE(std::equal(second.begin(), second.end(),
-                           received.begin() + static_cast<std::ptrdiff_t>(first.size())));
+    ASSERT_NO_FATAL_FAILURE(write_after(server, first, 300, 65535));
     server.abort();
 }
 
