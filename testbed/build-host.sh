@@ -30,10 +30,12 @@ INIT_SRC=$HERE/dom0-init.sh
 
 # Packages of the dom0 root, on top of debootstrap's minbase. nginx-light and redis-server are
 # not run in dom0: bench/linux-guest/mkinitrd.sh builds the Linux comparison guest from them.
+# gdb talks to tools/gdbserver; debootstrap does not resolve the virtual package its
+# libsource-highlight needs (libboost-regex1.74.0-icu72), so the real one is listed too.
 DOM0_PACKAGES=(
     xen-utils-4.17 iproute2 kmod bridge-utils busybox procps iputils-ping
     curl wrk apache2-utils redis-tools dnsmasq-base netcat-openbsd tcpdump
-    nginx-light redis-server cpio e2fsprogs
+    nginx-light redis-server cpio e2fsprogs gdb libboost-regex1.74.0
 )
 # Kernel modules dom0 loads (dom0-init.sh), and the frontends and ext4 the Linux comparison guest loads
 # (bench/linux-guest); their dependencies are added automatically.
