@@ -902,25 +902,33 @@ TcpListener::AcceptAwaiter TcpListener::accept_for(std::uint64_t timeout_ns) {
 
 namespace {
 
-// lwIP 2.1.3 trims a segment to the receive window's right edge when it is in order or goes at
-// the end of the out-of-order queue, but not when it is the first one queued out of order (nor
-// when it goes in front): when the data before it arrives, the window has shrunk by that much
-// and lwIP asserts "tcp_receive: ooseq tcplen > rcv_wnd" (tcp_in.c). A peer could panic the
-// guest with a segment just inside the window's right edge and the data before it (found by the
-// netfront_stack fuzz target: a 64 KB GSO segment 5 bytes ahead). Such a segment is dropped here
-// instead: its end was never allowed, and the sender retransmits what fits. The right edge
-// (rcv_nxt + rcv_wnd) never moves left, so every queued segment then fits when its turn comes.
-// Test: tests/unit/net/tcp_window_test.cc.
-bool out_of_order_past_window(const struct tcp_pcb* pcb, const struct tcp_hdr* hdr, const struct pbuf* p) {
+// Segments lwIP 2.1.3 would take and then assert on; each is dropped here instead (Tests:
+// tests/unit/net/tcp_window_test.cc; both found by the netfront_stack fuzz target):
+// - out of order, ending past the receive window's right edge. lwIP trims a segment to the edge
+//   when it is in order or goes at the end of the out-of-order queue, but not when it is the
+//   first one queued out of order (nor when it goes in front): when the data before it arrives,
+//   the window has shrunk by that much and lwIP asserts "tcp_receive: ooseq tcplen > rcv_wnd"
+//   (a 64 KB GSO segment 5 bytes ahead did it). The edge (rcv_nxt + rcv_wnd) never moves left,
+//   so every queued segment then fits when its turn comes.
+// - data past a FIN already queued out of order. When in-order data covers that FIN, lwIP sets
+//   the FIN on it: with data up to the window's edge the segment is one longer than the window
+//   and lwIP asserts "tcp_receive: tcplen > rcv_wnd". No peer may send past its FIN.
+// A correct sender sends neither; what it sent within the rules it sends again.
+bool beyond_what_the_peer_may_send(const struct tcp_pcb* pcb, const struct tcp_hdr* hdr, const struct pbuf* p) {
     if (pcb->state == CLOSED || pcb->state == LISTEN || pcb->state == SYN_SENT || pcb->state == TIME_WAIT) {
         return false;  // (a listening pcb has only the common fields)
     }
     const u32_t seqno = hdr->seqno;  // tcp_input() converted it to host order before the hook
+    // The data after the header (p's payload starts there).
+    const u32_t data_end = seqno + p->tot_len;
+    for (const struct tcp_seg* s = pcb->ooseq; s != nullptr; s = s->next) {
+        if ((TCPH_FLAGS(s->tcphdr) & TCP_FIN) != 0 && TCP_SEQ_GT(data_end, s->tcphdr->seqno + s->len)) return true;
+    }
     const u32_t edge = pcb->rcv_nxt + pcb->rcv_wnd;
     if (!TCP_SEQ_BETWEEN(seqno, pcb->rcv_nxt + 1, edge)) return false;  // in order, or lwIP drops it
-    // The data after the header (p's payload starts there), plus one for SYN or FIN (TCP_TCPLEN).
-    const u32_t len = p->tot_len + ((TCPH_FLAGS(hdr) & (TCP_SYN | TCP_FIN)) != 0 ? 1u : 0u);
-    return TCP_SEQ_GT(seqno + len, edge);
+    // Plus one for SYN or FIN (TCP_TCPLEN).
+    const u32_t end = data_end + ((TCPH_FLAGS(hdr) & (TCP_SYN | TCP_FIN)) != 0 ? 1u : 0u);
+    return TCP_SEQ_GT(end, edge);
 }
 
 }  // namespace
@@ -928,7 +936,7 @@ bool out_of_order_past_window(const struct tcp_pcb* pcb, const struct tcp_hdr* h
 extern "C" err_t keel_lwip_tcp_inpacket(struct tcp_pcb* pcb, struct tcp_hdr* hdr, u16_t optlen, u16_t opt1len,
                                         u8_t* opt2, struct pbuf* p) {
     using namespace keel::net::detail;
-    if (out_of_order_past_window(pcb, hdr, p)) return ERR_ABRT;  // dropped (see out_of_order_past_window)
+    if (beyond_what_the_peer_may_send(pcb, hdr, p)) return ERR_ABRT;  // dropped (see there)
     if ((TCPH_FLAGS(hdr) & (TCP_SYN | TCP_ACK | TCP_RST)) != TCP_SYN) return ERR_OK;
     if (pcb->state == TIME_WAIT) return Reopen::take(pcb, hdr, optlen, opt1len, opt2, p) ? ERR_ABRT : ERR_OK;
     if (pcb->state != LISTEN) return ERR_OK;

@@ -212,5 +212,34 @@ TEST_F(PeerWindow, AnOutOfOrderSegmentPastTheWindowDoesNotPanicWhenTheGapFills) 
     server.abort();
 }
 
+// Data past a FIN the peer sent out of order: when in-order data covered that FIN, lwIP set the
+// FIN on it, and with that data reaching the window's right edge the segment was one longer than
+// the window: lwIP asserted "tcp_receive: tcplen > rcv_wnd" (tcp_in.c). Found by the
+// netfront_stack fuzz target. The segment that reaches past the FIN is dropped; the data before
+// it is taken and acknowledged.
+TEST_F(PeerWindow, DataPastAFinQueuedOutOfOrderDoesNotPanicWhenItCoversTheFin) {
+    TcpStream server;  // never read: the window only shrinks
+    ASSERT_NO_FATAL_FAILURE(open(65535, 65535, server));
+    const std::uint32_t start = peer.seq;
+    const std::uint32_t window = 44 * 1460;  // B's receive window, all free (TCP_WND, lwipopts.h)
+    peer.flags = 0x19;                       // FIN, PSH, ACK: 5 bytes, then the FIN 10 before the edge
+    peer.seq = start + window - 15;
+    peer.payload = pattern(5);
+    ASSERT_TRUE(dev_b.receive(make_tcp_frame(peer)));
+    run_until([] { return false; }, ms(10));
+    // In order, in segments of 1460 bytes, up to the window's edge: the last one covers the FIN.
+    peer.flags = 0x18;
+    for (std::uint32_t at = 0; at < window; at += 1460) {
+        peer.seq = start + at;
+        peer.payload = pattern(1460);
+        ASSERT_TRUE(dev_b.receive(make_tcp_frame(peer)));
+        loop.run_once(false);
+    }
+    run_until([] { return false; }, ms(500));
+    EXPECT_EQ(b_ack, start + window - 1460) << "the data before the FIN was not acknowledged";
+    EXPECT_EQ(server.buffered(), window - 1460);
+    server.abort();
+}
+
 }  // namespace
 }  // namespace keel::net::test
