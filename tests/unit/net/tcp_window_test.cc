@@ -136,6 +136,18 @@ protected:
                                received.begin() + static_cast<std::ptrdiff_t>(first.size())));
     }
 
+    /// `bytes` from `from`, in order, in segments of at most 1460 bytes.
+    void send_in_order(std::uint32_t from, std::uint32_t bytes) {
+        for (std::uint32_t at = 0; at < bytes;) {
+            const std::uint32_t n = std::min<std::uint32_t>(1460, bytes - at);
+            peer.seq = from + at;
+            peer.payload = pattern(n);
+            ASSERT_TRUE(dev_b.receive(make_tcp_frame(peer)));
+            loop.run_once(false);
+            at += n;
+        }
+    }
+
     TcpListener listener;
     TcpFrame peer;
     std::uint32_t b_next = 0;
@@ -198,14 +210,7 @@ TEST_F(PeerWindow, AnOutOfOrderSegmentPastTheWindowDoesNotPanicWhenTheGapFills) 
     ASSERT_TRUE(dev_b.receive(make_tcp_frame(peer)));
     run_until([] { return false; }, ms(10));
     // The gap, in order, in segments of 1460 bytes.
-    for (std::uint32_t at = 0; at < window - 1;) {
-        const std::uint32_t n = std::min<std::uint32_t>(1460, window - 1 - at);
-        peer.seq = start + at;
-        peer.payload = pattern(n);
-        ASSERT_TRUE(dev_b.receive(make_tcp_frame(peer)));
-        loop.run_once(false);
-        at += n;
-    }
+    ASSERT_NO_FATAL_FAILURE(send_in_order(start, window - 1));
     run_until([] { return false; }, ms(500));
     EXPECT_EQ(b_ack, start + window - 1) << "the gap was not acknowledged";
     EXPECT_EQ(server.buffered(), window - 1);
@@ -229,12 +234,7 @@ TEST_F(PeerWindow, DataPastAFinQueuedOutOfOrderDoesNotPanicWhenItCoversTheFin) {
     run_until([] { return false; }, ms(10));
     // In order, in segments of 1460 bytes, up to the window's edge: the last one covers the FIN.
     peer.flags = 0x18;
-    for (std::uint32_t at = 0; at < window; at += 1460) {
-        peer.seq = start + at;
-        peer.payload = pattern(1460);
-        ASSERT_TRUE(dev_b.receive(make_tcp_frame(peer)));
-        loop.run_once(false);
-    }
+    ASSERT_NO_FATAL_FAILURE(send_in_order(start, window));
     run_until([] { return false; }, ms(500));
     EXPECT_EQ(b_ack, start + window - 1460) << "the data before the FIN was not acknowledged";
     EXPECT_EQ(server.buffered(), window - 1460);
