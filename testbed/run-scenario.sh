@@ -1,7 +1,8 @@
 #!/bin/bash
 # Runs one scenario in the nested Xen test host (QEMU TCG -> Xen 4.17 -> dom0 -> guests).
 #
-#   testbed/run-scenario.sh SCENARIO_DIR [--apps DIR] [--logs DIR] [--timeout S] [--quiet|--shell]
+#   testbed/run-scenario.sh SCENARIO_DIR [--apps DIR] [--file PATH]... [--logs DIR] [--timeout S]
+#                           [--quiet|--shell]
 #
 # SCENARIO_DIR/run.sh runs in dom0 with cwd /scenario (= a copy of SCENARIO_DIR, plus lib.sh from
 # testbed/dom0-lib.sh). If SCENARIO_DIR/build.sh is executable, it is run first on this host with
@@ -9,6 +10,8 @@
 # --apps DIR: every DIR/NAME/NAME.xen with DIR/NAME/NAME.xl is shipped as /scenario/apps/NAME.xen
 #   and /scenario/apps/NAME.xl, the latter's `kernel = ...` pointing at /scenario/apps/NAME.xen
 #   (and NAME.map, the symbols for xenctx, if there is one).
+# --file PATH: PATH is shipped as /scenario/BASENAME, mode kept (repeatable): a dom0 program the
+#   build made (tools/), which run.sh then uses from there.
 # --logs DIR: serial.log (everything QEMU printed), serial-timed.log (the same, each line with
 #   its arrival time in seconds since QEMU started), console.log (serial.log without the log
 #   dumps and carriage returns: Xen, dom0 and run.sh's output), guest-NAME.log (each guest's
@@ -52,10 +55,11 @@ die() { echo "[run-scenario] ERROR: $*" >&2; exit 2; }
 now_ms() { local t=${EPOCHREALTIME/./}; echo $(( t / 1000 )); }
 secs() { printf '%d.%03d' $(( $1 / 1000 )) $(( $1 % 1000 )); }
 
-SCENARIO='' APPS='' LOGS='' TIMEOUT='' QUIET=0 SHELL_MODE=0
+SCENARIO='' APPS='' FILES=() LOGS='' TIMEOUT='' QUIET=0 SHELL_MODE=0
 while [ $# -gt 0 ]; do
     case $1 in
         --apps) APPS=${2:?--apps needs a directory}; shift 2 ;;
+        --file) FILES+=("${2:?--file needs a path}"); shift 2 ;;
         --logs) LOGS=${2:?--logs needs a directory}; shift 2 ;;
         --timeout) TIMEOUT=${2:?--timeout needs seconds}; shift 2 ;;
         --quiet) QUIET=1; shift ;;
@@ -70,6 +74,7 @@ TIMEOUT=${TIMEOUT:-$([ "$SHELL_MODE" = 1 ] && echo 3600 || echo 600)}
 [ -f "$SCENARIO/run.sh" ] || die "$SCENARIO/run.sh does not exist"
 if ! [[ $TIMEOUT =~ ^[1-9][0-9]*$ ]]; then die "--timeout wants a number of seconds"; fi
 [ -z "$APPS" ] || [ -d "$APPS" ] || die "--apps $APPS is not a directory"
+for f in "${FILES[@]}"; do [ -f "$f" ] || die "--file $f is not a file (built?)"; done
 SCENARIO=$(cd "$SCENARIO" && pwd)
 NAME=$(basename "$SCENARIO")
 LOGS=${LOGS:-${TMPDIR:-/tmp}/keel-testbed-logs/$NAME}
@@ -106,6 +111,7 @@ if [ -x "$SCENARIO/build.sh" ]; then
     say "building the scenario's files: $SCENARIO/build.sh"
     "$SCENARIO/build.sh" "$STAGE" || die "$SCENARIO/build.sh failed"
 fi
+for f in "${FILES[@]}"; do cp -p "$f" "$STAGE/"; done
 napps=0
 if [ -n "$APPS" ]; then
     mkdir -p "$STAGE/apps"

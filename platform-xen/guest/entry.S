@@ -214,10 +214,40 @@ trap_common:
     push %r15
     mov %rsp, %rdi
     mov %rsp, %rbx                  /* callee-saved: restore after the call */
+    /* Unwind information for debuggers (gdb from dom0, crash dumps): while keel_trap runs, rbx
+     * points at the TrapFrame, which holds the interrupted context. A signal frame ('S'), so gdb
+     * looks up the interrupted rip as is, not rip - 1. CFA = the interrupted rsp ([rbx+160]);
+     * every register at rbx + its TrapFrame offset. DWARF expressions written out by hand (gas
+     * has no directive for "register saved at [reg+offset]" relative to another register):
+     * 0x0f = DW_CFA_def_cfa_expression, 0x10 = DW_CFA_expression, 0x73 = DW_OP_breg3 (rbx)
+     * with a signed LEB128 offset, 0x06 = DW_OP_deref. Only in .debug_frame: the image keeps no
+     * .eh_frame. */
+    .cfi_sections .debug_frame
+    .cfi_startproc simple
+    .cfi_signal_frame
+    .cfi_escape 0x0f, 0x04, 0x73, 0xa0, 0x01, 0x06      /* CFA = [rbx+160] (rsp) */
+    .cfi_escape 0x10, 0x10, 0x03, 0x73, 0x88, 0x01      /* rip (16) at rbx+136 */
+    .cfi_escape 0x10, 0x00, 0x03, 0x73, 0xf0, 0x00      /* rax (0) at rbx+112 */
+    .cfi_escape 0x10, 0x01, 0x03, 0x73, 0xd8, 0x00      /* rdx (1) at rbx+88 */
+    .cfi_escape 0x10, 0x02, 0x03, 0x73, 0xe0, 0x00      /* rcx (2) at rbx+96 */
+    .cfi_escape 0x10, 0x03, 0x03, 0x73, 0xe8, 0x00      /* rbx (3) at rbx+104 */
+    .cfi_escape 0x10, 0x04, 0x03, 0x73, 0xd0, 0x00      /* rsi (4) at rbx+80 */
+    .cfi_escape 0x10, 0x05, 0x03, 0x73, 0xc8, 0x00      /* rdi (5) at rbx+72 */
+    .cfi_escape 0x10, 0x06, 0x03, 0x73, 0xc0, 0x00      /* rbp (6) at rbx+64 */
+    .cfi_escape 0x10, 0x08, 0x02, 0x73, 0x38            /* r8 at rbx+56 */
+    .cfi_escape 0x10, 0x09, 0x02, 0x73, 0x30            /* r9 at rbx+48 */
+    .cfi_escape 0x10, 0x0a, 0x02, 0x73, 0x28            /* r10 at rbx+40 */
+    .cfi_escape 0x10, 0x0b, 0x02, 0x73, 0x20            /* r11 at rbx+32 */
+    .cfi_escape 0x10, 0x0c, 0x02, 0x73, 0x18            /* r12 at rbx+24 */
+    .cfi_escape 0x10, 0x0d, 0x02, 0x73, 0x10            /* r13 at rbx+16 */
+    .cfi_escape 0x10, 0x0e, 0x02, 0x73, 0x08            /* r14 at rbx+8 */
+    .cfi_escape 0x10, 0x0f, 0x02, 0x73, 0x00            /* r15 at rbx+0 */
+    .cfi_escape 0x10, 0x31, 0x03, 0x73, 0x98, 0x01      /* rflags (49) at rbx+152 */
     and $-16, %rsp
     cld
     call keel_trap
     mov %rbx, %rsp
+    .cfi_endproc
     pop %r15
     pop %r14
     pop %r13

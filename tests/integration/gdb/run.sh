@@ -7,7 +7,7 @@ source /scenario/lib.sh
 ip=10.0.0.2
 port=2345
 command -v gdb >/dev/null || fail "no gdb in dom0 (testbed/build-host.sh DOM0_PACKAGES)"
-[ -x /scenario/keel-gdbserver ] || fail "keel-gdbserver was not built (build.sh)"
+[ -x /scenario/keel-gdbserver ] || fail "keel-gdbserver was not shipped (run-scenario.sh --file build/tools/gdbserver/keel-gdbserver)"
 start_httpd $ip 60 create_to_ping
 n=5
 for i in $(seq $n); do
