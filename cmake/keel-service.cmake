@@ -20,13 +20,14 @@ set(KEEL_GUEST_CXX_FLAGS
     -fno-asynchronous-unwind-tables -fno-omit-frame-pointer
     -mno-red-zone -fno-pie -fno-pic -mcmodel=small
     -fstack-protector-strong -mstack-protector-guard=global
+    -ffunction-sections -fdata-sections
     -O2 -g -Wall -Wextra -Wshadow -Wvla -Werror ${KEEL_XEN_DEFS})
 set(KEEL_GUEST_ASM_FLAGS -fno-pie -fno-pic -g)
 
 function(keel_guest_flags target)
     target_compile_options(${target} PRIVATE
         $<$<COMPILE_LANGUAGE:CXX>:${KEEL_GUEST_CXX_FLAGS}>
-        $<$<COMPILE_LANGUAGE:C>:-ffreestanding -fno-pie -fno-pic -mno-red-zone -O2 -g>
+        $<$<COMPILE_LANGUAGE:C>:-ffreestanding -fno-pie -fno-pic -mno-red-zone -ffunction-sections -fdata-sections -O2 -g>
         $<$<COMPILE_LANGUAGE:ASM>:${KEEL_GUEST_ASM_FLAGS}>)
     target_compile_definitions(${target} PRIVATE KEEL_GUEST=1)
     # C++20 with GNU extensions (statement expressions: TRY), also where the including project
@@ -83,8 +84,11 @@ function(keel_add_service name)
         target_include_directories(${name}_app PRIVATE $<TARGET_PROPERTY:${lib},INTERFACE_INCLUDE_DIRECTORIES>)
         list(APPEND objs $<TARGET_OBJECTS:${lib}>)
     endforeach()
+    # --gc-sections: an image keeps only the code and data reachable from its entry, its init
+    # entries and its notes (each function and object in a section of its own; link.ld KEEPs the
+    # roots). hello: 217,880 -> 131,792 bytes stripped.
     set(link_opts -nostdlib -static -no-pie -Wl,-T,${ld} -Wl,--build-id=none
-        -Wl,-z,max-page-size=4096 -Wl,-z,noexecstack -Wl,--no-warn-rwx-segments)
+        -Wl,-z,max-page-size=4096 -Wl,-z,noexecstack -Wl,--no-warn-rwx-segments -Wl,--gc-sections)
 
     # Pass 1: link with an empty symbol table; its addresses are final because the table is
     # placed last in the image (see link.ld).
