@@ -74,7 +74,14 @@ TIMEOUT=${TIMEOUT:-$([ "$SHELL_MODE" = 1 ] && echo 3600 || echo 600)}
 [ -f "$SCENARIO/run.sh" ] || die "$SCENARIO/run.sh does not exist"
 if ! [[ $TIMEOUT =~ ^[1-9][0-9]*$ ]]; then die "--timeout wants a number of seconds"; fi
 [ -z "$APPS" ] || [ -d "$APPS" ] || die "--apps $APPS is not a directory"
-for f in "${FILES[@]}"; do [ -f "$f" ] || die "--file $f is not a file (built?)"; done
+declare -A shipped=()
+for f in "${FILES[@]}"; do
+    [ -f "$f" ] || die "--file $f is not a file (built?)"
+    b=$(basename -- "$f")
+    case $b in run.sh|lib.sh|timeout|apps) die "--file $f: /scenario/$b is the scenario's own" ;; esac
+    [ -z "${shipped[$b]:-}" ] || die "--file $f: another --file is also named $b"
+    shipped[$b]=1
+done
 SCENARIO=$(cd "$SCENARIO" && pwd)
 NAME=$(basename "$SCENARIO")
 LOGS=${LOGS:-${TMPDIR:-/tmp}/keel-testbed-logs/$NAME}
@@ -111,7 +118,10 @@ if [ -x "$SCENARIO/build.sh" ]; then
     say "building the scenario's files: $SCENARIO/build.sh"
     "$SCENARIO/build.sh" "$STAGE" || die "$SCENARIO/build.sh failed"
 fi
-for f in "${FILES[@]}"; do cp -p "$f" "$STAGE/"; done
+for f in "${FILES[@]}"; do
+    [ ! -e "$STAGE/$(basename -- "$f")" ] || die "--file $f: the scenario has a file of that name"
+    cp -p -- "$f" "$STAGE/"
+done
 napps=0
 if [ -n "$APPS" ]; then
     mkdir -p "$STAGE/apps"

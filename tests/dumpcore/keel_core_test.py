@@ -10,6 +10,7 @@ and memory back. Broken inputs must end with status 1 and a one-line reason, lea
 Each check names what it proves; a converter with a broken page walk fails several of them."""
 import os
 import re
+import resource
 import shutil
 import struct
 import subprocess
@@ -293,6 +294,27 @@ def main():
                   f"{name}: status 1, \"{line}\"")
         r = run(tool, os.path.join(work, "missing.core"), out)
         check(r.returncode == 1 and "No such file" in r.stderr, "a missing input: status 1")
+
+        # What OUT was survives a failed conversion; the dump survives being named as OUT.
+        keep = os.path.join(work, "keep.elf")
+        with open(keep, "wb") as f:
+            f.write(b"an earlier core")
+        r = run(tool, path, keep)   # path: the last broken input above
+        with open(keep, "rb") as f:
+            check(r.returncode == 1 and f.read() == b"an earlier core",
+                  "a failed conversion leaves the existing OUT as it was")
+        r = run(tool, core, core)
+        with open(core, "rb") as f:
+            check(r.returncode == 1 and "is the dump itself" in r.stderr and f.read() == good,
+                  f"OUT = IN: status 1, the dump intact (\"{r.stderr.strip()}\")")
+        # A write that fails half-way (RLIMIT_FSIZE below the core's size: EFBIG) leaves nothing.
+        if os.path.exists(out):
+            os.unlink(out)
+        small = lambda: resource.setrlimit(resource.RLIMIT_FSIZE, (len(good) // 4,) * 2)
+        r = subprocess.run([tool, core, out], capture_output=True, text=True, preexec_fn=small)
+        left = [n for n in os.listdir(work) if n.startswith(".keel-core-") or n == "guest.elf"]
+        check(r.returncode == 1 and "Traceback" not in r.stderr and not left,
+              f"a write that fails: status 1, no partial core left ({left}, \"{r.stderr.strip()}\")")
     finally:
         shutil.rmtree(work)
     print(f"{len(failures)} failure(s)")
