@@ -13,6 +13,36 @@ namespace keel::console {
 namespace {
 
 Console* g_console = nullptr;
+xen::Port* g_port = nullptr;
+
+// Before a suspend: let xenconsoled read everything, because the toolstack clears the ring
+// page of the domain it restores (tools/libs/guest/xg_sr_restore_x86_hvm.c). Bounded: each
+// wait is at most about 1 s.
+constexpr int max_drain_waits = 3;
+
+void before_suspend() {
+    g_console->flush_sync();
+    for (int i = 0; i < max_drain_waits && !g_console->drained(); ++i) {
+        g_port->notify();
+        g_port->wait();
+    }
+}
+
+// A new domain: the new port from the HVM param (the ring page stays where it was), then the
+// ring from its fresh indices. Runs first among the suspend hooks, so logging works for the rest.
+void after_suspend(xen::SuspendOutcome outcome) {
+    if (outcome != xen::SuspendOutcome::new_domain) return;
+    auto evtchn = xen::hvm_param(HVM_PARAM_CONSOLE_EVTCHN);
+    auto port = evtchn.ok() ? xen::Port::adopt(evtchn.value()) : Result<xen::Port>(Error::not_found);
+    if (!port.ok()) {
+        // The stale indices make the next write abandon the ring: output goes to the debug port.
+        xen::early_write("keel: console: no event channel after resume\n");
+        return;
+    }
+    *g_port = std::move(port.value());
+    g_port->set_handler([] { g_console->on_event(); });
+    g_console->reconnect();
+}
 
 // Fault reports and crash messages: the domain stops right after, so wait (boundedly) until
 // xenconsoled has taken them.
@@ -41,7 +71,10 @@ void start() {
     console.set_fallback(+[](std::string_view s) { xen::early_write(s); });
     console_port.set_handler([] { console.on_event(); });
     g_console = &console;
+    g_port = &console_port;
     set_log_sink(&console);
+    if (!xen::add_suspend_hook({before_suspend, after_suspend}).ok())
+        KLOG_WARN("console: no suspend hook slot left; it will not work after xl restore");
     xen::set_report_writer(report_line);
     static metrics::Source source("console", [](MetricsWriter& w) { write_metrics(w, console); });
     metrics::add(source);

@@ -39,6 +39,18 @@ Console::Console(volatile xencons_interface* ring, xen::EventChannel& evtchn)
       out_prod_(ring->out_prod),
       in_cons_(ring->in_cons) {}
 
+void Console::reconnect() {
+    ++stats_.reconnects;
+    out_prod_ = ring_->out_prod;
+    in_cons_ = ring_->in_cons;
+    broken_ = false;
+    on_event();
+}
+
+bool Console::drained() const {
+    return broken_ || (backlog_used_ == 0 && __atomic_load_n(&ring_->out_cons, __ATOMIC_ACQUIRE) == out_prod_);
+}
+
 void Console::abandon(std::string_view why) {
     ++stats_.errors;
     broken_ = true;

@@ -10,6 +10,8 @@ void write_metrics(MetricsWriter& w, const Console& console) {
     w.counter("keel_console_dropped_bytes_total", "Console output dropped while xenconsoled lagged.",
               s.dropped_bytes);
     w.counter("keel_console_errors_total", "Console ring protocol violations by the backend.", s.errors);
+    w.counter("keel_console_reconnects_total", "Console rings taken over after a resume in a new domain.",
+              s.reconnects);
     w.gauge("keel_console_broken", "1 once the console ring was abandoned (output goes to the debug port).",
             console.broken() ? 1 : 0);
 }

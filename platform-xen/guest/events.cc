@@ -21,6 +21,13 @@ volatile std::uint64_t g_soft_pending[Port::max_ports / 64];
 Port* g_timer_port = nullptr;
 alignas(Port) unsigned char g_timer_storage[sizeof(Port)];
 
+// Bumped by each resume in a new domain: Ports bound before are stale (Port::stale()).
+std::uint32_t g_port_epoch = 1;
+// now_ns(): pvclock plus an offset (after a resume in a new domain), never going back. Its
+// offset is subtracted again from every absolute deadline handed to Xen, which counts in its own
+// system time.
+MonotonicClock g_clock;
+
 [[noreturn]] void fail(const char* what, long rc) {
     early_write("keel: ");
     early_write(what);
@@ -68,9 +75,7 @@ void unmask(std::uint32_t port) {
 
 std::uint64_t read_tsc() { return cpu::rdtsc(); }
 
-}  // namespace
-
-void init_events() {
+void map_shared_info() {
     xen_add_to_physmap map{};
     map.domid = DOMID_SELF;
     map.space = XENMAPSPACE_shared_info;
@@ -82,20 +87,64 @@ void init_events() {
 
     // Mask every port until a driver asks for it (xen.h: evtchn_mask).
     for (auto& w : g_shared->evtchn_mask) w = ~xen_ulong_t{0};
+}
 
-    // Deliver upcalls as a plain vector (hvm/params.h: HVM_PARAM_CALLBACK_TYPE_VECTOR).
+void set_upcall_vector() {
+    // Deliver upcalls as a plain vector (hvm/params.h: HVM_PARAM_CALLBACK_TYPE_VECTOR). A
+    // non-zero HVM_PARAM_CALLBACK_IRQ is also what tells libxl and libxc that this guest has PV
+    // drivers: libxl then asks for a suspend through control/shutdown, and libxc's cancelled
+    // resume sets the hypercall's return value to 1 (tools/libs/guest/xg_resume.c).
     xen_hvm_param p{};
     p.domid = DOMID_SELF;
     p.index = HVM_PARAM_CALLBACK_IRQ;
     p.value = (std::uint64_t{HVM_PARAM_CALLBACK_TYPE_VECTOR} << 56) | upcall_vector;
     if (long rc = hvm_op(HVMOP_set_param, &p); rc != 0) fail("setting the upcall vector", rc);
+}
 
+Port bind_timer() {
     auto timer = Port::bind_virq(VIRQ_TIMER);
     if (!timer.ok()) fail("binding VIRQ_TIMER", -1);
-    g_timer_port = new (g_timer_storage) Port(std::move(timer.value()));
+    return std::move(timer.value());
+}
+
+std::uint64_t raw_now_ns() { return pvclock_read(g_vcpu->time, read_tsc); }
+
+}  // namespace
+
+void init_events() {
+    map_shared_info();
+    set_upcall_vector();
+    g_timer_port = new (g_timer_storage) Port(bind_timer());
     g_timer_port->set_handler([] {});   // the loop checks its timers after every wakeup
     cpu::sti();
 }
+
+bool timer_port_bound_here() {
+    // EVTCHNOP_status answers for this domain's port table: after a resume in a new domain our
+    // old timer port is closed there (or someone else's), never VIRQ_TIMER again by chance,
+    // because nothing but this code binds VIRQs.
+    evtchn_status st{};
+    st.dom = DOMID_SELF;
+    st.port = g_timer_port->number();
+    if (evtchn_op(EVTCHNOP_status, &st) != 0) return false;
+    return st.status == EVTCHNSTAT_virq && st.u.virq == VIRQ_TIMER;
+}
+
+void resume_events() {
+    // Interrupts are off. The new domain has a fresh shared_info (not at our GFN yet), no upcall
+    // vector and no event channels but the ones the toolstack bound for xenstore and console.
+    map_shared_info();
+    ++g_port_epoch;
+    for (auto& h : g_handlers) h.reset();
+    for (auto& w : g_soft_pending) w = 0;
+    g_poll_count = 0;
+    g_clock.resume(raw_now_ns());
+    set_upcall_vector();
+    *g_timer_port = bind_timer();  // the stale port's move-assignment closes nothing
+    g_timer_port->set_handler([] {});
+}
+
+std::uint64_t clock_offset() { return g_clock.offset(); }
 
 bool events_ready() { return g_vcpu != nullptr; }
 
@@ -139,21 +188,28 @@ void idle() {
         poll.nr_ports = g_poll_count;
         // The loop's deadline is armed on the timer port; the limit only bounds the wait for a
         // port idle() could not watch.
-        poll.timeout = now_ns() + 1'000'000'000ull;
+        poll.timeout = raw_now_ns() + 1'000'000'000ull;
         sched_op(SCHEDOP_poll, &poll);
     }
     cpu::sti();  // a pending upcall is taken here; dispatch_events() scans either way
 }
 
-std::uint64_t now_ns() { return pvclock_read(g_vcpu->time, read_tsc); }
+std::uint64_t now_ns() { return g_clock.read(raw_now_ns()); }
 
 std::uint64_t tsc_to_ns_estimate(std::uint64_t delta) {
     return pvclock_scale(delta, g_vcpu->time.tsc_to_system_mul, g_vcpu->time.tsc_shift);
 }
 
-WallClock wallclock() { return wallclock_read(*g_shared); }
+WallClock wallclock() {
+    // The base is "when pvclock was 0"; ours runs the clock's offset ahead, so its 0 was that much
+    // earlier.
+    WallClock w = wallclock_read(*g_shared);
+    const std::uint64_t ns = w.sec * 1'000'000'000ull + w.nsec;
+    const std::uint64_t base = ns > g_clock.offset() ? ns - g_clock.offset() : 0;
+    return WallClock{base / 1'000'000'000ull, static_cast<std::uint32_t>(base % 1'000'000'000ull)};
+}
 
-void set_timer(std::uint64_t deadline_ns) { set_timer_op(deadline_ns); }
+void set_timer(std::uint64_t deadline_ns) { set_timer_op(deadline_ns == 0 ? 0 : g_clock.to_raw(deadline_ns)); }
 
 Result<std::uint64_t> hvm_param(unsigned index) {
     xen_hvm_param p{};
@@ -174,6 +230,10 @@ Result<StoreRing> store_ring() {
 }
 
 // ---- Port ----------------------------------------------------------------------------------
+
+Port::Port(std::uint32_t port, bool owned) : port_(port), owned_(owned), epoch_(g_port_epoch) {}
+
+bool Port::stale() const { return epoch_ != g_port_epoch; }
 
 Result<Port> Port::adopt(std::uint64_t port) {
     if (port == 0 || port >= max_ports) return Error::bad_input;
@@ -203,6 +263,7 @@ Port& Port::operator=(Port&& o) noexcept {
         close();
         port_ = o.port_;
         owned_ = o.owned_;
+        epoch_ = o.epoch_;
         o.port_ = 0;
         o.owned_ = false;
     }
@@ -213,6 +274,10 @@ Port::~Port() { close(); }
 
 void Port::close() {
     if (port_ == 0) return;
+    if (stale()) {  // the number is not ours any more: nothing to unbind, no handler to drop
+        port_ = 0;
+        return;
+    }
     g_handlers[port_].reset();
     unwatch_port(port_);
     if (owned_) {
@@ -223,6 +288,7 @@ void Port::close() {
 }
 
 void Port::notify() {
+    if (stale()) return;
     evtchn_send s{port_};
     evtchn_op(EVTCHNOP_send, &s);
 }
@@ -230,11 +296,12 @@ void Port::notify() {
 void Port::wait() {
     // SCHEDOP_poll blocks until the port is pending, with interrupts on or off (fault reports
     // use it too). Its pending bit is consumed here, so remember it for the loop's handler.
+    if (stale()) return;
     evtchn_port_t p = port_;
     sched_poll poll{};
     set_xen_guest_handle(poll.ports, &p);
     poll.nr_ports = 1;
-    poll.timeout = now_ns() + 1'000'000'000ull;   // bounded: callers re-check their ring
+    poll.timeout = raw_now_ns() + 1'000'000'000ull;   // bounded: callers re-check their ring
     sched_op(SCHEDOP_poll, &poll);
     if (test_and_clear(g_shared->evtchn_pending, port_)) {
         __atomic_fetch_or(&g_soft_pending[port_ / 64], std::uint64_t{1} << (port_ % 64), __ATOMIC_SEQ_CST);
@@ -242,6 +309,7 @@ void Port::wait() {
 }
 
 void Port::set_handler(Function<void()> handler) {
+    if (stale()) return;
     g_handlers[port_] = std::move(handler);
     watch_port(port_);
     unmask(port_);

@@ -22,6 +22,7 @@ constexpr std::size_t max_entries = grant_frames_wanted * grant_entries_per_fram
 std::uint32_t g_meta[max_entries];
 alignas(GrantTable) unsigned char g_table_storage[sizeof(GrantTable)];
 GrantTable* g_table = nullptr;
+unsigned g_frames = 0;  // mapped at grant_window(), frame i at GFN window/4096 + i
 const char* g_failure = nullptr;  // set once init failed: later calls fail the same way
 
 /// A fixed-size message: "grant table: <what> (<number>)".
@@ -63,7 +64,32 @@ Result<void> fail(Error e, const char* what, long rc) {
     return e;
 }
 
+// memory.h, XENMEM_add_to_physmap: frame i of our grant table appears at GFN window/4096 + i.
+// Asking for frames beyond nr_frames makes Xen grow the table (up to max_nr_frames).
+Result<void> map_frames(std::uint64_t window, unsigned frames) {
+    for (unsigned i = 0; i < frames; ++i) {
+        xen_add_to_physmap map{};
+        map.domid = DOMID_SELF;
+        map.space = XENMAPSPACE_grant_table;
+        map.idx = i;
+        map.gpfn = (window >> 12) + i;
+        if (long rc = memory_op(XENMEM_add_to_physmap, &map); rc != 0) {
+            return fail(Error::io, "XENMEM_add_to_physmap(XENMAPSPACE_grant_table) failed", rc);
+        }
+    }
+    return {};
+}
+
 }  // namespace
+
+void resume_grant_table() {
+    if (g_table == nullptr) return;  // never used: the next grant_table() maps it
+    // The new domain's table is fresh (the toolstack seeded only the reserved console and
+    // xenstore entries); what stood at these GFNs is restored RAM that the mapping replaces.
+    // A failure is on Xen's console (fail()); grants then reach no backend, and the frontends
+    // that need them fail their handshakes with errors of their own.
+    (void)map_frames(grant_window(), g_frames);
+}
 
 Result<void> init_grant_table() {
     if (g_table != nullptr) return {};
@@ -82,18 +108,8 @@ Result<void> init_grant_table() {
     const std::uint64_t window = grant_window();
     if (window == 0) return fail(Error::no_space, "no hole below 4 GiB in the memory map for frames", frames);
 
-    // memory.h, XENMEM_add_to_physmap: frame i of our grant table appears at GFN window/4096 + i.
-    // Asking for frames beyond nr_frames makes Xen grow the table (up to max_nr_frames).
-    for (unsigned i = 0; i < frames; ++i) {
-        xen_add_to_physmap map{};
-        map.domid = DOMID_SELF;
-        map.space = XENMAPSPACE_grant_table;
-        map.idx = i;
-        map.gpfn = (window >> 12) + i;
-        if (long rc = memory_op(XENMEM_add_to_physmap, &map); rc != 0) {
-            return fail(Error::io, "XENMEM_add_to_physmap(XENMAPSPACE_grant_table) failed", rc);
-        }
-    }
+    TRY_VOID(map_frames(window, frames));
+    g_frames = frames;
 
     auto* entries = reinterpret_cast<grant_entry_v1_t*>(window);  // identity-mapped
     g_table = new (g_table_storage)

@@ -20,6 +20,18 @@ bool events_ready();
 std::uint64_t grant_window();
 /// The live page tables' pages (read-only); empty before they are loaded.
 GuardRange page_table_pages();
+/// Whether our VIRQ_TIMER port is still bound in this domain (false after a resume in a new
+/// domain, before resume_events()).
+bool timer_port_bound_here();
+/// After a resume in a new domain (interrupts off): shared_info mapped again, every port masked,
+/// every Port stale, the clock offset so now_ns() continues from its last value at least, the
+/// upcall vector, VIRQ_TIMER bound again.
+void resume_events();
+/// What now_ns() adds to pvclock.
+std::uint64_t clock_offset();
+/// After a resume in a new domain: the grant frames at the same GFNs again (the new domain's
+/// table is fresh: entries granted before are gone, their owners reconnect).
+void resume_grant_table();
 /// Called from keel_trap for the upcall vector.
 void on_upcall();
 

@@ -80,4 +80,9 @@ WallClock wallclock_read(const volatile shared_info& s) {
     });
 }
 
+std::uint64_t resume_clock_offset(std::uint64_t offset, std::uint64_t before_ns, std::uint64_t raw_after_ns) {
+    if (raw_after_ns + offset >= before_ns) return offset;
+    return before_ns - raw_after_ns;
+}
+
 }  // namespace keel::xen

@@ -322,6 +322,7 @@ void XenStore::on_event() {
     deliver_deferred();
     process_replies();
     flush_unwatches();
+    flush_rewatches();
     pump_requests();
     deliver_deferred();
     in_event_ = false;
@@ -689,6 +690,85 @@ void XenStore::flush_unwatches() {
             unwatch_backlog_ = true;
             return;
         }
+    }
+}
+
+// ---- A new connection ----------------------------------------------------------------------
+
+std::uint32_t XenStore::staged_tx(const Request& r) const {
+    // xsd_sockmsg's tx_id: the third word of the staged header.
+    std::uint32_t tx = 0;
+    for (std::uint32_t i = 0; i < 4; ++i) {
+        const auto byte = static_cast<unsigned char>(staging_[(r.staged_at + 8 + i) & staging_mask]);
+        tx |= std::uint32_t{byte} << (8 * i);
+    }
+    return tx;
+}
+
+void XenStore::reconnect() {
+    ++stats_.reconnects;
+    // The page as the toolstack left it (cleared: all four indices 0). Responses to the old
+    // connection that are still in it are not ours to read.
+    req_prod_ = ring_->req_prod;
+    rsp_cons_ = load_acquire(&ring_->rsp_prod);
+    store_release(&ring_->rsp_cons, rsp_cons_);
+    header_got_ = 0;
+    body_got_ = 0;
+    for (std::uint32_t& a : abandoned_) a = 0;
+
+    for (std::size_t i = 0; i < queue_count_; ++i) {
+        Request& r = queue_[(queue_head_ + i) % max_queued];
+        if (!r.completed && staged_tx(r) != 0) {
+            // The transaction died with the old connection. Nothing of it was applied, except
+            // perhaps by an end of transaction that went out: its outcome is unknown.
+            r.completed = true;
+            defer(std::move(r.done), r.sent > 0 && r.type == XS_TRANSACTION_END ? Error::closed : Error::again);
+        }
+        // Anything else goes out again, the request in flight included: its reply cannot come,
+        // and on the new domain's tree doing it (again) is what its owner wants.
+        // Whatever went out went to the old connection; the new one gets whole requests only
+        // (completed ones are dropped by pump_requests() before a byte goes out).
+        r.sent = 0;
+    }
+
+    for (WatchSlot& w : watches_) {
+        if (w.state == SlotState::unwatch_pending) {  // nothing to unwatch on the new connection
+            w.state = SlotState::free;
+            w.on_change.reset();
+        }
+        w.rewatch = w.state == SlotState::active;
+        if (w.rewatch) rewatch_backlog_ = true;
+    }
+    unwatch_backlog_ = false;
+    flush_rewatches();
+    pump_requests();
+    if (wakeup_ && !wakeup_requested_) {  // the deferred failures, and anything xenstored sent
+        wakeup_requested_ = true;
+        wakeup_();
+    }
+}
+
+void XenStore::flush_rewatches() {
+    if (!rewatch_backlog_) return;
+    rewatch_backlog_ = false;
+    for (std::uint32_t i = 0; i < max_watches; ++i) {
+        WatchSlot& w = watches_[i];
+        if (!w.rewatch) continue;
+        if (w.state != SlotState::active) {
+            w.rewatch = false;
+            continue;
+        }
+        char token[token_len];
+        make_token(i, w.generation, token);
+        const Part parts[] = {{{w.path, w.path_len}, true}, {{token, token_len}, true}};
+        // The first registration's outcome went to its owner; this one only restores it. A
+        // watch whose first XS_WATCH is still queued gets EEXIST here, which is fine.
+        Completion none;
+        if (!submit(XS_WATCH, 0, parts, none)) {
+            rewatch_backlog_ = true;  // queue full: retried from on_event()
+            return;
+        }
+        w.rewatch = false;
     }
 }
 

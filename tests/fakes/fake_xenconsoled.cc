@@ -1,6 +1,8 @@
 // The fake xenconsoled: backend side of io/console.h, with the checks a strict backend would make.
 #include "fakes/fake_xenconsoled.h"
 
+#include <cstring>
+
 #include <gtest/gtest.h>
 
 namespace keel::test {
@@ -11,6 +13,12 @@ FakeXenconsoled::FakeXenconsoled(std::uint32_t start_index)
       in_({page_.ring.in, &page_.ring.in_prod, &page_.ring.in_cons}, start_index) {
     page_.ring.out_cons = page_.ring.out_prod = start_index;
     page_.ring.in_cons = page_.ring.in_prod = start_index;
+}
+
+void FakeXenconsoled::restart() {
+    std::memset(const_cast<xencons_interface*>(&page_.ring), 0, sizeof page_.ring);
+    out_ = BackendReader<out_size>({page_.ring.out, &page_.ring.out_prod, &page_.ring.out_cons}, 0);
+    in_ = BackendWriter<in_size>({page_.ring.in, &page_.ring.in_prod, &page_.ring.in_cons}, 0);
 }
 
 void FakeXenconsoled::violation(const std::string& what) {

@@ -47,6 +47,9 @@ public:
     /// Drain out[] into output() (at most `max` bytes); checks the guest's out_prod first.
     void drain(std::size_t max = SIZE_MAX);
     /// What the guest wrote, in order.
+    /// What `xl restore` does: a cleared ring page (all indices 0) for the new domain's
+    /// xenconsoled connection. What was read so far stays in output().
+    void restart();
     const std::string& output() const { return output_; }
     /// Bytes in out[] not yet drained.
     std::uint32_t undrained() const { return page_.ring.out_prod - out_.cons(); }

@@ -78,6 +78,21 @@ bool FakeXenstored::is_read_only(const std::string& abs_path) const {
 
 // ---- ring -----------------------------------------------------------------------------------
 
+void FakeXenstored::restart_connection() {
+    std::memset(const_cast<xenstore_domain_interface*>(&page_.ring), 0, sizeof page_.ring);
+    req_ = BackendReader<XENSTORE_RING_SIZE>({page_.ring.req, &page_.ring.req_prod, &page_.ring.req_cons}, 0);
+    rsp_ = BackendWriter<XENSTORE_RING_SIZE>({page_.ring.rsp, &page_.ring.rsp_prod, &page_.ring.rsp_cons}, 0);
+    rsp_resync_expected_ = false;
+    dead_ = false;
+    hold_replies_ = false;
+    inbox_.clear();
+    outbox_.clear();
+    unanswered_.clear();
+    txs_.clear();
+    watches_.clear();
+    guest_pending_ = true;  // the new xenstored signals the new port
+}
+
 void FakeXenstored::step_if_auto() {
     if (auto_step_) step();
 }

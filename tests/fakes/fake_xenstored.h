@@ -79,6 +79,11 @@ public:
         hold_replies_ = false;
         flush_replies();
     }
+    /// What `xl restore` does to the guest's xenstore connection: the toolstack clears the ring
+    /// page and introduces the (new) domain to xenstored afresh, so the daemon forgets the old
+    /// connection's watches, transactions, unanswered requests and half-read bytes. The tree
+    /// is kept (the toolstack writes the new domain's nodes anyway).
+    void restart_connection();
     bool guest_pending() const { return guest_pending_; }
     void clear_guest_pending() { guest_pending_ = false; }
 

@@ -6,7 +6,10 @@
 #include <optional>
 
 #include "keel/heap.h"
+#include "keel/init.h"
+#include "keel/log.h"
 #include "keel/xen/platform.h"
+#include "keel/xenbus/frontend.h"
 #include "keel/xenbus/ring.h"
 
 namespace keel::xenbus {
@@ -46,6 +49,19 @@ private:
     std::optional<xen::Port> ports_[max_channels];
 };
 
+// After a resume in a new domain every frontend's connection stayed behind: each reconnects to
+// its device's new backend (after xenstore's hook: they need the new connection).
+void frontends_after_suspend(xen::SuspendOutcome outcome) {
+    if (outcome != xen::SuspendOutcome::new_domain) return;
+    const std::size_t n = Frontend::resume_all_in_new_domain();
+    if (n > 0) KLOG_INFO("xenbus: %zu frontend(s) reconnecting to their new backends", n);
+}
+
+void register_suspend_hook() {
+    if (!xen::add_suspend_hook({nullptr, frontends_after_suspend}).ok())
+        KLOG_WARN("xenbus: no suspend hook slot left; frontends will not reconnect after xl restore");
+}
+
 }  // namespace
 
 Platform& guest_platform() {
@@ -54,3 +70,6 @@ Platform& guest_platform() {
 }
 
 }  // namespace keel::xenbus
+
+// After xenstore (15) and control (16), before the frontends' discovery (20+).
+KEEL_INIT(17, frontends_suspend, keel::xenbus::register_suspend_hook);

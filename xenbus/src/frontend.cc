@@ -8,12 +8,17 @@
 #include "keel/panic.h"
 
 namespace keel::xenbus {
+namespace {
+Frontend* g_frontends = nullptr;  // linked through next_frontend_; a handful at most
+}  // namespace
 
 Frontend::Frontend(const char* driver, xen::XenStore& xs, const XenbusNode& node, xen::GrantTable& grants,
                    Platform& platform, const FrontendOptions& options)
     : xs_(xs), grants_(grants), platform_(platform), driver_(driver), options_(options),
       dev_(xs, node, options.xenbus) {
     if (options_.max_consecutive_errors == 0) options_.max_consecutive_errors = 1;
+    next_frontend_ = g_frontends;
+    g_frontends = this;
     // XenbusDevice calls this when a published connection ends, between Closing and Closed
     // (the backend left, or close()): the supervisor, if running, takes it from there.
     dev_.set_teardown([this] {
@@ -23,6 +28,12 @@ Frontend::Frontend(const char* driver, xen::XenStore& xs, const XenbusNode& node
 }
 
 Frontend::~Frontend() {
+    for (Frontend** p = &g_frontends; *p != nullptr; p = &(*p)->next_frontend_) {
+        if (*p == this) {
+            *p = next_frontend_;
+            break;
+        }
+    }
     // The hooks are gone: nothing may run them from now on (a supervisor left behind would
     // resume into a destroyed driver; the deferred go_down withdraws itself with its Wakeup).
     supervisor_ = Task<void>{};
@@ -154,6 +165,29 @@ void Frontend::answer_ready_waiters(Error e) {
     while (ReadyAwaiter* w = ready_waiters_.pop_front()) w->answer(e);
 }
 
+// ---- resume in a new domain ----------------------------------------------------------------
+
+std::size_t Frontend::resume_all_in_new_domain() {
+    std::size_t n = 0;
+    for (Frontend* f = g_frontends; f != nullptr; f = f->next_frontend_) {
+        f->resumed_in_new_domain();
+        ++n;
+    }
+    return n;
+}
+
+void Frontend::resumed_in_new_domain() {
+    if (!supervising_) return;
+    if (Result<void> r = dev_.forget_connection(); !r) {
+        // A handshake or a close is running against the old backend: it fails by its bounded
+        // waits, and the supervisor then finds the new backend by probing.
+        KLOG_INFO("%s: %s: resumed in a new domain while (dis)connecting", driver_, dev_.nodename().data());
+    }
+    release_connection();  // no-op if the teardown ran
+    troubles_ = 0;
+    attention_.set();
+}
+
 // ---- supervisor ----------------------------------------------------------------------------------
 
 void Frontend::start() {
@@ -199,6 +233,14 @@ Task<void> Frontend::supervise() {
                     KLOG_WARN("%s: %s: device gone (%s); not reconnecting", driver_, name, to_string(node.error()));
                     stop_supervising();
                     co_return;
+                }
+                // After a resume in a new domain (xl restore, migration) the device has a new
+                // backend, under a path with the new domid: no trouble, reconnect at once.
+                Result<bool> moved = dev_.retarget(*node);
+                if (moved && *moved) {
+                    troubles_ = 0;
+                    KLOG_INFO("%s: %s: the device has a new backend; connecting to it", driver_, name);
+                    continue;
                 }
                 KLOG_INFO("%s: %s: backend closed the connection; reconnecting", driver_, name);
             }

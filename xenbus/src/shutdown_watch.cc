@@ -38,20 +38,32 @@ std::optional<ShutdownRequest> parse_shutdown_request(std::string_view value) {
     return std::nullopt;
 }
 
-ShutdownWatch::ShutdownWatch(xen::XenStore& xs, Function<void(ShutdownRequest)> on_request)
-    : xs_(xs), on_request_(std::move(on_request)) {}
+ShutdownWatch::ShutdownWatch(xen::XenStore& xs, Function<void(ShutdownRequest)> on_request, bool suspend)
+    : xs_(xs), on_request_(std::move(on_request)), suspend_(suspend) {}
 
 ShutdownWatch::~ShutdownWatch() {
     if (started_) xs_.unwatch(watch_);
 }
 
-Result<void> ShutdownWatch::start() {
-    if (started_) return Error::busy;
+void ShutdownWatch::advertise() {
     auto feature_written = [](Result<void> r) {
         if (!r) KLOG_WARN("shutdown: cannot advertise a control feature: %s", to_string(r.error()));
     };
     xs_.write("control/feature-poweroff", "1", feature_written);
     xs_.write("control/feature-reboot", "1", feature_written);
+    if (suspend_) xs_.write("control/feature-suspend", "1", feature_written);
+}
+
+void ShutdownWatch::resumed() {
+    if (!started_) return;
+    // The toolstack built the new domain's control/ afresh; the watch itself is XenStore's to
+    // register again (reconnect()).
+    advertise();
+}
+
+Result<void> ShutdownWatch::start() {
+    if (started_) return Error::busy;
+    advertise();
     watch_ = TRY(xs_.watch(
         shutdown_node, [this](std::string_view) { changed(); },
         [](Result<void> r) {

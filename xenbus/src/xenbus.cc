@@ -368,6 +368,34 @@ XenbusDevice::~XenbusDevice() {
     if (watching_) xs_.unwatch(watch_);
 }
 
+Result<bool> XenbusDevice::retarget(const XenbusNode& node) {
+    if (node.nodename_view() != node_.nodename_view()) return Error::invalid_argument;
+    if (busy_ || (state_ != State::initialising && state_ != State::closed)) return Error::busy;
+    if (node.backend_view() == node_.backend_view() && node.backend_id == node_.backend_id) return false;
+    KLOG_INFO("xenbus: %s: backend moved from %s to %s (domain %u)", node_.nodename, node_.backend, node.backend,
+              node.backend_id);
+    if (watching_) xs_.unwatch(watch_);
+    watching_ = false;
+    backend_ = XenbusState::unknown;
+    backend_known_ = false;
+    node_ = node;
+    return true;
+}
+
+Result<void> XenbusDevice::forget_connection() {
+    if (busy_ || (shutdown_.valid() && !shutdown_.done())) return Error::busy;
+    if (watching_) xs_.unwatch(watch_);
+    watching_ = false;
+    backend_ = XenbusState::unknown;
+    backend_known_ = false;
+    const bool published = state_ == State::initialised || state_ == State::connected || state_ == State::closing;
+    state_ = State::closed;
+    if (published && teardown_) teardown_();
+    KLOG_INFO("xenbus: %s: connection left behind with the old domain", node_.nodename);
+    closed_.set();
+    return {};
+}
+
 Task<Result<std::size_t>> XenbusDevice::read_under(std::string_view dir, std::string_view key,
                                                    std::span<char> out) {
     if (!valid_key(key)) co_return Error::invalid_argument;

@@ -201,6 +201,31 @@ TEST(Console, InputHandlerMayReplaceOrClearItself) {
 
 // ---- a backend that breaks the ring -------------------------------------------------------
 
+TEST(ConsoleReconnect, ContinuesOnTheClearedRingOfANewDomain) {
+    auto r = rig(100);  // indices far from 0, as after a while
+    r->console.write("before\n");
+    r->d.drain();
+    EXPECT_TRUE(r->console.drained());
+    r->d.restart();  // xl restore: the page is cleared
+    r->console.reconnect();
+    r->console.write("after\n");
+    r->d.drain();
+    EXPECT_EQ(r->d.output(), crlf("before\nafter\n"));
+    EXPECT_TRUE(g_fallback.empty());
+    EXPECT_FALSE(r->console.broken());
+    EXPECT_EQ(r->console.stats().reconnects, 1u);
+    EXPECT_EQ(r->d.violations(), 0);
+}
+
+TEST(ConsoleReconnect, DrainedOnlyOnceTheDaemonReadEverything) {
+    auto r = rig();
+    r->d.set_drain_on_notify(false);
+    r->console.write("x\n");
+    EXPECT_FALSE(r->console.drained());  // in out[], unread
+    r->d.drain();
+    EXPECT_TRUE(r->console.drained());
+}
+
 TEST(ConsoleHostile, OutConsAheadOfOutProdGoesToFallback) {
     auto r = rig();
     r->console.write("before\n");

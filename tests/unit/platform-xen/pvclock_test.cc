@@ -163,5 +163,43 @@ TEST(Wallclock, OddVersionWaitsForTheUpdateToFinish) {
     EXPECT_EQ(w.nsec, 0u);
 }
 
+TEST(ResumeClockOffset, TheClockNeverGoesBackAcrossAResume) {
+    // Same host: pvclock went on while the domain was away; that time counts, no offset.
+    EXPECT_EQ(resume_clock_offset(0, 5'000, 9'000), 0u);
+    // A host whose clock is behind ours: continue from where we were.
+    EXPECT_EQ(resume_clock_offset(0, 5'000'000, 1'000), 4'999'000u);
+    const std::uint64_t off = resume_clock_offset(0, 5'000'000, 1'000);
+    EXPECT_EQ(1'000 + off, 5'000'000u);
+    // A second move keeps the first offset when that suffices, and grows it when not.
+    EXPECT_EQ(resume_clock_offset(off, 6'000'000, 2'000'000), off);
+    EXPECT_EQ(resume_clock_offset(off, 9'000'000, 10), 9'000'000u - 10);
+    for (std::uint64_t before : {0ull, 1ull, 123'456'789ull, 1ull << 62}) {
+        for (std::uint64_t raw : {0ull, 7ull, 123'456'788ull, 1ull << 61}) {
+            EXPECT_GE(raw + resume_clock_offset(0, before, raw), before) << before << " " << raw;
+        }
+    }
+}
+
+TEST(MonotonicClock, ReadsNeverGoBackEvenWhenPvclockDoes) {
+    MonotonicClock c;
+    EXPECT_EQ(c.read(24'100'254'000), 24'100'254'000u);
+    EXPECT_EQ(c.read(24'100'253'000), 24'100'254'000u);  // pvclock stepped back by 1 us
+    EXPECT_EQ(c.read(24'100'255'000), 24'100'255'000u);
+    EXPECT_EQ(c.offset(), 0u);
+}
+
+TEST(MonotonicClock, ContinuesAfterAResumeOnAHostWhoseClockIsBehind) {
+    MonotonicClock c;
+    EXPECT_EQ(c.read(9'000'000), 9'000'000u);
+    c.resume(1'000);  // the new host's pvclock
+    EXPECT_EQ(c.offset(), 9'000'000u - 1'000);
+    EXPECT_EQ(c.read(1'000), 9'000'000u);
+    EXPECT_EQ(c.read(2'000), 9'001'000u);
+    EXPECT_EQ(c.to_raw(9'002'000), 3'000u);  // Xen's timers count in the new host's time
+    EXPECT_EQ(c.to_raw(5), 1u);              // in the past, and never 0 ("no timer")
+    c.resume(50'000'000);  // a host far ahead: the offset stays, the time away counts
+    EXPECT_EQ(c.offset(), 9'000'000u - 1'000);
+}
+
 }  // namespace
 }  // namespace keel::xen

@@ -517,6 +517,101 @@ TEST(XenStore, UnwatchWaitsForQueueSpace) {
 
 // ---- blocking helpers ---------------------------------------------------------------------
 
+// ---- a new connection after a resume in a new domain (xl restore, migration) ---------------
+
+TEST(XenStoreReconnect, WatchesAreRegisteredAgainOnTheNewConnection) {
+    auto r = rig();
+    std::vector<std::string> events;
+    ASSERT_TRUE(r->xs.watch("control/shutdown", [&](std::string_view p) { events.emplace_back(p); }));
+    EXPECT_EQ(r->write("some/node", "1"), Error::ok);  // the indices move away from 0
+    r->settle();
+    ASSERT_EQ(events.size(), 1u);
+
+    r->d.restart_connection();  // a cleared page, a daemon that knows no watch
+    EXPECT_EQ(r->d.watch_count(), 0u);
+    r->xs.reconnect();
+    r->settle();
+    EXPECT_EQ(r->d.watch_count(), 1u);
+    EXPECT_EQ(events.size(), 2u);  // xenstored fires a new watch once: the owner looks again
+    r->d.set("control/shutdown", "suspend");
+    r->settle();
+    EXPECT_EQ(events.size(), 3u);
+    EXPECT_EQ(r->read("some/node").value(), "1");  // requests flow from the fresh indices
+    EXPECT_EQ(r->xs.stats().reconnects, 1u);
+    EXPECT_EQ(r->xs.stats().errors, 0u);
+    EXPECT_EQ(r->d.violations(), 0);
+}
+
+TEST(XenStoreReconnect, TheRequestInFlightAndTheQueuedOnesGoOutOnTheNewConnection) {
+    auto r = rig();
+    r->d.set("a", "A");
+    r->d.set_hold_replies(true);  // the daemon takes the read, its reply never reaches us
+    Error first = Error::timed_out;
+    std::string second;
+    r->xs.read("a", [&](Result<std::string_view> v) { first = v ? Error::ok : v.error(); });
+    r->xs.read("a", [&](Result<std::string_view> v) {
+        if (v) second = std::string(*v);
+    });
+    r->settle();
+    ASSERT_EQ(r->d.requests().size(), 1u);  // one in flight, one queued
+
+    r->d.restart_connection();
+    r->xs.reconnect();
+    r->settle();
+    EXPECT_EQ(first, Error::ok);  // sent again: its reply could never come on the old connection
+    EXPECT_EQ(second, "A");
+    EXPECT_EQ(r->d.requests().size(), 3u);  // the lost one, then both on the new connection
+    EXPECT_EQ(r->read("a").value(), "A");
+    EXPECT_EQ(r->d.violations(), 0);
+}
+
+TEST(XenStoreReconnect, RequestsOfAnOldTransactionFailWithAgain) {
+    auto r = rig();
+    auto tx = r->begin();
+    ASSERT_TRUE(tx);
+    r->d.set_auto_step(false);
+    Error in_tx = Error::timed_out, outside = Error::timed_out;
+    r->xs.write("x", "1", [&](Result<void> w) { in_tx = w.error(); }, *tx);
+    r->xs.write("y", "2", [&](Result<void> w) { outside = w.error(); });
+    // The write in the transaction is in the ring, unread; the other waits behind it.
+    r->d.restart_connection();
+    r->d.set_auto_step(true);
+    r->xs.reconnect();
+    r->settle();
+    EXPECT_EQ(in_tx, Error::again);  // the transaction died with the old connection
+    EXPECT_EQ(outside, Error::ok);
+    EXPECT_EQ(r->d.get("y"), "2");
+    EXPECT_EQ(r->d.get("x"), std::nullopt);
+    EXPECT_EQ(r->d.violations(), 0);
+}
+
+TEST(XenStoreReconnect, AnEndOfTransactionThatWentOutFailsClosed) {
+    auto r = rig();
+    auto tx = r->begin();
+    ASSERT_TRUE(tx);
+    r->d.set_hold_replies(true);  // the commit is taken, its reply never comes
+    Error ended = Error::timed_out;
+    r->xs.transaction_end(*tx, true, [&](Result<void> e) { ended = e.error(); });
+    r->settle();
+    r->d.restart_connection();
+    r->xs.reconnect();
+    r->settle();
+    EXPECT_EQ(ended, Error::closed);  // it may have committed: the owner must look
+    EXPECT_EQ(r->d.violations(), 0);
+}
+
+TEST(XenStoreReconnect, StaleRepliesInTheOldRingAreNotRead) {
+    auto r = rig();
+    EXPECT_EQ(r->write("n", "1"), Error::ok);
+    // A page the toolstack did not clear: leftover reply bytes past our consumer index.
+    r->d.inject(XS_READ, 99, "stale");
+    r->xs.reconnect();
+    r->settle();
+    EXPECT_EQ(r->read("n").value(), "1");
+    EXPECT_EQ(r->xs.stats().errors, 0u);
+    EXPECT_EQ(r->d.violations(), 0);
+}
+
 TEST(XenStoreSync, ReadAndWrite) {
     auto r = rig();
     ASSERT_TRUE(r->xs.write_sync("name", "keel").ok());

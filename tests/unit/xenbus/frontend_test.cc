@@ -24,8 +24,9 @@ constexpr const char* probe_back = "/local/domain/0/backend/vif/7/3";
 /// The backend of the probe protocol: maps the page named by "ring-ref" while connected.
 class ProbeBackend final : public FakeBackend {
 public:
-    ProbeBackend(FakeXenstored& d, TestPlatform& platform, std::span<grant_entry_v1_t> grants)
-        : FakeBackend("probe", d, platform, grants, probe_front, probe_back) {
+    ProbeBackend(FakeXenstored& d, TestPlatform& platform, std::span<grant_entry_v1_t> grants,
+                 const char* back = probe_back)
+        : FakeBackend("probe", d, platform, grants, probe_front, back) {
         xb_.require_keys({"ring-ref"});
     }
     void create() {
@@ -33,6 +34,12 @@ public:
         xb_.create_nodes();
     }
     void data_step() override {}
+    /// Gone without a word, nodes and all (the old domain's backend after xl restore).
+    void vanish(const char* back) {
+        disconnect();
+        created_ = false;
+        d_.remove(back);
+    }
 
 private:
     void map() override {
@@ -128,6 +135,7 @@ protected:
     }
 
     ProbeBackend backend;
+    std::optional<ProbeBackend> moved;  ///< the new domain's backend (resume tests)
     std::optional<Probe> probe;
 };
 
@@ -213,6 +221,31 @@ TEST_F(FrontendTest, ReconnectsAfterTheBackendRestarts) {
     ASSERT_TRUE(run_until([&] { return p.connects() == 2 && p.live(); }));
     EXPECT_EQ(p.resets(), 0u);
     EXPECT_TRUE(logged("backend closed the connection; reconnecting"));
+}
+
+// xl restore: the new domain's device has a backend under another path (its domid is new), the
+// toolstack wrote the frontend's nodes afresh, and the old backend is gone without closing. The
+// platform's resume tells every Frontend; the supervisor connects to the new backend at once,
+// writing nothing towards the old one (the new backend sees Initialising, never Closing).
+TEST_F(FrontendTest, ConnectsToTheNewBackendAfterAResumeInANewDomain) {
+    Probe& p = make({.reconnect_delay_ns = s(5)});  // a back-off would show
+    p.start();
+    ASSERT_TRUE(run_until([&] { return p.live(); }));
+    const std::uint64_t t0 = loop.now();
+    backend.vanish(probe_back);
+    moved.emplace(d, platform, entries, "/local/domain/0/backend/vif/8/3");
+    add_backend(*moved);
+    moved->create();  // the frontend's backend, backend-id and state nodes anew
+    EXPECT_EQ(xenbus::Frontend::resume_all_in_new_domain(), 1u);
+    EXPECT_EQ(p.downs, 1);
+    EXPECT_EQ(p.releases, 1);
+    ASSERT_TRUE(run_until([&] { return p.connects() == 2 && p.live(); }));
+    EXPECT_EQ(p.xenbus().backend_path(), "/local/domain/0/backend/vif/8/3");
+    EXPECT_TRUE(moved->connected());
+    EXPECT_LT(loop.now() - t0, s(1));
+    EXPECT_EQ(p.resets(), 0u);
+    EXPECT_TRUE(logged("has a new backend"));
+    moved->disconnect();
 }
 
 TEST_F(FrontendTest, StopsWhenTheDeviceIsRemoved) {

@@ -77,6 +77,49 @@ TEST(ShutdownWatch, AdvertisesFeaturesAndWaitsQuietly) {
     EXPECT_EQ(r->d.violations(), 0);
 }
 
+TEST(ShutdownWatch, AdvertisesSuspendOnlyWhenTheOwnerHonoursIt) {
+    FakeXenstored d;
+    xen::XenStore xs(d.ring(), d.port());
+    std::vector<ShutdownRequest> got;
+    ShutdownWatch watch(xs, [&](ShutdownRequest k) { got.push_back(k); }, /*suspend=*/true);
+    ASSERT_TRUE(watch.start().ok());
+    test::settle(d, [&] { xs.on_event(); });
+    EXPECT_EQ(d.get("control/feature-suspend"), "1");
+    d.set("control/shutdown", "suspend");
+    test::settle(d, [&] { xs.on_event(); });
+    EXPECT_EQ(got, std::vector<ShutdownRequest>{ShutdownRequest::suspend});
+    EXPECT_EQ(d.get("control/shutdown"), "");  // acknowledged: what libxl waits for
+
+    auto r = std::make_unique<ShutdownRig>();  // the default: not advertised
+    ASSERT_TRUE(r->watch.start().ok());
+    r->settle();
+    EXPECT_EQ(r->d.get("control/feature-suspend"), std::nullopt);
+}
+
+TEST(ShutdownWatch, AfterANewDomainFeaturesAreAdvertisedAgainAndRequestsStillArrive) {
+    FakeXenstored d;
+    xen::XenStore xs(d.ring(), d.port());
+    std::vector<ShutdownRequest> got;
+    ShutdownWatch watch(xs, [&](ShutdownRequest k) { got.push_back(k); }, /*suspend=*/true);
+    ASSERT_TRUE(watch.start().ok());
+    test::settle(d, [&] { xs.on_event(); });
+
+    // xl restore: a new connection, and a control/ directory the toolstack made afresh.
+    d.restart_connection();
+    d.remove("control");
+    xs.reconnect();
+    watch.resumed();
+    test::settle(d, [&] { xs.on_event(); });
+    xs.on_event();  // what the wakeup hook posts
+    test::settle(d, [&] { xs.on_event(); });
+    EXPECT_EQ(d.get("control/feature-poweroff"), "1");
+    EXPECT_EQ(d.get("control/feature-suspend"), "1");
+    d.set("control/shutdown", "poweroff");
+    test::settle(d, [&] { xs.on_event(); });
+    EXPECT_EQ(got, std::vector<ShutdownRequest>{ShutdownRequest::poweroff});
+    EXPECT_EQ(d.violations(), 0);
+}
+
 TEST(ShutdownWatch, EveryKnownRequestIsAcknowledgedThenDelivered) {
     auto r = std::make_unique<ShutdownRig>();
     ASSERT_TRUE(r->watch.start().ok());

@@ -57,7 +57,15 @@ public:
     /// input handler.
     void on_event();
 
+    /// The ring was replaced: after a resume in a new domain the toolstack hands us a cleared
+    /// page (and a new event channel, which the caller has already put behind `evtchn`).
+    /// Continue from the page's indices as they stand now, give a ring abandoned before a new
+    /// chance, and move the backlog on. Bytes that sat in the old out[] unread are gone: flush
+    /// before suspending. Counted in Stats::reconnects.
+    void reconnect();
+
     struct Stats {
+        std::uint64_t reconnects;     ///< reconnect() calls
         std::uint64_t bytes_out;      ///< bytes put into out[] ("\r" of "\r\n" included)
         std::uint64_t bytes_in;       ///< bytes taken from in[]
         std::uint64_t waits;          ///< evtchn.wait() calls (flush_sync only)
@@ -70,6 +78,8 @@ public:
     bool broken() const { return broken_; }
     /// Bytes waiting for space in out[].
     std::size_t backlog() const { return backlog_used_; }
+    /// Nothing waits in the backlog and xenconsoled has read all of out[].
+    bool drained() const;
 
 private:
     void abandon(std::string_view why);

@@ -2,6 +2,7 @@
 // platform-xen/guest/ (hypercalls); the kernel's host tests do not link it.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <string_view>
 
@@ -37,7 +38,9 @@ std::uint64_t random_seed();
 /// CONSOLEIO_write (refused by release builds of Xen, kept for debug builds).
 void early_write(std::string_view text);
 
-/// Monotonic time from pvclock (ns since Xen booted) and the wall clock.
+/// Monotonic time from pvclock (ns since Xen booted, plus the offset that keeps it going forward
+/// across a resume in a new domain) and the wall clock (its base is corrected by that offset, so
+/// wallclock() + now_ns() stays the time of day).
 std::uint64_t now_ns();
 WallClock wallclock();
 
@@ -74,28 +77,78 @@ public:
     /// EVTCHNOP_alloc_unbound for `remote_domid` (frontends offer this port to backends).
     static Result<Port> alloc_unbound(std::uint16_t remote_domid);
 
-    Port(Port&& o) noexcept : port_(o.port_), owned_(o.owned_) { o.port_ = 0; o.owned_ = false; }
+    Port(Port&& o) noexcept : port_(o.port_), owned_(o.owned_), epoch_(o.epoch_) {
+        o.port_ = 0;
+        o.owned_ = false;
+    }
     Port& operator=(Port&& o) noexcept;
     Port(const Port&) = delete;
     Port& operator=(const Port&) = delete;
     ~Port() override;
 
     std::uint32_t number() const { return port_; }
+    /// The port belongs to the domain before a resume in a new domain (xl restore, migration):
+    /// its number means nothing any more (or someone else's port), so notify(), wait() and
+    /// set_handler() do nothing and destruction closes nothing. Replace it with a new Port.
+    bool stale() const;
     void notify() override;
     void wait() override;
     void set_handler(Function<void()> handler) override;
 
 private:
-    Port(std::uint32_t port, bool owned) : port_(port), owned_(owned) {}
+    Port(std::uint32_t port, bool owned);
     void close();
     std::uint32_t port_;
     bool owned_;
+    std::uint32_t epoch_;  ///< which domain incarnation bound it (see stale())
 };
 
 /// Why the domain stops (sched.h SHUTDOWN_*: the values are Xen's, checked in events.cc).
 enum class ShutdownReason : unsigned { poweroff = 0, reboot = 1, crash = 3 };
 /// SCHEDOP_shutdown: the toolstack then applies on_poweroff, on_reboot or on_crash.
 [[noreturn]] void shutdown(ShutdownReason reason);
+
+/// How a suspend (SCHEDOP_shutdown with SHUTDOWN_suspend) ended.
+enum class SuspendOutcome {
+    /// The same domain runs on (`xl save -c`, a failed save or migration): nothing changed.
+    cancelled,
+    /// Resumed in a new domain (`xl restore`, migration): shared_info, the upcall vector,
+    /// VIRQ_TIMER and the grant frames are set up again before the hooks run; every other Port
+    /// is stale(), the console and xenstore rings were cleared by the toolstack (their new
+    /// ports are in HVM_PARAM_CONSOLE_EVTCHN / HVM_PARAM_STORE_EVTCHN), backends are new.
+    new_domain,
+};
+const char* to_string(SuspendOutcome outcome);
+
+/// What a driver does around a suspend. `before` runs just before the hypercall (quiesce,
+/// flush); `after` right after it returned, with interrupts on again but before anything else
+/// runs: reconnect on new_domain. `after` hooks run in the order they were added (the console's
+/// first: it makes logging work again), `before` hooks in the reverse order (the console's last:
+/// it flushes what the others logged). From the event loop. Either may be nullptr.
+struct SuspendHook {
+    void (*before)();
+    void (*after)(SuspendOutcome);
+};
+/// Error::no_space beyond max_suspend_hooks.
+constexpr std::size_t max_suspend_hooks = 16;
+Result<void> add_suspend_hook(SuspendHook hook);
+
+/// What suspend() saw, for the log.
+struct SuspendReport {
+    SuspendOutcome outcome;
+    long rc;                 ///< the hypercall's return: 0 new domain, 1 cancelled (libxc sets it)
+    bool rc_disagreed;       ///< rc 0, but VIRQ_TIMER still bound to our port: the same domain
+    std::uint64_t before_ns;  ///< now_ns() just before the hypercall
+    std::uint64_t after_ns;   ///< now_ns() just after it (never below before_ns)
+    std::uint64_t clock_offset_ns;  ///< what now_ns() adds to pvclock since (MonotonicClock)
+};
+
+/// Suspend the domain for `xl save` / migration and come back: the `before` hooks, the
+/// hypercall with interrupts off, the platform's own resume on new_domain, then the `after`
+/// hooks. Mode-neutral: the PVH specifics (shared_info by XENMEM_add_to_physmap, the upcall
+/// vector by HVM param) are behind it, so classic PV adds its own. Event-loop context only;
+/// never from a handler of the xenstore or console port (their Ports are replaced meanwhile).
+SuspendReport suspend();
 
 /// Print `message`, a symbolized backtrace of the caller, and crash the domain so the xl
 /// config's on_crash applies. Used by panic().

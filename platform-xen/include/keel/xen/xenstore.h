@@ -10,6 +10,7 @@
 //
 // Not handled: XS_DIRECTORY_PART (large directories fail with no_space), XS_GET/SET_PERMS, and
 // the ring-reconnection feature (server_features / connection / error fields are left alone).
+// A new connection after a resume in a new domain is reconnect().
 #pragma once
 
 #include <cstddef>
@@ -150,7 +151,24 @@ public:
     Result<std::size_t> read_sync(std::string_view path, std::span<char> out);
     Result<void> write_sync(std::string_view path, std::string_view value);
 
+    /// The connection was replaced: after a resume in a new domain the toolstack hands the guest
+    /// a cleared ring page and xenstored a new connection, which knows no watch, transaction or
+    /// request of the old one (the caller has already put the new event channel behind
+    /// `evtchn`). Continues from the page's indices as they stand; drops a half-read reply and
+    /// the replies still owed to abandoned requests. Requests in a transaction of the old
+    /// connection fail with Error::again (start the transaction over: nothing of it was
+    /// committed), except an end of transaction that went out: Error::closed (it may have
+    /// committed). Every other request, the one in flight included (its reply cannot come), goes
+    /// out again on the new connection, and every active watch is registered again (xenstored
+    /// then fires it once, so its owner looks at the node again). Failures complete
+    /// from the next on_event(), as always. Counted in Stats::reconnects.
+    void reconnect();
+
+    /// Requests queued or in flight (what a suspend waits for, so that none is cut off).
+    bool busy() const { return queue_count_ > 0 || deferred_count_ > 0; }
+
     struct Stats {
+        std::uint64_t reconnects;    ///< reconnect() calls
         std::uint64_t requests;      ///< accepted into the queue
         std::uint64_t replies;       ///< replies matched to a request (XS_ERROR included)
         std::uint64_t errors;        ///< protocol violations by xenstored
@@ -191,6 +209,7 @@ private:
         char path[max_watch_path];
         Function<void(std::string_view)> on_change;
         Function<void(Result<void>)> registered;
+        bool rewatch = false;  ///< to be registered again on a new connection (reconnect())
     };
 
     static constexpr std::size_t header_size = 16;    // struct xsd_sockmsg
@@ -232,6 +251,8 @@ private:
     void handle_watch_event(std::string_view payload);
     void flush_unwatches();
     bool send_unwatch(std::uint32_t slot);
+    void flush_rewatches();
+    std::uint32_t staged_tx(const Request& r) const;
 
     volatile xenstore_domain_interface* ring_;
     EventChannel& evtchn_;
@@ -265,6 +286,7 @@ private:
 
     WatchSlot watches_[max_watches];
     bool unwatch_backlog_ = false;
+    bool rewatch_backlog_ = false;
 
     bool in_event_ = false;
     bool wakeup_requested_ = false;

@@ -26,10 +26,10 @@
 // go_down() -- which runs the driver's link callbacks and fails its waiters -- runs later, from
 // the loop, as does the supervisor's wake-up.
 //
-// Suspend/resume and hot-plug are meant to be this same mechanism, not new paths (not built
-// yet): a resume is "every supervisor's connection ended; reconnect now, without back-off"
-// (the backend of the new domain is another backend: the hooks already revoke every grant in
-// release() and re-grant in configure()); a hot-plug is discovery (keel/xenbus/discovery.h)
+// Suspend/resume and hot-plug are this same mechanism, not new paths. A resume in a new domain
+// (resume_all_in_new_domain(), docs/lifecycle.md) is "every supervisor's connection ended;
+// reconnect now, without back-off" (the backend of the new domain is another backend: the hooks
+// already revoke every grant in release() and re-grant in configure()). Not built yet: a hot-plug is discovery (keel/xenbus/discovery.h)
 // run again over device/<class>/* for ids not registered yet, and an unplug is the supervisor
 // finding its node gone. Drivers must therefore keep everything connection-specific in
 // configure()/release() and everything device-specific in prepare().
@@ -79,6 +79,13 @@ inline constexpr std::size_t max_devices = 8;
 
 class Frontend {
 public:
+    /// After a resume in a new domain: every supervised Frontend's connection is over (its
+    /// backend, grants and channels stayed with the old domain). Each stops its data path
+    /// (go_down(Error::closed): what the driver keeps to re-issue it keeps), releases the
+    /// connection without xenbus, and its supervisor connects to the device's new backend at
+    /// once. Returns how many were told.
+    static std::size_t resume_all_in_new_domain();
+
     /// The derived destructor must call shutdown() first (the hooks are gone by now). Stops
     /// the supervisor and withdraws a deferred go_down() in any case; a connection left set up
     /// by a derived class that did not call shutdown() is our bug (panics).
@@ -187,6 +194,8 @@ protected:
     const char* const driver_;
 
 private:
+    void resumed_in_new_domain();
+    Frontend* next_frontend_ = nullptr;  ///< every Frontend alive, for resume_all_in_new_domain()
     Task<void> supervise();
     void stop_data_path(Error why);
     /// Run a go_down() that request_reset() deferred, if one is pending.

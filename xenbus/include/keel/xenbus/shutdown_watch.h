@@ -22,8 +22,10 @@ std::optional<ShutdownRequest> parse_shutdown_request(std::string_view value);
 /// `on_request` after acknowledging it.
 ///
 /// Protocol (what libxl expects): the guest advertises control/feature-poweroff=1 and
-/// control/feature-reboot=1 -- the two requests the toolstack may send without other means; halt,
-/// crash and suspend are still parsed and passed on, but not advertised. A request is a non-empty
+/// control/feature-reboot=1 -- the two requests the toolstack may send without other means -- and
+/// control/feature-suspend=1 when it honours "suspend" (docs/misc/xenstore-paths.pandoc; libxl
+/// itself sends "suspend" to any PVH guest with an upcall set, advertised or not); halt and crash
+/// are still parsed and passed on, but not advertised. A request is a non-empty
 /// value; the guest acknowledges it by writing "" back, and the toolstack waits for that. The read
 /// and the acknowledgement run in one xenstore transaction (retried on conflict, up to
 /// max_retries times), so a request written in between is not wiped out. Values we do not know
@@ -34,7 +36,8 @@ class ShutdownWatch {
 public:
     static constexpr unsigned max_retries = 8;
 
-    ShutdownWatch(xen::XenStore& xs, Function<void(ShutdownRequest)> on_request);
+    /// `suspend`: the owner honours ShutdownRequest::suspend (advertise control/feature-suspend).
+    ShutdownWatch(xen::XenStore& xs, Function<void(ShutdownRequest)> on_request, bool suspend = false);
     ~ShutdownWatch();
     ShutdownWatch(const ShutdownWatch&) = delete;
     ShutdownWatch& operator=(const ShutdownWatch&) = delete;
@@ -42,6 +45,10 @@ public:
     /// Advertise the features and register the watch. Error::busy if already started; otherwise
     /// the watch registration's immediate error. Failures of the feature writes are logged.
     Result<void> start();
+
+    /// After a resume in a new domain (and XenStore::reconnect()): advertise the features again
+    /// in the new domain's control/. No-op before start().
+    void resumed();
 
 private:
     void changed();
@@ -52,10 +59,12 @@ private:
     void deliver(ShutdownRequest kind);
     void abort(xen::XenStore::Tx tx);
     void finish();
+    void advertise();
 
     xen::XenStore& xs_;
     Function<void(ShutdownRequest)> on_request_;
     xen::WatchId watch_{};
+    bool suspend_;
     bool started_ = false;
     bool busy_ = false;     // a check is in progress
     bool recheck_ = false;  // the node changed again meanwhile

@@ -183,6 +183,20 @@ public:
     /// If a close is already in progress, waits for it. Error::busy while connect() runs.
     Task<Result<void>> close();
 
+    /// The device's backend is now `node` (same nodename; what probe() reads after a resume in
+    /// a new domain, where the backend path carries the new domid). Only while Closed or
+    /// Initialising and no connect()/close() runs (else Error::busy); Error::invalid_argument
+    /// for another nodename. Drops the watch on the old backend's state, so the next connect()
+    /// watches the new one. Returns whether anything changed.
+    Result<bool> retarget(const XenbusNode& node);
+
+    /// After a resume in a new domain: the connection is gone with the old domain (its backend,
+    /// grants and channels), and the toolstack made our nodes afresh. Become Closed without
+    /// writing anything (the teardown runs if a configuration was published) and stop watching
+    /// the old backend. Error::busy while connect() or close() runs (they end on their own, by
+    /// their bounded waits).
+    Result<void> forget_connection();
+
     /// Completes when the device is Closed (at once if it is).
     Event::WaitAwaiter wait_closed() { return closed_.wait(); }
 
