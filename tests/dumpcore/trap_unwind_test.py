@@ -16,12 +16,12 @@ import os
 import re
 import shutil
 import struct
-import subprocess
 import sys
 import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from keel_core_test import P, PAGE, PML4, RW, NX, table, vcpu_context, xc_core  # noqa: E402
+from keel_core_test import (P, PAGE, PML4, RW, NX, check, failures, run, table,  # noqa: E402
+                            vcpu_context, xc_core)
 
 PDPT, PD, PT, STACK, IST = PML4 + 1, PML4 + 2, PML4 + 3, 0x30, 0x31   # guest frames
 
@@ -29,19 +29,6 @@ PDPT, PD, PT, STACK, IST = PML4 + 1, PML4 + 2, PML4 + 3, 0x30, 0x31   # guest fr
 TRAP_FRAME = ("r15 r14 r13 r12 r11 r10 r9 r8 rbp rdi rsi rdx rcx rbx rax vector error_code "
               "rip cs rflags rsp ss").split()
 GPRS = "rax rbx rcx rdx rsi rdi rbp r8 r9 r10 r11 r12 r13 r14 r15".split()
-
-failures = []
-
-
-def check(ok, what):
-    print(("ok   " if ok else "FAIL ") + what)
-    if not ok:
-        failures.append(what)
-
-
-def run(*cmd):
-    return subprocess.run(cmd, capture_output=True, text=True)
-
 
 class Image:
     """Symbols and disassembly of the image, by mangled name."""
