@@ -153,6 +153,12 @@ def run(*cmd):
     return subprocess.run(cmd, capture_output=True, text=True)
 
 
+def summary():
+    """Prints the number of failed checks; the exit status: 1 if any failed."""
+    print(f"{len(failures)} failure(s)")
+    return 1 if failures else 0
+
+
 def load_segments(path):
     """PT_LOADs straight from the file: [(vaddr, offset, size)] (independent of readelf)."""
     with open(path, "rb") as f:
@@ -317,8 +323,7 @@ def main():
               f"a write that fails: status 1, no partial core left ({left}, \"{r.stderr.strip()}\")")
     finally:
         shutil.rmtree(work)
-    print(f"{len(failures)} failure(s)")
-    return 1 if failures else 0
+    return summary()
 
 
 if __name__ == "__main__":

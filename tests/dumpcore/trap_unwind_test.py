@@ -20,7 +20,7 @@ import sys
 import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from keel_core_test import (P, PAGE, PML4, RW, NX, check, failures, run, table,  # noqa: E402
+from keel_core_test import (P, PAGE, PML4, RW, NX, check, run, summary, table,  # noqa: E402
                             vcpu_context, xc_core)
 
 PDPT, PD, PT, STACK, IST = PML4 + 1, PML4 + 2, PML4 + 3, 0x30, 0x31   # guest frames
@@ -173,8 +173,7 @@ def main():
               f"(wrong, as (got, want): {wrong})")
     finally:
         shutil.rmtree(work)
-    print(f"{len(failures)} failure(s)")
-    return 1 if failures else 0
+    return summary()
 
 
 if __name__ == "__main__":

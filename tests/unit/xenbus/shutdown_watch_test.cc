@@ -27,12 +27,12 @@ struct CaptureLog : LogSink {
 };
 
 struct ShutdownRig {
-    ShutdownRig()
+    explicit ShutdownRig(bool suspend = false)
         : xs(d.ring(), d.port()), watch(xs, [this](ShutdownRequest k) {
               got.push_back(k);
               // The acknowledgement is committed before we hear of the request.
               ack_seen_first.push_back(d.get("control/shutdown") == "");
-          }) {
+          }, suspend) {
         set_log_sink(&log);
     }
     ~ShutdownRig() { set_log_sink(nullptr); }
@@ -78,17 +78,14 @@ TEST(ShutdownWatch, AdvertisesFeaturesAndWaitsQuietly) {
 }
 
 TEST(ShutdownWatch, AdvertisesSuspendOnlyWhenTheOwnerHonoursIt) {
-    FakeXenstored d;
-    xen::XenStore xs(d.ring(), d.port());
-    std::vector<ShutdownRequest> got;
-    ShutdownWatch watch(xs, [&](ShutdownRequest k) { got.push_back(k); }, /*suspend=*/true);
-    ASSERT_TRUE(watch.start().ok());
-    test::settle(d, [&] { xs.on_event(); });
-    EXPECT_EQ(d.get("control/feature-suspend"), "1");
-    d.set("control/shutdown", "suspend");
-    test::settle(d, [&] { xs.on_event(); });
-    EXPECT_EQ(got, std::vector<ShutdownRequest>{ShutdownRequest::suspend});
-    EXPECT_EQ(d.get("control/shutdown"), "");  // acknowledged: what libxl waits for
+    auto s = std::make_unique<ShutdownRig>(/*suspend=*/true);
+    ASSERT_TRUE(s->watch.start().ok());
+    s->settle();
+    EXPECT_EQ(s->d.get("control/feature-suspend"), "1");
+    s->d.set("control/shutdown", "suspend");
+    s->settle();
+    EXPECT_EQ(s->got, std::vector<ShutdownRequest>{ShutdownRequest::suspend});
+    EXPECT_EQ(s->d.get("control/shutdown"), "");  // acknowledged: what libxl waits for
 
     auto r = std::make_unique<ShutdownRig>();  // the default: not advertised
     ASSERT_TRUE(r->watch.start().ok());
@@ -97,27 +94,24 @@ TEST(ShutdownWatch, AdvertisesSuspendOnlyWhenTheOwnerHonoursIt) {
 }
 
 TEST(ShutdownWatch, AfterANewDomainFeaturesAreAdvertisedAgainAndRequestsStillArrive) {
-    FakeXenstored d;
-    xen::XenStore xs(d.ring(), d.port());
-    std::vector<ShutdownRequest> got;
-    ShutdownWatch watch(xs, [&](ShutdownRequest k) { got.push_back(k); }, /*suspend=*/true);
-    ASSERT_TRUE(watch.start().ok());
-    test::settle(d, [&] { xs.on_event(); });
+    auto r = std::make_unique<ShutdownRig>(/*suspend=*/true);
+    ASSERT_TRUE(r->watch.start().ok());
+    r->settle();
 
     // xl restore: a new connection, and a control/ directory the toolstack made afresh.
-    d.restart_connection();
-    d.remove("control");
-    xs.reconnect();
-    watch.resumed();
-    test::settle(d, [&] { xs.on_event(); });
-    xs.on_event();  // what the wakeup hook posts
-    test::settle(d, [&] { xs.on_event(); });
-    EXPECT_EQ(d.get("control/feature-poweroff"), "1");
-    EXPECT_EQ(d.get("control/feature-suspend"), "1");
-    d.set("control/shutdown", "poweroff");
-    test::settle(d, [&] { xs.on_event(); });
-    EXPECT_EQ(got, std::vector<ShutdownRequest>{ShutdownRequest::poweroff});
-    EXPECT_EQ(d.violations(), 0);
+    r->d.restart_connection();
+    r->d.remove("control");
+    r->xs.reconnect();
+    r->watch.resumed();
+    r->settle();
+    r->xs.on_event();  // what the wakeup hook posts
+    r->settle();
+    EXPECT_EQ(r->d.get("control/feature-poweroff"), "1");
+    EXPECT_EQ(r->d.get("control/feature-suspend"), "1");
+    r->d.set("control/shutdown", "poweroff");
+    r->settle();
+    EXPECT_EQ(r->got, std::vector<ShutdownRequest>{ShutdownRequest::poweroff});
+    EXPECT_EQ(r->d.violations(), 0);
 }
 
 TEST(ShutdownWatch, EveryKnownRequestIsAcknowledgedThenDelivered) {
