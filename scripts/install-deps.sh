@@ -10,6 +10,9 @@ PACKAGES=(
     build-essential cmake g++ libgtest-dev libxen-dev binutils file
     # lwIP comes from its Debian source package (apt-get source needs dpkg-source)
     dpkg-dev
+    # host tests of tools/dumpcore (ctest dumpcore, dumpcore_trap_unwind): without gdb they
+    # skip gdb's checks, so a fresh machine must have it
+    python3 gdb
     # testbed: emulator, dom0 root, archives, kernel modules, timeouts, locking
     qemu-system-x86 debootstrap debian-archive-keyring ca-certificates wget gpgv
     cpio gzip xz-utils kmod coreutils util-linux findutils apt dpkg
