@@ -371,7 +371,7 @@ void Blkfront::go_down(Error why) {
     }
     while (Op* w = waiters_.pop_front()) {
         ++stats_.aborted;
-        w->wait_error = Error::closed;
+        w->wait_error = why;
         loop().schedule(w->wakeup);
     }
     reserved_requests_ = reserved_pages_ = reserved_indirect_ = 0;

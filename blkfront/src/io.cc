@@ -33,7 +33,7 @@ struct Blkfront::RoomAwaiter {
         Blkfront& d = op.dev;
         op.wait_error = Error::ok;
         if (!d.live() || d.epoch_ != op.epoch) {
-            op.wait_error = Error::closed;
+            op.wait_error = d.down_error();
             return true;
         }
         return d.room_for(op);
@@ -49,7 +49,7 @@ struct Blkfront::RoomAwaiter {
     Result<void> await_resume() {
         op.wait = Op::Wait::none;
         Blkfront& d = op.dev;
-        if (op.wait_error == Error::ok && (!d.live() || d.epoch_ != op.epoch)) op.wait_error = Error::closed;
+        if (op.wait_error == Error::ok && (!d.live() || d.epoch_ != op.epoch)) op.wait_error = d.down_error();
         if (op.wait_error != Error::ok) {
             op.granted = false;  // go_down() dropped every reservation
             return op.wait_error;
@@ -208,69 +208,97 @@ Task<Result<void>> Blkfront::discard(std::uint64_t sector, std::uint64_t count) 
     return single(BLKIF_OP_DISCARD, sector, count);
 }
 
+// Each call runs on one connection; a resume in a new domain stops it with Error::again and it
+// runs again, whole, on the next (the loops below: one coroutine frame per call, as before).
+
+Result<void> Blkfront::not_resumed(Result<void> waited) {
+    if (waited) return waited;
+    ++stats_.errors;
+    KLOG_WARN("blkfront: %s: no connection to the new backend after the resume (%s); the call fails",
+              dev_.nodename().data(), to_string(waited.error()));
+    return waited.error() == Error::timed_out ? Error::timed_out : Error::closed;
+}
+
 Task<Result<void>> Blkfront::transfer(std::uint8_t operation, std::uint64_t sector, std::byte* into,
                                       const std::byte* from, std::size_t bytes) {
-    const std::uint32_t size = geometry_.sector_size;
-    Result<void> r = failed_             ? Result<void>(Error::io)
-                     : size == 0         ? Result<void>(Error::closed)
-                     : bytes % size != 0 ? Result<void>(Error::invalid_argument)
-                                         : check_range(sector, bytes / size);
-    if (r && operation == BLKIF_OP_WRITE) r = check_writable("write");
-    if (r && !live()) r = Error::closed;
-    if (!r || bytes == 0) co_return account(r, operation, 0);
-
-    Op op(*this);
-    op.read_into = into;
-    op.epoch = epoch_;
-    const std::size_t chunk_max = std::size_t{features_.segments_per_request} * page_size;
-    const std::uint64_t first512 = sector << sector_shift_;
-    for (std::size_t done = 0; done < bytes && op.error == Error::ok;) {
-        const std::size_t n = std::min(chunk_max, bytes - done);
-        op.need_pages = pages_for(n);
-        op.need_indirect = op.need_pages > BLKIF_MAX_SEGMENTS_PER_REQUEST;
-        Result<void> room = co_await RoomAwaiter{op};
-        if (!room) {
-            if (op.error == Error::ok) op.error = room.error();
-            break;
+    for (bool first = true;; first = false) {
+        if (!first) ++stats_.reissued;
+        if (!live() && resuming()) {
+            if (Result<void> up = not_resumed(co_await wait_ready(options_.resume_wait_ns)); !up) co_return up;
         }
-        issue(op, operation, first512 + done / sector_bytes, from ? from + done : nullptr, done, n);
-        done += n;
+        const std::uint32_t size = geometry_.sector_size;
+        Result<void> r = failed_             ? Result<void>(Error::io)
+                         : size == 0         ? Result<void>(Error::closed)
+                         : bytes % size != 0 ? Result<void>(Error::invalid_argument)
+                                             : check_range(sector, bytes / size);
+        if (r && operation == BLKIF_OP_WRITE) r = check_writable("write");
+        if (r && !live()) r = Error::closed;
+        if (!r || bytes == 0) co_return account(r, operation, 0);
+
+        Op op(*this);
+        op.read_into = into;
+        op.epoch = epoch_;
+        const std::size_t chunk_max = std::size_t{features_.segments_per_request} * page_size;
+        const std::uint64_t first512 = sector << sector_shift_;
+        for (std::size_t done = 0; done < bytes && op.error == Error::ok;) {
+            const std::size_t n = std::min(chunk_max, bytes - done);
+            op.need_pages = pages_for(n);
+            op.need_indirect = op.need_pages > BLKIF_MAX_SEGMENTS_PER_REQUEST;
+            Result<void> room = co_await RoomAwaiter{op};
+            if (!room) {
+                if (op.error == Error::ok) op.error = room.error();
+                break;
+            }
+            issue(op, operation, first512 + done / sector_bytes, from ? from + done : nullptr, done, n);
+            done += n;
+        }
+        push();
+        co_await DoneAwaiter{op};
+        if (op.error == Error::again) continue;
+        co_return account(op.error == Error::ok ? Result<void>{} : Result<void>(op.error), operation,
+                          bytes / size);
     }
-    push();
-    co_await DoneAwaiter{op};
-    co_return account(op.error == Error::ok ? Result<void>{} : Result<void>(op.error), operation,
-                      bytes / size);
 }
 
 Task<Result<void>> Blkfront::single(std::uint8_t operation, std::uint64_t sector, std::uint64_t count) {
-    Result<void> r = failed_                     ? Result<void>(Error::io)
-                     : geometry_.sector_size == 0 ? Result<void>(Error::closed)
-                                                  : Result<void>{};
-    std::uint8_t ring_op = operation;
-    if (operation == BLKIF_OP_DISCARD) {
-        if (r) r = check_range(sector, count);
-        if (r) r = check_writable("discard");
-        if (r && !features_.discard) r = Error::not_supported;
-    } else {
-        // A flush: nothing to do on a read-only disk, or when the backend has no cache to
-        // flush (it offers neither feature: writes are durable once completed).
-        ring_op =
-            features_.flush == FlushOp::write_barrier ? BLKIF_OP_WRITE_BARRIER : BLKIF_OP_FLUSH_DISKCACHE;
-        if (r && (geometry_.read_only || features_.flush == FlushOp::none)) {
-            co_return account(live() ? Result<void>{} : Result<void>(Error::closed), operation, 0);
+    for (bool first = true;; first = false) {
+        if (!first) ++stats_.reissued;
+        if (!live() && resuming()) {
+            if (Result<void> up = not_resumed(co_await wait_ready(options_.resume_wait_ns)); !up) co_return up;
         }
-    }
-    if (r && !live()) r = Error::closed;
-    if (!r || (operation == BLKIF_OP_DISCARD && count == 0)) co_return account(r, operation, 0);
+        Result<void> r = failed_                     ? Result<void>(Error::io)
+                         : geometry_.sector_size == 0 ? Result<void>(Error::closed)
+                                                      : Result<void>{};
+        std::uint8_t ring_op = operation;
+        if (operation == BLKIF_OP_DISCARD) {
+            if (r) r = check_range(sector, count);
+            if (r) r = check_writable("discard");
+            if (r && !features_.discard) r = Error::not_supported;
+        } else {
+            // A flush: nothing to do on a read-only disk, or when the backend has no cache to
+            // flush (it offers neither feature: writes are durable once completed).
+            ring_op = features_.flush == FlushOp::write_barrier ? BLKIF_OP_WRITE_BARRIER
+                                                                : BLKIF_OP_FLUSH_DISKCACHE;
+            if (r && (geometry_.read_only || features_.flush == FlushOp::none)) {
+                co_return account(live() ? Result<void>{} : Result<void>(Error::closed), operation, 0);
+            }
+        }
+        if (r && !live()) r = Error::closed;
+        if (!r || (operation == BLKIF_OP_DISCARD && count == 0)) co_return account(r, operation, 0);
 
-    Op op(*this);
-    op.epoch = epoch_;
-    Result<void> room = co_await RoomAwaiter{op};
-    if (!room) co_return account(room, operation, 0);
-    issue_single(op, ring_op, sector << sector_shift_, count << sector_shift_);
-    push();
-    co_await DoneAwaiter{op};
-    co_return account(op.error == Error::ok ? Result<void>{} : Result<void>(op.error), operation, 0);
+        Op op(*this);
+        op.epoch = epoch_;
+        Result<void> room = co_await RoomAwaiter{op};
+        if (room) {
+            issue_single(op, ring_op, sector << sector_shift_, count << sector_shift_);
+            push();
+            co_await DoneAwaiter{op};
+        } else if (op.error == Error::ok) {
+            op.error = room.error();
+        }
+        if (op.error == Error::again) continue;
+        co_return account(op.error == Error::ok ? Result<void>{} : Result<void>(op.error), operation, 0);
+    }
 }
 
 // ---- requests ----------------------------------------------------------------------------------
@@ -409,6 +437,14 @@ void Blkfront::push() {
 
 void Blkfront::on_event() {
     if (live()) poll();
+}
+
+bool Blkfront::drain_step() {
+    if (!live() || in_flight_ == 0) return false;
+    push();
+    channel_->wait();  // a second at most
+    poll();
+    return live() && in_flight_ > 0;
 }
 
 void Blkfront::poll() {

@@ -53,6 +53,9 @@ void write_metrics(MetricsWriter& w, std::span<Blkfront* const> devices) {
     per_device(w, devices, "keel_blkfront_aborted_total",
                "Requests in flight or waiting when a connection ended.", counter,
                [](const Blkfront&, const Stats& s) { return s.aborted; });
+    per_device(w, devices, "keel_blkfront_reissued_total",
+               "Calls run again on the new backend after a resume interrupted them.", counter,
+               [](const Blkfront&, const Stats& s) { return s.reissued; });
     per_device(w, devices, "keel_blkfront_connects_total", "Handshakes that reached Connected.", counter,
                [](const Blkfront&, const Stats& s) { return s.connects; });
     per_device(w, devices, "keel_blkfront_resets_total", "Device resets for a misbehaving backend.", counter,

@@ -22,6 +22,7 @@ BlkfrontTest::BlkfrontTest()
 BlkfrontTest::~BlkfrontTest() {
     data_only = false;
     bb.disconnect();  // so the devices' destructors find every grant free to revoke
+    if (bb_moved) bb_moved->disconnect();
     bb2.disconnect();
     bf.reset();
     bf2.reset();
@@ -32,12 +33,23 @@ BlkfrontTest::~BlkfrontTest() {
 blkfront::Blkfront& BlkfrontTest::make_on(FakeBlkback& b, std::optional<blkfront::Blkfront>& dev,
                                           const DiskConfig& c, blkfront::Options o) {
     b.create(c);
+    if (&b == &bb) config_ = c;
     auto node = run(XenbusDevice::probe(xs, b.front()));
     EXPECT_TRUE(node && node->ok());
     dev.emplace(xs, node && node->ok() ? node->value() : XenbusNode{}, grants, platform, o);
     auto r = run(dev->init());
     EXPECT_TRUE(r && r->ok()) << (r ? to_string(r->error()) : "did not finish");
     return *dev;
+}
+
+FakeBlkback& BlkfrontTest::move_to_new_domain(bool answering) {
+    const std::vector<std::byte> contents = bb.disk();
+    bb.vanish();
+    bb_moved.emplace(d, platform, entries, bb.front(), "/local/domain/0/backend/vbd/8/51712");
+    if (answering) add_backend(*bb_moved);
+    bb_moved->create(config_);
+    bb_moved->disk() = contents;
+    return *bb_moved;
 }
 
 void BlkfrontTest::connect(blkfront::Blkfront& b) {

@@ -45,14 +45,21 @@ protected:
 
     std::optional<std::string> key(const char* k) const { return d.get(bb.front() + "/" + k); }
 
+    /// xl restore of the first disk: bb vanishes without a word and the new domain's backend
+    /// (another path: the domid is new) appears with the toolstack's nodes and the same disk
+    /// contents (the same image file). `answering` false: its nodes only, nothing behind them.
+    FakeBlkback& move_to_new_domain(bool answering = true);
+
     FakeBlkback bb;
     FakeBlkback bb2;
+    std::optional<FakeBlkback> bb_moved;  ///< move_to_new_domain()
     std::optional<blkfront::Blkfront> bf;
     std::optional<blkfront::Blkfront> bf2;
 
 private:
     blkfront::Blkfront& make_on(FakeBlkback& b, std::optional<blkfront::Blkfront>& dev, const DiskConfig& c,
                                 blkfront::Options o);
+    DiskConfig config_;  ///< the first disk's, as make() created it
 };
 
 }  // namespace keel::test

@@ -60,6 +60,14 @@ public:
         if (mapped_) unmap();
     }
 
+    /// Gone without a word, nodes and all (the old domain's backend after xl restore): it lets
+    /// go of everything, its directory leaves xenstore and step() does nothing from now on.
+    void vanish() {
+        disconnect();
+        created_ = false;
+        d_.remove(back_);
+    }
+
     bool connected() const { return mapped_; }
     int violations() const { return violations_ + xb_.violations(); }
     /// For the fakes' own tests, after provoking a violation on purpose.

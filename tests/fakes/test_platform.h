@@ -25,7 +25,8 @@ public:
         ++notifies;
         notified = true;
     }
-    /// Fails the test: a frontend never blocks on its channel.
+    /// Runs on_wait (the other side runs while the guest polls: a suspend's drain), else
+    /// fails the test: a frontend never blocks on its channel otherwise.
     void wait() override;
     void set_handler(Function<void()> h) override { handler = std::move(h); }
     /// The backend's EVTCHNOP_send.
@@ -41,6 +42,7 @@ public:
     int notifies = 0;
     int fired = 0;
     Function<void()> handler;
+    Function<void()> on_wait;
 };
 
 class TestPlatform final : public xenbus::Platform {

@@ -8,6 +8,7 @@
 #include "keel/heap.h"
 #include "keel/init.h"
 #include "keel/log.h"
+#include "keel/loop.h"
 #include "keel/xen/platform.h"
 #include "keel/xenbus/frontend.h"
 #include "keel/xenbus/ring.h"
@@ -49,6 +50,13 @@ private:
     std::optional<xen::Port> ports_[max_channels];
 };
 
+// Before a suspend: the answers to requests in flight (blkfront's) come in first, so that the
+// old backend has finished with them before the domain moves (docs/lifecycle.md). Bounded:
+// libxl gives the guest 60 s to suspend, xenstore and the console take their turn after this.
+constexpr std::uint64_t drain_limit_ns = 5'000'000'000ull;
+
+void frontends_before_suspend() { Frontend::drain_all_before_suspend(loop().now() + drain_limit_ns); }
+
 // After a resume in a new domain every frontend's connection stayed behind: each reconnects to
 // its device's new backend (after xenstore's hook: they need the new connection).
 void frontends_after_suspend(xen::SuspendOutcome outcome) {
@@ -58,7 +66,7 @@ void frontends_after_suspend(xen::SuspendOutcome outcome) {
 }
 
 void register_suspend_hook() {
-    if (!xen::add_suspend_hook({nullptr, frontends_after_suspend}).ok())
+    if (!xen::add_suspend_hook({frontends_before_suspend, frontends_after_suspend}).ok())
         KLOG_WARN("xenbus: no suspend hook slot left; frontends will not reconnect after xl restore");
 }
 

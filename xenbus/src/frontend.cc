@@ -80,6 +80,7 @@ Task<Result<void>> Frontend::connect() {
         co_return r;
     }
     live_ = true;
+    resuming_ = false;
     healthy_ = false;
     consecutive_errors_ = 0;
     ++connects_;
@@ -158,6 +159,7 @@ void Frontend::give_up() {
 
 void Frontend::stop_supervising() {
     supervising_ = false;
+    resuming_ = false;
     answer_ready_waiters(Error::closed);
 }
 
@@ -176,8 +178,27 @@ std::size_t Frontend::resume_all_in_new_domain() {
     return n;
 }
 
+std::size_t Frontend::drain_all_before_suspend(std::uint64_t deadline_ns) {
+    std::size_t busy = 0;
+    for (Frontend* f = g_frontends; f != nullptr; f = f->next_frontend_) {
+        bool left = false;
+        while (f->live_ && (left = f->drain_step()) && loop().now() < deadline_ns) {
+        }
+        if (left && f->live_) {
+            KLOG_WARN("%s: %s: requests still in flight at suspend; issued again after the resume", f->driver_,
+                      f->dev_.nodename().data());
+            ++busy;
+        }
+    }
+    return busy;
+}
+
 void Frontend::resumed_in_new_domain() {
     if (!supervising_) return;
+    resuming_ = true;
+    // The calls in flight are told first, with `again` (the driver issues them again once
+    // connected); the teardown's own go_down() then finds the data path stopped.
+    stop_data_path(Error::again);
     if (Result<void> r = dev_.forget_connection(); !r) {
         // A handshake or a close is running against the old backend: it fails by its bounded
         // waits, and the supervisor then finds the new backend by probing.

@@ -48,7 +48,7 @@ TEST_F(BlkfrontTest, MetricsFollowEachDisk) {
     blkfront::write_metrics(none, {});
     ASSERT_TRUE(none.ok());
     EXPECT_EQ(check_prometheus(none.text()), "");
-    EXPECT_EQ(family_names(none.text()).size(), 17u);
+    EXPECT_EQ(family_names(none.text()).size(), 18u);
 }
 
 }  // namespace

@@ -34,12 +34,6 @@ public:
         xb_.create_nodes();
     }
     void data_step() override {}
-    /// Gone without a word, nodes and all (the old domain's backend after xl restore).
-    void vanish(const char* back) {
-        disconnect();
-        created_ = false;
-        d_.remove(back);
-    }
 
 private:
     void map() override {
@@ -232,7 +226,7 @@ TEST_F(FrontendTest, ConnectsToTheNewBackendAfterAResumeInANewDomain) {
     p.start();
     ASSERT_TRUE(run_until([&] { return p.live(); }));
     const std::uint64_t t0 = loop.now();
-    backend.vanish(probe_back);
+    backend.vanish();
     moved.emplace(d, platform, entries, "/local/domain/0/backend/vif/8/3");
     add_backend(*moved);
     moved->create();  // the frontend's backend, backend-id and state nodes anew

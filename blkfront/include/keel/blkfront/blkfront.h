@@ -101,6 +101,7 @@ struct Stats {
     std::uint64_t lost = 0;           ///< requests whose response slot a wrong id took (resets)
     // Our side.
     std::uint64_t aborted = 0;            ///< in flight or waiting when the connection ended
+    std::uint64_t reissued = 0;           ///< calls run again after a resume interrupted them
     std::uint64_t refused_read_only = 0;  ///< write/discard calls refused on a read-only disk
     std::uint64_t connects = 0;           ///< handshakes that reached Connected
     std::uint64_t resets = 0;             ///< connections ended by us because the backend misbehaved
@@ -126,6 +127,9 @@ struct Options {
     /// Initialised (io/blkif.h "Startup"), so the keys go out with Initialised and Connected
     /// follows the backend's Connected.
     xenbus::FrontendOptions frontend{.max_consecutive_errors = 8};
+    /// After a resume in a new domain (xl restore, migration): how long a call waits for the
+    /// device to connect to its new backend before it fails with Error::timed_out.
+    std::uint64_t resume_wait_ns = s(30);
 };
 
 /// One vbd.
@@ -140,6 +144,11 @@ struct Options {
 /// grants revoked, connect again). A response that takes another request's slot (unknown,
 /// not-in-flight or duplicate id) or a rsp_prod overrun resets at once, failing what was in
 /// flight with Error::protocol. Nothing a backend sends can crash the guest.
+///
+/// Suspend and resume (docs/lifecycle.md): before a suspend the requests in flight are answered
+/// (drain_step(), bounded); after a resume in a new domain every call waits for the connection
+/// to the new backend (Options::resume_wait_ns) and one the resume interrupted runs again, whole
+/// (reads and writes of the same blocks again are harmless). The caller sees no error for it.
 ///
 /// The disk must stay the disk the service saw: a reconnect that changes the sector size,
 /// shrinks the disk or withdraws the flush feature it offered fails the device for good
@@ -250,6 +259,7 @@ private:
     /// The data path stops: fail what is in flight and what waits with `why`.
     void go_down(Error why) override;
     void release() override;
+    bool drain_step() override;
     void report_reset(const char* why) override;
     Result<void> setup_connection();
     void write_keys(XenbusConfig& cfg) const;
@@ -265,6 +275,12 @@ private:
     static bool still_held(Page* pages, Pool& pool);
 
     // Data path (io.cc).
+    /// Why a request cannot go out now that the data path is down: again while resuming (the
+    /// call runs again on the next connection), else closed.
+    Error down_error() const { return resuming() ? Error::again : Error::closed; }
+    /// The outcome of a call's wait for the new backend after a resume: counted and logged,
+    /// timed_out or closed, if it failed.
+    Result<void> not_resumed(Result<void> waited);
     Task<Result<void>> transfer(std::uint8_t operation, std::uint64_t sector, std::byte* into,
                                 const std::byte* from, std::size_t bytes);
     Task<Result<void>> single(std::uint8_t operation, std::uint64_t sector, std::uint64_t count);

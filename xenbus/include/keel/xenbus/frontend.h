@@ -81,10 +81,16 @@ class Frontend {
 public:
     /// After a resume in a new domain: every supervised Frontend's connection is over (its
     /// backend, grants and channels stayed with the old domain). Each stops its data path
-    /// (go_down(Error::closed): what the driver keeps to re-issue it keeps), releases the
+    /// (go_down(Error::again): the driver's calls issue what was in flight again), releases the
     /// connection without xenbus, and its supervisor connects to the device's new backend at
     /// once. Returns how many were told.
     static std::size_t resume_all_in_new_domain();
+    /// Before a suspend (the loop is not running; interrupts still on): every live Frontend
+    /// takes the answers to its requests in flight (drain_step()) until none is left or
+    /// `deadline_ns` (loop().now()) passes, so the old backend has finished with them before
+    /// the domain moves; a write an old backend completed late could otherwise land after the
+    /// new domain wrote the same blocks again. Returns the Frontends that still had some.
+    static std::size_t drain_all_before_suspend(std::uint64_t deadline_ns);
 
     /// The derived destructor must call shutdown() first (the hooks are gone by now). Stops
     /// the supervisor and withdraws a deferred go_down() in any case; a connection left set up
@@ -124,6 +130,10 @@ public:
     std::uint64_t resets() const { return resets_; }
     /// The supervisor gave up on the device (failed handshakes or a reset storm).
     bool given_up() const { return given_up_; }
+    /// From a resume in a new domain until the data path runs again (or the supervisor stops):
+    /// a driver's calls wait for the connection (wait_ready) instead of failing, and those the
+    /// resume stopped (go_down(Error::again)) are issued again.
+    bool resuming() const { return resuming_; }
     /// A driver's Stats with the supervisor's counters filled in (its `connects`, `resets`,
     /// and `given_up` if it has one).
     template <typename Stats>
@@ -159,6 +169,10 @@ protected:
     virtual void release() = 0;
     /// Every FrontendOptions::watchdog_ns while connected (supervised only).
     virtual void watchdog() {}
+    /// drain_all_before_suspend(): if requests are in flight, wait (bounded, a second at most)
+    /// for the backend's event and take the responses; true while some are still in flight.
+    /// Default: nothing worth waiting for (netfront: TCP sends a lost frame again).
+    virtual bool drain_step() { return false; }
     /// Log why the device is being reset (default: one line with `why`).
     virtual void report_reset(const char* why);
 
@@ -218,6 +232,7 @@ private:
     bool healthy_ = false;       ///< a good response arrived on this connection
     bool down_pending_ = false;  ///< request_reset() stopped the data path; go_down() not run yet
     bool given_up_ = false;
+    bool resuming_ = false;  ///< resumed in a new domain, not live again yet
     Error down_why_ = Error::closed;
     unsigned window_resets_ = 0;        ///< resets since window_start_
     std::uint64_t window_start_ = 0;
