@@ -32,9 +32,12 @@ artifacts=$build/fuzz-artifacts/$target
 mkdir -p "$scratch" "$artifacts"
 # ASan's quarantine at 64 MiB, not 256: a use after free is still caught unless 64 MiB were
 # freed between the free and the use, and freed blocks come back before their pages are given
-# back (at 256 MiB, page faults took a third of a backend rig's time per input). The caller's
-# ASAN_OPTIONS come after ours and win.
-export ASAN_OPTIONS="quarantine_size_mb=64${ASAN_OPTIONS:+:$ASAN_OPTIONS}"
+# back (at 256 MiB, page faults took a third of a backend rig's time per input).
+# malloc_context_size=4: ASan records 4 frames of every allocation's and free's stack, not 30;
+# an error is still caught, and its report names where the block came from; the corpus replay
+# (build/tests/fuzz/TARGET_fuzz_replay FILE) prints the whole stacks. The caller's ASAN_OPTIONS
+# come after ours and win.
+export ASAN_OPTIONS="quarantine_size_mb=64:malloc_context_size=4${ASAN_OPTIONS:+:$ASAN_OPTIONS}"
 # -print_final_stats: the executions and coverage a closing note reports.
 exec "$bin" -max_total_time="$seconds" -print_final_stats=1 -artifact_prefix="$artifacts/" \
     "$@" "$scratch" "$seeds/$target"
