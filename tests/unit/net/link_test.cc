@@ -2,6 +2,7 @@
 // receive path, transmit queueing, link state and address reporting.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstring>
 #include <vector>
 
@@ -191,6 +192,29 @@ TEST_F(Link, QueuedFramesGoOutWhenTheLinkComesBack) {
     EXPECT_EQ(a().tx_queued(), 0u);
     ASSERT_TRUE(client->send_to({addr_b, 6005}, as_bytes("after")).ok());
     ASSERT_TRUE(run_until([&] { return server->queued() == 6; }));
+}
+
+// After a resume in a new domain netfront reconnects to another backend port (after a migration,
+// on another host's bridge): the link comes back up, and the interface announces itself at once
+// with a gratuitous ARP (sender and target its own address, broadcast), so the bridge learns
+// where its MAC is now before any peer has to ask.
+TEST_F(Link, ALinkThatComesBackAnnouncesItsAddress) {
+    dev_a.capture = true;
+    dev_a.set_link(false);
+    dev_a.set_link(true);
+    run_until([&] { return !dev_a.captured.empty(); }, ms(100));
+    const std::uint8_t* mac = dev_a.mac().bytes.data();
+    bool announced = false;
+    for (const auto& f : dev_a.captured) {
+        auto at = [&](std::size_t i) { return std::to_integer<std::uint8_t>(f[i]); };
+        if (f.size() < 42 || at(12) != 0x08 || at(13) != 0x06) continue;  // ARP
+        const bool broadcast = std::all_of(f.begin(), f.begin() + 6, [](std::byte b) { return b == std::byte{0xff}; });
+        const bool from_us = std::memcmp(f.data() + 22, mac, 6) == 0;
+        const bool sender_is_target = std::memcmp(f.data() + 28, f.data() + 38, 4) == 0;
+        const bool ours = at(28) == 10 && at(29) == 0 && at(30) == 0 && at(31) == 1;
+        announced = announced || (broadcast && from_us && sender_is_target && ours);
+    }
+    EXPECT_TRUE(announced) << dev_a.captured.size() << " frames sent, no gratuitous ARP for 10.0.0.1";
 }
 
 TEST_F(Link, ReportsAddresses) {

@@ -184,6 +184,17 @@ void Probe6::body() {
     start([](TcpListener& li, std::optional<Result<TcpStream>>& o) -> Task<void> {
         o.emplace(co_await li.accept());
     }(*l, server));
+    // The last sequence number A sends on the old connection (its FIN): the SYN below must be
+    // past it. A fixed number was past it or not depending on lwIP's ISN, so on which tests ran
+    // before in the same process.
+    std::uint32_t a_seq = 0;
+    dev_a.on_wire = [&](std::vector<std::byte>& f) {
+        if (f.size() >= 74 && f[12] == std::byte{0x86} && f[13] == std::byte{0xdd} && f[20] == std::byte{6}) {
+            a_seq = 0;
+            for (int i = 0; i < 4; ++i) a_seq = a_seq << 8 | std::to_integer<std::uint32_t>(f[58 + i]);
+        }
+        return false;
+    };
     auto client = run(TcpStream::connect(b_ll.with_zone(a().index()), port, s(5)));
     ASSERT_TRUE(client && client->ok());
     ASSERT_TRUE(run_until([&] { return server.has_value(); }));
@@ -198,6 +209,7 @@ void Probe6::body() {
     ASSERT_TRUE(cc && cc->ok());
     ASSERT_TRUE(run_until([&] { return done; }));
     run_until([] { return false; }, ms(500));
+    dev_a.on_wire = nullptr;
 
     std::optional<std::uint32_t> sa;
     int others = 0;
@@ -214,14 +226,15 @@ void Probe6::body() {
         }
         return true;
     };
-    // The TCP header of the SYN (seq far past the old connection), its checksum filled in.
+    // The TCP header of the SYN (seq 2^30 past the old connection's), its checksum filled in.
     std::uint8_t tcp[40] = {};  // 20 bytes of options (NOPs): tcp_input wants the 20-byte header in one pbuf
     for (int i = 20; i < 40; ++i) tcp[i] = 1;
     tcp[0] = static_cast<std::uint8_t>(cp >> 8);
     tcp[1] = static_cast<std::uint8_t>(cp);
     tcp[2] = port >> 8;
     tcp[3] = port & 0xff;
-    tcp[4] = 0x40;  // seq 0x40000000
+    const std::uint32_t syn_seq = a_seq + 0x40000000u;
+    for (int i = 0; i < 4; ++i) tcp[4 + i] = static_cast<std::uint8_t>(syn_seq >> (24 - 8 * i));
     tcp[12] = 10 << 4;
     tcp[13] = 0x02;
     tcp[14] = 0xff;
