@@ -1,0 +1,78 @@
+#!/bin/bash
+# Runs in dom0: xl save, xl restore and xl migrate (to this same host) of keel's httpd and of a
+# Linux PVH guest serving the same page (Debian's kernel + nginx-light), REPS times each, and
+# how long the service does not answer during a migration (pause.py: the longest gap between
+# two answers of a request loop, a new connection per request). Prints KEEL-BENCH lines: per
+# row the median, and a "(min..max)" row; bench/compare.sh lifecycle makes the table.
+source /scenario/lib.sh
+source /scenario/linux-guest/lib.sh
+REPS=${REPS:-3}
+keel_ip=10.0.0.2
+linux_ip=10.0.0.3
+
+# rows NAME SYSTEM VALUES...: the median, then min..max.
+rows() {
+    local name=$1 sys=$2 sorted
+    shift 2
+    sorted=$(printf '%s\n' "$@" | sort -n)
+    bench "$name" "$sys" "$(awk '{a[NR] = $1} END {print a[int((NR + 1) / 2)]}' <<<"$sorted")"
+    bench "$name(min..max)" "$sys" "$(head -n 1 <<<"$sorted")..$(tail -n 1 <<<"$sorted")"
+}
+
+# answers IP LIMIT_S: wait for an HTTP 200 (or fail).
+answers() { wait_until "$2" "$1 answers" bash -c "[ \"\$(curl -s -o /dev/null -w '%{http_code}' --max-time 1 http://$1:80/)\" = 200 ]"; }
+
+# cycle SYSTEM NAME IP: REPS times save + restore, then REPS migrations.
+cycle() {
+    local sys=$1 name=$2 ip=$3 t0 save=() restore=() back=() migrate=() pause=() failed=() out i
+    for i in $(seq "$REPS"); do
+        t0=$(now_ms)
+        xl save "$name" /var/tmp/bench.save >/dev/null 2>&1 || fail "$sys: xl save failed"
+        save+=("$(elapsed "$t0")")
+        t0=$(now_ms)
+        xl restore /var/tmp/bench.save >/dev/null 2>&1 || fail "$sys: xl restore failed"
+        restore+=("$(elapsed "$t0")")
+        answers "$ip" 120
+        back+=("$(elapsed "$t0")")
+        rm -f /var/tmp/bench.save
+    done
+    for i in $(seq "$REPS"); do
+        rm -f /tmp/pause.stop
+        python3 /scenario/pause.py "$ip" /tmp/pause.stop >/tmp/pause.out &
+        sleep 2
+        t0=$(now_ms)
+        out=$(xl migrate -s '' "$name" 'xl migrate-receive' 2>&1) || { echo "$out"; fail "$sys: xl migrate failed"; }
+        migrate+=("$(elapsed "$t0")")
+        answers "$ip" 120
+        sleep 2
+        touch /tmp/pause.stop
+        wait
+        read -r p f </tmp/pause.out
+        pause+=("$p")
+        failed+=("$f")
+    done
+    rows xl_save_ms "$sys" "${save[@]}"
+    rows xl_restore_ms "$sys" "${restore[@]}"
+    rows restore_to_answer_ms "$sys" "${back[@]}"
+    rows xl_migrate_ms "$sys" "${migrate[@]}"
+    rows migrate_no_answer_ms "$sys" "${pause[@]}"
+}
+
+# ---- keel ----
+xl_create httpd
+answers $keel_ip 60
+bench memory_mib keel "$(awk -F' *= *' '$1 == "memory" {print $2}' /scenario/apps/httpd.xl)"
+cycle keel httpd $keel_ip
+xl_destroy httpd
+
+# ---- Linux + nginx ----
+mkdir -p /tmp/www
+echo '<html><body>bench</body></html>' >/tmp/www/index.html
+linux_initrd /tmp/www
+mem=${LINUX_MEMORY:-256}
+bench memory_mib linux "$mem"
+cfg=$(linux_xl nginx "$mem" "bench.ip=$linux_ip/24 bench.svc=nginx" 'vif = ["bridge=xenbr0"]')
+xl_create "$cfg"
+answers $linux_ip 180
+cycle linux nginx $linux_ip
+xl_destroy nginx
