@@ -105,7 +105,8 @@ function(keel_add_service name)
         COMMENT "Symbol table for ${name}")
 
     add_executable(${name}_image ${objs} ${ksyms})
-    target_link_options(${name}_image PRIVATE ${link_opts})
+    # NAME.link.map: the linker's map, what scripts/size-breakdown.py sums per component.
+    target_link_options(${name}_image PRIVATE ${link_opts} -Wl,-Map=${CMAKE_CURRENT_BINARY_DIR}/${name}.link.map)
     target_link_libraries(${name}_image PRIVATE gcc)
     set_target_properties(${name}_image PROPERTIES OUTPUT_NAME ${name} SUFFIX .xen
         LINK_DEPENDS ${ld} LINKER_LANGUAGE CXX)
