@@ -14,3 +14,7 @@ grep -h 'KEEL-BENCH' "$logs/serial.log" | sed 's/.*KEEL-BENCH //' | tr -d '\r' |
         printf "%-28s %s\n", "metric", "value(s)"
         for (k in v) printf "%-28s %s\n", k, v[k]
     }'
+# Where the bytes are: every image's size per component (kernel, platform, drivers, lwIP, app),
+# from the linker's maps, so growth shows up here.
+echo
+python3 "$root/scripts/size-breakdown.py" "$root/build"

@@ -13,6 +13,7 @@ headers, the page alignment of its segments) is the stripped image's size minus 
 """
 import os
 import re
+import signal
 import sys
 
 # Output section -> column.
@@ -41,6 +42,8 @@ def component(path):
 
 
 def kind_of(section):
+    if section == ".rodata.end":  # the page alignment after .rodata: memory only (NOBITS)
+        return None
     for kind, prefixes in KINDS:
         if any(section == p or section.startswith(p + ".") or section.startswith(p) for p in prefixes):
             return kind
@@ -128,4 +131,5 @@ def main(args):
 
 
 if __name__ == "__main__":
+    signal.signal(signal.SIGPIPE, signal.SIG_DFL)  # | head is fine
     sys.exit(main(sys.argv[1:]))
