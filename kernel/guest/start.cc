@@ -13,6 +13,7 @@
 #include "keel/service.h"
 #include "keel/task.h"
 #include "keel/xen/platform.h"
+#include "keel/xen/profile.h"
 
 extern "C" {
 extern void (*__init_array_start[])();
@@ -160,6 +161,26 @@ extern "C" [[noreturn]] void keel_main() {
                    "LEVEL one of error, warn, info, debug",
                    static_cast<int>(level->size()), level->data(), max_log_subsystems);
         xen::shutdown(xen::ShutdownReason::crash);
+    }
+
+    // profile=HZ: the sampling profiler (docs/profiling.md); its table comes from the heap.
+    if (Result<std::uint64_t> hz = args.value().get_uint("profile", 0, 1, 1000); !hz) {
+        KLOG_ERROR("bad command line: profile=%.*s: want a sampling rate of 1 to 1000 (Hz)",
+                   static_cast<int>(args.value().get("profile").value_or("").size()),
+                   args.value().get("profile").value_or("").data());
+        xen::shutdown(xen::ShutdownReason::crash);
+    } else if (*hz != 0) {
+        constexpr std::size_t slots = 4096;  // distinct stacks, 80 bytes each
+        auto* table = static_cast<xen::StackProfile::Entry*>(
+            global_heap().alloc(slots * sizeof(xen::StackProfile::Entry), alignof(xen::StackProfile::Entry)));
+        const Result<void> r = table ? xen::start_profiling(static_cast<unsigned>(*hz), table, slots)
+                                     : Result<void>(Error::no_memory);
+        if (r) {
+            KLOG_INFO("profile: sampling at %lu Hz; `xl sysrq DOMAIN p` prints the profile",
+                      static_cast<unsigned long>(*hz));
+        } else {
+            KLOG_ERROR("profile: cannot start (%s); running without it", to_string(r.error()));
+        }
     }
 
     Service& service = keel_service_instance();

@@ -196,6 +196,8 @@ void idle() {
 
 std::uint64_t now_ns() { return g_clock.read(raw_now_ns()); }
 
+std::uint64_t pvclock_now_ns() { return raw_now_ns(); }
+
 std::uint64_t tsc_to_ns_estimate(std::uint64_t delta) {
     return pvclock_scale(delta, g_vcpu->time.tsc_to_system_mul, g_vcpu->time.tsc_shift);
 }

@@ -34,6 +34,9 @@ std::uint64_t clock_offset();
 void resume_grant_table();
 /// Called from keel_trap for the upcall vector.
 void on_upcall();
+/// pvclock as it is (no monotonic clamp, no offset): for interrupt context, where now_ns()'s
+/// clamp must not be updated.
+std::uint64_t pvclock_now_ns();
 
 /// The event-channel upcall vector (entry.S has its stub as trap_243).
 constexpr unsigned upcall_vector = 243;

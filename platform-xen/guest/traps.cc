@@ -8,6 +8,7 @@
 #include "keel/xen/hypercall.h"
 #include "keel/xen/page_table.h"
 #include "keel/xen/platform.h"
+#include "keel/xen/profile.h"
 
 extern "C" {
 extern std::uint64_t keel_gdt[];
@@ -130,6 +131,7 @@ using namespace keel::xen;
 
 extern "C" void keel_trap(TrapFrame* frame) {
     if (frame->vector == upcall_vector) {
+        profile_tick(frame->rip, frame->rbp, readable);
         on_upcall();
         return;
     }

@@ -6,6 +6,7 @@
 #include "keel/loop.h"
 #include "keel/service.h"
 #include "keel/xen/platform.h"
+#include "keel/xen/profile.h"
 #include "keel/xenbus/shutdown_watch.h"
 #include "keel/xenbus/store.h"
 
@@ -111,8 +112,34 @@ void on_request(ShutdownRequest req) {
     }
 }
 
+// xl sysrq DOMAIN KEY writes the key to control/sysrq: 'p' prints the sampling profiler's
+// report on the console (docs/profiling.md). The node is cleared first, as Linux does, so the
+// same key can be sent again.
+constexpr const char* sysrq_node = "control/sysrq";
+
+void sysrq_changed() {
+    g_store->read(sysrq_node, [](Result<std::string_view> v) {
+        if (!v || v->empty()) return;
+        const char key = (*v)[0];
+        g_store->write(sysrq_node, "", [](Result<void>) {});
+        if (key == 'p') {
+            xen::write_profile([](const char* line) { KLOG_INFO("%s", line); });
+        } else {
+            KLOG_WARN("sysrq '%c': not supported (p prints the profile)", key);
+        }
+    });
+}
+
 void start_control() {
     if (g_store == nullptr) return;
+    if (auto r = g_store->watch(
+            sysrq_node, [](std::string_view) { sysrq_changed(); },
+            [](Result<void> done) {
+                if (!done) KLOG_WARN("xenstore: cannot watch control/sysrq (%s)", to_string(done.error()));
+            });
+        !r.ok()) {
+        KLOG_WARN("xenstore: cannot watch control/sysrq (%s); xl sysrq does nothing", to_string(r.error()));
+    }
     static ShutdownWatch watch(*g_store, on_request, /*suspend=*/true);
     g_watch = &watch;
     if (auto r = watch.start(); !r.ok())

@@ -1,7 +1,7 @@
 #!/bin/bash
 # httpd on dom0's bridge under light traffic (the load test is ../httpd): ping, curl 200 and
 # the page, HEAD / 404 / 405, /metrics parses, malformed requests each get a 4xx while the
-# server keeps serving, xl shutdown powers it off.
+# server keeps serving, xl shutdown powers it off; the sampling profiler reports under load.
 source /scenario/lib.sh
 ip=10.0.0.2
 start_httpd $ip 60 create_to_ping
@@ -51,3 +51,24 @@ wait_gone httpd 30
 grep -q 'httpd: stopping' "$(guest_log httpd)" || fail "httpd did not stop on xl shutdown"
 pass "xl shutdown powers httpd off"
 
+
+# The sampling profiler (docs/profiling.md): profile=250 added to the command line, load from
+# wrk, then `xl sysrq httpd p`: the report counts its samples and names keel's functions.
+cmd=$(sed -nE 's/^cmdline = "(.*)"$/\1/p' /scenario/apps/httpd.xl)
+xl_create httpd "cmdline=\"$cmd profile=250\""
+wait_guest_log httpd 'profile: sampling at 250 Hz' 60
+wait_guest_log httpd 'httpd: serving on port 80' 60
+wait_until 20 "ping answers" ping -c 1 -W 1 $ip
+wrk -t1 -c4 -d10s http://$ip:80/ >/tmp/wrk-profile.out 2>&1 || { cat /tmp/wrk-profile.out; fail "wrk failed"; }
+check xl sysrq httpd p
+wait_guest_log httpd 'profile: top stacks' 20
+plog=$(guest_log httpd)
+sed -n '/profile: [0-9]* samples/,$p' "$plog" | tr -d '\r' | head -45 | sed 's/^/    | /'
+samples=$(grep -aoE 'profile: [0-9]+ samples' "$plog" | tail -n 1 | grep -oE '[0-9]+')
+[ "${samples:-0}" -ge 500 ] || fail "only ${samples:-0} samples over more than 10 s at 250 Hz"
+named=$(grep -acE '[0-9]\.[0-9]% +[0-9]+  0x[0-9a-f]+ [A-Za-z_(]' "$plog")
+[ "$named" -ge 3 ] || fail "the report names only $named functions"
+[ "$(curl -s -o /dev/null --max-time 10 -w '%{http_code}' http://$ip/)" = 200 ] || fail "no 200 after the profile"
+pass "profile=250: $samples samples, $named functions named in the report; httpd still serves"
+check xl shutdown httpd
+wait_gone httpd 30

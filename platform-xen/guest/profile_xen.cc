@@ -1,0 +1,90 @@
+// The sampling profiler in the guest (keel/xen/profile.h, docs/profiling.md): Xen's periodic
+// timer raises VIRQ_TIMER every period; the upcall that follows samples the interrupted PC and
+// its frame-pointer chain. Upcalls for other events sample too, but at most once a period, so
+// a busy event source does not skew the profile.
+#include <new>
+
+#include "internal.h"
+#include "keel/xen/hypercall.h"
+#include "keel/xen/ksyms.h"
+#include "keel/xen/platform.h"
+#include "keel/xen/profile.h"
+
+extern char __ksyms_start[], __ksyms_end[];
+
+namespace keel::xen {
+namespace {
+
+StackProfile* g_profile = nullptr;
+std::uint64_t g_period_ns = 0;
+std::uint64_t g_next_ns = 0;
+
+Result<void> set_periodic_timer() {
+    vcpu_set_periodic_timer t{};
+    t.period_ns = g_period_ns;
+    if (long rc = vcpu_op(VCPUOP_set_periodic_timer, 0, &t); rc != 0) return Error::io;
+    return {};
+}
+
+void after_suspend(SuspendOutcome outcome) {
+    if (outcome == SuspendOutcome::new_domain && g_profile && !set_periodic_timer()) {
+        early_write("profile: cannot set the periodic timer again after the resume\n");
+    }
+}
+
+bool symbolize_pc(std::uint64_t pc, char* name, std::size_t n, std::uint64_t* start) {
+    const auto s = symbolize(reinterpret_cast<const std::uint64_t*>(__ksyms_start),
+                             static_cast<std::size_t>(__ksyms_end - __ksyms_start), pc);
+    if (!s || n == 0) return false;
+    std::size_t i = 0;
+    for (; i + 1 < n && s->name[i] != '\0'; ++i) name[i] = s->name[i];
+    name[i] = '\0';
+    *start = pc - s->offset;
+    return true;
+}
+
+}  // namespace
+
+Result<void> start_profiling(unsigned hz, StackProfile::Entry* table, std::size_t slots) {
+    if (hz == 0 || hz > 1000 || table == nullptr || slots == 0) return Error::invalid_argument;
+    if (g_profile) return Error::busy;
+    g_period_ns = 1'000'000'000ull / hz;
+    TRY_VOID(set_periodic_timer());
+    (void)add_suspend_hook({nullptr, after_suspend});
+    alignas(StackProfile) static unsigned char storage[sizeof(StackProfile)];
+    auto* profile = new (storage) StackProfile(table, slots);
+    __atomic_store_n(&g_profile, profile, __ATOMIC_RELEASE);
+    return {};
+}
+
+void profile_tick(std::uint64_t rip, std::uint64_t rbp, bool (*readable)(std::uint64_t)) {
+    StackProfile* p = __atomic_load_n(&g_profile, __ATOMIC_ACQUIRE);
+    if (!p) return;
+    const std::uint64_t now = pvclock_now_ns();
+    if (now < g_next_ns) return;
+    g_next_ns = now + g_period_ns - g_period_ns / 8;  // a tick a little early still counts
+    std::uint64_t pcs[StackProfile::max_depth];
+    unsigned depth = 0;
+    pcs[depth++] = rip;
+    for (std::uint64_t fp = rbp; depth < StackProfile::max_depth;) {
+        if (fp == 0 || (fp & 7) != 0 || !readable(fp) || !readable(fp + 8)) break;
+        const std::uint64_t next = *reinterpret_cast<const std::uint64_t*>(fp);
+        const std::uint64_t ret = *reinterpret_cast<const std::uint64_t*>(fp + 8);
+        if (ret == 0) break;
+        pcs[depth++] = ret;
+        if (next <= fp) break;  // stacks grow down: a caller's frame lies above
+        fp = next;
+    }
+    p->add(pcs, depth);
+}
+
+void write_profile(void (*out)(const char* line)) {
+    StackProfile* p = __atomic_load_n(&g_profile, __ATOMIC_ACQUIRE);
+    if (!p) {
+        out("profile: off (start the domain with profile=HZ on its command line, e.g. profile=100)");
+        return;
+    }
+    p->report(out, symbolize_pc, 10);
+}
+
+}  // namespace keel::xen
