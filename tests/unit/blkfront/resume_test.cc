@@ -28,22 +28,26 @@ protected:
         bf->start();
         ASSERT_TRUE(run_until([&] { return bf->connected(); }));
     }
+    /// A write the backend holds (mapped, unanswered): its outcome lands in `result`, `done`.
+    void held_write(std::uint64_t sector, const std::vector<std::byte>& data) {
+        bb.hold = true;
+        spawn(store(bf->write(sector, data), result, done));
+        settle();
+        ASSERT_EQ(bb.held(), 1u);
+    }
+    Error result = Error::busy;
+    int done = 0;
 };
 
 // Before: the write failed with Error::closed (kvstore then refuses every write for good).
 TEST_F(BlkfrontResume, AWriteInFlightRunsAgainOnTheNewBackend) {
     start();
     const auto data = pattern(3 * 4096, 1);
-    bb.hold = true;
-    Error r = Error::busy;
-    int done = 0;
-    spawn(store(bf->write(8, data), r, done));
-    settle();
-    ASSERT_EQ(bb.held(), 1u);
+    held_write(8, data);
     FakeBlkback& moved = move_to_new_domain();
     EXPECT_EQ(xenbus::Frontend::resume_all_in_new_domain(), 1u);
     ASSERT_TRUE(run_until([&] { return done == 1; }));
-    EXPECT_EQ(r, Error::ok);
+    EXPECT_EQ(result, Error::ok);
     EXPECT_TRUE(holds(moved.disk(), 8 * 512, data));
     EXPECT_EQ(bf->stats().reissued, 1u);
     EXPECT_EQ(bf->stats().errors, 0u);
@@ -57,18 +61,14 @@ TEST_F(BlkfrontResume, ACallWaitingForRoomRunsOnTheNewBackend) {
     o.data_pages = 4;
     start(o);
     const auto a = pattern(4 * 4096, 2), b = pattern(4 * 4096, 3);
-    bb.hold = true;
-    Error r[2] = {Error::busy, Error::busy};
-    int done = 0;
-    spawn(store(bf->write(0, a), r[0], done));
-    spawn(store(bf->write(64, b), r[1], done));  // no pages left: waits
-    settle();
-    ASSERT_EQ(bb.held(), 1u);
+    Error second = Error::busy;
+    spawn(store(bf->write(64, b), second, done));  // no pages left once the first is out: waits
+    held_write(0, a);
     FakeBlkback& moved = move_to_new_domain();
     xenbus::Frontend::resume_all_in_new_domain();
     ASSERT_TRUE(run_until([&] { return done == 2; }));
-    EXPECT_EQ(r[0], Error::ok);
-    EXPECT_EQ(r[1], Error::ok);
+    EXPECT_EQ(result, Error::ok);
+    EXPECT_EQ(second, Error::ok);
     EXPECT_TRUE(holds(moved.disk(), 0, a));
     EXPECT_TRUE(holds(moved.disk(), 64 * 512, b));
     EXPECT_EQ(bf->stats().reissued, 2u);
@@ -111,12 +111,7 @@ TEST_F(BlkfrontResume, ACallFailsWhenTheNewBackendNeverConnects) {
 TEST_F(BlkfrontResume, TheDrainBeforeASuspendTakesTheAnswersInFlight) {
     start();
     const auto data = pattern(2 * 4096, 5);
-    bb.hold = true;
-    Error r = Error::busy;
-    int done = 0;
-    spawn(store(bf->write(16, data), r, done));
-    settle();
-    ASSERT_EQ(bb.held(), 1u);
+    held_write(16, data);
     int polls = 0;
     bb.channel()->on_wait = [&] {
         ++polls;
@@ -131,7 +126,7 @@ TEST_F(BlkfrontResume, TheDrainBeforeASuspendTakesTheAnswersInFlight) {
     move_to_new_domain();
     xenbus::Frontend::resume_all_in_new_domain();
     ASSERT_TRUE(run_until([&] { return done == 1 && bf->connected(); }));
-    EXPECT_EQ(r, Error::ok);
+    EXPECT_EQ(result, Error::ok);
     EXPECT_EQ(bf->stats().reissued, 0u) << "it was answered before the suspend";
 }
 
@@ -140,11 +135,7 @@ TEST_F(BlkfrontResume, TheDrainBeforeASuspendTakesTheAnswersInFlight) {
 TEST_F(BlkfrontResume, TheDrainGivesUpAtItsDeadline) {
     start();
     const auto data = pattern(4096, 6);
-    bb.hold = true;
-    Error r = Error::busy;
-    int done = 0;
-    spawn(store(bf->write(0, data), r, done));
-    settle();
+    held_write(0, data);
     int polls = 0;
     bb.channel()->on_wait = [&] {
         ++polls;
@@ -157,7 +148,7 @@ TEST_F(BlkfrontResume, TheDrainGivesUpAtItsDeadline) {
     FakeBlkback& moved = move_to_new_domain();
     xenbus::Frontend::resume_all_in_new_domain();
     ASSERT_TRUE(run_until([&] { return done == 1; }));
-    EXPECT_EQ(r, Error::ok);
+    EXPECT_EQ(result, Error::ok);
     EXPECT_TRUE(holds(moved.disk(), 0, data));
     EXPECT_EQ(bf->stats().reissued, 1u);
 }
