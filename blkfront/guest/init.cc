@@ -1,7 +1,9 @@
-// Guest wiring: boot-time discovery of device/vbd/* through xenbus. Each disk found is
-// registered for block::devices() and handed to its connection supervisor; block::discovered()
-// is set once the disks connected or 30 s passed (a disk that connects later is still used;
-// until then its calls fail with Error::closed). The disks' metrics are registered here too.
+// Guest wiring: discovery of device/vbd/* through xenbus, at boot and hot-plugged ones after it
+// (`xl block-attach`; keel/xenbus/discovery.h). Each disk found is registered for
+// block::devices() and handed to its connection supervisor; block::discovered() is set once the
+// boot disks connected or 30 s passed (a disk that connects later is still used; until then its
+// calls fail with Error::closed). A detached disk (`xl block-detach`) stays in block::devices()
+// and its calls fail with Error::closed. The disks' metrics are registered here too.
 #include "keel/blkfront/blkfront.h"
 #include "keel/init.h"
 #include "keel/metrics.h"

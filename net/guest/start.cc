@@ -1,10 +1,13 @@
-// Guest wiring: the first netfront device becomes the interface, every netfront device's
-// counters are summed for link_stats(), and the stack's random numbers are keyed from
-// random_seed() (RDRAND, or the TSC without it).
+// Guest wiring: the first netfront device becomes the interface net::start() returns; every
+// later one (more vifs at boot, `xl network-attach`: netfront_added()) becomes one more
+// interface, addressed from its backend's `ip` node as a /24 or else by DHCP
+// (keel/net/interfaces.h); every netfront device's counters are summed for link_stats(), and
+// the stack's random numbers are keyed from random_seed() (RDRAND, or the TSC without it).
 #include <cstdint>
 #include <new>
 
 #include "keel/log.h"
+#include "keel/net/interfaces.h"
 #include "keel/net/link.h"
 #include "keel/net/net.h"
 #include "keel/net/stats.h"
@@ -27,6 +30,58 @@ Link* g_link = nullptr;
 std::uint64_t errors_of(const netfront::DirectionStats& d) {
     return d.bad_id + d.bad_status + d.bad_length + d.too_many_slots + d.bad_extra + d.ring_overrun +
            d.backend_error;
+}
+
+/// netfront_devices() that have an interface (the first is g_link's).
+std::size_t g_linked = 0;
+
+/// One more interface over `nic`: the address the toolstack gave the vif (its backend's `ip`
+/// node: xl's vif `ip=`, `xl network-attach DOM ip=...`) as a /24, else DHCP.
+Task<void> add_link(netfront::Netfront& nic) {
+    const auto node = nic.nodename();
+    if (interfaces().size() == max_interfaces) {
+        KLOG_WARN("net: %.*s: not used: %zu interfaces already", static_cast<int>(node.size()), node.data(),
+                  max_interfaces);
+        co_return;
+    }
+    Link* link = new Link(nic);  // lives forever, like the device
+    Interface& iface = link->interface();
+    Config cfg;  // DHCP
+    char ip[64];
+    Result<std::size_t> n = co_await nic.xenbus().read_backend("ip", ip);
+    if (n) {
+        const std::string_view text(ip, *n);
+        if (Result<Config> c = toolstack_config(text)) {
+            cfg = *c;
+            KLOG_INFO(
+                "net: %s on %.*s, mtu %u: address %.*s/%u from the toolstack (the vif's ip; xl gives no "
+                "prefix, /%u assumed)",
+                iface.name(), static_cast<int>(node.size()), node.data(), iface.mtu(),
+                static_cast<int>(text.find(' ') == std::string_view::npos ? text.size() : text.find(' ')),
+                text.data(), toolstack_prefix, toolstack_prefix);
+        } else {
+            KLOG_WARN("net: %s on %.*s: the vif's ip is not a unicast IPv4 address; using DHCP", iface.name(),
+                      static_cast<int>(node.size()), node.data());
+        }
+    } else {
+        KLOG_INFO("net: %s on %.*s, mtu %u: no address from the toolstack (%s); DHCP", iface.name(),
+                  static_cast<int>(node.size()), node.data(), iface.mtu(), to_string(n.error()));
+    }
+    if (Result<void> r = iface.configure(cfg); !r) {
+        KLOG_ERROR("net: %s: cannot configure: %s", iface.name(), to_string(r.error()));
+    }
+    (void)add_interface(iface);  // room checked above
+}
+
+/// Every netfront device after the first becomes an interface, at boot and when hot-plugged.
+Task<void> follow_devices() {
+    Event& added = netfront::netfront_added();
+    for (;;) {
+        added.reset();  // a device added while we bring one up sets it again
+        const auto devices = netfront::netfront_devices();
+        while (g_linked < devices.size()) co_await add_link(*devices[g_linked++]);
+        co_await added.wait();
+    }
 }
 #endif
 
@@ -72,6 +127,9 @@ Task<Result<Interface*>> start(Config cfg) {
     KLOG_INFO("net: %s on %.*s, mtu %u", iface.name(), static_cast<int>(nic.nodename().size()),
               nic.nodename().data(), iface.mtu());
     if (Result<void> r = iface.configure(cfg); !r) co_return r.error();
+    (void)add_interface(iface);  // the first: there is room
+    g_linked = 1;
+    spawn(follow_devices());
     co_return &iface;
 #else
     (void)cfg;

@@ -1,14 +1,24 @@
-// Guest wiring: boot-time discovery of device/vif/* through xenbus. Each vif found gets default
-// options (full rings, keys published with Connected: what netback wants), is registered for
-// the net layer and handed to its connection supervisor.
+// Guest wiring: discovery of device/vif/* through xenbus, at boot and hot-plugged ones after it
+// (keel/xenbus/discovery.h). Each vif found gets default options (full rings, keys published
+// with Connected: what netback wants), is registered for the net layer, which netfront_added()
+// tells, and handed to its connection supervisor.
 #include "keel/init.h"
 #include "keel/netfront/netfront.h"
 #include "keel/xenbus/discovery.h"
 
 namespace keel::netfront {
+
+Event& netfront_added() {
+    static Event added;
+    return added;
+}
+
 namespace {
 
-void start() { xenbus::discover_devices<Netfront, register_device>("netfront", "vif", netfront_discovered()); }
+void start() {
+    xenbus::discover_devices<Netfront, register_device>("netfront", "vif", netfront_discovered(), 0,
+                                                        &netfront_added());
+}
 
 }  // namespace
 }  // namespace keel::netfront

@@ -263,6 +263,16 @@ Task<void> Frontend::supervise() {
                     KLOG_INFO("%s: %s: the device has a new backend; connecting to it", driver_, name);
                     continue;
                 }
+                // xl network-detach / block-detach: libxl sets the backend's `online` to 0, asks
+                // it to close, and removes the nodes once it is Closed. Reconnecting would race
+                // with that removal (and ask a closing backend to come back).
+                Result<std::uint64_t> online = co_await dev_.read_backend_uint("online");
+                if (online && *online == 0) {
+                    KLOG_WARN("%s: %s: detached by the toolstack (backend online = 0); not reconnecting", driver_,
+                              name);
+                    stop_supervising();
+                    co_return;
+                }
                 KLOG_INFO("%s: %s: backend closed the connection; reconnecting", driver_, name);
             }
         } else {

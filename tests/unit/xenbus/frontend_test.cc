@@ -253,6 +253,26 @@ TEST_F(FrontendTest, StopsWhenTheDeviceIsRemoved) {
     EXPECT_EQ(p.connects(), 1u);
 }
 
+// xl network-detach / xl block-detach as libxl runs them: the backend's `online` goes to 0 and
+// the backend to Closing; only once it is Closed does libxl remove the nodes. The device closes
+// and stays closed: a reconnect would race with the removal (and bring the backend back from
+// Closed to InitWait, so that libxl's wait for Closed could time out).
+TEST_F(FrontendTest, ADeviceTheToolstackDetachesIsClosedAndNotReconnected) {
+    Probe& p = make({.reconnect_delay_ns = ms(10)});
+    p.start();
+    ASSERT_TRUE(run_until([&] { return p.live(); }));
+    d.set(std::string(probe_back) + "/online", "0");
+    backend.xenbus().set_state(S::closing);
+    ASSERT_TRUE(run_until([&] { return !p.supervising(); }));
+    run_until([] { return false; }, 2000);  // nothing more happens
+    EXPECT_TRUE(logged("probe: device/vif/3: detached by the toolstack (backend online = 0); not reconnecting"));
+    EXPECT_EQ(p.connects(), 1u);
+    EXPECT_EQ(p.attempts.size(), 1u) << "it tried to connect again";
+    EXPECT_EQ(backend.xenbus().frontend_history(),
+              (XenbusHistory{S::initialising, S::initialised, S::connected, S::closing, S::closed}));
+    EXPECT_EQ(backend.xenbus().state(), S::closed);
+}
+
 // A task waiting for the device to become ready is answered when the supervisor gives up (and a
 // later wait fails at once), never left waiting for a device nobody will connect. (Before, it
 // waited forever.)

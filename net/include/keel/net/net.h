@@ -28,6 +28,8 @@ namespace keel::net {
 /// first network device as an Interface configured by `cfg` (it lives forever). Seeds the
 /// stack's random numbers (RDRAND, else the TSC) first. Error::not_found when the guest has no
 /// network device; a second call returns the same interface (its configuration unchanged).
+/// From then on every other netfront device, at boot or hot-plugged (`xl network-attach`),
+/// becomes one more interface (keel/net/interfaces.h).
 Task<Result<Interface*>> start(Config cfg);
 
 /// Key the stack's random numbers (DNS ids and ports, TCP sequence numbers, DHCP ids, IPv6

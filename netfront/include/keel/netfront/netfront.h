@@ -417,11 +417,16 @@ private:
     Stats stats_{};
 };
 
-/// Devices the guest found and initialised at boot, in xenstore order (device/vif/<id>), for
-/// the net layer. Valid after netfront_discovered() is set; the devices live forever.
+/// Devices the guest found and initialised, in the order found: at boot in xenstore order
+/// (device/vif/<id>), then hot-plugged ones (`xl network-attach`), for the net layer. Valid
+/// after netfront_discovered() is set; the devices live forever (a detached one stays, its
+/// link down).
 std::span<Netfront* const> netfront_devices();
 /// Set once boot-time discovery has finished (with or without devices).
 Event& netfront_discovered();
+/// Guest only (netfront/guest/init.cc): set each time a device was added, at boot or
+/// hot-plugged; its one waiter (the net layer) resets it and looks at netfront_devices() again.
+Event& netfront_added();
 /// For the discovery code: add a device (Error::no_space beyond max_devices).
 using xenbus::max_devices;
 Result<void> register_device(Netfront& device);

@@ -29,10 +29,13 @@
 // Suspend/resume and hot-plug are this same mechanism, not new paths. A resume in a new domain
 // (resume_all_in_new_domain(), docs/lifecycle.md) is "every supervisor's connection ended;
 // reconnect now, without back-off" (the backend of the new domain is another backend: the hooks
-// already revoke every grant in release() and re-grant in configure()). Not built yet: a hot-plug is discovery (keel/xenbus/discovery.h)
-// run again over device/<class>/* for ids not registered yet, and an unplug is the supervisor
-// finding its node gone. Drivers must therefore keep everything connection-specific in
-// configure()/release() and everything device-specific in prepare().
+// already revoke every grant in release() and re-grant in configure()). A hot-plug is discovery
+// (keel/xenbus/discovery.h) watching device/<class> and bringing up ids not known yet through
+// the same init() and start(); an unplug is the supervisor, after the backend closed, finding
+// the device node gone or the backend's `online` node 0 (libxl's detach sets it before asking
+// the backend to close and removes the nodes only once it is Closed): it stops there, the
+// device Closed, and does not reconnect. Drivers must therefore keep everything
+// connection-specific in configure()/release() and everything device-specific in prepare().
 //
 // Context: event loop only; hooks run from the supervisor's Task or from connect()/close().
 #pragma once

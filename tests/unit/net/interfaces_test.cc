@@ -1,0 +1,58 @@
+// keel/net/interfaces.h: the list of interfaces services can read and the event that says one
+// was added; the address a vif gets from its backend's `ip` node (xl network-attach ip=...).
+#include "keel/net/interfaces.h"
+
+#include <gtest/gtest.h>
+
+#include "fakes/fake_link.h"
+
+namespace keel::net::test {
+namespace {
+
+using Interfaces = TwoHosts<>;
+
+TEST_F(Interfaces, AddedInterfacesAreListedInOrderAndAnnounced) {
+    clear_interfaces();
+    EXPECT_TRUE(interfaces().empty());
+    EXPECT_FALSE(interface_added().is_set());
+    ASSERT_TRUE(add_interface(a()).ok());
+    EXPECT_TRUE(interface_added().is_set());
+    interface_added().reset();
+    ASSERT_TRUE(add_interface(b()).ok());
+    EXPECT_TRUE(interface_added().is_set()) << "a waiting service is not told about the second one";
+    ASSERT_EQ(interfaces().size(), 2u);
+    EXPECT_EQ(interfaces()[0], &a());
+    EXPECT_EQ(interfaces()[1], &b());
+    clear_interfaces();
+}
+
+TEST_F(Interfaces, AtMostMaxInterfaces) {
+    clear_interfaces();
+    for (std::size_t i = 0; i < max_interfaces; ++i) ASSERT_TRUE(add_interface(a()).ok());
+    EXPECT_EQ(add_interface(b()).error(), Error::no_space);
+    EXPECT_EQ(interfaces().size(), max_interfaces);
+    clear_interfaces();
+}
+
+TEST(ToolstackConfig, TheFirstAddressBecomesAStaticSlash24WithoutGateway) {
+    Result<Config> c = toolstack_config("10.0.1.2");
+    ASSERT_TRUE(c.ok());
+    ASSERT_TRUE(c->ipv4.has_value());
+    EXPECT_EQ(c->ipv4->address, IpAddr::v4(10, 0, 1, 2));
+    EXPECT_EQ(c->ipv4->prefix, 24);
+    EXPECT_EQ(c->ipv4->gateway.family(), IpAddr::Family::none);
+    EXPECT_FALSE(c->dns.has_value());
+    Result<Config> two = toolstack_config("10.0.1.5 10.0.1.6");  // libxl: space-separated
+    ASSERT_TRUE(two.ok());
+    EXPECT_EQ(two->ipv4->address, IpAddr::v4(10, 0, 1, 5));
+}
+
+TEST(ToolstackConfig, AnythingButAUnicastIpv4AddressIsRefused) {
+    for (const char* bad : {"", " ", "10.0.1", "10.0.1.2/24", "fe80::1", "0.0.0.0", "224.0.0.1", "127.0.0.1",
+                            "255.255.255.255", "10.0.1.2x", "\xff"}) {
+        EXPECT_EQ(toolstack_config(bad).error(), Error::bad_input) << bad;
+    }
+}
+
+}  // namespace
+}  // namespace keel::net::test

@@ -1,0 +1,286 @@
+// DeviceWatcher (keel/xenbus/discovery.h): the boot walk and hot-plug of one device class over
+// the fake xenstored, with a minimal driver (one granted page published as "ring-ref") and a
+// fake backend per device. The rules under test: every id listed at boot is brought up; an id
+// that appears later is brought up by the same path; an id that fails is logged once, not tried
+// on every event; at most max_devices ids are known; an id that was unplugged and comes back
+// is a new device.
+#include "keel/xenbus/discovery.h"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "fakes/fake_backend.h"
+#include "fakes/frontend_rig.h"
+#include "keel/loop.h"
+
+namespace keel::test {
+namespace {
+
+using S = XenbusState;
+
+std::string front_of(unsigned id) { return "device/vif/" + std::to_string(id); }
+std::string back_of(unsigned id) { return "/local/domain/0/backend/vif/7/" + std::to_string(id); }
+
+/// Maps the page named by "ring-ref" while connected.
+class StubBackend final : public FakeBackend {
+public:
+    StubBackend(FakeXenstored& d, TestPlatform& platform, std::span<grant_entry_v1_t> grants, unsigned id)
+        : FakeBackend("stub", d, platform, grants, front_of(id), back_of(id)) {
+        xb_.require_keys({"ring-ref"});
+        only_seen_refs = true;  // the devices share the grant table
+    }
+    void create() {
+        created_ = true;
+        xb_.create_nodes();
+    }
+    void data_step() override {}
+
+private:
+    void map() override {
+        const auto ref = number(key("ring-ref"));
+        if (!ref) return violation("ring-ref missing");
+        if (!grant_page(static_cast<grant_ref_t>(*ref), true)) return;
+        ref_ = static_cast<grant_ref_t>(*ref);
+        mark_mapped(ref_);
+        connected_now();
+    }
+    void unmap() override {
+        mapped_ = false;
+        mark_unmapped(ref_);
+    }
+    grant_ref_t ref_ = 0;
+};
+
+/// A driver with a control path only.
+class Stub final : public xenbus::Frontend {
+public:
+    Stub(xen::XenStore& xs, const XenbusNode& node, xen::GrantTable& grants, xenbus::Platform& platform)
+        : Frontend("stub", xs, node, grants, platform, {.reconnect_delay_ns = ms(10)}) {}
+    ~Stub() override {
+        shutdown();
+        if (page_) platform_.free_pages(page_, 1);
+    }
+
+private:
+    Task<Result<void>> prepare() override {
+        page_ = platform_.alloc_pages(1);
+        if (!page_) co_return Error::no_memory;
+        co_return Result<void>{};
+    }
+    Task<Result<void>> configure(XenbusConfig& cfg) override {
+        begin_connection();
+        auto g = xen::Grant::create(grants_, dev_.backend_id(), platform_.gfn(page_), false);
+        if (!g) {
+            release_connection();
+            co_return g.error();
+        }
+        grant_ = std::move(*g);
+        cfg.write_uint("ring-ref", grant_.ref());
+        co_return Result<void>{};
+    }
+    void go_live() override {}
+    void go_down(Error) override {}
+    void release() override {
+        if (grant_.valid()) (void)grant_.revoke();
+        grant_.reset();
+    }
+
+    std::byte* page_ = nullptr;
+    xen::Grant grant_;
+};
+
+// Discovery's callbacks are plain functions: they reach the test through these.
+std::vector<std::unique_ptr<Stub>>* g_registered = nullptr;
+xen::GrantTable* g_grants = nullptr;
+
+Result<void> register_stub(xenbus::Frontend& device) {
+    g_registered->emplace_back(static_cast<Stub*>(&device));
+    return {};
+}
+xen::GrantTable* test_grants() { return g_grants; }
+
+class DiscoveryTest : public FrontendRig {
+protected:
+    DiscoveryTest() {
+        g_registered = &registered;
+        g_grants = &grants;
+    }
+    ~DiscoveryTest() override {
+        watcher.reset();
+        for (auto& b : backends) b->disconnect();
+        registered.clear();
+        finish();
+        g_registered = nullptr;
+        g_grants = nullptr;
+    }
+
+    /// The toolstack adds device/vif/<id> and its backend.
+    StubBackend& plug(unsigned id) {
+        backends.push_back(std::make_unique<StubBackend>(d, platform, entries, id));
+        add_backend(*backends.back());
+        backends.back()->create();
+        return *backends.back();
+    }
+    /// A device node whose backend-id is garbage: its probe fails.
+    void plug_broken(unsigned id) {
+        d.set(front_of(id) + "/backend", back_of(id));
+        d.set(front_of(id) + "/backend-id", "not-a-domid");
+    }
+    void start(xenbus::Discovery what = {}) {
+        what.driver = "stub";
+        what.type = "vif";
+        what.make = &xenbus::construct<Stub>;
+        what.add = &register_stub;
+        what.discovered = &discovered;
+        what.added = &added;
+        watcher.emplace(what, xs, platform, &test_grants);
+        watcher->start();
+        ASSERT_TRUE(run_until([&] { return discovered.is_set(); }));
+    }
+    bool all_live(std::size_t n) {
+        if (registered.size() != n) return false;
+        return std::all_of(registered.begin(), registered.end(), [](auto& s) { return s->live(); });
+    }
+    std::size_t count_logged(std::string_view needle) const {
+        return static_cast<std::size_t>(
+            std::count_if(log.lines.begin(), log.lines.end(),
+                          [&](const std::string& l) { return l.find(needle) != std::string::npos; }));
+    }
+
+    Event discovered;
+    Event added;
+    std::vector<std::unique_ptr<StubBackend>> backends;
+    std::vector<std::unique_ptr<Stub>> registered;
+    std::optional<xenbus::DeviceWatcher> watcher;  // after the events: destroyed first
+};
+
+TEST_F(DiscoveryTest, TheBootWalkBringsUpEveryListedDevice) {
+    plug(0);
+    plug(1);
+    start();
+    ASSERT_TRUE(run_until([&] { return all_live(2); }));
+    EXPECT_EQ(watcher->added(), 2u);
+    EXPECT_TRUE(added.is_set());
+    EXPECT_TRUE(logged("stub: device/vif/0: found (backend /local/domain/0/backend/vif/7/0, domain 0)"));
+}
+
+TEST_F(DiscoveryTest, WithoutDevicesDiscoveryIsStillSet) {
+    start();
+    EXPECT_EQ(watcher->added(), 0u);
+    EXPECT_TRUE(watcher->watching());
+}
+
+// xl network-attach: the toolstack writes device/vif/1 after boot; the watch on device/vif
+// brings it up through the same probe, init, register, start.
+TEST_F(DiscoveryTest, ADeviceAddedAfterBootIsBroughtUp) {
+    plug(0);
+    start();
+    ASSERT_TRUE(run_until([&] { return all_live(1); }));
+    added.reset();
+    plug(1);
+    ASSERT_TRUE(run_until([&] { return all_live(2); })) << "the hot-plugged device was not brought up";
+    EXPECT_EQ(registered[1]->nodename(), "device/vif/1");
+    EXPECT_TRUE(added.is_set());
+    EXPECT_TRUE(
+        logged("stub: device/vif/1: found (backend /local/domain/0/backend/vif/7/1, domain 0), hot-plugged"));
+    EXPECT_EQ(watcher->added(), 2u);
+}
+
+// Our own devices' handshakes change nodes under device/vif all the time: each walk finds them
+// known and brings nothing up twice.
+TEST_F(DiscoveryTest, KnownDevicesAreNotBroughtUpAgainOnLaterEvents) {
+    plug(0);
+    start();
+    ASSERT_TRUE(run_until([&] { return all_live(1); }));
+    const std::uint64_t walks = watcher->walks();
+    d.set(front_of(0) + "/unrelated", "1");
+    d.set(front_of(0) + "/unrelated", "2");
+    settle();
+    EXPECT_GT(watcher->walks(), walks) << "the events were not seen";
+    EXPECT_EQ(registered.size(), 1u);
+    EXPECT_EQ(watcher->added(), 1u);
+}
+
+TEST_F(DiscoveryTest, AnIdThatFailsIsLoggedOnceAndNotTriedOnEveryEvent) {
+    plug(0);
+    start();
+    ASSERT_TRUE(run_until([&] { return all_live(1); }));
+    plug_broken(3);
+    settle();
+    for (int i = 0; i < 5; ++i) {
+        d.set(front_of(0) + "/unrelated", std::to_string(i));
+        settle();
+    }
+    EXPECT_EQ(watcher->failed(), 1u);
+    EXPECT_EQ(count_logged("device/vif/3: rejected backend-id"), 1u);
+    EXPECT_EQ(registered.size(), 1u);
+}
+
+TEST_F(DiscoveryTest, AtMostMaxDevicesIdsAreKnownAndTheRestLoggedOnce) {
+    for (unsigned id = 0; id < xenbus::max_devices + 2; ++id) plug_broken(id);
+    start();
+    EXPECT_EQ(watcher->failed(), xenbus::max_devices);
+    for (int i = 0; i < 3; ++i) {
+        d.set(front_of(0) + "/unrelated", std::to_string(i));
+        settle();
+    }
+    EXPECT_EQ(watcher->failed(), xenbus::max_devices) << "failed ids tried again";
+    EXPECT_EQ(count_logged("2 device(s) under device/vif beyond the first 8 left alone"), 1u);
+    // The toolstack removes one: its slot goes to one of the ids left alone.
+    d.remove(front_of(0));
+    settle();
+    EXPECT_EQ(watcher->failed(), xenbus::max_devices + 1);
+    EXPECT_EQ(count_logged("1 device(s) under device/vif beyond the first 8 left alone"), 1u);
+}
+
+// xl network-detach then xl network-attach given the same id. The old driver stopped (the
+// toolstack removed the device); the id coming back is a new device.
+TEST_F(DiscoveryTest, AnUnpluggedIdThatComesBackIsANewDevice) {
+    StubBackend& first = plug(0);
+    start();
+    ASSERT_TRUE(run_until([&] { return all_live(1); }));
+    d.set(back_of(0) + "/online", "0");
+    first.xenbus().set_state(S::closing);
+    ASSERT_TRUE(run_until([&] { return !registered[0]->supervising(); }));
+    first.vanish();
+    d.remove(front_of(0));
+    settle();
+    plug(0);
+    ASSERT_TRUE(run_until([&] { return registered.size() == 2 && registered[1]->live(); }))
+        << "the id that came back was not brought up";
+    EXPECT_FALSE(registered[0]->live());
+    EXPECT_EQ(count_logged("stub: device/vif/0: found"), 2u);
+    EXPECT_EQ(watcher->added(), 2u);
+}
+
+// After a resume in a new domain xenstored knows no watch of the old connection;
+// XenStore::reconnect() registers ours again, so a device attached afterwards is still seen.
+TEST_F(DiscoveryTest, AfterAReconnectDevicesAddedLaterAreStillSeen) {
+    start();
+    d.restart_connection();
+    xs.reconnect();
+    settle();
+    xs.on_event();  // what the wakeup hook posts
+    settle();
+    plug(0);
+    ASSERT_TRUE(run_until([&] { return all_live(1); })) << "the watch did not come back";
+    EXPECT_EQ(watcher->added(), 1u);
+}
+
+TEST_F(DiscoveryTest, WithoutAGrantTableDevicesAreLeftAloneWithOneLine) {
+    g_grants = nullptr;
+    plug_broken(0);
+    plug_broken(1);
+    start();
+    EXPECT_EQ(watcher->failed(), 2u);
+    EXPECT_EQ(count_logged("no grant table"), 1u);
+    EXPECT_TRUE(registered.empty());
+}
+
+}  // namespace
+}  // namespace keel::test
