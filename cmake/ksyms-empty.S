@@ -1,6 +1,7 @@
-/* Empty symbol table for the first link pass (see keel_add_service). */
+/* Empty symbol table for the first link pass (see keel_add_service); layout in gen-ksyms.sh. */
     .section .ksyms, "a"
     .balign 8
     .globl keel_ksyms
 keel_ksyms:
-    .quad 0
+    .long 0         /* count */
+    .short 0, 0     /* ntok, reserved */

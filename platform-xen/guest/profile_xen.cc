@@ -33,12 +33,9 @@ void after_suspend(SuspendOutcome outcome) {
 }
 
 bool symbolize_pc(std::uint64_t pc, char* name, std::size_t n, std::uint64_t* start) {
-    const auto s = symbolize(reinterpret_cast<const std::uint64_t*>(__ksyms_start),
-                             static_cast<std::size_t>(__ksyms_end - __ksyms_start), pc);
-    if (!s || n == 0) return false;
-    std::size_t i = 0;
-    for (; i + 1 < n && s->name[i] != '\0'; ++i) name[i] = s->name[i];
-    name[i] = '\0';
+    const auto s = symbolize(reinterpret_cast<const std::uint8_t*>(__ksyms_start),
+                             static_cast<std::size_t>(__ksyms_end - __ksyms_start), pc, {name, n});
+    if (!s) return false;
     *start = pc - s->offset;
     return true;
 }

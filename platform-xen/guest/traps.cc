@@ -80,7 +80,7 @@ FaultContext make_context(const TrapFrame* frame, std::uint64_t cr2) {
     FaultContext ctx{};
     ctx.frame = frame;
     ctx.cr2 = cr2;
-    ctx.ksyms = reinterpret_cast<const std::uint64_t*>(__ksyms_start);
+    ctx.ksyms = reinterpret_cast<const std::uint8_t*>(__ksyms_start);
     ctx.ksyms_size = ksyms_size();
     ctx.readable = readable;
     ctx.guards[0] = GuardRange{reinterpret_cast<std::uint64_t>(__stack_guard), reinterpret_cast<std::uint64_t>(__stack_bottom)};
@@ -119,7 +119,7 @@ void install_traps() {
         report_line(message);
         write_backtrace(reinterpret_cast<std::uint64_t>(__builtin_frame_address(0)),
                         reinterpret_cast<std::uint64_t>(__builtin_return_address(0)),
-                        reinterpret_cast<const std::uint64_t*>(__ksyms_start), ksyms_size(), readable,
+                        reinterpret_cast<const std::uint8_t*>(__ksyms_start), ksyms_size(), readable,
                         report_line);
     }
     shutdown(ShutdownReason::crash);

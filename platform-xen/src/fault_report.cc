@@ -32,8 +32,12 @@ public:
         while (n > 0) put(tmp[--n]);
         return *this;
     }
-    /// " <name+0xoff>", or nothing when the address has no symbol.
-    Line& symbol(const std::optional<Symbol>& s, std::uint64_t extra_offset = 0) {
+    /// " <name+0xoff>" for the symbol at or below `addr`, or nothing when it has none. A name
+    /// longer than the line's buffer is cut there (it ends in "..."), like the line itself.
+    Line& symbol(const std::uint8_t* ksyms, std::size_t ksyms_size, std::uint64_t addr,
+                 std::uint64_t extra_offset = 0) {
+        char name[sizeof(buf_)];
+        const std::optional<Symbol> s = symbolize(ksyms, ksyms_size, addr, name);
         if (s) str(" <").str(s->name).str("+").hex(s->offset + extra_offset).str(">");
         return *this;
     }
@@ -157,7 +161,7 @@ void write_fault_report(const FaultContext& ctx, void (*out)(const char* line)) 
     }
     {
         Line l;
-        l.str("  at rip=").hex16(f.rip).symbol(symbolize(ctx.ksyms, ctx.ksyms_size, f.rip));
+        l.str("  at rip=").hex16(f.rip).symbol(ctx.ksyms, ctx.ksyms_size, f.rip);
         out(l.c_str());
     }
     if (f.vector == 14) {
@@ -171,7 +175,7 @@ void write_fault_report(const FaultContext& ctx, void (*out)(const char* line)) 
     if (f.vector == 14 && (f.error_code & pf_fetch) != 0 && ctx.readable && ctx.readable(f.rsp)) {
         const std::uint64_t ret = load(f.rsp);
         Line l;
-        l.str("  called from ").hex16(ret).symbol(symbolize(ctx.ksyms, ctx.ksyms_size, ret - 1));
+        l.str("  called from ").hex16(ret).symbol(ctx.ksyms, ctx.ksyms_size, ret - 1);
         out(l.c_str());
     }
     reg_line(out, "rax=", f.rax, "rbx=", f.rbx, "rcx=", f.rcx, "rdx=", f.rdx);
@@ -182,13 +186,13 @@ void write_fault_report(const FaultContext& ctx, void (*out)(const char* line)) 
     write_backtrace(f.rbp, f.rip, ctx.ksyms, ctx.ksyms_size, ctx.readable, out);
 }
 
-void write_backtrace(std::uint64_t rbp, std::uint64_t rip, const std::uint64_t* ksyms, std::size_t ksyms_size,
+void write_backtrace(std::uint64_t rbp, std::uint64_t rip, const std::uint8_t* ksyms, std::size_t ksyms_size,
                      bool (*readable)(std::uint64_t addr), void (*out)(const char* line)) {
     if (!out) return;
     out("backtrace:");
     {
         Line l;
-        l.str("  #0  ").hex16(rip).symbol(symbolize(ksyms, ksyms_size, rip));
+        l.str("  #0  ").hex16(rip).symbol(ksyms, ksyms_size, rip);
         out(l.c_str());
     }
     std::uint64_t fp = rbp;
@@ -217,7 +221,7 @@ void write_backtrace(std::uint64_t rbp, std::uint64_t rip, const std::uint64_t* 
             // that ends a function is not blamed on the next one.
             Line l;
             l.str("  #").dec(static_cast<std::uint64_t>(depth)).str(depth < 10 ? "  " : " ").hex16(ret);
-            l.symbol(symbolize(ksyms, ksyms_size, ret - 1), 1);
+            l.symbol(ksyms, ksyms_size, ret - 1, 1);
             out(l.c_str());
         }
         if (next != 0 && next <= fp) {  // stacks grow down: callers' frames lie above

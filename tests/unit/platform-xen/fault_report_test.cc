@@ -91,19 +91,20 @@ bool stack_readable(std::uint64_t a) {
 }
 std::uint64_t slot(std::size_t i) { return reinterpret_cast<std::uint64_t>(&g_stack[i]); }
 
-// Symbols: 0x1000 keel_boot, 0x1100 app_main, 0x1200 faulty(int), 0x2000 __text_end.
-std::vector<std::uint64_t> make_ksyms() {
-    const char names[] = "keel_boot\0app_main\0faulty(int)\0__text_end";
-    std::vector<std::uint64_t> blob{4};
-    const std::uint64_t names_start = 8 + 16 * 4;
-    const std::uint64_t addrs[] = {0x1000, 0x1100, 0x1200, 0x2000};
-    const std::uint64_t offs[] = {0, 10, 19, 31};
+// Symbols: 0x1000 keel_boot, 0x1100 app_main, 0x1200 faulty(int), 0x2000 __text_end, in
+// gen-ksyms.sh's layout with one token: 0x01 = "keel_".
+std::vector<std::uint8_t> make_ksyms() {
+    const char strings[] = "keel_\0\x01" "boot\0app_main\0faulty(int)\0__text_end";
+    const std::uint32_t addrs[] = {0x1000, 0x1100, 0x1200, 0x2000};
+    const std::uint32_t offs[] = {6, 12, 21, 33};
+    std::vector<std::uint8_t> blob{4, 0, 0, 0, 1, 0, 0, 0};
     for (int i = 0; i < 4; ++i) {
-        blob.push_back(addrs[i]);
-        blob.push_back(names_start + offs[i]);
+        for (int b = 0; b < 4; ++b) blob.push_back(static_cast<std::uint8_t>(addrs[i] >> (8 * b)));
+        for (int b = 0; b < 3; ++b) blob.push_back(static_cast<std::uint8_t>(offs[i] >> (8 * b)));
     }
-    blob.resize(blob.size() + (sizeof(names) + 7) / 8, 0);
-    std::memcpy(blob.data() + 9, names, sizeof(names));
+    blob.push_back(0);  // token 0 at offset 0
+    blob.push_back(0);
+    blob.insert(blob.end(), strings, strings + sizeof(strings));
     return blob;
 }
 
@@ -114,7 +115,7 @@ protected:
         for (auto& w : g_stack) w = 0;
     }
     void backtrace(std::uint64_t rbp, std::uint64_t rip, bool (*readable)(std::uint64_t) = stack_readable) {
-        write_backtrace(rbp, rip, ksyms.data(), ksyms.size() * 8, readable, collect);
+        write_backtrace(rbp, rip, ksyms.data(), ksyms.size(), readable, collect);
     }
     // Frame at slot i: [i] = saved rbp (slot `next`, or 0), [i+1] = return address.
     void frame(std::size_t i, std::size_t next, std::uint64_t ret) {
@@ -127,11 +128,11 @@ protected:
         ctx.frame = &tf;
         ctx.cr2 = cr2;
         ctx.ksyms = ksyms.data();
-        ctx.ksyms_size = ksyms.size() * 8;
+        ctx.ksyms_size = ksyms.size();
         ctx.readable = stack_readable;
         return ctx;
     }
-    std::vector<std::uint64_t> ksyms = make_ksyms();
+    std::vector<std::uint8_t> ksyms = make_ksyms();
 };
 
 TEST_F(FaultReportTest, BacktraceFollowsTheFramePointerChain) {
@@ -316,10 +317,9 @@ TEST_F(FaultReportTest, MissingFrame) {
 
 TEST_F(FaultReportTest, LongSymbolNamesAreTruncated) {
     std::string name(600, 'n');
-    std::vector<std::uint64_t> blob{1, 0x1000, 24};
-    blob.resize(3 + (name.size() + 8) / 8, 0);
-    std::memcpy(blob.data() + 3, name.c_str(), name.size() + 1);
-    write_backtrace(0, 0x1001, blob.data(), blob.size() * 8, stack_readable, collect);
+    std::vector<std::uint8_t> blob{1, 0, 0, 0, 0, 0, 0, 0, 0x00, 0x10, 0, 0, 0, 0, 0};  // one entry, no tokens
+    blob.insert(blob.end(), name.c_str(), name.c_str() + name.size() + 1);
+    write_backtrace(0, 0x1001, blob.data(), blob.size(), stack_readable, collect);
     ASSERT_EQ(g_lines.size(), 2u);
     EXPECT_EQ(g_lines[1].size(), 255u);
     EXPECT_EQ(g_lines[1].rfind("  #0  0x0000000000001001 <nnn", 0), 0u);

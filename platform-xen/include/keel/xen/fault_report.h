@@ -38,7 +38,7 @@ struct FaultContext {
     static constexpr std::size_t max_guards = 4;
     const TrapFrame* frame;
     std::uint64_t cr2;                     ///< read by the #PF handler; ignored for other vectors
-    const std::uint64_t* ksyms;            ///< the .ksyms blob (keel_ksyms), or nullptr
+    const std::uint8_t* ksyms;             ///< the .ksyms blob (keel_ksyms), or nullptr
     std::size_t ksyms_size;                ///< readable bytes at ksyms
     bool (*readable)(std::uint64_t addr);  ///< may the 8 bytes at addr be read? nullptr: none
     std::array<GuardRange, max_guards> guards;
@@ -84,7 +84,7 @@ void write_fault_report(const FaultContext& ctx, void (*out)(const char* line));
 /// misaligned frame, a frame that does not lie above the previous one (a loop or a corrupt
 /// chain), or after max_backtrace_depth frames. Every word is checked with `readable` before
 /// it is read.
-void write_backtrace(std::uint64_t rbp, std::uint64_t rip, const std::uint64_t* ksyms, std::size_t ksyms_size,
+void write_backtrace(std::uint64_t rbp, std::uint64_t rip, const std::uint8_t* ksyms, std::size_t ksyms_size,
                      bool (*readable)(std::uint64_t addr), void (*out)(const char* line));
 
 }  // namespace keel::xen

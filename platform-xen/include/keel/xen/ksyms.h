@@ -1,31 +1,48 @@
 // The kernel symbol table built into each image by cmake/gen-ksyms.sh (section .ksyms, symbol
-// keel_ksyms), used to symbolize fault reports and panic backtraces.
+// keel_ksyms), used to symbolize fault reports and panic backtraces. The blob is treated as
+// untrusted input: every read is bounds checked.
 //
-// Layout (all little-endian u64): count, then count x {addr, name_off}, then the NUL-terminated
-// names; name_off counts from the start of the blob; entries are sorted by addr.
+// Layout (little-endian, no alignment; S = 8 + 7 * count + 2 * ntok is where strings start):
+//   u32 count; u16 ntok; u16 0
+//   count x {u32 addr; u24 name_off}      sorted by addr; name_off counts from S
+//   ntok x u16 tok_off                    token i's string, counting from S
+//   strings: NUL-terminated; a byte 0x20..0x7e stands for itself, any other non-zero byte is a
+//   token expanded in place (0x01..0x1f: tokens 0..30, 0x7f..0xff: tokens 31..159). Token i's
+//   string may use only tokens before it, nested at most max_token_depth deep.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
 #include <optional>
+#include <span>
 
 namespace keel::xen {
 
-/// A symbolized address: `name` points into the blob, `offset` is addr - symbol address.
+/// How deep tokens may nest (gen-ksyms.sh keeps to it).
+inline constexpr int max_token_depth = 8;
+
+/// A symbolized address: `name` is the caller's buffer holding the expanded name, `offset` is
+/// addr - symbol address. A name longer than the buffer is cut and ends in "..." (`truncated`).
 struct Symbol {
     const char* name;
     std::uint64_t offset;
+    bool truncated;
 };
 
-/// The symbol at or below `addr` (the last one whose address is <= addr). nullopt if the blob
-/// is null, malformed where this lookup touches it (count larger than the blob, name_off
-/// outside the names, name not terminated inside the blob) or addr lies below the first symbol.
-/// An address past the last symbol resolves to the last one. `blob_size` is the number of
-/// readable bytes at `blob`. Never reads outside [blob, blob + blob_size).
-std::optional<Symbol> symbolize(const std::uint64_t* blob, std::size_t blob_size, std::uint64_t addr);
+/// The symbol at or below `addr` (the last one whose address is <= addr), its name expanded
+/// into `name_buf` (NUL-terminated; at least 4 bytes or nothing is found). nullopt if the blob
+/// is null, malformed where this lookup touches it (count or token table larger than the blob,
+/// name or token string outside the strings or not terminated inside the blob, a byte naming
+/// no token, a token using itself or a later one) or addr lies below the first symbol. An
+/// address past the last symbol resolves to the last one. `blob_size` is the number of
+/// readable bytes at `blob`. Never reads outside [blob, blob + blob_size) and never writes
+/// outside `name_buf`.
+std::optional<Symbol> symbolize(const std::uint8_t* blob, std::size_t blob_size, std::uint64_t addr,
+                                std::span<char> name_buf);
 
-/// Full check of a blob: count fits, addresses sorted, every name in range and terminated.
-/// O(size); meant for once at boot. symbolize() is safe on blobs that fail it.
-bool ksyms_valid(const std::uint64_t* blob, std::size_t blob_size);
+/// Full check of a blob: header and tables fit, addresses sorted, every token and name in
+/// range, terminated and using only defined earlier tokens. O(size); for tests and tools.
+/// symbolize() is safe on blobs that fail it.
+bool ksyms_valid(const std::uint8_t* blob, std::size_t blob_size);
 
 }  // namespace keel::xen
