@@ -14,7 +14,7 @@
 #include <string>
 #include <vector>
 
-#include "fakes/fake_backend.h"
+#include "fakes/ring_ref_backend.h"
 #include "fakes/frontend_rig.h"
 #include "keel/loop.h"
 
@@ -25,36 +25,6 @@ using S = XenbusState;
 
 std::string front_of(unsigned id) { return "device/vif/" + std::to_string(id); }
 std::string back_of(unsigned id) { return "/local/domain/0/backend/vif/7/" + std::to_string(id); }
-
-/// Maps the page named by "ring-ref" while connected.
-class StubBackend final : public FakeBackend {
-public:
-    StubBackend(FakeXenstored& d, TestPlatform& platform, std::span<grant_entry_v1_t> grants, unsigned id)
-        : FakeBackend("stub", d, platform, grants, front_of(id), back_of(id)) {
-        xb_.require_keys({"ring-ref"});
-        only_seen_refs = true;  // the devices share the grant table
-    }
-    void create() {
-        created_ = true;
-        xb_.create_nodes();
-    }
-    void data_step() override {}
-
-private:
-    void map() override {
-        const auto ref = number(key("ring-ref"));
-        if (!ref) return violation("ring-ref missing");
-        if (!grant_page(static_cast<grant_ref_t>(*ref), true)) return;
-        ref_ = static_cast<grant_ref_t>(*ref);
-        mark_mapped(ref_);
-        connected_now();
-    }
-    void unmap() override {
-        mapped_ = false;
-        mark_unmapped(ref_);
-    }
-    grant_ref_t ref_ = 0;
-};
 
 /// A driver with a control path only.
 class Stub final : public xenbus::Frontend {
@@ -120,8 +90,9 @@ protected:
     }
 
     /// The toolstack adds device/vif/<id> and its backend.
-    StubBackend& plug(unsigned id) {
-        backends.push_back(std::make_unique<StubBackend>(d, platform, entries, id));
+    RingRefBackend& plug(unsigned id) {
+        backends.push_back(std::make_unique<RingRefBackend>("stub", d, platform, entries, front_of(id), back_of(id)));
+        backends.back()->share_grant_table();  // the devices share the grant table
         add_backend(*backends.back());
         backends.back()->create();
         return *backends.back();
@@ -154,7 +125,7 @@ protected:
 
     Event discovered;
     Event added;
-    std::vector<std::unique_ptr<StubBackend>> backends;
+    std::vector<std::unique_ptr<RingRefBackend>> backends;
     std::vector<std::unique_ptr<Stub>> registered;
     std::optional<xenbus::DeviceWatcher> watcher;  // after the events: destroyed first
 };
@@ -241,7 +212,7 @@ TEST_F(DiscoveryTest, AtMostMaxDevicesIdsAreKnownAndTheRestLoggedOnce) {
 // xl network-detach then xl network-attach given the same id. The old driver stopped (the
 // toolstack removed the device); the id coming back is a new device.
 TEST_F(DiscoveryTest, AnUnpluggedIdThatComesBackIsANewDevice) {
-    StubBackend& first = plug(0);
+    RingRefBackend& first = plug(0);
     start();
     ASSERT_TRUE(run_until([&] { return all_live(1); }));
     d.set(back_of(0) + "/online", "0");

@@ -9,7 +9,7 @@
 #include <optional>
 #include <vector>
 
-#include "fakes/fake_backend.h"
+#include "fakes/ring_ref_backend.h"
 #include "fakes/frontend_rig.h"
 #include "keel/loop.h"
 
@@ -20,36 +20,6 @@ using S = XenbusState;
 
 constexpr const char* probe_front = "device/vif/3";
 constexpr const char* probe_back = "/local/domain/0/backend/vif/7/3";
-
-/// The backend of the probe protocol: maps the page named by "ring-ref" while connected.
-class ProbeBackend final : public FakeBackend {
-public:
-    ProbeBackend(FakeXenstored& d, TestPlatform& platform, std::span<grant_entry_v1_t> grants,
-                 const char* back = probe_back)
-        : FakeBackend("probe", d, platform, grants, probe_front, back) {
-        xb_.require_keys({"ring-ref"});
-    }
-    void create() {
-        created_ = true;
-        xb_.create_nodes();
-    }
-    void data_step() override {}
-
-private:
-    void map() override {
-        const auto ref = number(key("ring-ref"));
-        if (!ref) return violation("ring-ref missing");
-        if (!grant_page(static_cast<grant_ref_t>(*ref), true)) return;
-        ref_ = static_cast<grant_ref_t>(*ref);
-        mark_mapped(ref_);
-        connected_now();
-    }
-    void unmap() override {
-        mapped_ = false;
-        mark_unmapped(ref_);
-    }
-    grant_ref_t ref_ = 0;
-};
 
 /// A driver with nothing but a control path: one page, granted per connection.
 class Probe final : public xenbus::Frontend {
@@ -111,7 +81,7 @@ Task<Result<void>> ready_within(Probe& p, std::uint64_t timeout_ns) {
 
 class FrontendTest : public FrontendRig {
 protected:
-    FrontendTest() : backend(d, platform, entries) { add_backend(backend); }
+    FrontendTest() : backend("probe", d, platform, entries, probe_front, probe_back) { add_backend(backend); }
     ~FrontendTest() override {
         backend.disconnect();
         probe.reset();
@@ -128,8 +98,8 @@ protected:
         return *probe;
     }
 
-    ProbeBackend backend;
-    std::optional<ProbeBackend> moved;  ///< the new domain's backend (resume tests)
+    RingRefBackend backend;
+    std::optional<RingRefBackend> moved;  ///< the new domain's backend (resume tests)
     std::optional<Probe> probe;
 };
 
@@ -227,7 +197,7 @@ TEST_F(FrontendTest, ConnectsToTheNewBackendAfterAResumeInANewDomain) {
     ASSERT_TRUE(run_until([&] { return p.live(); }));
     const std::uint64_t t0 = loop.now();
     backend.vanish();
-    moved.emplace(d, platform, entries, "/local/domain/0/backend/vif/8/3");
+    moved.emplace("probe", d, platform, entries, probe_front, "/local/domain/0/backend/vif/8/3");
     add_backend(*moved);
     moved->create();  // the frontend's backend, backend-id and state nodes anew
     EXPECT_EQ(xenbus::Frontend::resume_all_in_new_domain(), 1u);
