@@ -27,7 +27,11 @@ Result<void> set_periodic_timer() {
 }
 
 void after_suspend(SuspendOutcome outcome) {
-    if (outcome == SuspendOutcome::new_domain && g_profile && !set_periodic_timer()) {
+    if (outcome != SuspendOutcome::new_domain) return;
+    // pvclock is the new host's: its time may be far below the old host's, and the next
+    // sample must not wait for it to catch up.
+    g_next_ns = 0;
+    if (g_profile && !set_periodic_timer()) {
         early_write("profile: cannot set the periodic timer again after the resume\n");
     }
 }

@@ -125,7 +125,7 @@ void sysrq_changed() {
         if (key == 'p') {
             xen::write_profile([](const char* line) { KLOG_INFO("%s", line); });
         } else {
-            KLOG_WARN("sysrq '%c': not supported (p prints the profile)", key);
+            KLOG_WARN("sysrq %#x: not supported (p prints the profile)", static_cast<unsigned char>(key));
         }
     });
 }

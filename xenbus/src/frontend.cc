@@ -277,6 +277,17 @@ Task<void> Frontend::supervise() {
             }
         } else {
             ++troubles_;
+            // A resume in a new domain cut this handshake (or came before it, during a
+            // hot-plug walk): the device's backend moved, and the old path only fails again.
+            if (Result<XenbusNode> node = co_await XenbusDevice::probe(xs_, dev_.nodename()); node) {
+                Result<bool> moved = dev_.retarget(*node);
+                if (moved && *moved) {
+                    failures = 0;
+                    troubles_ = 0;
+                    KLOG_INFO("%s: %s: the device has a new backend; connecting to it", driver_, name);
+                    continue;
+                }
+            }
             if (++failures >= options_.max_connect_failures) {
                 KLOG_ERROR("%s: %s: giving up after %u failed handshakes (last: %s)", driver_, name, failures,
                            to_string(r.error()));

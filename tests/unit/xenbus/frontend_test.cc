@@ -212,6 +212,24 @@ TEST_F(FrontendTest, ConnectsToTheNewBackendAfterAResumeInANewDomain) {
     moved->disconnect();
 }
 
+// The resume came while the device was still connecting (soon after boot, or during a hot-plug
+// walk): its handshake against the old backend's path fails, and the supervisor looks for the
+// device's backend again instead of retrying the old path until it gives up (which it did).
+TEST_F(FrontendTest, AHandshakeCutByAResumeFindsTheNewBackend) {
+    Probe& p = make({.reconnect_delay_ns = ms(10), .max_connect_failures = 3});
+    backend.vanish();
+    moved.emplace("probe", d, platform, entries, probe_front, "/local/domain/0/backend/vif/8/3");
+    add_backend(*moved);
+    moved->create();
+    p.start();
+    ASSERT_TRUE(run_until([&] { return p.live() || p.given_up(); }));
+    EXPECT_TRUE(p.live());
+    EXPECT_FALSE(p.given_up());
+    EXPECT_EQ(p.xenbus().backend_path(), "/local/domain/0/backend/vif/8/3");
+    EXPECT_TRUE(logged("has a new backend"));
+    moved->disconnect();
+}
+
 TEST_F(FrontendTest, StopsWhenTheDeviceIsRemoved) {
     Probe& p = make({.reconnect_delay_ns = ms(10)});
     p.start();
