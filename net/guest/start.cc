@@ -51,7 +51,17 @@ Task<void> add_link(netfront::Netfront& nic) {
     Result<std::size_t> n = co_await nic.xenbus().read_backend("ip", ip);
     if (n) {
         const std::string_view text(ip, *n);
-        if (Result<Config> c = toolstack_config(text)) {
+        Result<Config> c = toolstack_config(text);
+        if (c && !check_no_overlap(*c->ipv4)) {
+            KLOG_WARN("net: %s on %.*s: the vif's ip %.*s lies in the subnet of an interface we have; left "
+                      "without an address (it would take that interface's traffic)",
+                      iface.name(), static_cast<int>(node.size()), node.data(),
+                      static_cast<int>(text.find(' ') == std::string_view::npos ? text.size() : text.find(' ')),
+                      text.data());
+            (void)add_interface(iface);
+            co_return;
+        }
+        if (c) {
             cfg = *c;
             KLOG_INFO(
                 "net: %s on %.*s, mtu %u: address %.*s/%u from the toolstack (the vif's ip; xl gives no "

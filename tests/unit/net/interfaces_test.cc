@@ -34,6 +34,24 @@ TEST_F(Interfaces, AtMostMaxInterfaces) {
     clear_interfaces();
 }
 
+// A hot-plugged vif must not get an address in the subnet of an interface we have: lwIP would
+// route that subnet's traffic (and the first interface's replies) through the newcomer.
+TEST_F(Interfaces, AnAddressInTheSubnetOfAnExistingInterfaceIsRefused) {
+    clear_interfaces();
+    ASSERT_TRUE(add_interface(a()).ok());  // 10.0.0.1/24
+    auto v4 = [](const char* text, std::uint8_t prefix) {
+        return Ipv4Static{.address = *IpAddr::parse(text), .prefix = prefix, .gateway = IpAddr{}};
+    };
+    EXPECT_EQ(check_no_overlap(v4("10.0.0.1", 24)).error(), Error::busy) << "its very address";
+    EXPECT_EQ(check_no_overlap(v4("10.0.0.77", 24)).error(), Error::busy) << "its subnet";
+    EXPECT_EQ(check_no_overlap(v4("10.0.0.200", 28)).error(), Error::busy) << "inside its /24";
+    EXPECT_EQ(check_no_overlap(v4("10.9.9.9", 8)).error(), Error::busy) << "a subnet around it";
+    EXPECT_TRUE(check_no_overlap(v4("10.0.1.2", 24)).ok());
+    EXPECT_TRUE(check_no_overlap(v4("192.168.0.2", 24)).ok());
+    clear_interfaces();
+    EXPECT_TRUE(check_no_overlap(v4("10.0.0.1", 24)).ok()) << "no interfaces, nothing to take";
+}
+
 TEST(ToolstackConfig, TheFirstAddressBecomesAStaticSlash24WithoutGateway) {
     Result<Config> c = toolstack_config("10.0.1.2");
     ASSERT_TRUE(c.ok());

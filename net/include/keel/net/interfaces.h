@@ -12,6 +12,8 @@
 // Header-only and pure. Context: event loop only.
 #pragma once
 
+#include <algorithm>
+
 #include <cstddef>
 #include <span>
 #include <string_view>
@@ -75,6 +77,24 @@ inline Result<Config> toolstack_config(std::string_view ip_node) {
     Config cfg;
     cfg.ipv4 = Ipv4Static{.address = *a, .prefix = toolstack_prefix, .gateway = IpAddr{}};
     return cfg;
+}
+
+/// Error::busy if `candidate` (an IPv4 address with its prefix) is one of interfaces()' own
+/// addresses or shares a subnet with one of them (compared at the shorter prefix). A second
+/// interface with such an address would take traffic meant for the first: lwIP routes by the
+/// first interface in its list that matches, and the newest comes first. So a hot-plugged vif
+/// whose backend (or toolstack) names an address there is left without one.
+inline Result<void> check_no_overlap(const Ipv4Static& candidate) {
+    for (const Interface* iface : interfaces()) {
+        const std::optional<Ipv4Static> have = iface->ipv4();
+        if (!have || !have->address.is_v4()) continue;
+        const unsigned prefix = std::min<unsigned>(have->prefix, candidate.prefix);
+        const std::uint32_t mask = prefix == 0 ? 0 : ~std::uint32_t{0} << (32 - prefix);
+        if ((have->address.v4_host_order() & mask) == (candidate.address.v4_host_order() & mask)) {
+            return Error::busy;
+        }
+    }
+    return {};
 }
 
 }  // namespace keel::net
