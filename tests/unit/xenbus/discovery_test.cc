@@ -27,41 +27,10 @@ std::string front_of(unsigned id) { return "device/vif/" + std::to_string(id); }
 std::string back_of(unsigned id) { return "/local/domain/0/backend/vif/7/" + std::to_string(id); }
 
 /// A driver with a control path only.
-class Stub final : public xenbus::Frontend {
+class Stub final : public RingRefFrontend {
 public:
     Stub(xen::XenStore& xs, const XenbusNode& node, xen::GrantTable& grants, xenbus::Platform& platform)
-        : Frontend("stub", xs, node, grants, platform, {.reconnect_delay_ns = ms(10)}) {}
-    ~Stub() override {
-        shutdown();
-        if (page_) platform_.free_pages(page_, 1);
-    }
-
-private:
-    Task<Result<void>> prepare() override {
-        page_ = platform_.alloc_pages(1);
-        if (!page_) co_return Error::no_memory;
-        co_return Result<void>{};
-    }
-    Task<Result<void>> configure(XenbusConfig& cfg) override {
-        begin_connection();
-        auto g = xen::Grant::create(grants_, dev_.backend_id(), platform_.gfn(page_), false);
-        if (!g) {
-            release_connection();
-            co_return g.error();
-        }
-        grant_ = std::move(*g);
-        cfg.write_uint("ring-ref", grant_.ref());
-        co_return Result<void>{};
-    }
-    void go_live() override {}
-    void go_down(Error) override {}
-    void release() override {
-        if (grant_.valid()) (void)grant_.revoke();
-        grant_.reset();
-    }
-
-    std::byte* page_ = nullptr;
-    xen::Grant grant_;
+        : RingRefFrontend("stub", xs, node, grants, platform, {.reconnect_delay_ns = ms(10)}) {}
 };
 
 // Discovery's callbacks are plain functions: they reach the test through these.

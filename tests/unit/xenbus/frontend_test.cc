@@ -21,16 +21,12 @@ using S = XenbusState;
 constexpr const char* probe_front = "device/vif/3";
 constexpr const char* probe_back = "/local/domain/0/backend/vif/7/3";
 
-/// A driver with nothing but a control path: one page, granted per connection.
-class Probe final : public xenbus::Frontend {
+/// A driver with nothing but a control path (RingRefFrontend), counting its hooks.
+class Probe final : public RingRefFrontend {
 public:
     Probe(xen::XenStore& xs, const XenbusNode& node, xen::GrantTable& grants, xenbus::Platform& platform,
           const xenbus::FrontendOptions& options)
-        : Frontend("probe", xs, node, grants, platform, options) {}
-    ~Probe() override {
-        shutdown();
-        if (page_) platform_.free_pages(page_, 1);
-    }
+        : RingRefFrontend("probe", xs, node, grants, platform, options) {}
 
     // The data path's calls, for the test.
     void bad_response() { protocol_error(); }
@@ -41,37 +37,20 @@ public:
     int lives = 0, downs = 0, releases = 0;
 
 private:
-    Task<Result<void>> prepare() override {
-        page_ = platform_.alloc_pages(1);
-        if (!page_) co_return Error::no_memory;
-        co_return Result<void>{};
-    }
     Task<Result<void>> configure(XenbusConfig& cfg) override {
         attempts.push_back(loop().now());
         if (fail_configures > 0) {
             --fail_configures;
             co_return Error::io;
         }
-        begin_connection();
-        auto g = xen::Grant::create(grants_, dev_.backend_id(), platform_.gfn(page_), false);
-        if (!g) {
-            release_connection();
-            co_return g.error();
-        }
-        grant_ = std::move(*g);
-        cfg.write_uint("ring-ref", grant_.ref());
-        co_return Result<void>{};
+        co_return co_await RingRefFrontend::configure(cfg);
     }
     void go_live() override { ++lives; }
     void go_down(Error) override { ++downs; }
     void release() override {
         ++releases;
-        if (grant_.valid()) (void)grant_.revoke();
-        grant_.reset();
+        RingRefFrontend::release();
     }
-
-    std::byte* page_ = nullptr;
-    xen::Grant grant_;
 };
 
 /// co_await p.wait_ready(timeout_ns).
