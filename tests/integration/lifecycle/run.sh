@@ -80,6 +80,19 @@ check xenstore-read "/local/domain/$new/control/feature-suspend"
 console_ping "ping after the restore"
 pass "xl restore: resumed in domain $new (was $id), console and xenstore reconnected"
 
+# save_restore NAME: xl save to /var/tmp/NAME.save, then xl restore from it, each timed
+# (NAME_save, NAME_restore), until the guest says it resumed in a new domain. Sets
+# KEEL_SAVED_MS / KEEL_RESTORED_MS to when each began.
+save_restore() {
+    KEEL_SAVED_MS=$(now_ms)
+    check xl save "$1" "/var/tmp/$1.save"
+    timing "$1_save" "$(elapsed "$KEEL_SAVED_MS")"
+    KEEL_RESTORED_MS=$(now_ms)
+    check xl restore "/var/tmp/$1.save"
+    timing "$1_restore" "$(elapsed "$KEEL_RESTORED_MS")"
+    wait_guest_log "$1" 'resumed: new domain' 30
+}
+
 # ---- xl migrate to this same host: the receiving xl names the new domain NAME--incoming until
 # the old one is gone, so xenconsoled logs its console under that name.
 migrate() {  # $1: domain; sets mlog to the new domain's console log
@@ -132,13 +145,8 @@ start_httpd $ip 60 httpd_create_to_ping
 check curl -sS --max-time 10 -o /dev/null http://$ip/
 hlog=$(guest_log httpd)
 hid=$(xl domid httpd)
-t0=$(now_ms)
-check xl save httpd /var/tmp/httpd.save
-timing httpd_save "$(elapsed "$t0")"
-t0=$(now_ms)
-check xl restore /var/tmp/httpd.save
-timing httpd_restore "$(elapsed "$t0")"
-wait_guest_log httpd 'resumed: new domain' 30
+save_restore httpd
+t0=$KEEL_RESTORED_MS
 wait_guest_log httpd 'has a new backend; connecting' 30
 wait_until 60 "httpd answers after the restore" curl -sS --max-time 5 -o /dev/null http://$ip/
 timing httpd_restore_to_answer "$(elapsed "$t0")"
@@ -196,13 +204,8 @@ wait_acks() {  # $1: acknowledged SETs to reach; $2: what for
 }
 wait_acks 100 "before the save"
 a0=$(acked)
-t0=$(now_ms)
-check xl save kvstore /var/tmp/kv.save
-timing kvstore_save "$(elapsed "$t0")"
-t1=$(now_ms)
-check xl restore /var/tmp/kv.save
-timing kvstore_restore "$(elapsed "$t1")"
-wait_guest_log kvstore 'resumed: new domain' 30
+save_restore kvstore
+t0=$KEEL_SAVED_MS
 wait_acks $((a0 + 100)) "after the restore"
 timing kvstore_save_to_writes_again "$(elapsed "$t0")"
 a1=$(acked)
