@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Benchmark (not a test): hello's image size, xl create to first console line, guest-side time
-# from entry to the service's start (pvclock), and the smallest `memory =` that boots it.
+# from entry to the service's start (pvclock); the smallest `memory =`: bench/compare.sh memory.
 # Prints, never asserts.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)

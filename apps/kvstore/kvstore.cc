@@ -82,7 +82,9 @@ public:
         }
         auto replay = co_await server_->open(disk);
         if (!replay.ok()) {
-            KLOG_ERROR("kvstore: cannot open the log: %s (%s)", to_string(replay.error()), server_->failure());
+            const char* detail = server_->failure();
+            KLOG_ERROR("kvstore: cannot open the log: %s%s%s%s", to_string(replay.error()), detail[0] ? " (" : "", detail,
+                       detail[0] ? ")" : "");
             co_return 1;
         }
         if (server_->log() != nullptr && server_->log()->read_only()) {

@@ -17,17 +17,4 @@ for i in 1 2 3 4 5; do
     wait_gone "$name" 10
 done
 
-# Smallest memory (MiB) that boots hello to a clean poweroff.
-smallest=NA
-for mem in 8 6 4 3 2 1; do
-    name="hello-m$mem"
-    if xl create /scenario/apps/hello.xl "name=\"$name\"" "memory=$mem" >/dev/null 2>&1 &&
-       poll 10 grep -q 'powering off' "$(guest_log "$name")"; then
-        smallest=$mem
-    else
-        xl destroy "$name" >/dev/null 2>&1
-        break
-    fi
-    xl destroy "$name" >/dev/null 2>&1
-done
-echo "KEEL-BENCH smallest_memory_mib=$smallest"
+# The smallest memory it boots in: bench/memory (every service).

@@ -4,6 +4,7 @@
 #include "keel/heap.h"
 #include "keel/init.h"
 #include "keel/loop.h"
+#include "keel/xen/platform.h"
 
 namespace keel::metrics {
 namespace {
@@ -13,7 +14,12 @@ std::uint64_t g_started_ns = 0;
 void start() {
     g_started_ns = loop().now();
     static Source kernel(
-        "kernel", [](MetricsWriter& w) { write_kernel(w, global_heap(), loop().now() - g_started_ns); });
+        "kernel", [](MetricsWriter& w) {
+            write_kernel(w, global_heap(), loop().now() - g_started_ns);
+            const xen::StackUse s = xen::stack_use();
+            w.gauge("keel_stack_bytes", "Size of the event loop's stack.", s.size);
+            w.gauge("keel_stack_peak_bytes", "Most bytes of the event loop's stack used at once so far.", s.peak);
+        });
     add(kernel);
 }
 

@@ -94,7 +94,9 @@ void log_boot_facts() {
         KLOG_ERROR("service exited with status %d: crashing so on_crash applies", g_exit_status);
         xen::shutdown(xen::ShutdownReason::crash);
     }
-    KLOG_INFO("%s", g_stop_reason == StopReason::reboot ? "rebooting" : "powering off");
+    const xen::StackUse stack = xen::stack_use();
+    KLOG_INFO("%s (stack: %lu of %lu KiB used at most)", g_stop_reason == StopReason::reboot ? "rebooting" : "powering off",
+              static_cast<unsigned long>((stack.peak + 1023) >> 10), static_cast<unsigned long>(stack.size >> 10));
     xen::shutdown(g_stop_reason == StopReason::reboot ? xen::ShutdownReason::reboot : xen::ShutdownReason::poweroff);
 }
 

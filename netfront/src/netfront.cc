@@ -13,6 +13,15 @@
 
 namespace keel::netfront {
 
+Options options_for_memory(std::uint64_t ram_bytes) {
+    const std::uint64_t sixteenth = ram_bytes / 16 / page_size;
+    const std::uint64_t min_pages = 32;
+    Options o;
+    o.rx_buffers = static_cast<std::uint16_t>(std::clamp<std::uint64_t>(sixteenth, min_pages, RxRing::size));
+    o.tx_buffers = static_cast<std::uint16_t>(std::clamp<std::uint64_t>(sixteenth, min_pages, TxRing::size));
+    return o;
+}
+
 namespace {
 
 constexpr std::uint64_t min_mtu = 68;      // the smallest IPv4 MTU (RFC 791)

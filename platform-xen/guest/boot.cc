@@ -18,7 +18,7 @@
 extern "C" {
 extern char __image_start[], __image_end[], __text_start[], __text_end[];
 extern char __rodata_start[], __rodata_end[], __data_start[], __data_end[];
-extern char __stack_guard[], __stack_bottom[], __ist_guard[], __ist_bottom[];
+extern char __stack_guard[], __stack_bottom[], __stack_top[], __ist_guard[], __ist_bottom[];
 extern char __ksyms_start[], __ksyms_end[];
 extern std::uintptr_t __stack_chk_guard;
 extern std::uint64_t boot_pml4[];   // entry.S
@@ -81,7 +81,10 @@ void flush_tlb() { cpu::write_cr3(cpu::read_cr3()); }
 // The entry stub's tables (the image, W^X) and a few pages in .bss for what boot adds to them:
 // start_info while it is read, then the window the real tables are built in. Live in CR3, so
 // physical == virtual for every page they map.
-constexpr unsigned boot_extra_tables = 16;
+// Anything below 16 MiB has its entry in entry.S's boot_pt already; a page elsewhere below
+// 512 GiB needs at most a PD and a PT, so 8 cover start_info, its memory map and its command
+// line in three different places. More is a clear "bad start_info" (the mapping fails).
+constexpr unsigned boot_extra_tables = 8;
 alignas(4096) std::uint64_t g_boot_extra[boot_extra_tables][512];
 struct BootTables final : PageTableMemory {
     unsigned used = 0;
@@ -239,7 +242,25 @@ void gather_boot_seed_inputs(std::uint32_t start_info_paddr) {
     if (xen_version_op(XENVER_guest_handle, &handle) == 0) std::memcpy(g_seed_inputs.guest_handle, handle, 16);
 }
 
+// The stack pattern: boot writes it below its own frame; stack_use() looks for the lowest
+// quadword that differs.
+constexpr std::uint64_t stack_paint = 0x6b65656c'5354414bull;   // "KATSleek"
+
+__attribute__((no_stack_protector)) void paint_stack() {
+    // Leave 1 KiB below our caller's frame alone: this function's own frame lies there.
+    auto* end = reinterpret_cast<volatile std::uint64_t*>((reinterpret_cast<std::uint64_t>(__builtin_frame_address(0)) - 1024) & ~std::uint64_t{7});
+    for (auto* p = reinterpret_cast<volatile std::uint64_t*>(__stack_bottom); p < end; ++p) *p = stack_paint;
+}
+
 }  // namespace
+
+StackUse stack_use() {
+    const auto* p = reinterpret_cast<const volatile std::uint64_t*>(__stack_bottom);
+    const auto* top = reinterpret_cast<const volatile std::uint64_t*>(__stack_top);
+    while (p < top && *p == stack_paint) ++p;
+    return StackUse{.size = addr(__stack_top) - addr(__stack_bottom),
+                    .peak = addr(__stack_top) - reinterpret_cast<std::uint64_t>(p)};
+}
 
 std::uint64_t grant_window() { return g_grant_window; }
 GuardRange page_table_pages() { return g_real ? GuardRange{g_real->first(), g_real->next()} : GuardRange{}; }
@@ -273,6 +294,7 @@ using namespace keel::xen;
 
 extern "C" [[noreturn]] __attribute__((no_stack_protector)) void keel_boot(std::uint32_t start_info_paddr) {
     enable_sse();    // first: the compiler uses SSE for copies, seed_canary's included
+    paint_stack();
     seed_canary();   // CPU randomness and the TSC only: nothing else is known yet
     std::uint64_t tsc0 = cpu::rdtsc();
     install_traps();

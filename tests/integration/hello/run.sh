@@ -11,7 +11,7 @@ check grep -E 'W\^X audit: [0-9]+ pages mapped, [0-9]+ writable, [0-9]+ executab
 check grep -E 'memory: [0-9]+ MiB' "$log"
 check grep -F 'command line: "greeting=hi name="keel admin"" (2 words)' "$log"
 wait_gone hello 10
-check grep -F 'powering off' "$log"
+check grep -E 'powering off \(stack: [1-9][0-9]* of [0-9]+ KiB used at most\)' "$log"
 # The earliest output goes to the Xen debug port before any driver exists.
 wait_dmesg '\(d[0-9]+\) keel: booting' 5
 pass "hello printed its facts and powered off"

@@ -128,6 +128,14 @@ echo "$out" | tr '\r' '\n' | grep -E '^(SET|GET): [0-9.]+ requests'
 grep -qiE 'error|refused|reset' <<<"$out" && fail "redis-benchmark saw errors: $out"
 [ "$(echo "$out" | tr '\r' '\n' | grep -cE '^(SET|GET): .*requests per second')" = 2 ] || fail "redis-benchmark did not finish: $out"
 pass "redis-benchmark -t set,get -n 20000: no errors"
+# The event loop's stack after all of the above (link.ld sizes it; boot paints it): used, and
+# not to its end.
+m3=$(metrics) || fail "no /metrics after redis-benchmark"
+size=$(metric keel_stack_bytes "$m3")
+peak=$(metric keel_stack_peak_bytes "$m3")
+[ -n "$size" ] && [ -n "$peak" ] || fail "/metrics lacks keel_stack_bytes or keel_stack_peak_bytes"
+[ "$peak" -gt 0 ] && [ "$peak" -lt "$size" ] || fail "stack peak $peak of $size bytes"
+pass "stack: $peak of $size bytes used at most"
 xl_destroy kvstore
 
 # A read-only disk: reported, served as it is, and never written.

@@ -177,6 +177,26 @@ TEST_F(NetfrontTest, RxGsoNeedsAnRxPoolThatHoldsA64KiBFrame) {
     EXPECT_TRUE(logged("cannot hold a GSO frame"));
 }
 
+TEST(NetfrontOptions, PoolsScaleWithTheDomainsMemory) {
+    constexpr std::uint64_t mib = 1 << 20;
+    struct Case {
+        std::uint64_t ram;
+        std::uint16_t pages;
+    };
+    for (Case c : {Case{1 * mib, 32}, Case{2 * mib, 32}, Case{4 * mib, 64}, Case{8 * mib, 128},
+                   Case{16 * mib, 256}, Case{64 * mib, 256}, Case{std::uint64_t{1} << 40, 256}}) {
+        const netfront::Options o = netfront::options_for_memory(c.ram);
+        EXPECT_EQ(o.rx_buffers, c.pages) << c.ram / mib << " MiB";
+        EXPECT_EQ(o.tx_buffers, c.pages) << c.ram / mib << " MiB";
+    }
+}
+
+TEST_F(NetfrontTest, TheSmallestMemorysPoolsStillTakeGsoFrames) {
+    make_connected({}, netfront::options_for_memory(1 << 20));
+    EXPECT_EQ(key("feature-gso-tcpv4"), "1");
+    EXPECT_TRUE(nf->features().rx_gso_tcpv4);
+}
+
 struct TxGsoCase {
     const char* missing;
     BackendFeatures features;

@@ -194,6 +194,11 @@ struct Options {
     };
 };
 
+/// Options whose page pools fit a domain of `ram_bytes`: full rings (256 rx + 256 tx pages,
+/// 2 MiB) from 16 MiB up, and below that a sixteenth of RAM each way, never fewer than 32
+/// pages each (enough for a 64 KiB GSO frame). So httpd serves in 4 MiB (64 + 64 pages).
+Options options_for_memory(std::uint64_t ram_bytes);
+
 /// One vif.
 ///
 /// Lifecycle: construct (pinned: not movable), init() once (reads mac and mtu, allocates the

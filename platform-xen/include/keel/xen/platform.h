@@ -69,7 +69,9 @@ Result<StoreRing> store_ring();
 /// console's and xenstore's, set up by the toolstack) are left open.
 class Port final : public EventChannel {
 public:
-    static constexpr std::uint32_t max_ports = 1024;
+    /// Xen hands out the lowest free port; keel binds a few per device (at most 8 per class),
+    /// the timer, console and xenstore. A port at or above this is refused (Error::no_space).
+    static constexpr std::uint32_t max_ports = 256;
     /// Use a port the toolstack already bound for us (HVM_PARAM_*_EVTCHN).
     static Result<Port> adopt(std::uint64_t port);
     /// EVTCHNOP_bind_virq on vCPU 0.
@@ -167,6 +169,15 @@ struct ProtectionReport {
     std::uint64_t boot_ns;   ///< pvclock at keel_boot entry
 };
 const ProtectionReport& protection_report();
+
+/// The boot stack (the event loop's: handlers, lwIP's input path, the callees of resumed
+/// coroutines; the frames of coroutines themselves are on the heap). Boot fills it with a
+/// pattern; the peak is the deepest byte since written, found by scanning up from the bottom.
+struct StackUse {
+    std::uint64_t size;   ///< bytes (the linker script's, per image)
+    std::uint64_t peak;   ///< most bytes used at once so far
+};
+StackUse stack_use();
 
 }  // namespace keel::xen
 
