@@ -103,10 +103,15 @@ Task<std::size_t> DeviceWatcher::walk(Frontend** boot) {
     std::size_t ignored = 0;
     for (std::uint32_t id : listed) {
         Known* k = find(id);
-        if (k != nullptr && !(k->vanished && stopped(*k))) continue;  // known: nothing to do
         if (k != nullptr) {
-            // Came back after an unplug: the old driver object stays registered, dead; its slot
-            // is free again (and found just below).
+            // Known: nothing to do, unless it was unplugged and is back, either seen gone by a
+            // walk before, or detached and attached again between two walks (the detach's
+            // removal and the attach's writes made one walk).
+            bool back = k->vanished && stopped(*k);
+            if (!back && detached(*k)) back = co_await attached_again(id);
+            if (!back) continue;
+            // The old driver object stays registered, dead; its slot is free again (and found
+            // just below).
             KLOG_INFO("%s: device/%s/%u is back; bringing it up as a new device", what_.driver, what_.type,
                       id);
             *k = Known{};
@@ -147,6 +152,18 @@ Task<std::size_t> DeviceWatcher::walk(Frontend** boot) {
         ignored_ = ignored;
     }
     co_return count;
+}
+
+Task<bool> DeviceWatcher::attached_again(std::uint32_t id) {
+    // The dead device's nodes are libxl's detach still under way (its backend's `online` is 0
+    // until it removes them), or a new attach under the same id (a new backend, online).
+    char node[32];
+    format(node, sizeof node, "device/%s/%u", what_.type, id);
+    Result<XenbusNode> probed = co_await XenbusDevice::probe(xs_, node);
+    if (!probed) co_return false;
+    XenbusDevice device(xs_, *probed);
+    Result<std::uint64_t> online = co_await device.read_backend_uint("online");
+    co_return online ? *online != 0 : online.error() == Error::not_found;
 }
 
 Task<Frontend*> DeviceWatcher::bring_up(std::uint32_t id, xen::GrantTable& grants) {

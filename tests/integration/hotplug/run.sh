@@ -2,7 +2,8 @@
 # Issue 12, hot-plug: `xl network-attach` gives httpd a second interface, addressed from the
 # vif's ip= (a /24), that answers ping and HTTP; `xl network-detach` closes it cleanly (the
 # backend reaches Closed and libxl removes it; no node is left behind) while the first interface
-# answers on. Then kvstore with its disk: `xl block-attach` of a second disk shows up in the
+# answers on; attached again, libxl gives it the same id, and it comes up as a new interface.
+# Then kvstore with its disk: `xl block-attach` of a second disk shows up in the
 # guest, `xl block-detach` of it closes cleanly, and `xl block-detach` of kvstore's own disk
 # makes writes fail (the first one's connection dropped unacknowledged, later ones with an error
 # reply; never a hang) while GET is still served from memory.
@@ -10,8 +11,10 @@ source /scenario/lib.sh
 
 ip=10.0.0.2
 ip2=10.0.1.2
-# dom0's side of the second subnet, on the same bridge (testbed/dom0-init.sh gives xenbr0 only
-# 10.0.0.1/24).
+ip3=10.0.2.2
+# dom0's side of the second and third subnets, on the same bridge (testbed/dom0-init.sh gives
+# xenbr0 only 10.0.0.1/24).
+ip addr show dev xenbr0 | grep -q 'inet 10\.0\.2\.1/24' || check ip addr add 10.0.2.1/24 dev xenbr0
 ip addr show dev xenbr0 | grep -q 'inet 10\.0\.1\.1/24' || check ip addr add 10.0.1.1/24 dev xenbr0
 
 # ---- httpd: xl network-attach, ping + curl the new interface, xl network-detach
@@ -52,6 +55,16 @@ check curl -sS --max-time 10 -o /dev/null http://$ip/
 ping -c 1 -W 1 $ip >/dev/null || fail "$ip does not answer ping after the detach"
 grep -a 'device/vif/1' "$hlog" | tr -d '\r' | tail -n 6 | sed 's/^/    | /'
 pass "xl network-detach: vif 1 closed and removed, nothing left behind; $ip answers on"
+
+# Attached again: libxl reuses the free id 1. The dead en1 keeps its address (registries never
+# shrink), so the new vif gets another subnet.
+check xl network-attach httpd ip=$ip3 bridge=xenbr0
+wait_until 30 "vif 1 found a second time" bash -c "[ \$(grep -ac 'netfront: device/vif/1: found' $hlog) -ge 2 ]"
+wait_guest_log httpd "address $ip3/24 from the toolstack" 30
+wait_until 60 "ping $ip3" ping -c 1 -W 1 $ip3
+body=$(curl -sS --max-time 10 http://$ip3/) || fail "curl http://$ip3/ failed"
+grep -q 'Hello from keel' <<<"$body" || fail "curl $ip3: unexpected page"
+pass "xl network-attach after the detach: vif 1 again, a new interface at $ip3 answers ping and HTTP"
 xl_destroy httpd
 
 # ---- kvstore: xl block-attach / block-detach of a second disk, then of its own disk

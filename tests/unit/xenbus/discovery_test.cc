@@ -26,11 +26,21 @@ using S = XenbusState;
 std::string front_of(unsigned id) { return "device/vif/" + std::to_string(id); }
 std::string back_of(unsigned id) { return "/local/domain/0/backend/vif/7/" + std::to_string(id); }
 
+/// Set: every Stub's handshake fails (as with a backend that keeps refusing it).
+bool g_fail_configure = false;
+
 /// A driver with a control path only.
 class Stub final : public RingRefFrontend {
 public:
     Stub(xen::XenStore& xs, const XenbusNode& node, xen::GrantTable& grants, xenbus::Platform& platform)
-        : RingRefFrontend("stub", xs, node, grants, platform, {.reconnect_delay_ns = ms(10)}) {}
+        : RingRefFrontend("stub", xs, node, grants, platform,
+                          {.reconnect_delay_ns = ms(10), .max_reconnect_delay_ns = ms(10), .max_connect_failures = 3}) {}
+
+protected:
+    Task<Result<void>> configure(XenbusConfig& cfg) override {
+        if (g_fail_configure) co_return Error::bad_input;
+        co_return co_await RingRefFrontend::configure(cfg);
+    }
 };
 
 // Discovery's callbacks are plain functions: they reach the test through these.
@@ -50,6 +60,7 @@ protected:
         g_grants = &grants;
     }
     ~DiscoveryTest() override {
+        g_fail_configure = false;
         watcher.reset();
         for (auto& b : backends) b->disconnect();
         registered.clear();
@@ -196,6 +207,48 @@ TEST_F(DiscoveryTest, AnUnpluggedIdThatComesBackIsANewDevice) {
     EXPECT_FALSE(registered[0]->live());
     EXPECT_EQ(count_logged("stub: device/vif/0: found"), 2u);
     EXPECT_EQ(watcher->added(), 2u);
+}
+
+// The same, but the detach's removal and the attach's writes come before the next walk: the
+// id never vanishes from a listing. Its backend being online again tells the new attach from
+// the detach still under way (online = 0 until libxl removes the nodes).
+TEST_F(DiscoveryTest, AnIdDetachedAndAttachedAgainBetweenTwoWalksIsANewDevice) {
+    RingRefBackend& first = plug(0);
+    start();
+    ASSERT_TRUE(run_until([&] { return all_live(1); }));
+    d.set(back_of(0) + "/online", "0");
+    first.xenbus().set_state(S::closing);
+    ASSERT_TRUE(run_until([&] { return !registered[0]->supervising(); }));
+    // The detach is still under way: later events bring nothing up.
+    const std::uint64_t walks = watcher->walks();
+    d.set(front_of(0) + "/unrelated", "x");
+    ASSERT_TRUE(run_until([&] { return watcher->walks() > walks; }));
+    settle();
+    EXPECT_EQ(registered.size(), 1u) << "a device being detached was brought up again";
+    // The removal and the new attach, with no walk in between.
+    first.vanish();
+    d.remove(front_of(0));
+    plug(0);
+    d.set(back_of(0) + "/online", "1");
+    ASSERT_TRUE(run_until([&] { return registered.size() == 2 && registered[1]->live(); }))
+        << "the id attached again was not brought up";
+    EXPECT_FALSE(registered[0]->live());
+    EXPECT_EQ(watcher->added(), 2u);
+}
+
+// A device whose backend kept breaking the protocol (the supervisor gave up) is not brought up
+// again by later events while it stays listed.
+TEST_F(DiscoveryTest, ADeviceGivenUpOnIsNotBroughtUpAgain) {
+    g_fail_configure = true;
+    plug(0);
+    start();
+    ASSERT_TRUE(run_until([&] { return registered.size() == 1 && registered[0]->given_up(); }));
+    const std::uint64_t walks = watcher->walks();
+    d.set(front_of(0) + "/unrelated", "x");
+    ASSERT_TRUE(run_until([&] { return watcher->walks() > walks; }));
+    settle();
+    EXPECT_EQ(registered.size(), 1u) << "a device given up on was brought up again";
+    EXPECT_EQ(watcher->added(), 1u);
 }
 
 // After a resume in a new domain xenstored knows no watch of the old connection;

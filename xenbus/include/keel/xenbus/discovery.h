@@ -17,7 +17,9 @@
 // device's supervisor closing it and finding it gone (frontend.h); the driver object stays
 // registered (registries never shrink: callers keep pointers) with its link down and its calls
 // failing with Error::closed. An id that comes back after that (a later attach may be given the
-// same id) is a new device: a new driver object, registered next to the dead one.
+// same id) is a new device: a new driver object, registered next to the dead one. It comes back
+// when a walk saw it gone, or when its backend is online again (a detach and an attach between
+// two walks; while libxl's detach is still removing the nodes, the backend's online is 0).
 //
 // The watch is registered again by XenStore::reconnect() after a resume in a new domain;
 // xenstored then fires it once and the walk finds nothing new.
@@ -110,8 +112,16 @@ private:
     /// the devices it brought up in `boot` (at most max_devices), for the first-connect wait.
     Task<std::size_t> walk(Frontend** boot);
     Task<Frontend*> bring_up(std::uint32_t id, xen::GrantTable& grants);
+    /// A detached id still listed: is it a new attach (its backend online), not the detach
+    /// itself still removing the nodes?
+    Task<bool> attached_again(std::uint32_t id);
     Known* find(std::uint32_t id);
     static bool stopped(const Known& k) { return k.device == nullptr || !k.device->supervising(); }
+    /// Unplugged: its supervisor stopped on its own (device gone or backend offline), not
+    /// because it gave up on a hostile backend (that one is not brought up again unasked).
+    static bool detached(const Known& k) {
+        return k.device != nullptr && !k.device->supervising() && !k.device->given_up();
+    }
 
     Discovery what_;
     xen::XenStore& xs_;
