@@ -47,8 +47,10 @@ endfunction()
 
 # keel_add_service(NAME SOURCES <files> [MEMORY <MiB>] [CMDLINE <string>] [LIBS <app libraries>]
 #                  [XL <extra xl config lines>...])
-# Produces ${CMAKE_CURRENT_BINARY_DIR}/NAME.xen (PVH ELF, symbols kept, with a symbol table
-# built in for backtraces), NAME.xl (ready xl config) and NAME.map (symbols for xenctx).
+# Produces ${CMAKE_CURRENT_BINARY_DIR}/NAME.xen (PVH and PV ELF, symbols kept, with a symbol
+# table built in for backtraces), NAME.xl (ready xl config, type = "pvh"), NAME-pv.xl (the same
+# image and settings as a classic PV guest named NAME-pv; docs/pv.md says how far PV boots) and
+# NAME.map (symbols for xenctx).
 # LIBS: the app libraries the service uses (keel::net, keel::blkfront, ...); what they depend
 # on comes with them.
 function(keel_add_service name)
@@ -124,5 +126,11 @@ function(keel_add_service name)
     set(KEEL_XL_MEMORY ${A_MEMORY})
     set(KEEL_XL_CMDLINE "${A_CMDLINE}")
     list(JOIN A_XL "\n" KEEL_XL_EXTRA)
+    set(KEEL_XL_TYPE pvh)
     configure_file(${here}/service.xl.in ${CMAKE_CURRENT_BINARY_DIR}/${name}.xl @ONLY)
+    # The same image as a classic PV guest (docs/pv.md: how far PV boots today), named NAME-pv
+    # so that both can run side by side.
+    set(KEEL_XL_NAME ${name}-pv)
+    set(KEEL_XL_TYPE pv)
+    configure_file(${here}/service.xl.in ${CMAKE_CURRENT_BINARY_DIR}/${name}-pv.xl @ONLY)
 endfunction()

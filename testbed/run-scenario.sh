@@ -9,7 +9,8 @@
 # the staging directory of /scenario as its argument (to build guest images at pack time).
 # --apps DIR: every DIR/NAME/NAME.xen with DIR/NAME/NAME.xl is shipped as /scenario/apps/NAME.xen
 #   and /scenario/apps/NAME.xl, the latter's `kernel = ...` pointing at /scenario/apps/NAME.xen
-#   (and NAME.map, the symbols for xenctx, if there is one).
+#   (and NAME-pv.xl, the classic PV config, the same way; and NAME.map, the symbols for xenctx,
+#   if there is one).
 # --file PATH: PATH is shipped as /scenario/BASENAME, mode kept (repeatable): a dom0 program the
 #   build made (tools/), which run.sh then uses from there.
 # --logs DIR: serial.log (everything QEMU printed), serial-timed.log (the same, each line with
@@ -134,8 +135,12 @@ if [ -n "$APPS" ]; then
         fi
         cp "$d/$app.xen" "$STAGE/apps/$app.xen"
         [ ! -f "$d/$app.map" ] || cp "$d/$app.map" "$STAGE/apps/$app.map"  # for xenctx -s
-        sed -E "s|^[[:space:]]*kernel[[:space:]]*=.*|kernel = \"/scenario/apps/$app.xen\"|" \
-            "$d/$app.xl" >"$STAGE/apps/$app.xl"
+        # NAME-pv.xl (keel_add_service): the same image as a classic PV guest.
+        for xl in "$app" "$app-pv"; do
+            [ -f "$d/$xl.xl" ] || continue
+            sed -E "s|^[[:space:]]*kernel[[:space:]]*=.*|kernel = \"/scenario/apps/$app.xen\"|" \
+                "$d/$xl.xl" >"$STAGE/apps/$xl.xl"
+        done
         napps=$((napps + 1))
     done
 fi

@@ -2,7 +2,8 @@
 # The SDK (README, "Build a service outside the tree"), from a finished build: `cmake --install`
 # into WORK/prefix; examples/outside-service configured and built against it in
 # WORK/apps/greeter (the nested scenario sdk boots that image: --apps WORK/apps); its image is a
-# PVH ELF and its xl config names it; and apps/hello built against the package loads the same
+# PVH ELF with the PV notes too, and its xl configs (greeter.xl, greeter-pv.xl) name it; and
+# apps/hello built against the package loads the same
 # bytes as the tree's own hello.xen (the installed objects are the tree's, every one of them).
 #   sdk_test.sh ROOT BUILD WORK [-DVAR=VALUE... for the outside builds]
 set -euo pipefail
@@ -39,6 +40,13 @@ grep -qx "kernel = \"$image\"" "$app/greeter.xl" || fail "greeter.xl does not na
 grep -qx 'name = "greeter"' "$app/greeter.xl" || fail "greeter.xl has no name = \"greeter\""
 grep -qx 'type = "pvh"' "$app/greeter.xl" || fail "greeter.xl is not type = \"pvh\""
 grep -q '^vif = ' "$app/greeter.xl" || fail "greeter.xl lost its XL line (vif)"
+# The same image as a classic PV guest (docs/pv.md): greeter-pv.xl and the PV loader's notes.
+grep -qx "kernel = \"$image\"" "$app/greeter-pv.xl" || fail "greeter-pv.xl does not name $image"
+grep -qx 'name = "greeter-pv"' "$app/greeter-pv.xl" || fail "greeter-pv.xl has no name = \"greeter-pv\""
+grep -qx 'type = "pv"' "$app/greeter-pv.xl" || fail "greeter-pv.xl is not type = \"pv\""
+grep -q '^vif = ' "$app/greeter-pv.xl" || fail "greeter-pv.xl lost its XL line (vif)"
+grep -Eq '^ *Xen .*\(0x00000008\).*67 65 6e 65 72 69 63 00' <<<"$notes" ||
+    fail "greeter.xen has no XEN_ELFNOTE_LOADER \"generic\" note (the PV loader refuses it)"
 # keel::net brought netfront and lwIP with it.
 syms=$(nm "$image")
 grep -q ' tcp_input$' <<<"$syms" || fail "greeter.xen has no lwIP (keel::net's dependencies were not linked)"

@@ -5,9 +5,7 @@
  * boot stack. keel_boot maps start_info into these tables page by page as it reads it, then
  * loads the real tables (address_space.h). */
 
-#define XEN_ELFNOTE_PHYS32_ENTRY 18
-#define XEN_ELFNOTE_GUEST_OS      6
-#define XEN_ELFNOTE_XEN_VERSION   5
+#include "elfnote.h"
 
 #define CR0_PE  (1 << 0)
 #define CR0_WP  (1 << 16)
@@ -17,15 +15,6 @@
 #define EFER_LME (1 << 8)
 #define EFER_NXE (1 << 11)
 #define BOOT_PTS 8                  /* the image must end below 16 MiB (link.ld checks) */
-
-.macro elfnote type, desc_begin, desc_end
-    .balign 4
-    .long 4                       /* namesz: "Xen\0" */
-    .long \desc_end - \desc_begin
-    .long \type
-    .asciz "Xen"
-    .balign 4
-.endm
 
     .section .note.xen, "a"
     elfnote XEN_ELFNOTE_PHYS32_ENTRY, 1f, 2f

@@ -3,11 +3,15 @@
 // hvm_start_info, a memory map and a command line with any pointers and counts. The parser must
 // reject what is wrong with a reason and read nothing it did not ask for: every map() gets a
 // fresh heap copy of exactly the bytes asked for, so ASan catches a read past them.
+// The same memory is read as a classic PV bootstrap region too (pseudo-physical == virtual with
+// VIRT_BASE 0): a start_info_t, its p2m list and the pages it names, for parse_pv_start_info and
+// find_pv_console (seeds pv_*), with the image at a fixed place.
 #include <cstring>
 #include <memory>
 #include <vector>
 
 #include "fuzz_support.h"
+#include "keel/xen/pv_start_info.h"
 #include "keel/xen/start_info.h"
 
 namespace {
@@ -48,6 +52,49 @@ std::uint64_t take_u64(const std::uint8_t*& p, std::size_t& n) {
     return v;
 }
 
+// The PV parser over the same memory, and what it promises about what it accepted.
+void check_pv(const FuzzPhys& mem, std::uint64_t si_va) {
+    using keel::xen::PvBootInfo;
+    constexpr keel::xen::PvLayout layout{0x10000, 0x20000};  // the image, as the pv_* seeds place it
+    const char* why = nullptr;
+    auto console = keel::xen::find_pv_console(mem, si_va, layout, &why);
+    if (!console.ok()) CHECK(why != nullptr && why[0] != '\0');
+    why = nullptr;
+    auto r = keel::xen::parse_pv_start_info(mem, si_va, layout, &why);
+    if (!r.ok()) {
+        CHECK(why != nullptr && why[0] != '\0');
+        return;
+    }
+    const PvBootInfo& b = r.value();
+    CHECK(console.ok() && console.value().ring == b.console.ring &&
+          console.value().evtchn == b.console.evtchn);
+    CHECK(b.nr_pages >= 1 && b.nr_pages <= PvBootInfo::max_pages);
+    CHECK(b.cmdline_len < PvBootInfo::max_cmdline && b.cmdline[b.cmdline_len] == '\0');
+    CHECK(std::strlen(b.cmdline.data()) == b.cmdline_len);
+    const std::uint64_t ram = b.ram_bytes();
+    CHECK(b.start_info % 4096 == 0 && b.start_info >= layout.image_end && b.start_info + 4096 <= ram);
+    CHECK(b.console.ring == b.console_pfn * 4096 && b.console.ring >= layout.image_end &&
+          b.console.ring + 4096 <= ram);
+    CHECK(b.store_pfn * 4096 >= layout.image_end && (b.store_pfn + 1) * 4096 <= ram);
+    CHECK(b.store_pfn != b.console_pfn);
+    CHECK(b.console.evtchn != 0 && b.console.evtchn < PvBootInfo::max_evtchn);
+    CHECK(b.store_evtchn != 0 && b.store_evtchn < PvBootInfo::max_evtchn &&
+          b.store_evtchn != b.console.evtchn);
+    CHECK(b.shared_info_maddr != 0 && b.shared_info_maddr % 4096 == 0 && b.shared_info_maddr < (1ull << 52));
+    CHECK(b.nr_pt_frames >= 4 && b.nr_pt_frames <= 512 && b.pt_base >= layout.image_end &&
+          b.pt_base + b.nr_pt_frames * 4096 <= ram);
+    CHECK(b.module_len == 0 || (b.module >= layout.image_end && b.module + b.module_len <= ram));
+    // The p2m entries of the two rings are the mfns start_info named (the parser looked them up).
+    auto p2m = [&](std::uint64_t pfn) {
+        std::uint64_t mfn = 0;
+        const void* p = mem.map(b.mfn_list + pfn * 8, 8);
+        CHECK(p != nullptr);
+        std::memcpy(&mfn, p, 8);
+        return mfn;
+    };
+    CHECK(p2m(b.console_pfn) == b.console_mfn && p2m(b.store_pfn) == b.store_mfn);
+}
+
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
@@ -64,6 +111,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         size -= len;
     }
 
+    check_pv(mem, si_pa);
     const char* why = nullptr;
     auto r = keel::xen::parse_start_info(mem, si_pa, &why);
     if (!r.ok()) {

@@ -1,6 +1,7 @@
 // parse_start_info against hand-built start_info images in a fake guest-physical buffer.
 #include "keel/xen/start_info.h"
 
+
 #include <gtest/gtest.h>
 #include <xen/arch-x86/hvm/start_info.h>
 #include <xen/xen.h>
@@ -9,6 +10,8 @@
 #include <functional>
 #include <string>
 #include <vector>
+
+#include "refused.h"
 
 namespace keel::xen {
 namespace {
@@ -66,10 +69,7 @@ protected:
     }
     void expect_error(const char* text) {
         auto r = parse();
-        ASSERT_FALSE(r.ok());
-        EXPECT_EQ(r.error(), Error::bad_input);
-        ASSERT_NE(why, nullptr);
-        EXPECT_STREQ(why, text);
+        expect_refused(r, why, text);
     }
 
     FakePhys mem;

@@ -1,6 +1,7 @@
-// Hypercalls through the page Xen writes at keel_hypercall_page (one 32-byte stub per call,
-// installed through the MSR that CPUID leaf base+2 names). Guest-only: nothing above
-// platform-xen includes this file.
+// Hypercalls through the page Xen writes at keel_hypercall_page (one 32-byte stub per call): in
+// PVH installed through the MSR that CPUID leaf base+2 names; in classic PV filled by Xen when the
+// domain is built (XEN_ELFNOTE_HYPERCALL_PAGE), before the first instruction. Guest-only: nothing
+// above platform-xen includes this file.
 #pragma once
 
 #include "keel/xen/public.h"
