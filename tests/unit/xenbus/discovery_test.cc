@@ -93,6 +93,13 @@ protected:
         watcher->start();
         ASSERT_TRUE(run_until([&] { return discovered.is_set(); }));
     }
+    /// libxl's detach up to the removal of the nodes: the backend's online = 0, then Closing;
+    /// true once the device's supervisor stopped (registered[0] is the device).
+    bool detach(RingRefBackend& backend, unsigned id) {
+        d.set(back_of(id) + "/online", "0");
+        backend.xenbus().set_state(S::closing);
+        return run_until([&] { return !registered[0]->supervising(); });
+    }
     bool all_live(std::size_t n) {
         if (registered.size() != n) return false;
         return std::all_of(registered.begin(), registered.end(), [](auto& s) { return s->live(); });
@@ -195,9 +202,7 @@ TEST_F(DiscoveryTest, AnUnpluggedIdThatComesBackIsANewDevice) {
     RingRefBackend& first = plug(0);
     start();
     ASSERT_TRUE(run_until([&] { return all_live(1); }));
-    d.set(back_of(0) + "/online", "0");
-    first.xenbus().set_state(S::closing);
-    ASSERT_TRUE(run_until([&] { return !registered[0]->supervising(); }));
+    ASSERT_TRUE(detach(first, 0));
     first.vanish();
     d.remove(front_of(0));
     settle();
@@ -216,9 +221,7 @@ TEST_F(DiscoveryTest, AnIdDetachedAndAttachedAgainBetweenTwoWalksIsANewDevice) {
     RingRefBackend& first = plug(0);
     start();
     ASSERT_TRUE(run_until([&] { return all_live(1); }));
-    d.set(back_of(0) + "/online", "0");
-    first.xenbus().set_state(S::closing);
-    ASSERT_TRUE(run_until([&] { return !registered[0]->supervising(); }));
+    ASSERT_TRUE(detach(first, 0));
     // The detach is still under way: later events bring nothing up.
     const std::uint64_t walks = watcher->walks();
     d.set(front_of(0) + "/unrelated", "x");
