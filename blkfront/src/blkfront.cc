@@ -55,18 +55,29 @@ Blkfront::Blkfront(xen::XenStore& xs, const XenbusNode& node, xen::GrantTable& g
 Blkfront::~Blkfront() {
     shutdown();  // the supervisor stops, the connection is released without xenbus
     KASSERT(waiters_.empty());  // a call outlived its device: the owner's bug
-    // Grants kept for a backend since an earlier teardown get a last chance. A block with a
-    // page the backend still maps is never freed (it could still write it); the page's Grant
-    // leaks its reference as it goes (GrantTable::release_or_leak).
-    if (data_pool_.block && !still_held(data_, data_pool_)) {
-        platform_.free_pages(data_pool_.block, data_pool_.count);
-    }
-    if (indirect_pool_.block && !still_held(indirect_, indirect_pool_)) {
-        platform_.free_pages(indirect_pool_.block, indirect_pool_.count);
-    }
+    free_pools();
+}
+
+void Blkfront::free_pools() {
+    // Between connections only (the destructor, retire()). Grants kept for a backend since an
+    // earlier teardown get a last chance. A block with a page the backend still maps is never
+    // freed (it could still write it); the page's Grant leaks its reference as it goes
+    // (GrantTable::release_or_leak).
+    auto free_pool = [this](Page* pages, Pool& pool) {
+        if (!pool.block || still_held(pages, pool)) return;
+        platform_.free_pages(pool.block, pool.count);
+        pool.block = nullptr;
+        pool.free_count = 0;
+        for (std::uint16_t i = 0; i < pool.count; ++i) pages[i].page = nullptr;
+    };
+    free_pool(data_, data_pool_);
+    free_pool(indirect_, indirect_pool_);
     bool ring_held = false;
     for (xen::Grant& g : ring_grants_) ring_held = (g.valid() && !g.revoke()) || ring_held;
-    if (ring_pages_ && !ring_held) platform_.free_pages(ring_pages_, std::size_t{1} << ring_alloc_order_);
+    if (ring_pages_ && !ring_held) {
+        platform_.free_pages(ring_pages_, std::size_t{1} << ring_alloc_order_);
+        ring_pages_ = nullptr;
+    }
 }
 
 bool Blkfront::still_held(Page* pages, Pool& pool) {
@@ -443,13 +454,13 @@ void Blkfront::report_reset(const char* why) {
 // ---- registry --------------------------------------------------------------------------------
 
 namespace {
-Registry<Blkfront, max_devices> g_registry;
+Registry<Blkfront, max_attached> g_registry;
 }  // namespace
 
 std::span<Blkfront* const> blkfront_devices() { return g_registry.devices(); }
 
 Result<void> register_device(Blkfront& device) {
-    if (g_registry.devices().size() == max_devices) return Error::no_space;
+    if (g_registry.devices().size() == max_attached) return Error::no_space;
     TRY_VOID(block::add_device(device));
     return g_registry.add(device);
 }

@@ -128,13 +128,31 @@ Interface::~Interface() {
             break;
         }
     }
+    drop_queued();
+    delete netif_;
+    ready_.reset();
+}
+
+void Interface::drop_queued() {
     while (txq_count_ > 0) {
         pbuf_free(txq_[txq_head_]);
         txq_head_ = (txq_head_ + 1) % tx_queue_capacity;
         --txq_count_;
     }
-    delete netif_;
+}
+
+void Interface::shut() {
+    LwipCall call;
+    if (netif_dhcp_data(netif_) != nullptr) dhcp_stop(netif_);
+    netif_set_link_down(netif_);
+    netif_set_down(netif_);
+    // Aborts the connections bound to them (tcp_netif_ip_addr_changed).
+    netif_set_addr(netif_, IP4_ADDR_ANY4, IP4_ADDR_ANY4, IP4_ADDR_ANY4);
+    for (int i = 0; i < LWIP_IPV6_NUM_ADDRESSES; ++i) netif_ip6_addr_set_state(netif_, i, IP6_ADDR_INVALID);
+    netif_set_ip6_autoconfig_enabled(netif_, 0);
+    drop_queued();
     ready_.reset();
+    KLOG_INFO("net: %s: its device is gone; interface down, addresses dropped", name_);
 }
 
 Result<void> Interface::configure(const Config& cfg) {

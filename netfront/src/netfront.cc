@@ -49,17 +49,37 @@ Netfront::~Netfront() {
     on_link_ = nullptr;
     on_receive_ = nullptr;
     on_tx_ready_ = nullptr;
+    on_gone_ = nullptr;
     shutdown();  // the supervisor stops, the connection is released without xenbus
     KASSERT(rx_with_stack_ == 0);  // an RxBuffer outlived its device: the owner's bug
+    free_pools();
+}
+
+void Netfront::retire() {
+    free_pools();
+    if (on_gone_) on_gone_();
+}
+
+void Netfront::free_pools() {
+    // Between connections only (the destructor, retire(), the stack's last RxBuffer of a
+    // retired device). Memory the backend still maps is never freed (it could still write
+    // it): its grants and pages leak, once, with the device.
     reclaim_held();
-    // Memory the backend still maps is never freed (it could still write it): its grants and
-    // pages leak, once, with the device.
-    bool rx_held = false, tx_held = false;
+    bool rx_held = rx_with_stack_ > 0, tx_held = false;
     for (RxPage& p : rx_) rx_held = rx_held || p.state == RxState::held;
     for (TxPage& p : tx_) tx_held = tx_held || p.state == TxState::held;
-    if (rx_block_ && !rx_held) platform_.free_pages(rx_block_, options_.rx_buffers);
-    if (tx_block_ && !tx_held) platform_.free_pages(tx_block_, options_.tx_buffers);
+    if (rx_block_ && !rx_held) {
+        platform_.free_pages(rx_block_, options_.rx_buffers);
+        rx_block_ = nullptr;
+        for (RxPage& p : rx_) p.page = nullptr;
+    }
+    if (tx_block_ && !tx_held) {
+        platform_.free_pages(tx_block_, options_.tx_buffers);
+        tx_block_ = nullptr;
+        for (TxPage& p : tx_) p.page = nullptr;
+    }
     if (ring_pages_) platform_.free_pages(ring_pages_, 2);
+    ring_pages_ = nullptr;
 }
 
 // ---- init ----------------------------------------------------------------------------------
@@ -433,7 +453,7 @@ void Netfront::report_reset(const char* why) {
 // ---- registry --------------------------------------------------------------------------------
 
 namespace {
-Registry<Netfront, max_devices> g_registry;
+Registry<Netfront, max_attached> g_registry;
 }  // namespace
 
 std::span<Netfront* const> netfront_devices() { return g_registry.devices(); }

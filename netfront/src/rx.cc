@@ -332,6 +332,7 @@ void Netfront::release_rx(std::uint16_t i) {
     KASSERT(p.state == RxState::with_stack);
     --rx_with_stack_;
     free_rx_page(i);
+    if (rx_with_stack_ == 0 && retired()) free_pools();  // the pool waited for this buffer
 }
 
 void Netfront::refill_rx() {

@@ -137,6 +137,7 @@ public:
     void set_receive_handler(Function<void(FakeRxBuffer)> h) { on_rx_ = std::move(h); }
     void set_tx_ready_handler(Function<void()> h) { on_tx_ready_ = std::move(h); }
     void set_link_handler(Function<void(bool)> h) { on_link_ = std::move(h); }
+    void set_gone_handler(Function<void()> h) { on_gone_ = std::move(h); }
     bool link_up() const { return link_up_; }
     const FakeMac& mac() const { return mac_; }
     std::uint16_t mtu() const { return 1500; }
@@ -160,6 +161,11 @@ public:
     void set_link(bool up) {
         link_up_ = up;
         if (on_link_) on_link_(up);
+    }
+    /// As netfront after a detach: the link down, then the device gone for good.
+    void go_away() {
+        set_link(false);
+        if (on_gone_) on_gone_();
     }
     /// As netfront's reset: the frames on the wire are lost, the ring is empty again, and the
     /// tx-ready handler owes nothing for what was refused (it does not run).
@@ -247,6 +253,7 @@ private:
     Function<void(FakeRxBuffer)> on_rx_;
     Function<void()> on_tx_ready_;
     Function<void(bool)> on_link_;
+    Function<void()> on_gone_;
 };
 
 inline std::span<std::byte> FakeRxBuffer::segment(std::size_t i) const {

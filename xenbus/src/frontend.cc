@@ -63,6 +63,7 @@ Task<Result<void>> Frontend::backend_connected() { co_return Result<void>{}; }
 
 Task<Result<void>> Frontend::connect() {
     if (!initialised_) co_return Error::invalid_argument;
+    if (retired_) co_return Error::closed;  // its pages are gone
     if (connection_ || live_) co_return Error::busy;
     reset_wanted_ = false;
     Result<void> r =
@@ -161,6 +162,11 @@ void Frontend::stop_supervising() {
     supervising_ = false;
     resuming_ = false;
     answer_ready_waiters(Error::closed);
+    release_connection();  // already released on every path here; retire() relies on it
+    if (!retired_) {
+        retired_ = true;
+        retire();
+    }
 }
 
 void Frontend::answer_ready_waiters(Error e) {

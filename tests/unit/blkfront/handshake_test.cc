@@ -266,6 +266,27 @@ TEST_F(BlkfrontTest, TheSupervisorReconnectsAfterTheBackendCloses) {
     EXPECT_EQ(io(bf->read(0, buf)), Error::ok);
 }
 
+// xl block-detach: the device is retired and gives back its ring and pools (before, a detached
+// disk kept them for the guest's life); its calls fail with closed and it never connects again.
+TEST_F(BlkfrontTest, ADetachedDiskGivesBackItsPages) {
+    make();
+    bf->start();
+    ASSERT_TRUE(run_until([&] { return bf->connected(); }));
+    std::vector<std::byte> buf(4096);
+    EXPECT_EQ(io(bf->write(0, buf)), Error::ok);
+    EXPECT_GT(platform.pages_outstanding(), 0u);
+    d.set("/local/domain/0/backend/vbd/7/51712/online", "0");  // libxl's detach
+    bb.xenbus().set_state(S::closing);
+    ASSERT_TRUE(run_until([&] { return bf->retired(); }));
+    settle();
+    EXPECT_EQ(platform.pages_outstanding(), 0u);
+    EXPECT_EQ(io(bf->read(0, buf)), Error::closed);
+    auto again = run(bf->connect());
+    ASSERT_TRUE(again);
+    EXPECT_EQ(again->error(), Error::closed);
+    EXPECT_EQ(bb.connections(), 1);
+}
+
 TEST_F(BlkfrontTest, ABackendThatNeverConnectsTimesOut) {
     make();
     bb.xenbus().set_behaviour(FakeXenbusBackend::Behaviour::never_connect);

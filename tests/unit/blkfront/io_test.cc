@@ -459,7 +459,7 @@ TEST_F(BlkfrontTest, TwoDisksAtOnce) {
     std::vector<std::byte> back(4096);
     EXPECT_EQ(io(block::devices()[1]->read(0, back)), Error::ok);
     EXPECT_EQ(std::memcmp(back.data(), y.data(), 4096), 0);
-    for (std::size_t i = 2; i < blkfront::max_devices; ++i) ASSERT_TRUE(blkfront::register_device(*bf).ok());
+    for (std::size_t i = 2; i < blkfront::max_attached; ++i) ASSERT_TRUE(blkfront::register_device(*bf).ok());
     EXPECT_EQ(blkfront::register_device(*bf).error(), Error::no_space);
 
     // One disk going away leaves the other alone.

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include "fakes/fake_link.h"
+#include "fakes/fake_loop.h"
 
 namespace keel::net::test {
 namespace {
@@ -50,6 +51,37 @@ TEST_F(Interfaces, AnAddressInTheSubnetOfAnExistingInterfaceIsRefused) {
     EXPECT_TRUE(check_no_overlap(v4("192.168.0.2", 24)).ok());
     clear_interfaces();
     EXPECT_TRUE(check_no_overlap(v4("10.0.0.1", 24)).ok()) << "no interfaces, nothing to take";
+}
+
+// xl network-detach: the vif's device is gone for good. Its interface stays listed (services
+// may hold it) but is shut: down, no address, its connections aborted; so a vif attached next
+// may take the same subnet (before, the dead interface kept its address, and a re-attach with
+// the same ip= was left without one).
+TEST_F(Interfaces, AnInterfaceWhoseDeviceIsGoneDropsItsAddresses) {
+    clear_interfaces();
+    ASSERT_TRUE(add_interface(a()).ok());
+    Connected c;
+    connect_pair(7100, c);
+    keel::test::CaptureSink sink;
+    set_log_sink(&sink);
+    dev_a.go_away();
+    set_log_sink(nullptr);
+    EXPECT_FALSE(a().ipv4().has_value());
+    IpAddr v6[4];
+    EXPECT_EQ(a().ipv6_addresses(v6), 0u);
+    EXPECT_TRUE(check_no_overlap(Ipv4Static{.address = addr_a, .prefix = 24, .gateway = IpAddr{}}).ok())
+        << "the gone interface still holds its subnet";
+    std::byte buf[8];
+    auto r = run([](TcpStream& st, std::span<std::byte> b) -> Task<Result<std::size_t>> {
+        co_return co_await st.read(b);
+    }(c.client, buf));
+    ASSERT_TRUE(r) << "a connection over the gone interface is still open";
+    EXPECT_EQ(r->error(), Error::closed);
+    bool logged = false;
+    for (const auto& line : sink.lines) logged = logged || line.find("its device is gone") < line.size();
+    EXPECT_TRUE(logged);
+    EXPECT_EQ(interfaces().size(), 1u);
+    clear_interfaces();
 }
 
 TEST(ToolstackConfig, TheFirstAddressBecomesAStaticSlash24WithoutGateway) {

@@ -311,6 +311,34 @@ TEST_F(NetfrontTest, SupervisorStopsWhenTheDeviceIsRemoved) {
     EXPECT_FALSE(nf->link_up());
 }
 
+// xl network-detach: the device is retired and gives back its 514 pages (before, a detached vif
+// kept them for the guest's life: 2 MiB per detach at full rings). The rx pool waits for the
+// frame the stack still holds.
+TEST_F(NetfrontTest, ADetachedDeviceGivesBackItsPagesOnceTheStackLetsGo) {
+    make();
+    collect();
+    nf->start();
+    ASSERT_TRUE(run_until([&] { return nf->link_up(); }));
+    nb.inject(make_frame(200, 7));
+    pump_data();
+    ASSERT_EQ(rx.size(), 1u);
+    EXPECT_EQ(platform.pages_outstanding(), 2u + 256 + 256);
+    d.set(std::string(FakeNetback::vif_back) + "/online", "0");  // libxl's detach
+    nb.xenbus().set_state(S::closing);
+    ASSERT_TRUE(run_until([&] { return nf->retired(); }));
+    settle();
+    EXPECT_FALSE(nf->supervising());
+    EXPECT_EQ(platform.pages_outstanding(), 256u) << "the rx pool, one of whose pages the stack holds";
+    rx.clear();  // the stack lets go of the frame
+    EXPECT_EQ(platform.pages_outstanding(), 0u);
+    auto again = run(nf->connect());
+    ASSERT_TRUE(again);
+    EXPECT_EQ(again->error(), Error::closed) << "a retired device has no pages to connect with";
+    const auto f = make_frame(60, 8);
+    const std::span<const std::byte> parts[] = {std::span<const std::byte>(f)};
+    EXPECT_EQ(nf->transmit(parts).error(), Error::closed);
+}
+
 TEST_F(NetfrontTest, SupervisorGivesUpAfterRepeatedFailures) {
     BackendFeatures f;
     f.rx_copy = false;
@@ -319,6 +347,8 @@ TEST_F(NetfrontTest, SupervisorGivesUpAfterRepeatedFailures) {
     make(f, o);
     nf->start();
     ASSERT_TRUE(run_until([&] { return logged("giving up after 3 failed handshakes"); }));
+    EXPECT_TRUE(nf->retired());
+    EXPECT_EQ(platform.pages_outstanding(), 0u) << "a device given up on keeps no pages";
 }
 
 }  // namespace

@@ -458,8 +458,9 @@ TEST_F(NetfrontTest, ABackendKeepingTheRingsPinsABoundedNumberOfThem) {
     EXPECT_EQ(s.resets, netfront::Netfront::max_held_rings);
     EXPECT_EQ(s.held_pages, 2 * netfront::Netfront::max_held_rings);
     EXPECT_EQ(s.given_up, 1u);
-    EXPECT_EQ(platform.pages_outstanding(), pages + 2 * netfront::Netfront::max_held_rings - 2)
-        << "a fresh pair per held one, the last connection's pair held too";
+    EXPECT_GT(pages, 2 * netfront::Netfront::max_held_rings);
+    EXPECT_EQ(platform.pages_outstanding(), 2 * netfront::Netfront::max_held_rings)
+        << "given up: the pools are given back, only the ring pairs the backend maps stay";
     EXPECT_EQ(grants.stats().leaked, 0u);
     EXPECT_TRUE(logged("old ring pairs; not connecting"));
     EXPECT_TRUE(logged("giving up after 3 failed handshakes"));

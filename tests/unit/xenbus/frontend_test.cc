@@ -34,7 +34,7 @@ public:
 
     std::vector<std::uint64_t> attempts;  ///< loop time of every configure()
     int fail_configures = 0;              ///< the next n configure() calls fail with Error::io
-    int lives = 0, downs = 0, releases = 0;
+    int lives = 0, downs = 0, releases = 0, retires = 0;
 
 private:
     Task<Result<void>> configure(XenbusConfig& cfg) override {
@@ -50,6 +50,10 @@ private:
     void release() override {
         ++releases;
         RingRefFrontend::release();
+    }
+    void retire() override {
+        EXPECT_FALSE(has_connection()) << "retired with its connection still set up";
+        ++retires;
     }
 };
 
@@ -218,6 +222,7 @@ TEST_F(FrontendTest, StopsWhenTheDeviceIsRemoved) {
     ASSERT_TRUE(run_until([&] { return !p.supervising(); }));
     EXPECT_TRUE(logged("device gone"));
     EXPECT_EQ(p.connects(), 1u);
+    EXPECT_EQ(p.retires, 1);
 }
 
 // xl network-detach / xl block-detach as libxl runs them: the backend's `online` goes to 0 and
@@ -238,6 +243,11 @@ TEST_F(FrontendTest, ADeviceTheToolstackDetachesIsClosedAndNotReconnected) {
     EXPECT_EQ(backend.xenbus().frontend_history(),
               (XenbusHistory{S::initialising, S::initialised, S::connected, S::closing, S::closed}));
     EXPECT_EQ(backend.xenbus().state(), S::closed);
+    EXPECT_EQ(p.retires, 1) << "the driver was not told to give back its pages";
+    EXPECT_TRUE(p.retired());
+    auto again = run(p.connect());
+    ASSERT_TRUE(again);
+    EXPECT_EQ(again->error(), Error::closed);
 }
 
 // A task waiting for the device to become ready is answered when the supervisor gives up (and a
@@ -252,6 +262,7 @@ TEST_F(FrontendTest, ReadyWaitersGetAnErrorWhenTheDeviceIsGivenUp) {
     ASSERT_TRUE(run_until([&] { return waited.has_value(); }));
     EXPECT_TRUE(p.given_up());
     EXPECT_EQ(waited->error(), Error::closed);
+    EXPECT_EQ(p.retires, 1);
     auto later = run(ready_within(p, s(60)));
     ASSERT_TRUE(later);
     EXPECT_EQ(later->error(), Error::closed);
@@ -319,6 +330,7 @@ TEST_F(FrontendTest, AResetStormIsGivenUpWithOneLine) {
     EXPECT_TRUE(p.given_up());
     EXPECT_EQ(p.resets(), 5u);
     EXPECT_EQ(p.connects(), 5u) << "not connected again";
+    EXPECT_EQ(p.retires, 1);
     EXPECT_TRUE(logged("probe: device/vif/3: giving up on the device: 5 resets within 60 s"));
 }
 

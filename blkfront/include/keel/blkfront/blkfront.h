@@ -259,6 +259,9 @@ private:
     /// The data path stops: fail what is in flight and what waits with `why`.
     void go_down(Error why) override;
     void release() override;
+    /// Detached or given up: free the pools and the ring, except pages the backend still maps.
+    void retire() override { free_pools(); }
+    void free_pools();
     bool drain_step() override;
     void report_reset(const char* why) override;
     Result<void> setup_connection();
@@ -356,8 +359,10 @@ private:
 /// block::discovered() is set; the devices live forever. block::devices() is the same list as
 /// block::Device pointers.
 std::span<Blkfront* const> blkfront_devices();
+using xenbus::max_attached;
 using xenbus::max_devices;
-/// For the discovery code: add a device (Error::no_space beyond max_devices).
+/// For the discovery code: add a device (Error::no_space beyond max_attached, detached ones
+/// included).
 Result<void> register_device(Blkfront& device);
 /// Forget every registered device and clear block::discovered() (tests).
 void clear_devices();

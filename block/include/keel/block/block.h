@@ -54,15 +54,17 @@ public:
     virtual Task<Result<void>> discard(std::uint64_t sector, std::uint64_t count) = 0;
 };
 
-/// The disks the guest found at boot (blkfront: device/vbd/*, in xenstore order). Complete once
-/// discovered() is set; the devices live forever. An image gets disks by linking a driver that
+/// The disks the guest found at boot (blkfront: device/vbd/*, in xenstore order), then those
+/// hot-plugged. Complete once discovered() is set; the devices live forever (a detached one
+/// stays, its calls failing with Error::closed). An image gets disks by linking a driver that
 /// adds them: keel_add_service(... LIBS keel_blkfront).
 std::span<Device* const> devices();
 /// Set once boot-time discovery has finished (with or without disks).
 Event& discovered();
 
-/// For drivers: make `device` one of devices() (Error::no_space beyond max_devices).
-inline constexpr std::size_t max_devices = 8;
+/// For drivers: make `device` one of devices() (Error::no_space beyond max_devices, detached
+/// ones included: blkfront takes as many over the guest's life, xenbus::max_attached).
+inline constexpr std::size_t max_devices = 32;
 Result<void> add_device(Device& device);
 /// Forget every device and clear discovered() (tests).
 void clear_devices();

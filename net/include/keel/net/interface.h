@@ -117,6 +117,11 @@ public:
     void input_copy(std::span<const std::span<const std::byte>> segments, bool checksum_ok);
     /// The link came up or went down (lwIP stops sending while it is down).
     void set_link(bool up);
+    /// The device is gone for good (a detached vif): DHCP stops, the interface and its link go
+    /// down, its addresses are dropped (connections using them are aborted; ipv4() turns
+    /// nullopt, so a new vif may take the same subnet) and queued frames are freed. The netif
+    /// stays (services may keep the Interface). One log line.
+    void shut();
     /// The link has room again: send the queued frames.
     void tx_ready();
     /// Frames waiting for room on the link.
@@ -127,6 +132,8 @@ private:
     friend void detail::flush_output();
 
     void deliver(struct pbuf* p, bool checksum_ok);
+    /// Free the frames waiting for room on the link.
+    void drop_queued();
     /// Hand queued frames to the link until it is full or the queue empty.
     void pump();
     /// The frames at the head of the queue that form one super-segment (one frame: send the

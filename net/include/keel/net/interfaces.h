@@ -26,8 +26,9 @@
 
 namespace keel::net {
 
-/// The most interfaces the stack takes (netfront takes at most 8 vifs).
-inline constexpr std::size_t max_interfaces = 8;
+/// The most interfaces the stack takes over the guest's life, those of detached vifs included
+/// (netfront takes as many, xenbus::max_attached; at most 8 at once).
+inline constexpr std::size_t max_interfaces = 32;
 
 namespace detail {
 inline Registry<Interface, max_interfaces>& interface_registry() {

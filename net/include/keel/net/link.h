@@ -56,11 +56,13 @@ public:
         dev_.set_receive_handler([this](RxBuffer b) { receive(std::move(b)); });
         dev_.set_tx_ready_handler([this] { iface_.tx_ready(); });
         dev_.set_link_handler([this](bool up) { iface_.set_link(up); });
+        if constexpr (can_go) dev_.set_gone_handler([this] { iface_.shut(); });
     }
     ~DeviceLink() {
         dev_.set_receive_handler(nullptr);
         dev_.set_tx_ready_handler(nullptr);
         dev_.set_link_handler(nullptr);
+        if constexpr (can_go) dev_.set_gone_handler(nullptr);
     }
     DeviceLink(const DeviceLink&) = delete;
     DeviceLink& operator=(const DeviceLink&) = delete;
@@ -72,6 +74,8 @@ public:
     std::size_t rx_held() const { return Slots - pool_.free; }
 
 private:
+    /// A device that can go away for good (a detached vif) says so: the interface is shut.
+    static constexpr bool can_go = requires(Device& d) { d.set_gone_handler(nullptr); };
     struct Pool;
     /// One segment of a received frame under a custom pbuf. The frame's first slot also holds
     /// the device's buffer and counts the frame's segments still alive.

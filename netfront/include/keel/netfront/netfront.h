@@ -273,6 +273,10 @@ public:
     /// (disconnect, reset). From the supervisor or from an event handler; it must not replace
     /// itself from inside. Not called from the destructor.
     void set_link_handler(Function<void(bool up)> handler);
+    /// Runs once, from the supervisor, when the device is gone for good (detached, removed,
+    /// or given up on; Frontend::retired()): its link stays down. Not called from the
+    /// destructor.
+    void set_gone_handler(Function<void()> handler) { on_gone_ = std::move(handler); }
 
     Stats stats() const;
 
@@ -325,6 +329,10 @@ private:
     void go_live() override;
     void go_down(Error why) override;
     void release() override;
+    /// Detached or given up: free the pools and the rings, except pages the backend still
+    /// maps; the rx pool waits for the stack's last RxBuffer (release_rx()).
+    void retire() override;
+    void free_pools();
     void watchdog() override { check_rx(); }
     void report_reset(const char* why) override;
     Task<Result<void>> read_features();
@@ -418,6 +426,7 @@ private:
     Function<void()> on_tx_ready_;
     std::uint32_t tx_ready_generation_ = 0;
     Function<void(bool)> on_link_;
+    Function<void()> on_gone_;
 
     Stats stats_{};
 };
@@ -425,14 +434,16 @@ private:
 /// Devices the guest found and initialised, in the order found: at boot in xenstore order
 /// (device/vif/<id>), then hot-plugged ones (`xl network-attach`), for the net layer. Valid
 /// after netfront_discovered() is set; the devices live forever (a detached one stays, its
-/// link down).
+/// link down and its pages given back: Frontend::retired()).
 std::span<Netfront* const> netfront_devices();
 /// Set once boot-time discovery has finished (with or without devices).
 Event& netfront_discovered();
 /// Guest only (netfront/guest/init.cc): set each time a device was added, at boot or
 /// hot-plugged; its one waiter (the net layer) resets it and looks at netfront_devices() again.
 Event& netfront_added();
-/// For the discovery code: add a device (Error::no_space beyond max_devices).
+/// For the discovery code: add a device (Error::no_space beyond max_attached, detached ones
+/// included).
+using xenbus::max_attached;
 using xenbus::max_devices;
 Result<void> register_device(Netfront& device);
 /// Forget every registered device (tests).

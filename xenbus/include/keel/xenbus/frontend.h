@@ -34,8 +34,10 @@
 // the same init() and start(); an unplug is the supervisor, after the backend closed, finding
 // the device node gone or the backend's `online` node 0 (libxl's detach sets it before asking
 // the backend to close and removes the nodes only once it is Closed): it stops there, the
-// device Closed, and does not reconnect. Drivers must therefore keep everything
-// connection-specific in configure()/release() and everything device-specific in prepare().
+// device Closed, and does not reconnect. A device stopped for good (gone, detached or given
+// up) is retire()d: the driver gives back its pages, and only its object stays. Drivers must
+// therefore keep everything connection-specific in configure()/release() and everything
+// device-specific in prepare() (undone by retire()).
 //
 // Context: event loop only; hooks run from the supervisor's Task or from connect()/close().
 #pragma once
@@ -77,8 +79,14 @@ struct FrontendOptions {
     XenbusDevice::Options xenbus{};
 };
 
-/// The most devices of one class a guest takes (discovery logs and leaves alone the rest).
+/// The most devices of one class a guest takes at once (discovery logs and leaves alone the
+/// rest).
 inline constexpr std::size_t max_devices = 8;
+/// The most devices of one class a guest takes over its life, detached ones included: a
+/// detached device keeps its object (services keep pointers to it; netfront's is about 21 KiB,
+/// blkfront's 64 KiB) but gives back its pages (retire()), and stays in its class's registry
+/// with its counters. Hot-plug beyond it is refused with a line.
+inline constexpr std::size_t max_attached = 32;
 
 class Frontend {
 public:
@@ -133,6 +141,9 @@ public:
     std::uint64_t resets() const { return resets_; }
     /// The supervisor gave up on the device (failed handshakes or a reset storm).
     bool given_up() const { return given_up_; }
+    /// The supervisor stopped for good (the device is gone or detached, or given up) and the
+    /// driver gave back its pages (retire()): connect() fails with Error::closed from now on.
+    bool retired() const { return retired_; }
     /// From a resume in a new domain until the data path runs again (or the supervisor stops):
     /// a driver's calls wait for the connection (wait_ready) instead of failing, and those the
     /// resume stopped (go_down(Error::again)) are issued again.
@@ -170,6 +181,11 @@ protected:
     /// The connection is over (the backend let go, or is gone): close channels, revoke grants
     /// (a grant still in use is leaked, never reused), detach the rings.
     virtual void release() = 0;
+    /// Once, when the supervisor stops for good (the device is gone or detached, or it gave up
+    /// on it), after the connection was released: free what prepare() allocated, except pages
+    /// the backend still maps (they leak, never reused). The object itself stays (callers keep
+    /// pointers); its calls fail. Default: nothing.
+    virtual void retire() {}
     /// Every FrontendOptions::watchdog_ns while connected (supervised only).
     virtual void watchdog() {}
     /// drain_all_before_suspend(): if requests are in flight, wait (bounded, a second at most)
@@ -221,7 +237,8 @@ private:
     /// One more reset: true if that makes max_resets within reset_window_ns.
     bool reset_storm();
     void give_up();
-    /// The supervisor stops for good (gave up, device gone): the ready waiters are answered.
+    /// The supervisor stops for good (gave up, device gone): the ready waiters are answered,
+    /// the connection released and the driver retire()d.
     void stop_supervising();
     void answer_ready_waiters(Error e);
 
@@ -235,6 +252,7 @@ private:
     bool healthy_ = false;       ///< a good response arrived on this connection
     bool down_pending_ = false;  ///< request_reset() stopped the data path; go_down() not run yet
     bool given_up_ = false;
+    bool retired_ = false;
     bool resuming_ = false;  ///< resumed in a new domain, not live again yet
     Error down_why_ = Error::closed;
     unsigned window_resets_ = 0;        ///< resets since window_start_
