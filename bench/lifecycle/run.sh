@@ -28,11 +28,12 @@ answers() { wait_until "$2" "$1 answers" bash -c "[ \"\$(curl -s -o /dev/null -w
 
 # cycle SYSTEM NAME IP: REPS times save + restore, then REPS migrations.
 cycle() {
-    local sys=$1 name=$2 ip=$3 t0 save=() restore=() back=() migrate=() pause=() failed=() out i
+    local sys=$1 name=$2 ip=$3 t0 save=() size=() restore=() back=() migrate=() pause=() failed=() out i
     for i in $(seq "$REPS"); do
         t0=$(now_ms)
         out=$(xl save "$name" /var/tmp/bench.save 2>&1) || { echo "$out" | tail -n 5; fail "$sys: xl save failed"; }
         save+=("$(elapsed "$t0")")
+        size+=("$(( $(stat -c %s /var/tmp/bench.save) / 1048576 ))")
         t0=$(now_ms)
         out=$(xl restore /var/tmp/bench.save 2>&1) || { echo "$out" | tail -n 5; fail "$sys: xl restore failed"; }
         restore+=("$(elapsed "$t0")")
@@ -56,6 +57,7 @@ cycle() {
         failed+=("$f")
     done
     rows xl_save_ms "$sys" "${save[@]}"
+    rows save_file_mib "$sys" "${size[@]}"
     rows xl_restore_ms "$sys" "${restore[@]}"
     rows restore_to_answer_ms "$sys" "${back[@]}"
     rows xl_migrate_ms "$sys" "${migrate[@]}"
