@@ -142,7 +142,12 @@ void Interface::drop_queued() {
 }
 
 void Interface::shut() {
+    if (gone_) return;
     LwipCall call;
+    gone_ = true;
+    configured_ = false;  // on_status_change() stays quiet: the line below says it all
+    had_ipv4_ = false;
+    ipv6_logged_ = 0;
     if (netif_dhcp_data(netif_) != nullptr) dhcp_stop(netif_);
     netif_set_link_down(netif_);
     netif_set_down(netif_);
@@ -150,12 +155,22 @@ void Interface::shut() {
     netif_set_addr(netif_, IP4_ADDR_ANY4, IP4_ADDR_ANY4, IP4_ADDR_ANY4);
     for (int i = 0; i < LWIP_IPV6_NUM_ADDRESSES; ++i) netif_ip6_addr_set_state(netif_, i, IP6_ADDR_INVALID);
     netif_set_ip6_autoconfig_enabled(netif_, 0);
+    if (netif_default == netif_) {
+        // lwIP routes what matches no subnet through the default netif, and drops it when that
+        // one is down: hand the default to another interface that is up.
+        struct netif* next = nullptr;
+        for (Interface* i = detail::g_interfaces; i != nullptr && next == nullptr; i = i->next_) {
+            if (i != this && !i->gone_ && netif_is_up(i->netif_)) next = i->netif_;
+        }
+        netif_set_default(next);
+    }
     drop_queued();
     ready_.reset();
     KLOG_INFO("net: %s: its device is gone; interface down, addresses dropped", name_);
 }
 
 Result<void> Interface::configure(const Config& cfg) {
+    if (gone_) return Error::closed;
     LwipCall call;
     config_ = cfg;
     configured_ = true;
@@ -167,7 +182,7 @@ Result<void> Interface::configure(const Config& cfg) {
         netif_set_addr(netif_, &addr, &mask, &gw);
     }
     netif_set_up(netif_);
-    if (netif_default == nullptr) netif_set_default(netif_);
+    if (netif_default == nullptr || !netif_is_up(netif_default)) netif_set_default(netif_);
     if (cfg.dns) {
         const ip_addr_t dns = detail::to_lwip(*cfg.dns);
         dns_setserver(0, &dns);
@@ -232,6 +247,8 @@ void Interface::on_status_change() {
         }
     }
 }
+
+bool Interface::is_default() const { return netif_default == netif_; }
 
 std::optional<Ipv4Static> Interface::ipv4() const {
     const ip4_addr_t* a = netif_ip4_addr(netif_);
@@ -300,6 +317,7 @@ void Interface::input_copy(std::span<const std::span<const std::byte>> segments,
 }
 
 void Interface::set_link(bool up) {
+    if (up && gone_) return;  // the device is gone for good
     LwipCall call;  // its end flushes the queue
     if (up) {
         // A link that comes back (netfront after a reset) starts with an empty ring and owes

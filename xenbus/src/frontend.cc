@@ -163,6 +163,7 @@ void Frontend::stop_supervising() {
     resuming_ = false;
     answer_ready_waiters(Error::closed);
     release_connection();  // already released on every path here; retire() relies on it
+    dev_.stop_watching();
     if (!retired_) {
         retired_ = true;
         retire();

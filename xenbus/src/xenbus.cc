@@ -382,6 +382,11 @@ Result<bool> XenbusDevice::retarget(const XenbusNode& node) {
     return true;
 }
 
+void XenbusDevice::stop_watching() {
+    if (watching_) xs_.unwatch(watch_);
+    watching_ = false;
+}
+
 Result<void> XenbusDevice::forget_connection() {
     if (busy_ || (shutdown_.valid() && !shutdown_.done())) return Error::busy;
     if (watching_) xs_.unwatch(watch_);

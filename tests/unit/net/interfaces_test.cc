@@ -60,6 +60,9 @@ TEST_F(Interfaces, AnAddressInTheSubnetOfAnExistingInterfaceIsRefused) {
 TEST_F(Interfaces, AnInterfaceWhoseDeviceIsGoneDropsItsAddresses) {
     clear_interfaces();
     ASSERT_TRUE(add_interface(a()).ok());
+    IpAddr v6[4];
+    ASSERT_TRUE(run_until([&] { return a().ipv6_addresses(v6) == 1; }, s(10)));  // link-local, DAD done
+    ASSERT_TRUE(a().is_default());
     Connected c;
     connect_pair(7100, c);
     keel::test::CaptureSink sink;
@@ -67,8 +70,14 @@ TEST_F(Interfaces, AnInterfaceWhoseDeviceIsGoneDropsItsAddresses) {
     dev_a.go_away();
     set_log_sink(nullptr);
     EXPECT_FALSE(a().ipv4().has_value());
-    IpAddr v6[4];
     EXPECT_EQ(a().ipv6_addresses(v6), 0u);
+    EXPECT_TRUE(b().is_default()) << "the default route stayed on the gone interface";
+    EXPECT_EQ(a().configure(config(addr_a)).error(), Error::closed) << "a gone interface took an address again";
+    EXPECT_FALSE(a().ipv4().has_value());
+    dev_a.set_link(true);
+    EXPECT_FALSE(a().ipv4().has_value());
+    run_until([] { return false; }, s(5));
+    EXPECT_EQ(a().ipv6_addresses(v6), 0u) << "IPv6 came back on the gone interface";
     EXPECT_TRUE(check_no_overlap(Ipv4Static{.address = addr_a, .prefix = 24, .gateway = IpAddr{}}).ok())
         << "the gone interface still holds its subnet";
     std::byte buf[8];
@@ -77,9 +86,11 @@ TEST_F(Interfaces, AnInterfaceWhoseDeviceIsGoneDropsItsAddresses) {
     }(c.client, buf));
     ASSERT_TRUE(r) << "a connection over the gone interface is still open";
     EXPECT_EQ(r->error(), Error::closed);
-    bool logged = false;
-    for (const auto& line : sink.lines) logged = logged || line.find("its device is gone") < line.size();
-    EXPECT_TRUE(logged);
+    std::size_t lines = 0;
+    const std::string name = std::string(a().name()) + ":";
+    for (const auto& line : sink.lines) lines += line.find(name) < line.size() ? 1 : 0;
+    ASSERT_EQ(lines, 1u) << "one line, not also \"address lost\"";
+    EXPECT_NE(sink.lines.back().find("its device is gone"), std::string::npos);
     EXPECT_EQ(interfaces().size(), 1u);
     clear_interfaces();
 }

@@ -317,6 +317,12 @@ TEST_F(NetfrontTest, SupervisorStopsWhenTheDeviceIsRemoved) {
 TEST_F(NetfrontTest, ADetachedDeviceGivesBackItsPagesOnceTheStackLetsGo) {
     make();
     collect();
+    int gone = 0;
+    std::size_t pages_when_gone = 0;
+    nf->set_gone_handler([&] {
+        ++gone;
+        pages_when_gone = platform.pages_outstanding();
+    });
     nf->start();
     ASSERT_TRUE(run_until([&] { return nf->link_up(); }));
     nb.inject(make_frame(200, 7));
@@ -329,6 +335,11 @@ TEST_F(NetfrontTest, ADetachedDeviceGivesBackItsPagesOnceTheStackLetsGo) {
     settle();
     EXPECT_FALSE(nf->supervising());
     EXPECT_EQ(platform.pages_outstanding(), 256u) << "the rx pool, one of whose pages the stack holds";
+    EXPECT_EQ(gone, 1) << "the net layer was not told the device is gone";
+    EXPECT_EQ(pages_when_gone, 256u) << "told before the pages were given back";
+    int late = 0;
+    nf->set_gone_handler([&] { ++late; });
+    EXPECT_EQ(late, 1) << "a handler set after the device went is not told";
     rx.clear();  // the stack lets go of the frame
     EXPECT_EQ(platform.pages_outstanding(), 0u);
     auto again = run(nf->connect());

@@ -244,6 +244,7 @@ TEST_F(FrontendTest, ADeviceTheToolstackDetachesIsClosedAndNotReconnected) {
               (XenbusHistory{S::initialising, S::initialised, S::connected, S::closing, S::closed}));
     EXPECT_EQ(backend.xenbus().state(), S::closed);
     EXPECT_EQ(p.retires, 1) << "the driver was not told to give back its pages";
+    EXPECT_EQ(d.watch_count(), 0u) << "a retired device still watches its backend's state";
     EXPECT_TRUE(p.retired());
     auto again = run(p.connect());
     ASSERT_TRUE(again);

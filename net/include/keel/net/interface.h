@@ -96,6 +96,8 @@ public:
     /// The usable (preferred) IPv6 addresses, link-local ones with this interface's zone.
     /// Returns how many were written.
     std::size_t ipv6_addresses(std::span<IpAddr> out) const;
+    /// lwIP's default interface: what matches no subnet is routed through it.
+    bool is_default() const;
     /// Index for IPv6 zones (fe80::1%INDEX); 1-based.
     std::uint8_t index() const;
     const MacAddr& mac() const { return mac_; }
@@ -119,8 +121,10 @@ public:
     void set_link(bool up);
     /// The device is gone for good (a detached vif): DHCP stops, the interface and its link go
     /// down, its addresses are dropped (connections using them are aborted; ipv4() turns
-    /// nullopt, so a new vif may take the same subnet) and queued frames are freed. The netif
-    /// stays (services may keep the Interface). One log line.
+    /// nullopt, so a new vif may take the same subnet), queued frames are freed, and lwIP's
+    /// default route moves to another interface that is up. The netif stays (services may keep
+    /// the Interface); configure() fails with Error::closed and set_link(true) is ignored from
+    /// now on. One log line.
     void shut();
     /// The link has room again: send the queued frames.
     void tx_ready();
@@ -159,6 +163,7 @@ private:
     Interface* next_ = nullptr;    ///< every interface, for flush_output()
     Config config_;
     bool configured_ = false;
+    bool gone_ = false;  ///< shut(): configure() and a link coming up are refused
     bool had_ipv4_ = false;
     std::uint8_t ipv6_logged_ = 0;  // bit per lwIP address slot already reported as usable
     Event ready_;

@@ -274,9 +274,12 @@ public:
     /// itself from inside. Not called from the destructor.
     void set_link_handler(Function<void(bool up)> handler);
     /// Runs once, from the supervisor, when the device is gone for good (detached, removed,
-    /// or given up on; Frontend::retired()): its link stays down. Not called from the
-    /// destructor.
-    void set_gone_handler(Function<void()> handler) { on_gone_ = std::move(handler); }
+    /// or given up on; Frontend::retired()): its link stays down. At once if it is gone
+    /// already. Not called from the destructor.
+    void set_gone_handler(Function<void()> handler) {
+        on_gone_ = std::move(handler);
+        if (on_gone_ && retired()) on_gone_();
+    }
 
     Stats stats() const;
 

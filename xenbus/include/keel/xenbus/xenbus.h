@@ -196,6 +196,10 @@ public:
     /// the old backend. Error::busy while connect() or close() runs (they end on their own, by
     /// their bounded waits).
     Result<void> forget_connection();
+    /// The device is done with for good (its supervisor stopped): drop the watch on the
+    /// backend's state, so that a dead device does not hold a watch (xenstored limits them per
+    /// domain) nor read on every event of a backend that reuses its path.
+    void stop_watching();
 
     /// Completes when the device is Closed (at once if it is).
     Event::WaitAwaiter wait_closed() { return closed_.wait(); }
