@@ -20,6 +20,7 @@ extern "C" {
 #include "lwip/etharp.h"
 #include "lwip/ethip6.h"
 #include "lwip/nd6.h"
+#include "lwip/prot/ip6.h"
 #include "netif/ethernet.h"
 }
 
@@ -332,15 +333,44 @@ void Interface::set_link(bool up) {
 namespace {
 /// lwIP 2.1.3 reads fixed headers from the first pbuf before checking that they are there
 /// (found by the lwip_input fuzzer): etharp_input() the 28-byte ARP packet, ip4_input() the
-/// total length at bytes 2-3. A frame whose first pbuf cannot hold its network header is
-/// dropped here (Ethernet pads frames to 60 bytes; a virtual link need not).
+/// total length at bytes 2-3, and ip6_input() the length byte of each Hop-by-Hop, Routing and
+/// Destination Options header (and the next header's type after each). A frame whose first
+/// pbuf cannot hold its network header, or an IPv6 extension header's first 8 bytes within the
+/// payload length, is dropped here; lwIP drops both anyway, after the read (Ethernet pads
+/// frames to 60 bytes; a virtual link need not).
 constexpr u16_t eth_header = 14;
+constexpr std::size_t ip6_header = 40;
+
+/// `ip6`: the IPv6 packet as far as the first pbuf holds it (`len` bytes, at least the fixed
+/// header). True if an extension header lwIP parses is cut short.
+bool ip6_extension_cut_short(const std::uint8_t* ip6, std::size_t len) {
+    const std::size_t payload = (std::size_t{ip6[4]} << 8) | ip6[5];
+    if (len > ip6_header + payload) len = ip6_header + payload;  // lwIP trims to the payload length
+    unsigned next = ip6[6];
+    std::size_t at = ip6_header;
+    for (;;) {
+        switch (next) {
+            case IP6_NEXTH_HOPBYHOP:
+            case IP6_NEXTH_ROUTING:
+            case IP6_NEXTH_DESTOPTS:
+            case IP6_NEXTH_FRAGMENT: break;
+            default: return false;  // the upper layer, or none: lwIP checks those lengths
+        }
+        if (len - at < 8) return true;
+        const std::size_t h = next == IP6_NEXTH_FRAGMENT ? 8 : 8 * (1 + std::size_t{ip6[at + 1]});
+        next = ip6[at];
+        if (h > len - at) return false;  // lwIP checks this one itself (and drops)
+        at += h;
+    }
+}
+
 bool too_short_for_lwip(const struct pbuf* p) {
     if (p->len < eth_header) return false;  // ethernet_input() drops it
     const auto* b = static_cast<const std::uint8_t*>(p->payload);
     const unsigned type = (unsigned{b[12]} << 8) | b[13];
     const u16_t need = type == ETHTYPE_ARP ? 28 : type == ETHTYPE_IP ? 20 : type == ETHTYPE_IPV6 ? 40 : 0;
-    return p->len < eth_header + need;
+    if (p->len < eth_header + need) return true;
+    return type == ETHTYPE_IPV6 && ip6_extension_cut_short(b + eth_header, p->len - eth_header);
 }
 }  // namespace
 

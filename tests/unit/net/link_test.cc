@@ -162,6 +162,47 @@ TEST_F(Link, FramesTooShortForTheirHeaderAreDropped) {
     EXPECT_EQ(link_b->rx_held(), 0u);
 }
 
+// The same for IPv6's extension headers: lwIP's ip6_input() reads a Hop-by-Hop, Routing or
+// Destination Options header's length byte before checking the header is there (the
+// lwip_input fuzzer found it: next header Hop-by-Hop, a payload of 1 byte).
+TEST_F(Link, Ipv6ExtensionHeadersCutShortAreDropped) {
+    // payload: the bytes after the fixed header; first: the fixed header's next header.
+    auto ipv6 = [](std::uint8_t first, std::vector<std::uint8_t> payload) {
+        std::vector<std::byte> f(14 + 40);
+        for (std::size_t i = 0; i < 6; ++i) f[i] = std::byte{0xff};
+        f[12] = std::byte{0x86};
+        f[13] = std::byte{0xdd};
+        f[14] = std::byte{0x60};
+        f[14 + 4] = std::byte(payload.size() >> 8);
+        f[14 + 5] = std::byte(payload.size() & 0xff);
+        f[14 + 6] = std::byte{first};
+        f[14 + 7] = std::byte{64};
+        f[14 + 8 + 15] = std::byte{1};   // source ::1 (not ours; lwIP drops what gets past us)
+        f[14 + 24] = std::byte{0xff};    // destination ff02::1
+        f[14 + 25] = std::byte{0x02};
+        f[14 + 39] = std::byte{1};
+        for (std::uint8_t b : payload) f.push_back(std::byte{b});
+        return f;
+    };
+    const std::vector<std::byte> cut[] = {
+        ipv6(0, {59}),                                  // the fuzzer's: Hop-by-Hop, 1 byte
+        ipv6(60, {59, 0, 0, 0}),                        // Destination Options, 4 bytes
+        ipv6(0, {60, 0, 1, 0, 0, 0, 0, 0, 59}),         // Hop-by-Hop whole, then 1 byte of the next
+        ipv6(44, {0, 0, 0, 0, 0, 0, 0, 1, 43, 0, 0}),   // Fragment whole, then a Routing cut short
+    };
+    for (const auto& f : cut) {
+        const auto dropped = stats().rx_dropped;
+        ASSERT_TRUE(dev_b.receive(f));
+        EXPECT_EQ(stats().rx_dropped, dropped + 1);
+    }
+    // Whole headers pass to lwIP (it drops these itself: nothing follows them).
+    const auto dropped = stats().rx_dropped;
+    ASSERT_TRUE(dev_b.receive(ipv6(0, {59, 0, 1, 0, 0, 0, 0, 0})));
+    ASSERT_TRUE(dev_b.receive(ipv6(0, {60, 0, 1, 0, 0, 0, 0, 0, 59, 0, 1, 0, 0, 0, 0, 0})));
+    EXPECT_EQ(stats().rx_dropped, dropped);
+    EXPECT_EQ(link_b->rx_held(), 0u);
+}
+
 TEST_F(Link, LinkDownStopsTraffic) {
     auto server = UdpSocket::bind(6004);
     auto client = UdpSocket::bind(0);
