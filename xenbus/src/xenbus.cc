@@ -364,9 +364,7 @@ XenbusDevice::XenbusDevice(xen::XenStore& xs, const XenbusNode& node, Options op
     if (options_.max_tx_attempts == 0) options_.max_tx_attempts = 1;
 }
 
-XenbusDevice::~XenbusDevice() {
-    if (watching_) xs_.unwatch(watch_);
-}
+XenbusDevice::~XenbusDevice() { stop_watching(); }
 
 Result<bool> XenbusDevice::retarget(const XenbusNode& node) {
     if (node.nodename_view() != node_.nodename_view()) return Error::invalid_argument;
@@ -374,8 +372,7 @@ Result<bool> XenbusDevice::retarget(const XenbusNode& node) {
     if (node.backend_view() == node_.backend_view() && node.backend_id == node_.backend_id) return false;
     KLOG_INFO("xenbus: %s: backend moved from %s to %s (domain %u)", node_.nodename, node_.backend, node.backend,
               node.backend_id);
-    if (watching_) xs_.unwatch(watch_);
-    watching_ = false;
+    stop_watching();
     backend_ = XenbusState::unknown;
     backend_known_ = false;
     node_ = node;
@@ -389,8 +386,7 @@ void XenbusDevice::stop_watching() {
 
 Result<void> XenbusDevice::forget_connection() {
     if (busy_ || (shutdown_.valid() && !shutdown_.done())) return Error::busy;
-    if (watching_) xs_.unwatch(watch_);
-    watching_ = false;
+    stop_watching();
     backend_ = XenbusState::unknown;
     backend_known_ = false;
     const bool published = state_ == State::initialised || state_ == State::connected || state_ == State::closing;
