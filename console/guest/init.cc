@@ -1,5 +1,5 @@
-// Starts the PV console on the ring the toolstack set up (HVM_PARAM_CONSOLE_PFN/EVTCHN) and
-// makes it the log sink; until then logs go to the Xen debug port.
+// Starts the PV console on the ring the toolstack set up (xen::console_ring(): HVM params in PVH,
+// start_info in classic PV) and makes it the log sink; until then logs go to early_write.
 #include "keel/console/console.h"
 #include "keel/init.h"
 #include "keel/log.h"
@@ -28,12 +28,12 @@ void before_suspend() {
     }
 }
 
-// A new domain: the new port from the HVM param (the ring page stays where it was), then the
-// ring from its fresh indices. Runs first among the suspend hooks, so logging works for the rest.
+// A new domain: the new port (the ring page stays where it was), then the ring from its fresh
+// indices. Runs first among the suspend hooks, so logging works for the rest.
 void after_suspend(xen::SuspendOutcome outcome) {
     if (outcome != xen::SuspendOutcome::new_domain) return;
-    auto evtchn = xen::hvm_param(HVM_PARAM_CONSOLE_EVTCHN);
-    auto port = evtchn.ok() ? xen::Port::adopt(evtchn.value()) : Result<xen::Port>(Error::not_found);
+    auto ring = xen::console_ring();
+    auto port = ring.ok() ? xen::Port::adopt(ring->port) : Result<xen::Port>(ring.error());
     if (!port.ok()) {
         // The stale indices make the next write abandon the ring: output goes to the debug port.
         xen::early_write("keel: console: no event channel after resume\n");
@@ -53,20 +53,18 @@ void report_line(const char* line) {
 }
 
 void start() {
-    auto pfn = xen::hvm_param(HVM_PARAM_CONSOLE_PFN);
-    auto evtchn = xen::hvm_param(HVM_PARAM_CONSOLE_EVTCHN);
-    if (!pfn.ok() || !evtchn.ok() || pfn.value() == 0) {
-        KLOG_WARN("no PV console offered (HVM_PARAM_CONSOLE_PFN); logging to the debug port only");
+    auto offered = xen::console_ring();
+    if (!offered.ok()) {
+        KLOG_WARN("no PV console offered (%s); logging to the debug port only", to_string(offered.error()));
         return;
     }
-    auto port = xen::Port::adopt(evtchn.value());
+    auto port = xen::Port::adopt(offered->port);
     if (!port.ok()) {
-        KLOG_ERROR("PV console: bad event channel %lu", static_cast<unsigned long>(evtchn.value()));
+        KLOG_ERROR("PV console: bad event channel %lu", static_cast<unsigned long>(offered->port));
         return;
     }
     static xen::Port console_port = std::move(port.value());
-    // The ring page is identity-mapped (platform-xen maps the low 4 GiB RW+NX).
-    auto* ring = reinterpret_cast<volatile xencons_interface*>(pfn.value() << 12);
+    auto* ring = static_cast<volatile xencons_interface*>(offered->page);
     static Console console(ring, console_port);
     console.set_fallback(+[](std::string_view s) { xen::early_write(s); });
     console_port.set_handler([] { console.on_event(); });

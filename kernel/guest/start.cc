@@ -78,7 +78,8 @@ void log_boot_facts() {
     const auto v = xen::xen_version();
     const auto& p = xen::protection_report();
     const auto& b = xen::boot_info();
-    KLOG_INFO("keel on Xen %u.%u%s, %lu MiB RAM, image %lu KiB", v.major, v.minor, v.extra,
+    KLOG_INFO("keel on Xen %u.%u%s as a %s guest, %lu MiB RAM, image %lu KiB", v.major, v.minor, v.extra,
+              xen::to_string(xen::guest_mode()),
               static_cast<unsigned long>(b.ram_bytes() >> 20), static_cast<unsigned long>(p.image_bytes >> 10));
     KLOG_INFO("W^X audit: %lu pages mapped, %lu writable, %lu executable, %lu writable+executable, page 0 %s, "
               "%lu page-table pages read-only",

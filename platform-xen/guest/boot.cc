@@ -235,7 +235,7 @@ __attribute__((no_stack_protector)) void seed_canary() {
 }
 
 // The boot-time inputs that need Xen: the domain's UUID and the wall clock (after shared_info).
-void gather_boot_seed_inputs(std::uint32_t start_info_paddr) {
+void gather_boot_seed_inputs(std::uint64_t start_info_paddr) {
     g_seed_inputs.start_info_paddr = start_info_paddr;
     g_seed_inputs.boot_hash = hash_boot_info(g_boot);
     xen_domain_handle_t handle{};
@@ -262,8 +262,32 @@ StackUse stack_use() {
                     .peak = addr(__stack_top) - reinterpret_cast<std::uint64_t>(p)};
 }
 
+extern "C" {
+bool keel_pv_mode = false;
+}
+
+GuestMode guest_mode() { return pv_mode() ? GuestMode::pv : GuestMode::pvh; }
+const char* to_string(GuestMode mode) { return mode == GuestMode::pv ? "PV" : "PVH"; }
+
 std::uint64_t grant_window() { return g_grant_window; }
-GuardRange page_table_pages() { return g_real ? GuardRange{g_real->first(), g_real->next()} : GuardRange{}; }
+GuardRange page_table_pages() {
+    if (pv_mode()) return pv_page_table_pages();
+    return g_real ? GuardRange{g_real->first(), g_real->next()} : GuardRange{};
+}
+
+namespace {
+// PVH's tables are identity-mapped: a table's physical address is where it is read.
+struct IdentityTables final : PageTableMemory {
+    std::uint64_t alloc_table() override { return 0; }
+    std::uint64_t* table(std::uint64_t pa) override { return reinterpret_cast<std::uint64_t*>(pa); }
+};
+constinit IdentityTables g_identity_tables;
+}  // namespace
+
+LiveTables live_tables() {
+    if (pv_mode()) return pv_live_tables();
+    return LiveTables{g_identity_tables, cpu::read_cr3()};
+}
 
 __attribute__((no_stack_protector)) std::uint64_t random_seed() {
     SeedInputs in = g_seed_inputs;
@@ -285,6 +309,7 @@ const BootInfo& boot_info() { return g_boot; }
 const ProtectionReport& protection_report() { return g_protection; }
 
 std::size_t free_ram(MemRegion* out, std::size_t max) {
+    if (pv_mode()) return pv_free_ram(out, max);
     return free_ram(g_plan, *g_real, out, max);
 }
 
@@ -292,10 +317,29 @@ std::size_t free_ram(MemRegion* out, std::size_t max) {
 
 using namespace keel::xen;
 
+__attribute__((no_stack_protector)) void keel::xen::begin_boot() {
+    paint_stack();
+    seed_canary();  // CPU randomness and the TSC only: nothing else is known yet
+}
+
+[[noreturn]] __attribute__((no_stack_protector)) void keel::xen::finish_boot(std::uint64_t tsc0,
+                                                                           std::uint64_t start_info_addr,
+                                                                           const BootInfo& boot,
+                                                                           const ProtectionReport& protection) {
+    g_boot = boot;
+    g_protection = protection;
+    init_events();
+    gather_boot_seed_inputs(start_info_addr);
+    // Every protected frame so far has returned (the boot functions have no canary): replace
+    // the canary with one that mixes everything boot learnt.
+    seed_canary();
+    g_protection.boot_ns = now_ns() - tsc_to_ns_estimate(cpu::rdtsc() - tsc0);
+    keel_main();
+}
+
 extern "C" [[noreturn]] __attribute__((no_stack_protector)) void keel_boot(std::uint32_t start_info_paddr) {
     enable_sse();    // first: the compiler uses SSE for copies, seed_canary's included
-    paint_stack();
-    seed_canary();   // CPU randomness and the TSC only: nothing else is known yet
+    begin_boot();
     std::uint64_t tsc0 = cpu::rdtsc();
     install_traps();
     install_hypercall_page();
@@ -309,11 +353,5 @@ extern "C" [[noreturn]] __attribute__((no_stack_protector)) void keel_boot(std::
     reader.unmap_all();
 
     build_page_tables();
-    init_events();
-    gather_boot_seed_inputs(start_info_paddr);
-    // Every protected frame so far has returned (keel_boot itself has no canary): replace the
-    // canary with one that mixes everything boot learnt.
-    seed_canary();
-    g_protection.boot_ns = now_ns() - tsc_to_ns_estimate(cpu::rdtsc() - tsc0);
-    keel_main();
+    finish_boot(tsc0, start_info_paddr, g_boot, g_protection);
 }

@@ -15,6 +15,7 @@
 #define EFER_LME (1 << 8)
 #define EFER_NXE (1 << 11)
 #define BOOT_PTS 8                  /* the image must end below 16 MiB (link.ld checks) */
+#define HYPERVISOR_IRET 23          /* __HYPERVISOR_iret, xen/xen.h */
 
     .section .note.xen, "a"
     elfnote XEN_ELFNOTE_PHYS32_ENTRY, 1f, 2f
@@ -253,7 +254,44 @@ trap_common:
     pop %rbx
     pop %rax
     add $16, %rsp                   /* vector + error code */
+    cmpb $0, keel_pv_mode(%rip)
+    jne 1f
     iretq
+    /* Classic PV (ring 3): iretq cannot go back to the guest kernel; HYPERVISOR_iret restores
+     * rip, cs, rflags (its IF becomes the event mask), rsp and ss from this frame and rax, r11
+     * and rcx from what the hypercall page's iret stub pushes: push flags (0: not a syscall
+     * return) and jump to the stub (xen-x86_64.h, struct iret_context). */
+1:  pushq $0
+    jmp keel_hypercall_page + HYPERVISOR_IRET * 32
+
+/* Classic PV entries. Xen pushes the interrupted rcx and r11 below the hardware frame (and for
+ * the failsafe callback ds, es, fs and gs as well, xen-x86_64.h); put them back into their
+ * registers, drop the selectors, and go on as the native stubs do. */
+.macro pv_trap vec
+    .balign 16
+pv_trap_\vec:
+    pop %rcx
+    pop %r11
+    jmp trap_\vec
+.endm
+    .irp v, 0,1,3,4,5,6,7,9,10,11,12,13,14,15,16,17,19,20,21,22,23,24,25,26,27,28,29,30,31
+    pv_trap \v
+    .endr
+    .globl keel_pv_event_entry
+    .balign 16
+keel_pv_event_entry:
+    pop %rcx
+    pop %r11
+    jmp trap_243
+    .globl keel_pv_failsafe_entry
+    .balign 16
+keel_pv_failsafe_entry:
+    pop %rcx
+    pop %r11
+    add $32, %rsp                   /* ds, es, fs, gs */
+    pushq $0
+    pushq $254                      /* pv_failsafe_vector (internal.h) */
+    jmp trap_common
 
 /* Table of stub addresses, indexed by vector 0..31; the upcall stub separately. */
     .section .rodata
@@ -266,6 +304,13 @@ keel_trap_stubs:
     .globl keel_upcall_stub
 keel_upcall_stub:
     .quad trap_243
+    /* PV: the same order, 0 for the vectors Xen delivers otherwise (NMI, #DF, #MC). */
+    .globl keel_pv_trap_stubs
+keel_pv_trap_stubs:
+    .quad pv_trap_0, pv_trap_1, 0, pv_trap_3, pv_trap_4, pv_trap_5, pv_trap_6, pv_trap_7
+    .quad 0, pv_trap_9, pv_trap_10, pv_trap_11, pv_trap_12, pv_trap_13, pv_trap_14, pv_trap_15
+    .quad pv_trap_16, pv_trap_17, 0, pv_trap_19, pv_trap_20, pv_trap_21, pv_trap_22, pv_trap_23
+    .quad pv_trap_24, pv_trap_25, pv_trap_26, pv_trap_27, pv_trap_28, pv_trap_29, pv_trap_30, pv_trap_31
 
 /* ---- Boot data ---------------------------------------------------------------------------- */
     .data

@@ -82,21 +82,8 @@ void unmask(std::uint32_t port) {
 
 std::uint64_t read_tsc() { return cpu::rdtsc(); }
 
-void map_shared_info() {
-    xen_add_to_physmap map{};
-    map.domid = DOMID_SELF;
-    map.space = XENMAPSPACE_shared_info;
-    map.idx = 0;
-    map.gpfn = reinterpret_cast<std::uint64_t>(g_shared_page) >> 12;
-    if (long rc = memory_op(XENMEM_add_to_physmap, &map); rc != 0) fail("mapping shared_info", rc);
-    g_shared = reinterpret_cast<volatile shared_info*>(g_shared_page);
-    g_vcpu = &g_shared->vcpu_info[0];
-
-    // Mask every port until a driver asks for it (xen.h: evtchn_mask).
-    for (auto& w : g_shared->evtchn_mask) w = ~xen_ulong_t{0};
-}
-
 void set_upcall_vector() {
+    if (pv_mode()) return;  // PV: the event callback, registered with the trap table (traps.cc)
     // Deliver upcalls as a plain vector (hvm/params.h: HVM_PARAM_CALLBACK_TYPE_VECTOR). A
     // non-zero HVM_PARAM_CALLBACK_IRQ is also what tells libxl and libxc that this guest has PV
     // drivers: libxl then asks for a suspend through control/shutdown, and libxc's cancelled
@@ -118,12 +105,61 @@ std::uint64_t raw_now_ns() { return pvclock_read(g_vcpu->time, read_tsc); }
 
 }  // namespace
 
+void map_shared_info() {
+    if (pv_mode()) {
+        // Xen's own frame at the machine address start_info gave, over this page of .bss (the
+        // bootstrap tables map .bss, so its L1 table exists); its pfn's frame stays ours, unused.
+        constexpr std::uint64_t present = 1, rw = 2, accessed = 0x20, dirty = 0x40, nx = std::uint64_t{1} << 63;
+        const std::uint64_t pte = pv_boot_info().shared_info_maddr | present | rw | accessed | dirty | nx;
+        if (long rc = hypercall<__HYPERVISOR_update_va_mapping>(reinterpret_cast<std::uint64_t>(g_shared_page), pte,
+                                                                UVMF_INVLPG);
+            rc != 0)
+            fail("mapping shared_info (PV)", rc);
+    } else {
+        xen_add_to_physmap map{};
+        map.domid = DOMID_SELF;
+        map.space = XENMAPSPACE_shared_info;
+        map.idx = 0;
+        map.gpfn = reinterpret_cast<std::uint64_t>(g_shared_page) >> 12;
+        if (long rc = memory_op(XENMEM_add_to_physmap, &map); rc != 0) fail("mapping shared_info", rc);
+    }
+    g_shared = reinterpret_cast<volatile shared_info*>(g_shared_page);
+    g_vcpu = &g_shared->vcpu_info[0];
+
+    // Mask every port until a driver asks for it (xen.h: evtchn_mask).
+    for (auto& w : g_shared->evtchn_mask) w = ~xen_ulong_t{0};
+}
+
+void clear_pending(std::uint32_t port) { (void)test_and_clear(g_shared->evtchn_pending, port); }
+
+void interrupts_off() {
+    if (!pv_mode()) {
+        cpu::cli();
+        return;
+    }
+    if (g_vcpu) __atomic_store_n(&g_vcpu->evtchn_upcall_mask, 1, __ATOMIC_SEQ_CST);
+}
+
+void interrupts_on() {
+    if (!pv_mode()) {
+        cpu::sti();
+        return;
+    }
+    if (!g_vcpu) return;
+    __atomic_store_n(&g_vcpu->evtchn_upcall_mask, 0, __ATOMIC_SEQ_CST);
+    // An upcall that became pending while masked is not raised by the unmask itself; Xen checks
+    // on every return from a hypercall (Linux's xen_force_evtchn_callback does the same).
+    if (__atomic_load_n(&g_vcpu->evtchn_upcall_pending, __ATOMIC_SEQ_CST)) xen_version_op(XENVER_version, nullptr);
+}
+
+std::uint64_t pv_fault_address() { return g_vcpu ? g_vcpu->arch.cr2 : 0; }
+
 void init_events() {
-    map_shared_info();
+    if (!g_shared) map_shared_info();
     set_upcall_vector();
     g_timer_port = new (g_timer_storage) Port(bind_timer());
     g_timer_port->set_handler(&on_timer);   // and the loop checks its timers after every wakeup
-    cpu::sti();
+    interrupts_on();
 }
 
 bool timer_port_bound_here() {
@@ -187,7 +223,7 @@ void idle() {
     // instead blocks with interrupts off, and Xen itself looks at the pending bits of the ports
     // we wait on (the timer's among them) before it blocks, so nothing set before the call is
     // missed.
-    cpu::cli();
+    interrupts_off();
     bool work = g_vcpu->evtchn_pending_sel != 0 || g_vcpu->evtchn_upcall_pending != 0;
     for (auto w : g_soft_pending) work = work || w != 0;
     if (!work) {
@@ -199,7 +235,7 @@ void idle() {
         poll.timeout = raw_now_ns() + 1'000'000'000ull;
         sched_op(SCHEDOP_poll, &poll);
     }
-    cpu::sti();  // a pending upcall is taken here; dispatch_events() scans either way
+    interrupts_on();  // a pending upcall is taken here; dispatch_events() scans either way
 }
 
 std::uint64_t now_ns() { return g_clock.read(raw_now_ns()); }
@@ -236,6 +272,10 @@ Result<std::uint64_t> hvm_param(unsigned index) {
 }
 
 Result<StoreRing> store_ring() {
+    if (pv_mode()) {  // validated by parse_pv_start_info; the bootstrap region maps it
+        const PvBootInfo& b = pv_boot_info();
+        return StoreRing{reinterpret_cast<void*>(b.store_pfn << 12), b.store_evtchn};
+    }
     Result<std::uint64_t> pfn = hvm_param(HVM_PARAM_STORE_PFN);
     Result<std::uint64_t> port = hvm_param(HVM_PARAM_STORE_EVTCHN);
     if (!pfn.ok() || !port.ok() || pfn.value() == 0) return Error::not_found;
@@ -243,6 +283,18 @@ Result<StoreRing> store_ring() {
     // refuse it here (start_info's memory map says what RAM there is).
     if (pfn.value() >= (std::uint64_t{1} << (52 - 12))) return Error::bad_input;
     return StoreRing{reinterpret_cast<void*>(pfn.value() << 12), port.value()};
+}
+
+Result<ConsoleRing> console_ring() {
+    if (pv_mode()) {
+        const PvBootInfo& b = pv_boot_info();
+        return ConsoleRing{reinterpret_cast<void*>(b.console.ring), b.console.evtchn};
+    }
+    Result<std::uint64_t> pfn = hvm_param(HVM_PARAM_CONSOLE_PFN);
+    Result<std::uint64_t> port = hvm_param(HVM_PARAM_CONSOLE_EVTCHN);
+    if (!pfn.ok() || !port.ok() || pfn.value() == 0) return Error::not_found;
+    if (pfn.value() >= (std::uint64_t{1} << (52 - 12))) return Error::bad_input;
+    return ConsoleRing{reinterpret_cast<void*>(pfn.value() << 12), port.value()};
 }
 
 // ---- Port ----------------------------------------------------------------------------------
@@ -333,20 +385,19 @@ void Port::set_handler(Function<void()> handler) {
 
 // ---- Misc ----------------------------------------------------------------------------------
 
-void early_write(std::string_view text) {
-    for (char c : text) cpu::outb(0xe9, static_cast<std::uint8_t>(c));
-    if (keel_hypercall_page[0] != 0) console_io(CONSOLEIO_write, static_cast<unsigned>(text.size()), text.data());
-}
-
 static_assert(static_cast<unsigned>(ShutdownReason::poweroff) == SHUTDOWN_poweroff);
 static_assert(static_cast<unsigned>(ShutdownReason::reboot) == SHUTDOWN_reboot);
 static_assert(static_cast<unsigned>(ShutdownReason::crash) == SHUTDOWN_crash);
 
 [[noreturn]] void shutdown(ShutdownReason reason) {
+    early_console_flush();  // PV before the console driver: let xenconsoled read the last lines
     sched_shutdown s{static_cast<unsigned>(reason)};
     for (;;) {
         sched_op(SCHEDOP_shutdown, &s);
-        cpu::sti_hlt();
+        if (pv_mode())
+            sched_op(SCHEDOP_yield, nullptr);
+        else
+            cpu::sti_hlt();
     }
 }
 

@@ -94,6 +94,7 @@ void resume_grant_table() {
 Result<void> init_grant_table() {
     if (g_table != nullptr) return {};
     if (g_failure != nullptr) return Error::io;
+    if (pv_mode()) return fail(Error::not_supported, "grant tables in classic PV are not built yet (docs/pv.md, step 4)", 0);
 
     // grant_table.h, GNTTABOP_query_size: current and maximum frames of our table.
     gnttab_query_size q{};

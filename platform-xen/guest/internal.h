@@ -1,13 +1,77 @@
 // Shared between the files of platform-xen/guest (not a public header).
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 
 #include "keel/xen/fault_report.h"
+#include "keel/xen/page_table.h"
+#include "keel/xen/platform.h"
+#include "keel/xen/pv_start_info.h"
+
+struct xencons_interface;
 
 namespace keel::xen {
 
-/// GDT TSS + IDT (vectors 0-31 report and crash; the upcall vector wakes the loop).
+/// Classic PV (pv_boot.cc set it before anything else ran) or PVH. entry.S's trap return reads
+/// it too: PV returns through HYPERVISOR_iret instead of iretq.
+extern "C" bool keel_pv_mode;
+inline bool pv_mode() { return keel_pv_mode; }
+/// PV only: start_info as pv_boot.cc validated it, and the end of the bootstrap region (Xen's
+/// tables map [0, end) there, pfn p at p * 4096).
+const PvBootInfo& pv_boot_info();
+std::uint64_t pv_region_end();
+/// PV's parts of the mode-neutral calls below (pv_boot.cc): the tables through the m2p, Xen's
+/// bootstrap page-table frames, the free tail of the bootstrap region.
+struct LiveTables;
+LiveTables pv_live_tables();
+GuardRange pv_page_table_pages();
+std::size_t pv_free_ram(MemRegion* out, std::size_t max);
+
+/// Events on/off for this vCPU: PVH cli/sti; PV evtchn_upcall_mask in vcpu_info (ring 3 has no
+/// IF), with the pending upcall taken after unmasking. Before shared_info is mapped in PV,
+/// upcalls are masked (Xen enters the guest so) and stay so.
+void interrupts_off();
+void interrupts_on();
+
+/// The live page tables, for translate()/audit(): PVH reads them at their physical addresses
+/// (identity map); PV's entries hold machine addresses, turned back into pseudo-physical ones
+/// (= virtual in the bootstrap region) through Xen's read-only m2p, each checked against the
+/// p2m. mem.alloc_table() fails: nothing may be built through this.
+struct LiveTables {
+    PageTableMemory& mem;
+    std::uint64_t root;
+};
+LiveTables live_tables();
+
+/// PV: the page-fault address Xen put in vcpu_info (ring 3 cannot read CR2); 0 before
+/// shared_info is mapped.
+std::uint64_t pv_fault_address();
+
+/// PV: early_write() goes to this console ring (early_console.cc) until the hand-over.
+void pv_early_console(volatile xencons_interface* ring, std::uint32_t port);
+/// The console driver owns the ring from now on (set_report_writer calls it).
+void early_console_handover();
+/// PV, before the hand-over: wait (at most 5 s) until xenconsoled has read the ring, so the
+/// last lines before a shutdown are seen. Otherwise nothing.
+void early_console_flush();
+
+/// Map shared_info (PVH: XENMEM_add_to_physmap; PV: update_va_mapping of the machine frame
+/// start_info names) over the page events.cc keeps for it; every port masked. Once per domain.
+void map_shared_info();
+/// Clear `port`'s pending bit in shared_info.
+void clear_pending(std::uint32_t port);
+
+/// First thing at boot in either mode (after PVH's SSE set-up): paint the boot stack, seed the
+/// canary from what the CPU offers. Callers and their frames must not use the canary.
+void begin_boot();
+/// Start of day after the mode's own steps (PVH: keel_boot; PV: keel_pv_boot): the boot facts,
+/// events, the seed inputs, the canary again, keel_main. `tsc0` is the TSC at entry.
+[[noreturn]] void finish_boot(std::uint64_t tsc0, std::uint64_t start_info_addr, const BootInfo& boot,
+                              const ProtectionReport& protection);
+
+/// GDT TSS + IDT (vectors 0-31 report and crash; the upcall vector wakes the loop). In PV the
+/// trap table (HYPERVISOR_set_trap_table) and the event and failsafe callbacks instead.
 void install_traps();
 /// shared_info, the upcall vector, VIRQ_TIMER. Needs the hypercall page.
 void init_events();
@@ -38,7 +102,10 @@ void on_upcall();
 /// clamp must not be updated.
 std::uint64_t pvclock_now_ns();
 
-/// The event-channel upcall vector (entry.S has its stub as trap_243).
+/// The event-channel upcall vector (entry.S has its stub as trap_243). In PV the event callback
+/// enters the same way, with this vector.
 constexpr unsigned upcall_vector = 243;
+/// PV: Xen's failsafe callback (a trap return whose segments would not load) arrives as this.
+constexpr unsigned pv_failsafe_vector = 254;
 
 }  // namespace keel::xen

@@ -1,6 +1,7 @@
 // GDT/TSS/IDT and the C++ side of every trap. Built with -mgeneral-regs-only (CMakeLists):
 // nothing here may touch SSE state of the interrupted code.
 #include <cstring>
+#include <utility>
 
 #include "cpu.h"
 #include "internal.h"
@@ -14,6 +15,8 @@ extern "C" {
 extern std::uint64_t keel_gdt[];
 extern const std::uint64_t keel_trap_stubs[32];
 extern const std::uint64_t keel_upcall_stub;
+extern const std::uint64_t keel_pv_trap_stubs[32];
+extern char keel_pv_event_entry[], keel_pv_failsafe_entry[];
 extern char __stack_guard[], __stack_bottom[], __ist_guard[], __ist_bottom[], __ist_top[];
 extern char __ksyms_start[], __ksyms_end[];
 }
@@ -68,12 +71,39 @@ void report_line(const char* line) {
 
 // Backtraces may only follow frame pointers into memory that is mapped.
 bool readable(std::uint64_t a) {
-    struct Identity final : PageTableMemory {
-        std::uint64_t alloc_table() override { return 0; }
-        std::uint64_t* table(std::uint64_t pa) override { return reinterpret_cast<std::uint64_t*>(pa); }
-    } mem;
     if (a < 4096 || (a & 7) != 0) return false;
-    return translate(mem, cpu::read_cr3(), a).has_value() && translate(mem, cpu::read_cr3(), a + 7).has_value();
+    const LiveTables t = live_tables();
+    return translate(t.mem, t.root, a).has_value() && translate(t.mem, t.root, a + 7).has_value();
+}
+
+// Classic PV: Xen delivers exceptions through the trap table, events and a failed segment load
+// on return through callbacks (callback.h), all in ring 3 on the current stack.
+void install_pv_traps() {
+    // xen.h, trap_info: flags bits 0-1 = the privilege level that may raise it with INT n (0:
+    // the kernel only), 4 = mask events on entry, like an interrupt gate. NMI and machine check
+    // come through callbacks in PV, and Xen delivers no double fault to a PV guest.
+    trap_info table[33]{};
+    unsigned n = 0;
+    for (unsigned v = 0; v < 32; ++v) {
+        if (v == 2 || v == 8 || v == 18) continue;
+        table[n++] = trap_info{static_cast<std::uint8_t>(v), 4, FLAT_KERNEL_CS, keel_pv_trap_stubs[v]};
+    }
+    table[n] = trap_info{};  // the terminator: address 0
+    if (long rc = hypercall<__HYPERVISOR_set_trap_table>(arg(table)); rc != 0) {
+        early_write("keel: HYPERVISOR_set_trap_table failed\n");
+        shutdown(ShutdownReason::crash);
+    }
+    for (auto [type, entry] : {std::pair{CALLBACKTYPE_event, keel_pv_event_entry},
+                               std::pair{CALLBACKTYPE_failsafe, keel_pv_failsafe_entry}}) {
+        callback_register cb{};
+        cb.type = static_cast<std::uint16_t>(type);
+        cb.flags = CALLBACKF_mask_events;
+        cb.address = reinterpret_cast<xen_callback_t>(entry);
+        if (long rc = hypercall<__HYPERVISOR_callback_op>(CALLBACKOP_register, arg(&cb)); rc != 0) {
+            early_write("keel: CALLBACKOP_register failed\n");
+            shutdown(ShutdownReason::crash);
+        }
+    }
 }
 
 FaultContext make_context(const TrapFrame* frame, std::uint64_t cr2) {
@@ -91,9 +121,16 @@ FaultContext make_context(const TrapFrame* frame, std::uint64_t cr2) {
 
 }  // namespace
 
-void set_report_writer(void (*write)(const char* line)) { g_report_writer = write; }
+void set_report_writer(void (*write)(const char* line)) {
+    g_report_writer = write;
+    if (write) early_console_handover();
+}
 
 void install_traps() {
+    if (pv_mode()) {
+        install_pv_traps();
+        return;
+    }
     g_tss.ist[0] = reinterpret_cast<std::uint64_t>(__ist_top);   // IST1: #PF, #DF, NMI, #MC
     g_tss.iomap_base = sizeof(Tss);
     const auto base = reinterpret_cast<std::uint64_t>(&g_tss);
@@ -114,7 +151,7 @@ void install_traps() {
 }
 
 [[noreturn]] void crash(const char* message) {
-    cpu::cli();
+    interrupts_off();
     if (g_in_fault++ == 0) {
         report_line(message);
         write_backtrace(reinterpret_cast<std::uint64_t>(__builtin_frame_address(0)),
@@ -135,9 +172,15 @@ extern "C" void keel_trap(TrapFrame* frame) {
         on_upcall();
         return;
     }
+    if (frame->vector == pv_failsafe_vector) {
+        // Xen could not load the segment registers HYPERVISOR_iret was to restore: keel never
+        // changes them, so something overwrote a trap frame.
+        if (g_in_fault++ == 0) report_line("FAULT: Xen's failsafe callback: the segments of a trap return would not load");
+        shutdown(ShutdownReason::crash);
+    }
     // Every exception is fatal: report it and let on_crash decide. A fault while reporting
     // crashes at once.
-    std::uint64_t cr2 = cpu::read_cr2();
+    std::uint64_t cr2 = pv_mode() ? pv_fault_address() : cpu::read_cr2();
     if (g_in_fault++ == 0) {
         FaultContext ctx = make_context(frame, cr2);
         write_fault_report(ctx, report_line);

@@ -140,7 +140,7 @@ void start_control() {
         !r.ok()) {
         KLOG_WARN("xenstore: cannot watch control/sysrq (%s); xl sysrq does nothing", to_string(r.error()));
     }
-    static ShutdownWatch watch(*g_store, on_request, /*suspend=*/true);
+    static ShutdownWatch watch(*g_store, on_request, /*suspend=*/xen::suspend_supported());
     g_watch = &watch;
     if (auto r = watch.start(); !r.ok())
         KLOG_WARN("xenstore: cannot watch control/shutdown (%s); xl shutdown will not work", to_string(r.error()));

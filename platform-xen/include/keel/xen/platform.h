@@ -34,8 +34,14 @@ Version xen_version();
 /// boots without CPU randomness still differ; each call differs from the last.
 std::uint64_t random_seed();
 
-/// Earliest output: the Xen debug port 0xE9 (seen as "(dN) ..." in `xl dmesg`) and
-/// CONSOLEIO_write (refused by release builds of Xen, kept for debug builds).
+/// How Xen runs this guest: the same image boots either way, `type` in the xl config decides.
+enum class GuestMode { pvh, pv };
+GuestMode guest_mode();
+const char* to_string(GuestMode mode);
+
+/// Earliest output. PVH: the Xen debug port 0xE9 (seen as "(dN) ..." in `xl dmesg`) and
+/// CONSOLEIO_write (refused by release builds of Xen, kept for debug builds). Classic PV: the
+/// PV console ring, until the console driver takes it over (set_report_writer); nothing after.
 void early_write(std::string_view text);
 
 /// Monotonic time from pvclock (ns since Xen booted, plus the offset that keeps it going forward
@@ -57,12 +63,20 @@ void idle();
 Result<std::uint64_t> hvm_param(unsigned index);
 
 /// The xenstore ring page and event channel the toolstack set up for us (PVH:
-/// HVM_PARAM_STORE_PFN / _EVTCHN). Error::not_found when none was offered.
+/// HVM_PARAM_STORE_PFN / _EVTCHN; PV: start_info). Error::not_found when none was offered.
 struct StoreRing {
     void* page;  ///< a struct xenstore_domain_interface (io/xs_wire.h), mapped read/write
     std::uint64_t port;
 };
 Result<StoreRing> store_ring();
+
+/// The PV console's ring page and event channel, likewise (PVH: HVM_PARAM_CONSOLE_PFN /
+/// _EVTCHN; PV: start_info).
+struct ConsoleRing {
+    void* page;  ///< a struct xencons_interface (io/console.h), mapped read/write
+    std::uint64_t port;
+};
+Result<ConsoleRing> console_ring();
 
 /// A local event-channel port. Handlers run from dispatch_events(); `wait()` blocks with
 /// SCHEDOP_poll. Ports bound here are closed when the Port is destroyed; adopted ports (the
@@ -145,6 +159,10 @@ struct SuspendReport {
     std::uint64_t clock_offset_ns;  ///< what now_ns() adds to pvclock since (MonotonicClock)
 };
 
+/// Whether suspend() works in this mode (not yet in classic PV): the control driver advertises
+/// control/feature-suspend only then.
+bool suspend_supported();
+
 /// Suspend the domain for `xl save` / migration and come back: the `before` hooks, the
 /// hypercall with interrupts off, the platform's own resume on new_domain, then the `after`
 /// hooks. Mode-neutral: the PVH specifics (shared_info by XENMEM_add_to_physmap, the upcall
@@ -157,7 +175,8 @@ SuspendReport suspend();
 [[noreturn]] void crash(const char* message);
 
 /// Extra line writer for fault reports and crash messages (the kernel points it at the PV
-/// console once that is up). Must work with interrupts disabled.
+/// console once that is up). Must work with interrupts disabled. In classic PV the writer owns
+/// the console ring from then on: early_write() stops writing to it.
 void set_report_writer(void (*write)(const char* line));
 
 /// What the boot-time W^X audit found (printed by the kernel at start).

@@ -5,6 +5,7 @@
 #include <stdint.h>
 
 #include <xen/xen.h>
+#include <xen/callback.h>
 #include <xen/arch-x86/hvm/start_info.h>
 #include <xen/event_channel.h>
 #include <xen/hvm/hvm_op.h>
