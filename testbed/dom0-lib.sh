@@ -140,10 +140,17 @@ wait_gone() {
 }
 
 # xl_create CONFIG [KEY=VALUE...]: `xl create`, failing the scenario with xl's output on error.
-# A bare NAME means /scenario/apps/NAME.xl. Sets KEEL_CREATED_MS (time of the create).
+# A bare NAME means /scenario/apps/NAME.xl, or with KEEL_GUEST_TYPE=pv (run-scenario.sh
+# --guest-type pv) NAME-pv.xl created under the name NAME (a name= of the caller still wins).
+# Sets KEEL_CREATED_MS (time of the create).
+KEEL_GUEST_TYPE=${KEEL_GUEST_TYPE:-pvh}
 xl_create() {
     local cfg=$1 out rc
     shift
+    if [ ! -f "$cfg" ] && [[ $cfg != */* ]] && [ "$KEEL_GUEST_TYPE" = pv ]; then
+        set -- "name=\"$cfg\"" "$@"
+        cfg=$KEEL_APPS/$cfg-pv.xl
+    fi
     [ -f "$cfg" ] || [[ $cfg == */* ]] || cfg=$KEEL_APPS/$cfg.xl
     [ -f "$cfg" ] || fail "xl_create: no config $cfg"
     log "xl create $cfg $*"

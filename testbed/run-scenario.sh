@@ -2,7 +2,7 @@
 # Runs one scenario in the nested Xen test host (QEMU TCG -> Xen 4.17 -> dom0 -> guests).
 #
 #   testbed/run-scenario.sh SCENARIO_DIR [--apps DIR] [--file PATH]... [--logs DIR] [--timeout S]
-#                           [--quiet|--shell]
+#                           [--guest-type pvh|pv] [--quiet|--shell]
 #
 # SCENARIO_DIR/run.sh runs in dom0 with cwd /scenario (= a copy of SCENARIO_DIR, plus lib.sh from
 # testbed/dom0-lib.sh). If SCENARIO_DIR/build.sh is executable, it is run first on this host with
@@ -21,6 +21,9 @@
 # --timeout S: wall-clock limit of the whole QEMU run (default 600). dom0 stops run.sh 30 s
 #   before that (status 124) so that the logs still get out; KEEL_SCENARIO_TIMEOUT in the
 #   environment sets a tighter limit for run.sh alone.
+# --guest-type pv: run.sh's xl_create NAME creates NAME-pv.xl (type = "pv") under the name NAME,
+#   so a scenario written for PVH runs its keel guests as classic PV unchanged; run.sh sees
+#   KEEL_GUEST_TYPE (pvh, the default, or pv) for checks that differ between the two.
 # --quiet: do not copy the serial output to stdout (it is still in serial.log).
 # --shell: interactive (needs a terminal): after run.sh, dom0 opens a shell on the console;
 #   leaving it prints the logs and powers off. Default --timeout is then 3600.
@@ -63,6 +66,7 @@ while [ $# -gt 0 ]; do
         --file) FILES+=("${2:?--file needs a path}"); shift 2 ;;
         --logs) LOGS=${2:?--logs needs a directory}; shift 2 ;;
         --timeout) TIMEOUT=${2:?--timeout needs seconds}; shift 2 ;;
+        --guest-type) GUEST_TYPE=${2:?--guest-type needs pvh or pv}; shift 2 ;;
         --quiet) QUIET=1; shift ;;
         --shell) SHELL_MODE=1; shift ;;
         -h|--help) usage ;;
@@ -73,6 +77,8 @@ done
 [ -n "$SCENARIO" ] || usage
 TIMEOUT=${TIMEOUT:-$([ "$SHELL_MODE" = 1 ] && echo 3600 || echo 600)}
 [ -f "$SCENARIO/run.sh" ] || die "$SCENARIO/run.sh does not exist"
+GUEST_TYPE=${GUEST_TYPE:-pvh}
+[[ $GUEST_TYPE == pvh || $GUEST_TYPE == pv ]] || die "--guest-type wants pvh or pv"
 if ! [[ $TIMEOUT =~ ^[1-9][0-9]*$ ]]; then die "--timeout wants a number of seconds"; fi
 [ -z "$APPS" ] || [ -d "$APPS" ] || die "--apps $APPS is not a directory"
 declare -A shipped=()
@@ -174,7 +180,7 @@ mkfifo "$WORK/serial"
 T_QEMU=$(now_ms)
 # dom0 ends run.sh by KEEL_DEADLINE, 30 s before QEMU's limit, to leave time for the log dump.
 DEADLINE=$(( T_QEMU / 1000 + TIMEOUT - (TIMEOUT > 120 ? 30 : TIMEOUT / 4) ))
-DOM0_CMDLINE="console=hvc0 ${KEEL_DOM0_CMDLINE_EXTRA:-} KEEL_SCENARIO_TIMEOUT=$SCENARIO_TIMEOUT KEEL_DEADLINE=$DEADLINE"
+DOM0_CMDLINE="console=hvc0 ${KEEL_DOM0_CMDLINE_EXTRA:-} KEEL_SCENARIO_TIMEOUT=$SCENARIO_TIMEOUT KEEL_DEADLINE=$DEADLINE KEEL_GUEST_TYPE=$GUEST_TYPE"
 KERNEL=$CACHE/vmlinuz   # the decompressed copy saves Xen's slow xz decompression
 [ ! -s "$CACHE/vmlinux" ] || KERNEL=$CACHE/vmlinux
 # shellcheck disable=SC2054  # (commas inside QEMU arguments)

@@ -15,6 +15,7 @@
 #include "keel/log.h"
 #include "keel/panic.h"
 #include "keel/service.h"
+#include "keel/xen/platform.h"
 
 namespace {
 
@@ -65,10 +66,8 @@ volatile unsigned g_depth_limit = ~0u;   // never reached: the guard page stops 
 }
 
 [[gnu::noinline]] void write_page_table() {
-    // The root table, where CR3 says it is (tables are identity-mapped, read-only).
-    std::uint64_t cr3;
-    asm volatile("mov %%cr3, %0" : "=r"(cr3));
-    auto* pml4 = reinterpret_cast<volatile std::uint64_t*>(cr3 & ~std::uint64_t{0xfff});
+    // The live root table, mapped read-only in both modes (in PV Xen itself refuses the write).
+    auto* pml4 = const_cast<volatile std::uint64_t*>(keel::xen::page_table_root());
     pml4[511] = pml4[0];
 }
 

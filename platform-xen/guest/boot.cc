@@ -284,6 +284,11 @@ struct IdentityTables final : PageTableMemory {
 constinit IdentityTables g_identity_tables;
 }  // namespace
 
+const volatile std::uint64_t* page_table_root() {
+    const std::uint64_t root = pv_mode() ? pv_boot_info().pt_base : cpu::read_cr3() & ~std::uint64_t{0xfff};
+    return reinterpret_cast<const volatile std::uint64_t*>(root);
+}
+
 LiveTables live_tables() {
     if (pv_mode()) return pv_live_tables();
     return LiveTables{g_identity_tables, cpu::read_cr3()};

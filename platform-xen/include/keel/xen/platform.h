@@ -189,6 +189,11 @@ struct ProtectionReport {
 };
 const ProtectionReport& protection_report();
 
+/// Where the live root page table (PML4) can be read: PVH's tables are identity-mapped at their
+/// physical address (CR3); PV's root is the bootstrap region's pt_base. Read-only in both: a
+/// write faults (the faults app's write-page-table kind proves it).
+const volatile std::uint64_t* page_table_root();
+
 /// The boot stack (the event loop's: handlers, lwIP's input path, the callees of resumed
 /// coroutines; the frames of coroutines themselves are on the heap). Boot fills it with a
 /// pattern; the peak is the deepest byte since written, found by scanning up from the bottom.
