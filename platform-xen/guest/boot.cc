@@ -285,7 +285,7 @@ constinit IdentityTables g_identity_tables;
 }  // namespace
 
 const volatile std::uint64_t* page_table_root() {
-    const std::uint64_t root = pv_mode() ? pv_boot_info().pt_base : cpu::read_cr3() & ~std::uint64_t{0xfff};
+    const std::uint64_t root = pv_mode() ? pv_root_table() : cpu::read_cr3() & ~std::uint64_t{0xfff};
     return reinterpret_cast<const volatile std::uint64_t*>(root);
 }
 

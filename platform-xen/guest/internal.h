@@ -21,12 +21,14 @@ inline bool pv_mode() { return keel_pv_mode; }
 /// tables map [0, end) there, pfn p at p * 4096).
 const PvBootInfo& pv_boot_info();
 std::uint64_t pv_region_end();
-/// PV's parts of the mode-neutral calls below (pv_boot.cc): the tables through the m2p, Xen's
-/// bootstrap page-table frames, the free tail of the bootstrap region.
+/// PV's parts of the mode-neutral calls below (pv_boot.cc): the tables through the m2p, the
+/// page-table frames (keel's pool), the RAM the plan left free.
 struct LiveTables;
 LiveTables pv_live_tables();
 GuardRange pv_page_table_pages();
 std::size_t pv_free_ram(MemRegion* out, std::size_t max);
+/// PV: where the live root table is read (keel's, once loaded).
+std::uint64_t pv_root_table();
 
 /// Events on/off for this vCPU: PVH cli/sti; PV evtchn_upcall_mask in vcpu_info (ring 3 has no
 /// IF), with the pending upcall taken after unmasking. Before shared_info is mapped in PV,

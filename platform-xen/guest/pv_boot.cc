@@ -7,19 +7,29 @@
 // exist here). Everything goes through the hypercall page, which the domain builder had Xen
 // fill before the first instruction (XEN_ELFNOTE_HYPERCALL_PAGE).
 //
-// Not built yet (docs/pv.md, order of work): keel's own W^X page tables (Xen's bootstrap tables
-// map the bootstrap region, everything in it writable and executable, and nothing above it, so
-// only the region's free tail is RAM for the heap); grants; suspend and resume.
+// Page tables: Xen's bootstrap tables map the bootstrap region, everything in it writable and
+// executable. keel builds its own with the same W^X plan as PVH (address_space.h) in the
+// region's free tail, with machine addresses in every entry; Xen validates them when they are
+// pinned (MMUEXT_PIN_L4_TABLE) and from then on refuses any writable mapping of them.
+//
+// Not built yet (docs/pv.md, order of work): grants; suspend and resume.
 #include <cstdarg>
+#include <new>
 
 #include "cpu.h"
 #include "internal.h"
 #include "keel/format.h"
+#include "keel/xen/address_space.h"
 #include "keel/xen/console_ring.h"
 #include "keel/xen/hypercall.h"
 #include "keel/xen/platform.h"
 
-extern "C" char __image_start[], __image_end[];
+extern "C" {
+extern char __image_start[], __image_end[], __text_start[], __text_end[];
+extern char __rodata_start[], __rodata_end[], __data_start[], __data_end[];
+extern char __stack_guard[], __stack_bottom[], __ist_guard[], __ist_bottom[];
+extern char __ksyms_start[], __ksyms_end[];
+}
 
 namespace keel::xen {
 namespace {
@@ -44,24 +54,142 @@ struct BootstrapReader final : PhysReader {
     }
 };
 
+const volatile std::uint64_t* p2m() { return reinterpret_cast<const volatile std::uint64_t*>(g_info.mfn_list); }
+
+// keel's tables, once loaded: their pool in the bootstrap region's free tail, RW there while
+// they are built, so a table's pseudo-physical address is where it is written.
+struct PvPool final : TablePool {
+    using TablePool::TablePool;
+    std::uint64_t* table(std::uint64_t pa) override { return reinterpret_cast<std::uint64_t*>(pa); }
+};
+alignas(PvPool) unsigned char g_pool_storage[sizeof(PvPool)];
+PvPool* g_pool = nullptr;
+AddressSpacePlan g_plan;
+MemRegion g_ram[1];
+Range g_shared[3], g_reserved[1];
+std::uint64_t g_root = 0;      // keel's root table: pseudo-physical = virtual; 0 on Xen's tables
+std::uint64_t g_root_mfn = 0;
+
 // Page-table entries hold machine addresses; Xen's m2p (read-only at MACH2PHYS_VIRT_START in
-// every PV guest) turns them into pfns, checked against our p2m before the page is read at its
-// bootstrap-region address.
-struct M2pTables final : PageTableMemory {
+// every PV guest) turns them into pfns, checked against our p2m and against where tables are
+// (keel's pool once loaded, else the bootstrap region) before the page is read at its
+// pseudo-physical address.
+struct M2pTables : PageTableMemory {
     std::uint64_t alloc_table() override { return 0; }
-    std::uint64_t* table(std::uint64_t maddr) override {
+    static std::uint64_t pfn_of(std::uint64_t maddr) {
         const std::uint64_t mfn = (maddr & ((std::uint64_t{1} << 52) - 1)) >> 12;
-        if (mfn >= MACH2PHYS_NR_ENTRIES) return nullptr;
+        if (mfn >= MACH2PHYS_NR_ENTRIES) return ~std::uint64_t{0};
         const std::uint64_t pfn = reinterpret_cast<const volatile std::uint64_t*>(MACH2PHYS_VIRT_START)[mfn];
-        if (pfn >= g_info.nr_pages || (pfn + 1) * page_size > g_region_end) return nullptr;
-        if (reinterpret_cast<const volatile std::uint64_t*>(g_info.mfn_list)[pfn] != mfn) return nullptr;
-        return reinterpret_cast<std::uint64_t*>(pfn * page_size);
+        const std::uint64_t lo = g_root ? g_pool->first() : 0, hi = g_root ? g_pool->next() : g_region_end;
+        if (pfn >= g_info.nr_pages || pfn * page_size < lo || (pfn + 1) * page_size > hi) return ~std::uint64_t{0};
+        if (p2m()[pfn] != mfn) return ~std::uint64_t{0};
+        return pfn;
+    }
+    std::uint64_t* table(std::uint64_t maddr) override {
+        const std::uint64_t pfn = pfn_of(maddr);
+        return pfn == ~std::uint64_t{0} ? nullptr : reinterpret_cast<std::uint64_t*>(pfn * page_size);
+    }
+    std::uint64_t table_va(std::uint64_t maddr) override {
+        const std::uint64_t pfn = pfn_of(maddr);
+        return pfn == ~std::uint64_t{0} ? maddr : pfn * page_size;
     }
 };
 constinit M2pTables g_m2p_tables;
 
+// For the audit: the root as the guest sees it. Xen fills the upper half of every PV root with
+// its own slots (supervisor-only: not reachable from the guest kernel's ring 3), among them a
+// linear slot that points back at the root, which a walk would follow as if it were ours.
+struct GuestHalfTables final : M2pTables {
+    alignas(4096) std::uint64_t root_view[512]{};
+    std::uint64_t* table(std::uint64_t maddr) override {
+        std::uint64_t* t = M2pTables::table(maddr);
+        if (!t || (maddr >> 12) != g_root_mfn) return t;
+        for (unsigned i = 0; i < 512; ++i) root_view[i] = i < 256 ? t[i] : 0;
+        return root_view;
+    }
+};
+constinit GuestHalfTables g_audit_tables;  // used before global constructors run
+
 std::uint64_t root_maddr() {
-    return reinterpret_cast<const volatile std::uint64_t*>(g_info.mfn_list)[g_info.pt_base / page_size] * page_size;
+    return g_root ? g_root_mfn * page_size : p2m()[g_info.pt_base / page_size] * page_size;
+}
+
+long mmuext(unsigned cmd, std::uint64_t mfn) {
+    mmuext_op op{};
+    op.cmd = cmd;
+    op.arg1.mfn = mfn;
+    return hypercall<__HYPERVISOR_mmuext_op>(arg(&op), 1, 0, DOMID_SELF);
+}
+
+constexpr std::uint64_t pte_present = 1, pte_accessed = 0x20;
+constexpr std::uint64_t pte_nx = std::uint64_t{1} << 63;
+constexpr std::uint64_t pte_addr = 0x000f'ffff'ffff'f000ull;
+
+// keel's tables for the plan of address_space.h, loaded in place of Xen's bootstrap tables.
+// nullptr, or what went wrong (nothing has changed then, except the pool's pages).
+const char* load_own_tables(std::uint64_t* mapped_ram) {
+    // The pool: at most 1 MiB of the free tail (as in PVH). 4 KiB leaves: a table per 2 MiB of
+    // RAM; RAM beyond what the pool can map stays unmapped (and unused).
+    const std::uint64_t ram_end = g_info.ram_bytes();
+    const std::uint64_t tail_end = g_region_end < ram_end ? g_region_end : ram_end;
+    const std::uint64_t pool_end = tail_end - g_free_start > 256 * page_size ? g_free_start + 256 * page_size : tail_end;
+    if (pool_end < g_free_start + 16 * page_size) return "the bootstrap region leaves no room for page tables";
+    const std::uint64_t l1_room = (pool_end - g_free_start) / page_size - 12;  // upper levels, self-map reserve
+    const std::uint64_t coverable = l1_room << 21;
+    *mapped_ram = ram_end < coverable ? ram_end : coverable;
+    for (std::uint64_t pa = g_free_start; pa < pool_end; pa += 8) *reinterpret_cast<volatile std::uint64_t*>(pa) = 0;
+    g_pool = new (g_pool_storage) PvPool(g_free_start, pool_end);
+
+    // RAM is [0, nr_pages); the bootstrap elements between the image and the free tail are
+    // left out (Xen's tables must not be mapped writable while they are tables; start_info and
+    // Xen's stack are done with), except the rings and the p2m.
+    static const Range guards[] = {{addr(__stack_guard), addr(__stack_bottom)}, {addr(__ist_guard), addr(__ist_bottom)}};
+    g_ram[0] = MemRegion{0, *mapped_ram, XEN_HVM_MEMMAP_TYPE_RAM};
+    g_reserved[0] = Range{page_up(addr(__image_end)), g_free_start};
+    g_shared[0] = Range{g_info.console_pfn * page_size, (g_info.console_pfn + 1) * page_size};
+    g_shared[1] = Range{g_info.store_pfn * page_size, (g_info.store_pfn + 1) * page_size};
+    g_shared[2] = Range{g_info.mfn_list, page_up(g_info.mfn_list + g_info.nr_pages * 8)};
+    AddressSpacePlan& plan = g_plan;
+    plan.text = {addr(__text_start), addr(__text_end)};
+    plan.rodata = {addr(__rodata_start), addr(__rodata_end)};
+    plan.data = {addr(__data_start), addr(__data_end)};
+    plan.ksyms = {addr(__ksyms_start), addr(__ksyms_end)};
+    plan.guards = guards;
+    plan.memmap = std::span<const MemRegion>(g_ram, 1);
+    plan.shared = std::span<const Range>(g_shared, 3);
+    plan.reserved = std::span<const Range>(g_reserved, 1);
+    plan.small_pages = true;
+    const char* why = nullptr;
+    auto root = build_address_space(*g_pool, plan, &why);
+    if (!root.ok()) return why ? why : to_string(root.error());
+
+    // Machine addresses into every entry of every table (the pool's reserve pages are zero).
+    for (std::uint64_t pa = g_pool->first(); pa < g_pool->next(); pa += page_size) {
+        auto* t = reinterpret_cast<std::uint64_t*>(pa);
+        for (unsigned i = 0; i < 512; ++i) {
+            const std::uint64_t e = t[i];
+            if (!(e & pte_present)) continue;
+            const std::uint64_t pfn = (e & pte_addr) / page_size;
+            if (pfn >= g_info.nr_pages) return "a page-table entry names a frame beyond RAM";
+            t[i] = (e & ~pte_addr) | (p2m()[pfn] * page_size);
+        }
+    }
+    // Xen pins only tables that no writable mapping reaches: the bootstrap tables' RW mapping
+    // of the pool goes read-only first.
+    for (std::uint64_t pa = g_pool->first(); pa < g_pool->next(); pa += page_size) {
+        const std::uint64_t pte = p2m()[pa / page_size] * page_size | pte_present | pte_accessed | pte_nx;
+        if (hypercall<__HYPERVISOR_update_va_mapping>(pa, pte, UVMF_INVLPG) != 0)
+            return "making the new page tables read-only failed";
+    }
+    const std::uint64_t root_mfn = p2m()[root.value() / page_size];
+    const std::uint64_t old_mfn = p2m()[g_info.pt_base / page_size];
+    if (mmuext(MMUEXT_PIN_L4_TABLE, root_mfn) != 0) return "Xen refused to pin the new page tables";
+    if (mmuext(MMUEXT_NEW_BASEPTR, root_mfn) != 0) return "Xen refused to load the new page tables";
+    g_root = root.value();
+    g_root_mfn = root_mfn;
+    // Xen's tables are unmapped now; unpinned, their frames are plain pages again (unused).
+    (void)mmuext(MMUEXT_UNPIN_TABLE, old_mfn);
+    return nullptr;
 }
 
 [[noreturn]] void pv_shutdown(unsigned reason) {
@@ -120,14 +248,14 @@ std::uint64_t pv_region_end() { return g_region_end; }
 
 LiveTables pv_live_tables() { return LiveTables{g_m2p_tables, root_maddr()}; }
 
-GuardRange pv_page_table_pages() { return GuardRange{g_info.pt_base, g_info.pt_base + g_info.nr_pt_frames * page_size}; }
-
-std::size_t pv_free_ram(MemRegion* out, std::size_t max) {
-    const std::uint64_t end = g_region_end < g_info.ram_bytes() ? g_region_end : g_info.ram_bytes();
-    if (max == 0 || g_free_start >= end) return 0;
-    out[0] = MemRegion{g_free_start, end - g_free_start, XEN_HVM_MEMMAP_TYPE_RAM};
-    return 1;
+GuardRange pv_page_table_pages() {
+    if (g_root) return GuardRange{g_pool->first(), g_pool->next()};
+    return GuardRange{g_info.pt_base, g_info.pt_base + g_info.nr_pt_frames * page_size};
 }
+
+std::uint64_t pv_root_table() { return g_root ? g_root : g_info.pt_base; }
+
+std::size_t pv_free_ram(MemRegion* out, std::size_t max) { return g_pool ? free_ram(g_plan, *g_pool, out, max) : 0; }
 
 }  // namespace keel::xen
 
@@ -160,8 +288,7 @@ extern "C" [[noreturn]] __attribute__((no_stack_protector)) void keel_pv_boot(st
     }
     g_info = parsed.value();
     pv_early_console(reinterpret_cast<volatile xencons_interface*>(g_info.console.ring), g_info.console.evtchn);
-    install_traps();    // from here on a fault is a report, not a dead domain
-    map_shared_info();  // the clock, for early_write's drain waits
+    install_traps();  // from here on a fault is a report, not a dead domain
 
     const long version = xen_version_op(XENVER_version, nullptr);
     line("keel: booting (PV) on Xen %ld.%ld\n", version >> 16, version & 0xffff);
@@ -171,9 +298,26 @@ extern "C" [[noreturn]] __attribute__((no_stack_protector)) void keel_pv_boot(st
          g_info.console.evtchn, g_info.store_pfn, g_info.store_evtchn, g_info.nr_pt_frames, g_info.pt_base,
          g_info.mfn_list, g_region_end);
 
-    // Xen's bootstrap tables stay for now: count what they map, and say that W^X is not there.
-    const LiveTables t = pv_live_tables();
-    const AuditResult a = audit(t.mem, t.root);
+    std::uint64_t mapped_ram = 0;
+    if (const char* failed = load_own_tables(&mapped_ram)) {
+        line("keel: page tables (PV): %s; crashing\n", failed);
+        early_console_flush();
+        pv_shutdown(SHUTDOWN_crash);
+    }
+    if (mapped_ram < g_info.ram_bytes())
+        line("keel: PV: page tables for %lu of %lu MiB of RAM (the bootstrap region's room for them); the rest "
+             "stays unused\n",
+             mapped_ram >> 20, g_info.ram_bytes() >> 20);
+    map_shared_info();  // over its page of .bss, now in keel's tables
+
+    static const Range guards[] = {{addr(__stack_guard), addr(__stack_bottom)}, {addr(__ist_guard), addr(__ist_bottom)}};
+    AuditResult a{};
+    const char* failed = check_address_space(g_audit_tables, g_root_mfn * page_size, guards, a);
+    if (failed) {
+        line("keel: W^X audit failed: %s; crashing\n", failed);
+        early_console_flush();
+        pv_shutdown(SHUTDOWN_crash);
+    }
     ProtectionReport p{};
     p.mapped_pages = a.mapped_pages_4k_equiv;
     p.writable_pages = a.writable_pages;
@@ -182,7 +326,5 @@ extern "C" [[noreturn]] __attribute__((no_stack_protector)) void keel_pv_boot(st
     p.page0_mapped = a.page0_mapped;
     p.table_pages = a.table_pages;
     p.image_bytes = layout.image_end - layout.image_start;
-    early_write("keel: classic PV runs on Xen's bootstrap page tables: no W^X, no guard pages, and only the "
-                "bootstrap region's free tail as RAM (docs/pv.md, step 3)\n");
     finish_boot(tsc0, start_info, boot_facts(g_info), p);
 }

@@ -4,6 +4,8 @@
 
 #include <xen/arch-x86/hvm/start_info.h>
 
+#include <initializer_list>
+
 namespace keel::xen {
 namespace {
 
@@ -27,11 +29,35 @@ Result<void> map(PageTableBuilder& b, const Range& r, std::uint32_t perm) {
     return b.map(r.start, r.start, r.end - r.start, perm);
 }
 
-/// Map `r` minus the sorted, disjoint `holes`.
+// At most this many shared and reserved ranges together (the holes of free_ram()).
+constexpr std::size_t max_extra_ranges = 9;
+constexpr std::size_t max_holes = 3 + max_extra_ranges;
+
+/// `fixed`, then `more`, sorted by start (insertion sort: a dozen at most). Returns the count.
+std::size_t sorted_holes(std::initializer_list<Range> fixed, std::span<const Range> a, std::span<const Range> b,
+                         Range* out) {
+    std::size_t n = 0;
+    for (const Range& r : fixed) out[n++] = r;
+    for (std::span<const Range> more : {a, b}) {
+        for (const Range& r : more) {
+            if (n < max_holes) out[n++] = r;
+        }
+    }
+    for (std::size_t i = 1; i < n; ++i) {
+        for (std::size_t j = i; j > 0 && out[j - 1].start > out[j].start; --j) {
+            const Range t = out[j];
+            out[j] = out[j - 1];
+            out[j - 1] = t;
+        }
+    }
+    return n;
+}
+
+/// Map `r` minus the sorted `holes` (they may touch or overlap each other).
 Result<void> map_around(PageTableBuilder& b, Range r, std::span<const Range> holes, std::uint32_t perm) {
     for (const Range& h : holes) {
         if (h.end <= r.start || h.start >= r.end) continue;
-        TRY_VOID(map(b, Range{r.start, h.start}, perm));
+        TRY_VOID(map(b, Range{r.start, h.start > r.start ? h.start : r.start}, perm));
         r.start = h.end < r.end ? h.end : r.end;
     }
     return map(b, r, perm);
@@ -71,8 +97,15 @@ Result<std::uint64_t> build_address_space(TablePool& pool, const AddressSpacePla
         if (in_null(s)) return fail(why, "a shared frame lies below 64 KiB");
         if (overlaps(s, image) || overlaps(s, window)) return fail(why, "a shared frame overlaps the image or the page tables");
     }
+    for (const Range& r : plan.reserved) {
+        if (!aligned(r)) return fail(why, "a reserved range is not page aligned");
+        if (overlaps(r, image) || overlaps(r, window)) return fail(why, "a reserved range overlaps the image or the page tables");
+    }
+    if (plan.shared.size() + plan.reserved.size() > max_extra_ranges)
+        return fail(why, "more than 9 shared and reserved ranges");
 
     PageTableBuilder b(pool);
+    if (plan.small_pages) b.set_small_pages_only();
     auto check = [why](Result<void> r, const char* what) -> Result<void> {
         if (!r.ok() && why) *why = what;
         return r;
@@ -85,16 +118,13 @@ Result<std::uint64_t> build_address_space(TablePool& pool, const AddressSpacePla
     TRY_VOID(check(map_around(b, plan.data, plan.guards, perm_w), "page tables: .data"));
     TRY_VOID(check(map(b, plan.ksyms, perm_r), "page tables: .ksyms"));
 
-    // RAM, around the null region, the image and the pool (sorted: the image starts at 1 MiB,
-    // the pool right after it).
-    Range holes[3] = {{0, null_region_end}, image, window};
-    if (window.start < image.start) {
-        holes[1] = window;
-        holes[2] = image;
-    }
+    // RAM, around the null region, the image, the pool and the reserved ranges.
+    Range holes[max_holes];
+    const std::size_t nh = sorted_holes({{0, null_region_end}, image, window}, plan.reserved, {}, holes);
     for (const MemRegion& r : plan.memmap) {
         if (r.type != XEN_HVM_MEMMAP_TYPE_RAM) continue;
-        TRY_VOID(check(map_around(b, Range{r.base, r.base + r.length}, holes, perm_w), "page tables: RAM"));
+        TRY_VOID(check(map_around(b, Range{r.base, r.base + r.length}, std::span<const Range>(holes, nh), perm_w),
+                       "page tables: RAM"));
     }
     for (const Range& s : plan.shared) TRY_VOID(check(map(b, s, perm_w), "page tables: shared frames"));
 
@@ -109,20 +139,11 @@ Result<std::uint64_t> build_address_space(TablePool& pool, const AddressSpacePla
 }
 
 std::size_t free_ram(const AddressSpacePlan& plan, const TablePool& pool, MemRegion* out, std::size_t max) {
-    // What is not free: the null region, the image, the tables, frames shared with Xen. Sorted.
-    constexpr std::size_t max_holes = 8;
-    Range holes[max_holes] = {{0, null_region_end}, {plan.text.start, plan.ksyms.end}, {pool.first(), pool.next()}};
-    std::size_t nh = 3;
-    for (const Range& r : plan.shared) {
-        if (nh < max_holes) holes[nh++] = r;
-    }
-    for (std::size_t i = 1; i < nh; ++i) {
-        for (std::size_t j = i; j > 0 && holes[j - 1].start > holes[j].start; --j) {
-            const Range t = holes[j];
-            holes[j] = holes[j - 1];
-            holes[j - 1] = t;
-        }
-    }
+    // What is not free: the null region, the image, the tables, frames shared with Xen, the
+    // reserved ranges. Sorted.
+    Range holes[max_holes];
+    const std::size_t nh = sorted_holes({{0, null_region_end}, {plan.text.start, plan.ksyms.end}, {pool.first(), pool.next()}},
+                                        plan.shared, plan.reserved, holes);
     std::size_t n = 0;
     auto emit = [&](std::uint64_t b, std::uint64_t e) {
         if (e > b && n < max) out[n++] = MemRegion{b, e - b, XEN_HVM_MEMMAP_TYPE_RAM};

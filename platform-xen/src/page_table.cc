@@ -143,7 +143,7 @@ Result<void> PageTableBuilder::map(std::uint64_t va, std::uint64_t pa, std::uint
             off += step < left ? step : left;
             continue;
         }
-        if (((v | p) & (page_2m - 1)) == 0 && left >= page_2m && l.level >= 2) {
+        if (!small_pages_only_ && ((v | p) & (page_2m - 1)) == 0 && left >= page_2m && l.level >= 2) {
             std::uint64_t* e = TRY(slot_for(v, 2));
             if (*e == 0) {
                 *e = p | want | pte_ps;
@@ -228,7 +228,8 @@ struct AuditWalk {
         std::uint64_t* t = mem.table(table_pa);
         if (!t) return;
         ++r.table_pages;
-        if (canonical(table_pa) && writable(mem, root, table_pa)) ++r.writable_table_pages;
+        const std::uint64_t table_va = mem.table_va(table_pa);
+        if (canonical(table_va) && writable(mem, root, table_va)) ++r.writable_table_pages;
         for (unsigned i = 0; i < 512; ++i) {
             const std::uint64_t e = t[i];
             if (!(e & pte_present)) continue;

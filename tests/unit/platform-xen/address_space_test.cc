@@ -208,5 +208,127 @@ TEST(AddressSpacePlanRules, APoolTooSmallIsAnError) {
     EXPECT_NE(why, nullptr);
 }
 
+// The audit reads each table's own mapping where PageTableMemory::table_va() says the guest
+// sees it (classic PV: not at the machine address in the entries).
+TEST(AddressSpaceAudit, ChecksTablePagesAtTheirVirtualAddress) {
+    FakePool pool(pool_first, pool_limit);
+    auto r = build_address_space(pool, plan(), nullptr);
+    ASSERT_TRUE(r.ok());
+    struct SeenElsewhere final : PageTableMemory {
+        FakePool& pool;
+        explicit SeenElsewhere(FakePool& p) : pool(p) {}
+        std::uint64_t alloc_table() override { return 0; }
+        std::uint64_t* table(std::uint64_t pa) override { return pool.table(pa); }
+        // Every table read through a page of plain (writable) RAM instead of the pool.
+        std::uint64_t table_va(std::uint64_t pa) override { return pa - pool_first + 0x400000; }
+    } elsewhere(pool);
+    AuditResult a{};
+    EXPECT_EQ(check_address_space(pool, r.value(), guards, a), nullptr);
+    EXPECT_STREQ(check_address_space(elsewhere, r.value(), guards, a), "a page-table page is writable");
+    EXPECT_EQ(a.writable_table_pages, a.table_pages);
+}
+
+// A classic PV guest of 8 MiB as libxc lays it out (docs/pv.md): the image from 64 KiB, then the
+// bootstrap elements (p2m, start_info, the xenstore and console rings, Xen's page tables, its
+// stack), then the pool in the bootstrap region's free tail.
+namespace pv {
+constexpr std::uint64_t ram_end = 8ull << 20;
+constexpr std::uint64_t p2m = 0x78000, start_info = 0x7c000, store = 0x7d000, console = 0x7e000;
+constexpr std::uint64_t xen_tables = 0x7f000, xen_stack_end = 0x88000;
+constexpr std::uint64_t pool_first = xen_stack_end, pool_limit = pool_first + 256 * kib4;
+const MemRegion memmap[] = {{0, ram_end, XEN_HVM_MEMMAP_TYPE_RAM}};
+const Range guards[] = {{0x50000, 0x51000}, {0x60000, 0x61000}};
+const Range shared[] = {{p2m, p2m + 4 * kib4}, {store, store + kib4}, {console, console + kib4}};
+const Range reserved[] = {{p2m, xen_stack_end}};
+
+AddressSpacePlan plan() {
+    AddressSpacePlan p{};
+    p.text = {0x10000, 0x30000};
+    p.rodata = {0x30000, 0x40000};
+    p.data = {0x40000, 0x70000};
+    p.ksyms = {0x70000, 0x78000};
+    p.guards = guards;
+    p.memmap = memmap;
+    p.shared = shared;
+    p.reserved = reserved;
+    p.small_pages = true;
+    return p;
+}
+}  // namespace pv
+
+class PvAddressSpaceTest : public ::testing::Test {
+protected:
+    void SetUp() override {
+        const char* why = nullptr;
+        auto r = build_address_space(pool, pv::plan(), &why);
+        ASSERT_TRUE(r.ok()) << (why ? why : "");
+        root = r.value();
+    }
+    Rights at(std::uint64_t va) { return rights(pool, root, va); }
+
+    FakePool pool{pv::pool_first, pv::pool_limit};
+    std::uint64_t root = 0;
+};
+
+TEST_F(PvAddressSpaceTest, OnlySmallPages) {
+    // Xen takes no superpage from a PV guest: every leaf is a 4 KiB PT entry.
+    for (std::uint64_t va = 0; va < pv::ram_end; va += 2ull << 20) {
+        const std::uint64_t l4 = pool.table(root)[0];
+        ASSERT_TRUE(l4 & pte_p);
+        const std::uint64_t l3 = pool.table(l4 & addr_mask)[0];
+        ASSERT_TRUE(l3 & pte_p);
+        const std::uint64_t l2 = pool.table(l3 & addr_mask)[(va >> 21) & 511];
+        ASSERT_TRUE(l2 & pte_p) << std::hex << va;
+        EXPECT_FALSE(l2 & pte_ps) << std::hex << va;
+    }
+    EXPECT_TRUE(at(0x200000).w && !at(0x200000).x);  // RAM is still mapped, page by page
+    EXPECT_TRUE(at(pv::ram_end - kib4).w);
+}
+
+TEST_F(PvAddressSpaceTest, BootstrapElementsAreUnmappedExceptWhatIsShared) {
+    EXPECT_FALSE(at(pv::start_info).mapped);
+    for (std::uint64_t pa = pv::xen_tables; pa < pv::xen_stack_end; pa += kib4) {
+        EXPECT_FALSE(at(pa).mapped) << std::hex << pa;  // Xen's tables: no writable mapping may reach them
+    }
+    for (const Range& s : pv::shared) {
+        for (std::uint64_t pa = s.start; pa < s.end; pa += kib4) EXPECT_TRUE(at(pa).w && !at(pa).x) << std::hex << pa;
+    }
+    AuditResult a{};
+    EXPECT_EQ(check_address_space(pool, root, pv::guards, a), nullptr);
+    EXPECT_EQ(a.wx_pages, 0u);
+    EXPECT_FALSE(a.page0_mapped);
+}
+
+TEST_F(PvAddressSpaceTest, FreeRamLeavesOutTheBootstrapElements) {
+    MemRegion free[16];
+    const std::size_t n = free_ram(pv::plan(), pool, free, 16);
+    std::uint64_t pages = 0;
+    for (std::size_t i = 0; i < n; ++i) {
+        for (std::uint64_t pa = free[i].base; pa < free[i].base + free[i].length; pa += kib4) {
+            ASSERT_TRUE(at(pa).w) << std::hex << pa;
+            ASSERT_TRUE(pa >= pool.next()) << std::hex << pa;  // nothing below the pool's free part
+            ++pages;
+        }
+    }
+    EXPECT_EQ(pages, (pv::ram_end - pool.next()) / kib4);
+}
+
+TEST(AddressSpacePlanRules, RefusesReservedRangesOverTheImageOrThePool) {
+    const char* why = nullptr;
+    for (Range bad : {Range{0x70000, 0x79000}, Range{pv::pool_first, pv::pool_first + kib4}, Range{0x80000, 0x80800}}) {
+        FakePool pool(pv::pool_first, pv::pool_limit);
+        AddressSpacePlan p = pv::plan();
+        p.reserved = std::span<const Range>(&bad, 1);
+        p.shared = {};
+        EXPECT_FALSE(build_address_space(pool, p, &why).ok()) << std::hex << bad.start;
+    }
+    const Range many[10] = {};
+    FakePool pool(pv::pool_first, pv::pool_limit);
+    AddressSpacePlan p = pv::plan();
+    p.reserved = many;
+    EXPECT_FALSE(build_address_space(pool, p, &why).ok());
+    EXPECT_STREQ(why, "more than 9 shared and reserved ranges");
+}
+
 }  // namespace
 }  // namespace keel::xen

@@ -29,6 +29,12 @@ struct AddressSpacePlan {
     /// Frames outside the image that Xen or the toolstack share with us (grant frames, the
     /// xenstore and console pages): RW+NX, RAM or not.
     std::span<const Range> shared;
+    /// RAM that is neither mapped nor free (classic PV: the bootstrap elements, Xen's own page
+    /// tables among them, which no writable mapping may reach while they are tables). A shared
+    /// range inside it is still mapped.
+    std::span<const Range> reserved;
+    /// 4 KiB pages only (classic PV).
+    bool small_pages = false;
 };
 
 /// Page tables come from one window of RAM [first, limit) right after the image, handed out in
@@ -50,19 +56,21 @@ private:
 
 /// Build the tables for `plan` from `pool` and return the root (for CR3):
 ///  - .text R+X, .rodata and .ksyms R, .data RW (all NX but text), guard pages unmapped;
-///  - RAM of the memory map RW+NX, except below null_region_end, the image and the pool;
+///  - RAM of the memory map RW+NX, except below null_region_end, the image, the pool and the
+///    reserved ranges;
 ///  - the pool's used part (the tables themselves, plus a few pages kept for their own
 ///    mapping) read-only, its unused rest RW: afterwards [first, pool.next()) is the read-only
 ///    part and the page allocator may have [pool.next(), limit);
 ///  - `shared` RW+NX. Nothing else: no reserved or ACPI region, no hole, no MMIO.
 /// Errors (with *why naming the rule): a section, guard or shared range that is not page
-/// aligned or lies in the null region, a shared range overlapping the image or the pool, and
-/// the builder's (no_memory: the pool is too small).
+/// aligned or lies in the null region, a shared range overlapping the image or the pool, a
+/// reserved range not page aligned or overlapping the image or the pool, more than 9 shared and
+/// reserved ranges, and the builder's (no_memory: the pool is too small).
 Result<std::uint64_t> build_address_space(TablePool& pool, const AddressSpacePlan& plan, const char** why);
 
 /// The RAM the page allocator may have once the tables are built: the memory map's RAM minus
-/// the null region, the image, the pool's taken part [first, next()) and the shared frames (at
-/// most 5 of them). Every page of it is mapped RW by build_address_space. Returns the count
+/// the null region, the image, the pool's taken part [first, next()), the shared frames and the
+/// reserved ranges (at most 9 of the two together). Every page of it is mapped RW by build_address_space. Returns the count
 /// written to `out` (at most `max`).
 std::size_t free_ram(const AddressSpacePlan& plan, const TablePool& pool, MemRegion* out, std::size_t max);
 

@@ -22,6 +22,9 @@ struct PageTableMemory {
     /// Pointer to the table at physical address `paddr` (512 entries), or nullptr if there is
     /// none there (audit then skips that subtree).
     virtual std::uint64_t* table(std::uint64_t paddr) = 0;
+    /// The virtual address the guest reads the table at `paddr` through (audit checks that it
+    /// is not writable): the identity here; classic PV's entries hold machine addresses.
+    virtual std::uint64_t table_va(std::uint64_t paddr) { return paddr; }
 };
 
 /// Builds one address space. Leaves are present, RW only if perm_w, NX unless perm_x, never
@@ -33,6 +36,9 @@ public:
     explicit PageTableBuilder(PageTableMemory& mem) : mem_(mem) {}
     /// Edit tables that already exist (the entry stub's boot tables); init() is then a no-op.
     PageTableBuilder(PageTableMemory& mem, std::uint64_t root) : mem_(mem), root_(root) {}
+
+    /// 4 KiB leaves only (classic PV: Xen takes no large pages from a PV guest). Before map().
+    void set_small_pages_only() { small_pages_only_ = true; }
 
     /// Allocate the root (PML4). Error::no_memory if that fails.
     Result<void> init();
@@ -59,6 +65,7 @@ private:
 
     PageTableMemory& mem_;
     std::uint64_t root_ = 0;
+    bool small_pages_only_ = false;
 };
 
 /// What audit() found. Counts are in 4 KiB pages (a 2 MiB page counts 512).
@@ -69,8 +76,8 @@ struct AuditResult {
     std::uint64_t user_pages;   ///< pages reachable with U/S set on every level (should be 0)
     std::uint64_t lowest_va;    ///< lowest mapped (canonical) VA; ~0 if nothing is mapped
     std::uint64_t table_pages;  ///< page-table pages reachable from the root
-    /// Table pages whose identity mapping (VA == their physical address) is writable: with
-    /// CR0.WP a stray write could then rewrite the tables.
+    /// Table pages whose mapping at PageTableMemory::table_va() is writable: a stray write
+    /// could then rewrite the tables.
     std::uint64_t writable_table_pages;
 };
 
