@@ -64,6 +64,9 @@ void start() {
         return;
     }
     static xen::Port console_port = std::move(port.value());
+    // The ring is ours from here (in PV early_write stops writing to it): before the Console
+    // takes its copy of out_prod.
+    xen::set_report_writer(report_line);
     auto* ring = static_cast<volatile xencons_interface*>(offered->page);
     static Console console(ring, console_port);
     console.set_fallback(+[](std::string_view s) { xen::early_write(s); });
@@ -73,7 +76,6 @@ void start() {
     set_log_sink(&console);
     if (!xen::add_suspend_hook({before_suspend, after_suspend}).ok())
         KLOG_WARN("console: no suspend hook slot left; it will not work after xl restore");
-    xen::set_report_writer(report_line);
     static metrics::Source source("console", [](MetricsWriter& w) { write_metrics(w, console); });
     metrics::add(source);
 }

@@ -269,7 +269,7 @@ bool keel_pv_mode = false;
 GuestMode guest_mode() { return pv_mode() ? GuestMode::pv : GuestMode::pvh; }
 const char* to_string(GuestMode mode) { return mode == GuestMode::pv ? "PV" : "PVH"; }
 
-std::uint64_t grant_window() { return g_grant_window; }
+std::uint64_t grant_window() { return pv_mode() ? pv_grant_window() : g_grant_window; }
 GuardRange page_table_pages() {
     if (pv_mode()) return pv_page_table_pages();
     return g_real ? GuardRange{g_real->first(), g_real->next()} : GuardRange{};

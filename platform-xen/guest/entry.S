@@ -274,7 +274,7 @@ pv_trap_\vec:
     pop %r11
     jmp trap_\vec
 .endm
-    .irp v, 0,1,3,4,5,6,7,9,10,11,12,13,14,15,16,17,19,20,21,22,23,24,25,26,27,28,29,30,31
+    .irp v, 0,1,3,4,5,6,7,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23,24,25,26,27,28,29,30,31
     pv_trap \v
     .endr
     .globl keel_pv_event_entry
@@ -304,12 +304,12 @@ keel_trap_stubs:
     .globl keel_upcall_stub
 keel_upcall_stub:
     .quad trap_243
-    /* PV: the same order, 0 for the vectors Xen delivers otherwise (NMI, #DF, #MC). */
+    /* PV: the same order, 0 for the vectors Xen delivers otherwise (NMI) or not at all (#DF). */
     .globl keel_pv_trap_stubs
 keel_pv_trap_stubs:
     .quad pv_trap_0, pv_trap_1, 0, pv_trap_3, pv_trap_4, pv_trap_5, pv_trap_6, pv_trap_7
     .quad 0, pv_trap_9, pv_trap_10, pv_trap_11, pv_trap_12, pv_trap_13, pv_trap_14, pv_trap_15
-    .quad pv_trap_16, pv_trap_17, 0, pv_trap_19, pv_trap_20, pv_trap_21, pv_trap_22, pv_trap_23
+    .quad pv_trap_16, pv_trap_17, pv_trap_18, pv_trap_19, pv_trap_20, pv_trap_21, pv_trap_22, pv_trap_23
     .quad pv_trap_24, pv_trap_25, pv_trap_26, pv_trap_27, pv_trap_28, pv_trap_29, pv_trap_30, pv_trap_31
 
 /* ---- Boot data ---------------------------------------------------------------------------- */

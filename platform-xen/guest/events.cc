@@ -157,6 +157,9 @@ std::uint64_t pv_fault_address() { return g_vcpu ? g_vcpu->arch.cr2 : 0; }
 void init_events() {
     if (!g_shared) map_shared_info();
     set_upcall_vector();
+    // Xen gives a PV vCPU a 100 Hz periodic timer on VIRQ_TIMER (PVH none): an idle guest would
+    // wake every 10 ms. keel arms one-shot deadlines only; the profiler sets its own period.
+    if (pv_mode()) (void)vcpu_op(VCPUOP_stop_periodic_timer, 0, nullptr);
     g_timer_port = new (g_timer_storage) Port(bind_timer());
     g_timer_port->set_handler(&on_timer);   // and the loop checks its timers after every wakeup
     interrupts_on();

@@ -64,9 +64,30 @@ Result<void> fail(Error e, const char* what, long rc) {
     return e;
 }
 
+// Classic PV: GNTTABOP_setup_table names the table's machine frames (growing it to `frames`);
+// each is mapped over a page of the window, which boot set aside for it (its own frame unused).
+Result<void> map_frames_pv(std::uint64_t window, unsigned frames) {
+    xen_pfn_t mfns[grant_frames_wanted] = {};
+    gnttab_setup_table setup{};
+    setup.dom = DOMID_SELF;
+    setup.nr_frames = frames;
+    set_xen_guest_handle(setup.frame_list, mfns);
+    if (long rc = hypercall<__HYPERVISOR_grant_table_op>(GNTTABOP_setup_table, arg(&setup), 1); rc != 0)
+        return fail(Error::io, "GNTTABOP_setup_table failed", rc);
+    if (setup.status != GNTST_okay) return fail(Error::io, "GNTTABOP_setup_table refused", setup.status);
+    constexpr std::uint64_t present = 1, rw = 2, accessed = 0x20, dirty = 0x40, nx = std::uint64_t{1} << 63;
+    for (unsigned i = 0; i < frames; ++i) {
+        const std::uint64_t pte = (mfns[i] << 12) | present | rw | accessed | dirty | nx;
+        if (long rc = hypercall<__HYPERVISOR_update_va_mapping>(window + i * 4096ull, pte, UVMF_INVLPG); rc != 0)
+            return fail(Error::io, "mapping a grant frame (update_va_mapping) failed", rc);
+    }
+    return {};
+}
+
 // memory.h, XENMEM_add_to_physmap: frame i of our grant table appears at GFN window/4096 + i.
 // Asking for frames beyond nr_frames makes Xen grow the table (up to max_nr_frames).
 Result<void> map_frames(std::uint64_t window, unsigned frames) {
+    if (pv_mode()) return map_frames_pv(window, frames);
     for (unsigned i = 0; i < frames; ++i) {
         xen_add_to_physmap map{};
         map.domid = DOMID_SELF;
@@ -82,6 +103,11 @@ Result<void> map_frames(std::uint64_t window, unsigned frames) {
 
 }  // namespace
 
+std::uint64_t gfn_of(const void* page) {
+    const std::uint64_t pfn = reinterpret_cast<std::uintptr_t>(page) >> 12;
+    return pv_mode() ? pv_mfn(pfn) : pfn;
+}
+
 void resume_grant_table() {
     if (g_table == nullptr) return;  // never used: the next grant_table() maps it
     // The new domain's table is fresh (the toolstack seeded only the reserved console and
@@ -94,7 +120,6 @@ void resume_grant_table() {
 Result<void> init_grant_table() {
     if (g_table != nullptr) return {};
     if (g_failure != nullptr) return Error::io;
-    if (pv_mode()) return fail(Error::not_supported, "grant tables in classic PV are not built yet (docs/pv.md, step 4)", 0);
 
     // grant_table.h, GNTTABOP_query_size: current and maximum frames of our table.
     gnttab_query_size q{};

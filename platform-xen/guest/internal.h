@@ -29,6 +29,10 @@ GuardRange pv_page_table_pages();
 std::size_t pv_free_ram(MemRegion* out, std::size_t max);
 /// PV: where the live root table is read (keel's, once loaded).
 std::uint64_t pv_root_table();
+/// PV: the machine frame of `pfn` (the p2m); 0 for a pfn beyond RAM (no backend can use it).
+std::uint64_t pv_mfn(std::uint64_t pfn);
+/// PV: the pages set aside for the grant frames (grant_frames_wanted of them, RW+NX).
+std::uint64_t pv_grant_window();
 
 /// Events on/off for this vCPU: PVH cli/sti; PV evtchn_upcall_mask in vcpu_info (ring 3 has no
 /// IF), with the pending upcall taken after unmasking. Before shared_info is mapped in PV,

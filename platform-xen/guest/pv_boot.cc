@@ -12,7 +12,10 @@
 // region's free tail, with machine addresses in every entry; Xen validates them when they are
 // pinned (MMUEXT_PIN_L4_TABLE) and from then on refuses any writable mapping of them.
 //
-// Not built yet (docs/pv.md, order of work): grants; suspend and resume.
+// Grants name machine frames (gfn_of: the p2m); the grant table's frames come from
+// GNTTABOP_setup_table and are mapped over pages set aside at the end of the free tail.
+//
+// Not built yet (docs/pv.md, order of work): suspend and resume.
 #include <cstdarg>
 #include <new>
 
@@ -21,6 +24,7 @@
 #include "keel/format.h"
 #include "keel/xen/address_space.h"
 #include "keel/xen/console_ring.h"
+#include "keel/xen/grant_table.h"
 #include "keel/xen/hypercall.h"
 #include "keel/xen/platform.h"
 
@@ -66,8 +70,12 @@ alignas(PvPool) unsigned char g_pool_storage[sizeof(PvPool)];
 PvPool* g_pool = nullptr;
 AddressSpacePlan g_plan;
 MemRegion g_ram[1];
-Range g_shared[3], g_reserved[1];
+Range g_shared[4], g_reserved[1];
+std::uint64_t g_grant_window = 0;
 std::uint64_t g_root = 0;      // keel's root table: pseudo-physical = virtual; 0 on Xen's tables
+// How far Xen maps the m2p (XENMEM_machphys_mapping: up to the host's highest frame); a read
+// past it would fault.
+std::uint64_t g_m2p_entries = 0;
 std::uint64_t g_root_mfn = 0;
 
 // Page-table entries hold machine addresses; Xen's m2p (read-only at MACH2PHYS_VIRT_START in
@@ -78,7 +86,7 @@ struct M2pTables : PageTableMemory {
     std::uint64_t alloc_table() override { return 0; }
     static std::uint64_t pfn_of(std::uint64_t maddr) {
         const std::uint64_t mfn = (maddr & ((std::uint64_t{1} << 52) - 1)) >> 12;
-        if (mfn >= MACH2PHYS_NR_ENTRIES) return ~std::uint64_t{0};
+        if (mfn >= g_m2p_entries) return ~std::uint64_t{0};
         const std::uint64_t pfn = reinterpret_cast<const volatile std::uint64_t*>(MACH2PHYS_VIRT_START)[mfn];
         const std::uint64_t lo = g_root ? g_pool->first() : 0, hi = g_root ? g_pool->next() : g_region_end;
         if (pfn >= g_info.nr_pages || pfn * page_size < lo || (pfn + 1) * page_size > hi) return ~std::uint64_t{0};
@@ -132,8 +140,11 @@ const char* load_own_tables(std::uint64_t* mapped_ram) {
     // RAM; RAM beyond what the pool can map stays unmapped (and unused).
     const std::uint64_t ram_end = g_info.ram_bytes();
     const std::uint64_t tail_end = g_region_end < ram_end ? g_region_end : ram_end;
-    const std::uint64_t pool_end = tail_end - g_free_start > 256 * page_size ? g_free_start + 256 * page_size : tail_end;
-    if (pool_end < g_free_start + 16 * page_size) return "the bootstrap region leaves no room for page tables";
+    // The grant frames get the last pages of the tail (mapped over them when first used).
+    const std::uint64_t grant_bytes = grant_frames_wanted * page_size;
+    if (tail_end < g_free_start + grant_bytes + 16 * page_size) return "the bootstrap region leaves no room for page tables";
+    g_grant_window = tail_end - grant_bytes;
+    const std::uint64_t pool_end = g_grant_window - g_free_start > 256 * page_size ? g_free_start + 256 * page_size : g_grant_window;
     const std::uint64_t l1_room = (pool_end - g_free_start) / page_size - 12;  // upper levels, self-map reserve
     const std::uint64_t coverable = l1_room << 21;
     *mapped_ram = ram_end < coverable ? ram_end : coverable;
@@ -149,6 +160,7 @@ const char* load_own_tables(std::uint64_t* mapped_ram) {
     g_shared[0] = Range{g_info.console_pfn * page_size, (g_info.console_pfn + 1) * page_size};
     g_shared[1] = Range{g_info.store_pfn * page_size, (g_info.store_pfn + 1) * page_size};
     g_shared[2] = Range{g_info.mfn_list, page_up(g_info.mfn_list + g_info.nr_pages * 8)};
+    g_shared[3] = Range{g_grant_window, g_grant_window + grant_bytes};
     AddressSpacePlan& plan = g_plan;
     plan.text = {addr(__text_start), addr(__text_end)};
     plan.rodata = {addr(__rodata_start), addr(__rodata_end)};
@@ -156,7 +168,7 @@ const char* load_own_tables(std::uint64_t* mapped_ram) {
     plan.ksyms = {addr(__ksyms_start), addr(__ksyms_end)};
     plan.guards = guards;
     plan.memmap = std::span<const MemRegion>(g_ram, 1);
-    plan.shared = std::span<const Range>(g_shared, 3);
+    plan.shared = std::span<const Range>(g_shared, 4);
     plan.reserved = std::span<const Range>(g_reserved, 1);
     plan.small_pages = true;
     const char* why = nullptr;
@@ -255,6 +267,10 @@ GuardRange pv_page_table_pages() {
 
 std::uint64_t pv_root_table() { return g_root ? g_root : g_info.pt_base; }
 
+std::uint64_t pv_mfn(std::uint64_t pfn) { return pfn < g_info.nr_pages ? p2m()[pfn] : 0; }
+
+std::uint64_t pv_grant_window() { return g_grant_window; }
+
 std::size_t pv_free_ram(MemRegion* out, std::size_t max) { return g_pool ? free_ram(g_plan, *g_pool, out, max) : 0; }
 
 }  // namespace keel::xen
@@ -264,9 +280,9 @@ using namespace keel::xen;
 extern "C" [[noreturn]] __attribute__((no_stack_protector)) void keel_pv_boot(std::uint64_t start_info,
                                                                               std::uint64_t xen_stack) {
     keel_pv_mode = true;  // before anything that asks
+    hypercall<__HYPERVISOR_fpu_taskswitch>(0);  // clear CR0.TS before any SSE (seed_canary has some)
     begin_boot();
     const std::uint64_t tsc0 = cpu::rdtsc();
-    hypercall<__HYPERVISOR_fpu_taskswitch>(0);  // clear CR0.TS: SSE without a #NM first
 
     const PvLayout layout{addr(__image_start), addr(__image_end)};
     if (xen_stack < layout.image_end || xen_stack > PvBootInfo::max_pages * page_size)
@@ -287,6 +303,9 @@ extern "C" [[noreturn]] __attribute__((no_stack_protector)) void keel_pv_boot(st
         bad_start_info(why ? why : to_string(parsed.error()));
     }
     g_info = parsed.value();
+    xen_machphys_mapping m2p{};
+    if (memory_op(XENMEM_machphys_mapping, &m2p) == 0 && m2p.v_start == MACH2PHYS_VIRT_START)
+        g_m2p_entries = m2p.max_mfn + 1 < MACH2PHYS_NR_ENTRIES ? m2p.max_mfn + 1 : MACH2PHYS_NR_ENTRIES;
     pv_early_console(reinterpret_cast<volatile xencons_interface*>(g_info.console.ring), g_info.console.evtchn);
     install_traps();  // from here on a fault is a report, not a dead domain
 

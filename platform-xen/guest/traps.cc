@@ -71,7 +71,9 @@ void report_line(const char* line) {
 
 // Backtraces may only follow frame pointers into memory that is mapped.
 bool readable(std::uint64_t a) {
-    if (a < 4096 || (a & 7) != 0) return false;
+    // keel maps nothing in the upper half; in PV it is Xen's (supervisor-only, ring 3 cannot read
+    // it, though a walk through Xen's slots would find pages there).
+    if (a < 4096 || (a & 7) != 0 || a >= (std::uint64_t{1} << 47) - 8) return false;
     const LiveTables t = live_tables();
     return translate(t.mem, t.root, a).has_value() && translate(t.mem, t.root, a + 7).has_value();
 }
@@ -80,12 +82,13 @@ bool readable(std::uint64_t a) {
 // on return through callbacks (callback.h), all in ring 3 on the current stack.
 void install_pv_traps() {
     // xen.h, trap_info: flags bits 0-1 = the privilege level that may raise it with INT n (0:
-    // the kernel only), 4 = mask events on entry, like an interrupt gate. NMI and machine check
-    // come through callbacks in PV, and Xen delivers no double fault to a PV guest.
+    // nobody; Xen does not check it for int3 and into), 4 = mask events on entry, like an
+    // interrupt gate. NMI comes through a callback in PV, and Xen delivers no double fault to a
+    // PV guest; a virtual machine check comes through entry 18.
     trap_info table[33]{};
     unsigned n = 0;
     for (unsigned v = 0; v < 32; ++v) {
-        if (v == 2 || v == 8 || v == 18) continue;
+        if (v == 2 || v == 8) continue;
         table[n++] = trap_info{static_cast<std::uint8_t>(v), 4, FLAT_KERNEL_CS, keel_pv_trap_stubs[v]};
     }
     table[n] = trap_info{};  // the terminator: address 0
@@ -173,9 +176,9 @@ extern "C" void keel_trap(TrapFrame* frame) {
         return;
     }
     if (frame->vector == pv_failsafe_vector) {
-        // Xen could not load the segment registers HYPERVISOR_iret was to restore: keel never
-        // changes them, so something overwrote a trap frame.
-        if (g_in_fault++ == 0) report_line("FAULT: Xen's failsafe callback: the segments of a trap return would not load");
+        // Xen could not load a segment register for us (on a return to the guest or a context
+        // switch): keel never changes them, so something overwrote them.
+        if (g_in_fault++ == 0) report_line("FAULT: Xen's failsafe callback: a segment register would not load");
         shutdown(ShutdownReason::crash);
     }
     // Every exception is fatal: report it and let on_crash decide. A fault while reporting

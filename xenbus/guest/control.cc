@@ -104,7 +104,13 @@ void suspend_requested() {
 
 void on_request(ShutdownRequest req) {
     switch (req) {
-    case ShutdownRequest::suspend: suspend_requested(); return;
+    case ShutdownRequest::suspend:
+        if (!xen::suspend_supported()) {  // not advertised; someone wrote it by hand
+            KLOG_WARN("suspend requested, but this guest cannot suspend yet (classic PV); ignoring it");
+            return;
+        }
+        suspend_requested();
+        return;
     case ShutdownRequest::crash: KLOG_WARN("toolstack asked for a crash"); xen::shutdown(xen::ShutdownReason::crash);
     case ShutdownRequest::reboot: request_stop(StopReason::reboot); return;
     case ShutdownRequest::poweroff:

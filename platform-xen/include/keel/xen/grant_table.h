@@ -43,8 +43,9 @@ inline constexpr std::size_t grant_entries_per_frame = 4096 / sizeof(grant_entry
 inline constexpr DomId max_backend_domid = DOMID_FIRST_RESERVED - 1;
 
 /// The grant frame (GFN) of a page in the guest: PVH keel identity-maps guest-physical memory,
-/// so it is the address >> 12. Guest-only meaning; host tests make up their GFNs.
-inline std::uint64_t gfn_of(const void* page) { return reinterpret_cast<std::uintptr_t>(page) >> 12; }
+/// so it is the address >> 12; a classic PV guest grants machine frames, the p2m's entry for
+/// that pfn. Guest-only (grant_table_xen.cc); host tests make up their GFNs.
+std::uint64_t gfn_of(const void* page);
 
 /// Allocator and writer of v1 grant entries.
 ///
