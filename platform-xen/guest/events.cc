@@ -105,7 +105,7 @@ std::uint64_t raw_now_ns() { return pvclock_read(g_vcpu->time, read_tsc); }
 
 }  // namespace
 
-void map_shared_info() {
+void map_shared_info(bool mask_all) {
     if (pv_mode()) {
         // Xen's own frame at the machine address start_info gave, over this page of .bss (the
         // bootstrap tables map .bss, so its L1 table exists); its pfn's frame stays ours, unused.
@@ -125,9 +125,24 @@ void map_shared_info() {
     }
     g_shared = reinterpret_cast<volatile shared_info*>(g_shared_page);
     g_vcpu = &g_shared->vcpu_info[0];
+    if (pv_mode()) pv_publish_p2m(g_shared);
 
     // Mask every port until a driver asks for it (xen.h: evtchn_mask).
-    for (auto& w : g_shared->evtchn_mask) w = ~xen_ulong_t{0};
+    if (mask_all) {
+        for (auto& w : g_shared->evtchn_mask) w = ~xen_ulong_t{0};
+    }
+}
+
+void unmap_shared_info() {
+    // Xen keeps its page; ours is RAM again (zero it, and say "masked" in its vcpu_info: nothing
+    // reads it before map_shared_info, but a stray unmask must not look like one).
+    constexpr std::uint64_t present = 1, rw = 2, accessed = 0x20, dirty = 0x40, nx = std::uint64_t{1} << 63;
+    const std::uint64_t va = reinterpret_cast<std::uint64_t>(g_shared_page);
+    const std::uint64_t pte = (pv_mfn(va >> 12) << 12) | present | rw | accessed | dirty | nx;
+    if (long rc = hypercall<__HYPERVISOR_update_va_mapping>(va, pte, UVMF_INVLPG); rc != 0)
+        fail("unmapping shared_info before the suspend", rc);
+    for (auto& b : g_shared_page) b = 0;
+    g_vcpu->evtchn_upcall_mask = 1;
 }
 
 void clear_pending(std::uint32_t port) { (void)test_and_clear(g_shared->evtchn_pending, port); }
@@ -180,6 +195,7 @@ void resume_events() {
     // Interrupts are off. The new domain has a fresh shared_info (not at our GFN yet), no upcall
     // vector and no event channels but the ones the toolstack bound for xenstore and console.
     map_shared_info();
+    if (pv_mode()) (void)vcpu_op(VCPUOP_stop_periodic_timer, 0, nullptr);  // a new vCPU's 100 Hz tick
     ++g_port_epoch;
     for (auto& h : g_handlers) h.reset();
     for (auto& w : g_soft_pending) w = 0;

@@ -103,6 +103,18 @@ Result<void> map_frames(std::uint64_t window, unsigned frames) {
 
 }  // namespace
 
+void pv_unmap_grant_frames() {
+    if (g_table == nullptr) return;
+    constexpr std::uint64_t present = 1, rw = 2, accessed = 0x20, dirty = 0x40, nx = std::uint64_t{1} << 63;
+    const std::uint64_t window = grant_window();
+    for (unsigned i = 0; i < g_frames; ++i) {
+        const std::uint64_t va = window + i * 4096ull;
+        const std::uint64_t pte = (pv_mfn(va >> 12) << 12) | present | rw | accessed | dirty | nx;
+        if (long rc = hypercall<__HYPERVISOR_update_va_mapping>(va, pte, UVMF_INVLPG); rc != 0)
+            (void)fail(Error::io, "unmapping a grant frame before the suspend failed", rc);
+    }
+}
+
 std::uint64_t gfn_of(const void* page) {
     const std::uint64_t pfn = reinterpret_cast<std::uintptr_t>(page) >> 12;
     return pv_mode() ? pv_mfn(pfn) : pfn;

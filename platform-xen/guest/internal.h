@@ -10,6 +10,7 @@
 #include "keel/xen/pv_start_info.h"
 
 struct xencons_interface;
+struct shared_info;
 
 namespace keel::xen {
 
@@ -33,6 +34,20 @@ std::uint64_t pv_root_table();
 std::uint64_t pv_mfn(std::uint64_t pfn);
 /// PV: the pages set aside for the grant frames (grant_frames_wanted of them, RW+NX).
 std::uint64_t pv_grant_window();
+/// PV: tell the toolstack where the p2m is (shared_info's arch part), after each mapping.
+void pv_publish_p2m(volatile shared_info* si);
+/// PV, events masked: start_info's ring frames as pfns, shared_info and the grant frames
+/// unmapped (the toolstack's save refuses mappings of frames outside the p2m). Returns
+/// start_info's machine frame, SCHEDOP_shutdown's third argument.
+std::uint64_t pv_before_suspend();
+/// PV, after the suspend hypercall: cancelled, start_info as it was; a new domain, start_info's
+/// new shared_info frame and ports read and checked, the root's new machine frame, the trap
+/// table again. nullptr, or what was wrong with the new start_info.
+const char* pv_after_suspend(bool new_domain);
+/// PV: the grant frames' pages back to plain RAM (mapped to their own frames).
+void pv_unmap_grant_frames();
+/// PV: shared_info's page back to plain RAM, its masked vcpu_info copied there first.
+void unmap_shared_info();
 
 /// Events on/off for this vCPU: PVH cli/sti; PV evtchn_upcall_mask in vcpu_info (ring 3 has no
 /// IF), with the pending upcall taken after unmasking. Before shared_info is mapped in PV,
@@ -63,8 +78,9 @@ void early_console_handover();
 void early_console_flush();
 
 /// Map shared_info (PVH: XENMEM_add_to_physmap; PV: update_va_mapping of the machine frame
-/// start_info names) over the page events.cc keeps for it; every port masked. Once per domain.
-void map_shared_info();
+/// start_info names) over the page events.cc keeps for it; every port masked when `mask_all`
+/// (a new domain), not when the same domain maps it again after a cancelled suspend (PV).
+void map_shared_info(bool mask_all = true);
 /// Clear `port`'s pending bit in shared_info.
 void clear_pending(std::uint32_t port);
 

@@ -70,7 +70,7 @@ alignas(PvPool) unsigned char g_pool_storage[sizeof(PvPool)];
 PvPool* g_pool = nullptr;
 AddressSpacePlan g_plan;
 MemRegion g_ram[1];
-Range g_shared[4], g_reserved[1];
+Range g_shared[5], g_reserved[1];
 std::uint64_t g_grant_window = 0;
 std::uint64_t g_root = 0;      // keel's root table: pseudo-physical = virtual; 0 on Xen's tables
 // How far Xen maps the m2p (XENMEM_machphys_mapping: up to the host's highest frame); a read
@@ -161,6 +161,7 @@ const char* load_own_tables(std::uint64_t* mapped_ram) {
     g_shared[1] = Range{g_info.store_pfn * page_size, (g_info.store_pfn + 1) * page_size};
     g_shared[2] = Range{g_info.mfn_list, page_up(g_info.mfn_list + g_info.nr_pages * 8)};
     g_shared[3] = Range{g_grant_window, g_grant_window + grant_bytes};
+    g_shared[4] = Range{g_info.start_info, g_info.start_info + page_size};  // rewritten around a suspend
     AddressSpacePlan& plan = g_plan;
     plan.text = {addr(__text_start), addr(__text_end)};
     plan.rodata = {addr(__rodata_start), addr(__rodata_end)};
@@ -168,7 +169,7 @@ const char* load_own_tables(std::uint64_t* mapped_ram) {
     plan.ksyms = {addr(__ksyms_start), addr(__ksyms_end)};
     plan.guards = guards;
     plan.memmap = std::span<const MemRegion>(g_ram, 1);
-    plan.shared = std::span<const Range>(g_shared, 4);
+    plan.shared = std::span<const Range>(g_shared, 5);
     plan.reserved = std::span<const Range>(g_reserved, 1);
     plan.small_pages = true;
     const char* why = nullptr;
@@ -268,6 +269,58 @@ GuardRange pv_page_table_pages() {
 std::uint64_t pv_root_table() { return g_root ? g_root : g_info.pt_base; }
 
 std::uint64_t pv_mfn(std::uint64_t pfn) { return pfn < g_info.nr_pages ? p2m()[pfn] : 0; }
+
+void pv_publish_p2m(volatile shared_info* si) {
+    // arch-x86/xen.h: the toolstack's save reads the p2m through the linear list in our own
+    // tables (p2m_cr3 + p2m_vaddr, max_pfn entries); ~0 says there is no 3-level frame tree.
+    si->arch.max_pfn = g_info.nr_pages;
+    si->arch.p2m_vaddr = g_info.mfn_list;
+    si->arch.p2m_generation = 0;
+    si->arch.p2m_cr3 = g_root_mfn << 12;  // xen_pfn_to_cr3 on x86_64
+    si->arch.pfn_to_mfn_frame_list_list = ~xen_pfn_t{0};
+}
+
+std::uint64_t pv_before_suspend() {
+    // The toolstack expects pfns where start_info names the xenstore and console pages (it
+    // writes the new machine frames there on restore), and no mapping of a frame outside the
+    // p2m in our tables: shared_info and the grant frames go (events are masked).
+    auto* si = reinterpret_cast<volatile start_info_t*>(g_info.start_info);
+    si->store_mfn = g_info.store_pfn;
+    si->console.domU.mfn = g_info.console_pfn;
+    unmap_shared_info();
+    pv_unmap_grant_frames();
+    return p2m()[g_info.start_info / page_size];
+}
+
+const char* pv_after_suspend(bool new_domain) {
+    auto* si = reinterpret_cast<volatile start_info_t*>(g_info.start_info);
+    if (!new_domain) {
+        si->store_mfn = p2m()[g_info.store_pfn];
+        si->console.domU.mfn = p2m()[g_info.console_pfn];
+        return nullptr;
+    }
+    // A new domain (the toolstack rewrote the p2m and start_info's first fields): new machine
+    // frames everywhere, new ports; the pfns of the rings stay. Checked like at boot.
+    xen_machphys_mapping m2p{};
+    if (memory_op(XENMEM_machphys_mapping, &m2p) == 0 && m2p.v_start == MACH2PHYS_VIRT_START)
+        g_m2p_entries = m2p.max_mfn + 1 < MACH2PHYS_NR_ENTRIES ? m2p.max_mfn + 1 : MACH2PHYS_NR_ENTRIES;
+    g_root_mfn = p2m()[g_root / page_size];
+    const std::uint64_t shared = si->shared_info;
+    const std::uint64_t store_mfn = si->store_mfn, console_mfn = si->console.domU.mfn;
+    const std::uint32_t store_port = si->store_evtchn, console_port = si->console.domU.evtchn;
+    if ((shared & (page_size - 1)) != 0 || shared == 0 || shared >= (std::uint64_t{1} << 52))
+        return "start_info's shared_info after the resume is not a page address";
+    if (store_mfn != p2m()[g_info.store_pfn] || console_mfn != p2m()[g_info.console_pfn])
+        return "start_info's xenstore or console frame after the resume is not where the page was";
+    if (store_port == 0 || store_port >= PvBootInfo::max_evtchn || console_port == 0 ||
+        console_port >= PvBootInfo::max_evtchn || store_port == console_port)
+        return "start_info's event channels after the resume are out of range";
+    g_info.shared_info_maddr = shared;
+    g_info.store_evtchn = store_port;
+    g_info.console.evtchn = console_port;
+    install_traps();  // the toolstack restores them with the vCPU; again, to be sure
+    return nullptr;
+}
 
 std::uint64_t pv_grant_window() { return g_grant_window; }
 

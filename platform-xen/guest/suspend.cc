@@ -25,9 +25,7 @@ const char* to_string(SuspendOutcome outcome) {
     return outcome == SuspendOutcome::cancelled ? "cancelled" : "new domain";
 }
 
-// Classic PV's resume (the p2m frame list, start_info's new frames, the callbacks again) is not
-// built yet (docs/pv.md, step 5).
-bool suspend_supported() { return !pv_mode(); }
+bool suspend_supported() { return true; }
 
 Result<void> add_suspend_hook(SuspendHook hook) {
     if (g_hook_count == max_suspend_hooks) return Error::no_space;
@@ -44,8 +42,9 @@ SuspendReport suspend() {
     r.before_ns = now_ns();
     // sched.h: SCHEDOP_shutdown with SHUTDOWN_suspend. The third argument is a PV guest's
     // start_info frame (libxc reads it from rdx); a PVH guest passes 0.
+    const std::uint64_t start_info_mfn = pv_mode() ? pv_before_suspend() : 0;
     sched_shutdown s{SHUTDOWN_suspend};
-    r.rc = hypercall<__HYPERVISOR_sched_op>(SCHEDOP_shutdown, arg(&s), 0);
+    r.rc = hypercall<__HYPERVISOR_sched_op>(SCHEDOP_shutdown, arg(&s), start_info_mfn);
     if (r.rc != 0) {
         r.outcome = SuspendOutcome::cancelled;
     } else if (timer_port_bound_here()) {
@@ -53,6 +52,15 @@ SuspendReport suspend() {
         r.rc_disagreed = true;
     } else {
         r.outcome = SuspendOutcome::new_domain;
+    }
+    if (pv_mode()) {
+        if (const char* bad = pv_after_suspend(r.outcome == SuspendOutcome::new_domain)) crash(bad);
+        if (r.outcome == SuspendOutcome::cancelled) {
+            map_shared_info(/*mask_all=*/false);  // the same domain: our ports stay as they are
+            resume_grant_table();
+        }
+    }
+    if (r.outcome == SuspendOutcome::new_domain) {
         resume_events();
         resume_grant_table();
     }
