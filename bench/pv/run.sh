@@ -59,8 +59,9 @@ for mode in pv pvh; do
     wait_until 60 "httpd ($mode) answers" bash -c "curl -s -o /dev/null --max-time 1 http://$ip/"
     rates=()
     for i in $(seq "$REPS"); do
-        out=$(wrk -t 2 -c 20 -d 10s "http://$ip/" 2>&1)
+        out=$(wrk -t 2 -c 20 -d 10s "http://$ip:80/" 2>&1)
         rates+=("$(awk '/^Requests\/sec:/ {print $2}' <<<"$out")")
+        [ -n "${rates[-1]}" ] || echo "$out" | sed "s/^/    [$mode] wrk: /"
         echo "    [$mode] wrk run $i: ${rates[-1]} requests/s"
     done
     stats httpd_wrk_requests_per_s $mode "${rates[@]}"

@@ -305,19 +305,12 @@ const char* pv_after_suspend(bool new_domain) {
     if (memory_op(XENMEM_machphys_mapping, &m2p) == 0 && m2p.v_start == MACH2PHYS_VIRT_START)
         g_m2p_entries = m2p.max_mfn + 1 < MACH2PHYS_NR_ENTRIES ? m2p.max_mfn + 1 : MACH2PHYS_NR_ENTRIES;
     g_root_mfn = p2m()[g_root / page_size];
-    const std::uint64_t shared = si->shared_info;
-    const std::uint64_t store_mfn = si->store_mfn, console_mfn = si->console.domU.mfn;
-    const std::uint32_t store_port = si->store_evtchn, console_port = si->console.domU.evtchn;
-    if ((shared & (page_size - 1)) != 0 || shared == 0 || shared >= (std::uint64_t{1} << 52))
-        return "start_info's shared_info after the resume is not a page address";
-    if (store_mfn != p2m()[g_info.store_pfn] || console_mfn != p2m()[g_info.console_pfn])
-        return "start_info's xenstore or console frame after the resume is not where the page was";
-    if (store_port == 0 || store_port >= PvBootInfo::max_evtchn || console_port == 0 ||
-        console_port >= PvBootInfo::max_evtchn || store_port == console_port)
-        return "start_info's event channels after the resume are out of range";
-    g_info.shared_info_maddr = shared;
-    g_info.store_evtchn = store_port;
-    g_info.console.evtchn = console_port;
+    const char* why = nullptr;
+    auto resumed = parse_pv_resume_info(BootstrapReader{}, g_info, &why);
+    if (!resumed.ok()) return why ? why : to_string(resumed.error());
+    g_info.shared_info_maddr = resumed->shared_info_maddr;
+    g_info.store_evtchn = resumed->store_evtchn;
+    g_info.console.evtchn = resumed->console_evtchn;
     install_traps();  // the toolstack restores them with the vCPU; again, to be sure
     return nullptr;
 }

@@ -240,4 +240,32 @@ Result<PvBootInfo> parse_pv_start_info(const PhysReader& mem, std::uint64_t star
     return info;
 }
 
+Result<PvResumeInfo> parse_pv_resume_info(const PhysReader& mem, const PvBootInfo& boot, const char** why) {
+    const void* raw = mem.map(boot.start_info, sizeof(start_info_t));
+    if (!raw) return fail(why, "start_info is not readable after the resume");
+    start_info_t si;
+    __builtin_memcpy(&si, raw, sizeof si);
+    if (__builtin_memcmp(si.magic, magic, sizeof(magic)) != 0)
+        return fail(why, "start_info magic after the resume is not \"xen-3.0-x86_64\"");
+    if (si.nr_pages != boot.nr_pages) return fail(why, "start_info's nr_pages changed across the resume");
+    if (si.shared_info == 0 || !page_aligned(si.shared_info) || si.shared_info >= phys_limit)
+        return fail(why, "start_info's shared_info after the resume is not a page-aligned machine address below 2^52");
+    auto p2m_entry = [&](std::uint64_t pfn) -> std::uint64_t {
+        const void* e = mem.map(boot.mfn_list + pfn * sizeof(std::uint64_t), sizeof(std::uint64_t));
+        std::uint64_t mfn = ~std::uint64_t{0};
+        if (e) __builtin_memcpy(&mfn, e, sizeof mfn);
+        return mfn;
+    };
+    if (si.store_mfn != p2m_entry(boot.store_pfn))
+        return fail(why, "start_info's xenstore frame after the resume is not the p2m's for its page");
+    if (si.console.domU.mfn != p2m_entry(boot.console_pfn))
+        return fail(why, "start_info's console frame after the resume is not the p2m's for its page");
+    if (si.store_evtchn == 0 || si.store_evtchn >= PvBootInfo::max_evtchn || si.console.domU.evtchn == 0 ||
+        si.console.domU.evtchn >= PvBootInfo::max_evtchn)
+        return fail(why, "start_info's event channels after the resume are out of range");
+    if (si.store_evtchn == si.console.domU.evtchn)
+        return fail(why, "start_info's xenstore and console event channels after the resume are the same");
+    return PvResumeInfo{si.shared_info, si.store_evtchn, si.console.domU.evtchn};
+}
+
 }  // namespace keel::xen

@@ -93,6 +93,13 @@ void check_pv(const FuzzPhys& mem, std::uint64_t si_va) {
         return mfn;
     };
     CHECK(p2m(b.console_pfn) == b.console_mfn && p2m(b.store_pfn) == b.store_mfn);
+    // The same memory read again as after a resume (parse_pv_resume_info's rules are a subset of
+    // boot's): accepted, with boot's values.
+    why = nullptr;
+    auto resumed = keel::xen::parse_pv_resume_info(mem, b, &why);
+    CHECK(resumed.ok());
+    CHECK(resumed->shared_info_maddr == b.shared_info_maddr && resumed->store_evtchn == b.store_evtchn &&
+          resumed->console_evtchn == b.console.evtchn);
 }
 
 }  // namespace

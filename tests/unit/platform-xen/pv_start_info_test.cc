@@ -393,5 +393,77 @@ TEST_F(PvStartInfoTest, TheP2mFrameRangeMustLieInRam) {
     EXPECT_TRUE(parse().ok()) << why;
 }
 
+// After a resume in a new domain the toolstack has rewritten the p2m (every frame new) and
+// start_info's first fields; keel checks them against the pfns boot found.
+class PvResumeTest : public PvStartInfoTest {
+protected:
+    static constexpr std::uint64_t new_base = 0x90000;
+    void SetUp() override {
+        PvStartInfoTest::SetUp();
+        auto r = parse();
+        ASSERT_TRUE(r.ok()) << why;
+        boot = r.value();
+        for (std::uint64_t pfn = 0; pfn < nr_pages; ++pfn) set_p2m(pfn, new_base + pfn);
+        si.shared_info = 0x8888000;
+        si.store_mfn = new_base + store_pfn;
+        si.store_evtchn = 3;
+        si.console.domU.mfn = new_base + console_pfn;
+        si.console.domU.evtchn = 4;
+    }
+    Result<PvResumeInfo> resume() {
+        mem.put(si_va, &si, sizeof si);
+        why = nullptr;
+        return parse_pv_resume_info(mem, boot, &why);
+    }
+    void expect_resume_error(const char* text) {
+        auto r = resume();
+        expect_refused(r, why, text);
+    }
+    PvBootInfo boot{};
+};
+
+TEST_F(PvResumeTest, TheNewSharedInfoAndPortsAreTaken) {
+    auto r = resume();
+    ASSERT_TRUE(r.ok()) << why;
+    EXPECT_EQ(r->shared_info_maddr, 0x8888000u);
+    EXPECT_EQ(r->store_evtchn, 3u);
+    EXPECT_EQ(r->console_evtchn, 4u);
+}
+
+TEST_F(PvResumeTest, RingFramesMustBeTheP2msForTheSamePages) {
+    si.store_mfn = mfn_base + store_pfn;  // the old host's frame
+    expect_resume_error("start_info's xenstore frame after the resume is not the p2m's for its page");
+    si.store_mfn = new_base + store_pfn;
+    si.console.domU.mfn = new_base + store_pfn;  // another page's frame
+    expect_resume_error("start_info's console frame after the resume is not the p2m's for its page");
+}
+
+TEST_F(PvResumeTest, PortsMustBeInRangeAndDistinct) {
+    for (std::uint32_t bad : {0u, 4096u}) {
+        si.store_evtchn = bad;
+        expect_resume_error("start_info's event channels after the resume are out of range");
+    }
+    si.store_evtchn = 4;
+    expect_resume_error("start_info's xenstore and console event channels after the resume are the same");
+}
+
+TEST_F(PvResumeTest, SharedInfoMagicAndSizeAreCheckedAgain) {
+    for (std::uint64_t bad : {std::uint64_t{0}, std::uint64_t{0x8888001}, std::uint64_t{1} << 52}) {
+        si.shared_info = bad;
+        expect_resume_error("start_info's shared_info after the resume is not a page-aligned machine address below 2^52");
+    }
+    si.shared_info = 0x8888000;
+    si.nr_pages = nr_pages + 1;
+    expect_resume_error("start_info's nr_pages changed across the resume");
+    si.nr_pages = nr_pages;
+    si.magic[4] = '4';
+    expect_resume_error("start_info magic after the resume is not \"xen-3.0-x86_64\"");
+}
+
+TEST_F(PvResumeTest, AnUnreadableStartInfoIsRefused) {
+    mem.limit = si_va;
+    expect_resume_error("start_info is not readable after the resume");
+}
+
 }  // namespace
 }  // namespace keel::xen

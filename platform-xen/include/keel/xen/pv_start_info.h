@@ -71,6 +71,19 @@ struct PvBootInfo {
 Result<PvBootInfo> parse_pv_start_info(const PhysReader& mem, std::uint64_t start_info,
                                        const PvLayout& layout, const char** why);
 
+/// What start_info says again after a resume in a new domain (xen.h: its first fields are
+/// filled in again; the rest is what the guest left there).
+struct PvResumeInfo {
+    std::uint64_t shared_info_maddr;
+    std::uint32_t store_evtchn, console_evtchn;
+};
+
+/// Validate start_info after a resume, against what boot validated (`boot`): the magic again;
+/// nr_pages unchanged; shared_info a page-aligned machine address below 2^52, not 0; the
+/// xenstore and console frames those the p2m (now the new host's, read at boot.mfn_list) gives
+/// for the same pfns as at boot; the two ports in [1, max_evtchn) and distinct.
+Result<PvResumeInfo> parse_pv_resume_info(const PhysReader& mem, const PvBootInfo& boot, const char** why);
+
 /// Only what the early console needs (magic, nr_pages, mfn_list, the console's mfn and port),
 /// under the same rules: when parse_pv_start_info fails for another field, the reason can
 /// still be printed.
