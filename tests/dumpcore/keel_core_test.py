@@ -108,7 +108,33 @@ def note(kind, desc):
     return struct.pack("<III", 4, len(desc), kind) + b"Xen\0" + desc
 
 
-def xc_core(pages, contexts, magic=0xF00FEBEE, p2m=False):
+# A classic PV guest's dump: the same pages, but the page tables, cr3 and .xen_p2m name machine
+# frames, MOFF above the pfns (the 1 GiB page at machine address 0 stays where it is).
+MOFF = 0x1000
+
+
+def pv_pages():
+    tables = (PML4, PDPT_LOW, PD_LOW, PT_LOW, PD_1G, PDPT_HIGH)
+    pages = guest_pages()
+    for t in tables:
+        entries = struct.unpack_from("<512Q", pages[t])
+        pages[t] = table({i: e + (MOFF << 12 if e & P and e & 0x000FFFFFFFFFF000 else 0)
+                          for i, e in enumerate(entries) if e})
+    return pages
+
+
+def pv_vcpu_context(regs):
+    """As vcpu_context, with cr3 = the root's machine frame and no cr0/cr4 (PV: not needed)."""
+    ctx = bytearray(vcpu_context(regs))
+    struct.pack_into("<QQQQQ", ctx, 4984, 0, 0, 0, (PML4 + MOFF) << 12, 0)
+    return bytes(ctx)
+
+
+EXPECTED_PV = [(va + (MOFF << 12), n, f) if va >= HIGH_VA else (va, n, f) for va, n, f in EXPECTED]
+MEMORY_PV = [(va + (MOFF << 12), tag) if va >= HIGH_VA else (va, tag) for va, tag in MEMORY]
+
+
+def xc_core(pages, contexts, magic=0xF00FEBEE, p2m=False, moff=0):
     """A dump-core file as Xen's docs/misc/dump-core-format.txt lays it out (one invalid pfn
     slot at the end, as the dumper leaves when a page cannot be mapped)."""
     pfns = sorted(pages) + [2**64 - 1]
@@ -117,7 +143,8 @@ def xc_core(pages, contexts, magic=0xF00FEBEE, p2m=False):
              note(0x2000001, struct.pack("<QQQQ", magic, len(contexts), len(pfns), PAGE)) +
              note(0x2000003, struct.pack("<Q", 1)))
     if p2m:
-        index = (".xen_p2m", 1, b"".join(struct.pack("<QQ", p, p) for p in pfns))
+        index = (".xen_p2m", 1, b"".join(struct.pack("<QQ", p, p if p == 2**64 - 1 else p + moff)
+                                         for p in pfns))
     else:
         index = (".xen_pfn", 1, b"".join(struct.pack("<Q", p) for p in pfns))
     sections = [(".note.Xen", 7, notes), (".xen_prstatus", 1, b"".join(contexts)),
@@ -265,13 +292,34 @@ def main():
         else:
             print("skip gdb is not installed: registers and memory were checked from the file only")
 
+        # A classic PV guest's dump: the same segments and memory, found through machine frames.
+        pv_core = os.path.join(work, "pv.core")
+        with open(pv_core, "wb") as f:
+            f.write(xc_core(pv_pages(), [pv_vcpu_context(REGS0)], magic=0xF00FEBED, p2m=True, moff=MOFF))
+        r = run(tool, pv_core, out)
+        check(r.returncode == 0, f"converts a PV dump (status {r.returncode}: {r.stderr.strip()})")
+        if r.returncode == 0:
+            phdrs = run("readelf", "-l", "-W", out).stdout
+            loads = [(int(m.group(1), 16), int(m.group(2), 16) // PAGE, m.group(3).strip())
+                     for m in re.finditer(LOAD_LINE, phdrs, re.M)]
+            check(loads == EXPECTED_PV, "PV: PT_LOAD segments from the machine-frame page tables"
+                  + ("" if loads == EXPECTED_PV else
+                     f"\n       got      {[(hex(a), n, f) for a, n, f in loads]}"
+                     f"\n       expected {[(hex(a), n, f) for a, n, f in EXPECTED_PV]}"))
+            blob, segs = load_segments(out)
+            for va, tag in MEMORY_PV:
+                got = word_at(blob, segs, va)
+                check(got == tag, f"PV: memory at {va:#x} is page {tag:#x} "
+                      f"(got {got if got is None else hex(got)})")
+            check(prstatus_regs(blob)[0]["rip"] == REGS0["rip"], "PV: vCPU 0's rip in NT_PRSTATUS")
+
         # Broken inputs: status 1, one line that says why, no output left behind.
         bad = {
             "wrong magic": b"MZ" + good[2:],
             "empty file": b"",
             "truncated": good[: len(good) // 2],
             "not a dump-core ELF": good[:16] + struct.pack("<H", 2) + good[18:],
-            "PV dump": xc_core(guest_pages(), [vcpu_context(REGS0)], magic=0xF00FEBED, p2m=True),
+            "PV magic without .xen_p2m": xc_core(guest_pages(), [vcpu_context(REGS0)], magic=0xF00FEBED),
             "short .xen_prstatus": xc_core(guest_pages(), [vcpu_context(REGS0)[:4000]]),
             # 512 x 512 x 512 references to one empty table: a walk that would not end.
             "tables reached too often": xc_core(guest_pages() | {
@@ -284,7 +332,8 @@ def main():
         }
         reasons = {"wrong magic": "not an ELF file", "empty file": "not an ELF file",
                    "truncated": "truncated", "not a dump-core ELF": "not a Xen dump-core file",
-                   "PV dump": "PV guest", "short .xen_prstatus": ".xen_prstatus holds",
+                   "PV magic without .xen_p2m": "no .xen_p2m section",
+                   "short .xen_prstatus": ".xen_prstatus holds",
                    "tables reached too often": "tables that loop",
                    "tables mapping a page 512 times": "more than 8 times over"}
         for name, blob in bad.items():

@@ -47,13 +47,9 @@ std::unique_ptr<XenTarget> XenTarget::open(std::uint32_t domid, std::string& why
         why = "no domain " + std::to_string(domid);
         return nullptr;
     }
-    if (!info.hvm) {
-        // A PV guest's registers come from xc_vcpu_getcontext and its page tables hold machine
-        // frames: not done (keel boots as PVH).
-        why = "domain " + std::to_string(domid) + " is PV; only PVH/HVM guests are supported";
-        return nullptr;
-    }
-    return std::unique_ptr<XenTarget>(new XenTarget(domid, std::move(h)));
+    auto t = std::unique_ptr<XenTarget>(new XenTarget(domid, std::move(h)));
+    t->pv_ = !info.hvm;
+    return t;
 }
 
 bool XenTarget::pause() { return xc_domain_pause(h_->xch, domid_) == 0; }
@@ -65,7 +61,32 @@ bool XenTarget::alive() {
            !info.crashed && !info.shutdown;
 }
 
+// A classic PV guest (64-bit): its registers from xc_vcpu_getcontext. It always runs in long
+// mode with 4-level paging (the control registers the walk checks are set so), and its page
+// tables and cr3 name machine frames, which is also what xenforeignmemory_map takes for a PV
+// domain: the walk's "physical" addresses are machine addresses here, unchanged.
+bool XenTarget::pv_registers(unsigned vcpu, Registers& out) {
+    vcpu_guest_context_any_t ctx{};
+    if (vcpu > 0xffff || xc_vcpu_getcontext(h_->xch, domid_, vcpu, &ctx) != 0) return false;
+    const auto& r = ctx.x64.user_regs;
+    out = Registers{};
+    out.rax = r.rax, out.rbx = r.rbx, out.rcx = r.rcx, out.rdx = r.rdx;
+    out.rsi = r.rsi, out.rdi = r.rdi, out.rbp = r.rbp, out.rsp = r.rsp;
+    out.r8 = r.r8, out.r9 = r.r9, out.r10 = r.r10, out.r11 = r.r11;
+    out.r12 = r.r12, out.r13 = r.r13, out.r14 = r.r14, out.r15 = r.r15;
+    out.rip = r.rip, out.rflags = r.rflags;
+    out.cs = r.cs, out.ss = r.ss, out.ds = r.ds, out.es = r.es, out.fs = r.fs, out.gs = r.gs;
+    constexpr std::uint64_t cr0_pe = 1, cr0_pg = 1ull << 31, cr4_pae = 1ull << 5, efer_lme = 1ull << 8,
+                            efer_lma = 1ull << 10;
+    out.cr0 = cr0_pe | cr0_pg;
+    out.cr4 = cr4_pae;
+    out.efer = efer_lme | efer_lma;
+    out.cr3 = ctx.x64.ctrlreg[3];  // xen_pfn_to_cr3 on x86_64: the root's mfn << 12
+    return true;
+}
+
 bool XenTarget::registers(unsigned vcpu, Registers& out) {
+    if (pv_) return pv_registers(vcpu, out);
     hvm_hw_cpu c{};
     if (vcpu > 0xffff || xc_domain_hvm_getcontext_partial(h_->xch, domid_, HVM_SAVE_CODE(CPU),
                                                           static_cast<uint16_t>(vcpu), &c, sizeof c) != 0)
