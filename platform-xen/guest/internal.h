@@ -5,6 +5,7 @@
 #include <cstdint>
 
 #include "keel/xen/fault_report.h"
+#include "keel/xen/hypercall.h"
 #include "keel/xen/page_table.h"
 #include "keel/xen/platform.h"
 #include "keel/xen/pv_start_info.h"
@@ -15,8 +16,7 @@ struct shared_info;
 namespace keel::xen {
 
 /// Classic PV (pv_boot.cc set it before anything else ran) or PVH. entry.S's trap return reads
-/// it too: PV returns through HYPERVISOR_iret instead of iretq.
-extern "C" bool keel_pv_mode;
+/// it too: PV returns through HYPERVISOR_iret instead of iretq; and hypercall.h (declared there).
 inline bool pv_mode() { return keel_pv_mode; }
 /// PV only: start_info as pv_boot.cc validated it, and the end of the bootstrap region (Xen's
 /// tables map [0, end) there, pfn p at p * 4096).

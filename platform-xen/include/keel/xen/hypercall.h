@@ -7,17 +7,30 @@
 #include "keel/xen/public.h"
 
 extern "C" char keel_hypercall_page[];
+extern "C" bool keel_pv_mode;  // boot.cc: classic PV (pv_boot.cc sets it first thing)
 
 namespace keel::xen {
 
 // Arguments go in rdi, rsi, rdx, r10, r8; the result comes back in rax (xen.h, "x86_64").
 // Xen may clobber the argument registers, so they are all in/out operands.
+// Classic PV: a `syscall` from the guest kernel is the hypercall, which is all the page's stub
+// does besides saving rcx and r11 (clobbered here anyway). Made inline, a vCPU blocked in a
+// hypercall stops in the caller, whose unwind information debuggers have; in the page's stub
+// (rcx and r11 pushed above the return address) gdb lost the caller.
 template <unsigned Nr>
 inline long hypercall(unsigned long a1 = 0, unsigned long a2 = 0, unsigned long a3 = 0,
                       unsigned long a4 = 0, unsigned long a5 = 0) {
     long ret;
     register unsigned long r10 asm("r10") = a4;
     register unsigned long r8 asm("r8") = a5;
+    if (keel_pv_mode) {
+        ret = Nr;
+        asm volatile("syscall"
+                     : "+a"(ret), "+D"(a1), "+S"(a2), "+d"(a3), "+r"(r10), "+r"(r8)
+                     :
+                     : "memory", "rcx", "r11");
+        return ret;
+    }
     asm volatile("call keel_hypercall_page + %c[off]"
                  : "=a"(ret), "+D"(a1), "+S"(a2), "+d"(a3), "+r"(r10), "+r"(r8)
                  : [off] "i"(Nr * 32)
