@@ -107,8 +107,8 @@ std::uint64_t raw_now_ns() { return pvclock_read(g_vcpu->time, read_tsc); }
 
 void map_shared_info(bool mask_all) {
     if (pv_mode()) {
-        // Xen's own frame at the machine address start_info gave, over this page of .bss (the
-        // bootstrap tables map .bss, so its L1 table exists); its pfn's frame stays ours, unused.
+        // Xen's own frame at the machine address start_info gave, over this page of .bss (mapped
+        // 4 KiB in keel's tables, so its L1 table exists); its pfn's frame stays ours, unused.
         constexpr std::uint64_t present = 1, rw = 2, accessed = 0x20, dirty = 0x40, nx = std::uint64_t{1} << 63;
         const std::uint64_t pte = pv_boot_info().shared_info_maddr | present | rw | accessed | dirty | nx;
         if (long rc = hypercall<__HYPERVISOR_update_va_mapping>(reinterpret_cast<std::uint64_t>(g_shared_page), pte,

@@ -30,7 +30,9 @@ GuardRange pv_page_table_pages();
 std::size_t pv_free_ram(MemRegion* out, std::size_t max);
 /// PV: where the live root table is read (keel's, once loaded).
 std::uint64_t pv_root_table();
-/// PV: the machine frame of `pfn` (the p2m); 0 for a pfn beyond RAM (no backend can use it).
+/// PV: the machine frame of `pfn` (the p2m); a pfn beyond RAM crashes (only keel's own pages
+/// are granted or remapped). The grant window's and shared_info's pages give their own, unused
+/// frames, not what is mapped there.
 std::uint64_t pv_mfn(std::uint64_t pfn);
 /// PV: the pages set aside for the grant frames (grant_frames_wanted of them, RW+NX).
 std::uint64_t pv_grant_window();
@@ -46,7 +48,7 @@ std::uint64_t pv_before_suspend();
 const char* pv_after_suspend(bool new_domain);
 /// PV: the grant frames' pages back to plain RAM (mapped to their own frames).
 void pv_unmap_grant_frames();
-/// PV: shared_info's page back to plain RAM, its masked vcpu_info copied there first.
+/// PV: shared_info's page back to plain RAM (zeroed, its vcpu_info saying "masked").
 void unmap_shared_info();
 
 /// Events on/off for this vCPU: PVH cli/sti; PV evtchn_upcall_mask in vcpu_info (ring 3 has no

@@ -15,7 +15,7 @@
 // Grants name machine frames (gfn_of: the p2m); the grant table's frames come from
 // GNTTABOP_setup_table and are mapped over pages set aside at the end of the free tail.
 //
-// Not built yet (docs/pv.md, order of work): suspend and resume.
+// Suspend and resume: pv_before_suspend / pv_after_suspend (suspend.cc calls them).
 #include <cstdarg>
 #include <new>
 
@@ -76,6 +76,13 @@ std::uint64_t g_root = 0;      // keel's root table: pseudo-physical = virtual; 
 // How far Xen maps the m2p (XENMEM_machphys_mapping: up to the host's highest frame); a read
 // past it would fault.
 std::uint64_t g_m2p_entries = 0;
+std::uint64_t g_mapped_ram = 0;  // [0, this) is mapped and is the domain's RAM for keel
+
+std::uint64_t m2p_entries() {
+    xen_machphys_mapping m2p{};
+    if (memory_op(XENMEM_machphys_mapping, &m2p) != 0 || m2p.v_start != MACH2PHYS_VIRT_START) return 0;
+    return m2p.max_mfn + 1 < MACH2PHYS_NR_ENTRIES ? m2p.max_mfn + 1 : MACH2PHYS_NR_ENTRIES;
+}
 std::uint64_t g_root_mfn = 0;
 
 // Page-table entries hold machine addresses; Xen's m2p (read-only at MACH2PHYS_VIRT_START in
@@ -148,6 +155,7 @@ const char* load_own_tables(std::uint64_t* mapped_ram) {
     const std::uint64_t l1_room = (pool_end - g_free_start) / page_size - 12;  // upper levels, self-map reserve
     const std::uint64_t coverable = l1_room << 21;
     *mapped_ram = ram_end < coverable ? ram_end : coverable;
+    g_mapped_ram = *mapped_ram;
     for (std::uint64_t pa = g_free_start; pa < pool_end; pa += 8) *reinterpret_cast<volatile std::uint64_t*>(pa) = 0;
     g_pool = new (g_pool_storage) PvPool(g_free_start, pool_end);
 
@@ -242,9 +250,11 @@ __attribute__((format(printf, 1, 2))) void line(const char* fmt, ...) {
     early_write(std::string_view(buf, formatted_length(n, sizeof buf)));
 }
 
-BootInfo boot_facts(const PvBootInfo& info) {
+BootInfo boot_facts(const PvBootInfo& info, std::uint64_t mapped_ram) {
     BootInfo b{};
-    b.regions[0] = MemRegion{0, info.ram_bytes(), XEN_HVM_MEMMAP_TYPE_RAM};  // no memory map in PV
+    // No memory map in PV: the RAM keel maps (what sizes itself from ram_bytes() must not count
+    // pages the page tables could not reach).
+    b.regions[0] = MemRegion{0, mapped_ram, XEN_HVM_MEMMAP_TYPE_RAM};
     b.region_count = 1;
     static_assert(PvBootInfo::max_cmdline <= BootInfo::max_cmdline);
     for (std::size_t i = 0; i < info.cmdline_len; ++i) b.cmdline[i] = info.cmdline[i];
@@ -268,7 +278,11 @@ GuardRange pv_page_table_pages() {
 
 std::uint64_t pv_root_table() { return g_root ? g_root : g_info.pt_base; }
 
-std::uint64_t pv_mfn(std::uint64_t pfn) { return pfn < g_info.nr_pages ? p2m()[pfn] : 0; }
+std::uint64_t pv_mfn(std::uint64_t pfn) {
+    // Only keel's own pages are granted or remapped: a pfn beyond RAM is a bug, not input.
+    if (pfn >= g_info.nr_pages) crash("pv_mfn: a frame beyond the domain's RAM");
+    return p2m()[pfn];
+}
 
 void pv_publish_p2m(volatile shared_info* si) {
     // arch-x86/xen.h: the toolstack's save reads the p2m through the linear list in our own
@@ -301,12 +315,10 @@ const char* pv_after_suspend(bool new_domain) {
     }
     // A new domain (the toolstack rewrote the p2m and start_info's first fields): new machine
     // frames everywhere, new ports; the pfns of the rings stay. Checked like at boot.
-    xen_machphys_mapping m2p{};
-    if (memory_op(XENMEM_machphys_mapping, &m2p) == 0 && m2p.v_start == MACH2PHYS_VIRT_START)
-        g_m2p_entries = m2p.max_mfn + 1 < MACH2PHYS_NR_ENTRIES ? m2p.max_mfn + 1 : MACH2PHYS_NR_ENTRIES;
+    g_m2p_entries = m2p_entries();  // the new host's (0 if it will not say: no table is read then)
     g_root_mfn = p2m()[g_root / page_size];
     const char* why = nullptr;
-    auto resumed = parse_pv_resume_info(BootstrapReader{}, g_info, &why);
+    auto resumed = parse_pv_resume_info(BootstrapReader{}, g_info, g_mapped_ram / page_size, &why);
     if (!resumed.ok()) return why ? why : to_string(resumed.error());
     g_info.shared_info_maddr = resumed->shared_info_maddr;
     g_info.store_evtchn = resumed->store_evtchn;
@@ -349,9 +361,7 @@ extern "C" [[noreturn]] __attribute__((no_stack_protector)) void keel_pv_boot(st
         bad_start_info(why ? why : to_string(parsed.error()));
     }
     g_info = parsed.value();
-    xen_machphys_mapping m2p{};
-    if (memory_op(XENMEM_machphys_mapping, &m2p) == 0 && m2p.v_start == MACH2PHYS_VIRT_START)
-        g_m2p_entries = m2p.max_mfn + 1 < MACH2PHYS_NR_ENTRIES ? m2p.max_mfn + 1 : MACH2PHYS_NR_ENTRIES;
+    g_m2p_entries = m2p_entries();
     pv_early_console(reinterpret_cast<volatile xencons_interface*>(g_info.console.ring), g_info.console.evtchn);
     install_traps();  // from here on a fault is a report, not a dead domain
 
@@ -363,6 +373,11 @@ extern "C" [[noreturn]] __attribute__((no_stack_protector)) void keel_pv_boot(st
          g_info.console.evtchn, g_info.store_pfn, g_info.store_evtchn, g_info.nr_pt_frames, g_info.pt_base,
          g_info.mfn_list, g_region_end);
 
+    if (g_m2p_entries == 0) {  // the audit could read no table: it would pass for nothing
+        line("keel: Xen does not say where its m2p is (XENMEM_machphys_mapping); crashing\n");
+        early_console_flush();
+        pv_shutdown(SHUTDOWN_crash);
+    }
     std::uint64_t mapped_ram = 0;
     if (const char* failed = load_own_tables(&mapped_ram)) {
         line("keel: page tables (PV): %s; crashing\n", failed);
@@ -378,6 +393,7 @@ extern "C" [[noreturn]] __attribute__((no_stack_protector)) void keel_pv_boot(st
     static const Range guards[] = {{addr(__stack_guard), addr(__stack_bottom)}, {addr(__ist_guard), addr(__ist_bottom)}};
     AuditResult a{};
     const char* failed = check_address_space(g_audit_tables, g_root_mfn * page_size, guards, a);
+    if (!failed && a.table_pages < 4) failed = "the walk read fewer than 4 page tables (the m2p or p2m is wrong)";
     if (failed) {
         line("keel: W^X audit failed: %s; crashing\n", failed);
         early_console_flush();
@@ -391,5 +407,5 @@ extern "C" [[noreturn]] __attribute__((no_stack_protector)) void keel_pv_boot(st
     p.page0_mapped = a.page0_mapped;
     p.table_pages = a.table_pages;
     p.image_bytes = layout.image_end - layout.image_start;
-    finish_boot(tsc0, start_info, boot_facts(g_info), p);
+    finish_boot(tsc0, start_info, boot_facts(g_info, mapped_ram), p);
 }

@@ -25,8 +25,6 @@ const char* to_string(SuspendOutcome outcome) {
     return outcome == SuspendOutcome::cancelled ? "cancelled" : "new domain";
 }
 
-bool suspend_supported() { return true; }
-
 Result<void> add_suspend_hook(SuspendHook hook) {
     if (g_hook_count == max_suspend_hooks) return Error::no_space;
     g_hooks[g_hook_count++] = hook;

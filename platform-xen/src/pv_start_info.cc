@@ -240,14 +240,16 @@ Result<PvBootInfo> parse_pv_start_info(const PhysReader& mem, std::uint64_t star
     return info;
 }
 
-Result<PvResumeInfo> parse_pv_resume_info(const PhysReader& mem, const PvBootInfo& boot, const char** why) {
+Result<PvResumeInfo> parse_pv_resume_info(const PhysReader& mem, const PvBootInfo& boot, std::uint64_t min_pages,
+                                          const char** why) {
     const void* raw = mem.map(boot.start_info, sizeof(start_info_t));
     if (!raw) return fail(why, "start_info is not readable after the resume");
     start_info_t si;
     __builtin_memcpy(&si, raw, sizeof si);
     if (__builtin_memcmp(si.magic, magic, sizeof(magic)) != 0)
         return fail(why, "start_info magic after the resume is not \"xen-3.0-x86_64\"");
-    if (si.nr_pages != boot.nr_pages) return fail(why, "start_info's nr_pages changed across the resume");
+    if (si.nr_pages > boot.nr_pages || si.nr_pages < min_pages)
+        return fail(why, "start_info's nr_pages after the resume is above boot's or below the pages keel maps");
     if (si.shared_info == 0 || !page_aligned(si.shared_info) || si.shared_info >= phys_limit)
         return fail(why, "start_info's shared_info after the resume is not a page-aligned machine address below 2^52");
     auto p2m_entry = [&](std::uint64_t pfn) -> std::uint64_t {

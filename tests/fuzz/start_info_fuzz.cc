@@ -96,7 +96,7 @@ void check_pv(const FuzzPhys& mem, std::uint64_t si_va) {
     // The same memory read again as after a resume (parse_pv_resume_info's rules are a subset of
     // boot's): accepted, with boot's values.
     why = nullptr;
-    auto resumed = keel::xen::parse_pv_resume_info(mem, b, &why);
+    auto resumed = keel::xen::parse_pv_resume_info(mem, b, b.nr_pages, &why);
     CHECK(resumed.ok());
     CHECK(resumed->shared_info_maddr == b.shared_info_maddr && resumed->store_evtchn == b.store_evtchn &&
           resumed->console_evtchn == b.console.evtchn);

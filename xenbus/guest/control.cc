@@ -104,13 +104,7 @@ void suspend_requested() {
 
 void on_request(ShutdownRequest req) {
     switch (req) {
-    case ShutdownRequest::suspend:
-        if (!xen::suspend_supported()) {  // not advertised; someone wrote it by hand
-            KLOG_WARN("suspend requested, but this guest cannot suspend yet (classic PV); ignoring it");
-            return;
-        }
-        suspend_requested();
-        return;
+    case ShutdownRequest::suspend: suspend_requested(); return;
     case ShutdownRequest::crash: KLOG_WARN("toolstack asked for a crash"); xen::shutdown(xen::ShutdownReason::crash);
     case ShutdownRequest::reboot: request_stop(StopReason::reboot); return;
     case ShutdownRequest::poweroff:
@@ -146,7 +140,7 @@ void start_control() {
         !r.ok()) {
         KLOG_WARN("xenstore: cannot watch control/sysrq (%s); xl sysrq does nothing", to_string(r.error()));
     }
-    static ShutdownWatch watch(*g_store, on_request, /*suspend=*/xen::suspend_supported());
+    static ShutdownWatch watch(*g_store, on_request, /*suspend=*/true);
     g_watch = &watch;
     if (auto r = watch.start(); !r.ok())
         KLOG_WARN("xenstore: cannot watch control/shutdown (%s); xl shutdown will not work", to_string(r.error()));

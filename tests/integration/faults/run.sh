@@ -27,6 +27,7 @@ if [ "$KEEL_GUEST_TYPE" = pv ]; then
     # frame there, so it crashes the domain itself (domain_crash_sync) and says so in xl dmesg,
     # with the walk of the faulting address: that address must be in the guard page.
     name=faults-stack-overflow
+    xl dmesg -c >/dev/null  # only this domain's crash below
     xl_create faults "name=\"$name\"" 'cmdline="fault=stack-overflow"'
     domid=$(xl domid "$name")
     wait_state "$name" c 15

@@ -145,6 +145,14 @@ start_httpd $ip 60 httpd_create_to_ping
 check curl -sS --max-time 10 -o /dev/null http://$ip/
 hlog=$(guest_log httpd)
 hid=$(xl domid httpd)
+# A checkpoint with a live grant table and a connected vif: the same domain serves on (PV
+# unmaps its grant frames around the suspend and maps them again).
+check xl save -c httpd /var/tmp/httpd.save.c
+wait_guest_log httpd 'resumed: cancelled' 20
+[ "$(xl domid httpd)" = "$hid" ] || fail "xl save -c: httpd is not domain $hid any more"
+check curl -sS --max-time 10 -o /dev/null http://$ip/
+rm -f /var/tmp/httpd.save.c
+pass "xl save -c httpd: cancelled, the same domain serves on"
 save_restore httpd
 t0=$KEEL_RESTORED_MS
 wait_guest_log httpd 'has a new backend; connecting' 30

@@ -159,15 +159,12 @@ struct SuspendReport {
     std::uint64_t clock_offset_ns;  ///< what now_ns() adds to pvclock since (MonotonicClock)
 };
 
-/// Whether suspend() works in this mode (not yet in classic PV): the control driver advertises
-/// control/feature-suspend only then.
-bool suspend_supported();
-
 /// Suspend the domain for `xl save` / migration and come back: the `before` hooks, the
 /// hypercall with interrupts off, the platform's own resume on new_domain, then the `after`
 /// hooks. Mode-neutral: the PVH specifics (shared_info by XENMEM_add_to_physmap, the upcall
-/// vector by HVM param) are behind it, so classic PV adds its own. Event-loop context only;
-/// never from a handler of the xenstore or console port (their Ports are replaced meanwhile).
+/// vector by HVM param) and classic PV's (start_info, shared_info and the grant frames) are
+/// behind it. Event-loop context only; never from a handler of the xenstore or console port
+/// (their Ports are replaced meanwhile).
 SuspendReport suspend();
 
 /// Print `message`, a symbolized backtrace of the caller, and crash the domain so the xl

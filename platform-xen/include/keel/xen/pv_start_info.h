@@ -79,10 +79,12 @@ struct PvResumeInfo {
 };
 
 /// Validate start_info after a resume, against what boot validated (`boot`): the magic again;
-/// nr_pages unchanged; shared_info a page-aligned machine address below 2^52, not 0; the
+/// nr_pages not above boot's and not below `min_pages` (the pages keel maps: a toolstack may
+/// restore a p2m trimmed to what the guest uses); shared_info a page-aligned machine address below 2^52, not 0; the
 /// xenstore and console frames those the p2m (now the new host's, read at boot.mfn_list) gives
 /// for the same pfns as at boot; the two ports in [1, max_evtchn) and distinct.
-Result<PvResumeInfo> parse_pv_resume_info(const PhysReader& mem, const PvBootInfo& boot, const char** why);
+Result<PvResumeInfo> parse_pv_resume_info(const PhysReader& mem, const PvBootInfo& boot, std::uint64_t min_pages,
+                                          const char** why);
 
 /// Only what the early console needs (magic, nr_pages, mfn_list, the console's mfn and port),
 /// under the same rules: when parse_pv_start_info fails for another field, the reason can
