@@ -15,7 +15,7 @@
 #include "keel/log.h"
 #include "keel/panic.h"
 #include "keel/service.h"
-#include "keel/xen/platform.h"
+#include "keel/system.h"
 
 namespace {
 
@@ -67,7 +67,7 @@ volatile unsigned g_depth_limit = ~0u;   // never reached: the guard page stops 
 
 [[gnu::noinline]] void write_page_table() {
     // The live root table, mapped read-only in both modes (in PV Xen itself refuses the write).
-    auto* pml4 = const_cast<volatile std::uint64_t*>(keel::xen::page_table_root());
+    auto* pml4 = const_cast<volatile std::uint64_t*>(keel::page_table_root());
     pml4[511] = pml4[0];
 }
 

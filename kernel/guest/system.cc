@@ -24,4 +24,6 @@ std::uint64_t unix_time_ns() {
 
 std::uint64_t random_seed() { return xen::random_seed(); }
 
+const volatile std::uint64_t* page_table_root() { return xen::page_table_root(); }
+
 }  // namespace keel

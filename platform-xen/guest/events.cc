@@ -109,10 +109,7 @@ void map_shared_info(bool mask_all) {
     if (pv_mode()) {
         // Xen's own frame at the machine address start_info gave, over this page of .bss (mapped
         // 4 KiB in keel's tables, so its L1 table exists); its pfn's frame stays ours, unused.
-        constexpr std::uint64_t present = 1, rw = 2, accessed = 0x20, dirty = 0x40, nx = std::uint64_t{1} << 63;
-        const std::uint64_t pte = pv_boot_info().shared_info_maddr | present | rw | accessed | dirty | nx;
-        if (long rc = hypercall<__HYPERVISOR_update_va_mapping>(reinterpret_cast<std::uint64_t>(g_shared_page), pte,
-                                                                UVMF_INVLPG);
+        if (long rc = pv_map_page(reinterpret_cast<std::uint64_t>(g_shared_page), pv_boot_info().shared_info_maddr >> 12);
             rc != 0)
             fail("mapping shared_info (PV)", rc);
     } else {
@@ -136,11 +133,8 @@ void map_shared_info(bool mask_all) {
 void unmap_shared_info() {
     // Xen keeps its page; ours is RAM again (zero it, and say "masked" in its vcpu_info: nothing
     // reads it before map_shared_info, but a stray unmask must not look like one).
-    constexpr std::uint64_t present = 1, rw = 2, accessed = 0x20, dirty = 0x40, nx = std::uint64_t{1} << 63;
     const std::uint64_t va = reinterpret_cast<std::uint64_t>(g_shared_page);
-    const std::uint64_t pte = (pv_mfn(va >> 12) << 12) | present | rw | accessed | dirty | nx;
-    if (long rc = hypercall<__HYPERVISOR_update_va_mapping>(va, pte, UVMF_INVLPG); rc != 0)
-        fail("unmapping shared_info before the suspend", rc);
+    if (long rc = pv_map_page(va, pv_mfn(va >> 12)); rc != 0) fail("unmapping shared_info before the suspend", rc);
     for (auto& b : g_shared_page) b = 0;
     g_vcpu->evtchn_upcall_mask = 1;
 }

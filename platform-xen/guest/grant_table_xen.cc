@@ -75,10 +75,8 @@ Result<void> map_frames_pv(std::uint64_t window, unsigned frames) {
     if (long rc = hypercall<__HYPERVISOR_grant_table_op>(GNTTABOP_setup_table, arg(&setup), 1); rc != 0)
         return fail(Error::io, "GNTTABOP_setup_table failed", rc);
     if (setup.status != GNTST_okay) return fail(Error::io, "GNTTABOP_setup_table refused", setup.status);
-    constexpr std::uint64_t present = 1, rw = 2, accessed = 0x20, dirty = 0x40, nx = std::uint64_t{1} << 63;
     for (unsigned i = 0; i < frames; ++i) {
-        const std::uint64_t pte = (mfns[i] << 12) | present | rw | accessed | dirty | nx;
-        if (long rc = hypercall<__HYPERVISOR_update_va_mapping>(window + i * 4096ull, pte, UVMF_INVLPG); rc != 0)
+        if (long rc = pv_map_page(window + i * 4096ull, mfns[i]); rc != 0)
             return fail(Error::io, "mapping a grant frame (update_va_mapping) failed", rc);
     }
     return {};
@@ -105,12 +103,10 @@ Result<void> map_frames(std::uint64_t window, unsigned frames) {
 
 void pv_unmap_grant_frames() {
     if (g_table == nullptr) return;
-    constexpr std::uint64_t present = 1, rw = 2, accessed = 0x20, dirty = 0x40, nx = std::uint64_t{1} << 63;
     const std::uint64_t window = grant_window();
     for (unsigned i = 0; i < g_frames; ++i) {
         const std::uint64_t va = window + i * 4096ull;
-        const std::uint64_t pte = (pv_mfn(va >> 12) << 12) | present | rw | accessed | dirty | nx;
-        if (long rc = hypercall<__HYPERVISOR_update_va_mapping>(va, pte, UVMF_INVLPG); rc != 0)
+        if (long rc = pv_map_page(va, pv_mfn(va >> 12)); rc != 0)
             (void)fail(Error::io, "unmapping a grant frame before the suspend failed", rc);
     }
 }

@@ -34,6 +34,9 @@ std::uint64_t pv_root_table();
 /// are granted or remapped). The grant window's and shared_info's pages give their own, unused
 /// frames, not what is mapped there.
 std::uint64_t pv_mfn(std::uint64_t pfn);
+/// PV: map the page at `va` (one of keel's, 4 KiB in its tables) to machine frame `mfn`, RW+NX
+/// (update_va_mapping); `mfn` = pv_mfn(va >> 12) gives the page its own frame back. Xen's error.
+long pv_map_page(std::uint64_t va, std::uint64_t mfn);
 /// PV: the pages set aside for the grant frames (grant_frames_wanted of them, RW+NX).
 std::uint64_t pv_grant_window();
 /// PV: tell the toolstack where the p2m is (shared_info's arch part), after each mapping.

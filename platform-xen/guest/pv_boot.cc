@@ -329,6 +329,12 @@ const char* pv_after_suspend(bool new_domain) {
 
 std::uint64_t pv_grant_window() { return g_grant_window; }
 
+long pv_map_page(std::uint64_t va, std::uint64_t mfn) {
+    constexpr std::uint64_t rw = 2, dirty = 0x40;
+    return hypercall<__HYPERVISOR_update_va_mapping>(va, mfn * page_size | pte_present | rw | pte_accessed | dirty | pte_nx,
+                                                     UVMF_INVLPG);
+}
+
 std::size_t pv_free_ram(MemRegion* out, std::size_t max) { return g_pool ? free_ram(g_plan, *g_pool, out, max) : 0; }
 
 }  // namespace keel::xen

@@ -14,8 +14,12 @@ struct HypervisorVersion {
 /// The version of Xen the guest runs on.
 HypervisorVersion hypervisor_version();
 
-/// RAM the domain was given, in bytes.
+/// RAM the domain was given, in bytes (in classic PV: as much of it as the page tables map).
 std::uint64_t ram_bytes();
+
+/// Where the live root page table can be read (read-only in every mode: a write faults). For
+/// the faults service's write-page-table kind.
+const volatile std::uint64_t* page_table_root();
 
 /// Wall-clock time (ns since the Unix epoch) now: the hypervisor's wall clock at boot plus the
 /// monotonic time since.
