@@ -184,14 +184,9 @@ void build_page_tables() {
           "boot page tables: mapping the page-table pool");
     flush_tlb();
 
-    static const Range guards[] = {{addr(__stack_guard), addr(__stack_bottom)}, {addr(__ist_guard), addr(__ist_bottom)}};
     static Range shared[3];
     AddressSpacePlan& plan = g_plan;
-    plan.text = {addr(__text_start), addr(__text_end)};
-    plan.rodata = {addr(__rodata_start), addr(__rodata_end)};
-    plan.data = {addr(__data_start), addr(__data_end)};
-    plan.ksyms = {addr(__ksyms_start), addr(__ksyms_end)};
-    plan.guards = guards;
+    plan = image_plan();
     plan.memmap = std::span<const MemRegion>(g_boot.regions.data(), g_boot.region_count);
     plan.shared = std::span<const Range>(shared, shared_frames(shared));
     const char* why = nullptr;
@@ -200,14 +195,8 @@ void build_page_tables() {
     cpu::write_cr3(root.value());
 
     AuditResult a{};
-    const char* failed = check_address_space(pool, cpu::read_cr3(), guards, a);
-    g_protection.mapped_pages = a.mapped_pages_4k_equiv;
-    g_protection.writable_pages = a.writable_pages;
-    g_protection.executable_pages = a.executable_pages;
-    g_protection.wx_pages = a.wx_pages;
-    g_protection.page0_mapped = a.page0_mapped;
-    g_protection.table_pages = a.table_pages;
-    g_protection.image_bytes = addr(__image_end) - addr(__image_start);
+    const char* failed = check_address_space(pool, cpu::read_cr3(), plan.guards, a);
+    g_protection = protection_report_from(a);
     if (failed) die("W^X audit failed", failed);
     if ((cpu::read_cr0() & (1u << 16)) == 0) die("W^X audit failed", "CR0.WP is off");
     if ((cpu::rdmsr(cpu::msr_efer) & (1u << 11)) == 0) die("W^X audit failed", "EFER.NXE is off");
@@ -264,6 +253,29 @@ StackUse stack_use() {
 
 extern "C" {
 bool keel_pv_mode = false;
+}
+
+AddressSpacePlan image_plan() {
+    static const Range guards[] = {{addr(__stack_guard), addr(__stack_bottom)}, {addr(__ist_guard), addr(__ist_bottom)}};
+    AddressSpacePlan plan{};
+    plan.text = {addr(__text_start), addr(__text_end)};
+    plan.rodata = {addr(__rodata_start), addr(__rodata_end)};
+    plan.data = {addr(__data_start), addr(__data_end)};
+    plan.ksyms = {addr(__ksyms_start), addr(__ksyms_end)};
+    plan.guards = guards;
+    return plan;
+}
+
+ProtectionReport protection_report_from(const AuditResult& a) {
+    ProtectionReport p{};
+    p.mapped_pages = a.mapped_pages_4k_equiv;
+    p.writable_pages = a.writable_pages;
+    p.executable_pages = a.executable_pages;
+    p.wx_pages = a.wx_pages;
+    p.page0_mapped = a.page0_mapped;
+    p.table_pages = a.table_pages;
+    p.image_bytes = addr(__image_end) - addr(__image_start);
+    return p;
 }
 
 GuestMode guest_mode() { return pv_mode() ? GuestMode::pv : GuestMode::pvh; }

@@ -4,6 +4,7 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "keel/xen/address_space.h"
 #include "keel/xen/fault_report.h"
 #include "keel/xen/hypercall.h"
 #include "keel/xen/page_table.h"
@@ -88,6 +89,12 @@ void early_console_flush();
 void map_shared_info(bool mask_all = true);
 /// Clear `port`'s pending bit in shared_info.
 void clear_pending(std::uint32_t port);
+
+/// The image's part of the address-space plan, the same in both modes: its sections and the
+/// guard pages under the two stacks (plan.guards; the audit checks them too).
+AddressSpacePlan image_plan();
+/// What the boot log says about the live tables, from their audit.
+ProtectionReport protection_report_from(const AuditResult& a);
 
 /// First thing at boot in either mode (after PVH's SSE set-up): paint the boot stack, seed the
 /// canary from what the CPU offers. Callers and their frames must not use the canary.

@@ -28,12 +28,7 @@
 #include "keel/xen/hypercall.h"
 #include "keel/xen/platform.h"
 
-extern "C" {
-extern char __image_start[], __image_end[], __text_start[], __text_end[];
-extern char __rodata_start[], __rodata_end[], __data_start[], __data_end[];
-extern char __stack_guard[], __stack_bottom[], __ist_guard[], __ist_bottom[];
-extern char __ksyms_start[], __ksyms_end[];
-}
+extern "C" char __image_start[], __image_end[];
 
 namespace keel::xen {
 namespace {
@@ -162,7 +157,6 @@ const char* load_own_tables(std::uint64_t* mapped_ram) {
     // RAM is [0, nr_pages); the bootstrap elements between the image and the free tail are
     // left out (Xen's tables must not be mapped writable while they are tables; start_info and
     // Xen's stack are done with), except the rings and the p2m.
-    static const Range guards[] = {{addr(__stack_guard), addr(__stack_bottom)}, {addr(__ist_guard), addr(__ist_bottom)}};
     g_ram[0] = MemRegion{0, *mapped_ram, XEN_HVM_MEMMAP_TYPE_RAM};
     g_reserved[0] = Range{page_up(addr(__image_end)), g_free_start};
     g_shared[0] = Range{g_info.console_pfn * page_size, (g_info.console_pfn + 1) * page_size};
@@ -171,11 +165,7 @@ const char* load_own_tables(std::uint64_t* mapped_ram) {
     g_shared[3] = Range{g_grant_window, g_grant_window + grant_bytes};
     g_shared[4] = Range{g_info.start_info, g_info.start_info + page_size};  // rewritten around a suspend
     AddressSpacePlan& plan = g_plan;
-    plan.text = {addr(__text_start), addr(__text_end)};
-    plan.rodata = {addr(__rodata_start), addr(__rodata_end)};
-    plan.data = {addr(__data_start), addr(__data_end)};
-    plan.ksyms = {addr(__ksyms_start), addr(__ksyms_end)};
-    plan.guards = guards;
+    plan = image_plan();
     plan.memmap = std::span<const MemRegion>(g_ram, 1);
     plan.shared = std::span<const Range>(g_shared, 5);
     plan.reserved = std::span<const Range>(g_reserved, 1);
@@ -396,22 +386,13 @@ extern "C" [[noreturn]] __attribute__((no_stack_protector)) void keel_pv_boot(st
              mapped_ram >> 20, g_info.ram_bytes() >> 20);
     map_shared_info();  // over its page of .bss, now in keel's tables
 
-    static const Range guards[] = {{addr(__stack_guard), addr(__stack_bottom)}, {addr(__ist_guard), addr(__ist_bottom)}};
     AuditResult a{};
-    const char* failed = check_address_space(g_audit_tables, g_root_mfn * page_size, guards, a);
+    const char* failed = check_address_space(g_audit_tables, g_root_mfn * page_size, g_plan.guards, a);
     if (!failed && a.table_pages < 4) failed = "the walk read fewer than 4 page tables (the m2p or p2m is wrong)";
     if (failed) {
         line("keel: W^X audit failed: %s; crashing\n", failed);
         early_console_flush();
         pv_shutdown(SHUTDOWN_crash);
     }
-    ProtectionReport p{};
-    p.mapped_pages = a.mapped_pages_4k_equiv;
-    p.writable_pages = a.writable_pages;
-    p.executable_pages = a.executable_pages;
-    p.wx_pages = a.wx_pages;
-    p.page0_mapped = a.page0_mapped;
-    p.table_pages = a.table_pages;
-    p.image_bytes = layout.image_end - layout.image_start;
-    finish_boot(tsc0, start_info, boot_facts(g_info, mapped_ram), p);
+    finish_boot(tsc0, start_info, boot_facts(g_info, mapped_ram), protection_report_from(a));
 }

@@ -61,6 +61,21 @@ bool XenTarget::alive() {
            !info.crashed && !info.shutdown;
 }
 
+namespace {
+
+// The general registers, rip and rflags: the same names in the HVM save record (hvm_hw_cpu) and
+// in a PV vCPU's cpu_user_regs.
+template <typename Saved>
+void copy_gprs(const Saved& r, Registers& out) {
+    out.rax = r.rax, out.rbx = r.rbx, out.rcx = r.rcx, out.rdx = r.rdx;
+    out.rsi = r.rsi, out.rdi = r.rdi, out.rbp = r.rbp, out.rsp = r.rsp;
+    out.r8 = r.r8, out.r9 = r.r9, out.r10 = r.r10, out.r11 = r.r11;
+    out.r12 = r.r12, out.r13 = r.r13, out.r14 = r.r14, out.r15 = r.r15;
+    out.rip = r.rip, out.rflags = r.rflags;
+}
+
+}  // namespace
+
 // A classic PV guest (64-bit): its registers from xc_vcpu_getcontext. It always runs in long
 // mode with 4-level paging (the control registers the walk checks are set so), and its page
 // tables and cr3 name machine frames, which is also what xenforeignmemory_map takes for a PV
@@ -70,11 +85,7 @@ bool XenTarget::pv_registers(unsigned vcpu, Registers& out) {
     if (vcpu > 0xffff || xc_vcpu_getcontext(h_->xch, domid_, vcpu, &ctx) != 0) return false;
     const auto& r = ctx.x64.user_regs;
     out = Registers{};
-    out.rax = r.rax, out.rbx = r.rbx, out.rcx = r.rcx, out.rdx = r.rdx;
-    out.rsi = r.rsi, out.rdi = r.rdi, out.rbp = r.rbp, out.rsp = r.rsp;
-    out.r8 = r.r8, out.r9 = r.r9, out.r10 = r.r10, out.r11 = r.r11;
-    out.r12 = r.r12, out.r13 = r.r13, out.r14 = r.r14, out.r15 = r.r15;
-    out.rip = r.rip, out.rflags = r.rflags;
+    copy_gprs(r, out);
     out.cs = r.cs, out.ss = r.ss, out.ds = r.ds, out.es = r.es, out.fs = r.fs, out.gs = r.gs;
     constexpr std::uint64_t cr0_pe = 1, cr0_pg = 1ull << 31, cr4_pae = 1ull << 5, efer_lme = 1ull << 8,
                             efer_lma = 1ull << 10;
@@ -92,11 +103,7 @@ bool XenTarget::registers(unsigned vcpu, Registers& out) {
                                                           static_cast<uint16_t>(vcpu), &c, sizeof c) != 0)
         return false;
     out = Registers{};
-    out.rax = c.rax, out.rbx = c.rbx, out.rcx = c.rcx, out.rdx = c.rdx;
-    out.rsi = c.rsi, out.rdi = c.rdi, out.rbp = c.rbp, out.rsp = c.rsp;
-    out.r8 = c.r8, out.r9 = c.r9, out.r10 = c.r10, out.r11 = c.r11;
-    out.r12 = c.r12, out.r13 = c.r13, out.r14 = c.r14, out.r15 = c.r15;
-    out.rip = c.rip, out.rflags = c.rflags;
+    copy_gprs(c, out);
     out.cs = c.cs_sel, out.ss = c.ss_sel, out.ds = c.ds_sel, out.es = c.es_sel, out.fs = c.fs_sel,
     out.gs = c.gs_sel;
     out.cr0 = c.cr0, out.cr3 = c.cr3, out.cr4 = c.cr4, out.efer = c.msr_efer;
