@@ -63,6 +63,12 @@ set(KEEL_LWIP_INCLUDE_DIRS "${KEEL_ROOT}/net/port" "${lwip_src}/include")
 set_property(GLOBAL PROPERTY KEEL_LWIP_SOURCES ${KEEL_LWIP_SOURCES})
 set_property(GLOBAL PROPERTY KEEL_LWIP_INCLUDE_DIRS ${KEEL_LWIP_INCLUDE_DIRS})
 
+# lwIP's pool objects: every caller of memp_malloc/memp_free reaches keel's capped pools
+# (net/src/pools.cc) through a rename in lwipopts.h, except memp.c itself, which defines them.
+set(KEEL_LWIP_MEMP_SOURCE ${lwip_src}/core/memp.c)
+set_source_files_properties(${KEEL_LWIP_MEMP_SOURCE} PROPERTIES COMPILE_DEFINITIONS KEEL_LWIP_MEMP_C)
+set_property(GLOBAL PROPERTY KEEL_LWIP_MEMP_SOURCE ${KEEL_LWIP_MEMP_SOURCE})
+
 # lwIP's own code builds with our warning set (-Wall -Wextra -Wshadow -Wvla -Werror) and the
 # options in net/port/lwipopts.h without relaxing anything. Should a later lwIP or an option
 # change need it, relax the one warning here, for these files only, with the reason beside it.

@@ -120,10 +120,26 @@ LinkStats link_stats() {
     return sum;
 }
 
+namespace {
+
+/// lwIP's pools for this guest's memory, once.
+void apply_pool_limits() {
+    static bool applied = false;
+    if (applied) return;
+    applied = true;
+    const PoolLimits l = pool_limits_for_memory(ram_bytes());
+    set_pool_limits(l);
+    KLOG_INFO("net: for %llu MiB: up to %u TCP connections, %u queued segments, %u+%u pbufs",
+              static_cast<unsigned long long>(ram_bytes() >> 20), l.tcp_pcbs, l.tcp_segments, l.pbufs, l.pool_pbufs);
+}
+
+}  // namespace
+
 Task<Result<Interface*>> start(Config cfg) {
 #ifdef KEEL_HAVE_NETFRONT
     if (g_link != nullptr) co_return &g_link->interface();
     seed_random(random_seed());
+    apply_pool_limits();
     co_await netfront::netfront_discovered().wait();
     if (g_link != nullptr) co_return &g_link->interface();  // a concurrent start() won
     const auto devices = netfront::netfront_devices();

@@ -4,8 +4,9 @@
  * locks, no sockets or netconn. Only files in net/ include lwIP headers. The same options build
  * the guest library and the host library the unit tests use.
  *
- * Memory: fixed-size objects (PCBs, segments, pbuf headers, timeouts) come from lwIP's static
- * pools, sized below for a 16-64 MiB guest serving a few hundred connections; variable-size
+ * Memory: fixed-size objects (PCBs, segments, pbuf headers, timeouts) come from the keel heap,
+ * each kind capped by a count (net/src/pools.cc): the MEMP_NUM_* below are a 32 MiB guest's,
+ * and the TCP PCBs, segments and pbufs scale with the guest's memory; variable-size
  * buffers (PBUF_RAM: TCP send data, UDP datagrams) come from the keel heap through
  * keel_lwip_malloc (MEM_LIBC_MALLOC), which also counts them for net::stats(). Received frames
  * are not copied: they stay in netfront's page, wrapped in a custom pbuf (net/src/interface.cc).
@@ -28,7 +29,11 @@
 #define mem_clib_free keel_lwip_free
 #define mem_clib_calloc keel_lwip_calloc
 #define MEM_ALIGNMENT 8
-#define MEMP_MEM_MALLOC 0          /* pools: bounded, no allocation per PCB or segment */
+#define MEMP_MEM_MALLOC 1          /* no static pools: objects from the heap, counted per kind */
+#if !defined(KEEL_LWIP_MEMP_C)     /* every caller but lwIP's memp.c: capped per kind, at run time */
+#define memp_malloc keel_memp_malloc
+#define memp_free keel_memp_free
+#endif
 #define MEMP_NUM_TCP_PCB 256       /* concurrent connections (ab -c 50, wrk -c 100, TIME_WAIT) */
 #define MEMP_NUM_TCP_PCB_LISTEN 8
 #define MEMP_NUM_UDP_PCB 8         /* DHCP, DNS and the application's sockets */

@@ -42,6 +42,13 @@ Stats& counters();
 /// lwip_init() on first use (and the keel hooks it needs). Context: loop.
 void ensure_init();
 
+/// lwIP's pools (pools.cc): the TCP PCBs the stack may hold now, of which new connections
+/// from peers leave pcbs_for_connecting to the service's own (tcp.cc); and the build-time
+/// counts of the kinds that do not scale, taken from the heap once, before lwip_init().
+inline constexpr std::size_t pcbs_for_connecting = 16;
+std::size_t tcp_pcb_limit();
+void reserve_fixed_pools();
+
 /// Stop persist timers that run with nothing unsent (an lwIP 2.1.3 gap a peer can reach, see
 /// tcp.cc); before every sys_check_timeouts(). Context: loop.
 void stop_idle_persist_timers();

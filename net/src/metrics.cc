@@ -7,7 +7,7 @@
 namespace keel::net {
 
 // A new counter in Stats must be exported here too (and named in README.md "Metrics").
-static_assert(sizeof(Stats) == 34 * sizeof(std::uint64_t), "net::Stats changed: export the new counter here");
+static_assert(sizeof(Stats) == 36 * sizeof(std::uint64_t), "net::Stats changed: export the new counter here");
 static_assert(sizeof(LinkStats) == 13 * sizeof(std::uint64_t),
               "net::LinkStats changed: export the new counter here");
 
@@ -30,6 +30,10 @@ void write_metrics(MetricsWriter& w, const Stats& s) {
     w.counter("keel_net_heap_allocations_total", "lwIP buffers allocated on the heap.", s.heap_allocations);
     w.counter("keel_net_heap_failures_total", "lwIP buffer allocations the heap refused.", s.heap_failures);
     w.gauge("keel_net_heap_live_blocks", "lwIP buffers on the heap not yet freed.", s.heap_live);
+    w.gauge("keel_net_pool_live_objects", "lwIP's fixed-size objects in use (PCBs, segments, pbufs).",
+            s.pool_live);
+    w.counter("keel_net_pool_exhausted_total", "lwIP object requests refused: a kind at its cap, or no heap.",
+              s.pool_exhausted);
 
     // TCP.
     w.gauge("keel_tcp_open_connections", "TCP connections open.", s.tcp_open);

@@ -77,6 +77,7 @@ Stats& counters() { return g_stats; }
 void ensure_init() {
     if (g_initialised) return;
     g_initialised = true;
+    reserve_fixed_pools();
     lwip_init();
     rearm_timers();
 }

@@ -45,8 +45,9 @@ constexpr u8_t poll_interval = 2;  // TCP coarse ticks (500 ms): wakes writers s
 // left to everything else.
 // New connections are refused once this many PCBs hold connections that are not in TIME_WAIT
 // (those lwIP recycles harmlessly): a SYN then never makes lwIP kill a live connection. The
-// rest stay for the service's own outgoing connections.
-constexpr std::size_t pcbs_for_listeners = MEMP_NUM_TCP_PCB - 16;
+// rest (pcbs_for_connecting) stay for the service's own outgoing connections. The PCBs scale
+// with the guest's memory (pools.cc).
+std::size_t pcbs_for_listeners() { return tcp_pcb_limit() - pcbs_for_connecting; }
 
 std::size_t pcbs_in_use() {
     std::size_t n = 0;
@@ -946,7 +947,7 @@ extern "C" err_t keel_lwip_tcp_inpacket(struct tcp_pcb* pcb, struct tcp_hdr* hdr
     if (l->accepts_pending >= l->backlog) return refuse_syn(pcb, hdr);
     // At the limit, a connection the service has closed and the peer holds open (an orphan)
     // gives way to the newcomer; one still served never does.
-    if (pcbs_in_use() >= pcbs_for_listeners && !reclaim_orphan()) return refuse_syn(pcb, hdr);
+    if (pcbs_in_use() >= pcbs_for_listeners() && !reclaim_orphan()) return refuse_syn(pcb, hdr);
     return ERR_OK;
 }
 

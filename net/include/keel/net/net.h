@@ -39,4 +39,22 @@ void seed_random(std::uint64_t entropy);
 /// 32 random bits from the stack's generator (SipHash-2-4 in counter mode).
 std::uint32_t random32();
 
+/// How many of lwIP's fixed-size objects the stack may hold at once, per kind. TCP PCBs
+/// (connections, TIME_WAIT included), queued segments, and pbuf headers scale with the
+/// guest's memory; the build-time counts (net/port/lwipopts.h) are a 32 MiB guest's, and a
+/// guest gets from a quarter of them to 16 times them. The other kinds (listeners, UDP
+/// sockets, timeouts, reassembly) keep their build-time counts. Objects come from the heap
+/// when used. start() applies the limits for the guest's memory; until then (and in host
+/// tests) they are the build-time counts.
+struct PoolLimits {
+    std::uint32_t tcp_pcbs = 0;
+    std::uint32_t tcp_segments = 0;
+    std::uint32_t pbufs = 0;       ///< PBUF_REF/ROM headers
+    std::uint32_t pool_pbufs = 0;  ///< PBUF_POOL: received frames copied off the link
+};
+PoolLimits pool_limits_for_memory(std::uint64_t ram_bytes);
+/// Objects already in use above a lowered limit stay; new ones wait until they are freed.
+void set_pool_limits(const PoolLimits& limits);
+PoolLimits pool_limits();
+
 }  // namespace keel::net

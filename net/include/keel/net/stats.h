@@ -52,6 +52,11 @@ struct Stats {
     std::uint64_t heap_allocations = 0;  ///< calls, cumulative
     std::uint64_t heap_failures = 0;
     std::uint64_t heap_live = 0;  ///< blocks not yet freed (gauge)
+
+    // lwIP's fixed-size objects (PCBs, segments, pbuf headers, timeouts), capped per kind
+    // (net::pool_limits()).
+    std::uint64_t pool_live = 0;       ///< objects in use (gauge)
+    std::uint64_t pool_exhausted = 0;  ///< requests refused: a kind at its cap, or no heap
 };
 
 /// The stack's counters.
