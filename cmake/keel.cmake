@@ -58,11 +58,12 @@ endfunction()
 #              INCLUDE <public include dir> DEPENDS <other keel libraries> [APP] [SMALL])
 # Creates NAME (guest object library: PURE + GUEST sources, freestanding flags) and, with
 # KEEL_TESTS, NAME_host (static library: PURE sources, host flags with sanitizers).
-# SMALL: compiled for size (-Os), for code off the data path (boot, faults, the control path).
+# SMALL: compiled for size (-Os), for code off the data path (boot, faults, the control path);
+# SMALL_SOURCES: only these of its sources (a library with both kinds of code).
 # Without APP the library is part of every image (kernel, console, platform); with APP only the
 # images that name it in keel_add_service(... LIBS NAME) link it, with its DEPENDS.
 function(keel_library name)
-    cmake_parse_arguments(A "APP;SMALL" "" "PURE;GUEST;INCLUDE;DEPENDS" ${ARGN})
+    cmake_parse_arguments(A "APP;SMALL" "" "PURE;GUEST;INCLUDE;DEPENDS;SMALL_SOURCES" ${ARGN})
     if(NOT A_PURE AND NOT A_GUEST)
         message(FATAL_ERROR "keel_library(${name}): no sources")
     endif()
@@ -72,6 +73,10 @@ function(keel_library name)
         # Off the data path (boot, faults, the control path): optimized for size (-Os after
         # the guest flags' -O2 wins). hello: 110,816 -> 101,656 bytes stripped.
         target_compile_options(${name} PRIVATE $<$<COMPILE_LANGUAGE:CXX,C>:-Os>)
+    endif()
+    if(A_SMALL_SOURCES)   # the guest objects only; the host library keeps the test flags
+        set_property(SOURCE ${A_SMALL_SOURCES} APPEND PROPERTY COMPILE_OPTIONS
+            $<$<STREQUAL:$<TARGET_PROPERTY:NAME>,${name}>:-Os>)
     endif()
     keel_install_guest_library(${name} INCLUDE ${A_INCLUDE})
     # What the library may include: its DEPENDS and, transitively, theirs (all defined before).

@@ -109,13 +109,15 @@ constinit M2pTables g_m2p_tables;
 // For the audit: the root as the guest sees it. Xen fills the upper half of every PV root with
 // its own slots (supervisor-only: not reachable from the guest kernel's ring 3), among them a
 // linear slot that points back at the root, which a walk would follow as if it were ours.
+// The view is a page of .bss beside the object (which has a vtable and so sits in .data: a page
+// in it would be a page of zeros in the image file).
+alignas(4096) std::uint64_t g_root_view[512];
 struct GuestHalfTables final : M2pTables {
-    alignas(4096) std::uint64_t root_view[512]{};
     std::uint64_t* table(std::uint64_t maddr) override {
         std::uint64_t* t = M2pTables::table(maddr);
         if (!t || (maddr >> 12) != g_root_mfn) return t;
-        for (unsigned i = 0; i < 512; ++i) root_view[i] = i < 256 ? t[i] : 0;
-        return root_view;
+        for (unsigned i = 0; i < 512; ++i) g_root_view[i] = i < 256 ? t[i] : 0;
+        return g_root_view;
     }
 };
 constinit GuestHalfTables g_audit_tables;  // used before global constructors run
