@@ -48,6 +48,9 @@ void ensure_init();
 inline constexpr std::size_t pcbs_for_connecting = 16;
 std::size_t tcp_pcb_limit();
 void reserve_fixed_pools();
+/// Whether a TCP PCB is at hand for a new connection (one kept for reuse, or one taken from the
+/// heap now while it keeps its floor): without one lwIP would kill a connection to make room.
+bool stock_tcp_pcb();
 
 /// Stop persist timers that run with nothing unsent (an lwIP 2.1.3 gap a peer can reach, see
 /// tcp.cc); before every sys_check_timeouts(). Context: loop.

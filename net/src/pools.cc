@@ -4,12 +4,19 @@
 // them outside lwIP's memp.c). A kind at its cap answers "empty pool", exactly as a static
 // pool did, and lwIP's own recovery runs (tcp_alloc recycles TIME_WAIT, tcp_write reports
 // ERR_MEM). Kinds that scale with memory take their objects from the heap when needed and give
-// them back; the others keep their build-time count, reserved at init, so that an object lwIP
-// cannot do without (a timeout) never depends on what the heap has left. Context: loop only.
+// them back, except TCP PCBs, which are kept for reuse (at most the cap): a new connection is let
+// in only when a PCB is at hand (stock_tcp_pcb), taken from the heap only while it keeps
+// pool_heap_floor for the connections already open; lwIP's answer to a failed PCB allocation is
+// to kill a connection (TIME_WAIT, then LAST_ACK, CLOSING, lower priorities), which keel never
+// lets a newcomer cause. Segments and pbufs serve the connections already open, so they take
+// what the heap has, like lwIP's data buffers (keel_lwip_malloc), and fail as ERR_MEM. The other
+// kinds keep their build-time count, reserved at init, so that an object lwIP cannot do
+// without (a timeout) never depends on what the heap has left. Context: loop only.
 #include <algorithm>
 #include <array>
 #include <cstdlib>
 
+#include "keel/heap.h"
 #include "keel/net/net.h"
 #include "lwip_glue.h"
 
@@ -30,16 +37,28 @@ constexpr std::uint32_t build_count[MEMP_MAX] = {
 constexpr bool scales(memp_t t) {
     return t == MEMP_TCP_PCB || t == MEMP_TCP_SEG || t == MEMP_PBUF || t == MEMP_PBUF_POOL;
 }
+// Scaled kinds whose freed objects go back to the heap (PCBs are kept: see above).
+constexpr bool returns_to_heap(memp_t t) { return scales(t) && t != MEMP_TCP_PCB; }
+
+// A new connection's PCB comes from the heap only while this much is left after it.
+constexpr std::size_t pool_heap_floor = 64 * 1024;
 
 // The build-time counts are what a guest of this much memory gets.
 constexpr std::uint64_t reference_ram = 32ull << 20;
 constexpr std::uint32_t shrink = 4;   // at least a quarter of them
 constexpr std::uint32_t grow = 16;    // at most 16 times
 
-// lwIP's own sanity check (init.c) that static pools have room for one connection's whole send
-// queue, and tcp.cc's reserve of PCBs beyond the listeners' share, hold at the smallest counts.
-static_assert(MEMP_NUM_TCP_SEG / shrink >= TCP_SND_QUEUELEN);
-static_assert(MEMP_NUM_TCP_PCB / shrink >= 2 * detail::pcbs_for_connecting);
+// The smallest counts any guest gets (set_pool_limits holds to them too): room for one
+// connection's whole send queue (lwIP's init.c checks this of static pools), tcp.cc's PCBs for
+// the service's own connections twice over, and one whole receive window, or one GSO frame,
+// copied into pool pbufs (init.c's check of PBUF_POOL, which MEMP_MEM_MALLOC compiles out).
+constexpr std::uint32_t min_tcp_pcbs = 2 * detail::pcbs_for_connecting;
+constexpr std::uint32_t min_tcp_segments = TCP_SND_QUEUELEN;
+constexpr std::uint32_t min_pool_pbufs = (0xffff + PBUF_POOL_BUFSIZE - 1) / PBUF_POOL_BUFSIZE;
+static_assert(MEMP_NUM_TCP_PCB / shrink >= min_tcp_pcbs);
+static_assert(MEMP_NUM_TCP_SEG / shrink >= min_tcp_segments);
+static_assert(std::uint64_t{min_pool_pbufs} * PBUF_POOL_BUFSIZE >= TCP_WND);
+static_assert(MEMP_NUM_PBUF / shrink >= 1 && PBUF_POOL_SIZE * grow >= min_pool_pbufs);
 
 struct FreeObject {
     FreeObject* next;
@@ -60,30 +79,40 @@ constexpr std::array<Pool, MEMP_MAX> initial_pools() {
 std::array<Pool, MEMP_MAX> g_pools = initial_pools();
 bool g_reserved = false;
 
-std::uint32_t scaled(memp_t t, std::uint64_t ram_bytes) {
-    const std::uint64_t n = build_count[t] * (ram_bytes / (1u << 20)) / (reference_ram >> 20);
-    return static_cast<std::uint32_t>(
-        std::clamp<std::uint64_t>(n, build_count[t] / shrink, std::uint64_t{build_count[t]} * grow));
+std::size_t object_size(memp_t t) { return std::max<std::size_t>(memp_pools[t]->size, sizeof(FreeObject)); }
+
+// build_count * memory / reference_ram, within [a quarter, 16 times] and at least `floor`. The
+// memory in whole MiB rounded up: a PVH guest's RAM lacks the 384 KiB below 1 MiB.
+std::uint32_t scaled(memp_t t, std::uint64_t ram_bytes, std::uint32_t floor) {
+    const std::uint64_t mib = std::min<std::uint64_t>((ram_bytes >> 20) + ((ram_bytes & 0xfffff) != 0), 1u << 30);
+    const std::uint64_t n = build_count[t] * mib / (reference_ram >> 20);
+    const std::uint64_t lo = std::max<std::uint64_t>(build_count[t] / shrink, floor);
+    return static_cast<std::uint32_t>(std::clamp<std::uint64_t>(n, lo, std::uint64_t{build_count[t]} * grow));
 }
 
-std::size_t object_size(memp_t t) { return std::max<std::size_t>(memp_pools[t]->size, sizeof(FreeObject)); }
+// A new object for kind `t` from the heap; for a PCB, only if the heap keeps its floor after it.
+void* from_heap(memp_t t) {
+    const std::size_t size = object_size(t);
+    if (t == MEMP_TCP_PCB && heap_headroom() < pool_heap_floor + size) return nullptr;
+    return std::malloc(size);
+}
 
 }  // namespace
 
 PoolLimits pool_limits_for_memory(std::uint64_t ram_bytes) {
     PoolLimits l;
-    l.tcp_pcbs = scaled(MEMP_TCP_PCB, ram_bytes);
-    l.tcp_segments = scaled(MEMP_TCP_SEG, ram_bytes);
-    l.pbufs = scaled(MEMP_PBUF, ram_bytes);
-    l.pool_pbufs = scaled(MEMP_PBUF_POOL, ram_bytes);
+    l.tcp_pcbs = scaled(MEMP_TCP_PCB, ram_bytes, min_tcp_pcbs);
+    l.tcp_segments = scaled(MEMP_TCP_SEG, ram_bytes, min_tcp_segments);
+    l.pbufs = scaled(MEMP_PBUF, ram_bytes, 1);
+    l.pool_pbufs = scaled(MEMP_PBUF_POOL, ram_bytes, min_pool_pbufs);
     return l;
 }
 
 void set_pool_limits(const PoolLimits& l) {
-    g_pools[MEMP_TCP_PCB].limit = l.tcp_pcbs;
-    g_pools[MEMP_TCP_SEG].limit = l.tcp_segments;
-    g_pools[MEMP_PBUF].limit = l.pbufs;
-    g_pools[MEMP_PBUF_POOL].limit = l.pool_pbufs;
+    g_pools[MEMP_TCP_PCB].limit = std::max(l.tcp_pcbs, min_tcp_pcbs);
+    g_pools[MEMP_TCP_SEG].limit = std::max(l.tcp_segments, min_tcp_segments);
+    g_pools[MEMP_PBUF].limit = std::max<std::uint32_t>(l.pbufs, 1);
+    g_pools[MEMP_PBUF_POOL].limit = std::max(l.pool_pbufs, min_pool_pbufs);
 }
 
 PoolLimits pool_limits() {
@@ -94,6 +123,19 @@ PoolLimits pool_limits() {
 namespace detail {
 
 std::size_t tcp_pcb_limit() { return g_pools[MEMP_TCP_PCB].limit; }
+
+bool stock_tcp_pcb() {
+    Pool& p = g_pools[MEMP_TCP_PCB];
+    if (p.live < p.limit && p.reserve != nullptr) return true;
+    auto* o = p.live < p.limit ? static_cast<FreeObject*>(from_heap(MEMP_TCP_PCB)) : nullptr;
+    if (o == nullptr) {
+        ++counters().pool_exhausted;
+        return false;
+    }
+    o->next = nullptr;
+    p.reserve = o;
+    return true;
+}
 
 void reserve_fixed_pools() {
     if (g_reserved) return;
@@ -130,14 +172,14 @@ void* keel_memp_malloc(memp_t type) {
     if (o != nullptr) {
         p.reserve = p.reserve->next;
     } else {
-        o = std::malloc(keel::net::object_size(type));
+        o = keel::net::from_heap(type);
         if (o == nullptr) {
             ++counters().pool_exhausted;
             return nullptr;
         }
     }
     ++p.live;
-    ++counters().pool_live;
+    if (type != MEMP_SYS_TIMEOUT) ++counters().pool_live;  // lwIP's own timers come and go
     return o;
 }
 
@@ -145,8 +187,8 @@ void keel_memp_free(memp_t type, void* mem) {
     if (mem == nullptr || type >= MEMP_MAX) return;
     auto& p = g_pools[type];
     --p.live;
-    --counters().pool_live;
-    if (keel::net::scales(type)) {
+    if (type != MEMP_SYS_TIMEOUT) --counters().pool_live;
+    if (keel::net::returns_to_heap(type)) {
         std::free(mem);
         return;
     }

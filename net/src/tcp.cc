@@ -47,7 +47,12 @@ constexpr u8_t poll_interval = 2;  // TCP coarse ticks (500 ms): wakes writers s
 // (those lwIP recycles harmlessly): a SYN then never makes lwIP kill a live connection. The
 // rest (pcbs_for_connecting) stay for the service's own outgoing connections. The PCBs scale
 // with the guest's memory (pools.cc).
-std::size_t pcbs_for_listeners() { return tcp_pcb_limit() - pcbs_for_connecting; }
+std::size_t pcbs_for_listeners() { return tcp_pcb_limit() - pcbs_for_connecting; }  // limit >= 32
+
+// A PCB for one more connection: one kept or taken from the heap (pools.cc), or a connection in
+// TIME_WAIT, which lwIP's tcp_alloc() recycles, harmlessly, when the pool has none. Without
+// either, lwIP would make room by killing a connection in LAST_ACK or CLOSING, or an active one.
+bool pcb_at_hand() { return stock_tcp_pcb() || tcp_tw_pcbs != nullptr; }
 
 std::size_t pcbs_in_use() {
     std::size_t n = 0;
@@ -784,6 +789,7 @@ Task<Result<TcpStream>> TcpStream::connect(IpAddr addr, std::uint16_t port, std:
     TcpStream s(c);
     {
         LwipCall call;
+        if (!detail::pcb_at_hand()) co_return Error::no_memory;  // else lwIP kills one for room
         struct tcp_pcb* pcb = tcp_new_ip_type(addr.is_v6() ? IPADDR_TYPE_V6 : IPADDR_TYPE_V4);
         if (pcb == nullptr) co_return Error::no_memory;
         c->attach(pcb);
@@ -867,6 +873,7 @@ Result<TcpListener> TcpListener::listen(std::uint16_t port, unsigned backlog, st
     detail::ensure_init();
     LwipCall call;
     const detail::BindAddr where = detail::bind_addr(local);
+    if (!detail::pcb_at_hand()) return Error::no_memory;  // else lwIP kills one for room
     struct tcp_pcb* pcb = tcp_new_ip_type(where.type);
     if (pcb == nullptr) return Error::no_memory;
     ip_set_option(pcb, SOF_REUSEADDR);
@@ -948,6 +955,7 @@ extern "C" err_t keel_lwip_tcp_inpacket(struct tcp_pcb* pcb, struct tcp_hdr* hdr
     // At the limit, a connection the service has closed and the peer holds open (an orphan)
     // gives way to the newcomer; one still served never does.
     if (pcbs_in_use() >= pcbs_for_listeners() && !reclaim_orphan()) return refuse_syn(pcb, hdr);
+    if (!pcb_at_hand()) return refuse_syn(pcb, hdr);  // the heap is short: never a kill for room
     return ERR_OK;
 }
 

@@ -3,9 +3,11 @@
 // them as errors, then taking them again once objects are freed.
 #include <gtest/gtest.h>
 
+#include <list>
 #include <vector>
 
 #include "fakes/fake_link.h"
+#include "scarce_heap.h"
 
 namespace keel::net::test {
 namespace {
@@ -31,7 +33,7 @@ TEST(PoolLimits, ScaleWithMemoryFromAQuarterTo16Times) {
     EXPECT_EQ(small.tcp_pcbs, 64u);
     EXPECT_EQ(small.tcp_segments, 256u);
     EXPECT_EQ(small.pbufs, 16u);
-    EXPECT_EQ(small.pool_pbufs, 16u);
+    EXPECT_EQ(small.pool_pbufs, 43u) << "a whole receive window (a GSO frame) copied into pool pbufs";
     EXPECT_EQ(pool_limits_for_memory(0).tcp_pcbs, 64u);
     const PoolLimits kv = pool_limits_for_memory(64 * mib);
     EXPECT_EQ(kv.tcp_pcbs, 512u);
@@ -41,6 +43,9 @@ TEST(PoolLimits, ScaleWithMemoryFromAQuarterTo16Times) {
     EXPECT_EQ(huge.tcp_segments, 16384u);
     EXPECT_EQ(huge.pbufs, 1024u);
     EXPECT_EQ(huge.pool_pbufs, 1024u);
+    // A PVH guest's RAM lacks the 384 KiB below 1 MiB: memory = 32 is still a 32 MiB guest.
+    EXPECT_EQ(pool_limits_for_memory(0xa0000 + 0x1f00000).tcp_pcbs, 256u);
+    EXPECT_EQ(pool_limits_for_memory(0xa0000 + 0x3f00000).tcp_pcbs, 512u);
     PoolLimits prev = pool_limits_for_memory(0);
     for (std::uint64_t m = 1; m <= 4096; m += 7) {
         const PoolLimits l = pool_limits_for_memory(m * mib);
@@ -50,6 +55,17 @@ TEST(PoolLimits, ScaleWithMemoryFromAQuarterTo16Times) {
         EXPECT_GE(l.pool_pbufs, prev.pool_pbufs) << m;
         prev = l;
     }
+}
+
+TEST(PoolLimits, SetLimitsKeepTheSmallestWorkingCounts) {
+    const PoolLimits saved = pool_limits();
+    set_pool_limits(PoolLimits{});
+    const PoolLimits l = pool_limits();
+    EXPECT_EQ(l.tcp_pcbs, 32u) << "16 for the service's own connections, and as many for peers";
+    EXPECT_EQ(l.tcp_segments, 176u) << "one connection's whole send queue (TCP_SND_QUEUELEN)";
+    EXPECT_EQ(l.pbufs, 1u);
+    EXPECT_EQ(l.pool_pbufs, 43u);
+    set_pool_limits(saved);
 }
 
 /// TwoHosts with lowered pool limits, restored afterwards (lwIP is one stack per process).
@@ -116,11 +132,11 @@ TEST_F(SmallPools, NewcomersAreRefusedAtTheScaledPcbLimit) {
 // (counted), never a crash; one freed PCB lets the next connect through.
 TEST_F(SmallPools, AnOutgoingConnectionBeyondThePoolFailsAsAnError) {
     PoolLimits l = pool_limits();
-    l.tcp_pcbs = 20;
+    l.tcp_pcbs = 32;
     set_pool_limits(l);
     // B never answers: every SYN stays in SYN_SENT and holds a PCB until connect() times out.
     dev_a.on_wire = [](std::vector<std::byte>&) { return true; };
-    std::vector<std::optional<Result<TcpStream>>> pending(20);
+    std::vector<std::optional<Result<TcpStream>>> pending(32);
     for (auto& p : pending) {
         start([](std::optional<Result<TcpStream>>& out) -> Task<void> {
             out.emplace(co_await TcpStream::connect(addr_b, 7500, s(60)));
@@ -144,6 +160,77 @@ TEST_F(SmallPools, AnOutgoingConnectionBeyondThePoolFailsAsAnError) {
     auto after = run(TcpStream::connect(addr_b, 7500, s(5)));
     ASSERT_TRUE(after);
     EXPECT_EQ(after->error(), Error::closed) << "no listener: a reset, not an allocation failure";
+}
+
+// Kinds that keep their build count (listeners: 8) are reserved once and reused: closing and
+// opening them again never fails, and every object comes back (pool_live returns to where it
+// was once the connections of a test are gone).
+TEST_F(SmallPools, ReservedKindsAreReusedAndEveryObjectComesBack) {
+    run_until([] { return false; }, s(10));  // the interfaces settle (IPv6 DAD, MLD groups)
+    const auto live = stats().pool_live;
+    for (int round = 0; round < 3; ++round) {
+        std::vector<TcpListener> ls;
+        for (std::uint16_t i = 0; i < 8; ++i) {
+            auto li = TcpListener::listen(static_cast<std::uint16_t>(7600 + i));
+            ASSERT_TRUE(li.ok()) << "round " << round << " listener " << i;
+            ls.push_back(std::move(li.value()));
+        }
+        auto ninth = TcpListener::listen(7608);
+        EXPECT_FALSE(ninth.ok()) << "a ninth listener beyond the build count";
+    }
+    EXPECT_EQ(stats().pool_live, live);
+    Connected c;
+    ASSERT_NO_FATAL_FAILURE(connect_pair(7610, c));
+    EXPECT_GT(stats().pool_live, live);
+    c = Connected{};
+    run_until([] { return false; }, s(130));  // TIME_WAIT ends
+    EXPECT_EQ(stats().pool_live, live) << "an object of a closed connection never came back";
+}
+
+// The heap short of its floor, with the PCB cap far away: newcomers are refused (a reset; an
+// outgoing connect fails as an error) instead of lwIP killing a connection to make room, and
+// the connections already open keep working.
+TEST_F(SmallPools, AShortHeapRefusesNewcomersAndKillsNothing) {
+    PoolLimits l = pool_limits();
+    l.tcp_pcbs = 4096;
+    set_pool_limits(l);
+    Connected first;
+    ASSERT_NO_FATAL_FAILURE(connect_pair(7700, first));
+    ScarceHeap heap;
+    heap.left = 8;  // 32 KiB of headroom: under the pools' 64 KiB floor
+    const auto resets = stats().tcp_reset;
+    const auto aborted = stats().tcp_aborted;
+    std::vector<TcpStream> clients, servers;
+    std::list<std::optional<Result<TcpStream>>> accepts;  // outlive the accept tasks
+    bool refused = false;
+    // PCBs kept from earlier tests serve first; then the heap is asked, and says no.
+    for (int i = 0; i < 400 && !refused; ++i) {
+        std::optional<Result<TcpStream>>& accepted = accepts.emplace_back();
+        start([](TcpListener& li, std::optional<Result<TcpStream>>& out) -> Task<void> {
+            out.emplace(co_await li.accept_for(s(2)));
+        }(first.listener, accepted));
+        auto c = run(TcpStream::connect(addr_b, 7700, s(5)));
+        ASSERT_TRUE(c);
+        if (!c->ok()) {
+            EXPECT_TRUE(c->error() == Error::closed || c->error() == Error::no_memory) << to_string(c->error());
+            refused = true;
+            break;
+        }
+        ASSERT_TRUE(run_until([&] { return accepted.has_value(); }));
+        ASSERT_TRUE(accepted->ok());
+        clients.push_back(std::move(c->value()));
+        servers.push_back(std::move(accepted->value()));
+    }
+    EXPECT_TRUE(refused) << "the short heap never refused a newcomer";
+    EXPECT_EQ(stats().tcp_reset, resets) << "a connection was killed to make room";
+    EXPECT_EQ(stats().tcp_aborted, aborted);
+    auto echoed = run([](TcpStream& c, TcpStream& sv) -> Task<bool> {
+        if (!(co_await c.write(as_bytes("ping")))) co_return false;
+        std::byte buf[8];
+        auto r = co_await sv.read_for(buf, s(5));
+        co_return r && *r == 4;
+    }(first.client, first.server));
+    ASSERT_TRUE(echoed && *echoed) << "the first connection stopped answering";
 }
 
 }  // namespace

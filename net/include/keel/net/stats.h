@@ -55,7 +55,7 @@ struct Stats {
 
     // lwIP's fixed-size objects (PCBs, segments, pbuf headers, timeouts), capped per kind
     // (net::pool_limits()).
-    std::uint64_t pool_live = 0;       ///< objects in use (gauge)
+    std::uint64_t pool_live = 0;       ///< objects in use, lwIP's timeouts aside (gauge)
     std::uint64_t pool_exhausted = 0;  ///< requests refused: a kind at its cap, or no heap
 };
 
