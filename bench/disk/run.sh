@@ -8,25 +8,43 @@ source /scenario/linux-guest/lib.sh
 disk=/tmp/bench-disk.img
 new_disk() { rm -f $disk; truncate -s 256M $disk; }
 disk_cfg() { echo "disk=[\"format=raw,vdev=xvda,access=rw,target=$disk\"]"; }
+# dd_done: the Linux dd guest has powered off, or crashed (it stays, on_crash = "preserve").
+dd_done() { ! xl domid dd >/dev/null 2>&1 || [[ $(dom_state dd) == *c* ]]; }
 # rate "LINE": the MB/s figure of coreutils dd's summary or of diskbench's line.
 rate() { grep -oE '[0-9.]+ MB/s' <<<"$1" | head -n1 | cut -d' ' -f1; }
 
-linux_initrd
-new_disk
-cfg=$(linux_xl dd 256 "bench.svc=dd" "disk = [\"format=raw,vdev=xvda,access=rw,target=$disk\"]")
-xl_create "$cfg"
-wait_gone dd 300 || fail "the Linux dd guest did not finish"
-grep -q 'bench-dd' "$(guest_log dd)" || { tail -n 25 "$(guest_log dd)"; fail "the Linux dd guest printed no result"; }
-grep 'bench-dd' "$(guest_log dd)" | sed 's/^/    [linux] /'
-bench disk_write_mb_per_s linux "$(rate "$(grep 'bench-dd write' "$(guest_log dd)")")"
-bench disk_read_mb_per_s linux "$(rate "$(grep 'bench-dd read' "$(guest_log dd)")")"
+# The Linux dd guest: dd_start boots one on a fresh disk; dd_round waits until it powered off
+# (or crashed: linux_round then boots another and waits again).
+dd_start() {
+    new_disk
+    xl_create "$(linux_xl dd 256 "bench.svc=dd" "disk = [\"format=raw,vdev=xvda,access=rw,target=$disk\"]")"
+}
+dd_round() { poll 300 dd_done || true; }
 
-new_disk
-xl_create diskbench "$(disk_cfg)"
-wait_gone diskbench 300 || fail "diskbench did not finish"
-log_keel=$(guest_log diskbench)
-grep 'diskbench:' "$log_keel" | sed 's/^/    [keel] /'
-bench disk_write_mb_per_s keel "$(rate "$(grep 'diskbench: write' "$log_keel")")"
-bench disk_read_mb_per_s keel "$(rate "$(grep 'diskbench: read' "$log_keel")")"
+linux_initrd
+lw=() lr=() kw=() kr=()
+for i in $(seq "$BENCH_REPS"); do
+    dd_start
+    linux_round dd dd_start dd_round || echo "    [linux] round $i: lost 3 guests"
+    log_linux=$(guest_log dd)
+    grep 'bench-dd' "$log_linux" | sed "s/^/    [linux round $i] /"
+    lw+=("$(rate "$(grep 'bench-dd write' "$log_linux")")")
+    lr+=("$(rate "$(grep 'bench-dd read' "$log_linux")")")
+    mv "$log_linux" "$log_linux.$i"
+
+    new_disk
+    xl_create diskbench "$(disk_cfg)"
+    wait_gone diskbench 300 || fail "diskbench did not finish"
+    log_keel=$(guest_log diskbench)
+    grep 'diskbench:' "$log_keel" | sed "s/^/    [keel round $i] /"
+    kw+=("$(rate "$(grep 'diskbench: write' "$log_keel")")")
+    kr+=("$(rate "$(grep 'diskbench: read' "$log_keel")")")
+    mv "$log_keel" "$log_keel.$i"
+done
+linux_crashes disk
+stats disk_write_mb_per_s linux "${lw[@]}"
+stats disk_read_mb_per_s linux "${lr[@]}"
+stats disk_write_mb_per_s keel "${kw[@]}"
+stats disk_read_mb_per_s keel "${kr[@]}"
 
 pass "disk benchmark"

@@ -3,25 +3,16 @@
 # Linux PVH guest serving the same page (Debian's kernel + nginx-light), REPS times each, and
 # how long the service does not answer during a migration (pause.py: the longest gap between
 # two answers of a request loop, a new connection per request). Prints KEEL-BENCH lines: per
-# row the median, and a "(min..max)" row; bench/compare.sh lifecycle makes the table.
+# row the median, and a _range row (min..max); bench/compare.sh lifecycle makes the table.
 source /scenario/lib.sh
 source /scenario/linux-guest/lib.sh
-REPS=${REPS:-3}
+REPS=$BENCH_REPS
 # Both guests get the same memory: save, restore and migrate copy it all. Not more than dom0
 # (1 GiB, its files in RAM) can hold as a save file beside everything else: at 256 MiB the
 # Linux guest's save failed there.
 MEMORY=${MEMORY:-128}
 keel_ip=10.0.0.2
 linux_ip=10.0.0.3
-
-# rows NAME SYSTEM VALUES...: the median, then min..max.
-rows() {
-    local name=$1 sys=$2 sorted
-    shift 2
-    sorted=$(printf '%s\n' "$@" | sort -n)
-    bench "$name" "$sys" "$(awk '{a[NR] = $1} END {print a[int((NR + 1) / 2)]}' <<<"$sorted")"
-    bench "$name(min..max)" "$sys" "$(head -n 1 <<<"$sorted")..$(tail -n 1 <<<"$sorted")"
-}
 
 # answers IP LIMIT_S: wait for an HTTP 200 (or fail).
 answers() { wait_until "$2" "$1 answers" bash -c "[ \"\$(curl -s -o /dev/null -w '%{http_code}' --max-time 1 http://$1:80/)\" = 200 ]"; }
@@ -56,12 +47,12 @@ cycle() {
         pause+=("$p")
         failed+=("$f")
     done
-    rows xl_save_ms "$sys" "${save[@]}"
-    rows save_file_mib "$sys" "${size[@]}"
-    rows xl_restore_ms "$sys" "${restore[@]}"
-    rows restore_to_answer_ms "$sys" "${back[@]}"
-    rows xl_migrate_ms "$sys" "${migrate[@]}"
-    rows migrate_no_answer_ms "$sys" "${pause[@]}"
+    stats xl_save_ms "$sys" "${save[@]}"
+    stats save_file_mib "$sys" "${size[@]}"
+    stats xl_restore_ms "$sys" "${restore[@]}"
+    stats restore_to_answer_ms "$sys" "${back[@]}"
+    stats xl_migrate_ms "$sys" "${migrate[@]}"
+    stats migrate_no_answer_ms "$sys" "${pause[@]}"
 }
 
 # ---- keel ----
@@ -80,4 +71,6 @@ cfg=$(linux_xl nginx "$MEMORY" "bench.ip=$linux_ip/24 bench.svc=nginx" 'vif = ["
 xl_create "$cfg"
 answers $linux_ip 180
 cycle linux nginx $linux_ip
+linux_crashed nginx && LINUX_CRASHES=1
+linux_crashes lifecycle
 xl_destroy nginx

@@ -8,3 +8,4 @@ cache=${KEEL_TESTBED_CACHE:-$HOME/.cache/keel-testbed}
 cp "$cache/vmlinuz" "$stage/vmlinuz"
 mkdir -p "$stage/linux-guest"
 cp "$here/mkinitrd.sh" "$here/lib.sh" "$stage/linux-guest/"
+cp "$here/../lib.sh" "$stage/bench-lib.sh"

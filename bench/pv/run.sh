@@ -4,20 +4,9 @@
 # (min..max) beside it. Prints KEEL-BENCH lines; bench/compare.sh pv turns them into a table with
 # the ratio pv / pvh. Never asserts.
 source /scenario/lib.sh
-REPS=${BENCH_REPS:-3}
+source /scenario/bench-lib.sh   # bench, stats, BENCH_REPS
+REPS=$BENCH_REPS
 ip=10.0.0.2
-bench() { echo "KEEL-BENCH $1 $2 $3"; }
-# stats METRIC MODE VALUES...: the median, and min..max.
-stats() {
-    local metric=$1 mode=$2
-    shift 2
-    local sorted n
-    sorted=$(printf '%s\n' "$@" | grep -E '^[0-9.]+$' | sort -g)
-    n=$(grep -c . <<<"$sorted")
-    if [ "$n" -eq 0 ]; then bench "$metric" "$mode" NA; return; fi
-    bench "$metric" "$mode" "$(sed -n "$(( (n + 1) / 2 ))p" <<<"$sorted")"
-    bench "${metric}_range" "$mode" "$(head -n1 <<<"$sorted")..$(tail -n1 <<<"$sorted")"
-}
 cfg() { [ "$1" = pv ] && echo "/scenario/apps/$2-pv.xl" || echo "/scenario/apps/$2.xl"; }
 
 bench image_bytes pv "$(cat /scenario/keel-image-bytes)"
