@@ -4,12 +4,13 @@
 # with the ratio keel / Linux per row (each row the median of BENCH_REPS rounds, 3 unless
 # KEEL_DOM0_CMDLINE_EXTRA="BENCH_REPS=N", with its min..max below it). Never asserts.
 #   bench/compare.sh NAME...     NAME: httpd|kvstore|disk|memory|profile|lifecycle|pv
-#   bench/compare.sh all         httpd, kvstore and disk, then one table of every row
+#   bench/compare.sh all         httpd, kvstore, disk and memory, then one table of every row
+#                                and the images' size per component
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 [ $# -ge 1 ] || { echo "usage: bench/compare.sh NAME... | all" >&2; exit 2; }
 names=("$@")
-[ "$*" = all ] && names=(httpd kvstore disk)
+[ "$*" = all ] && names=(httpd kvstore disk memory)
 for name in "${names[@]}"; do
     [ -x "$root/bench/$name/run.sh" ] || { echo "no bench/$name/run.sh" >&2; exit 2; }
 done
@@ -38,5 +39,9 @@ done
 if [ ${#names[@]} -gt 1 ]; then
     cat "${consoles[@]}" > "$root/build/bench-logs/all.log"
     "$root/bench/table.sh" "$root/build/bench-logs/all.log"
+fi
+if [ "$*" = all ]; then
+    echo
+    python3 "$root/scripts/size-breakdown.py" "$root/build"
 fi
 exit $status
