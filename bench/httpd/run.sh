@@ -100,7 +100,7 @@ start_nginx() {
     xl_create "$cfg"
     ms=$(first_200 $linux_ip 120)
 }
-start_nginx || linux_round nginx start_nginx start_nginx || { tail -n 30 "$(guest_log nginx)"; fail "Linux nginx never answered"; }
+linux_boot nginx start_nginx || { tail -n 30 "$(guest_log nginx)"; fail "Linux nginx never answered"; }
 bench create_to_first_200_ms linux "$ms"
 cmp -s /tmp/www/index.html <(curl -s "http://$linux_ip/") || fail "nginx serves a different page"
 load linux $linux_ip nginx start_nginx

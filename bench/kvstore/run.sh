@@ -65,7 +65,7 @@ start_linux() {
 # Linux first, keel second (the order of the earlier runs).
 # ---- Linux ----
 linux_initrd
-start_linux || linux_round redis start_linux start_linux || fail "no Linux redis guest came up"
+linux_boot redis start_linux || fail "no Linux redis guest came up"
 redis linux
 linux_crashes kvstore
 xl_destroy redis
