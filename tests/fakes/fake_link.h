@@ -349,16 +349,20 @@ protected:
         auto l = TcpListener::listen(port);
         ASSERT_TRUE(l.ok()) << to_string(l.error());
         out.listener = std::move(l.value());
+        connect_through(out.listener, port, out.client, out.server);
+    }
+    /// Connect from A to B's `listener` on `port` and accept: both ends open, or the test fails.
+    void connect_through(TcpListener& listener, std::uint16_t port, TcpStream& client_out, TcpStream& server_out) {
         std::optional<Result<TcpStream>> server;
         start([](TcpListener& li, std::optional<Result<TcpStream>>& o) -> Task<void> {
             o.emplace(co_await li.accept());
-        }(out.listener, server));
+        }(listener, server));
         auto client = run(TcpStream::connect(addr_b, port, s(5)));
         ASSERT_TRUE(client && client->ok());
         ASSERT_TRUE(run_until([&] { return server.has_value(); }));
         ASSERT_TRUE(server->ok());
-        out.client = std::move(client->value());
-        out.server = std::move(server->value());
+        client_out = std::move(client->value());
+        server_out = std::move(server->value());
     }
 
     /// Start `t` now; it is destroyed at teardown if it has not finished.
@@ -463,6 +467,17 @@ inline std::vector<std::byte> make_tcp_frame(const TcpFrame& t) {
 
 inline std::span<const std::byte> as_bytes(const char* s) {
     return {reinterpret_cast<const std::byte*>(s), std::strlen(s)};
+}
+
+/// "ping" from `client`, "pong" back from `server`: the connection carries data both ways.
+inline Task<bool> ping_pong(TcpStream& client, TcpStream& server) {
+    if (!(co_await client.write(as_bytes("ping")))) co_return false;
+    std::byte buf[8];
+    auto r = co_await server.read_for(buf, s(5));
+    if (!r || *r != 4) co_return false;
+    if (!(co_await server.write(as_bytes("pong")))) co_return false;
+    r = co_await client.read_for(buf, s(5));
+    co_return r && *r == 4 && std::memcmp(buf, "pong", 4) == 0;
 }
 
 }  // namespace keel::net::test

@@ -89,16 +89,8 @@ TEST_F(SmallPools, NewcomersAreRefusedAtTheScaledPcbLimit) {
     std::vector<TcpStream> clients, servers;
     const auto refused = stats().tcp_refused;
     for (int i = 0; i < 12; ++i) {
-        std::optional<Result<TcpStream>> accepted;
-        start([](TcpListener& li, std::optional<Result<TcpStream>>& out) -> Task<void> {
-            out.emplace(co_await li.accept());
-        }(listener.value(), accepted));
-        auto c = run(TcpStream::connect(addr_b, port, s(5)));
-        ASSERT_TRUE(c && c->ok()) << "connection " << i;
-        ASSERT_TRUE(run_until([&] { return accepted.has_value(); }));
-        ASSERT_TRUE(accepted->ok());
-        clients.push_back(std::move(c->value()));
-        servers.push_back(std::move(accepted->value()));
+        ASSERT_NO_FATAL_FAILURE(connect_through(listener.value(), port, clients.emplace_back(), servers.emplace_back()))
+            << "connection " << i;
     }
     auto newcomer = run(TcpStream::connect(addr_b, port, s(5)));
     ASSERT_TRUE(newcomer);
@@ -106,12 +98,7 @@ TEST_F(SmallPools, NewcomersAreRefusedAtTheScaledPcbLimit) {
     EXPECT_EQ(stats().tcp_refused, refused + 1);
 
     // The connections accepted still carry data.
-    auto echoed = run([](TcpStream& c, TcpStream& sv) -> Task<bool> {
-        if (!(co_await c.write(as_bytes("ping")))) co_return false;
-        std::byte buf[8];
-        auto r = co_await sv.read_for(buf, s(5));
-        co_return r && *r == 4;
-    }(clients[5], servers[5]));
+    auto echoed = run(ping_pong(clients[5], servers[5]));
     ASSERT_TRUE(echoed && *echoed);
 
     // A connection reset by its client frees both ends' PCBs: the next newcomer is accepted.
@@ -224,12 +211,7 @@ TEST_F(SmallPools, AShortHeapRefusesNewcomersAndKillsNothing) {
     EXPECT_TRUE(refused) << "the short heap never refused a newcomer";
     EXPECT_EQ(stats().tcp_reset, resets) << "a connection was killed to make room";
     EXPECT_EQ(stats().tcp_aborted, aborted);
-    auto echoed = run([](TcpStream& c, TcpStream& sv) -> Task<bool> {
-        if (!(co_await c.write(as_bytes("ping")))) co_return false;
-        std::byte buf[8];
-        auto r = co_await sv.read_for(buf, s(5));
-        co_return r && *r == 4;
-    }(first.client, first.server));
+    auto echoed = run(ping_pong(first.client, first.server));
     ASSERT_TRUE(echoed && *echoed) << "the first connection stopped answering";
 }
 

@@ -130,15 +130,6 @@ TEST_F(Hostile, UnreadConnectionsTogetherHoldABoundedShareOfTheHeap) {
 }
 
 /// One request ("ping") and its answer ("pong") over an open connection.
-Task<bool> ping_pong(TcpStream& client, TcpStream& server) {
-    if (!(co_await client.write(as_bytes("ping")))) co_return false;
-    std::byte buf[8];
-    auto r = co_await server.read_for(buf, s(5));
-    if (!r || *r != 4) co_return false;
-    if (!(co_await server.write(as_bytes("pong")))) co_return false;
-    r = co_await client.read_for(buf, s(5));
-    co_return r && *r == 4 && std::memcmp(buf, "pong", 4) == 0;
-}
 
 // A flood of half-open connections (SYNs whose SYN-ACKs are lost), more than lwIP has PCBs,
 // spread over three listeners so that no listen backlog stops it. lwIP's own answer to running
@@ -233,16 +224,8 @@ TEST_P(Orphans, GiveWayToANewcomer) {
     ASSERT_NO_FATAL_FAILURE(connect_pair(port, keep));
     std::vector<TcpStream> clients, servers;
     for (int i = 0; i < 119; ++i) {  // with keep: 240 PCBs, the limit
-        std::optional<Result<TcpStream>> accepted;
-        start([](TcpListener& l, std::optional<Result<TcpStream>>& out) -> Task<void> {
-            out.emplace(co_await l.accept());
-        }(keep.listener, accepted));
-        auto c = run(TcpStream::connect(addr_b, port, s(5)));
-        ASSERT_TRUE(c && c->ok()) << "connection " << i;
-        ASSERT_TRUE(run_until([&] { return accepted.has_value(); }));
-        ASSERT_TRUE(accepted->ok());
-        clients.push_back(std::move(c->value()));
-        servers.push_back(std::move(accepted->value()));
+        ASSERT_NO_FATAL_FAILURE(connect_through(keep.listener, port, clients.emplace_back(), servers.emplace_back()))
+            << "connection " << i;
     }
     const bool client_first = GetParam() == OrphanKind::last_ack;
     if (GetParam() != OrphanKind::fin_wait_2) {
