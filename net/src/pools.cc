@@ -67,7 +67,7 @@ struct FreeObject {
 struct Pool {
     std::uint32_t limit = 0;
     std::uint32_t live = 0;
-    FreeObject* reserve = nullptr;  // kinds that do not scale: objects kept for reuse
+    FreeObject* reserve = nullptr;  // objects kept for reuse: kinds that do not scale, and TCP PCBs
 };
 
 constexpr std::array<Pool, MEMP_MAX> initial_pools() {
