@@ -7,6 +7,7 @@ keel_ip=10.0.0.2
 linux_ip=10.0.0.3
 WRK_SECONDS=${WRK_SECONDS:-10}
 AB_REQUESTS=${AB_REQUESTS:-2000}
+WATCH=   # the Linux guest a round's clients watch (watched)
 
 # first_200 IP LIMIT_S: wait for an HTTP 200, print ms since $KEEL_CREATED_MS (or fail).
 first_200() {
@@ -32,11 +33,11 @@ to_ms() {
 # requests/s) from dom0 against $IP; leaves the three figures in R.
 http_round() {
     local out rate p99 ab
-    out=$(wrk -t 2 -c 20 -d "${WRK_SECONDS}s" --latency "http://$IP:80/" 2>&1)
+    out=$(watched "$WATCH" wrk -t 2 -c 20 -d "${WRK_SECONDS}s" --latency "http://$IP:80/" 2>&1)
     rate=$(awk '/^Requests\/sec:/ {print $2}' <<<"$out")
     p99=$(to_ms "$(awk '$1 == "99%" {print $2}' <<<"$out")")
     grep -E 'Socket errors|Non-2xx' <<<"$out" | sed "s/^/    [$IP] wrk: /"
-    out=$(timeout 300 ab -q -n "$AB_REQUESTS" -c 10 "http://$IP:80/" 2>&1)
+    out=$(watched "$WATCH" timeout 300 ab -q -n "$AB_REQUESTS" -c 10 "http://$IP:80/" 2>&1)
     ab=$(awk '/^Requests per second:/ {print $4}' <<<"$out")
     echo "    [$IP] wrk ${rate:-NA} requests/s, p99 $p99 ms; ab ${ab:-NA} requests/s, $(awk '/^Failed requests:/ {print $3}' <<<"$out") failed"
     R="${rate:-NA} ${p99:-NA} ${ab:-NA}"
@@ -49,7 +50,7 @@ load() {
     IP=$2
     for i in $(seq "$BENCH_REPS"); do
         if [ $# -ge 4 ]; then
-            linux_round "$3" "$4" http_round || { echo "    [$1] round $i: lost 3 guests"; continue; }
+            WATCH=$3 linux_round "$3" "$4" http_round || { echo "    [$1] round $i: lost 3 guests"; continue; }
         else
             http_round
         fi

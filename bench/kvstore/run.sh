@@ -6,16 +6,17 @@
 source /scenario/lib.sh
 source /scenario/linux-guest/lib.sh
 ip=10.0.0.2
+WATCH=
 N=${BENCH_REQUESTS:-10000}
 BIG=${BENCH_BIG_REQUESTS:-500}
 disk=/tmp/bench-disk.img
 new_disk() { rm -f $disk; truncate -s 256M $disk; }
 disk_cfg() { echo "disk=[\"format=raw,vdev=xvda,access=rw,target=$disk\"]"; }
 
-# rb ARGS...: "SET-rate GET-rate" of one redis-benchmark run (bounded: a guest that dies
-# mid-run does not hang the bench).
+# rb ARGS...: "SET-rate GET-rate" of one redis-benchmark run (bounded: a Linux guest that dies
+# mid-run stops it at once, see watched; any other hang after 600 s).
 rb() {
-    timeout 600 redis-benchmark -h $ip -t set,get -q "$@" 2>&1 | tr '\r' '\n' |
+    watched "$WATCH" timeout 600 redis-benchmark -h $ip -t set,get -q "$@" 2>&1 | tr '\r' '\n' |
         awk '/^SET: [0-9.]+ requests/ {s = $2} /^GET: [0-9.]+ requests/ {g = $2}
              END {print (s == "" ? "NA" : s), (g == "" ? "NA" : g)}'
 }
@@ -37,7 +38,7 @@ redis() {
     local sys=$1 i a b c d e f set=() get=() pset=() pget=() bset=() bget=()
     for i in $(seq "$BENCH_REPS"); do
         if [ "$sys" = linux ]; then
-            linux_round redis start_linux one_round || { echo "    [linux] round $i: lost 3 guests"; continue; }
+            WATCH=redis linux_round redis start_linux one_round || { echo "    [linux] round $i: lost 3 guests"; continue; }
         else
             one_round
         fi

@@ -36,6 +36,25 @@ linux_xl() {
 # console shows a panic.
 linux_crashed() { [[ $(dom_state "$1") == *c* ]] || grep -q 'Kernel panic' "$(guest_log "$1")" 2>/dev/null; }
 
+# watched NAME CMD...: runs CMD (a client); stops it as soon as the Linux guest NAME crashed,
+# instead of letting it wait out its own timeout on a dead guest. NAME empty: just runs CMD.
+watched() {
+    local name=$1 pid
+    shift
+    [ -n "$name" ] || { "$@"; return; }
+    "$@" &
+    pid=$!
+    while kill -0 "$pid" 2>/dev/null; do
+        if linux_crashed "$name"; then
+            echo "    [linux] $name crashed; its client stopped" >&2
+            kill "$pid" 2>/dev/null
+            break
+        fi
+        sleep 3
+    done
+    wait "$pid"
+}
+
 # The Linux guest sometimes panics under nested TCG: an interrupt arrives in a state its entry
 # code cannot have made (docs/testbed.md), which no kernel option tried avoids. A round it dies
 # in measured its timeouts, not Linux: linux_round NAME START ROUND runs the function ROUND; if
