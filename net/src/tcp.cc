@@ -639,6 +639,8 @@ bool TcpRead::step(TcpConn& c, Result<std::size_t>& out) {
 
 Waiter*& TcpWrite::slot(TcpConn& c) { return c.writer; }
 
+Result<void> shutdown_conn(TcpConn* c);
+
 bool TcpWrite::step(TcpConn& c, Result<std::size_t>& out) {
     if (const Error e = c.failure(); e != Error::ok) {
         out = e;
@@ -670,8 +672,14 @@ bool TcpWrite::step(TcpConn& c, Result<std::size_t>& out) {
         counters().tcp_tx_bytes += chunk;
         wrote = true;
     }
-    if (wrote) tcp_output(pcb);
-    if (done < data.size()) return false;
+    if (done < data.size()) {
+        if (wrote) tcp_output(pcb);
+        return false;
+    }
+    // All queued. shutdown_conn() queues the FIN on the last segment and sends (tcp_shutdown
+    // ends in tcp_output); if it cannot, the data goes out on its own.
+    const bool fin = end == WriteEnd::shutdown && shutdown_conn(&c).ok();
+    if (!fin && end != WriteEnd::more) tcp_output(pcb);
     out = done;
     return true;
 }
@@ -819,12 +827,13 @@ TcpStream::ReadAwaiter TcpStream::read_for(std::span<std::byte> buf, std::uint64
     return ReadAwaiter(c_, detail::deadline_after(loop().now(), timeout_ns), {buf});
 }
 
-TcpStream::WriteAwaiter TcpStream::write(std::span<const std::byte> data) {
-    return WriteAwaiter(c_, 0, {data});
+TcpStream::WriteAwaiter TcpStream::write(std::span<const std::byte> data, WriteEnd end) {
+    return WriteAwaiter(c_, 0, {data, 0, end});
 }
 
-TcpStream::WriteAwaiter TcpStream::write_for(std::span<const std::byte> data, std::uint64_t timeout_ns) {
-    return WriteAwaiter(c_, detail::deadline_after(loop().now(), timeout_ns), {data});
+TcpStream::WriteAwaiter TcpStream::write_for(std::span<const std::byte> data, std::uint64_t timeout_ns,
+                                             WriteEnd end) {
+    return WriteAwaiter(c_, detail::deadline_after(loop().now(), timeout_ns), {data, 0, end});
 }
 
 Task<Result<void>> TcpStream::close(std::uint64_t timeout_ns) {

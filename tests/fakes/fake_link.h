@@ -469,6 +469,24 @@ inline std::span<const std::byte> as_bytes(const char* s) {
     return {reinterpret_cast<const std::byte*>(s), std::strlen(s)};
 }
 
+/// The TCP segments in `frames` (Ethernet + IPv4) that carry data: each one's payload length
+/// and whether it has FIN.
+struct DataSegment {
+    std::size_t bytes;
+    bool fin;
+};
+inline std::vector<DataSegment> data_segments(const std::vector<std::vector<std::byte>>& frames) {
+    std::vector<DataSegment> out;
+    for (const auto& f : frames) {
+        auto at = [&f](std::size_t i) { return std::to_integer<std::size_t>(f[i]); };
+        if (f.size() < 54 || at(12) != 0x08 || at(13) != 0x00 || at(23) != 6) continue;
+        const std::size_t ip_len = (at(14) & 0xf) * 4, total = at(16) << 8 | at(17);
+        const std::size_t tcp = 14 + ip_len, tcp_len = (at(tcp + 12) >> 4) * 4;
+        if (total > ip_len + tcp_len) out.push_back({total - ip_len - tcp_len, (at(tcp + 13) & 0x01) != 0});
+    }
+    return out;
+}
+
 /// "ping" from `client`, "pong" back from `server`: the connection carries data both ways.
 inline Task<bool> ping_pong(TcpStream& client, TcpStream& server) {
     if (!(co_await client.write(as_bytes("ping")))) co_return false;

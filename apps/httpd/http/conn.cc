@@ -39,6 +39,17 @@ Task<void> linger_and_close(net::TcpStream& s, std::array<char, 4096>& scratch) 
 // A metrics page larger than the session's scratch: one buffer of max_dynamic_body bytes,
 // allocated (fallibly: none means a 500) when the first such page is asked for on the
 // connection, and kept until it closes.
+// One segment for a response's head and body, and its FIN on the last one when the connection
+// closes after it (a short response then takes one frame, not three).
+net::WriteEnd write_end(const Session& session) {
+    switch (session.output_end()) {
+    case Session::OutputEnd::more: return net::WriteEnd::more;
+    case Session::OutputEnd::then_close: return net::WriteEnd::shutdown;
+    case Session::OutputEnd::flush: break;
+    }
+    return net::WriteEnd::send;
+}
+
 struct LargeScratch {
     char* data = nullptr;
 
@@ -75,7 +86,7 @@ Task<void> serve_connection(net::TcpStream s, Router& router, const SessionOptio
                 const std::uint64_t now = loop().now();
                 auto out = session.output();
                 Result<std::size_t> w = Error::timed_out;
-                if (now < write_deadline) w = co_await s.write_for(as_bytes(out), write_deadline - now);
+                if (now < write_deadline) w = co_await s.write_for(as_bytes(out), write_deadline - now, write_end(session));
                 if (!w.ok()) {
                     if (w.error() == Error::timed_out && stats) ++stats->write_timeouts;
                     s.abort();

@@ -356,6 +356,9 @@ enum class SessionState : std::uint8_t {
 ///   output() / sent(n)       the next chunk to send (head, then body, which for static pages
 ///                            points into the image: send it without copying), and how much of
 ///                            it the transport accepted.
+///   output_end()             what the transport does after output(): hold it for the body
+///                            that follows (one segment for head and body), shut the write side
+///                            (the FIN rides on the last segment), or just send it.
 ///   end_of_input()           the peer finished sending (FIN), after every received byte was
 ///                            taken by feed(); a pending response is still sent, then closed.
 ///   timed_out()              the glue's timer for the current state ran out: idle -> closed;
@@ -374,6 +377,10 @@ public:
     std::span<const char> output() const;
     /// n bytes of output() were sent; n larger than output().size() counts as all of it.
     void sent(std::size_t n);
+    /// After output(): more (the body follows the head), then_close (it is the last chunk and
+    /// the connection closes once it is sent) or flush.
+    enum class OutputEnd : std::uint8_t { flush, more, then_close };
+    OutputEnd output_end() const;
 
     void end_of_input();
     void timed_out();

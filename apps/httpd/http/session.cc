@@ -176,6 +176,11 @@ std::span<const char> Session::output() const {
     return std::span<const char>(body_out_.data(), body_out_.size());
 }
 
+Session::OutputEnd Session::output_end() const {
+    if (!head_out_.empty() && !body_out_.empty()) return OutputEnd::more;
+    return close_after_ || input_ended_ ? OutputEnd::then_close : OutputEnd::flush;
+}
+
 void Session::sent(std::size_t n) {
     if (state_ != SessionState::writing) return;
     if (!head_out_.empty()) {

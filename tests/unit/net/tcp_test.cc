@@ -207,6 +207,99 @@ TEST_F(Tcp, ShutdownWriteSendsFinAndKeepsReading) {
     EXPECT_EQ(stats().tcp_closed, closed + 2);
 }
 
+/// Everything `st` receives until the peer closes (or a read fails).
+Task<Result<std::size_t>> read_to_end(TcpStream& st, std::vector<std::byte>& out) {
+    std::byte buf[256];
+    for (;;) {
+        auto n = co_await st.read_for(buf, s(10));
+        if (!n || *n == 0) co_return n;
+        out.insert(out.end(), buf, buf + *n);
+    }
+}
+
+/// The server writes a head and a body (as httpd does), the first with `head_end`, the second
+/// with `body_end`, then shuts its side (a no-op if the body's write did); returns the data
+/// segments it sent, after the client read both and the end of the stream.
+class TcpWriteEnd : public Tcp {
+protected:
+    std::vector<DataSegment> head_then_body(WriteEnd head_end, WriteEnd body_end) {
+        Connected c;
+        connect_pair(7030, c);
+        dev_b.capture = true;
+        const auto head = as_bytes("HTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\n");
+        const auto body = as_bytes("<p>hi</p>");
+        auto w = run([](TcpStream& st, std::span<const std::byte> h, std::span<const std::byte> b, WriteEnd he,
+                        WriteEnd be) -> Task<bool> {
+            if (!co_await st.write(h, he)) co_return false;
+            if (!co_await st.write(b, be)) co_return false;
+            co_return st.shutdown_write().ok();
+        }(c.server, head, body, head_end, body_end));
+        EXPECT_TRUE(w && *w);
+        std::vector<std::byte> got;
+        auto eof = run(read_to_end(c.client, got));
+        EXPECT_TRUE(eof && eof->ok() && **eof == 0);
+        EXPECT_EQ(got.size(), head.size() + body.size());
+        EXPECT_EQ(std::memcmp(got.data(), head.data(), head.size()), 0);
+        dev_b.capture = false;
+        return data_segments(dev_b.captured);
+    }
+};
+
+// The control: written plainly, the body waits (Nagle) until the head is acknowledged: two
+// segments, and the FIN a third.
+TEST_F(TcpWriteEnd, PlainWritesTakeASegmentEach) {
+    const auto segs = head_then_body(WriteEnd::send, WriteEnd::send);
+    ASSERT_EQ(segs.size(), 2u);
+    EXPECT_FALSE(segs[1].fin);
+}
+
+TEST_F(TcpWriteEnd, MoreJoinsTheHeadAndTheBody) {
+    const auto segs = head_then_body(WriteEnd::more, WriteEnd::send);
+    ASSERT_EQ(segs.size(), 1u);
+    EXPECT_FALSE(segs[0].fin);
+}
+
+TEST_F(TcpWriteEnd, ShutdownPutsTheFinOnTheLastDataSegment) {
+    const auto segs = head_then_body(WriteEnd::more, WriteEnd::shutdown);
+    ASSERT_EQ(segs.size(), 1u);
+    EXPECT_TRUE(segs[0].fin);
+}
+
+// A write held by `more` goes out with the shutdown that follows it, or with close().
+TEST_F(TcpWriteEnd, HeldDataGoesWithTheShutdownOrTheClose) {
+    Connected c;
+    ASSERT_NO_FATAL_FAILURE(connect_pair(7031, c));
+    auto w = run([](TcpStream& st) -> Task<bool> { co_return (co_await st.write(as_bytes("held"), WriteEnd::more)).ok(); }(c.server));
+    ASSERT_TRUE(w && *w);
+    ASSERT_TRUE(c.server.shutdown_write().ok());
+    std::vector<std::byte> got;
+    auto eof = run(read_to_end(c.client, got));
+    ASSERT_TRUE(eof && eof->ok());
+    EXPECT_EQ(std::string(reinterpret_cast<const char*>(got.data()), got.size()), "held");
+
+    Connected d;
+    ASSERT_NO_FATAL_FAILURE(connect_pair(7032, d));
+    w = run([](TcpStream& st) -> Task<bool> { co_return (co_await st.write(as_bytes("kept"), WriteEnd::more)).ok(); }(d.server));
+    ASSERT_TRUE(w && *w);
+    std::vector<std::byte> got2;
+    start([](TcpStream& st, std::vector<std::byte>& out) -> Task<void> { (void)co_await read_to_end(st, out); }(d.client, got2));
+    auto closed = run(d.server.close(s(5)));
+    ASSERT_TRUE(closed && closed->ok());
+    ASSERT_TRUE(run_until([&] { return got2.size() == 4; }));
+    EXPECT_EQ(std::string(reinterpret_cast<const char*>(got2.data()), got2.size()), "kept");
+}
+
+// A shutdown write after the write side is shut fails like any write; one on a reset
+// connection reports the reset.
+TEST_F(TcpWriteEnd, ShutdownWriteAfterShutdownFails) {
+    Connected c;
+    ASSERT_NO_FATAL_FAILURE(connect_pair(7033, c));
+    ASSERT_TRUE(c.server.shutdown_write().ok());
+    auto w = run([](TcpStream& st) -> Task<bool> { co_return (co_await st.write(as_bytes("late"), WriteEnd::shutdown)).ok(); }(c.server));
+    ASSERT_TRUE(w);
+    EXPECT_FALSE(*w);
+}
+
 // The peer closes first; our close then goes through LAST_ACK, which lwIP ends with ERR_CLSD:
 // a clean close, not a reset.
 TEST_F(Tcp, CloseAfterThePeerClosedIsClean) {

@@ -92,6 +92,28 @@ TEST_F(Conn, IdleKeepAliveConnectionIsClosedAtTheIdleDeadline) {
     EXPECT_EQ(stats.request_timeouts, 0u);
 }
 
+// A short response is one segment: the head and the body together, and the FIN with them when
+// the connection closes after it (HTTP/1.0), so the client gets it in one frame.
+TEST_F(Conn, AShortResponseIsOneSegmentWithItsFin) {
+    for (const bool close : {false, true}) {
+        TcpStream c = connect();
+        dev_b.captured.clear();
+        dev_b.capture = true;
+        std::string reply;
+        bool done = false;
+        start(trickle(c, close ? "GET /index.html HTTP/1.0\r\n\r\n" : "GET /index.html HTTP/1.1\r\nHost: k\r\n\r\n", 0,
+                      reply, done));
+        ASSERT_TRUE(run_until([&] { return reply.ends_with("hello\n"); }, s(5))) << reply;
+        const auto segs = net::test::data_segments(dev_b.captured);
+        ASSERT_EQ(segs.size(), 1u) << "close " << close;
+        EXPECT_EQ(segs[0].bytes, reply.size());
+        EXPECT_EQ(segs[0].fin, close);
+        dev_b.capture = false;
+        c.abort();
+        ASSERT_TRUE(run_until([&] { return done; }, s(60)));
+    }
+}
+
 // A metrics page larger than the session's 4 KiB scratch (every component's families make one)
 // is served whole, from the buffer the connection allocates for it, twice on one connection
 // (the buffer is kept), and freed when the connection ends (ASan would report a leak).

@@ -213,6 +213,44 @@ TEST_F(SessionTest, KeepAliveAndClose) {
     EXPECT_EQ(session_->state(), SessionState::closed);
 }
 
+// What the glue does after each chunk: hold the head for its body, then send (keep-alive) or
+// shut the write side with the last chunk (the connection closes after it).
+TEST_F(SessionTest, OutputEndJoinsHeadAndBodyAndClosesWithTheLast) {
+    using End = Session::OutputEnd;
+    Session& s = session();
+    EXPECT_EQ(s.feed("GET / HTTP/1.1\r\nHost: h\r\n\r\n"sv), 27u);
+    ASSERT_EQ(s.state(), SessionState::writing);
+    EXPECT_EQ(s.output_end(), End::more);  // the head; the body follows
+    s.sent(s.output().size());
+    EXPECT_EQ(s.output_end(), End::flush);  // the body; the connection stays
+    s.sent(s.output().size());
+    EXPECT_EQ(s.state(), SessionState::idle);
+
+    // HTTP/1.0 closes: the body is the last chunk. A partial send keeps the answer.
+    EXPECT_EQ(s.feed("GET / HTTP/1.0\r\n\r\n"sv), 18u);
+    EXPECT_EQ(s.output_end(), End::more);
+    s.sent(s.output().size());
+    s.sent(3);
+    EXPECT_EQ(s.output_end(), End::then_close);
+    s.sent(s.output().size());
+    EXPECT_EQ(s.state(), SessionState::closed);
+
+    // A head without a body (HEAD) is the last chunk itself.
+    Session& h = session();
+    EXPECT_EQ(h.feed("HEAD / HTTP/1.1\r\nHost: h\r\n\r\n"sv), 28u);
+    EXPECT_EQ(h.output_end(), End::flush);
+    Session& h0 = session();
+    EXPECT_EQ(h0.feed("HEAD / HTTP/1.0\r\n\r\n"sv), 19u);
+    EXPECT_EQ(h0.output_end(), End::then_close);
+
+    // The peer's FIN while a keep-alive response is out: the rest is the last chunk.
+    Session& f = session();
+    EXPECT_EQ(f.feed("GET / HTTP/1.1\r\nHost: h\r\n\r\n"sv), 27u);
+    f.sent(f.output().size());
+    f.end_of_input();
+    EXPECT_EQ(f.output_end(), End::then_close);
+}
+
 TEST_F(SessionTest, PipelinedRequestsWaitForTheResponse) {
     Session& s = session();
     const std::string first = "GET /style.css HTTP/1.1\r\nHost: h\r\n\r\n";
