@@ -245,8 +245,8 @@ protected:
     }
 };
 
-// The control: written plainly, the body waits (Nagle) until the head is acknowledged: two
-// segments, and the FIN a third.
+// The control: written plainly (Nagle is off), the head and the body leave as a segment each,
+// and the FIN as a third.
 TEST_F(TcpWriteEnd, PlainWritesTakeASegmentEach) {
     const auto segs = head_then_body(WriteEnd::send, WriteEnd::send);
     ASSERT_EQ(segs.size(), 2u);
