@@ -10,7 +10,7 @@
 #include "keel/xen/platform.h"
 #include "keel/xen/profile.h"
 
-extern char __ksyms_start[], __ksyms_end[];
+extern char __ksyms_start[], __ksyms_end[], __text_start[], __text_end[];
 
 namespace keel::xen {
 namespace {
@@ -71,7 +71,10 @@ void profile_tick(std::uint64_t rip, std::uint64_t rbp, bool (*readable)(std::ui
         if (fp == 0 || (fp & 7) != 0 || !readable(fp) || !readable(fp + 8)) break;
         const std::uint64_t next = *reinterpret_cast<const std::uint64_t*>(fp);
         const std::uint64_t ret = *reinterpret_cast<const std::uint64_t*>(fp + 8);
-        if (ret == 0) break;
+        // Code without frame pointers (memcpy) may hold anything in rbp: what is read through
+        // it counts as a return address only if it points into the image's code (seen: the
+        // bytes of an HTML page, symbolized as the last symbol plus 0xa3e6c6d7462e064).
+        if (ret < reinterpret_cast<std::uint64_t>(__text_start) || ret >= reinterpret_cast<std::uint64_t>(__text_end)) break;
         pcs[depth++] = ret;
         if (next <= fp) break;  // stacks grow down: a caller's frame lies above
         fp = next;
