@@ -67,9 +67,8 @@ watched() {
 LINUX_CRASHES=0
 linux_round() {
     local name=$1 start=$2 round=$3 attempt log
-    # The round after one that lost all its guests starts a fresh one (a crash while booting
-    # is caught below, as in a round).
-    xl domid "$name" >/dev/null 2>&1 || "$start" || linux_crashed "$name" || return 1
+    # The round after one that lost all its guests starts a fresh one.
+    xl domid "$name" >/dev/null 2>&1 || linux_boot "$name" "$start" || return 1
     for attempt in 1 2 3; do
         "$round"
         linux_crashed "$name" || return 0
@@ -80,15 +79,35 @@ linux_round() {
         xl destroy "$name" >/dev/null 2>&1
         wait_gone "$name" 30 >/dev/null
         mv "$log" "$log.crash$LINUX_CRASHES"
-        # A fresh guest that panics while booting is caught by the next attempt's check.
-        [ "$attempt" -lt 3 ] && { "$start" || linux_crashed "$name" || return 1; }
+        [ "$attempt" -lt 3 ] && { linux_boot "$name" "$start" || return 1; }
     done
     return 1
 }
 
-# linux_boot NAME START: START boots the Linux guest NAME; one that panics while booting is
-# destroyed and booted again (linux_round with nothing to measure).
-linux_boot() { "$2" || { linux_crashed "$1" && linux_round "$1" "$2" true; }; }
+# linux_boot NAME START: START boots the Linux guest NAME; one that panics while booting, or
+# never answers (seen: spinning after its ACPI messages, its vCPU busy for minutes), is counted,
+# shown (its panic lines, or where its vCPU runs), destroyed and booted again, at most 3 times.
+linux_boot() {
+    local name=$1 start=$2 attempt log
+    for attempt in 1 2 3; do
+        "$start" && ! linux_crashed "$name" && return 0
+        LINUX_CRASHES=$((LINUX_CRASHES + 1))
+        log=$(guest_log "$name")
+        if linux_crashed "$name"; then
+            echo "    [linux] $name panicked while booting (attempt $attempt); its console:"
+            grep -E 'RIP:|CR2:|Kernel panic|BUG' "$log" | head -n 4 | sed 's/^/    [linux console] /'
+        else
+            echo "    [linux] $name did not answer (attempt $attempt); last console line and its vCPU:"
+            tail -n 1 "$log" | sed 's/^/    [linux console] /'
+            timeout 60 /usr/lib/xen-4.17/bin/xenctx "$(xl domid "$name" 2>/dev/null)" 0 2>&1 | grep -E '^ *(rip|rsp|cs):' |
+                sed 's/^/    [xenctx] /'
+        fi
+        xl destroy "$name" >/dev/null 2>&1
+        wait_gone "$name" 30 >/dev/null
+        mv "$log" "$log.boot$LINUX_CRASHES" 2>/dev/null
+    done
+    return 1
+}
 
 # linux_crashes BENCH: the row that says how many Linux guests the bench's rounds lost.
 linux_crashes() { bench "${1}_linux_guest_crashes" linux "$LINUX_CRASHES"; }
