@@ -16,10 +16,21 @@ rate() { grep -oE '[0-9.]+ MB/s' <<<"$1" | head -n1 | cut -d' ' -f1; }
 # The Linux dd guest: dd_start boots one on a fresh disk; dd_round waits until it powered off
 # (or crashed: linux_round then boots another and waits again).
 dd_start() {
+    xl destroy dd >/dev/null 2>&1 && wait_gone dd 30 >/dev/null   # one left from a lost round
     new_disk
     xl_create "$(linux_xl dd 256 "bench.svc=dd" "disk = [\"format=raw,vdev=xvda,access=rw,target=$disk\"]")"
 }
-dd_round() { poll 300 dd_done || true; }
+# A guest still running after 300 s (seen: one spinning while it boots) is shown and destroyed:
+# its round has no figure.
+dd_round() {
+    poll 300 dd_done && return 0
+    echo "    [linux] dd did not finish in 300 s; its vCPU:"
+    timeout 60 /usr/lib/xen-4.17/bin/xenctx "$(xl domid dd 2>/dev/null)" 0 2>&1 | grep -E '^ *(rip|rsp|cs):' |
+        sed 's/^/    [xenctx] /'
+    LINUX_CRASHES=$((LINUX_CRASHES + 1))
+    xl destroy dd >/dev/null 2>&1
+    wait_gone dd 30 >/dev/null
+}
 
 linux_initrd
 lw=() lr=() kw=() kr=()
