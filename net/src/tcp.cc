@@ -673,7 +673,9 @@ bool TcpWrite::step(TcpConn& c, Result<std::size_t>& out) {
         wrote = true;
     }
     if (done < data.size()) {
-        if (wrote) tcp_output(pcb);
+        // Also when nothing fit this time: an earlier write held back by WriteEnd::more may be
+        // all that is unsent, with nothing in flight whose ACK would send it.
+        if (wrote || pcb->unsent != nullptr) tcp_output(pcb);
         return false;
     }
     // All queued. shutdown_conn() queues the FIN on the last segment and sends (tcp_shutdown

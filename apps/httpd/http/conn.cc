@@ -36,9 +36,6 @@ Task<void> linger_and_close(net::TcpStream& s, std::array<char, 4096>& scratch) 
     (void)co_await s.close();
 }
 
-// A metrics page larger than the session's scratch: one buffer of max_dynamic_body bytes,
-// allocated (fallibly: none means a 500) when the first such page is asked for on the
-// connection, and kept until it closes.
 // One segment for a response's head and body, and its FIN on the last one when the connection
 // closes after it (a short response then takes one frame, not three).
 net::WriteEnd write_end(const Session& session) {
@@ -50,6 +47,9 @@ net::WriteEnd write_end(const Session& session) {
     return net::WriteEnd::send;
 }
 
+// A metrics page larger than the session's scratch: one buffer of max_dynamic_body bytes,
+// allocated (fallibly: none means a 500) when the first such page is asked for on the
+// connection, and kept until it closes.
 struct LargeScratch {
     char* data = nullptr;
 

@@ -225,6 +225,7 @@ protected:
     std::vector<DataSegment> head_then_body(WriteEnd head_end, WriteEnd body_end) {
         Connected c;
         connect_pair(7030, c);
+        if (::testing::Test::HasFatalFailure()) return {};
         dev_b.capture = true;
         const auto head = as_bytes("HTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\n");
         const auto body = as_bytes("<p>hi</p>");
@@ -239,7 +240,10 @@ protected:
         auto eof = run(read_to_end(c.client, got));
         EXPECT_TRUE(eof && eof->ok() && **eof == 0);
         EXPECT_EQ(got.size(), head.size() + body.size());
-        EXPECT_EQ(std::memcmp(got.data(), head.data(), head.size()), 0);
+        if (got.size() == head.size() + body.size()) {
+            EXPECT_EQ(std::memcmp(got.data(), head.data(), head.size()), 0);
+            EXPECT_EQ(std::memcmp(got.data() + head.size(), body.data(), body.size()), 0);
+        }
         dev_b.capture = false;
         return data_segments(dev_b.captured);
     }
@@ -265,39 +269,37 @@ TEST_F(TcpWriteEnd, ShutdownPutsTheFinOnTheLastDataSegment) {
     EXPECT_TRUE(segs[0].fin);
 }
 
-// A write held by `more` goes out with the shutdown that follows it, or with close().
+// A write held by `more` goes out with the shutdown that follows it (one segment, with the FIN),
+// or with close(), at once: no virtual time passes (lwIP's poll timer would send it within a
+// second anyway).
 TEST_F(TcpWriteEnd, HeldDataGoesWithTheShutdownOrTheClose) {
-    Connected c;
-    ASSERT_NO_FATAL_FAILURE(connect_pair(7031, c));
-    auto w = run([](TcpStream& st) -> Task<bool> { co_return (co_await st.write(as_bytes("held"), WriteEnd::more)).ok(); }(c.server));
-    ASSERT_TRUE(w && *w);
-    ASSERT_TRUE(c.server.shutdown_write().ok());
-    std::vector<std::byte> got;
-    auto eof = run(read_to_end(c.client, got));
-    ASSERT_TRUE(eof && eof->ok());
-    EXPECT_EQ(std::string(reinterpret_cast<const char*>(got.data()), got.size()), "held");
-
-    Connected d;
-    ASSERT_NO_FATAL_FAILURE(connect_pair(7032, d));
-    w = run([](TcpStream& st) -> Task<bool> { co_return (co_await st.write(as_bytes("kept"), WriteEnd::more)).ok(); }(d.server));
-    ASSERT_TRUE(w && *w);
-    std::vector<std::byte> got2;
-    start([](TcpStream& st, std::vector<std::byte>& out) -> Task<void> { (void)co_await read_to_end(st, out); }(d.client, got2));
-    auto closed = run(d.server.close(s(5)));
-    ASSERT_TRUE(closed && closed->ok());
-    ASSERT_TRUE(run_until([&] { return got2.size() == 4; }));
-    EXPECT_EQ(std::string(reinterpret_cast<const char*>(got2.data()), got2.size()), "kept");
-}
-
-// A shutdown write after the write side is shut fails like any write; one on a reset
-// connection reports the reset.
-TEST_F(TcpWriteEnd, ShutdownWriteAfterShutdownFails) {
-    Connected c;
-    ASSERT_NO_FATAL_FAILURE(connect_pair(7033, c));
-    ASSERT_TRUE(c.server.shutdown_write().ok());
-    auto w = run([](TcpStream& st) -> Task<bool> { co_return (co_await st.write(as_bytes("late"), WriteEnd::shutdown)).ok(); }(c.server));
-    ASSERT_TRUE(w);
-    EXPECT_FALSE(*w);
+    for (const bool by_close : {false, true}) {
+        Connected c;
+        ASSERT_NO_FATAL_FAILURE(connect_pair(by_close ? 7032 : 7031, c));
+        dev_b.captured.clear();
+        dev_b.capture = true;
+        auto w = run([](TcpStream& st) -> Task<bool> {
+            co_return (co_await st.write(as_bytes("held"), WriteEnd::more)).ok();
+        }(c.server));
+        ASSERT_TRUE(w && *w);
+        EXPECT_TRUE(data_segments(dev_b.captured).empty()) << "held data left before its shutdown";
+        const std::uint64_t t0 = platform.now;
+        if (by_close) {
+            start([](TcpStream& st) -> Task<void> { (void)co_await st.close(s(5)); }(c.server));
+        } else {
+            ASSERT_TRUE(c.server.shutdown_write().ok());
+        }
+        ASSERT_TRUE(run_until([&] { return !data_segments(dev_b.captured).empty(); }, ms(1)));
+        EXPECT_LT(platform.now - t0, ms(1));
+        const auto segs = data_segments(dev_b.captured);
+        ASSERT_EQ(segs.size(), 1u) << "by_close " << by_close;
+        EXPECT_TRUE(segs[0].fin);
+        dev_b.capture = false;
+        std::vector<std::byte> got;
+        auto eof = run(read_to_end(c.client, got));
+        ASSERT_TRUE(eof && eof->ok());
+        EXPECT_EQ(std::string(reinterpret_cast<const char*>(got.data()), got.size()), "held");
+    }
 }
 
 // The peer closes first; our close then goes through LAST_ACK, which lwIP ends with ERR_CLSD:

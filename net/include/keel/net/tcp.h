@@ -47,7 +47,8 @@ class TcpStream;
 enum class WriteEnd : std::uint8_t {
     send,      ///< send it now (as far as the window lets it go)
     more,      ///< more follows at once (like MSG_MORE): a partly filled last segment waits for
-               ///< it; the next write, shutdown_write() or close() sends it
+               ///< it; the next write, shutdown_write() or close() sends it (so may an
+               ///< incoming segment or lwIP's poll timer, within a second: best effort)
     shutdown,  ///< then shutdown_write(): the FIN rides on the last data segment
 };
 
@@ -110,10 +111,10 @@ public:
     /// co_await: Result<size_t>: all of `data` is queued to lwIP (the result is its size), or
     /// the error that stopped it. Waits while the send buffer is full (back-pressure); the
     /// bytes are copied, so `data` may be reused once this completes. `end`: see WriteEnd.
-    /// Nagle's algorithm is off, so each write leaves as its own segment unless it ends with
+    /// Nagle's algorithm is off, so a write ends its last segment unless it ends with
     /// WriteEnd::more: a head written so goes out with its body in one segment; a last write
-    /// with WriteEnd::shutdown carries the FIN. If the FIN cannot be queued then, the data is
-    /// sent as with WriteEnd::send and shutdown_write() may be tried again.
+    /// with WriteEnd::shutdown carries the FIN (if the write side cannot be shut, the data is
+    /// sent as with WriteEnd::send).
     WriteAwaiter write(std::span<const std::byte> data, WriteEnd end = WriteEnd::send);
     /// write() that fails with Error::timed_out if the data is not all queued by then.
     WriteAwaiter write_for(std::span<const std::byte> data, std::uint64_t timeout_ns, WriteEnd end = WriteEnd::send);
