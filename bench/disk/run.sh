@@ -25,11 +25,8 @@ dd_start() {
 dd_round() {
     poll 300 dd_done && return 0
     echo "    [linux] dd did not finish in 300 s; its vCPU:"
-    timeout 60 /usr/lib/xen-4.17/bin/xenctx "$(xl domid dd 2>/dev/null)" 0 2>&1 | grep -E '^ *(rip|rsp|cs):' |
-        sed 's/^/    [xenctx] /'
-    LINUX_CRASHES=$((LINUX_CRASHES + 1))
-    xl destroy dd >/dev/null 2>&1
-    wait_gone dd 30 >/dev/null
+    linux_vcpu dd
+    linux_drop dd
 }
 
 linux_initrd

@@ -58,6 +58,19 @@ watched() {
     wait "$pid"
 }
 
+# linux_drop NAME: the Linux guest NAME is lost: count it (LINUX_CRASHES), destroy it.
+linux_drop() {
+    LINUX_CRASHES=$((LINUX_CRASHES + 1))
+    xl destroy "$1" >/dev/null 2>&1
+    wait_gone "$1" 30 >/dev/null
+}
+
+# linux_vcpu NAME: where the vCPU of guest NAME runs (xenctx's rip, rsp, cs), for one that hangs.
+linux_vcpu() {
+    timeout 60 /usr/lib/xen-4.17/bin/xenctx "$(xl domid "$1" 2>/dev/null)" 0 2>&1 | grep -E '^ *(rip|rsp|cs):' |
+        sed 's/^/    [xenctx] /'
+}
+
 # The Linux guest sometimes panics under nested TCG: an interrupt arrives in a state its entry
 # code cannot have made (docs/testbed.md), which no kernel option tried avoids. A round it dies
 # in measured its timeouts, not Linux: linux_round NAME START ROUND runs the function ROUND; if
@@ -72,12 +85,10 @@ linux_round() {
     for attempt in 1 2 3; do
         "$round"
         linux_crashed "$name" || return 0
-        LINUX_CRASHES=$((LINUX_CRASHES + 1))
         log=$(guest_log "$name")
         echo "    [linux] $name crashed in a round (attempt $attempt); its console:"
         grep -E 'RIP:|CR2:|Kernel panic|Oops|BUG' "$log" | head -n 6 | sed 's/^/    [linux console] /'
-        xl destroy "$name" >/dev/null 2>&1
-        wait_gone "$name" 30 >/dev/null
+        linux_drop "$name"
         mv "$log" "$log.crash$LINUX_CRASHES"
         [ "$attempt" -lt 3 ] && { linux_boot "$name" "$start" || return 1; }
     done
@@ -91,7 +102,6 @@ linux_boot() {
     local name=$1 start=$2 attempt log
     for attempt in 1 2 3; do
         "$start" && ! linux_crashed "$name" && return 0
-        LINUX_CRASHES=$((LINUX_CRASHES + 1))
         log=$(guest_log "$name")
         if linux_crashed "$name"; then
             echo "    [linux] $name panicked while booting (attempt $attempt); its console:"
@@ -99,11 +109,9 @@ linux_boot() {
         else
             echo "    [linux] $name did not answer (attempt $attempt); last console line and its vCPU:"
             tail -n 1 "$log" | sed 's/^/    [linux console] /'
-            timeout 60 /usr/lib/xen-4.17/bin/xenctx "$(xl domid "$name" 2>/dev/null)" 0 2>&1 | grep -E '^ *(rip|rsp|cs):' |
-                sed 's/^/    [xenctx] /'
+            linux_vcpu "$name"
         fi
-        xl destroy "$name" >/dev/null 2>&1
-        wait_gone "$name" 30 >/dev/null
+        linux_drop "$name"
         mv "$log" "$log.boot$LINUX_CRASHES" 2>/dev/null
     done
     return 1
