@@ -28,6 +28,16 @@ Task<Result<std::size_t>> write_text(TcpStream& st, const char* text) {
     co_return co_await st.write(as_bytes(text));
 }
 
+/// Everything `st` receives until the peer closes (or a read fails).
+Task<Result<std::size_t>> read_to_end(TcpStream& st, std::vector<std::byte>& out) {
+    std::byte buf[256];
+    for (;;) {
+        auto n = co_await st.read_for(buf, s(10));
+        if (!n || *n == 0) co_return n;
+        out.insert(out.end(), buf, buf + *n);
+    }
+}
+
 class Tcp : public TwoHosts<> {
 protected:
     /// Write `text` on `st` (run to completion): all of it must be queued.
@@ -173,14 +183,7 @@ TEST_F(Tcp, ShutdownWriteSendsFinAndKeepsReading) {
 
     // The client sees the answer, then end of stream, while the server has not closed yet.
     std::vector<std::byte> got;
-    auto eof = run([](TcpStream& st, std::vector<std::byte>& out) -> Task<Result<std::size_t>> {
-        std::byte buf[64];
-        for (;;) {
-            auto n = co_await st.read(buf);
-            if (!n || *n == 0) co_return n;
-            out.insert(out.end(), buf, buf + *n);
-        }
-    }(cli, got));
+    auto eof = run(read_to_end(cli, got));
     ASSERT_TRUE(eof && eof->ok());
     EXPECT_EQ(**eof, 0u);
     EXPECT_EQ(std::string(reinterpret_cast<const char*>(got.data()), got.size()), "answer");
@@ -205,16 +208,6 @@ TEST_F(Tcp, ShutdownWriteSendsFinAndKeepsReading) {
     EXPECT_EQ(stats().tcp_reset, resets);
     EXPECT_EQ(stats().tcp_aborted, aborted);
     EXPECT_EQ(stats().tcp_closed, closed + 2);
-}
-
-/// Everything `st` receives until the peer closes (or a read fails).
-Task<Result<std::size_t>> read_to_end(TcpStream& st, std::vector<std::byte>& out) {
-    std::byte buf[256];
-    for (;;) {
-        auto n = co_await st.read_for(buf, s(10));
-        if (!n || *n == 0) co_return n;
-        out.insert(out.end(), buf, buf + *n);
-    }
 }
 
 /// The server writes a head and a body (as httpd does), the first with `head_end`, the second
