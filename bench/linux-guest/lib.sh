@@ -71,8 +71,8 @@ linux_vcpu() {
         sed 's/^/    [xenctx] /'
 }
 
-# The Linux guest sometimes panics under nested TCG: an interrupt arrives in a state its entry
-# code cannot have made (docs/testbed.md), which no kernel option tried avoids. A round it dies
+# Under Debian's QEMU the Linux guest panicked now and then: an injected interrupt delivered
+# twice (docs/testbed.md; the benches' QEMU has the fix). Should it still die, a round it dies
 # in measured its timeouts, not Linux: linux_round NAME START ROUND runs the function ROUND; if
 # the guest crashed meanwhile, it shows the panic, counts it (LINUX_CRASHES, the row
 # BENCH_linux_guest_crashes), starts a fresh guest with the function START and runs ROUND again, at
