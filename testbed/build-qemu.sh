@@ -6,18 +6,20 @@
 # The fault (docs/testbed.md, "The Linux guest's panics"): when VMRUN injects an external
 # interrupt (EVENTINJ type INTR), QEMU 7.2 delivers it at once but leaves the vector in the
 # vCPU's exception_index. If an exit request (a kick from another thread: a timer, the
-# round-robin scheduler) is the next thing the execution loop sees, that stale index is taken
-# for a pending exception and the vector is delivered a second time, on top of the first frame,
-# before the handler's first instruction. A Linux guest interrupted in user mode then enters the
-# handler again in kernel mode without swapgs and dies; keel's handler runs twice harmlessly.
+# round-robin scheduler) reaches the execution loop before anything else resets that index, the
+# stale vector is taken for a pending exception and delivered a second time. A Linux guest
+# interrupted in user mode then enters the handler again in kernel mode without swapgs and dies.
 # The fix clears exception_index once the injected interrupt has been delivered, as the
 # execution loop does after every interrupt it delivers itself.
 #
+# Not Debian's binary plus one line: a minimal x86_64-softmmu build (no optional features: no
+# slirp, no KVM, meson's release flags), from Debian's patched source of the installed version.
 # Used by the benchmarks (bench/compare.sh) so that the Linux comparison guest survives; the
-# tests keep Debian's binary. Cached by the contents of this script and the source version:
-# a no-op when both are unchanged. A cold build takes about 10-15 minutes on 2 cores.
+# tests keep Debian's binary. Cached by RECIPE (the fix and the configure flags) and the source
+# version: a no-op when both are unchanged. A cold build takes about 5-8 minutes on 2 cores plus
+# the source download (24 MB); its log stays in $CACHE/qemu-svm-fix.log.
 # Needs apt's deb-src entry for bookworm main (scripts/fetch-lwip.sh adds it when the build
-# fetches lwIP) and root or sudo -n for its build dependencies.
+# fetches lwIP); root or sudo -n only when build dependencies are missing.
 # Environment: KEEL_TESTBED_CACHE (see build-host.sh), KEEL_QEMU_FORCE=1 rebuild anyway.
 set -euo pipefail
 {
@@ -28,19 +30,36 @@ die() { say "$*"; exit 1; }
 CACHE=${KEEL_TESTBED_CACHE:-$HOME/.cache/keel-testbed}
 OUT=$CACHE/qemu-svm-fix
 BIN=$OUT/qemu-system-x86_64
-SUDO=()
-if [ "$(id -u)" -ne 0 ]; then
-    command -v sudo >/dev/null 2>&1 || die "not root and no sudo: cannot install build dependencies"
-    SUDO=(sudo -n)
-fi
+LOG=$CACHE/qemu-svm-fix.log
+FIX="cs->exception_index = -1;  /* keel: delivered; not again (testbed/build-qemu.sh) */"
+CONFIGURE=(--target-list=x86_64-softmmu --without-default-features --enable-fdt=system
+    --disable-docs --disable-werror --disable-tools
+    --firmwarepath=/usr/share/qemu:/usr/share/seabios:/usr/lib/ipxe/qemu)
+RECIPE="$FIX ${CONFIGURE[*]}"
 
-version=$(dpkg-query -W -f='${source:Version}' qemu-system-x86 2>/dev/null) ||
+installed=$(dpkg-query -W -f='${source:Version}' qemu-system-x86 2>/dev/null) ||
     die "qemu-system-x86 is not installed (scripts/install-deps.sh installs it)"
-key="$(sha256sum <"${BASH_SOURCE[0]}" | cut -d' ' -f1) $version"
-if [ "${KEEL_QEMU_FORCE:-0}" != 1 ] && [ -x "$BIN" ] && [ "$(cat "$OUT/KEY" 2>/dev/null)" = "$key" ]; then
+key_of() { echo "$(sha256sum <<<"$RECIPE" | cut -d' ' -f1) $1"; }
+current() {   # true when the cached binary was built by this recipe and runs
+    [ -x "$BIN" ] && [ "$(cat "$OUT/KEY" 2>/dev/null)" = "$(key_of "$installed")" ] &&
+        "$BIN" --version >/dev/null 2>&1
+}
+if [ "${KEEL_QEMU_FORCE:-0}" != 1 ] && current; then
     echo "$BIN"
     exit 0
 fi
+
+mkdir -p "$CACHE"
+exec 8>"$CACHE/.qemu.lock"
+if ! flock -n 8; then
+    say "another build holds $CACHE/.qemu.lock; waiting"
+    flock 8
+    if current; then
+        echo "$BIN"
+        exit 0
+    fi
+fi
+rm -rf "$CACHE"/.qemu-build.*   # left by a build that was killed
 
 # What a minimal x86_64-softmmu build of Debian's tree needs beyond install-deps.sh's packages
 # (the dfsg tarball has no bundled meson or dtc).
@@ -50,53 +69,69 @@ for p in "${deps[@]}"; do
     dpkg-query -W -f='${db:Status-Abbrev}' "$p" 2>/dev/null | grep -q '^ii' || missing+=("$p")
 done
 if [ ${#missing[@]} -gt 0 ]; then
+    SUDO=()
+    if [ "$(id -u)" -ne 0 ]; then
+        command -v sudo >/dev/null 2>&1 || die "not root and no sudo: cannot install ${missing[*]}"
+        SUDO=(sudo -n)
+    fi
     say "installing ${missing[*]}"
     "${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
         "${missing[@]}" >&2 || die "apt-get install failed"
 fi
 
-mkdir -p "$CACHE"
 work=$(mktemp -d "$CACHE/.qemu-build.XXXXXX")
 trap 'rm -rf "$work"' EXIT
-say "apt-get source qemu=$version (Debian's QEMU, as installed)"
-(cd "$work" && apt-get source -q "qemu=$version" >&2) ||
-    die "apt-get source qemu=$version failed (is there a deb-src entry for bookworm main?)"
-src=$(find "$work" -mindepth 1 -maxdepth 1 -type d -name 'qemu-*' | head -n 1)
-[ -n "$src" ] || die "apt-get source produced no qemu-* tree"
+: >"$LOG"
+# The installed version's source; if apt no longer offers it (a point release replaced it, or
+# it came from a suite without a deb-src entry), the newest source apt knows, said so.
+version=$installed
+if ! (cd "$work" && apt-get source -q "qemu=$version" >>"$LOG" 2>&1); then
+    version=$(apt-cache showsrc qemu 2>/dev/null | awk '/^Version:/ { print $2 }' | sort -V | tail -n 1)
+    [ -n "$version" ] ||
+        die "apt knows no source package qemu (is there a deb-src entry for bookworm main?); log: $LOG"
+    say "no source for the installed $installed; building $version instead"
+    (cd "$work" && apt-get source -q "qemu=$version" >>"$LOG" 2>&1) ||
+        die "apt-get source qemu=$version failed; log: $LOG"
+fi
+src=""
+for d in "$work"/qemu-*/; do
+    [ -f "$d/configure" ] && src=${d%/}
+done
+[ -n "$src" ] || die "apt-get source produced no qemu tree"
+say "building qemu $version with the SVM injection fix (log: $LOG)"
 
 # The fix: one line after the INTR case's delivery in helper_vmrun. The anchor must occur
 # exactly once; if QEMU's code moved on, stop rather than build something unknown.
 helper=$src/target/i386/tcg/sysemu/svm_helper.c
-python3 - "$helper" <<'EOF' || die "could not apply the SVM injection fix to $helper"
+python3 - "$helper" "$FIX" <<'PY' || die "could not apply the SVM injection fix to $helper"
 import sys
-path = sys.argv[1]
+path, fix = sys.argv[1], sys.argv[2]
 text = open(path).read()
 anchor = "do_interrupt_x86_hardirq(env, vector, 1);\n"
 if text.count(anchor) != 1:
     sys.exit("anchor found %d times, expected once" % text.count(anchor))
-at = text.index(anchor) + len(anchor)
-indent = text[text.rindex("\n", 0, at - len(anchor)) + 1:at - len(anchor)]
-fix = indent + "cs->exception_index = -1;  /* keel: delivered; not again (testbed/build-qemu.sh) */\n"
-open(path, "w").write(text[:at] + fix + text[at:])
-EOF
+start = text.index(anchor)
+line_start = text.rindex("\n", 0, start) + 1
+indent = text[line_start:start]
+at = start + len(anchor)
+open(path, "w").write(text[:at] + indent + fix + "\n" + text[at:])
+PY
 
-say "configure and build qemu-system-x86_64 (x86_64-softmmu only, no optional features)"
 mkdir "$work/build"
-(cd "$work/build" &&
-    "$src/configure" --target-list=x86_64-softmmu --without-default-features --enable-fdt=system \
-        --disable-docs --disable-werror --disable-tools \
-        --firmwarepath=/usr/share/qemu:/usr/share/seabios:/usr/lib/ipxe/qemu >"$work/configure.log" 2>&1 ||
-    { tail -n 30 "$work/configure.log" >&2; die "configure failed"; })
-(cd "$work/build" && ninja qemu-system-x86_64 >"$work/ninja.log" 2>&1) ||
-    { tail -n 30 "$work/ninja.log" >&2; die "build failed"; }
+if ! (cd "$work/build" && "$src/configure" "${CONFIGURE[@]}" >>"$LOG" 2>&1 &&
+        ninja qemu-system-x86_64 >>"$LOG" 2>&1); then
+    tail -n 30 "$LOG" >&2
+    die "configure or build failed; log: $LOG"
+fi
 
-rm -rf "$OUT.new"
-mkdir -p "$OUT.new"
-cp "$work/build/qemu-system-x86_64" "$OUT.new/"
-echo "$key" >"$OUT.new/KEY"
-rm -rf "$OUT"
-mv "$OUT.new" "$OUT"
-say "built $BIN"
+# Copied out of the build tree: beside its build directory's qemu-bundle it would look for
+# firmware there. Replaced atomically, so a bench already running keeps a whole binary.
+mkdir -p "$OUT"
+cp "$work/build/qemu-system-x86_64" "$BIN.tmp"
+mv -f "$BIN.tmp" "$BIN"
+key_of "$installed" >"$OUT/KEY.tmp"
+mv -f "$OUT/KEY.tmp" "$OUT/KEY"
+say "built $BIN (qemu $version)"
 echo "$BIN"
 exit 0
 }
