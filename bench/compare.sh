@@ -27,7 +27,10 @@ if [ -z "${KEEL_QEMU:-}" ]; then
     }
 fi
 export KEEL_QEMU
-echo "bench: QEMU $KEEL_QEMU ($("$KEEL_QEMU" --version | head -n 1))"
+command -v "$KEEL_QEMU" >/dev/null || { echo "bench: no QEMU at $KEEL_QEMU" >&2; exit 2; }
+qemu_version=$("$KEEL_QEMU" --version)
+mkdir -p "$root/build/bench-logs"
+echo "$KEEL_QEMU: ${qemu_version%%$'\n'*}" | tee "$root/build/bench-logs/qemu.txt"
 status=0
 consoles=()
 for name in "${names[@]}"; do

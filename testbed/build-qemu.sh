@@ -13,14 +13,17 @@
 # execution loop does after every interrupt it delivers itself.
 #
 # Not Debian's binary plus one line: a minimal x86_64-softmmu build (no optional features: no
-# slirp, no KVM, meson's release flags), from Debian's patched source of the installed version.
+# slirp, no KVM; -O2 -g, QEMU's default), from Debian's patched source of the installed version
+# (or, if apt no longer offers that, the newest 7.2 source it does; $OUT/VERSION says which).
+# `--version` prints "(keel-svm-fix ...)" where Debian's binary prints "(Debian ...)".
 # Used by the benchmarks (bench/compare.sh) so that the Linux comparison guest survives; the
-# tests keep Debian's binary. Cached by RECIPE (the fix and the configure flags) and the source
-# version: a no-op when both are unchanged. A cold build takes about 5-8 minutes on 2 cores plus
-# the source download (24 MB); its log stays in $CACHE/qemu-svm-fix.log.
+# tests keep Debian's binary. Cached by RECIPE (the fix and the configure flags) and the
+# installed version: a no-op when both are unchanged. A cold build takes about 6 minutes on 2
+# cores, with the source download (24 MB); its log stays in $CACHE/qemu-svm-fix.log.
 # Needs apt's deb-src entry for bookworm main (scripts/fetch-lwip.sh adds it when the build
 # fetches lwIP); root or sudo -n only when build dependencies are missing.
-# Environment: KEEL_TESTBED_CACHE (see build-host.sh), KEEL_QEMU_FORCE=1 rebuild anyway.
+# Environment: KEEL_TESTBED_CACHE (see build-host.sh), KEEL_QEMU_FORCE=1 rebuild anyway (unless
+# another process is building it at that moment: then its result is taken).
 set -euo pipefail
 {
 
@@ -33,6 +36,7 @@ BIN=$OUT/qemu-system-x86_64
 LOG=$CACHE/qemu-svm-fix.log
 FIX="cs->exception_index = -1;  /* keel: delivered; not again (testbed/build-qemu.sh) */"
 CONFIGURE=(--target-list=x86_64-softmmu --without-default-features --enable-fdt=system
+    --with-pkgversion=keel-svm-fix
     --disable-docs --disable-werror --disable-tools
     --firmwarepath=/usr/share/qemu:/usr/share/seabios:/usr/lib/ipxe/qemu)
 RECIPE="$FIX ${CONFIGURE[*]}"
@@ -51,13 +55,16 @@ fi
 
 mkdir -p "$CACHE"
 exec 8>"$CACHE/.qemu.lock"
+waited=0
 if ! flock -n 8; then
     say "another build holds $CACHE/.qemu.lock; waiting"
     flock 8
-    if current; then
-        echo "$BIN"
-        exit 0
-    fi
+    waited=1
+fi
+# Built by another process between the check above and the lock?
+if { [ "${KEEL_QEMU_FORCE:-0}" != 1 ] || [ "$waited" = 1 ]; } && current; then
+    echo "$BIN"
+    exit 0
 fi
 rm -rf "$CACHE"/.qemu-build.*   # left by a build that was killed
 
@@ -83,12 +90,17 @@ work=$(mktemp -d "$CACHE/.qemu-build.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 : >"$LOG"
 # The installed version's source; if apt no longer offers it (a point release replaced it, or
-# it came from a suite without a deb-src entry), the newest source apt knows, said so.
+# it came from a suite without a deb-src entry), the newest source of the same upstream release
+# apt knows (the fix is written against 7.2), said so.
 version=$installed
 if ! (cd "$work" && apt-get source -q "qemu=$version" >>"$LOG" 2>&1); then
-    version=$(apt-cache showsrc qemu 2>/dev/null | awk '/^Version:/ { print $2 }' | sort -V | tail -n 1)
+    upstream=${installed#*:}
+    upstream=${upstream%%-*}
+    version=$(apt-cache showsrc qemu 2>/dev/null | awk -v u="$upstream" '
+        /^Version:/ { v = $2; w = v; sub(/^[0-9]+:/, "", w); sub(/-[^-]*$/, "", w); if (w == u) print v }' |
+        sort -V | tail -n 1 || true)
     [ -n "$version" ] ||
-        die "apt knows no source package qemu (is there a deb-src entry for bookworm main?); log: $LOG"
+        die "apt offers no source of qemu $upstream (a deb-src entry for bookworm main is needed: scripts/fetch-lwip.sh adds one when it fetches lwIP); log: $LOG"
     say "no source for the installed $installed; building $version instead"
     (cd "$work" && apt-get source -q "qemu=$version" >>"$LOG" 2>&1) ||
         die "apt-get source qemu=$version failed; log: $LOG"
@@ -129,6 +141,7 @@ fi
 mkdir -p "$OUT"
 cp "$work/build/qemu-system-x86_64" "$BIN.tmp"
 mv -f "$BIN.tmp" "$BIN"
+echo "$version" >"$OUT/VERSION"
 key_of "$installed" >"$OUT/KEY.tmp"
 mv -f "$OUT/KEY.tmp" "$OUT/KEY"
 say "built $BIN (qemu $version)"
