@@ -2,6 +2,8 @@
 # Installs everything keel needs on a Debian bookworm host: the build tools, the unit-test
 # framework, the Xen headers, and the tools of the nested Xen testbed (testbed/).
 # Idempotent and fast when everything is already there (one dpkg-query call).
+# Arguments: more packages to make sure of, for a script with needs of its own
+# (testbed/build-qemu.sh).
 # Runs non-interactively; as root, or through sudo when run as another user.
 set -euo pipefail
 
@@ -17,6 +19,7 @@ PACKAGES=(
     qemu-system-x86 debootstrap debian-archive-keyring ca-certificates wget gpgv
     cpio gzip xz-utils kmod coreutils util-linux findutils apt dpkg
 )
+PACKAGES+=("$@")
 
 missing=()
 status=$(dpkg-query -W -f='${Package} ${db:Status-Abbrev}\n' "${PACKAGES[@]}" 2>/dev/null || true)

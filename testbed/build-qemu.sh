@@ -21,7 +21,7 @@
 # installed version: a no-op when both are unchanged. A cold build takes about 6 minutes on 2
 # cores, with the source download (24 MB); its log stays in $CACHE/qemu-svm-fix.log.
 # Needs apt's deb-src entry for bookworm main (scripts/fetch-lwip.sh adds it when the build
-# fetches lwIP); root or sudo -n only when build dependencies are missing.
+# fetches lwIP); root or sudo -n only when build dependencies are missing (scripts/install-deps.sh).
 # Environment: KEEL_TESTBED_CACHE (see build-host.sh), KEEL_QEMU_FORCE=1 rebuild anyway (unless
 # another process is building it at that moment: then its result is taken).
 set -euo pipefail
@@ -69,22 +69,10 @@ fi
 rm -rf "$CACHE"/.qemu-build.*   # left by a build that was killed
 
 # What a minimal x86_64-softmmu build of Debian's tree needs beyond install-deps.sh's packages
-# (the dfsg tarball has no bundled meson or dtc).
-deps=(dpkg-dev meson ninja-build pkg-config libglib2.0-dev libpixman-1-dev libfdt-dev zlib1g-dev)
-missing=()
-for p in "${deps[@]}"; do
-    dpkg-query -W -f='${db:Status-Abbrev}' "$p" 2>/dev/null | grep -q '^ii' || missing+=("$p")
-done
-if [ ${#missing[@]} -gt 0 ]; then
-    SUDO=()
-    if [ "$(id -u)" -ne 0 ]; then
-        command -v sudo >/dev/null 2>&1 || die "not root and no sudo: cannot install ${missing[*]}"
-        SUDO=(sudo -n)
-    fi
-    say "installing ${missing[*]}"
-    "${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
-        "${missing[@]}" >&2 || die "apt-get install failed"
-fi
+# (the dfsg tarball has no bundled meson or dtc). install-deps.sh prints on stdout: ours is the path.
+"$(dirname "${BASH_SOURCE[0]}")/../scripts/install-deps.sh" \
+    dpkg-dev meson ninja-build pkg-config libglib2.0-dev libpixman-1-dev libfdt-dev zlib1g-dev >&2 ||
+    die "could not install the build dependencies"
 
 work=$(mktemp -d "$CACHE/.qemu-build.XXXXXX")
 trap 'rm -rf "$work"' EXIT
