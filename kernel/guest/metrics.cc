@@ -19,6 +19,14 @@ void start() {
             const xen::StackUse s = xen::stack_use();
             w.gauge("keel_stack_bytes", "Size of the event loop's stack.", s.size);
             w.gauge("keel_stack_peak_bytes", "Most bytes of the event loop's stack used at once so far.", s.peak);
+            const xen::XenCalls x = xen::xen_calls();
+            w.family("keel_xen_hypercalls_total", "Hypercalls made (each a VM exit in PVH), by Xen's name.",
+                     MetricType::counter);
+            for (unsigned nr = 0; nr < 64; ++nr) {
+                const char* name = xen::hypercall_name(nr);
+                if (x.hypercalls[nr] != 0 && name != nullptr) w.sample("op", name, x.hypercalls[nr]);
+            }
+            w.counter("keel_xen_upcalls_total", "Event-channel upcalls taken (each an injected interrupt).", x.upcalls);
         });
     add(kernel);
 }

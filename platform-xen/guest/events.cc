@@ -7,8 +7,12 @@
 #include "keel/xen/hypercall.h"
 #include "keel/xen/platform.h"
 
+unsigned long keel_hypercall_counts[64];  // declared extern "C" in hypercall.h
+
 namespace keel::xen {
 namespace {
+
+std::uint64_t g_upcalls = 0;
 
 // Xen maps its shared_info frame over this page (XENMEM_add_to_physmap, XENMAPSPACE_shared_info).
 alignas(4096) unsigned char g_shared_page[4096];
@@ -43,25 +47,40 @@ MonotonicClock g_clock;
     shutdown(ShutdownReason::crash);
 }
 
-// The ports with a handler: what idle() waits on (Xen takes at most 128 in one SCHEDOP_poll).
+// The ports with a handler: what idle() waits on (Xen takes at most 128 in one SCHEDOP_poll),
+// and the same as a bitmap for dispatch_events() and idle() to find them pending.
+//
+// Delivery is polled: a port with a handler stays masked, so Xen never raises an upcall for it.
+// idle() blocks in SCHEDOP_poll, which wakes for a masked port's pending bit too, and the loop
+// takes the bits itself (scan_watched). An upcall would cost a VM exit more per wakeup: the
+// poll returns with interrupts off, Xen sees the upcall pending, and exits again at the sti to
+// inject it; in nested Xen under TCG an exit costs about 90 us (docs/profiling.md). Upcalls
+// remain for what must interrupt running code (the profiler's ticks: deliver_timer_upcalls())
+// and for ports beyond the poll list.
 constexpr std::uint32_t max_poll_ports = 128;
 evtchn_port_t g_poll_ports[max_poll_ports];
 unsigned g_poll_count = 0;
+constexpr std::size_t watched_words = Port::max_ports / 64;
+xen_ulong_t g_watched[watched_words];
+
+void unmask(std::uint32_t port);
 
 void watch_port(std::uint32_t port) {
     for (unsigned i = 0; i < g_poll_count; ++i) {
         if (g_poll_ports[i] == port) return;
     }
     if (g_poll_count == max_poll_ports) {
-        // Its events still wake idle() through the upcall; only one arriving while its
-        // selector bit is already set waits for the poll's time limit.
-        early_write("keel: more than 128 event channels; idle() does not watch the rest\n");
+        // SCHEDOP_poll cannot wait for it: let its events raise upcalls, which wake the poll.
+        early_write("keel: more than 128 event channels; the rest are delivered by upcalls\n");
+        unmask(port);
         return;
     }
     g_poll_ports[g_poll_count++] = port;
+    g_watched[port / 64] |= xen_ulong_t{1} << (port % 64);
 }
 
 void unwatch_port(std::uint32_t port) {
+    g_watched[port / 64] &= ~(xen_ulong_t{1} << (port % 64));
     for (unsigned i = 0; i < g_poll_count; ++i) {
         if (g_poll_ports[i] == port) {
             g_poll_ports[i] = g_poll_ports[--g_poll_count];
@@ -194,6 +213,7 @@ void resume_events() {
     for (auto& h : g_handlers) h.reset();
     for (auto& w : g_soft_pending) w = 0;
     g_poll_count = 0;
+    for (auto& w : g_watched) w = 0;
     g_clock.resume(raw_now_ns());
     set_upcall_vector();
     *g_timer_port = bind_timer();  // the stale port's move-assignment closes nothing
@@ -201,11 +221,39 @@ void resume_events() {
     g_timer_armed = false;  // a new domain: nothing of ours is armed
 }
 
+void deliver_timer_upcalls() {
+    if (g_timer_port != nullptr) unmask(g_timer_port->number());
+}
+
+XenCalls xen_calls() { return XenCalls{keel_hypercall_counts, g_upcalls}; }
+
+const char* hypercall_name(unsigned nr) {
+    switch (nr) {
+    case __HYPERVISOR_set_trap_table: return "set_trap_table";
+    case __HYPERVISOR_mmu_update: return "mmu_update";
+    case __HYPERVISOR_set_timer_op: return "set_timer_op";
+    case __HYPERVISOR_fpu_taskswitch: return "fpu_taskswitch";
+    case __HYPERVISOR_memory_op: return "memory_op";
+    case __HYPERVISOR_update_va_mapping: return "update_va_mapping";
+    case __HYPERVISOR_xen_version: return "xen_version";
+    case __HYPERVISOR_console_io: return "console_io";
+    case __HYPERVISOR_grant_table_op: return "grant_table_op";
+    case __HYPERVISOR_vcpu_op: return "vcpu_op";
+    case __HYPERVISOR_mmuext_op: return "mmuext_op";
+    case __HYPERVISOR_sched_op: return "sched_op";
+    case __HYPERVISOR_callback_op: return "callback_op";
+    case __HYPERVISOR_event_channel_op: return "event_channel_op";
+    case __HYPERVISOR_hvm_op: return "hvm_op";
+    default: return nullptr;
+    }
+}
+
 std::uint64_t clock_offset() { return g_clock.offset(); }
 
 bool events_ready() { return g_vcpu != nullptr; }
 
 void on_upcall() {
+    ++g_upcalls;
     // Level-triggered: Xen re-injects while evtchn_upcall_pending is set, so clear it here; the
     // pending selector keeps the facts for dispatch_events() (xen.h, "Event channel endpoints").
     g_vcpu->evtchn_upcall_pending = 0;
@@ -222,10 +270,13 @@ bool dispatch_events() {
             ran = true;
         }
     }
+    const auto run = [](std::uint32_t port) {
+        if (port < Port::max_ports && g_handlers[port]) g_handlers[port]();
+    };
+    // Unmasked ports (the profiler's timer, ports beyond the poll list), then the masked ones.
     std::size_t n = scan_pending(g_vcpu->evtchn_upcall_pending, g_vcpu->evtchn_pending_sel,
-                                 g_shared->evtchn_pending, g_shared->evtchn_mask, [](std::uint32_t port) {
-                                     if (port < Port::max_ports && g_handlers[port]) g_handlers[port]();
-                                 });
+                                 g_shared->evtchn_pending, g_shared->evtchn_mask, run);
+    n += scan_watched(g_shared->evtchn_pending, g_watched, watched_words, run);
     return ran || n > 0;
 }
 
@@ -237,7 +288,8 @@ void idle() {
     // we wait on (the timer's among them) before it blocks, so nothing set before the call is
     // missed.
     interrupts_off();
-    bool work = g_vcpu->evtchn_pending_sel != 0 || g_vcpu->evtchn_upcall_pending != 0;
+    bool work = g_vcpu->evtchn_pending_sel != 0 || g_vcpu->evtchn_upcall_pending != 0 ||
+                any_watched_pending(g_shared->evtchn_pending, g_watched, watched_words);
     for (auto w : g_soft_pending) work = work || w != 0;
     if (!work) {
         sched_poll poll{};
@@ -248,7 +300,7 @@ void idle() {
         poll.timeout = raw_now_ns() + 1'000'000'000ull;
         sched_op(SCHEDOP_poll, &poll);
     }
-    interrupts_on();  // a pending upcall is taken here; dispatch_events() scans either way
+    interrupts_on();  // a pending upcall (unmasked ports only) is taken here; dispatch_events() scans either way
 }
 
 std::uint64_t now_ns() { return g_clock.read(raw_now_ns()); }
@@ -392,8 +444,7 @@ void Port::wait() {
 void Port::set_handler(Function<void()> handler) {
     if (stale()) return;
     g_handlers[port_] = std::move(handler);
-    watch_port(port_);
-    unmask(port_);
+    watch_port(port_);  // stays masked: polled delivery (see g_watched)
 }
 
 // ---- Misc ----------------------------------------------------------------------------------

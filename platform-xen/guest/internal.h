@@ -121,6 +121,9 @@ GuardRange page_table_pages();
 /// Whether our VIRQ_TIMER port is still bound in this domain (false after a resume in a new
 /// domain, before resume_events()).
 bool timer_port_bound_here();
+// Let VIRQ_TIMER raise upcalls (ports are otherwise polled, masked: events.cc): the profiler
+// samples in the upcall its periodic ticks raise. Again after a resume in a new domain.
+void deliver_timer_upcalls();
 /// After a resume in a new domain (interrupts off): shared_info mapped again, every port masked,
 /// every Port stale, the clock offset so now_ns() continues from its last value at least, the
 /// upcall vector, VIRQ_TIMER bound again.

@@ -1,7 +1,7 @@
 // The sampling profiler in the guest (keel/xen/profile.h, docs/profiling.md): Xen's periodic
 // timer raises VIRQ_TIMER every period; the upcall that follows samples the interrupted PC and
-// its frame-pointer chain. Upcalls for other events sample too, but at most once a period, so
-// a busy event source does not skew the profile.
+// its frame-pointer chain (the timer's port is the one port that raises upcalls while
+// profiling; the others are polled, events.cc). Samples are taken at most once a period.
 #include <new>
 
 #include "internal.h"
@@ -31,9 +31,9 @@ void after_suspend(SuspendOutcome outcome) {
     // pvclock is the new host's: its time may be far below the old host's, and the next
     // sample must not wait for it to catch up.
     g_next_ns = 0;
-    if (g_profile && !set_periodic_timer()) {
-        early_write("profile: cannot set the periodic timer again after the resume\n");
-    }
+    if (!g_profile) return;
+    deliver_timer_upcalls();  // the new timer port is masked, like every port
+    if (!set_periodic_timer()) early_write("profile: cannot set the periodic timer again after the resume\n");
 }
 
 bool symbolize_pc(std::uint64_t pc, char* name, std::size_t n, std::uint64_t* start) {
@@ -51,6 +51,7 @@ Result<void> start_profiling(unsigned hz, StackProfile::Entry* table, std::size_
     if (g_profile) return Error::busy;
     g_period_ns = 1'000'000'000ull / hz;
     TRY_VOID(set_periodic_timer());
+    deliver_timer_upcalls();  // ticks must interrupt running code, not just end an idle
     (void)add_suspend_hook({nullptr, after_suspend});
     alignas(StackProfile) static unsigned char storage[sizeof(StackProfile)];
     auto* profile = new (storage) StackProfile(table, slots);

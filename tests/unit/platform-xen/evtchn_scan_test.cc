@@ -115,5 +115,38 @@ TEST_F(EvtchnScanTest, AllPortsOnce) {
     for (std::uint32_t p = 0; p < evtchn_2l_ports; ++p) EXPECT_EQ(seen[p], p);
 }
 
+// Polled delivery: masked ports with a handler are found by their pending bits alone.
+TEST_F(EvtchnScanTest, WatchedPortsAreTakenMaskedOrNot) {
+    xen_ulong_t watched[4] = {};
+    for (std::uint32_t p : {3u, 64u, 255u}) watched[p / 64] |= 1ull << (p % 64);
+    for (std::uint32_t p : {3u, 5u, 64u, 255u, 256u}) {
+        set_mask(p);  // masked: Xen sets only the pending bit (no selector, no upcall)
+        pending[p / 64] = pending[p / 64] | (1ull << (p % 64));
+    }
+    EXPECT_TRUE(any_watched_pending(pending, watched, 4));
+    EXPECT_EQ(scan_watched(pending, watched, 4, [this](std::uint32_t port) { seen.push_back(port); }), 3u);
+    EXPECT_EQ(seen, (std::vector<std::uint32_t>{3, 64, 255}));
+    EXPECT_TRUE(is_pending(5));    // not watched: left alone
+    EXPECT_TRUE(is_pending(256));  // beyond the bitmap's words
+    EXPECT_FALSE(is_pending(3));
+    EXPECT_FALSE(any_watched_pending(pending, watched, 4));
+    seen.clear();
+    EXPECT_EQ(scan_watched(pending, watched, 4, [this](std::uint32_t port) { seen.push_back(port); }), 0u);
+    EXPECT_TRUE(seen.empty());
+}
+
+TEST_F(EvtchnScanTest, WatchedPortRaisedDuringItsHandlerIsKept) {
+    xen_ulong_t watched[1] = {(1ull << 7) | (1ull << 9)};
+    pending[0] = pending[0] | (1ull << 7);
+    std::size_t n = scan_watched(pending, watched, 1, [this](std::uint32_t port) {
+        seen.push_back(port);
+        pending[0] = pending[0] | (1ull << 7) | (1ull << 9);  // Xen raises both again meanwhile
+    });
+    EXPECT_EQ(n, 1u);
+    EXPECT_TRUE(is_pending(7));
+    EXPECT_TRUE(is_pending(9));
+    EXPECT_TRUE(any_watched_pending(pending, watched, 1));
+}
+
 }  // namespace
 }  // namespace keel::xen

@@ -48,4 +48,34 @@ std::size_t scan_pending(volatile std::uint8_t& upcall_pending, volatile xen_ulo
     return dispatched;
 }
 
+/// Take every pending port among `watched`, masked or not, and call `on_port(port)` for each,
+/// lowest first within a word; `words` words of each bitmap. A masked port never raises an
+/// upcall (nor sets pending_sel), but its pending bit is set and SCHEDOP_poll wakes for it: the
+/// event loop finds such ports here. Bits outside `watched` are left as they are. Returns the
+/// number of ports dispatched. Context: the event loop of the vCPU that owns the ports.
+template <typename Fn>
+std::size_t scan_watched(volatile xen_ulong_t* pending, const xen_ulong_t* watched, std::size_t words, Fn&& on_port) {
+    std::size_t dispatched = 0;
+    for (std::size_t word = 0; word < words; ++word) {
+        const xen_ulong_t ready = __atomic_load_n(&pending[word], __ATOMIC_ACQUIRE) & watched[word];
+        if (ready == 0) continue;
+        xen_ulong_t taken = __atomic_fetch_and(&pending[word], ~ready, __ATOMIC_ACQ_REL) & ready;
+        while (taken != 0) {
+            const std::size_t bit = static_cast<std::size_t>(std::countr_zero(taken));
+            taken &= taken - 1;
+            on_port(static_cast<std::uint32_t>(word * evtchn_word_bits + bit));
+            ++dispatched;
+        }
+    }
+    return dispatched;
+}
+
+/// True if any port among `watched` is pending.
+inline bool any_watched_pending(const volatile xen_ulong_t* pending, const xen_ulong_t* watched, std::size_t words) {
+    for (std::size_t word = 0; word < words; ++word) {
+        if ((__atomic_load_n(&pending[word], __ATOMIC_ACQUIRE) & watched[word]) != 0) return true;
+    }
+    return false;
+}
+
 }  // namespace keel::xen

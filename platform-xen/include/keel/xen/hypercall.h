@@ -8,6 +8,9 @@
 
 extern "C" char keel_hypercall_page[];
 extern "C" bool keel_pv_mode;  // boot.cc: classic PV (pv_boot.cc sets it first thing)
+// Hypercalls made, by number (events.cc; exported as keel_xen_hypercalls_total): each one is a
+// VM exit, the costliest thing a PVH guest does in nested Xen.
+extern "C" unsigned long keel_hypercall_counts[64];
 
 namespace keel::xen {
 
@@ -20,6 +23,8 @@ namespace keel::xen {
 template <unsigned Nr>
 inline long hypercall(unsigned long a1 = 0, unsigned long a2 = 0, unsigned long a3 = 0,
                       unsigned long a4 = 0, unsigned long a5 = 0) {
+    static_assert(Nr < 64);
+    ++keel_hypercall_counts[Nr];
     long ret;
     register unsigned long r10 asm("r10") = a4;
     register unsigned long r8 asm("r8") = a5;

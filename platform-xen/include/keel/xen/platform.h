@@ -200,6 +200,17 @@ struct StackUse {
 };
 StackUse stack_use();
 
+/// What the guest cost Xen so far: hypercalls by Xen's number (__HYPERVISOR_*; each is a VM
+/// exit in PVH) and event upcalls taken (each an injected interrupt). In nested Xen under TCG an
+/// exit costs more than most of the guest's own work, so these say where the time goes.
+struct XenCalls {
+    const unsigned long* hypercalls;  ///< 64 counters, indexed by hypercall number
+    std::uint64_t upcalls;
+};
+XenCalls xen_calls();
+/// The name of hypercall `nr` as Xen's headers spell it without __HYPERVISOR_, or nullptr.
+const char* hypercall_name(unsigned nr);
+
 }  // namespace keel::xen
 
 /// The kernel's entry point, called by platform-xen once the platform is up (interrupts on,
