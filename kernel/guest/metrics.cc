@@ -23,8 +23,12 @@ void start() {
             w.family("keel_xen_hypercalls_total", "Hypercalls made (each a VM exit in PVH), by Xen's name.",
                      MetricType::counter);
             for (unsigned nr = 0; nr < 64; ++nr) {
+                if (x.hypercalls[nr] == 0) continue;
                 const char* name = xen::hypercall_name(nr);
-                if (x.hypercalls[nr] != 0 && name != nullptr) w.sample("op", name, x.hypercalls[nr]);
+                char unnamed[] = "nr_00";  // a number hypercall_name() does not know yet
+                unnamed[3] = static_cast<char>('0' + nr / 10);
+                unnamed[4] = static_cast<char>('0' + nr % 10);
+                w.sample("op", name != nullptr ? name : unnamed, x.hypercalls[nr]);
             }
             w.counter("keel_xen_upcalls_total", "Event-channel upcalls taken (each an injected interrupt).", x.upcalls);
         });

@@ -55,27 +55,20 @@ MonotonicClock g_clock;
 // takes the bits itself (scan_watched). An upcall would cost a VM exit more per wakeup: the
 // poll returns with interrupts off, Xen sees the upcall pending, and exits again at the sti to
 // inject it; in nested Xen under TCG an exit costs about 90 us (docs/profiling.md). Upcalls
-// remain for what must interrupt running code (the profiler's ticks: deliver_timer_upcalls())
-// and for ports beyond the poll list.
+// remain only for what must interrupt running code: the profiler's ticks
+// (deliver_timer_upcalls()). Every port fits the poll list: Port::max_ports is Xen's limit.
 constexpr std::uint32_t max_poll_ports = 128;
+static_assert(Port::max_ports <= max_poll_ports);
 evtchn_port_t g_poll_ports[max_poll_ports];
 unsigned g_poll_count = 0;
 constexpr std::size_t watched_words = Port::max_ports / 64;
 xen_ulong_t g_watched[watched_words];
 
-void unmask(std::uint32_t port);
-
 void watch_port(std::uint32_t port) {
     for (unsigned i = 0; i < g_poll_count; ++i) {
         if (g_poll_ports[i] == port) return;
     }
-    if (g_poll_count == max_poll_ports) {
-        // SCHEDOP_poll cannot wait for it: let its events raise upcalls, which wake the poll.
-        early_write("keel: more than 128 event channels; the rest are delivered by upcalls\n");
-        unmask(port);
-        return;
-    }
-    g_poll_ports[g_poll_count++] = port;
+    g_poll_ports[g_poll_count++] = port;  // port < max_ports <= max_poll_ports: room for every one
     g_watched[port / 64] |= xen_ulong_t{1} << (port % 64);
 }
 
@@ -273,7 +266,7 @@ bool dispatch_events() {
     const auto run = [](std::uint32_t port) {
         if (port < Port::max_ports && g_handlers[port]) g_handlers[port]();
     };
-    // Unmasked ports (the profiler's timer, ports beyond the poll list), then the masked ones.
+    // The unmasked port (the profiler's timer, raised as upcalls), then the masked ones.
     std::size_t n = scan_pending(g_vcpu->evtchn_upcall_pending, g_vcpu->evtchn_pending_sel,
                                  g_shared->evtchn_pending, g_shared->evtchn_mask, run);
     n += scan_watched(g_shared->evtchn_pending, g_watched, watched_words, run);

@@ -50,9 +50,11 @@ Result<void> start_profiling(unsigned hz, StackProfile::Entry* table, std::size_
     if (hz == 0 || hz > 1000 || table == nullptr || slots == 0) return Error::invalid_argument;
     if (g_profile) return Error::busy;
     g_period_ns = 1'000'000'000ull / hz;
+    // Without the hook a resume in a new domain would leave the new timer port masked and no
+    // periodic timer: the profile would stop without a word.
+    TRY_VOID(add_suspend_hook({nullptr, after_suspend}));
     TRY_VOID(set_periodic_timer());
     deliver_timer_upcalls();  // ticks must interrupt running code, not just end an idle
-    (void)add_suspend_hook({nullptr, after_suspend});
     alignas(StackProfile) static unsigned char storage[sizeof(StackProfile)];
     auto* profile = new (storage) StackProfile(table, slots);
     __atomic_store_n(&g_profile, profile, __ATOMIC_RELEASE);

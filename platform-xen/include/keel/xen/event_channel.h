@@ -15,8 +15,9 @@ public:
     virtual ~EventChannel() = default;
     /// Tell the other end that something changed in the shared page (EVTCHNOP_send).
     virtual void notify() = 0;
-    /// Block the vCPU until this port is pending, then clear it. Only for paths that cannot
-    /// yield (console output when the ring is full); everything else uses set_handler.
+    /// Block the vCPU until this port is pending (or 1 s passes), then clear it. Only for paths
+    /// that cannot yield (console output when the ring is full); everything else uses
+    /// set_handler. Other ports' events wait meanwhile (delayed, not lost).
     virtual void wait() = 0;
     /// Run `handler` from the event loop each time the port fires (replaces any earlier one).
     virtual void set_handler(Function<void()> handler) = 0;

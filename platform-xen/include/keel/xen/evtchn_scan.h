@@ -20,7 +20,7 @@ inline constexpr std::size_t evtchn_2l_ports = evtchn_word_bits * evtchn_word_bi
 /// that are pending and not masked. Masked ports stay pending (Xen re-raises them on unmask).
 /// Returns the number of ports dispatched. One pass only: the caller re-checks upcall_pending.
 /// `pending` and `mask` point to shared_info's evtchn_pending / evtchn_mask (64 words each).
-/// Context: the upcall handler of the vCPU that owns `upcall_pending` / `pending_sel`.
+/// Context: the event loop (dispatch_events) of the vCPU that owns `upcall_pending` / `pending_sel`.
 template <typename Fn>
 std::size_t scan_pending(volatile std::uint8_t& upcall_pending, volatile xen_ulong_t& pending_sel,
                          volatile xen_ulong_t* pending, const volatile xen_ulong_t* mask, Fn&& on_port) {

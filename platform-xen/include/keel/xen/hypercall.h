@@ -9,7 +9,8 @@
 extern "C" char keel_hypercall_page[];
 extern "C" bool keel_pv_mode;  // boot.cc: classic PV (pv_boot.cc sets it first thing)
 // Hypercalls made, by number (events.cc; exported as keel_xen_hypercalls_total): each one is a
-// VM exit, the costliest thing a PVH guest does in nested Xen.
+// VM exit, the costliest thing a PVH guest does in nested Xen. Counted here only: PV's iret
+// (entry.S calls the page's stub itself) is not.
 extern "C" unsigned long keel_hypercall_counts[64];
 
 namespace keel::xen {

@@ -55,8 +55,9 @@ void set_timer(std::uint64_t deadline_ns);
 
 /// Run the handlers of every pending event channel; true if any ran. Event-loop context only.
 bool dispatch_events();
-/// Halt the vCPU with interrupts enabled until an event channel fires. Returns at once if one
-/// is already pending. Event-loop context only.
+/// Block the vCPU (SCHEDOP_poll, interrupts off) until a port with a handler is pending or the
+/// one-shot timer fires. Returns at once if one is already pending. Ports are polled, not raised
+/// as upcalls (events.cc). Event-loop context only.
 void idle();
 
 /// HVMOP_get_param.
@@ -84,8 +85,9 @@ Result<ConsoleRing> console_ring();
 class Port final : public EventChannel {
 public:
     /// Xen hands out the lowest free port; keel binds a few per device (at most 8 per class),
-    /// the timer, console and xenstore. A port at or above this is refused (Error::no_space).
-    static constexpr std::uint32_t max_ports = 256;
+    /// the timer, console and xenstore. A port at or above this is refused (Error::no_space):
+    /// idle() waits on every port with a handler in one SCHEDOP_poll, which takes at most 128.
+    static constexpr std::uint32_t max_ports = 128;
     /// Use a port the toolstack already bound for us (HVM_PARAM_*_EVTCHN).
     static Result<Port> adopt(std::uint64_t port);
     /// EVTCHNOP_bind_virq on vCPU 0.
@@ -201,7 +203,8 @@ struct StackUse {
 StackUse stack_use();
 
 /// What the guest cost Xen so far: hypercalls by Xen's number (__HYPERVISOR_*; each is a VM
-/// exit in PVH) and event upcalls taken (each an injected interrupt). In nested Xen under TCG an
+/// exit in PVH; PV's iret from entry.S is not counted) and event upcalls taken (each an
+/// injected interrupt). In nested Xen under TCG an
 /// exit costs more than most of the guest's own work, so these say where the time goes.
 struct XenCalls {
     const unsigned long* hypercalls;  ///< 64 counters, indexed by hypercall number
