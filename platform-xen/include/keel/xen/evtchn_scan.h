@@ -14,6 +14,25 @@ namespace keel::xen {
 inline constexpr std::size_t evtchn_word_bits = sizeof(xen_ulong_t) * 8;
 inline constexpr std::size_t evtchn_2l_ports = evtchn_word_bits * evtchn_word_bits;
 
+namespace detail {
+/// Clear `ready`'s bits of pending word `word` and call `on_port` for each (lowest first).
+/// Clears only the bits about to be handled: Xen may set others meanwhile. Only the guest clears
+/// bits, so every bit of `ready` is still set and is ours. Returns how many.
+template <typename Fn>
+std::size_t take_ports(volatile xen_ulong_t& pending_word, xen_ulong_t ready, std::size_t word, Fn& on_port) {
+    if (ready == 0) return 0;
+    xen_ulong_t taken = __atomic_fetch_and(&pending_word, ~ready, __ATOMIC_ACQ_REL) & ready;
+    std::size_t n = 0;
+    while (taken != 0) {
+        const std::size_t bit = static_cast<std::size_t>(std::countr_zero(taken));
+        taken &= taken - 1;
+        on_port(static_cast<std::uint32_t>(word * evtchn_word_bits + bit));
+        ++n;
+    }
+    return n;
+}
+}  // namespace detail
+
 /// Take every pending, unmasked port and call `on_port(port)` for each, lowest first within a
 /// word. Follows xen.h: clear upcall_pending first (so an event arriving during the scan sets it
 /// again), atomically take pending_sel, then per selected word atomically clear exactly the bits
@@ -34,16 +53,7 @@ std::size_t scan_pending(volatile std::uint8_t& upcall_pending, volatile xen_ulo
         sel &= sel - 1;
         const xen_ulong_t ready = __atomic_load_n(&pending[word], __ATOMIC_ACQUIRE) &
                                   ~__atomic_load_n(&mask[word], __ATOMIC_ACQUIRE);
-        if (ready == 0) continue;
-        // Clear only the bits we are about to handle: Xen may set others meanwhile. Only the
-        // guest clears bits, so every bit of `ready` is still set and is ours.
-        xen_ulong_t taken = __atomic_fetch_and(&pending[word], ~ready, __ATOMIC_ACQ_REL) & ready;
-        while (taken != 0) {
-            const std::size_t bit = static_cast<std::size_t>(std::countr_zero(taken));
-            taken &= taken - 1;
-            on_port(static_cast<std::uint32_t>(word * evtchn_word_bits + bit));
-            ++dispatched;
-        }
+        dispatched += detail::take_ports(pending[word], ready, word, on_port);
     }
     return dispatched;
 }
@@ -58,14 +68,7 @@ std::size_t scan_watched(volatile xen_ulong_t* pending, const xen_ulong_t* watch
     std::size_t dispatched = 0;
     for (std::size_t word = 0; word < words; ++word) {
         const xen_ulong_t ready = __atomic_load_n(&pending[word], __ATOMIC_ACQUIRE) & watched[word];
-        if (ready == 0) continue;
-        xen_ulong_t taken = __atomic_fetch_and(&pending[word], ~ready, __ATOMIC_ACQ_REL) & ready;
-        while (taken != 0) {
-            const std::size_t bit = static_cast<std::size_t>(std::countr_zero(taken));
-            taken &= taken - 1;
-            on_port(static_cast<std::uint32_t>(word * evtchn_word_bits + bit));
-            ++dispatched;
-        }
+        dispatched += detail::take_ports(pending[word], ready, word, on_port);
     }
     return dispatched;
 }
