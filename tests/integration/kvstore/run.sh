@@ -137,8 +137,9 @@ peak=$(metric keel_stack_peak_bytes "$m3")
 [ "$peak" -gt 0 ] && [ "$peak" -lt "$size" ] || fail "stack peak $peak of $size bytes"
 pass "stack: $peak of $size bytes used at most"
 # What the guest cost Xen: every event wakes it through SCHEDOP_poll (sched_op) and its
-# drivers notify their backends (event_channel_op); ports are polled, so there is no upcall
-# (only the profiler's timer raises them, and this guest does not profile).
+# drivers notify their backends (event_channel_op); ports are polled, so serving raises no
+# upcall (only the profiler's timer does, and this guest does not profile). A classic PV guest
+# takes one at boot, for what was pending before its ports were masked.
 hc() { metric "keel_xen_hypercalls_total{op=\"$1\"}" "$2"; }
 redis-cli -h $ip SET hypercalls counted >/dev/null && redis-cli -h $ip GET hypercalls >/dev/null ||
     fail "SET/GET before the second scrape"
@@ -147,9 +148,10 @@ for op in sched_op event_channel_op; do  # the same domain, two commands and a s
     a=$(hc $op "$m3") b=$(hc $op "$m4")
     [ -n "$a" ] && [ -n "$b" ] && [ "$b" -gt "$a" ] || fail "keel_xen_hypercalls_total{op=$op}: $a then $b"
 done
-up=$(metric keel_xen_upcalls_total "$m4")
-[ "$up" = 0 ] || fail "keel_xen_upcalls_total is '$up', want 0 (every port is polled)"
-pass "hypercalls: sched_op $(hc sched_op "$m4"), event_channel_op $(hc event_channel_op "$m4"); upcalls $up"
+up3=$(metric keel_xen_upcalls_total "$m3") up=$(metric keel_xen_upcalls_total "$m4")
+[ -n "$up3" ] && [ "$up" = "$up3" ] && [ "$up" -le 1 ] ||
+    fail "keel_xen_upcalls_total: $up3 then $up, want no upcall while serving (every port is polled)"
+pass "hypercalls: sched_op $(hc sched_op "$m4"), event_channel_op $(hc event_channel_op "$m4"); upcalls $up (at boot)"
 xl_destroy kvstore
 
 # A read-only disk: reported, served as it is, and never written.
