@@ -65,11 +65,10 @@ constexpr std::size_t watched_words = Port::max_ports / 64;
 xen_ulong_t g_watched[watched_words];
 
 void watch_port(std::uint32_t port) {
-    for (unsigned i = 0; i < g_poll_count; ++i) {
-        if (g_poll_ports[i] == port) return;
-    }
+    const xen_ulong_t bit = xen_ulong_t{1} << (port % 64);
+    if (g_watched[port / 64] & bit) return;  // the bitmap says who is in the list
+    g_watched[port / 64] |= bit;
     g_poll_ports[g_poll_count++] = port;  // port < max_ports <= max_poll_ports: room for every one
-    g_watched[port / 64] |= xen_ulong_t{1} << (port % 64);
 }
 
 void unwatch_port(std::uint32_t port) {

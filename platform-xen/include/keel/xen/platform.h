@@ -204,8 +204,8 @@ StackUse stack_use();
 
 /// What the guest cost Xen so far: hypercalls by Xen's number (__HYPERVISOR_*; each is a VM
 /// exit in PVH; PV's iret from entry.S is not counted) and event upcalls taken (each an
-/// injected interrupt). In nested Xen under TCG an
-/// exit costs more than most of the guest's own work, so these say where the time goes.
+/// injected interrupt). In nested Xen under TCG an exit costs more than most of the guest's own
+/// work, so these say where the time goes.
 struct XenCalls {
     const unsigned long* hypercalls;  ///< 64 counters, indexed by hypercall number
     std::uint64_t upcalls;
