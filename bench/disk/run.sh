@@ -29,9 +29,8 @@ dd_round() {
     linux_drop dd
 }
 
-linux_initrd
-lw=() lr=() kw=() kr=()
-for i in $(seq "$BENCH_REPS"); do
+# A round of the Linux dd guest, and one of keel's diskbench: each a fresh guest on a fresh disk.
+linux_disk_round() {
     dd_start
     linux_round dd dd_start dd_round || echo "    [linux] round $i: lost 3 guests"
     log_linux=$(guest_log dd)
@@ -39,7 +38,8 @@ for i in $(seq "$BENCH_REPS"); do
     lw+=("$(rate "$(grep 'bench-dd write' "$log_linux")")")
     lr+=("$(rate "$(grep 'bench-dd read' "$log_linux")")")
     mv "$log_linux" "$log_linux.$i"
-
+}
+keel_disk_round() {
     new_disk
     xl_create diskbench "$(disk_cfg)"
     wait_gone diskbench 300 || fail "diskbench did not finish"
@@ -48,6 +48,13 @@ for i in $(seq "$BENCH_REPS"); do
     kw+=("$(rate "$(grep 'diskbench: write' "$log_keel")")")
     kr+=("$(rate "$(grep 'diskbench: read' "$log_keel")")")
     mv "$log_keel" "$log_keel.$i"
+}
+
+# In turns, as the other benches: Linux, keel | keel, Linux | Linux, keel, ...
+linux_initrd
+lw=() lr=() kw=() kr=()
+for i in $(seq "$BENCH_REPS"); do
+    if [ $((i % 2)) = 1 ]; then linux_disk_round; keel_disk_round; else keel_disk_round; linux_disk_round; fi
 done
 linux_crashes disk
 stats disk_write_mb_per_s linux "${lw[@]}"

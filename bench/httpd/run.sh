@@ -22,9 +22,9 @@ first_200() {
     return 1
 }
 
-# p99 "VALUE+UNIT" (wrk's latency line): milliseconds.
+# p99 "VALUE+UNIT" (wrk's latency line): milliseconds; NA without one (wrk failed).
 to_ms() {
-    awk -v v="$1" 'BEGIN { n = v + 0; u = v; sub(/^[0-9.]+/, "", u)
+    awk -v v="$1" 'BEGIN { if (v == "") { print "NA"; exit } n = v + 0; u = v; sub(/^[0-9.]+/, "", u)
         if (u == "us") n /= 1000; else if (u == "s") n *= 1000; else if (u == "m") n *= 60000
         printf "%.2f", n }'
 }
@@ -33,6 +33,7 @@ to_ms() {
 # requests/s) from dom0 against $IP; leaves the three figures in R.
 http_round() {
     local out rate p99 ab
+    curl -s -o /dev/null --max-time 5 "http://$IP:80/"   # not measured: the first answer after a pause
     out=$(watched "$WATCH" wrk -t 2 -c 20 -d "${WRK_SECONDS}s" --latency "http://$IP:80/" 2>&1)
     rate=$(awk '/^Requests\/sec:/ {print $2}' <<<"$out")
     p99=$(to_ms "$(awk '$1 == "99%" {print $2}' <<<"$out")")
@@ -43,24 +44,25 @@ http_round() {
     R="${rate:-NA} ${p99:-NA} ${ab:-NA}"
 }
 
-# load SYSTEM IP [NAME START]: BENCH_REPS rounds (for Linux through linux_round, NAME being the
-# guest and START the function that boots a fresh one), each row their median.
-load() {
-    local rates=() p99s=() abs=() i a b c
-    IP=$2
-    for i in $(seq "$BENCH_REPS"); do
-        if [ $# -ge 4 ]; then
-            WATCH=$3 linux_round "$3" "$4" http_round || { echo "    [$1] round $i: lost 3 guests"; continue; }
-        else
-            http_round
-        fi
-        read -r a b c <<<"$R"
-        rates+=("$a") p99s+=("$b") abs+=("$c")
-    done
-    stats wrk_requests_per_s "$1" "${rates[@]}"
-    stats wrk_p99_latency_ms "$1" "${p99s[@]}"
-    stats ab_requests_per_s "$1" "${abs[@]}"
+# round SYSTEM: one http_round of SYSTEM (Linux through linux_round, which boots a fresh guest
+# for one lost), then its guest is paused (xl pause: its vCPU gets no time); the figures go to
+# rows[SYSTEM], NA for a round that lost 3 Linux guests.
+declare -A rows
+round() {
+    local ok=0
+    if [ "$1" = linux ]; then
+        resume nginx
+        IP=$linux_ip WATCH=nginx linux_round nginx start_nginx http_round && ok=1
+        hold nginx
+    else
+        resume httpd
+        IP=$keel_ip http_round && ok=1
+        hold httpd
+    fi
+    [ $ok = 1 ] || { echo "    [linux] round $i lost 3 guests"; R="NA NA NA"; }
+    rows[$1]+="$R"$'\n'
 }
+col() { awk -v c="$2" 'NF {print $c}' <<<"${rows[$1]}"; }   # col SYSTEM N: column N of its rounds
 
 # smallest MEMORIES... : the first size (descending) whose guest does not serve ends the search.
 # Uses start_guest SIZE (boots and waits for a 200) / stop_guest, set per system; the answer in
@@ -74,25 +76,19 @@ smallest() {
     SMALLEST=$best
 }
 
-# ---- keel ----
+# Both guests stay up through the load rounds and take turns, the other one paused: Linux,
+# keel | keel, Linux | Linux, keel, ... So the rounds of both spread over the same minutes, and a
+# host whose speed drifts during the bench moves both guests' figures alike (bench/README.md).
+# ---- keel: boot, and the page Linux serves too ----
 bench image_bytes keel "$(cat /scenario/keel-image-bytes)"   # without DWARF (see build.sh)
 xl_create httpd
 ms=$(first_200 $keel_ip 60) || fail "keel httpd never answered"
 bench create_to_first_200_ms keel "$ms"
 mkdir -p /tmp/www
 curl -s -o /tmp/www/index.html "http://$keel_ip/" || fail "cannot fetch keel's page"
-load keel $keel_ip
-xl_destroy httpd
-ip=$keel_ip limit=30
-start_guest() {
-    xl create /scenario/apps/httpd.xl 'name="httpd-m"' "memory=$1" >/dev/null 2>&1 && KEEL_CREATED_MS=$(now_ms) &&
-        first_200 "$ip" "$limit" >/dev/null
-}
-stop_guest() { xl destroy httpd-m >/dev/null 2>&1; wait_gone httpd-m 20 >/dev/null; }
-smallest 32 16 12 8 6 5 4 3 2
-bench smallest_memory_mib keel "$SMALLEST"
+hold httpd
 
-# ---- Linux + nginx ----
+# ---- Linux + nginx: boot ----
 linux_initrd /tmp/www
 bench image_bytes linux "$(linux_image_bytes)"
 start_nginx() {
@@ -104,8 +100,32 @@ start_nginx() {
 linux_boot nginx start_nginx || { tail -n 30 "$(guest_log nginx)"; fail "Linux nginx never answered"; }
 bench create_to_first_200_ms linux "$ms"
 cmp -s /tmp/www/index.html <(curl -s "http://$linux_ip/") || fail "nginx serves a different page"
-load linux $linux_ip nginx start_nginx
+hold nginx
+
+# ---- the load, in turns ----
+for i in $(seq "$BENCH_REPS"); do
+    order="linux keel"
+    [ $((i % 2)) = 0 ] && order="keel linux"
+    for sys in $order; do round $sys; done
+done
+for sys in keel linux; do
+    stats wrk_requests_per_s "$sys" $(col $sys 1)
+    stats wrk_p99_latency_ms "$sys" $(col $sys 2)
+    stats ab_requests_per_s "$sys" $(col $sys 3)
+done
+xl_destroy httpd
 xl_destroy nginx
+
+# ---- the smallest memory of each ----
+ip=$keel_ip limit=30
+start_guest() {
+    xl create /scenario/apps/httpd.xl 'name="httpd-m"' "memory=$1" >/dev/null 2>&1 && KEEL_CREATED_MS=$(now_ms) &&
+        first_200 "$ip" "$limit" >/dev/null
+}
+stop_guest() { xl destroy httpd-m >/dev/null 2>&1; wait_gone httpd-m 20 >/dev/null; }
+smallest 32 16 12 8 6 5 4 3 2
+bench smallest_memory_mib keel "$SMALLEST"
+
 ip=$linux_ip limit=120
 start_guest() {   # a guest that panics (not one too small) is booted again, up to 3 times
     local c i

@@ -1,17 +1,20 @@
 #!/bin/bash
 # Runs in dom0: keel's kvstore against a Linux PVH guest running Debian's redis-server
 # (appendonly, appendfsync always: every write durable before its answer, as kvstore does), each
-# on an identical raw disk. Prints KEEL-BENCH lines; bench/compare.sh turns them into a table.
-# Raw disk throughput is bench/disk.
+# on an identical raw disk of its own, both up at once and measured in turns. Prints KEEL-BENCH
+# lines; bench/compare.sh turns them into a table. Raw disk throughput is bench/disk.
 source /scenario/lib.sh
 source /scenario/linux-guest/lib.sh
-ip=10.0.0.2
+keel_ip=10.0.0.2
+linux_ip=10.0.0.3
+ip=             # the guest a round measures (rb)
 WATCH=
 N=${BENCH_REQUESTS:-10000}
 BIG=${BENCH_BIG_REQUESTS:-500}
-disk=/tmp/bench-disk.img
-new_disk() { rm -f $disk; truncate -s 256M $disk; }
-disk_cfg() { echo "disk=[\"format=raw,vdev=xvda,access=rw,target=$disk\"]"; }
+keel_disk=/tmp/bench-disk-keel.img
+linux_disk=/tmp/bench-disk-linux.img
+new_disk() { rm -f "$1"; truncate -s 256M "$1"; }
+disk_cfg() { echo "disk=[\"format=raw,vdev=xvda,access=rw,target=$1\"]"; }
 
 # rb ARGS...: "SET-rate GET-rate" of one redis-benchmark run (bounded: a Linux guest that dies
 # mid-run stops it at once, see watched; any other hang after 600 s).
@@ -27,54 +30,72 @@ mb() { awk -v r="$1" 'BEGIN { if (r == "NA") print "NA"; else printf "%.2f", r *
 # clients (bulk: where GSO counts). Leaves the six rates in R.
 one_round() {
     local a b c d e f
+    timeout 10 redis-cli -h $ip PING >/dev/null 2>&1   # not measured: the first answer after a pause
     read -r a b < <(rb -n "$N")
     read -r c d < <(rb -n "$N" -P 8 -c 20)
     read -r e f < <(rb -n "$BIG" -d 65536 -c 4)
     R="$a $b $c $d $(mb "$e") $(mb "$f")"
 }
 
-# redis SYSTEM: BENCH_REPS rounds; each row is their median.
-redis() {
-    local sys=$1 i a b c d e f set=() get=() pset=() pget=() bset=() bget=()
-    for i in $(seq "$BENCH_REPS"); do
-        if [ "$sys" = linux ]; then
-            WATCH=redis linux_round redis start_linux one_round || { echo "    [linux] round $i: lost 3 guests"; continue; }
-        else
-            one_round
-        fi
-        read -r a b c d e f <<<"$R"
-        set+=("$a") get+=("$b") pset+=("$c") pget+=("$d") bset+=("$e") bget+=("$f")
-        echo "    [$sys] round $i: SET $a/s GET $b/s; pipelined SET $c/s GET $d/s; 64 KiB SET $e MB/s GET $f MB/s"
-    done
-    stats set_ops_per_s "$sys" "${set[@]}"
-    stats get_ops_per_s "$sys" "${get[@]}"
-    stats set_pipelined_ops_per_s "$sys" "${pset[@]}"
-    stats get_pipelined_ops_per_s "$sys" "${pget[@]}"
-    stats set_64k_MB_per_s "$sys" "${bset[@]}"
-    stats get_64k_MB_per_s "$sys" "${bget[@]}"
-}
-
 start_linux() {
     local cfg
-    new_disk
-    cfg=$(linux_xl redis 256 "bench.ip=$ip/24 bench.svc=redis" 'vif = ["bridge=xenbr0"]'           "disk = [\"format=raw,vdev=xvda,access=rw,target=$disk\"]")
+    new_disk $linux_disk
+    cfg=$(linux_xl redis 256 "bench.ip=$linux_ip/24 bench.svc=redis" 'vif = ["bridge=xenbr0"]' "$(disk_cfg $linux_disk)")
     xl_create "$cfg"
-    poll 180 bash -c "redis-cli -h $ip PING 2>/dev/null | grep -q PONG" || return 1
+    poll 180 bash -c "redis-cli -h $linux_ip PING 2>/dev/null | grep -q PONG" || return 1
     ! grep -q 'no disk' "$(guest_log redis)" || fail "the Linux guest found no disk"
 }
 
-# Linux first, keel second (the order of the earlier runs).
-# ---- Linux ----
+# Both guests stay up through the bench, and take turns: one round of one while the other is
+# paused (xl pause: its vCPU gets no time at all), in the order Linux, keel | keel, Linux |
+# Linux, keel, ... So the rounds of both spread over the same minutes, and a host whose speed
+# drifts during the bench moves both guests' figures alike (bench/README.md).
+round() {   # round SYSTEM: one round (one_round) of SYSTEM, then it is paused; R is its rates
+    local sys=$1 ok=0
+    if [ "$sys" = linux ]; then
+        resume redis
+        ip=$linux_ip WATCH=redis linux_round redis start_linux one_round && ok=1
+        hold redis
+    else
+        resume kvstore
+        ip=$keel_ip one_round && ok=1
+        hold kvstore
+    fi
+    [ $ok = 1 ] || { echo "    [linux] round $i lost 3 guests"; R="NA NA NA NA NA NA"; }
+}
+
 linux_initrd
 linux_boot redis start_linux || fail "no Linux redis guest came up"
-redis linux
-linux_crashes kvstore
-xl_destroy redis
-# ---- keel ----
-new_disk
-xl_create kvstore "$(disk_cfg)"
+hold redis
+new_disk $keel_disk
+xl_create kvstore "$(disk_cfg $keel_disk)"
 wait_guest_log kvstore 'kvstore: serving on port 6379' 90
-wait_until 20 "kvstore PING" bash -c "redis-cli -h $ip PING | grep -q PONG"
-redis keel
+wait_until 20 "kvstore PING" bash -c "redis-cli -h $keel_ip PING | grep -q PONG"
+hold kvstore
+
+declare -A rows   # rows[SYSTEM] = one line of six rates per round
+for i in $(seq "$BENCH_REPS"); do
+    order="linux keel"
+    [ $((i % 2)) = 0 ] && order="keel linux"
+    for sys in $order; do
+        round $sys
+        rows[$sys]+="$R"$'\n'
+        read -r a b c d e f <<<"$R"
+        echo "    [$sys] round $i: SET $a/s GET $b/s; pipelined SET $c/s GET $d/s; 64 KiB SET $e MB/s GET $f MB/s"
+    done
+done
+col() { awk -v c="$2" 'NF {print $c}' <<<"${rows[$1]}"; }   # col SYSTEM N: column N of its rounds
+for sys in linux keel; do
+    stats set_ops_per_s "$sys" $(col $sys 1)
+    stats get_ops_per_s "$sys" $(col $sys 2)
+    stats set_pipelined_ops_per_s "$sys" $(col $sys 3)
+    stats get_pipelined_ops_per_s "$sys" $(col $sys 4)
+    stats set_64k_MB_per_s "$sys" $(col $sys 5)
+    stats get_64k_MB_per_s "$sys" $(col $sys 6)
+done
+linux_crashes kvstore
+# Both disks live in dom0's memory (/tmp) at once: what they came to.
+echo "    [dom0] $(du -m $keel_disk $linux_disk | awk '{printf "%s %s MiB; ", $2, $1}')$(df -m /tmp | awk 'NR == 2 {print "/tmp free " $4 " MiB"}')"
+xl_destroy redis
 xl_destroy kvstore
 pass "kvstore benchmark"
