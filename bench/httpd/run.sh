@@ -44,22 +44,13 @@ http_round() {
     R="${rate:-NA} ${p99:-NA} ${ab:-NA}"
 }
 
-# round SYSTEM: one http_round of SYSTEM (Linux through linux_round, which boots a fresh guest
-# for one lost), then its guest is paused (xl pause: its vCPU gets no time); the figures go to
-# rows[SYSTEM], NA for a round that lost 3 Linux guests.
+# round SYSTEM: one http_round of SYSTEM, in its turn (turn); the figures go to rows[SYSTEM],
+# NA for a round that lost 3 Linux guests.
 declare -A rows
 round() {
-    local ok=0
-    if [ "$1" = linux ]; then
-        resume nginx
-        IP=$linux_ip WATCH=nginx linux_round nginx start_nginx http_round && ok=1
-        hold nginx
-    else
-        resume httpd
-        IP=$keel_ip http_round && ok=1
-        hold httpd
-    fi
-    [ $ok = 1 ] || { echo "    [linux] round $i lost 3 guests"; R="NA NA NA"; }
+    local IP=$keel_ip
+    [ "$1" = linux ] && IP=$linux_ip
+    turn "$1" httpd nginx start_nginx http_round || { echo "    [linux] round $i lost 3 guests"; R="NA NA NA"; }
     rows[$1]+="$R"$'\n'
 }
 col() { awk -v c="$2" 'NF {print $c}' <<<"${rows[$1]}"; }   # col SYSTEM N: column N of its rounds

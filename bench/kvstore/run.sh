@@ -50,18 +50,10 @@ start_linux() {
 # paused (xl pause: its vCPU gets no time at all), in the order Linux, keel | keel, Linux |
 # Linux, keel, ... So the rounds of both spread over the same minutes, and a host whose speed
 # drifts during the bench moves both guests' figures alike (bench/README.md).
-round() {   # round SYSTEM: one round (one_round) of SYSTEM, then it is paused; R is its rates
-    local sys=$1 ok=0
-    if [ "$sys" = linux ]; then
-        resume redis
-        ip=$linux_ip WATCH=redis linux_round redis start_linux one_round && ok=1
-        hold redis
-    else
-        resume kvstore
-        ip=$keel_ip one_round && ok=1
-        hold kvstore
-    fi
-    [ $ok = 1 ] || { echo "    [linux] round $i lost 3 guests"; R="NA NA NA NA NA NA"; }
+round() {   # round SYSTEM: one_round of SYSTEM, in its turn (turn); R is its rates
+    local ip=$keel_ip
+    [ "$1" = linux ] && ip=$linux_ip
+    turn "$1" kvstore redis start_linux one_round || { echo "    [linux] round $i lost 3 guests"; R="NA NA NA NA NA NA"; }
 }
 
 linux_initrd

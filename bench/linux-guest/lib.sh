@@ -98,6 +98,25 @@ linux_round() {
     return 1
 }
 
+# turn SYSTEM KEEL LINUX START ROUND: one ROUND (a function) of SYSTEM, keel or linux: the keel
+# guest KEEL, or the Linux guest LINUX through linux_round (START boots a fresh one for one
+# lost). The guest runs for its round only, resumed before and held (xl pause) after: both
+# guests of a bench stay up and take turns (bench/README.md). False when the round lost 3
+# Linux guests.
+turn() {
+    local sys=$1 keel=$2 linux=$3 start=$4 round=$5 ok=0
+    if [ "$sys" = linux ]; then
+        resume "$linux"
+        WATCH=$linux linux_round "$linux" "$start" "$round" && ok=1
+        hold "$linux"
+    else
+        resume "$keel"
+        "$round" && ok=1
+        hold "$keel"
+    fi
+    [ $ok = 1 ]
+}
+
 # linux_boot NAME START: START boots the Linux guest NAME; one that panics while booting, or
 # never answers (seen: spinning after its ACPI messages, its vCPU busy for minutes), is counted,
 # shown (its panic lines, or where its vCPU runs), destroyed and booted again, at most 3 times.
