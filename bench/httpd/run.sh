@@ -50,7 +50,7 @@ declare -A rows
 round() {
     local IP=$keel_ip
     [ "$1" = linux ] && IP=$linux_ip
-    turn "$1" httpd nginx start_nginx http_round || { echo "    [linux] round $i lost 3 guests"; R="NA NA NA"; }
+    turn "$1" httpd nginx start_nginx http_round || { echo "    [$1] round $i lost 3 guests"; R="NA NA NA"; }
     rows[$1]+="$R"$'\n'
 }
 col() { awk -v c="$2" 'NF {print $c}' <<<"${rows[$1]}"; }   # col SYSTEM N: column N of its rounds
@@ -84,7 +84,7 @@ linux_initrd /tmp/www
 bench image_bytes linux "$(linux_image_bytes)"
 start_nginx() {
     local cfg
-    cfg=$(linux_xl nginx 256 "bench.ip=$linux_ip/24 bench.svc=nginx" 'vif = ["bridge=xenbr0"]')
+    cfg=$(linux_xl nginx 256 "bench.ip=$linux_ip/24 bench.svc=nginx $LINUX_PAUSED_CMDLINE" 'vif = ["bridge=xenbr0"]')
     xl_create "$cfg"
     ms=$(first_200 $linux_ip 120)
 }

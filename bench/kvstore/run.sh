@@ -40,7 +40,7 @@ one_round() {
 start_linux() {
     local cfg
     new_disk $linux_disk
-    cfg=$(linux_xl redis 256 "bench.ip=$linux_ip/24 bench.svc=redis" 'vif = ["bridge=xenbr0"]' "$(disk_cfg $linux_disk)")
+    cfg=$(linux_xl redis 256 "bench.ip=$linux_ip/24 bench.svc=redis $LINUX_PAUSED_CMDLINE" 'vif = ["bridge=xenbr0"]' "$(disk_cfg $linux_disk)")
     xl_create "$cfg"
     poll 180 bash -c "redis-cli -h $linux_ip PING 2>/dev/null | grep -q PONG" || return 1
     ! grep -q 'no disk' "$(guest_log redis)" || fail "the Linux guest found no disk"
@@ -53,7 +53,7 @@ start_linux() {
 round() {   # round SYSTEM: one_round of SYSTEM, in its turn (turn); R is its rates
     local ip=$keel_ip
     [ "$1" = linux ] && ip=$linux_ip
-    turn "$1" kvstore redis start_linux one_round || { echo "    [linux] round $i lost 3 guests"; R="NA NA NA NA NA NA"; }
+    turn "$1" kvstore redis start_linux one_round || { echo "    [$1] round $i lost 3 guests"; R="NA NA NA NA NA NA"; }
 }
 
 linux_initrd
