@@ -44,10 +44,6 @@ for name in "${names[@]}"; do
     # shellcheck disable=SC1090
     [ -f "$root/bench/$name/bench.conf" ] && source "$root/bench/$name/bench.conf"
     s=0
-    # bootscrub=0: Xen otherwise scrubs its free RAM in the idle loop for the first minute or so
-    # after boot, and under one TCG thread that ran keel's first redis-benchmark rounds at a
-    # third of their speed (docs/testbed.md): whichever guest went first was measured slower.
-    KEEL_XEN_CMDLINE_EXTRA="bootscrub=0 ${KEEL_XEN_CMDLINE_EXTRA:-}" \
     KEEL_QEMU_ACCEL=${KEEL_QEMU_ACCEL:-$BENCH_QEMU_ACCEL} "$root/testbed/run-scenario.sh" "$root/bench/$name" \
         --apps "$root/build/apps" --logs "$logs" --timeout "${KEEL_BENCH_TIMEOUT:-2400}" --quiet || s=$?
     [ $s -eq 0 ] || { echo "bench/$name did not finish (status $s); partial results; logs in $logs" >&2; status=$s; }

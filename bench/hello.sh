@@ -7,9 +7,7 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 "$root/scripts/install-deps.sh"
 "$root/scripts/build.sh"
 logs="$root/build/bench-logs/hello"
-# bootscrub=0, as bench/compare.sh: Xen's scrub of free RAM after boot slows the first minute.
-KEEL_XEN_CMDLINE_EXTRA="bootscrub=0 ${KEEL_XEN_CMDLINE_EXTRA:-}" \
-    "$root/testbed/run-scenario.sh" "$root/bench/hello" --apps "$root/build/apps" --logs "$logs" >/dev/null || true
+"$root/testbed/run-scenario.sh" "$root/bench/hello" --apps "$root/build/apps" --logs "$logs" >/dev/null || true
 grep -h 'KEEL-BENCH' "$logs/serial.log" | sed 's/.*KEEL-BENCH //' | tr -d '\r' | awk -F= '
     { v[$1] = v[$1] (v[$1] == "" ? "" : " ") $2 }
     END {

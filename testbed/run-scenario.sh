@@ -164,7 +164,10 @@ say "logs in $LOGS"
 # spec-ctrl=eager-fpu: with Xen's lazy FPU switching (its default on AMD, which QEMU's `max` CPU
 # is), dom0's processes crash and hang under TCG as soon as a guest shares the CPUs
 # (docs/testbed.md, "Lazy FPU switching").
-XEN_CMDLINE="console=com1 dom0_mem=1024M,max:1024M noreboot guest_loglvl=all spec-ctrl=eager-fpu ${KEEL_XEN_CMDLINE_EXTRA:-}"
+# bootscrub=0: Xen otherwise scrubs its free RAM (about 2 GiB) in the idle loop for the first
+# minute or so after boot, and under TCG every guest runs slower meanwhile (docs/testbed.md,
+# traps). The RAM is QEMU's, fresh for every run: there is nothing in it to scrub away.
+XEN_CMDLINE="console=com1 dom0_mem=1024M,max:1024M noreboot guest_loglvl=all spec-ctrl=eager-fpu bootscrub=0 ${KEEL_XEN_CMDLINE_EXTRA:-}"
 # One nested run at a time on this machine: TCG runs in parallel only slow each other down until
 # their time limits strike. The limit starts counting once the lock is held.
 LOCK=${KEEL_TESTBED_LOCK-${TMPDIR:-/tmp}/keel-testbed-qemu.lock}
