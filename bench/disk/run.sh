@@ -12,6 +12,14 @@ disk_cfg() { echo "disk=[\"format=raw,vdev=xvda,access=rw,target=$disk\"]"; }
 dd_done() { ! xl domid dd >/dev/null 2>&1 || [[ $(dom_state dd) == *c* ]]; }
 # rate "LINE": the MB/s figure of coreutils dd's summary or of diskbench's line.
 rate() { grep -oE '[0-9.]+ MB/s' <<<"$1" | head -n1 | cut -d' ' -f1; }
+# figures SYSTEM LOG PREFIX: record the write and read rates of LOG's "PREFIX write/read" lines
+# (NA for one missing: a round that lost its guest).
+figures() {
+    local w r
+    w=$(rate "$(grep "$3 write" "$2")")
+    r=$(rate "$(grep "$3 read" "$2")")
+    record "$1" "${w:-NA} ${r:-NA}"
+}
 
 # The Linux dd guest: dd_start boots one on a fresh disk; dd_round waits until it powered off
 # (or crashed: linux_round then boots another and waits again).
@@ -35,8 +43,7 @@ linux_disk_round() {
     linux_round dd dd_start dd_round || echo "    [linux] round $i: lost 3 guests"
     log_linux=$(guest_log dd)
     grep 'bench-dd' "$log_linux" | sed "s/^/    [linux round $i] /"
-    lw+=("$(rate "$(grep 'bench-dd write' "$log_linux")")")
-    lr+=("$(rate "$(grep 'bench-dd read' "$log_linux")")")
+    figures linux "$log_linux" 'bench-dd'
     mv "$log_linux" "$log_linux.$i"
 }
 keel_disk_round() {
@@ -45,21 +52,15 @@ keel_disk_round() {
     wait_gone diskbench 300 || fail "diskbench did not finish"
     log_keel=$(guest_log diskbench)
     grep 'diskbench:' "$log_keel" | sed "s/^/    [keel round $i] /"
-    kw+=("$(rate "$(grep 'diskbench: write' "$log_keel")")")
-    kr+=("$(rate "$(grep 'diskbench: read' "$log_keel")")")
+    figures keel "$log_keel" 'diskbench:'
     mv "$log_keel" "$log_keel.$i"
 }
 
-# In turns, as the other benches: Linux, keel | keel, Linux | Linux, keel, ...
+# In turns, as the other benches (in_turns).
+disk_round() { "${1}_disk_round"; }
 linux_initrd
-lw=() lr=() kw=() kr=()
-for i in $(seq "$BENCH_REPS"); do
-    if [ $((i % 2)) = 1 ]; then linux_disk_round; keel_disk_round; else keel_disk_round; linux_disk_round; fi
-done
+in_turns disk_round
 linux_crashes disk
-stats disk_write_mb_per_s linux "${lw[@]}"
-stats disk_read_mb_per_s linux "${lr[@]}"
-stats disk_write_mb_per_s keel "${kw[@]}"
-stats disk_read_mb_per_s keel "${kr[@]}"
+for sys in linux keel; do columns $sys disk_write_mb_per_s disk_read_mb_per_s; done
 
 pass "disk benchmark"

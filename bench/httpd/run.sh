@@ -44,16 +44,14 @@ http_round() {
     R="${rate:-NA} ${p99:-NA} ${ab:-NA}"
 }
 
-# round SYSTEM: one http_round of SYSTEM, in its turn (turn); the figures go to rows[SYSTEM],
-# NA for a round that lost 3 Linux guests.
-declare -A rows
+# round SYSTEM: one http_round of SYSTEM, in its turn (turn); its figures recorded, NA for a
+# round that lost 3 Linux guests.
 round() {
     local IP=$keel_ip
     [ "$1" = linux ] && IP=$linux_ip
     turn "$1" httpd nginx start_nginx http_round || { echo "    [$1] round $i lost 3 guests"; R="NA NA NA"; }
-    rows[$1]+="$R"$'\n'
+    record "$1" "$R"
 }
-col() { awk -v c="$2" 'NF {print $c}' <<<"${rows[$1]}"; }   # col SYSTEM N: column N of its rounds
 
 # smallest MEMORIES... : the first size (descending) whose guest does not serve ends the search.
 # Uses start_guest SIZE (boots and waits for a 200) / stop_guest, set per system; the answer in
@@ -67,9 +65,7 @@ smallest() {
     SMALLEST=$best
 }
 
-# Both guests stay up through the load rounds and take turns, the other one paused: Linux,
-# keel | keel, Linux | Linux, keel, ... So the rounds of both spread over the same minutes, and a
-# host whose speed drifts during the bench moves both guests' figures alike (bench/README.md).
+# Both guests stay up through the load rounds and take turns (in_turns), the other one paused.
 # ---- keel: boot, and the page Linux serves too ----
 bench image_bytes keel "$(cat /scenario/keel-image-bytes)"   # without DWARF (see build.sh)
 xl_create httpd
@@ -94,16 +90,8 @@ cmp -s /tmp/www/index.html <(curl -s "http://$linux_ip/") || fail "nginx serves 
 hold nginx
 
 # ---- the load, in turns ----
-for i in $(seq "$BENCH_REPS"); do
-    order="linux keel"
-    [ $((i % 2)) = 0 ] && order="keel linux"
-    for sys in $order; do round $sys; done
-done
-for sys in keel linux; do
-    stats wrk_requests_per_s "$sys" $(col $sys 1)
-    stats wrk_p99_latency_ms "$sys" $(col $sys 2)
-    stats ab_requests_per_s "$sys" $(col $sys 3)
-done
+in_turns round
+for sys in keel linux; do columns $sys wrk_requests_per_s wrk_p99_latency_ms ab_requests_per_s; done
 xl_destroy httpd
 xl_destroy nginx
 

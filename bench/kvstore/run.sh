@@ -46,14 +46,15 @@ start_linux() {
     ! grep -q 'no disk' "$(guest_log redis)" || fail "the Linux guest found no disk"
 }
 
-# Both guests stay up through the bench, and take turns: one round of one while the other is
-# paused (xl pause: its vCPU gets no time at all), in the order Linux, keel | keel, Linux |
-# Linux, keel, ... So the rounds of both spread over the same minutes, and a host whose speed
-# drifts during the bench moves both guests' figures alike (bench/README.md).
-round() {   # round SYSTEM: one_round of SYSTEM, in its turn (turn); R is its rates
-    local ip=$keel_ip
+# Both guests stay up through the bench, and take turns (in_turns): one round of one while the
+# other is paused (xl pause: its vCPU gets no time at all).
+round() {   # round SYSTEM: one_round of SYSTEM, in its turn (turn); its six rates recorded
+    local ip=$keel_ip a b c d e f
     [ "$1" = linux ] && ip=$linux_ip
     turn "$1" kvstore redis start_linux one_round || { echo "    [$1] round $i lost 3 guests"; R="NA NA NA NA NA NA"; }
+    record "$1" "$R"
+    read -r a b c d e f <<<"$R"
+    echo "    [$1] round $i: SET $a/s GET $b/s; pipelined SET $c/s GET $d/s; 64 KiB SET $e MB/s GET $f MB/s"
 }
 
 linux_initrd
@@ -65,25 +66,10 @@ wait_guest_log kvstore 'kvstore: serving on port 6379' 90
 wait_until 20 "kvstore PING" bash -c "redis-cli -h $keel_ip PING | grep -q PONG"
 hold kvstore
 
-declare -A rows   # rows[SYSTEM] = one line of six rates per round
-for i in $(seq "$BENCH_REPS"); do
-    order="linux keel"
-    [ $((i % 2)) = 0 ] && order="keel linux"
-    for sys in $order; do
-        round $sys
-        rows[$sys]+="$R"$'\n'
-        read -r a b c d e f <<<"$R"
-        echo "    [$sys] round $i: SET $a/s GET $b/s; pipelined SET $c/s GET $d/s; 64 KiB SET $e MB/s GET $f MB/s"
-    done
-done
-col() { awk -v c="$2" 'NF {print $c}' <<<"${rows[$1]}"; }   # col SYSTEM N: column N of its rounds
+in_turns round
 for sys in linux keel; do
-    stats set_ops_per_s "$sys" $(col $sys 1)
-    stats get_ops_per_s "$sys" $(col $sys 2)
-    stats set_pipelined_ops_per_s "$sys" $(col $sys 3)
-    stats get_pipelined_ops_per_s "$sys" $(col $sys 4)
-    stats set_64k_MB_per_s "$sys" $(col $sys 5)
-    stats get_64k_MB_per_s "$sys" $(col $sys 6)
+    columns $sys set_ops_per_s get_ops_per_s set_pipelined_ops_per_s get_pipelined_ops_per_s \
+        set_64k_MB_per_s get_64k_MB_per_s
 done
 linux_crashes kvstore
 # Both disks live in dom0's memory (/tmp) at once: what they came to.

@@ -119,6 +119,34 @@ turn() {
     [ $ok = 1 ]
 }
 
+# in_turns ROUND: ROUND linux and ROUND keel, BENCH_REPS times, in the order Linux, keel | keel,
+# Linux | Linux, keel, ... So the rounds of both guests spread over the same minutes, and a host
+# whose speed drifts during the bench moves both guests' figures alike (bench/README.md). The
+# round's number is in i.
+in_turns() {
+    local order sys
+    for i in $(seq "$BENCH_REPS"); do
+        order="linux keel"
+        [ $((i % 2)) = 0 ] && order="keel linux"
+        for sys in $order; do "$1" "$sys"; done
+    done
+}
+
+# record SYSTEM "FIGURES": one round's figures of SYSTEM (a line, NA for one it has not);
+# columns SYSTEM METRIC...: the stats of every METRIC over SYSTEM's rounds, the first METRIC from
+# the first figure of each line, and so on.
+declare -A ROUNDS
+record() { ROUNDS[$1]+="$2"$'\n'; }
+columns() {
+    local sys=$1 c=0 metric
+    shift
+    for metric in "$@"; do
+        c=$((c + 1))
+        # shellcheck disable=SC2046
+        stats "$metric" "$sys" $(awk -v c=$c 'NF {print $c}' <<<"${ROUNDS[$sys]}")
+    done
+}
+
 # linux_boot NAME START: START boots the Linux guest NAME; one that panics while booting, or
 # never answers (seen: spinning after its ACPI messages, its vCPU busy for minutes), is counted,
 # shown (its panic lines, or where its vCPU runs), destroyed and booted again, at most 3 times.
