@@ -166,7 +166,8 @@ say "logs in $LOGS"
 # (docs/testbed.md, "Lazy FPU switching").
 # bootscrub=0: Xen otherwise scrubs its free RAM (about 2 GiB) in the idle loop for the first
 # minute or so after boot, and under TCG every guest runs slower meanwhile (docs/testbed.md,
-# traps). The RAM is QEMU's, fresh for every run: there is nothing in it to scrub away.
+# traps). The RAM is QEMU's, fresh for every run: nothing secret is in it (but a guest's new
+# pages are not all zero: keel zeroes what it needs itself).
 XEN_CMDLINE="console=com1 dom0_mem=1024M,max:1024M noreboot guest_loglvl=all spec-ctrl=eager-fpu bootscrub=0 ${KEEL_XEN_CMDLINE_EXTRA:-}"
 # One nested run at a time on this machine: TCG runs in parallel only slow each other down until
 # their time limits strike. The limit starts counting once the lock is held.

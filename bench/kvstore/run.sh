@@ -34,7 +34,7 @@ one_round() {
     read -r a b < <(rb -n "$N")
     read -r c d < <(rb -n "$N" -P 8 -c 20)
     read -r e f < <(rb -n "$BIG" -d 65536 -c 4)
-    R="$a $b $c $d $(mb "$e") $(mb "$f")"
+    R="${a:-NA} ${b:-NA} ${c:-NA} ${d:-NA} $(mb "${e:-NA}") $(mb "${f:-NA}")"
 }
 
 start_linux() {
