@@ -120,8 +120,11 @@
 #define LWIP_TCP 1
 #define TCP_MSS 1460
 #define TCP_WND (44 * TCP_MSS)            /* 64240: the largest multiple of the MSS below 64 KiB */
-#define TCP_SND_BUF (44 * TCP_MSS)
-#define TCP_SND_QUEUELEN ((4 * (TCP_SND_BUF) + (TCP_MSS - 1)) / (TCP_MSS))
+/* Twice the window: a 64 KiB reply (kvstore's GET, with its header) is queued whole, and goes
+ * out as the peer's window opens, without waiting for the application (docs/net.md). */
+#define TCP_SND_BUF (2 * TCP_WND)
+#define TCP_SND_QUEUELEN ((2 * (TCP_SND_BUF) + (TCP_MSS - 1)) / (TCP_MSS))
+#define TCP_SNDLOWAT (TCP_WND / 2)        /* only lwIP's socket API reads it; its checks want it below 64 KiB */
 #define TCP_QUEUE_OOSEQ 1
 #define TCP_OOSEQ_MAX_PBUFS 36            /* per connection: out-of-order data pins rx pages (a GSO frame is up to 17) */
 #define LWIP_TCP_SACK_OUT 1
@@ -131,7 +134,12 @@
 #define LWIP_TCP_TIMESTAMPS 0
 #define TCP_CALCULATE_EFF_SEND_MSS 1
 #define LWIP_CALLBACK_API 1
-#define LWIP_WND_SCALE 0
+/* Window scaling, for the peer's window only: a peer may offer more than 64 KiB (Linux offers
+ * hundreds), so a 64 KiB reply leaves in one burst instead of waiting for a window update in
+ * the middle. Our own window stays TCP_WND, unscaled (shift 0): what a peer can make us hold is
+ * unchanged. */
+#define LWIP_WND_SCALE 1
+#define TCP_RCV_SCALE 0
 #define SO_REUSE 1                        /* listeners rebind over their own TIME_WAIT connections */
 
 /* ---- Checksums: the device may validate received checksums (netfront's data_validated /

@@ -421,9 +421,11 @@ struct TcpFrame {
     std::uint16_t window = 65535;
     std::array<std::uint8_t, 6> src_mac{0x02, 0, 0, 0, 0, 1}, dst_mac{0x02, 0, 0, 0, 0, 2};
     std::vector<std::byte> payload;
+    std::vector<std::byte> options;  ///< TCP options after the header (padded to 4 bytes with zeros)
 };
 inline std::vector<std::byte> make_tcp_frame(const TcpFrame& t) {
-    std::vector<std::uint8_t> f(14 + 20 + 20 + t.payload.size());
+    const std::size_t opt_len = (t.options.size() + 3) / 4 * 4;
+    std::vector<std::uint8_t> f(14 + 20 + 20 + opt_len + t.payload.size());
     auto put16 = [&f](std::size_t at, std::uint32_t v) {
         f[at] = static_cast<std::uint8_t>(v >> 8);
         f[at + 1] = static_cast<std::uint8_t>(v);
@@ -437,7 +439,7 @@ inline std::vector<std::byte> make_tcp_frame(const TcpFrame& t) {
     std::copy(t.dst_mac.begin(), t.dst_mac.end(), f.begin());
     std::copy(t.src_mac.begin(), t.src_mac.end(), f.begin() + 6);
     put16(12, 0x0800);
-    const std::size_t ip = 14, tcp = 34, tcp_len = 20 + t.payload.size();
+    const std::size_t ip = 14, tcp = 34, hdr_len = 20 + opt_len, tcp_len = hdr_len + t.payload.size();
     f[ip] = 0x45;
     put16(ip + 2, static_cast<std::uint32_t>(20 + tcp_len));
     f[ip + 8] = 64;
@@ -452,10 +454,11 @@ inline std::vector<std::byte> make_tcp_frame(const TcpFrame& t) {
     put16(tcp + 6, t.seq & 0xffff);
     put16(tcp + 8, t.ack >> 16);
     put16(tcp + 10, t.ack & 0xffff);
-    f[tcp + 12] = 5 << 4;
+    f[tcp + 12] = static_cast<std::uint8_t>(hdr_len / 4 << 4);
     f[tcp + 13] = t.flags;
     put16(tcp + 14, t.window);
-    if (!t.payload.empty()) std::memcpy(f.data() + tcp + 20, t.payload.data(), t.payload.size());
+    if (!t.options.empty()) std::memcpy(f.data() + tcp + 20, t.options.data(), t.options.size());
+    if (!t.payload.empty()) std::memcpy(f.data() + tcp + hdr_len, t.payload.data(), t.payload.size());
     // Pseudo-header: addresses, protocol, TCP length.
     std::uint32_t pseudo = 6 + static_cast<std::uint32_t>(tcp_len);
     for (std::size_t i = 0; i < 8; i += 2) pseudo += (std::uint32_t{f[ip + 12 + i]} << 8) | f[ip + 13 + i];

@@ -8,6 +8,7 @@
 #include <array>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <vector>
 
 #include "fuzz_support.h"
@@ -170,20 +171,30 @@ struct Peers {
         }
     }
 
-    /// The TCP header (no options) and `payload` of a segment from peer `k` to port 80 whose
-    /// sequence and acknowledgement numbers follow the conversation, plus the deltas; a SYN
-    /// (without ACK) starts a new sequence. The peer's next sequence number advances only for
-    /// an in-order segment (seq_delta 0).
+    /// The TCP header and `payload` of a segment from peer `k` to port 80 whose sequence and
+    /// acknowledgement numbers follow the conversation, plus the deltas; a SYN (without ACK)
+    /// starts a new sequence. The peer's next sequence number advances only for an in-order
+    /// segment (seq_delta 0). No options, except on a SYN with CWR (0x80) set: the CWR bit is
+    /// dropped, and the SYN announces an MSS of 1460 and window scaling by the shift `ack_delta`
+    /// (0-255: lwIP takes more than 14 as 14), as Linux's SYN does (with 7).
     Frame tcp(std::size_t k, std::uint8_t flags, std::int8_t seq_delta, std::int8_t ack_delta,
               std::uint8_t window, const Frame& payload) {
-        if ((flags & 0x12) == 0x02) peer_next[k] = 1000u * static_cast<std::uint32_t>(k + 1);
-        Frame t(20);
+        const bool syn = (flags & 0x12) == 0x02;
+        if (syn) peer_next[k] = 1000u * static_cast<std::uint32_t>(k + 1);
+        const bool scale = syn && (flags & 0x80) != 0;
+        if (scale) flags &= 0x7f;
+        Frame t(scale ? 28 : 20);
         put16(t, 0, tcp_peer_port + static_cast<std::uint32_t>(k));
         put16(t, 2, 80);
         put32(t, 4, peer_next[k] + static_cast<std::uint32_t>(seq_delta));
         put32(t, 8, stack_next[k] + static_cast<std::uint32_t>(ack_delta));
-        t[12] = std::byte{5 << 4};
+        t[12] = std::byte(t.size() / 4 << 4);
         t[13] = std::byte(flags);
+        if (scale) {
+            const std::byte options[8] = {std::byte{2}, std::byte{4}, std::byte{1460 >> 8}, std::byte{1460 & 0xff},
+                                          std::byte{1}, std::byte{3}, std::byte{3}, std::byte(ack_delta)};
+            std::memcpy(t.data() + 20, options, sizeof options);
+        }
         put16(t, 14, window == 0 ? 0 : window * 256u + 255u);
         t.insert(t.end(), payload.begin(), payload.end());
         if (seq_delta == 0) {

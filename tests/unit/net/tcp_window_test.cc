@@ -20,31 +20,16 @@ Task<void> write_into(TcpStream& st, std::vector<std::byte> data, std::optional<
     out.emplace(co_await st.write(data));
 }
 
-/// `f` (make_tcp_frame) with an MSS option of `mss` after its TCP header, checksums redone.
-std::vector<std::byte> with_mss_option(std::vector<std::byte> f, std::uint16_t mss) {
-    const std::byte opt[4] = {std::byte{2}, std::byte{4}, std::byte(mss >> 8), std::byte(mss & 0xff)};
-    f.insert(f.begin() + 54, opt, opt + 4);
-    auto put16 = [&f](std::size_t at, unsigned v) {
-        f[at] = std::byte(v >> 8);
-        f[at + 1] = std::byte(v & 0xff);
-    };
-    auto sum = [&f](std::size_t at, std::size_t n, std::uint32_t acc) {
-        for (std::size_t i = 0; i < n; i += 2)
-            acc += (unsigned(f[at + i]) << 8) | (i + 1 < n ? unsigned(f[at + i + 1]) : 0u);
-        while (acc >> 16) acc = (acc & 0xffff) + (acc >> 16);
-        return static_cast<std::uint16_t>(~acc);
-    };
-    const std::size_t tcp_len = f.size() - 34;
-    put16(16, static_cast<unsigned>(20 + tcp_len));
-    put16(24, 0);
-    put16(24, sum(14, 20, 0));
-    f[46] = std::byte{6 << 4};
-    put16(50, 0);
-    std::uint32_t pseudo = 6 + static_cast<std::uint32_t>(tcp_len);
-    for (std::size_t i = 0; i < 8; i += 2) pseudo += (unsigned(f[26 + i]) << 8) | unsigned(f[27 + i]);
-    put16(50, sum(34, tcp_len, pseudo));
-    return f;
+std::vector<std::byte> mss_option(std::uint16_t mss) {
+    return {std::byte{2}, std::byte{4}, std::byte(mss >> 8), std::byte(mss & 0xff)};
 }
+std::vector<std::byte> with_window_scale(std::vector<std::byte> options, std::uint8_t shift) {
+    options.insert(options.end(), {std::byte{1}, std::byte{3}, std::byte{3}, std::byte{shift}});
+    return options;
+}
+
+constexpr std::uint32_t b_window = 44 * 1460;  // B's receive window (TCP_WND, lwipopts.h)
+constexpr std::uint32_t b_send_buffer = 2 * b_window;  // TCP_SND_BUF
 
 /// B's service against a hand-made peer at 10.0.0.1:30000 (A's stack stays out of it).
 class PeerWindow : public TwoHosts<> {
@@ -69,19 +54,32 @@ protected:
             b_ack = (get16(42) << 16) | get16(44);
             if (unsigned(f[47]) & 0x02) {
                 b_next = seq + 1;
+                b_syn_window = get16(48);
+                for (std::size_t at = 54; at + 1 < 34 + hdr;) {  // B's options: its window scale
+                    const unsigned kind = unsigned(f[at]);
+                    if (kind == 0) break;
+                    if (kind == 1) { ++at; continue; }
+                    const unsigned len = unsigned(f[at + 1]);
+                    if (len < 2) break;
+                    if (kind == 3 && len == 3) b_wscale = int(f[at + 2]);
+                    at += len;
+                }
             } else if (seq == b_next && payload > 0) {
                 received.insert(received.end(), f.begin() + 34 + static_cast<std::ptrdiff_t>(hdr),
                                 f.begin() + 34 + static_cast<std::ptrdiff_t>(hdr + payload));
                 b_next += static_cast<std::uint32_t>(payload);
                 largest = std::max(largest, payload);
+                in_flight_max = std::max(in_flight_max, b_next - peer.ack);
             }
             return true;
         };
     }
     ~PeerWindow() override { dev_b.on_wire = nullptr; }  // it points into this object
 
-    /// SYN (window `syn_window`, no MSS option: B uses 536), ACK (window `ack_window`), accepted.
-    void open(std::uint16_t syn_window, std::uint16_t ack_window, TcpStream& out) {
+    /// SYN (window `syn_window`, options `syn_options`: none, and B uses an MSS of 536), ACK
+    /// (window `ack_window`), accepted.
+    void open(std::uint16_t syn_window, std::uint16_t ack_window, TcpStream& out,
+              std::vector<std::byte> syn_options = {}) {
         auto l = TcpListener::listen(service_port);
         ASSERT_TRUE(l.ok());
         listener = std::move(l.value());
@@ -91,8 +89,10 @@ protected:
         }(listener, accepted));
         peer.seq = 1000;
         peer.window = syn_window;
+        peer.options = std::move(syn_options);
         ASSERT_TRUE(dev_b.receive(make_tcp_frame(peer)));
         ASSERT_TRUE(run_until([&] { return b_next != 0; }, ms(100)));
+        peer.options.clear();
         peer.flags = 0x10;
         peer.seq = 1001;
         peer.ack = b_next;
@@ -148,9 +148,28 @@ protected:
         }
     }
 
+    /// The peer acknowledges one segment's worth (1460 bytes) at a time as data arrives,
+    /// offering `window` (scaled as it announced), until `total` bytes are there: B's congestion
+    /// window grows by a segment per acknowledgement, and in_flight_max shows what the peer's
+    /// window let it send.
+    void acknowledge_each_segment(std::size_t total, std::uint16_t window) {
+        peer.window = window;
+        const std::uint32_t start = peer.ack - static_cast<std::uint32_t>(received.size());
+        for (int i = 0; i < 100'000 && received.size() < total; ++i) {
+            run_until([] { return false; }, ms(1));
+            const std::uint32_t have = start + static_cast<std::uint32_t>(received.size());
+            if (have == peer.ack) continue;
+            peer.ack += std::min<std::uint32_t>(1460, have - peer.ack);
+            ASSERT_TRUE(dev_b.receive(make_tcp_frame(peer)));
+        }
+    }
+
     TcpListener listener;
     TcpFrame peer;
     std::uint32_t b_next = 0;
+    std::uint16_t b_syn_window = 0;  ///< the window in B's SYN-ACK
+    int b_wscale = -1;               ///< the shift of B's window scale option (-1: none)
+    std::uint32_t in_flight_max = 0;  ///< the most data B had sent beyond the peer's last ACK
     std::uint32_t b_ack = 0;  ///< the last acknowledgement number B sent
     std::vector<std::byte> received;
     std::size_t largest = 0;  ///< the largest segment payload B sent
@@ -187,7 +206,9 @@ TEST_F(PeerWindow, AnMssOptionOnALaterSegmentDoesNotPanicTheNextWrite) {
     ASSERT_NO_FATAL_FAILURE(open(65535, 0, server));
     const auto first = pattern(3 * 536);
     ASSERT_NO_FATAL_FAILURE(queue(server, first));
-    ASSERT_TRUE(dev_b.receive(with_mss_option(make_tcp_frame(peer), 100)));
+    TcpFrame with_mss = peer;
+    with_mss.options = mss_option(100);
+    ASSERT_TRUE(dev_b.receive(make_tcp_frame(with_mss)));
     run_until([] { return false; }, ms(10));
 
     ASSERT_NO_FATAL_FAILURE(write_after(server, first, 300, 65535));
@@ -203,7 +224,7 @@ TEST_F(PeerWindow, AnOutOfOrderSegmentPastTheWindowDoesNotPanicWhenTheGapFills) 
     TcpStream server;  // never read: the window only shrinks
     ASSERT_NO_FATAL_FAILURE(open(65535, 65535, server));
     const std::uint32_t start = peer.seq;
-    const std::uint32_t window = 44 * 1460;  // B's receive window, all free (TCP_WND, lwipopts.h)
+    const std::uint32_t window = b_window;  // all free
     peer.flags = 0x18;
     peer.seq = start + window - 1;  // its first byte is the window's last
     peer.payload = pattern(1000);
@@ -226,7 +247,7 @@ TEST_F(PeerWindow, DataPastAFinQueuedOutOfOrderDoesNotPanicWhenItCoversTheFin) {
     TcpStream server;  // never read: the window only shrinks
     ASSERT_NO_FATAL_FAILURE(open(65535, 65535, server));
     const std::uint32_t start = peer.seq;
-    const std::uint32_t window = 44 * 1460;  // B's receive window, all free (TCP_WND, lwipopts.h)
+    const std::uint32_t window = b_window;  // all free
     peer.flags = 0x19;                       // FIN, PSH, ACK: 5 bytes, then the FIN 10 before the edge
     peer.seq = start + window - 15;
     peer.payload = pattern(5);
@@ -238,6 +259,62 @@ TEST_F(PeerWindow, DataPastAFinQueuedOutOfOrderDoesNotPanicWhenItCoversTheFin) {
     run_until([] { return false; }, ms(500));
     EXPECT_EQ(b_ack, start + window - 1460) << "the data before the FIN was not acknowledged";
     EXPECT_EQ(server.buffered(), window - 1460);
+    server.abort();
+}
+
+// Window scaling, for the peer's window only (lwipopts.h). A peer that announces a scale (Linux
+// does, 7) may offer more than 64 KiB, and B then sends more than 64 KiB before an ACK: a 64 KiB
+// reply leaves whole instead of waiting in the middle for a window update. B's own window
+// stays unscaled: its SYN-ACK announces shift 0.
+TEST_F(PeerWindow, APeerThatScalesItsWindowGetsMoreThan64KiBInFlight) {
+    TcpStream server;
+    ASSERT_NO_FATAL_FAILURE(open(64240, 1024, server, with_window_scale(mss_option(1460), 7)));
+    EXPECT_EQ(b_wscale, 0) << "B's SYN-ACK carries no window scale option of shift 0";
+    const auto data = pattern(300 * 1024);
+    std::optional<Result<std::size_t>> wrote;
+    start(write_into(server, data, wrote));
+    ASSERT_NO_FATAL_FAILURE(acknowledge_each_segment(data.size(), 1024));  // 1024 << 7 = 128 KiB
+    ASSERT_TRUE(run_until([&] { return wrote.has_value(); }, ms(100)));
+    EXPECT_TRUE(wrote->ok());
+    ASSERT_EQ(received.size(), data.size());
+    EXPECT_TRUE(std::equal(data.begin(), data.end(), received.begin()));
+    EXPECT_GT(in_flight_max, 65535u) << "B never sent past an unscaled window";
+    EXPECT_LE(in_flight_max, 1024u << 7) << "B sent past the window the peer offered";
+    server.abort();
+}
+
+// B's receive window stays TCP_WND, whatever scale the peer announces: a peer that sends more
+// than that without B's application reading finds the rest dropped, and what B holds unread
+// is one window.
+TEST_F(PeerWindow, OurWindowStaysUnscaledWhenThePeerScales) {
+    TcpStream server;  // never read
+    ASSERT_NO_FATAL_FAILURE(open(64240, 1024, server, with_window_scale(mss_option(1460), 7)));
+    EXPECT_EQ(b_wscale, 0);
+    EXPECT_LE(b_syn_window, b_window);
+    const std::uint32_t start = peer.seq;
+    peer.flags = 0x18;
+    ASSERT_NO_FATAL_FAILURE(send_in_order(start, 2 * b_window));
+    run_until([] { return false; }, ms(500));
+    EXPECT_EQ(b_ack, start + b_window);
+    EXPECT_EQ(server.buffered(), b_window);
+    server.abort();
+}
+
+// A shift over 14 (RFC 7323 caps it there) and the largest window: about 1 GiB offered. B
+// takes it as 14, and what it holds unacknowledged stays within its send buffer.
+TEST_F(PeerWindow, AHugeScaledWindowIsBoundedByTheSendBuffer) {
+    TcpStream server;
+    ASSERT_NO_FATAL_FAILURE(open(65535, 65535, server, with_window_scale(mss_option(1460), 200)));
+    const auto data = pattern(400 * 1024);
+    std::optional<Result<std::size_t>> wrote;
+    start(write_into(server, data, wrote));
+    ASSERT_NO_FATAL_FAILURE(acknowledge_each_segment(data.size(), 65535));
+    ASSERT_TRUE(run_until([&] { return wrote.has_value(); }, ms(100)));
+    EXPECT_TRUE(wrote->ok());
+    ASSERT_EQ(received.size(), data.size());
+    EXPECT_TRUE(std::equal(data.begin(), data.end(), received.begin()));
+    EXPECT_GT(in_flight_max, 65535u);
+    EXPECT_LE(in_flight_max, b_send_buffer);
     server.abort();
 }
 
