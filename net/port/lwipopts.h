@@ -124,7 +124,7 @@
  * out as the peer's window opens, without waiting for the application (docs/net.md). */
 #define TCP_SND_BUF (2 * TCP_WND)
 #define TCP_SND_QUEUELEN ((2 * (TCP_SND_BUF) + (TCP_MSS - 1)) / (TCP_MSS))
-#define TCP_SNDLOWAT (TCP_WND / 2)        /* only lwIP's socket API reads it; its checks want it below 64 KiB */
+#define TCP_SNDLOWAT (TCP_WND / 2)        /* only lwIP's socket API reads it; lwIP wants it 4 MSS below 64 KiB */
 #define TCP_QUEUE_OOSEQ 1
 #define TCP_OOSEQ_MAX_PBUFS 36            /* per connection: out-of-order data pins rx pages (a GSO frame is up to 17) */
 #define LWIP_TCP_SACK_OUT 1

@@ -52,9 +52,10 @@ void reserve_fixed_pools();
 /// heap now while it keeps its floor): without one lwIP would kill a connection to make room.
 bool stock_tcp_pcb();
 
-/// Stop persist timers that run with nothing unsent (an lwIP 2.1.3 gap a peer can reach, see
-/// tcp.cc); before every sys_check_timeouts(). Context: loop.
-void stop_idle_persist_timers();
+/// Close the two gaps of lwIP 2.1.3's persist timer a peer can reach (tcp.cc): stop timers that
+/// run with nothing unsent, and keep the window they split at within 16 bits; before every
+/// sys_check_timeouts(). Context: loop.
+void tame_persist_timers();
 /// The ISN for a new connection, given RFC 6528's `isn`: past the sequence numbers of the
 /// TIME_WAIT connection it replaces, if it does (tcp.cc).
 u32_t reopened_isn(u16_t local_port, u16_t remote_port, u32_t isn);

@@ -46,7 +46,7 @@ std::uint32_t now_ms() {
 }
 
 void on_lwip_timer() {
-    detail::stop_idle_persist_timers();
+    detail::tame_persist_timers();
     sys_check_timeouts();
     detail::flush_output();
     detail::rearm_timers();

@@ -214,18 +214,31 @@ private:
 
 u32_t reopened_isn(u16_t local_port, u16_t remote_port, u32_t isn) { return Reopen::isn(local_port, remote_port, isn); }
 
-// lwIP 2.1.3 starts a connection's persist timer when its unsent data does not fit the peer's
-// window, and stops it only in tcp_output(). An ACK that covers the unsent queue some other way
-// (found by the lwip_input fuzz target: a peer that closes its window, then acknowledges)
-// empties that queue with the timer still running, and the next tcp_slowtmr() asserts
-// "persist ticking with empty send buffer": a remote client could panic the guest. Nothing is
-// waiting for the window then, so the timer is stopped here before lwIP's timers run.
-void stop_idle_persist_timers() {
+// lwIP 2.1.3's persist timer (tcp_slowtmr) has two gaps a remote peer can reach, each an lwIP
+// assertion, which is a panic here; both are closed before lwIP's timers run.
+// - It starts a connection's persist timer when its unsent data does not fit the peer's window,
+//   and stops it only in tcp_output(). An ACK that covers the unsent queue some other way (found
+//   by the lwip_input fuzz target: a peer that closes its window, then acknowledges) empties
+//   that queue with the timer still running, and the next tick asserts "persist ticking with
+//   empty send buffer". Nothing is waiting for the window then: the timer is stopped.
+// - When it fires with a window that is not zero, it splits the first unsent segment at
+//   `(u16_t)snd_wnd`. With window scaling (lwipopts.h) the peer's window can be 64 KiB or any
+//   multiple of it, which that cast makes 0, and the split asserts "Can't split segment into
+//   length 0". The timer keeps running with such a window when the congestion window is
+//   smaller than the segment (a peer that sent an MSS option of 1 on its handshake ACK, a zero
+//   window, then a window of 512 << 7). A window over 0xffff is taken as 0xffff while the timer
+//   runs: no segment is longer, so the split does nothing, as it would have with the real
+//   window, and the next window update the peer sends restores it. Test:
+//   tests/unit/net/tcp_window_test.cc.
+void tame_persist_timers() {
     for (struct tcp_pcb* p = tcp_active_pcbs; p != nullptr; p = p->next) {
-        if (p->persist_backoff > 0 && p->unsent == nullptr) {
+        if (p->persist_backoff == 0) continue;
+        if (p->unsent == nullptr) {
             p->persist_backoff = 0;
             p->persist_cnt = 0;
             p->persist_probe = 0;
+        } else if (p->snd_wnd > 0xffff) {
+            p->snd_wnd = 0xffff;
         }
     }
 }

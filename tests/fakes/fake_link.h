@@ -411,7 +411,7 @@ inline std::vector<std::byte> pattern(std::size_t n) {
     return v;
 }
 
-/// An Ethernet + IPv4 + TCP frame (no options, checksums filled in) from `src` to `dst`, as a
+/// An Ethernet + IPv4 + TCP frame (`options`, if any; checksums filled in) from `src` to `dst`, as a
 /// peer that is not one of the fixture's stacks would send it (a SYN flood, the fuzzer's seeds).
 struct TcpFrame {
     IpAddr src, dst;
@@ -425,6 +425,10 @@ struct TcpFrame {
 };
 inline std::vector<std::byte> make_tcp_frame(const TcpFrame& t) {
     const std::size_t opt_len = (t.options.size() + 3) / 4 * 4;
+    if (opt_len > 40) {
+        ADD_FAILURE() << "make_tcp_frame: more than 40 bytes of TCP options";
+        return {};
+    }
     std::vector<std::uint8_t> f(14 + 20 + 20 + opt_len + t.payload.size());
     auto put16 = [&f](std::size_t at, std::uint32_t v) {
         f[at] = static_cast<std::uint8_t>(v >> 8);

@@ -195,7 +195,9 @@ struct Peers {
                                           std::byte{1}, std::byte{3}, std::byte{3}, std::byte(ack_delta)};
             std::memcpy(t.data() + 20, options, sizeof options);
         }
-        put16(t, 14, window == 0 ? 0 : window * 256u + 255u);
+        // The window byte's high 8 bits of 16; an odd one fills the low 8 with ones, an even one
+        // with zeros (with a window scale, a multiple of 64 KiB can then arise).
+        put16(t, 14, (window & 1) ? window * 256u + 255u : window * 256u);
         t.insert(t.end(), payload.begin(), payload.end());
         if (seq_delta == 0) {
             peer_next[k] += static_cast<std::uint32_t>(payload.size()) + ((flags & 0x02) ? 1 : 0) +

@@ -77,9 +77,9 @@ protected:
     ~PeerWindow() override { dev_b.on_wire = nullptr; }  // it points into this object
 
     /// SYN (window `syn_window`, options `syn_options`: none, and B uses an MSS of 536), ACK
-    /// (window `ack_window`), accepted.
+    /// (window `ack_window`, options `ack_options`), accepted.
     void open(std::uint16_t syn_window, std::uint16_t ack_window, TcpStream& out,
-              std::vector<std::byte> syn_options = {}) {
+              std::vector<std::byte> syn_options = {}, std::vector<std::byte> ack_options = {}) {
         auto l = TcpListener::listen(service_port);
         ASSERT_TRUE(l.ok());
         listener = std::move(l.value());
@@ -97,7 +97,9 @@ protected:
         peer.seq = 1001;
         peer.ack = b_next;
         peer.window = ack_window;
+        peer.options = std::move(ack_options);
         ASSERT_TRUE(dev_b.receive(make_tcp_frame(peer)));
+        peer.options.clear();
         ASSERT_TRUE(run_until([&] { return accepted.has_value(); }, ms(100)));
         ASSERT_TRUE(accepted->ok());
         out = std::move(accepted->value());
@@ -300,8 +302,22 @@ TEST_F(PeerWindow, OurWindowStaysUnscaledWhenThePeerScales) {
     server.abort();
 }
 
-// A shift over 14 (RFC 7323 caps it there) and the largest window: about 1 GiB offered. B
-// takes it as 14, and what it holds unacknowledged stays within its send buffer.
+// A shift over 14: B takes it as 14 (RFC 7323; lwIP's tcp_parseopt), so a window of 2 is 32 KiB.
+TEST_F(PeerWindow, AShiftOver14IsTakenAs14) {
+    TcpStream server;
+    ASSERT_NO_FATAL_FAILURE(open(65535, 2, server, with_window_scale(mss_option(1460), 200)));
+    const auto data = pattern(200 * 1024);
+    std::optional<Result<std::size_t>> wrote;
+    start(write_into(server, data, wrote));
+    ASSERT_NO_FATAL_FAILURE(acknowledge_each_segment(data.size(), 2));
+    ASSERT_EQ(received.size(), data.size());
+    EXPECT_GT(in_flight_max, 16384u) << "the window was not scaled by 14";
+    EXPECT_LE(in_flight_max, 2u << 14) << "B sent past the window the peer offered";
+    server.abort();
+}
+
+// The largest window, scaled by 14: about 1 GiB offered. What B holds unacknowledged stays
+// within its send buffer.
 TEST_F(PeerWindow, AHugeScaledWindowIsBoundedByTheSendBuffer) {
     TcpStream server;
     ASSERT_NO_FATAL_FAILURE(open(65535, 65535, server, with_window_scale(mss_option(1460), 200)));
@@ -315,6 +331,31 @@ TEST_F(PeerWindow, AHugeScaledWindowIsBoundedByTheSendBuffer) {
     EXPECT_TRUE(std::equal(data.begin(), data.end(), received.begin()));
     EXPECT_GT(in_flight_max, 65535u);
     EXPECT_LE(in_flight_max, b_send_buffer);
+    server.abort();
+}
+
+// lwIP's persist timer splits the first unsent segment at the peer's window cast to 16 bits,
+// and asserts on a split at 0 (tcp.cc, tame_persist_timers). With window scaling a peer can
+// offer exactly 64 KiB (512 << 7) while the timer runs: its handshake ACK carries an MSS
+// option of 1 (B's congestion window becomes 4 bytes) and a zero window, a later segment puts
+// the MSS back to 1460, B queues segments that wait for the window (the timer starts), then
+// the window opens to 64 KiB, which the congestion window still does not let B use. B must
+// neither panic nor send past what the peer allowed.
+TEST_F(PeerWindow, AWindowOfExactly64KiBDoesNotPanicThePersistTimer) {
+    TcpStream server;
+    ASSERT_NO_FATAL_FAILURE(
+        open(64240, 0, server, with_window_scale(mss_option(1460), 7), mss_option(1)));
+    TcpFrame mss_back = peer;
+    mss_back.options = mss_option(1460);
+    ASSERT_TRUE(dev_b.receive(make_tcp_frame(mss_back)));
+    const auto data = pattern(3000);
+    ASSERT_NO_FATAL_FAILURE(queue(server, data));
+    run_until([] { return false; }, ms(100));
+    EXPECT_TRUE(received.empty());
+    peer.window = 512;  // << 7: 65536, 0 in 16 bits
+    ASSERT_TRUE(dev_b.receive(make_tcp_frame(peer)));
+    run_until([] { return false; }, s(20));  // the persist timer fires several times
+    EXPECT_LE(received.size(), 4u) << "B sent past its congestion window";
     server.abort();
 }
 
