@@ -214,8 +214,8 @@ private:
 
 u32_t reopened_isn(u16_t local_port, u16_t remote_port, u32_t isn) { return Reopen::isn(local_port, remote_port, isn); }
 
-// lwIP 2.1.3's persist timer (tcp_slowtmr) has two gaps a remote peer can reach, each an lwIP
-// assertion, which is a panic here; both are closed before lwIP's timers run.
+// lwIP 2.1.3's persist timer (tcp_slowtmr) has three gaps a remote peer can reach, each an
+// lwIP assertion, which is a panic here; all are closed before lwIP's timers run.
 // - It starts a connection's persist timer when its unsent data does not fit the peer's window,
 //   and stops it only in tcp_output(). An ACK that covers the unsent queue some other way (found
 //   by the lwip_input fuzz target: a peer that closes its window, then acknowledges) empties
@@ -228,8 +228,14 @@ u32_t reopened_isn(u16_t local_port, u16_t remote_port, u32_t isn) { return Reop
 //   smaller than the segment (a peer that sent an MSS option of 1 on its handshake ACK, a zero
 //   window, then a window of 512 << 7). A window over 0xffff is taken as 0xffff while the timer
 //   runs: no segment is longer, so the split does nothing, as it would have with the real
-//   window, and the next window update the peer sends restores it. Test:
-//   tests/unit/net/tcp_window_test.cc.
+//   window, and the next window update the peer sends restores it.
+// - The split also asserts "split <= mss" when the window falls between the MSS and the first
+//   segment's length: a peer that lowers the MSS with an option on a later segment, after
+//   longer segments were queued (found by the lwip_input fuzz target). The window is then
+//   taken as the MSS: the split leaves a segment of the MSS, within the real window, which
+//   goes when the congestion window allows.
+// Taking a window as smaller than the peer's only ever sends less than it allowed. Tests:
+// tests/unit/net/tcp_window_test.cc.
 void tame_persist_timers() {
     for (struct tcp_pcb* p = tcp_active_pcbs; p != nullptr; p = p->next) {
         if (p->persist_backoff == 0) continue;
@@ -239,6 +245,8 @@ void tame_persist_timers() {
             p->persist_probe = 0;
         } else if (p->snd_wnd > 0xffff) {
             p->snd_wnd = 0xffff;
+        } else if (p->snd_wnd > p->mss && p->snd_wnd < p->unsent->len) {
+            p->snd_wnd = p->mss;
         }
     }
 }

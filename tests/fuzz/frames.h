@@ -174,16 +174,20 @@ struct Peers {
     /// The TCP header and `payload` of a segment from peer `k` to port 80 whose sequence and
     /// acknowledgement numbers follow the conversation, plus the deltas; a SYN (without ACK)
     /// starts a new sequence. The peer's next sequence number advances only for an in-order
-    /// segment (seq_delta 0). No options, except on a SYN with CWR (0x80) set: the CWR bit is
-    /// dropped, and the SYN announces an MSS of 1460 and window scaling by the shift `ack_delta`
-    /// (0-255: lwIP takes more than 14 as 14), as Linux's SYN does (with 7).
+    /// segment (seq_delta 0). The ECN bits (which lwIP ignores) ask for options instead, and
+    /// are dropped: a SYN with CWR (0x80) announces an MSS of 1460 and window scaling by the
+    /// shift `ack_delta` (0-255: lwIP takes more than 14 as 14), as Linux's SYN does (with 7);
+    /// any other segment with CWR carries an MSS option of 1, with ECE (0x40) one of 1460
+    /// (lwIP parses the options of every segment).
     Frame tcp(std::size_t k, std::uint8_t flags, std::int8_t seq_delta, std::int8_t ack_delta,
               std::uint8_t window, const Frame& payload) {
         const bool syn = (flags & 0x12) == 0x02;
         if (syn) peer_next[k] = 1000u * static_cast<std::uint32_t>(k + 1);
         const bool scale = syn && (flags & 0x80) != 0;
-        if (scale) flags &= 0x7f;
-        Frame t(scale ? 28 : 20);
+        const bool mss = !syn && (flags & 0xc0) != 0;
+        const std::uint16_t mss_value = (flags & 0x80) ? 1 : 1460;
+        if (scale || mss) flags &= 0x3f;
+        Frame t(scale ? 28 : mss ? 24 : 20);
         put16(t, 0, tcp_peer_port + static_cast<std::uint32_t>(k));
         put16(t, 2, 80);
         put32(t, 4, peer_next[k] + static_cast<std::uint32_t>(seq_delta));
@@ -193,6 +197,10 @@ struct Peers {
         if (scale) {
             const std::byte options[8] = {std::byte{2}, std::byte{4}, std::byte{1460 >> 8}, std::byte{1460 & 0xff},
                                           std::byte{1}, std::byte{3}, std::byte{3}, std::byte(ack_delta)};
+            std::memcpy(t.data() + 20, options, sizeof options);
+        } else if (mss) {
+            const std::byte options[4] = {std::byte{2}, std::byte{4}, std::byte(mss_value >> 8),
+                                          std::byte(mss_value & 0xff)};
             std::memcpy(t.data() + 20, options, sizeof options);
         }
         // The window byte's high 8 bits of 16; an odd one fills the low 8 with ones, an even one

@@ -10,8 +10,8 @@
 //             recomputed unless bit 7 of the opcode is set (raw ARP, ND, RA, fragments, ...)
 //   1 TCP     k, flags, seq delta, ack delta, window byte, len, payload: a segment from peer k
 //             (10.0.0.1:40000+k to :80) whose sequence and acknowledgement numbers follow what
-//             the stack sent it, plus the deltas (a SYN starts a new sequence; one with CWR
-//             set announces window scaling by the ack delta instead: frames.h)
+//             the stack sent it, plus the deltas (a SYN starts a new sequence); the ECN bits
+//             ask for TCP options (window scaling, MSS: frames.h)
 //   2 DNS     len, payload: an answer to the last query the stack sent (its port and id)
 //   3 DHCP    len, options: a reply to the last DHCP request (xid, chaddr, yiaddr 10.0.0.2)
 //   4 TIME    n: advance the clock by n * 50 ms

@@ -359,5 +359,32 @@ TEST_F(PeerWindow, AWindowOfExactly64KiBDoesNotPanicThePersistTimer) {
     server.abort();
 }
 
+// The persist timer's split also asserts "split <= mss" when the window lies between the MSS
+// and the first queued segment: a peer that lowers the MSS with an option on a later segment
+// after segments of 1460 bytes were queued for a zero window, then offers 500 bytes (found by
+// the lwip_input fuzz target). B sends a segment of the new MSS instead, and everything
+// arrives.
+TEST_F(PeerWindow, AWindowBetweenALoweredMssAndTheQueuedSegmentDoesNotPanicThePersistTimer) {
+    TcpStream server;
+    ASSERT_NO_FATAL_FAILURE(open(64240, 0, server, mss_option(1460)));
+    const auto data = pattern(3000);
+    ASSERT_NO_FATAL_FAILURE(queue(server, data));
+    run_until([] { return false; }, ms(100));
+    EXPECT_TRUE(received.empty());
+    TcpFrame lower = peer;
+    lower.options = mss_option(100);
+    lower.window = 500;
+    ASSERT_TRUE(dev_b.receive(make_tcp_frame(lower)));
+    // The persist timer fires (within 2 s), and acknowledged at once (before the retransmission
+    // timer halves the congestion window below the segments still queued, which would stall
+    // this connection: the peer's own loss).
+    ASSERT_TRUE(run_until([&] { return !received.empty(); }, s(5))) << "nothing left for a window of 500";
+    EXPECT_LE(largest, 500u);
+    ASSERT_NO_FATAL_FAILURE(acknowledge_until(data.size(), 65535));
+    ASSERT_EQ(received.size(), data.size());
+    EXPECT_TRUE(std::equal(data.begin(), data.end(), received.begin()));
+    server.abort();
+}
+
 }  // namespace
 }  // namespace keel::net::test
