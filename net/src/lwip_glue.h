@@ -52,9 +52,9 @@ void reserve_fixed_pools();
 /// heap now while it keeps its floor): without one lwIP would kill a connection to make room.
 bool stock_tcp_pcb();
 
-/// Close the two gaps of lwIP 2.1.3's persist timer a peer can reach (tcp.cc): stop timers that
-/// run with nothing unsent, and keep the window they split at within 16 bits; before every
-/// sys_check_timeouts(). Context: loop.
+/// Close the three gaps of lwIP 2.1.3's persist timer a peer can reach (tcp.cc): stop timers
+/// that run with nothing unsent, and keep the window they split at within 16 bits and within
+/// the MSS of a longer segment; before every sys_check_timeouts(). Context: loop.
 void tame_persist_timers();
 /// The ISN for a new connection, given RFC 6528's `isn`: past the sequence numbers of the
 /// TIME_WAIT connection it replaces, if it does (tcp.cc).

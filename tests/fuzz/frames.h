@@ -8,7 +8,6 @@
 #include <array>
 #include <cstddef>
 #include <cstdint>
-#include <cstring>
 #include <vector>
 
 #include "fuzz_support.h"
@@ -184,24 +183,26 @@ struct Peers {
         const bool syn = (flags & 0x12) == 0x02;
         if (syn) peer_next[k] = 1000u * static_cast<std::uint32_t>(k + 1);
         const bool scale = syn && (flags & 0x80) != 0;
-        const bool mss = !syn && (flags & 0xc0) != 0;
-        const std::uint16_t mss_value = (flags & 0x80) ? 1 : 1460;
-        if (scale || mss) flags &= 0x3f;
-        Frame t(scale ? 28 : mss ? 24 : 20);
+        const bool mss = scale || (!syn && (flags & 0xc0) != 0);
+        const std::uint16_t mss_value = (!syn && (flags & 0x80)) ? 1 : 1460;
+        if (mss) flags &= 0x3f;
+        Frame t(20 + (mss ? 4 : 0) + (scale ? 4 : 0));
         put16(t, 0, tcp_peer_port + static_cast<std::uint32_t>(k));
         put16(t, 2, 80);
         put32(t, 4, peer_next[k] + static_cast<std::uint32_t>(seq_delta));
         put32(t, 8, stack_next[k] + static_cast<std::uint32_t>(ack_delta));
         t[12] = std::byte(t.size() / 4 << 4);
         t[13] = std::byte(flags);
-        if (scale) {
-            const std::byte options[8] = {std::byte{2}, std::byte{4}, std::byte{1460 >> 8}, std::byte{1460 & 0xff},
-                                          std::byte{1}, std::byte{3}, std::byte{3}, std::byte(ack_delta)};
-            std::memcpy(t.data() + 20, options, sizeof options);
-        } else if (mss) {
-            const std::byte options[4] = {std::byte{2}, std::byte{4}, std::byte(mss_value >> 8),
-                                          std::byte(mss_value & 0xff)};
-            std::memcpy(t.data() + 20, options, sizeof options);
+        if (mss) {  // kind 2, length 4, the MSS
+            t[20] = std::byte{2};
+            t[21] = std::byte{4};
+            put16(t, 22, mss_value);
+        }
+        if (scale) {  // NOP, then kind 3, length 3, the shift
+            t[24] = std::byte{1};
+            t[25] = std::byte{3};
+            t[26] = std::byte{3};
+            t[27] = std::byte(ack_delta);
         }
         // The window byte's high 8 bits of 16; an odd one fills the low 8 with ones, an even one
         // with zeros (with a window scale, a multiple of 64 KiB can then arise).

@@ -150,20 +150,27 @@ protected:
         }
     }
 
-    /// The peer acknowledges one segment's worth (1460 bytes) at a time as data arrives,
-    /// offering `window` (scaled as it announced), until `total` bytes are there: B's congestion
-    /// window grows by a segment per acknowledgement, and in_flight_max shows what the peer's
-    /// window let it send.
-    void acknowledge_each_segment(std::size_t total, std::uint16_t window) {
+    /// `data` written on `st` while the peer acknowledges one segment's worth (1460 bytes) at a
+    /// time as it arrives, offering `window` (scaled as it announced): B's congestion window
+    /// grows by a segment per acknowledgement, and in_flight_max shows what the peer's window
+    /// let it send. The write completes and all of `data` arrives, in order.
+    void write_acknowledging_each_segment(TcpStream& st, const std::vector<std::byte>& data,
+                                          std::uint16_t window) {
+        std::optional<Result<std::size_t>> wrote;
+        start(write_into(st, data, wrote));
         peer.window = window;
         const std::uint32_t start = peer.ack - static_cast<std::uint32_t>(received.size());
-        for (int i = 0; i < 100'000 && received.size() < total; ++i) {
+        for (int i = 0; i < 100'000 && received.size() < data.size(); ++i) {
             run_until([] { return false; }, ms(1));
             const std::uint32_t have = start + static_cast<std::uint32_t>(received.size());
             if (have == peer.ack) continue;
             peer.ack += std::min<std::uint32_t>(1460, have - peer.ack);
             ASSERT_TRUE(dev_b.receive(make_tcp_frame(peer)));
         }
+        ASSERT_TRUE(run_until([&] { return wrote.has_value(); }, ms(100)));
+        EXPECT_TRUE(wrote->ok());
+        ASSERT_EQ(received.size(), data.size());
+        EXPECT_TRUE(std::equal(data.begin(), data.end(), received.begin()));
     }
 
     TcpListener listener;
@@ -272,14 +279,7 @@ TEST_F(PeerWindow, APeerThatScalesItsWindowGetsMoreThan64KiBInFlight) {
     TcpStream server;
     ASSERT_NO_FATAL_FAILURE(open(64240, 1024, server, with_window_scale(mss_option(1460), 7)));
     EXPECT_EQ(b_wscale, 0) << "B's SYN-ACK carries no window scale option of shift 0";
-    const auto data = pattern(300 * 1024);
-    std::optional<Result<std::size_t>> wrote;
-    start(write_into(server, data, wrote));
-    ASSERT_NO_FATAL_FAILURE(acknowledge_each_segment(data.size(), 1024));  // 1024 << 7 = 128 KiB
-    ASSERT_TRUE(run_until([&] { return wrote.has_value(); }, ms(100)));
-    EXPECT_TRUE(wrote->ok());
-    ASSERT_EQ(received.size(), data.size());
-    EXPECT_TRUE(std::equal(data.begin(), data.end(), received.begin()));
+    ASSERT_NO_FATAL_FAILURE(write_acknowledging_each_segment(server, pattern(300 * 1024), 1024));  // << 7: 128 KiB
     EXPECT_GT(in_flight_max, 65535u) << "B never sent past an unscaled window";
     EXPECT_LE(in_flight_max, 1024u << 7) << "B sent past the window the peer offered";
     server.abort();
@@ -306,11 +306,7 @@ TEST_F(PeerWindow, OurWindowStaysUnscaledWhenThePeerScales) {
 TEST_F(PeerWindow, AShiftOver14IsTakenAs14) {
     TcpStream server;
     ASSERT_NO_FATAL_FAILURE(open(65535, 2, server, with_window_scale(mss_option(1460), 200)));
-    const auto data = pattern(200 * 1024);
-    std::optional<Result<std::size_t>> wrote;
-    start(write_into(server, data, wrote));
-    ASSERT_NO_FATAL_FAILURE(acknowledge_each_segment(data.size(), 2));
-    ASSERT_EQ(received.size(), data.size());
+    ASSERT_NO_FATAL_FAILURE(write_acknowledging_each_segment(server, pattern(200 * 1024), 2));
     EXPECT_GT(in_flight_max, 16384u) << "the window was not scaled by 14";
     EXPECT_LE(in_flight_max, 2u << 14) << "B sent past the window the peer offered";
     server.abort();
@@ -321,14 +317,7 @@ TEST_F(PeerWindow, AShiftOver14IsTakenAs14) {
 TEST_F(PeerWindow, AHugeScaledWindowIsBoundedByTheSendBuffer) {
     TcpStream server;
     ASSERT_NO_FATAL_FAILURE(open(65535, 65535, server, with_window_scale(mss_option(1460), 200)));
-    const auto data = pattern(400 * 1024);
-    std::optional<Result<std::size_t>> wrote;
-    start(write_into(server, data, wrote));
-    ASSERT_NO_FATAL_FAILURE(acknowledge_each_segment(data.size(), 65535));
-    ASSERT_TRUE(run_until([&] { return wrote.has_value(); }, ms(100)));
-    EXPECT_TRUE(wrote->ok());
-    ASSERT_EQ(received.size(), data.size());
-    EXPECT_TRUE(std::equal(data.begin(), data.end(), received.begin()));
+    ASSERT_NO_FATAL_FAILURE(write_acknowledging_each_segment(server, pattern(400 * 1024), 65535));
     EXPECT_GT(in_flight_max, 65535u);
     EXPECT_LE(in_flight_max, b_send_buffer);
     server.abort();
