@@ -20,6 +20,7 @@ extern "C" {
 #include "lwip/etharp.h"
 #include "lwip/ethip6.h"
 #include "lwip/nd6.h"
+#include "lwip/prot/icmp6.h"
 #include "lwip/prot/ip6.h"
 #include "netif/ethernet.h"
 }
@@ -342,11 +343,14 @@ constexpr u16_t eth_header = 14;
 constexpr std::size_t ip6_header = 40;
 
 /// `ip6`: the IPv6 packet as far as the first pbuf holds it (`len` bytes, at least the fixed
-/// header). True if an extension header lwIP parses is cut short.
-bool ip6_extension_cut_short(const std::uint8_t* ip6, std::size_t len) {
+/// header). True if an extension header lwIP parses is cut short. Otherwise `upper` is the
+/// offset of the upper layer's header and `next` its type, or `upper` is 0 where lwIP checks
+/// (and drops) what follows itself.
+bool ip6_extension_cut_short(const std::uint8_t* ip6, std::size_t len, std::size_t& upper, unsigned& next) {
     const std::size_t payload = (std::size_t{ip6[4]} << 8) | ip6[5];
     if (len > ip6_header + payload) len = ip6_header + payload;  // lwIP trims to the payload length
-    unsigned next = ip6[6];
+    next = ip6[6];
+    upper = 0;
     std::size_t at = ip6_header;
     for (;;) {
         switch (next) {
@@ -354,29 +358,57 @@ bool ip6_extension_cut_short(const std::uint8_t* ip6, std::size_t len) {
             case IP6_NEXTH_ROUTING:
             case IP6_NEXTH_DESTOPTS:
             case IP6_NEXTH_FRAGMENT: break;
-            default: return false;  // the upper layer, or none: lwIP checks those lengths
+            default:  // the upper layer, or none: lwIP checks those lengths
+                upper = at;
+                return false;
         }
         if (len - at < 8) return true;
-        const std::size_t h = next == IP6_NEXTH_FRAGMENT ? 8 : 8 * (1 + std::size_t{ip6[at + 1]});
+        const bool fragment = next == IP6_NEXTH_FRAGMENT;
+        const std::size_t h = fragment ? 8 : 8 * (1 + std::size_t{ip6[at + 1]});
+        // A fragment past the first carries no upper-layer header (the first 8 bytes of one
+        // can only come from a first fragment: offsets are in units of 8).
+        const bool later_fragment = fragment && (((unsigned{ip6[at + 2]} << 8) | ip6[at + 3]) >> 3) != 0;
         next = ip6[at];
-        if (h > len - at) return false;  // lwIP checks this one itself (and drops)
+        if (h > len - at || later_fragment) return false;  // lwIP checks the rest itself
         at += h;
     }
 }
 
-bool too_short_for_lwip(const struct pbuf* p) {
+/// An ICMPv6 Packet Too Big that lwIP must not take: lwIP takes any MTU into its destination
+/// cache (for the address in the quoted packet, which the sender chooses). One under IPv6's
+/// minimum (1280) -- 60 or less gives every TCP connection to that host an MSS of 0, with which
+/// tcp_write() cannot make a segment -- or over the link's MTU (larger frames to that host,
+/// which the link then drops). RFC 8201: discard the first, never raise the estimate. A
+/// fragmented one is caught in its first fragment, the only one that can hold the MTU.
+bool ip6_too_big_unfit(const std::uint8_t* ip6, std::size_t len, std::size_t upper, unsigned next,
+                       std::uint32_t link_mtu) {
+    constexpr std::size_t header = 8;  // type, code, checksum, MTU
+    if (upper == 0 || next != IP6_NEXTH_ICMP6 || len < upper + header) return false;
+    const std::uint8_t* icmp = ip6 + upper;
+    const std::uint32_t mtu = (std::uint32_t{icmp[4]} << 24) | (std::uint32_t{icmp[5]} << 16) |
+                              (std::uint32_t{icmp[6]} << 8) | icmp[7];
+    return icmp[0] == ICMP6_TYPE_PTB && (mtu < IP6_MIN_MTU_LENGTH || mtu > link_mtu);
+}
+
+/// Frames lwIP must not see: cut short, or a Packet Too Big it must not take (above).
+bool unfit_for_lwip(const struct pbuf* p, std::uint32_t link_mtu) {
     if (p->len < eth_header) return false;  // ethernet_input() drops it
     const auto* b = static_cast<const std::uint8_t*>(p->payload);
     const unsigned type = (unsigned{b[12]} << 8) | b[13];
     const u16_t need = type == ETHTYPE_ARP ? 28 : type == ETHTYPE_IP ? 20 : type == ETHTYPE_IPV6 ? 40 : 0;
     if (p->len < eth_header + need) return true;
-    return type == ETHTYPE_IPV6 && ip6_extension_cut_short(b + eth_header, p->len - eth_header);
+    if (type != ETHTYPE_IPV6) return false;
+    std::size_t upper = 0;
+    unsigned next = 0;
+    const std::size_t len = p->len - eth_header;
+    return ip6_extension_cut_short(b + eth_header, len, upper, next) ||
+           ip6_too_big_unfit(b + eth_header, len, upper, next, link_mtu);
 }
 }  // namespace
 
 void Interface::deliver(struct pbuf* p, bool checksum_ok) {
     LwipCall call;
-    if (too_short_for_lwip(p)) {
+    if (unfit_for_lwip(p, netif_mtu6(netif_))) {
         ++counters().rx_dropped;
         pbuf_free(p);
         return;

@@ -47,6 +47,8 @@ void ensure_init();
 /// counts of the kinds that do not scale, taken from the heap once, before lwip_init().
 inline constexpr std::size_t pcbs_for_connecting = 16;
 std::size_t tcp_pcb_limit();
+/// TCP segments lwIP may still take before its pool is at its cap.
+std::size_t tcp_segments_free();
 void reserve_fixed_pools();
 /// Whether a TCP PCB is at hand for a new connection (one kept for reuse, or one taken from the
 /// heap now while it keeps its floor): without one lwIP would kill a connection to make room.
@@ -56,6 +58,9 @@ bool stock_tcp_pcb();
 /// that run with nothing unsent, and keep the window they split at within 16 bits and within
 /// the MSS of a longer segment; before every sys_check_timeouts(). Context: loop.
 void tame_persist_timers();
+/// What every TCP connection's send queue holds of the heap, at most (tcp.cc;
+/// Stats::tx_heap_bytes).
+std::size_t send_queues_heap();
 /// The ISN for a new connection, given RFC 6528's `isn`: past the sequence numbers of the
 /// TIME_WAIT connection it replaces, if it does (tcp.cc).
 u32_t reopened_isn(u16_t local_port, u16_t remote_port, u32_t isn);

@@ -7,7 +7,7 @@
 namespace keel::net {
 
 // A new counter in Stats must be exported here too (and named in README.md "Metrics").
-static_assert(sizeof(Stats) == 36 * sizeof(std::uint64_t), "net::Stats changed: export the new counter here");
+static_assert(sizeof(Stats) == 38 * sizeof(std::uint64_t), "net::Stats changed: export the new counter here");
 static_assert(sizeof(LinkStats) == 13 * sizeof(std::uint64_t),
               "net::LinkStats changed: export the new counter here");
 
@@ -27,6 +27,8 @@ void write_metrics(MetricsWriter& w, const Stats& s) {
     w.counter("keel_net_tx_dropped_total", "Frames refused on transmit (queue full, link error).",
               s.tx_dropped);
     w.gauge("keel_net_rx_heap_bytes", "Unread received data held in heap copies.", s.rx_heap_bytes);
+    w.gauge("keel_net_tx_heap_bytes", "Heap held by TCP send queues (data not yet acknowledged), 2112 bytes per pbuf.",
+            s.tx_heap_bytes);
     w.counter("keel_net_heap_allocations_total", "lwIP buffers allocated on the heap.", s.heap_allocations);
     w.counter("keel_net_heap_failures_total", "lwIP buffer allocations the heap refused.", s.heap_failures);
     w.gauge("keel_net_heap_live_blocks", "lwIP buffers on the heap not yet freed.", s.heap_live);
@@ -59,6 +61,8 @@ void write_metrics(MetricsWriter& w, const Stats& s) {
     w.counter("keel_tcp_rx_refused_total", "Segments left to lwIP: no heap share for their copy.",
               s.tcp_rx_refused);
     w.counter("keel_tcp_tx_bytes_total", "TCP bytes queued by the application.", s.tcp_tx_bytes);
+    w.counter("keel_tcp_tx_held_back_total", "TCP write attempts held back: no share of heap or segments for the send queue.",
+              s.tcp_tx_held_back);
 
     // UDP and DNS.
     w.counter("keel_udp_rx_datagrams_total", "UDP datagrams received.", s.udp_rx);

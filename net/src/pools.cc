@@ -124,6 +124,11 @@ namespace detail {
 
 std::size_t tcp_pcb_limit() { return g_pools[MEMP_TCP_PCB].limit; }
 
+std::size_t tcp_segments_free() {
+    const Pool& p = g_pools[MEMP_TCP_SEG];
+    return p.live < p.limit ? p.limit - p.live : 0;
+}
+
 bool stock_tcp_pcb() {
     Pool& p = g_pools[MEMP_TCP_PCB];
     if (p.live < p.limit && p.reserve != nullptr) return true;

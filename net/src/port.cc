@@ -54,7 +54,10 @@ void on_lwip_timer() {
 
 }  // namespace
 
-const Stats& stats() { return g_stats; }
+const Stats& stats() {
+    g_stats.tx_heap_bytes = detail::send_queues_heap();
+    return g_stats;
+}
 
 void seed_random(std::uint64_t entropy) {
     ensure_keyed();

@@ -12,11 +12,13 @@
 #include <algorithm>
 #include <cstring>
 #include <new>
+#include <optional>
 
+#include "keel/heap.h"
 #include "keel/log.h"
 #include "keel/panic.h"
 #include "lwip_glue.h"
-#include "rx_budget.h"
+#include "budget.h"
 
 extern "C" {
 #include "keel_lwip_hooks.h"
@@ -37,7 +39,7 @@ constexpr std::uint64_t deadline_after(std::uint64_t now, std::uint64_t timeout)
 constexpr u8_t poll_interval = 2;  // TCP coarse ticks (500 ms): wakes writers stuck on ERR_MEM
 
 // Received data waits in a connection's queue until the service reads it; what it may hold of
-// the link's buffers and of the heap is bounded (rx_budget.h): a connection keeps at most
+// the link's buffers and of the heap is bounded (budget.h): a connection keeps at most
 // conn_pinned_max pinned pbufs, beyond that its data is copied into its own heap buffers
 // (coalesced, so tiny segments cost bytes, not pages). When the copies have no share of the
 // heap left, the segment is refused (lwIP keeps that one and drops further data, which the
@@ -253,6 +255,15 @@ void tame_persist_timers() {
 
 namespace {
 
+// The longest segment tcp_write() makes now: tcp_write()'s own computation (no
+// LWIP_HOOK_TCP_OUT_TCPOPT_LENGTH is set). At least 1: an MSS of 0 is kept out (an ICMPv6
+// Packet Too Big under IPv6's minimum MTU is dropped before lwIP, interface.cc); send_pbufs()
+// divides by it.
+std::size_t write_segment_bound(const struct tcp_pcb* pcb) {
+    const u16_t bound = LWIP_MIN(pcb->mss, TCPWND_MIN16(pcb->snd_wnd_max / 2));
+    return std::max<std::size_t>(bound == 0 ? pcb->mss : bound, 1);
+}
+
 // lwIP 2.1.3's tcp_write() fills the last unsent segment up to a bound it computes anew on each
 // call: the MSS, at most half the largest window the peer ever offered -- the MSS while that is
 // still 0. It asserts that the last segment is within the bound ("mss_local is too small",
@@ -262,19 +273,89 @@ namespace {
 // options of every segment). A remote client could panic the guest. A write waits instead
 // until that segment has left (the sent callback or the poll timer wakes it). Tests:
 // tests/unit/net/tcp_window_test.cc.
-bool last_unsent_fits(const struct tcp_pcb* pcb) {
-    const struct tcp_seg* last = pcb->unsent;
+// The same lowered bound can leave the room tcp_write() allocated past the last unsent segment
+// (TCP_OVERSIZE, when more was to come) beyond it: tcp_write() then asserts "inconsistent
+// oversize vs. space" (found by the lwip_input fuzz target once the heap could hold writes
+// back, which leaves such room more often). That room only saves an allocation, and lwIP drops
+// it too whenever the segment leaves, so it is dropped here.
+bool last_unsent_fits(struct tcp_pcb* pcb) {
+    struct tcp_seg* last = pcb->unsent;
     if (last == nullptr) return true;
     while (last->next != nullptr) last = last->next;
-    // tcp_write()'s own computation (no LWIP_HOOK_TCP_OUT_TCPOPT_LENGTH is set).
-    u16_t bound = LWIP_MIN(pcb->mss, TCPWND_MIN16(pcb->snd_wnd_max / 2));
-    if (bound == 0) bound = pcb->mss;
-    return bound >= last->len + LWIP_TCP_OPT_LENGTH(last->flags);
+    const std::size_t bound = write_segment_bound(pcb);
+    const std::size_t used = std::size_t{last->len} + LWIP_TCP_OPT_LENGTH(last->flags);
+    if (bound < used) return false;
+    if (pcb->unsent_oversize > bound - used) {
+        pcb->unsent_oversize = 0;
+#if TCP_OVERSIZE_DBGCHECK
+        last->oversize_left = 0;  // lwIP's debug copy, asserted equal
+#endif
+    }
+    return true;
 }
 #ifdef LWIP_HOOK_TCP_OUT_TCPOPT_LENGTH
 #error "last_unsent_fits() computes the option length without the hook"
 #endif
 
+// The send queues are bounded like the receive copies (budget.h), counted in pbufs. A client
+// that never reads keeps a connection's whole TCP_SND_BUF queued, and all connections' queues
+// together were bounded only by lwIP's segment pool: more heap than serve_heap_reserve, and
+// the pool itself, which a connection that reads then found empty. Each pbuf of a send queue
+// takes at most tx_pbuf_heap of heap and one segment of the pool; the queues together hold at
+// most half of what is left of either (share_left), plus tx_floor_pbufs per connection while
+// the heap keeps heap_floor and the pool tx_floor_segments. A write beyond its share queues
+// what fits and waits as for acknowledgements (the sent callback or the poll timer wakes it).
+// Connections we closed, which lwIP still sends for, count too.
+//
+// A send queue's pbuf (tcp_write with TCP_WRITE_FLAG_COPY, tcp_enqueue_flags, the split in
+// tcp_split_unsent_seg) is one heap block: struct pbuf, room for the link, IP and TCP headers,
+// and at most an MSS of data and options. tcp_pbuf_prealloc() allocates a whole MSS when more
+// is to come, and lwIP's trims give nothing back to malloc, so count the whole MSS: a block of
+// keel's largest slab class, two to a page (kernel/src/heap.cc). Its tcp_seg is a second, small
+// block. That is what the pbuf takes while its slab pages are shared; one left alone in a page
+// keeps the whole page, so in the worst case the queues hold up to twice what is counted
+// (about two thirds of the heap instead of half). Frames the link has not taken yet hold
+// references to acknowledged pbufs too (Interface's tx queue, at most 128 frames): not counted.
+constexpr std::size_t tx_pbuf_heap = Heap::page_size / 2 + 64;
+static_assert(LWIP_MEM_ALIGN_SIZE(sizeof(struct pbuf) + PBUF_TRANSPORT) + LWIP_MEM_ALIGN_SIZE(TCP_MSS) <=
+              Heap::max_small);
+static_assert(sizeof(struct tcp_seg) <= 48);  // a block of 48 bytes at most
+constexpr std::size_t tx_floor_pbufs = 8;       // about socket_heap_floor
+constexpr std::size_t tx_floor_segments = 32;
+
+// Pbufs that queueing `n` bytes adds, at most, in segments of at most `seg` bytes: one chained
+// to the last unsent segment, one per segment after it, one more for a partial segment.
+std::size_t send_pbufs(std::size_t n, std::size_t seg) { return n / seg + 2; }
+// The most bytes whose send_pbufs is at most `k`.
+std::size_t send_fits(std::size_t k, std::size_t seg) { return k < 2 ? 0 : (k - 1) * seg - 1; }
+
+std::size_t send_queue_pbufs() {
+    std::size_t n = 0;
+    for (const struct tcp_pcb* p = tcp_active_pcbs; p != nullptr; p = p->next) n += p->snd_queuelen;
+    return n;
+}
+
+// How many of `want` more pbufs `pcb`'s send queue may take; `held`, every queue's pbufs, is
+// counted on first need (the floor usually answers).
+std::size_t tx_pbufs_allowed(const struct tcp_pcb* pcb, std::size_t want, std::optional<std::size_t>& held) {
+    const std::size_t own = pcb->snd_queuelen;
+    const std::size_t free_segments = tcp_segments_free();
+    const std::size_t floor =
+        own < tx_floor_pbufs && free_segments > tx_floor_segments
+            ? std::min({tx_floor_pbufs - own, heap_above_floor() / tx_pbuf_heap, free_segments - tx_floor_segments})
+            : 0;
+    if (floor >= want) return want;
+    if (!held) held = send_queue_pbufs();
+    const std::size_t heap_share = share_left(*held * tx_pbuf_heap, heap_headroom(), kind_heap_max) / tx_pbuf_heap;
+    const std::size_t pool_share = share_left(*held, free_segments, SIZE_MAX);
+    return std::min(want, std::max(floor, std::min(heap_share, pool_share)));
+}
+
+}  // namespace
+
+std::size_t send_queues_heap() { return send_queue_pbufs() * tx_pbuf_heap; }
+
+namespace {
 constexpr std::size_t conn_pinned_max = 32;
 constexpr std::size_t coalesce_size = 2048;  // smallest heap buffer a copy starts
 }  // namespace
@@ -670,20 +751,28 @@ bool TcpWrite::step(TcpConn& c, Result<std::size_t>& out) {
     LwipCall call;
     struct tcp_pcb* pcb = c.pcb;
     bool wrote = false;
+    bool held_back = false;
+    std::optional<std::size_t> held;  // every send queue's pbufs, once counted (tx_pbufs_allowed)
     while (done < data.size()) {
         if (!last_unsent_fits(pcb)) break;  // wait for it to leave (see last_unsent_fits)
         std::size_t room = tcp_sndbuf(pcb);
         if (tcp_sndqueuelen(pcb) >= TCP_SND_QUEUELEN) room = 0;
-        std::size_t chunk = std::min({room, data.size() - done, std::size_t{0xffff}});
+        const std::size_t want = std::min({room, data.size() - done, std::size_t{0xffff}});
+        if (want == 0) break;
+        const std::size_t seg = write_segment_bound(pcb);
+        const std::size_t pbufs_before = pcb->snd_queuelen;
+        std::size_t chunk = std::min(want, send_fits(tx_pbufs_allowed(pcb, send_pbufs(want, seg), held), seg));
+        held_back = held_back || chunk < want;  // no share of the heap or the pool: wait
         if (chunk == 0) break;
         err_t e;
         for (;;) {
             const u8_t flags = TCP_WRITE_FLAG_COPY | (done + chunk < data.size() ? TCP_WRITE_FLAG_MORE : 0);
             e = tcp_write(pcb, data.data() + done, static_cast<u16_t>(chunk), flags);
             // Out of segments or buffer memory: try a smaller piece before waiting.
-            if (e != ERR_MEM || chunk <= tcp_mss(pcb)) break;
+            if (e != ERR_MEM || chunk <= std::max<std::size_t>(tcp_mss(pcb), 1)) break;
             chunk /= 2;
         }
+        if (held && pcb->snd_queuelen > pbufs_before) *held += pcb->snd_queuelen - pbufs_before;
         if (e == ERR_MEM) break;  // wait for acknowledgements (sent) or the poll timer
         if (e != ERR_OK) {
             out = to_error(e);
@@ -693,6 +782,7 @@ bool TcpWrite::step(TcpConn& c, Result<std::size_t>& out) {
         counters().tcp_tx_bytes += chunk;
         wrote = true;
     }
+    if (held_back) ++counters().tcp_tx_held_back;
     if (done < data.size()) {
         // Also when nothing fit this time: an earlier write held back by WriteEnd::more may be
         // all that is unsent, with nothing in flight whose ACK would send it.

@@ -1,13 +1,13 @@
 // UdpSocket over lwIP's raw UDP API. The receive callback queues the pbuf (a custom pbuf over
 // the link's page while the socket is within its share of them, else a heap copy: see
-// rx_budget.h) with its source; recv_from copies it out and frees it.
+// budget.h) with its source; recv_from copies it out and frees it.
 #include "keel/net/udp.h"
 
 #include <new>
 
 #include "keel/loop.h"
 #include "lwip_glue.h"
-#include "rx_budget.h"
+#include "budget.h"
 
 namespace keel::net {
 namespace detail {

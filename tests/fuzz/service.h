@@ -1,13 +1,17 @@
 // The small service the stack fuzz targets (lwip_input, netfront_stack) run over the net
 // layer: a TCP listener on port 80 whose accept loop keeps up to four connections, echoing on
 // some and leaving the others unread, and a UDP echo on port 7; the fuzzer's service moves
-// (read, write more than the window, close, abort, shut the listener).
+// (read, write more than the window, close, abort, shut the listener, short the heap: the
+// bounds on what clients make the guest hold, net/src/budget.h, then refuse and hold back).
 #pragma once
 
 #include <array>
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <vector>
+
+#include "../fakes/scarce_heap.h"
 
 #include "fuzz_support.h"
 #include "keel/net/net.h"
@@ -21,6 +25,7 @@ struct Service {
     std::array<net::TcpStream, 4> conns;
     net::UdpSocket echo;
     unsigned reading = 0;  ///< bit k: the service reads (and echoes) connection k
+    std::optional<net::test::ScarceHeap> heap;  ///< while set: keel::heap_headroom() is its free pages
 
     /// Listen and bind (the interface must be configured), start the accept loop and the echo.
     void start(unsigned reading_mask) {
@@ -60,8 +65,15 @@ struct Service {
             case 3:
                 conns[k].abort();
                 break;
-            case 4:
-                listener.close();
+            case 4:  // shut the listener, or set the heap's headroom
+                if (k == 0) {
+                    listener.close();
+                } else if (k == 3) {
+                    heap.reset();  // unlimited
+                } else {
+                    if (!heap) heap.emplace();
+                    heap->left = k == 1 ? 8 : 70;  // 32 KiB: under every floor; 280 KiB: just over them
+                }
                 break;
             case 5:
                 return false;
@@ -74,6 +86,7 @@ struct Service {
         listener.close();
         for (auto& c : conns) c.abort();
         echo = net::UdpSocket();
+        heap.reset();
     }
 
 private:

@@ -162,33 +162,35 @@ TEST_F(Link, FramesTooShortForTheirHeaderAreDropped) {
     EXPECT_EQ(link_b->rx_held(), 0u);
 }
 
+/// An IPv6 frame from ::1 (not ours; lwIP drops what gets past us) to ff02::1: `first` is the
+/// fixed header's next header, `payload` the bytes after the fixed header.
+std::vector<std::byte> ipv6_frame(std::uint8_t first, const std::vector<std::uint8_t>& payload) {
+    std::vector<std::byte> f(14 + 40);
+    for (std::size_t i = 0; i < 6; ++i) f[i] = std::byte{0xff};
+    f[12] = std::byte{0x86};
+    f[13] = std::byte{0xdd};
+    f[14] = std::byte{0x60};
+    f[14 + 4] = std::byte(payload.size() >> 8);
+    f[14 + 5] = std::byte(payload.size() & 0xff);
+    f[14 + 6] = std::byte{first};
+    f[14 + 7] = std::byte{64};
+    f[14 + 8 + 15] = std::byte{1};
+    f[14 + 24] = std::byte{0xff};
+    f[14 + 25] = std::byte{0x02};
+    f[14 + 39] = std::byte{1};
+    for (std::uint8_t b : payload) f.push_back(std::byte{b});
+    return f;
+}
+
 // The same for IPv6's extension headers: lwIP's ip6_input() reads a Hop-by-Hop, Routing or
 // Destination Options header's length byte before checking the header is there (the
 // lwip_input fuzzer found it: next header Hop-by-Hop, a payload of 1 byte).
 TEST_F(Link, Ipv6ExtensionHeadersCutShortAreDropped) {
-    // payload: the bytes after the fixed header; first: the fixed header's next header.
-    auto ipv6 = [](std::uint8_t first, std::vector<std::uint8_t> payload) {
-        std::vector<std::byte> f(14 + 40);
-        for (std::size_t i = 0; i < 6; ++i) f[i] = std::byte{0xff};
-        f[12] = std::byte{0x86};
-        f[13] = std::byte{0xdd};
-        f[14] = std::byte{0x60};
-        f[14 + 4] = std::byte(payload.size() >> 8);
-        f[14 + 5] = std::byte(payload.size() & 0xff);
-        f[14 + 6] = std::byte{first};
-        f[14 + 7] = std::byte{64};
-        f[14 + 8 + 15] = std::byte{1};   // source ::1 (not ours; lwIP drops what gets past us)
-        f[14 + 24] = std::byte{0xff};    // destination ff02::1
-        f[14 + 25] = std::byte{0x02};
-        f[14 + 39] = std::byte{1};
-        for (std::uint8_t b : payload) f.push_back(std::byte{b});
-        return f;
-    };
     const std::vector<std::byte> cut[] = {
-        ipv6(0, {59}),                                  // the fuzzer's: Hop-by-Hop, 1 byte
-        ipv6(60, {59, 0, 0, 0}),                        // Destination Options, 4 bytes
-        ipv6(0, {60, 0, 1, 0, 0, 0, 0, 0, 59}),         // Hop-by-Hop whole, then 1 byte of the next
-        ipv6(44, {0, 0, 0, 0, 0, 0, 0, 1, 43, 0, 0}),   // Fragment whole, then a Routing cut short
+        ipv6_frame(0, {59}),                                 // the fuzzer's: Hop-by-Hop, 1 byte
+        ipv6_frame(60, {59, 0, 0, 0}),                       // Destination Options, 4 bytes
+        ipv6_frame(0, {60, 0, 1, 0, 0, 0, 0, 0, 59}),        // Hop-by-Hop whole, then 1 byte of the next
+        ipv6_frame(44, {0, 0, 0, 0, 0, 0, 0, 1, 43, 0, 0}),  // Fragment whole, then a Routing cut short
     };
     for (const auto& f : cut) {
         const auto dropped = stats().rx_dropped;
@@ -197,10 +199,41 @@ TEST_F(Link, Ipv6ExtensionHeadersCutShortAreDropped) {
     }
     // Whole headers pass to lwIP (it drops these itself: nothing follows them).
     const auto dropped = stats().rx_dropped;
-    ASSERT_TRUE(dev_b.receive(ipv6(0, {59, 0, 1, 0, 0, 0, 0, 0})));
-    ASSERT_TRUE(dev_b.receive(ipv6(0, {60, 0, 1, 0, 0, 0, 0, 0, 59, 0, 1, 0, 0, 0, 0, 0})));
+    ASSERT_TRUE(dev_b.receive(ipv6_frame(0, {59, 0, 1, 0, 0, 0, 0, 0})));
+    ASSERT_TRUE(dev_b.receive(ipv6_frame(0, {60, 0, 1, 0, 0, 0, 0, 0, 59, 0, 1, 0, 0, 0, 0, 0})));
     EXPECT_EQ(stats().rx_dropped, dropped);
     EXPECT_EQ(link_b->rx_held(), 0u);
+}
+
+// An ICMPv6 Packet Too Big under IPv6's minimum MTU is dropped before lwIP (an MTU of 60 or less
+// gave TCP connections an MSS of 0: Tcp.Ipv6PacketTooBigUnderTheMinimumMtuIsDropped), also in
+// the first fragment of a fragmented one, the only one that can hold the MTU, and so is one
+// over the link's MTU (frames too large for the link); a later fragment is data, whatever its
+// bytes look like, and the minimum MTU and the link's own pass.
+TEST_F(Link, Ipv6PacketTooBigUnderTheMinimumMtuIsDropped) {
+    auto too_big = [](std::uint32_t mtu) {
+        return std::vector<std::uint8_t>{2, 0, 0, 0, std::uint8_t(mtu >> 24), std::uint8_t(mtu >> 16),
+                                         std::uint8_t(mtu >> 8), std::uint8_t(mtu)};
+    };
+    // A Fragment header (next header ICMPv6) at `offset` (in units of 8), more to come, then `rest`.
+    auto fragment = [](std::uint16_t offset, std::vector<std::uint8_t> rest) {
+        const std::uint16_t field = static_cast<std::uint16_t>(offset << 3 | 1);
+        std::vector<std::uint8_t> f{58, 0, std::uint8_t(field >> 8), std::uint8_t(field), 0, 0, 0, 7};
+        f.insert(f.end(), rest.begin(), rest.end());
+        return f;
+    };
+    const auto dropped = stats().rx_dropped;
+    ASSERT_TRUE(dev_b.receive(ipv6_frame(58, too_big(40))));
+    ASSERT_TRUE(dev_b.receive(ipv6_frame(58, too_big(1279))));
+    ASSERT_TRUE(dev_b.receive(ipv6_frame(44, fragment(0, too_big(40)))));
+    ASSERT_TRUE(dev_b.receive(ipv6_frame(58, too_big(9000))));  // over the link's 1500
+    EXPECT_EQ(stats().rx_dropped, dropped + 4);
+    ASSERT_TRUE(dev_b.receive(ipv6_frame(58, too_big(1280))));
+    ASSERT_TRUE(dev_b.receive(ipv6_frame(58, too_big(1500))));
+    ASSERT_TRUE(dev_b.receive(ipv6_frame(44, fragment(1, too_big(40)))));
+    EXPECT_EQ(stats().rx_dropped, dropped + 4);
+    // The later fragment waits in lwIP's reassembly until it times out (IPV6_REASS_MAXAGE).
+    EXPECT_TRUE(run_until([&] { return link_b->rx_held() == 0; }, s(120)));
 }
 
 TEST_F(Link, LinkDownStopsTraffic) {

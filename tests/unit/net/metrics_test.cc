@@ -59,6 +59,8 @@ TEST(NetMetrics, EveryStackCounterOnce) {
     EXPECT_EQ(sample_int(w.text(), "keel_tcp_rx_copied_total"), static_cast<long long>(s.tcp_rx_copied));
     EXPECT_EQ(sample_int(w.text(), "keel_tcp_rx_refused_total"), static_cast<long long>(s.tcp_rx_refused));
     EXPECT_EQ(sample_int(w.text(), "keel_net_rx_heap_bytes"), static_cast<long long>(s.rx_heap_bytes));
+    EXPECT_EQ(sample_int(w.text(), "keel_net_tx_heap_bytes"), static_cast<long long>(s.tx_heap_bytes));
+    EXPECT_EQ(sample_int(w.text(), "keel_tcp_tx_held_back_total"), static_cast<long long>(s.tcp_tx_held_back));
     EXPECT_EQ(sample_int(w.text(), "keel_net_tx_gso_segments_total"),
               static_cast<long long>(s.tx_gso_segments));
     // Counters end in _total, gauges do not.

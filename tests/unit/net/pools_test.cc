@@ -7,7 +7,7 @@
 #include <vector>
 
 #include "fakes/fake_link.h"
-#include "scarce_heap.h"
+#include "fakes/scarce_heap.h"
 
 namespace keel::net::test {
 namespace {

@@ -7,7 +7,7 @@
 #include <vector>
 
 #include "fakes/fake_link.h"
-#include "scarce_heap.h"
+#include "fakes/scarce_heap.h"
 
 namespace keel::net::test {
 namespace {
@@ -129,7 +129,103 @@ TEST_F(Hostile, UnreadConnectionsTogetherHoldABoundedShareOfTheHeap) {
     EXPECT_EQ(link_b->rx_held(), 0u);
 }
 
-/// One request ("ping") and its answer ("pong") over an open connection.
+// Many connections whose clients never read their replies (the service writes, the client's
+// window closes, the rest waits in the service's send queues): the send queues together hold at
+// most half of what the heap has left, plus a small floor per connection; a write beyond waits
+// for its share. A connection whose client reads still gets its whole reply, and once the
+// others read, every byte arrives, in order. (Before the bound, every connection kept its whole
+// send buffer queued, 125 KiB and the buffers' overhead, till the heap ran out under everything
+// else: here 2,162,688 bytes against a bound of 891,520, and the unread queues took lwIP's
+// segment pool, so the connection that reads did not get its reply.)
+TEST_F(Hostile, UnreadRepliesTogetherHoldABoundedShareOfTheHeap) {
+    ScarceHeap scarce;
+    // 520 KiB of headroom; it does not shrink here (lwIP's buffers come from the host's heap).
+    scarce.left = 130;
+    constexpr std::size_t conns = 16, each = 200000;
+    // The share (here all the headroom, which does not shrink) plus a floor of 8 pbufs per
+    // connection and two more that lwIP may add when it splits a segment for a small window,
+    // each counted as 2,112 bytes (tcp.cc).
+    const std::size_t bound = scarce.left * 4096 + (conns + 1) * (8 + 2) * 2112;
+    auto l = TcpListener::listen(7320, 128);
+    ASSERT_TRUE(l.ok());
+    std::vector<TcpStream> clients, servers;
+    for (std::size_t i = 0; i <= conns; ++i) {
+        auto c = run(TcpStream::connect(addr_b, 7320, s(5)));
+        ASSERT_TRUE(c && c->ok());
+        clients.push_back(std::move(c->value()));
+        auto a = run(accept_within(*l, s(5)));
+        ASSERT_TRUE(a && a->ok());
+        servers.push_back(std::move(a->value()));
+    }
+    const auto data = pattern(each);
+    const auto held_back = stats().tcp_tx_held_back;
+    for (std::size_t i = 0; i < conns; ++i) start(send_all(servers[i], data));
+    std::uint64_t peak = 0;
+    run_until([&] {
+        peak = std::max(peak, stats().tx_heap_bytes);
+        return false;
+    }, s(20));
+    EXPECT_LE(peak, bound) << "the unread connections' send queues outgrew the heap's share";
+    EXPECT_GT(peak, scarce.left * 4096 / 2) << "the send queues never came near their share";
+    EXPECT_GT(stats().tcp_tx_held_back, held_back);
+
+    const auto big = pattern(each);
+    start(send_all(servers[conns], big));
+    auto got = run(read_all(clients[conns], big.size()), s(120));
+    ASSERT_TRUE(got);
+    EXPECT_TRUE(*got == big) << "the connection that reads did not get its reply";
+
+    for (std::size_t i = 0; i < conns; ++i) {
+        auto r = run(read_all(clients[i], each), s(120));
+        ASSERT_TRUE(r);
+        EXPECT_TRUE(*r == data) << "connection " << i;
+    }
+    run_until([] { return stats().tx_heap_bytes == 0; }, s(10));
+    EXPECT_EQ(stats().tx_heap_bytes, 0u);
+}
+
+
+// The same with heap to spare and lwIP's segment pool small (256, what a guest of 8 MiB has):
+// the unread connections' send queues take at most half of the pool, so a connection that reads
+// still gets its reply. (Before, six unread connections queued a whole send buffer each, about
+// 88 segments, the pool ran out and the reading connection's writes waited for it for good.)
+TEST_F(Hostile, UnreadRepliesLeaveSegmentsForAConnectionThatReads) {
+    struct RestoreLimits {
+        PoolLimits saved = pool_limits();
+        ~RestoreLimits() { set_pool_limits(saved); }
+    } restore;
+    PoolLimits small = restore.saved;
+    small.tcp_segments = 256;
+    set_pool_limits(small);
+    constexpr std::size_t conns = 6, each = 200000;
+    auto l = TcpListener::listen(7330, 16);
+    ASSERT_TRUE(l.ok());
+    std::vector<TcpStream> clients, servers;
+    for (std::size_t i = 0; i <= conns; ++i) {
+        auto c = run(TcpStream::connect(addr_b, 7330, s(5)));
+        ASSERT_TRUE(c && c->ok());
+        clients.push_back(std::move(c->value()));
+        auto a = run(accept_within(*l, s(5)));
+        ASSERT_TRUE(a && a->ok());
+        servers.push_back(std::move(a->value()));
+    }
+    const auto data = pattern(each);
+    for (std::size_t i = 0; i < conns; ++i) start(send_all(servers[i], data));
+    run_until([] { return false; }, s(10));
+    EXPECT_GT(stats().tx_heap_bytes, 64u * 2112) << "the unread connections queued little";
+
+    start(send_all(servers[conns], data));
+    auto got = run(read_all(clients[conns], each), s(60));
+    ASSERT_TRUE(got);
+    EXPECT_EQ(got->size(), each) << "the connection that reads did not get its reply";
+    EXPECT_TRUE(*got == data);
+
+    for (std::size_t i = 0; i < conns; ++i) {
+        auto r = run(read_all(clients[i], each), s(120));
+        ASSERT_TRUE(r);
+        EXPECT_TRUE(*r == data) << "connection " << i;
+    }
+}
 
 // A flood of half-open connections (SYNs whose SYN-ACKs are lost), more than lwIP has PCBs,
 // spread over three listeners so that no listen backlog stops it. lwIP's own answer to running

@@ -34,10 +34,14 @@ struct Stats {
     std::uint64_t tcp_rx_copied = 0;       ///< segments copied out of the link's buffers (a connection over its share)
     std::uint64_t tcp_rx_refused = 0;      ///< segments left to lwIP: no heap share for their copy
     std::uint64_t tcp_tx_bytes = 0;        ///< bytes queued by the application
+    std::uint64_t tcp_tx_held_back = 0;    ///< write attempts (a waiting write counts each time it tries) that queued less than the send buffer had room for: no share of the heap or the segment pool
 
     /// Unread received data (TCP and UDP queues) held in heap copies (gauge; bounded, see
-    /// net/src/rx_budget.h).
+    /// net/src/budget.h).
     std::uint64_t rx_heap_bytes = 0;
+    /// Heap held by every TCP connection's send queue (data not yet acknowledged), counted as
+    /// 2,112 bytes per pbuf (gauge; bounded like rx_heap_bytes, see net/src/tcp.cc).
+    std::uint64_t tx_heap_bytes = 0;
 
     // UDP.
     std::uint64_t udp_rx = 0;

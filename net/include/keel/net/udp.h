@@ -49,7 +49,7 @@ public:
     using RecvAwaiter = detail::Pending<detail::UdpRecv>;
     static constexpr std::size_t queue_capacity = 32;
     /// Queued datagrams that may keep the link's receive buffers (zero-copy); the others are
-    /// copied onto the heap within the share rx copies have (net/src/rx_budget.h), or dropped.
+    /// copied onto the heap within the share rx copies have (net/src/budget.h), or dropped.
     static constexpr std::size_t pinned_max = 16;
 
     UdpSocket() = default;
