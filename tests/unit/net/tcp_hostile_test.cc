@@ -12,7 +12,6 @@
 namespace keel::net::test {
 namespace {
 
-using Hostile = TwoHosts<>;
 
 /// Write `n` one-byte segments on `st` (byte i is i mod 251), one write each; `sent` counts them.
 Task<void> trickle(TcpStream& st, std::size_t n, std::size_t& sent) {
@@ -41,6 +40,34 @@ Task<Result<TcpStream>> accept_within(TcpListener& l, std::uint64_t timeout_ns) 
 
 /// Send `data` on `st` and close the sending side.
 Task<void> send_all(TcpStream& st, std::vector<std::byte> data) { (void)co_await st.write(data); }
+
+class Hostile : public TwoHosts<> {
+protected:
+    /// The largest value `gauge` returned while the loop ran for `ns`.
+    template <typename Gauge>
+    std::uint64_t peak_over(std::uint64_t ns, Gauge gauge) {
+        std::uint64_t peak = 0;
+        run_until([&] {
+            peak = std::max<std::uint64_t>(peak, gauge());
+            return false;
+        }, ns);
+        return peak;
+    }
+    /// `n` connections to a listener on `port` (backlog `backlog`), their clients and servers.
+    void open_pairs(std::uint16_t port, int backlog, std::size_t n, std::vector<TcpStream>& clients,
+                    std::vector<TcpStream>& servers) {
+        auto l = TcpListener::listen(port, backlog);
+        ASSERT_TRUE(l.ok());
+        for (std::size_t i = 0; i < n; ++i) {
+            auto c = run(TcpStream::connect(addr_b, port, s(5)));
+            ASSERT_TRUE(c && c->ok());
+            clients.push_back(std::move(c->value()));
+            auto a = run(accept_within(*l, s(5)));
+            ASSERT_TRUE(a && a->ok());
+            servers.push_back(std::move(a->value()));
+        }
+    }
+};
 
 // A client sending thousands of one-byte segments on a connection its service does not read (a
 // kvstore client that stopped reading its replies) keeps only a bounded share of the link's
@@ -92,24 +119,11 @@ TEST_F(Hostile, UnreadConnectionsTogetherHoldABoundedShareOfTheHeap) {
     // The share (here all the headroom, which does not shrink) plus a floor of 16 KiB and a
     // segment per connection.
     const std::size_t bound = scarce.left * 4096 + (conns + 1) * (16 * 1024 + 1460);
-    auto l = TcpListener::listen(7300, 128);
-    ASSERT_TRUE(l.ok());
     std::vector<TcpStream> clients, servers;
-    for (std::size_t i = 0; i <= conns; ++i) {
-        auto c = run(TcpStream::connect(addr_b, 7300, s(5)));
-        ASSERT_TRUE(c && c->ok());
-        clients.push_back(std::move(c->value()));
-        auto a = run(accept_within(*l, s(5)));
-        ASSERT_TRUE(a && a->ok());
-        servers.push_back(std::move(a->value()));
-    }
+    ASSERT_NO_FATAL_FAILURE(open_pairs(7300, 128, conns + 1, clients, servers));
     const auto data = pattern(each);
     for (std::size_t i = 0; i < conns; ++i) start(send_all(clients[i], data));
-    std::uint64_t peak = 0;
-    run_until([&] {
-        peak = std::max(peak, stats().rx_heap_bytes);
-        return false;
-    }, s(20));
+    const std::uint64_t peak = peak_over(s(20), [] { return stats().rx_heap_bytes; });
     EXPECT_LE(peak, bound) << "the unread connections' copies outgrew the heap's share";
     EXPECT_GT(stats().tcp_rx_refused, 0u);
     EXPECT_LE(link_b->rx_held(), 100u) << "the unread connections pin the link's buffers";
@@ -146,25 +160,12 @@ TEST_F(Hostile, UnreadRepliesTogetherHoldABoundedShareOfTheHeap) {
     // connection and two more that lwIP may add when it splits a segment for a small window,
     // each counted as 2,112 bytes (tcp.cc).
     const std::size_t bound = scarce.left * 4096 + (conns + 1) * (8 + 2) * 2112;
-    auto l = TcpListener::listen(7320, 128);
-    ASSERT_TRUE(l.ok());
     std::vector<TcpStream> clients, servers;
-    for (std::size_t i = 0; i <= conns; ++i) {
-        auto c = run(TcpStream::connect(addr_b, 7320, s(5)));
-        ASSERT_TRUE(c && c->ok());
-        clients.push_back(std::move(c->value()));
-        auto a = run(accept_within(*l, s(5)));
-        ASSERT_TRUE(a && a->ok());
-        servers.push_back(std::move(a->value()));
-    }
+    ASSERT_NO_FATAL_FAILURE(open_pairs(7320, 128, conns + 1, clients, servers));
     const auto data = pattern(each);
     const auto held_back = stats().tcp_tx_held_back;
     for (std::size_t i = 0; i < conns; ++i) start(send_all(servers[i], data));
-    std::uint64_t peak = 0;
-    run_until([&] {
-        peak = std::max(peak, stats().tx_heap_bytes);
-        return false;
-    }, s(20));
+    const std::uint64_t peak = peak_over(s(20), [] { return stats().tx_heap_bytes; });
     EXPECT_LE(peak, bound) << "the unread connections' send queues outgrew the heap's share";
     EXPECT_GT(peak, scarce.left * 4096 / 2) << "the send queues never came near their share";
     EXPECT_GT(stats().tcp_tx_held_back, held_back);
@@ -198,17 +199,8 @@ TEST_F(Hostile, UnreadRepliesLeaveSegmentsForAConnectionThatReads) {
     small.tcp_segments = 256;
     set_pool_limits(small);
     constexpr std::size_t conns = 6, each = 200000;
-    auto l = TcpListener::listen(7330, 16);
-    ASSERT_TRUE(l.ok());
     std::vector<TcpStream> clients, servers;
-    for (std::size_t i = 0; i <= conns; ++i) {
-        auto c = run(TcpStream::connect(addr_b, 7330, s(5)));
-        ASSERT_TRUE(c && c->ok());
-        clients.push_back(std::move(c->value()));
-        auto a = run(accept_within(*l, s(5)));
-        ASSERT_TRUE(a && a->ok());
-        servers.push_back(std::move(a->value()));
-    }
+    ASSERT_NO_FATAL_FAILURE(open_pairs(7330, 16, conns + 1, clients, servers));
     const auto data = pattern(each);
     for (std::size_t i = 0; i < conns; ++i) start(send_all(servers[i], data));
     run_until([] { return false; }, s(10));

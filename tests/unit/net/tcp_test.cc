@@ -46,6 +46,16 @@ protected:
         ASSERT_TRUE(w && w->ok());
     }
 
+    /// `i`'s IPv6 link-local address, once both interfaces' have passed duplicate address
+    /// detection (invalid if not).
+    IpAddr link_local(const Interface& i) {
+        IpAddr addrs[3];
+        EXPECT_TRUE(
+            run_until([&] { return a().ipv6_addresses(addrs) > 0 && b().ipv6_addresses(addrs) > 0; }, s(10)));
+        EXPECT_EQ(i.ipv6_addresses(addrs), 1u);
+        return addrs[0];
+    }
+
     /// One read from `st` (run to completion) must succeed with `n` bytes.
     void expect_read(TcpStream& st, std::size_t n) {
         std::byte buf[8];
@@ -508,13 +518,8 @@ TEST_F(Tcp, WorksWhileTheLinkIsFull) {
 }
 
 TEST_F(Tcp, Ipv6LinkLocal) {
-    // Wait for both link-local addresses to pass duplicate address detection.
-    IpAddr addrs[3];
-    ASSERT_TRUE(
-        run_until([&] { return a().ipv6_addresses(addrs) > 0 && b().ipv6_addresses(addrs) > 0; }, s(10)));
-    ASSERT_EQ(b().ipv6_addresses(addrs), 1u);
-    const IpAddr b_ll = addrs[0];
-    EXPECT_TRUE(b_ll.is_link_local());
+    const IpAddr b_ll = link_local(b());
+    ASSERT_TRUE(b_ll.is_link_local());
     EXPECT_EQ(b_ll.zone(), b().index());
 
     auto l = TcpListener::listen(7014);
@@ -569,13 +574,8 @@ std::vector<std::byte> packet_too_big(const IpAddr& src, const IpAddr& dst, std:
 // lwIP (RFC 8201: under IPv6's minimum MTU, discard); one at the minimum, 1280, is taken. (With
 // the drop disabled, the write here waits and the test fails.)
 TEST_F(Tcp, Ipv6PacketTooBigUnderTheMinimumMtuIsDropped) {
-    IpAddr addrs[3];
-    ASSERT_TRUE(
-        run_until([&] { return a().ipv6_addresses(addrs) > 0 && b().ipv6_addresses(addrs) > 0; }, s(10)));
-    ASSERT_EQ(a().ipv6_addresses(addrs), 1u);
-    const IpAddr a_ll = addrs[0];
-    ASSERT_EQ(b().ipv6_addresses(addrs), 1u);
-    const IpAddr b_ll = addrs[0];
+    const IpAddr a_ll = link_local(a()), b_ll = link_local(b());
+    ASSERT_TRUE(a_ll.is_link_local() && b_ll.is_link_local());
     auto l = TcpListener::listen(7016);
     ASSERT_TRUE(l.ok());
     // A reply of 10,000 bytes from B on a new connection from A, read whole by A.
