@@ -12,7 +12,6 @@
 namespace keel::net::test {
 namespace {
 
-
 /// Write `n` one-byte segments on `st` (byte i is i mod 251), one write each; `sent` counts them.
 Task<void> trickle(TcpStream& st, std::size_t n, std::size_t& sent) {
     for (; sent < n; ++sent) {
