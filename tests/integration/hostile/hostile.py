@@ -10,6 +10,13 @@ expectation held, 1 otherwise, so run.sh can run several at once and check each.
                                  reports how many the server closed and how fast
   unread PROTO IP SECONDS        pipelined requests in 1-byte segments, replies never read
   fill IP VALUE_KIB              redis: SETs of VALUE_KIB values until the store refuses one
+  unreadbig IP N KEY SECONDS     redis: N connections with a 4 KiB receive buffer each ask twice
+                                 for KEY's value and never read; held open for SECONDS
+  getbig IP KEY KIB LIMIT_S      redis: GET KEY, whose value must be KIB KiB of "v", within
+                                 LIMIT_S seconds
+  ptb GUEST_LL DOM0_LL IFACE MTU  an ICMPv6 Packet Too Big of MTU from DOM0_LL to GUEST_LL (both
+                                 link-local on IFACE), quoting a TCP segment from the guest to
+                                 dom0's port 80 (lwIP takes the MTU for the quoted destination)
 PROTO is http (port 80) or redis (port 6379).
 """
 import errno, os, select, socket, sys, time
@@ -178,6 +185,10 @@ def unread(proto, ip, seconds):
     return 0
 
 
+def resp(*words):
+    return b"*%d\r\n" % len(words) + b"".join(b"$%d\r\n%s\r\n" % (len(w), w) for w in words)
+
+
 def fill(ip, kib):
     value = b"v" * (kib * 1024)
     n, answer = 0, ""
@@ -185,13 +196,54 @@ def fill(ip, kib):
         f = s.makefile("rb")
         while n < 100000:
             key = b"fill:%d" % n
-            s.sendall(b"*3\r\n$3\r\nSET\r\n$%d\r\n%s\r\n$%d\r\n%s\r\n" % (len(key), key, len(value), value))
+            s.sendall(resp(b"SET", key, value))
             answer = read_reply(f, "redis")
             if answer != "+OK":
                 break
             n += 1
     print("fill stored=%d kib_each=%d then=%r" % (n, kib, answer))
     return 0 if answer.startswith(("-OOM", "-ERR")) else 1
+
+
+def unreadbig(ip, n, key, seconds):
+    socks = []
+    for i in range(n):
+        s = socket.socket()
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)   # before connect: a small window
+        s.settimeout(10)
+        s.connect((ip, 6379))
+        s.sendall(resp(b"GET", key.encode()) * 2)
+        socks.append(s)
+    print("unreadbig opened=%d" % len(socks), flush=True)
+    time.sleep(seconds)
+    for s in socks:
+        s.close()
+    return 0
+
+
+def getbig(ip, key, kib, limit):
+    t = time.time()
+    with connect(ip, 6379, timeout=limit) as s:
+        s.sendall(resp(b"GET", key.encode()))
+        f = s.makefile("rb")
+        head = f.readline()
+        body = f.read(kib * 1024 + 2) if head == b"$%d\r\n" % (kib * 1024) else b""
+    took = time.time() - t
+    ok = body == b"v" * (kib * 1024) + b"\r\n" and took <= limit
+    print("getbig %s bytes=%d took_ms=%d %s" % (key, len(body), took * 1000, "ok" if ok else "FAILED " + repr(head)))
+    return 0 if ok else 1
+
+
+def ptb(guest, dom0, iface, mtu):
+    import ipaddress, struct
+    src, dst = ipaddress.IPv6Address(guest).packed, ipaddress.IPv6Address(dom0).packed
+    tcp = struct.pack("!HHIIBBHHH", 80, 40000, 1, 1, 5 << 4, 0x18, 65535, 0, 0)
+    quoted = struct.pack("!IHBB", 6 << 28, len(tcp), socket.IPPROTO_TCP, 64) + src + dst + tcp
+    message = struct.pack("!BBHI", 2, 0, 0, mtu) + quoted   # type 2, code 0; Linux fills the checksum
+    with socket.socket(socket.AF_INET6, socket.SOCK_RAW, socket.IPPROTO_ICMPV6) as s:
+        s.sendto(message, (guest, 0, 0, socket.if_nametoindex(iface)))
+    print("ptb mtu=%d to %s quoting %s -> %s" % (mtu, guest, guest, dom0))
+    return 0
 
 
 def main(argv):
@@ -206,6 +258,12 @@ def main(argv):
         return unread(argv[2], argv[3], float(argv[4]))
     if cmd == "fill":
         return fill(argv[2], int(argv[3]))
+    if cmd == "unreadbig":
+        return unreadbig(argv[2], int(argv[3]), argv[4], float(argv[5]))
+    if cmd == "getbig":
+        return getbig(argv[2], argv[3], int(argv[4]), float(argv[5]))
+    if cmd == "ptb":
+        return ptb(argv[2], argv[3], argv[4], int(argv[5]))
     print(__doc__)
     return 2
 

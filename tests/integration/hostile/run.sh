@@ -2,10 +2,14 @@
 # Hostile clients against httpd and kvstore (issue 11): a flood of trickling connections past the
 # guest's limits, tiny segments on a connection whose replies are never read, and (kvstore)
 # memory exhaustion by SETs followed by new connections. Meanwhile a client connected before the
-# attack and new clients during it keep getting answers, and both guests stay up.
+# attack and new clients during it keep getting answers, and both guests stay up. Then
+# (docs/hardening.md) an ICMPv6 Packet Too Big under IPv6's minimum MTU against httpd, and 32
+# clients that never read big replies while another one reads, against kvstore.
 source /scenario/lib.sh
 ip=10.0.0.2
 hostile() { timeout 300 python3 /scenario/hostile.py "$@"; }
+# metric URL NAME: the value of the metric NAME at URL (Prometheus text).
+metric() { curl -s --max-time 10 "$1" | awk -v m="$2" '$1 == m { print $2 }'; }
 no_panic() {
     ! grep -Eq 'PANIC|panic:|fault at|out of memory \(operator new' "$(guest_log "$1")" ||
         { grep -E -B2 -A8 'PANIC|panic:|fault at' "$(guest_log "$1")" | head -40; fail "$1 crashed"; }
@@ -45,6 +49,33 @@ pass "httpd: 300 trickling connections and an unread tiny-segment stream; the ke
 trickled_out httpd
 [ "$(curl -s -o /dev/null -w '%{http_code}' --max-time 10 http://$ip/)" = 200 ] || fail "httpd does not answer after the attack"
 curl -s --max-time 10 http://$ip/metrics | grep -E '^keel_http_(connections|requests)_.*(refused|timeout|timed_out)' | sed 's/^/    | /'
+
+# An ICMPv6 Packet Too Big is taken by lwIP for the destination it quotes, which its sender
+# writes: an MTU of 60 or less gave later connections to that address an MSS of 0, and the
+# guest hung on its first write to one. keel drops one under 1280 (IPv6's minimum) or over the
+# link's MTU before lwIP (docs/hardening.md) and counts it in rx_dropped.
+wait_guest_log httpd 'net: [a-z0-9]+: ipv6 fe80:[0-9a-f:]+(%[0-9]+)? \(link-local\)' 30
+guest6=$(sed -n 's/.*net: [a-z0-9]*: ipv6 \(fe80:[0-9a-f:]*\)\(%[0-9]*\)\{0,1\} (link-local).*/\1/p' "$(guest_log httpd)" | head -n 1)
+[ -n "$guest6" ] || fail "httpd logged no IPv6 link-local address"
+dom0_ll() { ip -6 addr show dev xenbr0 scope link | sed -n 's/.*inet6 \(fe80:[0-9a-f:]*\)\/64 scope link *$/\1/p' | head -n 1; }
+has_dom0_ll() { [ -n "$(dom0_ll)" ]; }
+wait_until 30 "a link-local address on xenbr0" has_dom0_ll
+url6="http://[$guest6%25xenbr0]"
+wait_until 30 "httpd over IPv6 at $guest6" curl -gsf -o /dev/null --max-time 5 "$url6/"
+dropped=$(metric http://$ip/metrics keel_net_rx_dropped_total)
+hostile ptb "$guest6" "$(dom0_ll)" xenbr0 40 | sed 's/^/    | /'
+[ "$(curl -gs -o /dev/null -w '%{http_code}' --max-time 10 "$url6/")" = 200 ] ||
+    fail "httpd no longer answers over IPv6 after a Packet Too Big of MTU 40 for dom0's address"
+[ "$(metric http://$ip/metrics keel_net_rx_dropped_total)" -gt "$dropped" ] ||
+    fail "the Packet Too Big of MTU 40 was not counted as dropped"
+dropped=$(metric http://$ip/metrics keel_net_rx_dropped_total)
+hostile ptb "$guest6" "$(dom0_ll)" xenbr0 1280 | sed 's/^/    | /'   # a valid one: taken
+[ "$(metric http://$ip/metrics keel_net_rx_dropped_total)" = "$dropped" ] ||
+    fail "a Packet Too Big of MTU 1280 was dropped"
+size=$(curl -gs -o /dev/null -w '%{size_download}' --max-time 10 "$url6/metrics")
+[ "${size:-0}" -gt 1220 ] || fail "/metrics over IPv6 after a Packet Too Big of MTU 1280: $size bytes"
+no_panic httpd
+pass "httpd: a Packet Too Big of MTU 40 dropped and counted; one of 1280 taken; /metrics ($size bytes) answered over IPv6"
 xl_destroy httpd
 
 # ---- kvstore -------------------------------------------------------------------------------
@@ -74,4 +105,26 @@ cat /tmp/keep-kv.out | sed 's/^/    | /'
 no_panic kvstore
 [ "$(timeout 30 redis-cli -h $ip GET after)" = flush ] || fail "kvstore lost a key during the attack"
 pass "kvstore: exhaustion, trickling flood and unread stream survived; the first connection was answered throughout"
+
+# Replies nobody reads: each such connection keeps its whole send buffer (about 88 segments)
+# queued. Before the send queues were bounded (docs/hardening.md), 32 of them took all of a
+# 64 MiB guest's 2048 segments: the later ones could not even be opened in 60 s (a SYN-ACK needs
+# a segment too), until the write deadline reset the first ones. Now the queues hold back
+# (keel_tcp_tx_held_back_total), and a client that reads is served meanwhile.
+head -c $((256 * 1024)) /dev/zero | tr '\0' v | timeout 30 redis-cli -h $ip -x SET big | grep -q OK ||
+    fail "SET of a 256 KiB value"
+kv_metrics=http://$ip:9100/metrics
+held=$(metric $kv_metrics keel_tcp_tx_held_back_total)
+hostile unreadbig $ip 32 big 30 > /tmp/unreadbig.out 2>&1 & unreadbig=$!
+poll 60 grep -q opened= /tmp/unreadbig.out ||
+    { cat /tmp/unreadbig.out; fail "32 connections that never read were not all open after 60 s"; }
+sleep 5
+queued=$(metric $kv_metrics keel_net_tx_heap_bytes)
+hostile getbig $ip big 256 20 | sed 's/^/    | /'
+[ "${PIPESTATUS[0]}" = 0 ] || fail "a client that reads did not get the 256 KiB value within 20 s while 32 others did not read"
+[ "$(metric $kv_metrics keel_tcp_tx_held_back_total)" -gt "$held" ] ||
+    fail "no write was held back while 32 connections did not read (send queues: $queued bytes)"
+wait $unreadbig || { cat /tmp/unreadbig.out; fail "the connections that never read could not be opened"; }
+no_panic kvstore
+pass "kvstore: 32 unread 256 KiB replies held back at $queued bytes of send queues; a reading client got the value"
 xl_destroy kvstore
