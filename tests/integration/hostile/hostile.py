@@ -10,13 +10,16 @@ expectation held, 1 otherwise, so run.sh can run several at once and check each.
                                  reports how many the server closed and how fast
   unread PROTO IP SECONDS        pipelined requests in 1-byte segments, replies never read
   fill IP VALUE_KIB              redis: SETs of VALUE_KIB values until the store refuses one
-  unreadbig IP N KEY SECONDS     redis: N connections with a 4 KiB receive buffer each ask twice
-                                 for KEY's value and never read; held open for SECONDS
+  unreadbig IP N KEY SECONDS     redis: N connections with SO_RCVBUF 4096 (8 KiB: Linux doubles
+                                 it) each ask twice for KEY's value and never read; held open
+                                 for SECONDS
   getbig IP KEY KIB LIMIT_S      redis: GET KEY, whose value must be KIB KiB of "v", within
                                  LIMIT_S seconds
   ptb GUEST_LL DOM0_LL IFACE MTU  an ICMPv6 Packet Too Big of MTU from DOM0_LL to GUEST_LL (both
-                                 link-local on IFACE), quoting a TCP segment from the guest to
-                                 dom0's port 80 (lwIP takes the MTU for the quoted destination)
+                                 link-local on IFACE), quoting a TCP segment from the guest's
+                                 port 80 to DOM0_LL (lwIP takes the MTU for the quoted destination)
+  mss GUEST_LL IFACE PORT        connects over IPv6 and prints "mss N", the segment size the
+                                 guest offered (no TCP timestamps: lwIP does not use them)
 PROTO is http (port 80) or redis (port 6379).
 """
 import errno, os, select, socket, sys, time
@@ -246,6 +249,12 @@ def ptb(guest, dom0, iface, mtu):
     return 0
 
 
+def mss(guest, iface, port):
+    with socket.create_connection((guest + "%" + iface, port), timeout=10) as s:
+        print("mss %d" % s.getsockopt(socket.IPPROTO_TCP, socket.TCP_MAXSEG))
+    return 0
+
+
 def main(argv):
     cmd = argv[1]
     if cmd == "keepalive":
@@ -264,6 +273,8 @@ def main(argv):
         return getbig(argv[2], argv[3], int(argv[4]), float(argv[5]))
     if cmd == "ptb":
         return ptb(argv[2], argv[3], argv[4], int(argv[5]))
+    if cmd == "mss":
+        return mss(argv[2], argv[3], int(argv[4]))
     print(__doc__)
     return 2
 

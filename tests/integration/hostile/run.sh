@@ -8,8 +8,14 @@
 source /scenario/lib.sh
 ip=10.0.0.2
 hostile() { timeout 300 python3 /scenario/hostile.py "$@"; }
-# metric URL NAME: the value of the metric NAME at URL (Prometheus text).
-metric() { curl -s --max-time 10 "$1" | awk -v m="$2" '$1 == m { print $2 }'; }
+# metric VAR URL NAME: VAR = the value of the metric NAME at URL (Prometheus text); fails
+# without one.
+metric() {
+    local v
+    v=$(curl -s --max-time 10 "$2" | awk -v m="$3" '$1 == m { print $2; exit }')
+    [[ $v =~ ^[0-9]+$ ]] || fail "no value of $3 at $2"
+    printf -v "$1" %s "$v"
+}
 no_panic() {
     ! grep -Eq 'PANIC|panic:|fault at|out of memory \(operator new' "$(guest_log "$1")" ||
         { grep -E -B2 -A8 'PANIC|panic:|fault at' "$(guest_log "$1")" | head -40; fail "$1 crashed"; }
@@ -53,29 +59,40 @@ curl -s --max-time 10 http://$ip/metrics | grep -E '^keel_http_(connections|requ
 # An ICMPv6 Packet Too Big is taken by lwIP for the destination it quotes, which its sender
 # writes: an MTU of 60 or less gave later connections to that address an MSS of 0, and the
 # guest hung on its first write to one. keel drops one under 1280 (IPv6's minimum) or over the
-# link's MTU before lwIP (docs/hardening.md) and counts it in rx_dropped.
+# link's MTU before lwIP (docs/hardening.md) and counts it in rx_dropped. What lwIP took shows
+# in the MSS the guest offers dom0 on a new connection: 1440 on a 1500-byte link, 1220 after a
+# Packet Too Big of 1280.
 wait_guest_log httpd 'net: [a-z0-9]+: ipv6 fe80:[0-9a-f:]+(%[0-9]+)? \(link-local\)' 30
 guest6=$(sed -n 's/.*net: [a-z0-9]*: ipv6 \(fe80:[0-9a-f:]*\)\(%[0-9]*\)\{0,1\} (link-local).*/\1/p' "$(guest_log httpd)" | head -n 1)
 [ -n "$guest6" ] || fail "httpd logged no IPv6 link-local address"
-dom0_ll() { ip -6 addr show dev xenbr0 scope link | sed -n 's/.*inet6 \(fe80:[0-9a-f:]*\)\/64 scope link *$/\1/p' | head -n 1; }
+dom0_ll() { ip -6 -o addr show dev xenbr0 scope link -tentative -dadfailed | awk '{ sub("/.*", "", $4); print $4; exit }'; }
 has_dom0_ll() { [ -n "$(dom0_ll)" ]; }
 wait_until 30 "a link-local address on xenbr0" has_dom0_ll
+dom06=$(dom0_ll)
 url6="http://[$guest6%25xenbr0]"
 wait_until 30 "httpd over IPv6 at $guest6" curl -gsf -o /dev/null --max-time 5 "$url6/"
-dropped=$(metric http://$ip/metrics keel_net_rx_dropped_total)
-hostile ptb "$guest6" "$(dom0_ll)" xenbr0 40 | sed 's/^/    | /'
-[ "$(curl -gs -o /dev/null -w '%{http_code}' --max-time 10 "$url6/")" = 200 ] ||
-    fail "httpd no longer answers over IPv6 after a Packet Too Big of MTU 40 for dom0's address"
-[ "$(metric http://$ip/metrics keel_net_rx_dropped_total)" -gt "$dropped" ] ||
-    fail "the Packet Too Big of MTU 40 was not counted as dropped"
-dropped=$(metric http://$ip/metrics keel_net_rx_dropped_total)
-hostile ptb "$guest6" "$(dom0_ll)" xenbr0 1280 | sed 's/^/    | /'   # a valid one: taken
-[ "$(metric http://$ip/metrics keel_net_rx_dropped_total)" = "$dropped" ] ||
-    fail "a Packet Too Big of MTU 1280 was dropped"
+# too_big MTU EXPECTED_MSS: send the guest a Packet Too Big of MTU for dom0's address, then
+# check the MSS it offers on a new connection (and that it still answers).
+too_big() {
+    local out
+    hostile ptb "$guest6" "$dom06" xenbr0 "$1" | sed 's/^/    | /'
+    [ "${PIPESTATUS[0]}" = 0 ] || fail "could not send a Packet Too Big of MTU $1"
+    out=$(hostile mss "$guest6" xenbr0 80) || fail "no connection over IPv6 after a Packet Too Big of MTU $1: $out"
+    log "after a Packet Too Big of MTU $1: $out"
+    [ "$out" = "mss $2" ] || fail "after a Packet Too Big of MTU $1 the guest offers $out, not $2"
+    [ "$(curl -gs -o /dev/null -w '%{http_code}' --max-time 10 "$url6/")" = 200 ] ||
+        fail "httpd no longer answers over IPv6 after a Packet Too Big of MTU $1 for dom0's address"
+}
+metric dropped http://$ip/metrics keel_net_rx_dropped_total
+too_big 40 1440     # dropped: before, the guest stopped answering here
+too_big 1280 1220   # taken
+too_big 9000 1220   # over the link's MTU: dropped
+metric dropped_after http://$ip/metrics keel_net_rx_dropped_total
+[ "$dropped_after" -ge $((dropped + 2)) ] || fail "the two Packet Too Big dropped were not counted ($dropped, then $dropped_after)"
 size=$(curl -gs -o /dev/null -w '%{size_download}' --max-time 10 "$url6/metrics")
-[ "${size:-0}" -gt 1220 ] || fail "/metrics over IPv6 after a Packet Too Big of MTU 1280: $size bytes"
+[ "${size:-0}" -gt 1220 ] || fail "/metrics over IPv6 at an MSS of 1220: $size bytes"
 no_panic httpd
-pass "httpd: a Packet Too Big of MTU 40 dropped and counted; one of 1280 taken; /metrics ($size bytes) answered over IPv6"
+pass "httpd: Packets Too Big of MTU 40 and 9000 dropped and counted, one of 1280 taken (MSS 1440, 1220, 1220); /metrics ($size bytes) answered over IPv6"
 xl_destroy httpd
 
 # ---- kvstore -------------------------------------------------------------------------------
@@ -108,23 +125,33 @@ pass "kvstore: exhaustion, trickling flood and unread stream survived; the first
 
 # Replies nobody reads: each such connection keeps its whole send buffer (about 88 segments)
 # queued. Before the send queues were bounded (docs/hardening.md), 32 of them took all of a
-# 64 MiB guest's 2048 segments: the later ones could not even be opened in 60 s (a SYN-ACK needs
-# a segment too), until the write deadline reset the first ones. Now the queues hold back
-# (keel_tcp_tx_held_back_total), and a client that reads is served meanwhile.
+# 64 MiB guest's 2048 segments, and the later ones could not even connect (a SYN-ACK needs a
+# segment too) until kvstore's write deadline reset the first ones (30 s + 1 s per 16 KiB of the
+# reply: 46 s). Now the queues hold back (keel_tcp_tx_held_back_total) and a client that reads
+# is served meanwhile; no connection may be reset by the deadline before it is (it would free
+# segments), so the 32 are held open 30 s and must all be open within 15.
 head -c $((256 * 1024)) /dev/zero | tr '\0' v | timeout 30 redis-cli -h $ip -x SET big | grep -q OK ||
     fail "SET of a 256 KiB value"
 kv_metrics=http://$ip:9100/metrics
-held=$(metric $kv_metrics keel_tcp_tx_held_back_total)
+metric held $kv_metrics keel_tcp_tx_held_back_total
+metric timed_out $kv_metrics keel_kvstore_timed_out_connections_total
 hostile unreadbig $ip 32 big 30 > /tmp/unreadbig.out 2>&1 & unreadbig=$!
-poll 60 grep -q opened= /tmp/unreadbig.out ||
-    { cat /tmp/unreadbig.out; fail "32 connections that never read were not all open after 60 s"; }
+unread_fail() { pkill -f 'hostile.py unreadbig'; cat /tmp/unreadbig.out; fail "$1"; }
+opened() { grep -q opened= /tmp/unreadbig.out || ! kill -0 $unreadbig; }   # or it ended
+poll 15 opened && grep -q opened= /tmp/unreadbig.out ||
+    unread_fail "32 connections that never read were not all open after 15 s"
 sleep 5
-queued=$(metric $kv_metrics keel_net_tx_heap_bytes)
+metric queued $kv_metrics keel_net_tx_heap_bytes
 hostile getbig $ip big 256 20 | sed 's/^/    | /'
-[ "${PIPESTATUS[0]}" = 0 ] || fail "a client that reads did not get the 256 KiB value within 20 s while 32 others did not read"
-[ "$(metric $kv_metrics keel_tcp_tx_held_back_total)" -gt "$held" ] ||
-    fail "no write was held back while 32 connections did not read (send queues: $queued bytes)"
-wait $unreadbig || { cat /tmp/unreadbig.out; fail "the connections that never read could not be opened"; }
+[ "${PIPESTATUS[0]}" = 0 ] ||
+    unread_fail "a client that reads did not get the 256 KiB value within 20 s while 32 others did not read"
+metric held_after $kv_metrics keel_tcp_tx_held_back_total
+[ "$held_after" -gt "$held" ] ||
+    unread_fail "no write was held back while 32 connections did not read (send queues: $queued bytes)"
+metric timed_out_after $kv_metrics keel_kvstore_timed_out_connections_total
+[ "$timed_out_after" = "$timed_out" ] ||
+    unread_fail "connections were reset by the write deadline before the reader was served"
+wait $unreadbig || unread_fail "the connections that never read ended with an error"
 no_panic kvstore
 pass "kvstore: 32 unread 256 KiB replies held back at $queued bytes of send queues; a reading client got the value"
 xl_destroy kvstore
