@@ -17,7 +17,7 @@ void write_metrics(MetricsWriter& w, const Stats& s) {
     w.counter("keel_net_rx_bytes_total", "Bytes of the frames handed to the stack.", s.rx_bytes);
     w.counter("keel_net_rx_copied_total", "Frames copied because the link was short of rx buffers.",
               s.rx_copied);
-    w.counter("keel_net_rx_dropped_total", "Frames dropped on receive (no rx slot, no pbuf).", s.rx_dropped);
+    w.counter("keel_net_rx_dropped_total", "Frames dropped on receive (no rx slot, no pbuf, unfit for lwIP: cut short, Packet Too Big out of range).", s.rx_dropped);
     w.counter("keel_net_tx_frames_total", "Frames the link accepted.", s.tx_frames);
     w.counter("keel_net_tx_bytes_total", "Bytes of the frames the link accepted.", s.tx_bytes);
     w.counter("keel_net_tx_gso_total", "Frames sent as TCP super-segments (link GSO).", s.tx_gso);

@@ -18,8 +18,9 @@ expectation held, 1 otherwise, so run.sh can run several at once and check each.
   ptb GUEST_LL DOM0_LL IFACE MTU  an ICMPv6 Packet Too Big of MTU from DOM0_LL to GUEST_LL (both
                                  link-local on IFACE), quoting a TCP segment from the guest's
                                  port 80 to DOM0_LL (lwIP takes the MTU for the quoted destination)
-  mss GUEST_LL IFACE PORT        connects over IPv6 and prints "mss N", the segment size the
-                                 guest offered (no TCP timestamps: lwIP does not use them)
+  mss GUEST_LL DOM0_LL IFACE PORT  connects from DOM0_LL over IPv6 and prints "mss N", dom0's
+                                 segment size: the least of the guest's offer and dom0's own
+                                 1440 (no TCP timestamps: lwIP has none); an offer of 0 reads 1220
 PROTO is http (port 80) or redis (port 6379).
 """
 import errno, os, select, socket, sys, time
@@ -244,13 +245,18 @@ def ptb(guest, dom0, iface, mtu):
     quoted = struct.pack("!IHBB", 6 << 28, len(tcp), socket.IPPROTO_TCP, 64) + src + dst + tcp
     message = struct.pack("!BBHI", 2, 0, 0, mtu) + quoted   # type 2, code 0; Linux fills the checksum
     with socket.socket(socket.AF_INET6, socket.SOCK_RAW, socket.IPPROTO_ICMPV6) as s:
+        s.bind((dom0, 0, 0, socket.if_nametoindex(iface)))
         s.sendto(message, (guest, 0, 0, socket.if_nametoindex(iface)))
     print("ptb mtu=%d to %s quoting %s -> %s" % (mtu, guest, guest, dom0))
     return 0
 
 
-def mss(guest, iface, port):
-    with socket.create_connection((guest + "%" + iface, port), timeout=10) as s:
+def mss(guest, dom0, iface, port):
+    index = socket.if_nametoindex(iface)
+    with socket.socket(socket.AF_INET6, socket.SOCK_STREAM) as s:
+        s.settimeout(10)
+        s.bind((dom0, 0, 0, index))
+        s.connect((guest, port, 0, index))
         print("mss %d" % s.getsockopt(socket.IPPROTO_TCP, socket.TCP_MAXSEG))
     return 0
 
@@ -274,7 +280,7 @@ def main(argv):
     if cmd == "ptb":
         return ptb(argv[2], argv[3], argv[4], int(argv[5]))
     if cmd == "mss":
-        return mss(argv[2], argv[3], int(argv[4]))
+        return mss(argv[2], argv[3], argv[4], int(argv[5]))
     print(__doc__)
     return 2
 

@@ -10,7 +10,7 @@ struct Stats {
     std::uint64_t rx_frames = 0;  ///< frames handed to lwIP
     std::uint64_t rx_bytes = 0;
     std::uint64_t rx_copied = 0;   ///< frames copied because the link was short of rx buffers
-    std::uint64_t rx_dropped = 0;  ///< frames dropped (no rx slot, no pbuf)
+    std::uint64_t rx_dropped = 0;  ///< frames dropped (no rx slot, no pbuf, unfit for lwIP)
     std::uint64_t tx_frames = 0;   ///< frames the link accepted
     std::uint64_t tx_bytes = 0;
     std::uint64_t tx_gso = 0;          ///< of tx_frames: TCP super-segments (link GSO)
