@@ -37,16 +37,22 @@ for name in "${names[@]}"; do
     logs="$root/build/bench-logs/$name"
     # One TCG thread, as the tests. Should a Linux guest still die, its round is run again in a
     # fresh guest (linux_round) and the bench counts it (BENCH_linux_guest_crashes).
+    # One CPU in the nested host, where the tests have two: one TCG thread runs them in turns
+    # anyway, and a guest whose vCPU Xen placed on the other CPU than dom0's busy one served
+    # half as many requests (docs/testbed.md), so each round's figure depended on placement.
     # bench/NAME/bench.conf may set BENCH_COLUMNS (the table's two columns, default "keel
-    # linux") and BENCH_QEMU_ACCEL.
+    # linux"), BENCH_QEMU_ACCEL and BENCH_QEMU_SMP.
     BENCH_COLUMNS="keel linux"
     BENCH_QEMU_ACCEL="tcg,thread=single"
+    BENCH_QEMU_SMP=1
     # shellcheck disable=SC1090
     [ -f "$root/bench/$name/bench.conf" ] && source "$root/bench/$name/bench.conf"
     s=0
-    KEEL_QEMU_ACCEL=${KEEL_QEMU_ACCEL:-$BENCH_QEMU_ACCEL} "$root/testbed/run-scenario.sh" "$root/bench/$name" \
+    KEEL_QEMU_ACCEL=${KEEL_QEMU_ACCEL:-$BENCH_QEMU_ACCEL} KEEL_QEMU_SMP=${KEEL_QEMU_SMP:-$BENCH_QEMU_SMP} \
+        "$root/testbed/run-scenario.sh" "$root/bench/$name" \
         --apps "$root/build/apps" --logs "$logs" --timeout "${KEEL_BENCH_TIMEOUT:-2400}" --quiet || s=$?
     [ $s -eq 0 ] || { echo "bench/$name did not finish (status $s); partial results; logs in $logs" >&2; status=$s; }
+    echo "bench/$name: -accel ${KEEL_QEMU_ACCEL:-$BENCH_QEMU_ACCEL} -smp ${KEEL_QEMU_SMP:-$BENCH_QEMU_SMP}" >> "$root/build/bench-logs/qemu.txt"
     consoles+=("$logs/console.log")
     # shellcheck disable=SC2086
     [ ${#names[@]} -gt 1 ] || "$root/bench/table.sh" "$logs/console.log" $BENCH_COLUMNS

@@ -37,8 +37,9 @@
 #
 # Environment: KEEL_TESTBED_CACHE (see build-host.sh), KEEL_QEMU (emulator binary),
 # KEEL_XEN_CMDLINE_EXTRA (appended to Xen's command line), KEEL_DOM0_CMDLINE_EXTRA (appended
-# to dom0's), KEEL_QEMU_CPU (-cpu value), KEEL_QEMU_ACCEL (-accel value), KEEL_QEMU_EXTRA (more
-# QEMU arguments, split on spaces), KEEL_SCENARIO_TIMEOUT,
+# to dom0's), KEEL_QEMU_CPU (-cpu value), KEEL_QEMU_ACCEL (-accel value), KEEL_QEMU_SMP (CPUs
+# of the nested host, 2 unless set), KEEL_QEMU_EXTRA (more QEMU arguments, split on spaces),
+# KEEL_SCENARIO_TIMEOUT,
 # KEEL_TESTBED_LOCK (lock file serializing nested runs on the machine, default
 # $TMPDIR/keel-testbed-qemu.lock; empty = no serialization).
 set -euo pipefail
@@ -191,7 +192,7 @@ KERNEL=$CACHE/vmlinuz   # the decompressed copy saves Xen's slow xz decompressio
 # One TCG thread for both vCPUs: with QEMU's multi-threaded TCG, keel guests triple-faulted now
 # and then under load while Xen injected an interrupt (docs/testbed.md).
 QEMU_ARGS=(-machine q35 -accel "${KEEL_QEMU_ACCEL:-tcg,thread=single}" -cpu "${KEEL_QEMU_CPU:-max,-smap,-smep}"
-    -m 3072 -smp 2 -nographic -no-reboot
+    -m 3072 -smp "${KEEL_QEMU_SMP:-2}" -nographic -no-reboot
     -kernel "$CACHE/xen" -append "$XEN_CMDLINE"
     -initrd "$KERNEL $DOM0_CMDLINE,$WORK/initrd")
 # shellcheck disable=SC2206  # (word splitting wanted)

@@ -122,9 +122,14 @@ turn() {
 # in_turns ROUND: ROUND linux and ROUND keel, BENCH_REPS times, in the order Linux, keel | keel,
 # Linux | Linux, keel, ... So the rounds of both guests spread over the same minutes, and a host
 # whose speed drifts during the bench moves both guests' figures alike (bench/README.md). The
-# round's number is in i.
+# round's number is in i. First a round 0 of each, not counted (its figures are dropped): the
+# first round after boot was the slowest of its guest (bench/README.md).
 in_turns() {
     local order sys
+    i=0
+    echo "    [bench] round 0 of each guest: a warm-up, not counted"
+    for sys in linux keel; do "$1" "$sys"; done
+    ROUNDS=()
     for i in $(seq "$BENCH_REPS"); do
         order="linux keel"
         [ $((i % 2)) = 0 ] && order="keel linux"
