@@ -41,18 +41,20 @@ for name in "${names[@]}"; do
     # anyway, and a guest whose vCPU Xen placed on the other CPU than dom0's busy one served
     # half as many requests (docs/testbed.md), so each round's figure depended on placement.
     # bench/NAME/bench.conf may set BENCH_COLUMNS (the table's two columns, default "keel
-    # linux"), BENCH_QEMU_ACCEL and BENCH_QEMU_SMP.
+    # linux"), BENCH_QEMU_ACCEL and BENCH_QEMU_SMP; KEEL_QEMU_ACCEL and KEEL_QEMU_SMP in the
+    # environment override both.
     BENCH_COLUMNS="keel linux"
     BENCH_QEMU_ACCEL="tcg,thread=single"
     BENCH_QEMU_SMP=1
     # shellcheck disable=SC1090
     [ -f "$root/bench/$name/bench.conf" ] && source "$root/bench/$name/bench.conf"
+    accel=${KEEL_QEMU_ACCEL:-$BENCH_QEMU_ACCEL}
+    smp=${KEEL_QEMU_SMP:-$BENCH_QEMU_SMP}
+    echo "bench/$name: -accel $accel -smp $smp" >> "$root/build/bench-logs/qemu.txt"
     s=0
-    KEEL_QEMU_ACCEL=${KEEL_QEMU_ACCEL:-$BENCH_QEMU_ACCEL} KEEL_QEMU_SMP=${KEEL_QEMU_SMP:-$BENCH_QEMU_SMP} \
-        "$root/testbed/run-scenario.sh" "$root/bench/$name" \
+    KEEL_QEMU_ACCEL=$accel KEEL_QEMU_SMP=$smp "$root/testbed/run-scenario.sh" "$root/bench/$name" \
         --apps "$root/build/apps" --logs "$logs" --timeout "${KEEL_BENCH_TIMEOUT:-2400}" --quiet || s=$?
     [ $s -eq 0 ] || { echo "bench/$name did not finish (status $s); partial results; logs in $logs" >&2; status=$s; }
-    echo "bench/$name: -accel ${KEEL_QEMU_ACCEL:-$BENCH_QEMU_ACCEL} -smp ${KEEL_QEMU_SMP:-$BENCH_QEMU_SMP}" >> "$root/build/bench-logs/qemu.txt"
     consoles+=("$logs/console.log")
     # shellcheck disable=SC2086
     [ ${#names[@]} -gt 1 ] || "$root/bench/table.sh" "$logs/console.log" $BENCH_COLUMNS

@@ -122,8 +122,8 @@ turn() {
 # in_turns ROUND: ROUND linux and ROUND keel, BENCH_REPS times, in the order Linux, keel | keel,
 # Linux | Linux, keel, ... So the rounds of both guests spread over the same minutes, and a host
 # whose speed drifts during the bench moves both guests' figures alike (bench/README.md). The
-# round's number is in i. First a round 0 of each, not counted (its figures are dropped): the
-# first round after boot was the slowest of its guest (bench/README.md).
+# round's number is in i. First a round 0 of each, not counted (its figures are dropped): each
+# guest's first ab was its slowest (bench/README.md).
 in_turns() {
     local order sys
     i=0
