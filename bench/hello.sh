@@ -7,10 +7,7 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 "$root/scripts/install-deps.sh"
 "$root/scripts/build.sh"
 logs="$root/build/bench-logs/hello"
-# One CPU, as bench/compare.sh (docs/testbed.md: with two, a guest's speed depended on which
-# CPU Xen put it on).
-KEEL_QEMU_SMP=${KEEL_QEMU_SMP:-1} "$root/testbed/run-scenario.sh" "$root/bench/hello" --apps "$root/build/apps" \
-    --logs "$logs" >/dev/null || true
+"$root/testbed/run-scenario.sh" "$root/bench/hello" --apps "$root/build/apps" --logs "$logs" >/dev/null || true
 grep -h 'KEEL-BENCH' "$logs/serial.log" | sed 's/.*KEEL-BENCH //' | tr -d '\r' | awk -F= '
     { v[$1] = v[$1] (v[$1] == "" ? "" : " ") $2 }
     END {

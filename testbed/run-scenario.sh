@@ -189,9 +189,9 @@ DOM0_CMDLINE="console=hvc0 ${KEEL_DOM0_CMDLINE_EXTRA:-} KEEL_SCENARIO_TIMEOUT=$S
 KERNEL=$CACHE/vmlinuz   # the decompressed copy saves Xen's slow xz decompression
 [ ! -s "$CACHE/vmlinux" ] || KERNEL=$CACHE/vmlinux
 # shellcheck disable=SC2054  # (commas inside QEMU arguments)
-# One TCG thread for all CPUs (2 unless KEEL_QEMU_SMP says otherwise; the benches use 1): with
-# QEMU's multi-threaded TCG, keel guests triple-faulted now and then under load while Xen
-# injected an interrupt (docs/testbed.md).
+# One TCG thread for all CPUs (2 unless KEEL_QEMU_SMP says otherwise): with QEMU's
+# multi-threaded TCG, keel guests triple-faulted now and then under load while Xen injected an
+# interrupt (docs/testbed.md).
 QEMU_ARGS=(-machine q35 -accel "${KEEL_QEMU_ACCEL:-tcg,thread=single}" -cpu "${KEEL_QEMU_CPU:-max,-smap,-smep}"
     -m 3072 -smp "${KEEL_QEMU_SMP:-2}" -nographic -no-reboot
     -kernel "$CACHE/xen" -append "$XEN_CMDLINE"

@@ -40,6 +40,8 @@ http_round() {
     grep -E 'Socket errors|Non-2xx' <<<"$out" | sed "s/^/    [$IP] wrk: /"
     out=$(watched "$WATCH" timeout 300 ab -q -n "$AB_REQUESTS" -c 10 "http://$IP:80/" 2>&1)
     ab=$(awk '/^Requests per second:/ {print $4}' <<<"$out")
+    # No rate: say why (seen once for the Linux guest, which had not crashed).
+    [ -n "$ab" ] || tail -n 3 <<<"$out" | sed "s/^/    [$IP] ab gave no rate: /"
     echo "    [$IP] wrk ${rate:-NA} requests/s, p99 $p99 ms; ab ${ab:-NA} requests/s, $(awk '/^Failed requests:/ {print $3}' <<<"$out") failed"
     R="${rate:-NA} ${p99:-NA} ${ab:-NA}"
 }
