@@ -32,7 +32,7 @@ to_ms() {
 # http_round: wrk (keep-alive: requests/s, p99 latency) then ab (a new connection per request:
 # requests/s) from dom0 against $IP; leaves the three figures in R.
 http_round() {
-    local out rate p99 ab
+    local out rate p99 ab failed
     curl -s -o /dev/null --max-time 5 "http://$IP:80/"   # not measured: the first answer after a pause
     out=$(watched "$WATCH" wrk -t 2 -c 20 -d "${WRK_SECONDS}s" --latency "http://$IP:80/" 2>&1)
     rate=$(awk '/^Requests\/sec:/ {print $2}' <<<"$out")
@@ -42,7 +42,8 @@ http_round() {
     ab=$(awk '/^Requests per second:/ {print $4}' <<<"$out")
     # No rate: say why (seen once for the Linux guest, which had not crashed).
     [ -n "$ab" ] || tail -n 3 <<<"$out" | sed "s/^/    [$IP] ab gave no rate: /"
-    echo "    [$IP] wrk ${rate:-NA} requests/s, p99 $p99 ms; ab ${ab:-NA} requests/s, $(awk '/^Failed requests:/ {print $3}' <<<"$out") failed"
+    failed=$(awk '/^Failed requests:/ {print $3}' <<<"$out")
+    echo "    [$IP] wrk ${rate:-NA} requests/s, p99 $p99 ms; ab ${ab:-NA} requests/s, ${failed:-NA} failed"
     R="${rate:-NA} ${p99:-NA} ${ab:-NA}"
 }
 
