@@ -46,12 +46,18 @@ for name in "${names[@]}"; do
     BENCH_COLUMNS="keel linux"
     BENCH_QEMU_ACCEL="tcg,thread=single"
     BENCH_QEMU_SMP=2
+    BENCH_GUEST_CPU=
     # shellcheck disable=SC1090
     [ -f "$root/bench/$name/bench.conf" ] && source "$root/bench/$name/bench.conf"
     accel=${KEEL_QEMU_ACCEL:-$BENCH_QEMU_ACCEL}
     smp=${KEEL_QEMU_SMP:-$BENCH_QEMU_SMP}
-    echo "bench/$name: -accel $accel -smp $smp" >> "$root/build/bench-logs/qemu.txt"
+    # The CPU of the measured guests, dom0 pinned to the others (bench/lib.sh); empty: Xen
+    # places them. KEEL_BENCH_GUEST_CPU overrides bench.conf ("none": Xen places them).
+    guest_cpu=${KEEL_BENCH_GUEST_CPU:-$BENCH_GUEST_CPU}
+    [ "$guest_cpu" = none ] && guest_cpu=
+    echo "bench/$name: -accel $accel -smp $smp, guests on CPU ${guest_cpu:-any}" >> "$root/build/bench-logs/qemu.txt"
     s=0
+    KEEL_DOM0_CMDLINE_EXTRA="${KEEL_DOM0_CMDLINE_EXTRA:-}${guest_cpu:+ BENCH_GUEST_CPU=$guest_cpu}" \
     KEEL_QEMU_ACCEL=$accel KEEL_QEMU_SMP=$smp "$root/testbed/run-scenario.sh" "$root/bench/$name" \
         --apps "$root/build/apps" --logs "$logs" --timeout "${KEEL_BENCH_TIMEOUT:-2400}" --quiet || s=$?
     [ $s -eq 0 ] || { echo "bench/$name did not finish (status $s); partial results; logs in $logs" >&2; status=$s; }

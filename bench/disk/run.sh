@@ -48,7 +48,7 @@ linux_disk_round() {
 }
 keel_disk_round() {
     new_disk
-    xl_create diskbench "$(disk_cfg)"
+    xl_create diskbench "$(disk_cfg)" "${BENCH_PLACE[@]}"
     wait_gone diskbench 300 || fail "diskbench did not finish"
     log_keel=$(guest_log diskbench)
     grep 'diskbench:' "$log_keel" | sed "s/^/    [keel round $i] /"

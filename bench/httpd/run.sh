@@ -30,29 +30,35 @@ to_ms() {
 }
 
 # http_round: wrk (keep-alive: requests/s, p99 latency) then ab (a new connection per request:
-# requests/s) from dom0 against $IP; leaves the three figures in R.
+# requests/s) from dom0 against $IP (the guest $DOM), each with the guest's CPU time per request
+# (guest_cpu_ns); leaves the five figures in R.
 http_round() {
-    local out rate p99 ab failed
+    local out rate p99 ab failed c0 wrk_cpu ab_cpu
     curl -s -o /dev/null --max-time 5 "http://$IP:80/"   # not measured: the first answer after a pause
+    c0=$(guest_cpu_ns "$DOM")
     out=$(watched "$WATCH" wrk -t 2 -c 20 -d "${WRK_SECONDS}s" --latency "http://$IP:80/" 2>&1)
+    wrk_cpu=$(cpu_per_op "$c0" "$(guest_cpu_ns "$DOM")" "$(awk '/ requests in / {print $1}' <<<"$out")")
     rate=$(awk '/^Requests\/sec:/ {print $2}' <<<"$out")
     p99=$(to_ms "$(awk '$1 == "99%" {print $2}' <<<"$out")")
     grep -E 'Socket errors|Non-2xx' <<<"$out" | sed "s/^/    [$IP] wrk: /"
+    c0=$(guest_cpu_ns "$DOM")
     out=$(watched "$WATCH" timeout 300 ab -q -n "$AB_REQUESTS" -c 10 "http://$IP:80/" 2>&1)
+    ab_cpu=$(cpu_per_op "$c0" "$(guest_cpu_ns "$DOM")" "$(awk '/^Complete requests:/ {print $3}' <<<"$out")")
     ab=$(awk '/^Requests per second:/ {print $4}' <<<"$out")
     # No rate: say why (seen once for the Linux guest, which had not crashed).
     [ -n "$ab" ] || tail -n 3 <<<"$out" | sed "s/^/    [$IP] ab gave no rate: /"
     failed=$(awk '/^Failed requests:/ {print $3}' <<<"$out")
-    echo "    [$IP] wrk ${rate:-NA} requests/s, p99 $p99 ms; ab ${ab:-NA} requests/s, ${failed:-NA} failed"
-    R="${rate:-NA} ${p99:-NA} ${ab:-NA}"
+    echo "    [$IP] wrk ${rate:-NA} requests/s, p99 $p99 ms; ab ${ab:-NA} requests/s, ${failed:-NA} failed;" \
+        "guest CPU per request: wrk $wrk_cpu us, ab $ab_cpu us"
+    R="${rate:-NA} ${p99:-NA} ${ab:-NA} $wrk_cpu $ab_cpu"
 }
 
 # round SYSTEM: one http_round of SYSTEM, in its turn (turn); its figures recorded, NA for a
 # round that lost 3 Linux guests.
 round() {
-    local IP=$keel_ip
-    [ "$1" = linux ] && IP=$linux_ip
-    turn "$1" httpd nginx start_nginx http_round || { echo "    [$1] round $i lost 3 guests"; R="NA NA NA"; }
+    local IP=$keel_ip DOM=httpd
+    [ "$1" = linux ] && IP=$linux_ip DOM=nginx
+    turn "$1" httpd nginx start_nginx http_round || { echo "    [$1] round $i lost 3 guests"; R="NA NA NA NA NA"; }
     record "$1" "$R"
 }
 
@@ -71,7 +77,7 @@ smallest() {
 # Both guests stay up through the load rounds and take turns (in_turns), the other one paused.
 # ---- keel: boot, and the page Linux serves too ----
 bench image_bytes keel "$(cat /scenario/keel-image-bytes)"   # without DWARF (see build.sh)
-xl_create httpd
+xl_create httpd "${BENCH_PLACE[@]}"
 ms=$(first_200 $keel_ip 60) || fail "keel httpd never answered"
 bench create_to_first_200_ms keel "$ms"
 mkdir -p /tmp/www
@@ -94,7 +100,10 @@ hold nginx
 
 # ---- the load, in turns ----
 in_turns round
-for sys in keel linux; do columns $sys wrk_requests_per_s wrk_p99_latency_ms ab_requests_per_s; done
+for sys in keel linux; do
+    columns $sys wrk_requests_per_s wrk_p99_latency_ms ab_requests_per_s guest_cpu_us_per_wrk_request \
+        guest_cpu_us_per_ab_request
+done
 xl_destroy httpd
 xl_destroy nginx
 

@@ -7,7 +7,8 @@ source /scenario/lib.sh
 source /scenario/linux-guest/lib.sh
 keel_ip=10.0.0.2
 linux_ip=10.0.0.3
-ip=             # the guest a round measures (rb)
+ip=             # the guest a round measures (rb): its address and domain name
+dom=
 WATCH=
 N=${BENCH_REQUESTS:-10000}
 BIG=${BENCH_BIG_REQUESTS:-500}
@@ -16,29 +17,34 @@ linux_disk=/tmp/bench-disk-linux.img
 new_disk() { rm -f "$1"; truncate -s 256M "$1"; }
 disk_cfg() { echo "disk=[\"format=raw,vdev=xvda,access=rw,target=$1\"]"; }
 
-# rb ARGS...: "SET-rate GET-rate" of one redis-benchmark run (bounded: a Linux guest that dies
-# mid-run stops it at once, see watched; any other hang after 600 s).
+# rb N ARGS...: "SET-rate GET-rate CPU" of one redis-benchmark run of N SETs then N GETs, CPU
+# the guest's CPU time per command in us over the run (guest_cpu_ns; bounded: a Linux guest that
+# dies mid-run stops it at once, see watched; any other hang after 600 s).
 rb() {
-    watched "$WATCH" timeout 600 redis-benchmark -h $ip -t set,get -q "$@" 2>&1 | tr '\r' '\n' |
+    local n=$1 c0 rates
+    shift
+    c0=$(guest_cpu_ns "$dom")
+    rates=$(watched "$WATCH" timeout 600 redis-benchmark -h $ip -t set,get -q -n "$n" "$@" 2>&1 | tr '\r' '\n' |
         awk '/^SET: [0-9.]+ requests/ {s = $2} /^GET: [0-9.]+ requests/ {g = $2}
-             END {print (s == "" ? "NA" : s), (g == "" ? "NA" : g)}'
+             END {print (s == "" ? "NA" : s), (g == "" ? "NA" : g)}')
+    echo "$rates $(cpu_per_op "$c0" "$(guest_cpu_ns "$dom")" $((2 * n)))"
 }
 mb() { awk -v r="$1" 'BEGIN { if (r == "NA") print "NA"; else printf "%.2f", r * 65536 / 1e6 }'; }
 
 # one_round: redis-benchmark from dom0, SET and GET: small values with 50 clients
 # (redis-benchmark's default), the same pipelined (-P 8, 20 clients), and 64 KiB values with 4
-# clients (bulk: where GSO counts). Leaves the six rates in R.
+# clients (bulk: where GSO counts). Leaves the six rates and the three CPU times per command in R.
 one_round() {
-    local a b c d e f
+    local a b c d e f ca cb cc
     timeout 10 redis-cli -h $ip PING >/dev/null 2>&1   # not measured: the first answer after a pause
-    read -r a b < <(rb -n "$N")
-    read -r c d < <(rb -n "$N" -P 8 -c 20)
+    read -r a b ca < <(rb "$N")
+    read -r c d cb < <(rb "$N" -P 8 -c 20)
     # Round 0 (in_turns' warm-up, not counted) sends at most 50 big values, not BIG: both disks
     # are files in dom0's /tmp (RAM), and each round of 500 adds about 31 MiB to the Linux one.
     local big=$BIG
     [ "$i" = 0 ] && [ "$BIG" -gt 50 ] && big=50
-    read -r e f < <(rb -n "$big" -d 65536 -c 4)
-    R="${a:-NA} ${b:-NA} ${c:-NA} ${d:-NA} $(mb "${e:-NA}") $(mb "${f:-NA}")"
+    read -r e f cc < <(rb "$big" -d 65536 -c 4)
+    R="${a:-NA} ${b:-NA} ${c:-NA} ${d:-NA} $(mb "${e:-NA}") $(mb "${f:-NA}") ${ca:-NA} ${cb:-NA} ${cc:-NA}"
 }
 
 start_linux() {
@@ -52,20 +58,21 @@ start_linux() {
 
 # Both guests stay up through the bench, and take turns (in_turns): one round of one while the
 # other is paused (xl pause: its vCPU gets no time at all).
-round() {   # round SYSTEM: one_round of SYSTEM, in its turn (turn); its six rates recorded
-    local ip=$keel_ip a b c d e f
-    [ "$1" = linux ] && ip=$linux_ip
-    turn "$1" kvstore redis start_linux one_round || { echo "    [$1] round $i lost 3 guests"; R="NA NA NA NA NA NA"; }
+round() {   # round SYSTEM: one_round of SYSTEM, in its turn (turn); its figures recorded
+    local ip=$keel_ip dom=kvstore a b c d e f ca cb cc
+    [ "$1" = linux ] && ip=$linux_ip dom=redis
+    turn "$1" kvstore redis start_linux one_round || { echo "    [$1] round $i lost 3 guests"; R="NA NA NA NA NA NA NA NA NA"; }
     record "$1" "$R"
-    read -r a b c d e f <<<"$R"
-    echo "    [$1] round $i: SET $a/s GET $b/s; pipelined SET $c/s GET $d/s; 64 KiB SET $e MB/s GET $f MB/s"
+    read -r a b c d e f ca cb cc <<<"$R"
+    echo "    [$1] round $i: SET $a/s GET $b/s; pipelined SET $c/s GET $d/s; 64 KiB SET $e MB/s GET $f MB/s;" \
+        "guest CPU per command $ca us, pipelined $cb us, 64 KiB $cc us"
 }
 
 linux_initrd
 linux_boot redis start_linux || fail "no Linux redis guest came up"
 hold redis
 new_disk $keel_disk
-xl_create kvstore "$(disk_cfg $keel_disk)"
+xl_create kvstore "$(disk_cfg $keel_disk)" "${BENCH_PLACE[@]}"
 wait_guest_log kvstore 'kvstore: serving on port 6379' 90
 wait_until 20 "kvstore PING" bash -c "redis-cli -h $keel_ip PING | grep -q PONG"
 hold kvstore
@@ -73,7 +80,8 @@ hold kvstore
 in_turns round
 for sys in linux keel; do
     columns $sys set_ops_per_s get_ops_per_s set_pipelined_ops_per_s get_pipelined_ops_per_s \
-        set_64k_MB_per_s get_64k_MB_per_s
+        set_64k_MB_per_s get_64k_MB_per_s guest_cpu_us_per_op guest_cpu_us_per_pipelined_op \
+        guest_cpu_us_per_64k_op
 done
 linux_crashes kvstore
 # Both disks live in dom0's memory (/tmp) at once: what they came to.

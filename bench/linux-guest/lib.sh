@@ -35,6 +35,7 @@ linux_xl() {
         [ -z "${LINUX_HAP:-}" ] || echo "hap = $LINUX_HAP"
         echo 'on_poweroff = "destroy"'
         echo 'on_crash = "preserve"'    # a crash stays visible (linux_survived), not a vanished guest
+        [ ${#BENCH_PLACE[@]} = 0 ] || printf '%s\n' "${BENCH_PLACE[@]}"   # bench-lib.sh
         printf '%s\n' "$@"
     } > "/tmp/$name.xl"
     echo "/tmp/$name.xl"
