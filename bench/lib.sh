@@ -24,17 +24,28 @@ if [ -n "${BENCH_GUEST_CPU:-}" ]; then
 fi
 
 # guest_cpu_ns NAME: the CPU time (ns) the domain NAME has had so far, all its vCPUs: Xen's own
-# accounting (time a vCPU ran; a blocked or paused one has none), read through the Python
-# binding of dom0's Xen tools (`xl list` rounds to 0.1 s). NA for a domain that is gone.
+# accounting (time a vCPU ran, Xen's work on its behalf included; a blocked or paused one has
+# none; dom0's backends' work for it is dom0's), read through the Python binding of dom0's Xen
+# tools (`xl list` rounds to 0.1 s). NA for a domain that is gone; the first failure of the
+# binding itself is shown. Xen's clock is wall time, so a figure is the guest's own only when
+# its CPU runs in a QEMU thread of its own (multi-threaded TCG): under one TCG thread a guest
+# with work also accrues time while QEMU runs the other CPU (bench/README.md).
 guest_cpu_ns() {
-    local id
+    local id out
     id=$(xl domid "$1" 2>/dev/null) || { echo NA; return 0; }
-    PYTHONPATH=/usr/lib/xen-4.17/lib/python python3 -c '
+    if out=$(PYTHONPATH=/usr/lib/xen-4.17/lib/python python3 -c '
 import sys
 from xen.lowlevel import xc
 d = int(sys.argv[1])
 i = xc.xc().domain_getinfo(d, 1)
-print(i[0]["cpu_time"] if i and i[0]["domid"] == d else "NA")' "$id" 2>/dev/null || echo NA
+print(i[0]["cpu_time"] if i and i[0]["domid"] == d else "NA")' "$id" 2>&1); then
+        echo "$out"
+    else
+        # Called in $(...): a file remembers that the failure was shown.
+        [ -e /tmp/bench-cpu-failed ] || echo "    [bench] reading a guest's CPU time failed: ${out##*$'\n'}" >&2
+        touch /tmp/bench-cpu-failed
+        echo NA
+    fi
 }
 # cpu_per_op NS0 NS1 OPS: microseconds of CPU per operation between two guest_cpu_ns readings;
 # NA when a reading is NA or OPS is not a positive number.

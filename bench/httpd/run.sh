@@ -110,7 +110,7 @@ xl_destroy nginx
 # ---- the smallest memory of each ----
 ip=$keel_ip limit=30
 start_guest() {
-    xl create /scenario/apps/httpd.xl 'name="httpd-m"' "memory=$1" >/dev/null 2>&1 && KEEL_CREATED_MS=$(now_ms) &&
+    xl create /scenario/apps/httpd.xl 'name="httpd-m"' "memory=$1" "${BENCH_PLACE[@]}" >/dev/null 2>&1 && KEEL_CREATED_MS=$(now_ms) &&
         first_200 "$ip" "$limit" >/dev/null
 }
 stop_guest() { xl destroy httpd-m >/dev/null 2>&1; wait_gone httpd-m 20 >/dev/null; }

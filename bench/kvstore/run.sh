@@ -27,6 +27,8 @@ rb() {
     rates=$(watched "$WATCH" timeout 600 redis-benchmark -h $ip -t set,get -q -n "$n" "$@" 2>&1 | tr '\r' '\n' |
         awk '/^SET: [0-9.]+ requests/ {s = $2} /^GET: [0-9.]+ requests/ {g = $2}
              END {print (s == "" ? "NA" : s), (g == "" ? "NA" : g)}')
+    # A run without both rates did not serve its 2N commands: no CPU figure either.
+    [[ $rates == *NA* ]] && c0=NA
     echo "$rates $(cpu_per_op "$c0" "$(guest_cpu_ns "$dom")" $((2 * n)))"
 }
 mb() { awk -v r="$1" 'BEGIN { if (r == "NA") print "NA"; else printf "%.2f", r * 65536 / 1e6 }'; }

@@ -56,7 +56,7 @@ cycle() {
 }
 
 # ---- keel ----
-xl_create httpd "memory=$MEMORY"
+xl_create httpd "memory=$MEMORY" "${BENCH_PLACE[@]}"
 answers $keel_ip 60
 bench memory_mib keel "$MEMORY"
 cycle keel httpd $keel_ip

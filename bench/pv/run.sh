@@ -19,7 +19,7 @@ for mode in pv pvh; do
     firsts=() entries=()
     for i in $(seq "$REPS"); do
         name="hello-$mode-$i"
-        xl_create "$(cfg $mode hello)" "name=\"$name\""
+        xl_create "$(cfg $mode hello)" "name=\"$name\"" "${BENCH_PLACE[@]}"
         t0=$KEEL_CREATED_MS
         poll 20 grep -q 'keel on Xen' "$(guest_log "$name")" || fail "$name printed nothing"
         firsts+=("$(elapsed "$t0")")
@@ -33,7 +33,7 @@ for mode in pv pvh; do
     smallest=NA
     for m in 1 2 3 4 5 6 8; do
         name="hello-$mode-m$m"
-        if xl create "$(cfg $mode hello)" "name=\"$name\"" "memory=$m" >/dev/null 2>&1 &&
+        if xl create "$(cfg $mode hello)" "name=\"$name\"" "memory=$m" "${BENCH_PLACE[@]}" >/dev/null 2>&1 &&
             poll 20 grep -q 'powering off' "$(guest_log "$name")"; then
             smallest=$m
             wait_gone "$name" 20 >/dev/null
@@ -44,7 +44,7 @@ for mode in pv pvh; do
     bench hello_smallest_memory_mib $mode $smallest
 
     # httpd: wrk, keep-alive, REPS runs of 10 s.
-    xl_create "$(cfg $mode httpd)" 'name="httpd"'
+    xl_create "$(cfg $mode httpd)" 'name="httpd"' "${BENCH_PLACE[@]}"
     wait_until 60 "httpd ($mode) answers" bash -c "curl -s -o /dev/null --max-time 1 http://$ip/"
     rates=()
     for i in $(seq "$REPS"); do
@@ -60,7 +60,7 @@ for mode in pv pvh; do
     disk=/tmp/pvbench-$mode.img
     rm -f $disk
     truncate -s 64M $disk
-    xl_create "$(cfg $mode kvstore)" 'name="kvstore"' "disk=[\"format=raw,vdev=xvda,access=rw,target=$disk\"]"
+    xl_create "$(cfg $mode kvstore)" 'name="kvstore"' "disk=[\"format=raw,vdev=xvda,access=rw,target=$disk\"]" "${BENCH_PLACE[@]}"
     wait_until 60 "kvstore ($mode) PING" bash -c "redis-cli -h $ip PING 2>/dev/null | grep -q PONG"
     sets=() gets=()
     for i in $(seq "$REPS"); do
