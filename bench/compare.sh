@@ -14,6 +14,38 @@ names=("$@")
 for name in "${names[@]}"; do
     [ -x "$root/bench/$name/run.sh" ] || { echo "no bench/$name/run.sh" >&2; exit 2; }
 done
+# settings NAME: the settings of bench NAME in BENCH_COLUMNS, accel, smp and guest_cpu.
+# Two CPUs, one QEMU thread each (multi-threaded TCG), dom0 pinned to CPU 0 and the measured
+# guests to CPU 1: client and guest run in parallel, as on a real host, Xen no longer picks a
+# placement per round, and a guest's CPU time (the guest_cpu_us rows) is its own. Under one TCG
+# thread a guest on dom0's other CPU served half, a CPU time counted what QEMU spent on the
+# other CPU, and the ratios spread as much with one CPU (docs/testbed.md, "Multi-threaded
+# TCG"). Should a Linux guest still die, its round is run again in a fresh guest (linux_round)
+# and the bench counts it (BENCH_linux_guest_crashes).
+# bench/NAME/bench.conf may set BENCH_COLUMNS (the table's two columns, default "keel linux"),
+# BENCH_QEMU_ACCEL, BENCH_QEMU_SMP and BENCH_GUEST_CPU (the CPU of the measured guests, dom0
+# pinned to the others by bench/lib.sh; empty: Xen places them); KEEL_QEMU_ACCEL, KEEL_QEMU_SMP
+# and KEEL_BENCH_GUEST_CPU ("none": Xen places them) in the environment override them.
+settings() {
+    BENCH_COLUMNS="keel linux"
+    BENCH_QEMU_ACCEL="tcg,thread=multi"
+    BENCH_QEMU_SMP=2
+    BENCH_GUEST_CPU=1
+    # shellcheck disable=SC1090
+    [ -f "$root/bench/$1/bench.conf" ] && source "$root/bench/$1/bench.conf"
+    accel=${KEEL_QEMU_ACCEL:-$BENCH_QEMU_ACCEL}
+    smp=${KEEL_QEMU_SMP:-$BENCH_QEMU_SMP}
+    guest_cpu=${KEEL_BENCH_GUEST_CPU:-$BENCH_GUEST_CPU}
+    [ "$guest_cpu" = none ] && guest_cpu=
+    if [ -n "$guest_cpu" ] && ! { [[ $guest_cpu =~ ^(0|[1-9][0-9]*)$ && $smp =~ ^[0-9]+$ ]] &&
+                                  [ "$guest_cpu" -lt "$smp" ] && [ "$smp" -gt 1 ]; }; then
+        echo "bench/$1: guests on CPU $guest_cpu need -smp 2 or more and a CPU below $smp" \
+            "(KEEL_BENCH_GUEST_CPU=none: Xen places them)" >&2
+        return 1
+    fi
+}
+# Every bench's settings are checked before the first runs.
+for name in "${names[@]}"; do settings "$name" || exit 2; done
 "$root/scripts/install-deps.sh"
 "$root/scripts/build.sh"
 # Debian's QEMU with one fix to its SVM event injection (testbed/build-qemu.sh; built once and
@@ -23,7 +55,10 @@ if [ -z "${KEEL_QEMU:-}" ]; then
     KEEL_QEMU=$("$root/testbed/build-qemu.sh") || {
         KEEL_QEMU=qemu-system-x86_64
         echo "bench: WARNING: testbed/build-qemu.sh failed; Debian's QEMU instead, under which" \
-            "the Linux guest panics now and then (docs/testbed.md)" >&2
+            "the Linux guest panics now and then, and with one TCG thread and Xen's placement:" \
+            "under it multi-threaded TCG triple-faulted keel (docs/testbed.md)" >&2
+        export KEEL_QEMU_ACCEL=${KEEL_QEMU_ACCEL:-tcg,thread=single}
+        export KEEL_BENCH_GUEST_CPU=${KEEL_BENCH_GUEST_CPU:-none}
     }
 fi
 export KEEL_QEMU
@@ -35,33 +70,7 @@ status=0
 consoles=()
 for name in "${names[@]}"; do
     logs="$root/build/bench-logs/$name"
-    # Two CPUs, one QEMU thread each (multi-threaded TCG), dom0 pinned to CPU 0 and the measured
-    # guests to CPU 1: client and guest run in parallel, as on a real host, Xen no longer picks a
-    # placement per round, and a guest's CPU time (the guest_cpu_us rows) is its own. Under one
-    # TCG thread a guest on dom0's other CPU served half, a CPU time counted what QEMU spent on
-    # the other CPU, and the ratios spread as much with one CPU (docs/testbed.md, "Multi-threaded
-    # TCG"). Should a Linux guest still die, its round is run again in a fresh guest
-    # (linux_round) and the bench counts it (BENCH_linux_guest_crashes).
-    # bench/NAME/bench.conf may set BENCH_COLUMNS (the table's two columns, default "keel
-    # linux"), BENCH_QEMU_ACCEL, BENCH_QEMU_SMP and BENCH_GUEST_CPU; KEEL_QEMU_ACCEL,
-    # KEEL_QEMU_SMP and KEEL_BENCH_GUEST_CPU in the environment override them.
-    BENCH_COLUMNS="keel linux"
-    BENCH_QEMU_ACCEL="tcg,thread=multi"
-    BENCH_QEMU_SMP=2
-    BENCH_GUEST_CPU=1
-    # shellcheck disable=SC1090
-    [ -f "$root/bench/$name/bench.conf" ] && source "$root/bench/$name/bench.conf"
-    accel=${KEEL_QEMU_ACCEL:-$BENCH_QEMU_ACCEL}
-    smp=${KEEL_QEMU_SMP:-$BENCH_QEMU_SMP}
-    # The CPU of the measured guests, dom0 pinned to the others (bench/lib.sh; the benches that
-    # source it: not hello, memory or profile); empty: Xen places them. KEEL_BENCH_GUEST_CPU
-    # overrides bench.conf ("none": Xen places them).
-    guest_cpu=${KEEL_BENCH_GUEST_CPU:-$BENCH_GUEST_CPU}
-    [ "$guest_cpu" = none ] && guest_cpu=
-    if [ -n "$guest_cpu" ] && ! { [[ $guest_cpu =~ ^[0-9]+$ && $smp =~ ^[0-9]+$ ]] && [ "$guest_cpu" -lt "$smp" ] && [ "$smp" -gt 1 ]; }; then
-        echo "bench/$name: guests on CPU $guest_cpu needs -smp 2 or more and a CPU below $smp" >&2
-        exit 2
-    fi
+    settings "$name"
     echo "bench/$name: -accel $accel -smp $smp, BENCH_GUEST_CPU=${guest_cpu:-(none: Xen places the guests)}" >> "$root/build/bench-logs/qemu.txt"
     s=0
     KEEL_DOM0_CMDLINE_EXTRA="${KEEL_DOM0_CMDLINE_EXTRA:-}${guest_cpu:+ BENCH_GUEST_CPU=$guest_cpu}" \

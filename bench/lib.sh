@@ -15,7 +15,7 @@ bench() { echo "KEEL-BENCH $1 $2 $3"; }
 BENCH_PLACE=()
 if [ -n "${BENCH_GUEST_CPU:-}" ]; then
     _ncpu=$(xl info | awk '$1 == "nr_cpus" {print $3}')
-    [[ $BENCH_GUEST_CPU =~ ^[0-9]+$ ]] && [ "$BENCH_GUEST_CPU" -lt "${_ncpu:-0}" ] && [ "$_ncpu" -gt 1 ] ||
+    [[ $BENCH_GUEST_CPU =~ ^(0|[1-9][0-9]*)$ ]] && [ "$BENCH_GUEST_CPU" -lt "${_ncpu:-0}" ] && [ "$_ncpu" -gt 1 ] ||
         fail "BENCH_GUEST_CPU=$BENCH_GUEST_CPU: the host has ${_ncpu:-no} CPUs; it needs one besides dom0's"
     _dom0_cpus=$(seq 0 $((_ncpu - 1)) | grep -vx "$BENCH_GUEST_CPU" | paste -sd,)
     xl vcpu-pin Domain-0 all "$_dom0_cpus" || fail "xl vcpu-pin Domain-0 all $_dom0_cpus failed"
@@ -38,11 +38,12 @@ import sys
 from xen.lowlevel import xc
 d = int(sys.argv[1])
 i = xc.xc().domain_getinfo(d, 1)
-print(i[0]["cpu_time"] if i and i[0]["domid"] == d else "NA")' "$id" 2>&1); then
+print(i[0]["cpu_time"] if i and i[0]["domid"] == d else "NA")' "$id" 2>/tmp/bench-cpu.err); then
         echo "$out"
     else
         # Called in $(...): a file remembers that the failure was shown.
-        [ -e /tmp/bench-cpu-failed ] || echo "    [bench] reading a guest's CPU time failed: ${out##*$'\n'}" >&2
+        [ -e /tmp/bench-cpu-failed ] ||
+            echo "    [bench] reading a guest's CPU time failed: $(tail -n 1 /tmp/bench-cpu.err)" >&2
         touch /tmp/bench-cpu-failed
         echo NA
     fi
