@@ -39,8 +39,8 @@ settings() {
     [ "$guest_cpu" = none ] && guest_cpu=
     if [ -n "$guest_cpu" ] && ! { [[ $guest_cpu =~ ^(0|[1-9][0-9]*)$ && $smp =~ ^[0-9]+$ ]] &&
                                   [ "$guest_cpu" -lt "$smp" ] && [ "$smp" -gt 1 ]; }; then
-        echo "bench/$1: guests on CPU $guest_cpu need -smp 2 or more and a CPU below $smp" \
-            "(KEEL_BENCH_GUEST_CPU=none: Xen places them)" >&2
+        echo "bench/$1: the guests' CPU ($guest_cpu) must be a CPU number below -smp ($smp)," \
+            "with -smp 2 or more (KEEL_BENCH_GUEST_CPU=none: Xen places them)" >&2
         return 1
     fi
 }
