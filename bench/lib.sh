@@ -23,36 +23,66 @@ if [ -n "${BENCH_GUEST_CPU:-}" ]; then
     echo "    [bench] dom0 on CPU $_dom0_cpus, the measured guests on CPU $BENCH_GUEST_CPU"
 fi
 
-# guest_cpu_ns NAME: the CPU time (ns) the domain NAME has had so far, all its vCPUs: Xen's own
-# accounting (time a vCPU ran, Xen's work on its behalf included; a blocked or paused one has
-# none; dom0's backends' work for it is dom0's), read through the Python binding of dom0's Xen
-# tools (`xl list` rounds to 0.1 s). NA for a domain that is gone; the first failure of the
-# binding itself is shown. Xen's clock is wall time, so a figure is the guest's own only when
-# its CPU runs in a QEMU thread of its own (multi-threaded TCG): under one TCG thread a guest
-# with work also accrues time while QEMU runs the other CPU (bench/README.md).
-guest_cpu_ns() {
-    local id out
-    id=$(xl domid "$1" 2>/dev/null) || { echo NA; return 0; }
-    if out=$(PYTHONPATH=/usr/lib/xen-4.17/lib/python python3 -c '
-import sys
+# cpu_snap DOMID: one reading of Xen's CPU accounting, "T GUEST DOM0" in ns: dom0's monotonic
+# clock (Xen's own: a CPU's idle time plus what ran on it adds up to it, docs/testbed.md), the CPU
+# time domain DOMID has had so far (all its vCPUs; NA for one that is gone) and dom0's. A vCPU's
+# time is the time it ran, Xen's work on its behalf included; a blocked or paused one has none;
+# dom0's includes the client's and the backends' work. They come from a reader started once
+# (below), through the Python binding of dom0's Xen tools (`xl list` rounds to 0.1 s): a python3
+# started per reading took about 0.8 s of dom0's CPU, which the second reading of a run would
+# have counted as dom0's. The first failure is shown. A guest's time is its own only when its CPU
+# runs in a QEMU thread of its own (multi-threaded TCG): under one TCG thread a guest with work
+# also accrues time while QEMU runs the other CPU (bench/README.md).
+_cpu_in=/tmp/bench-cpu.in _cpu_out=/tmp/bench-cpu.out
+rm -f $_cpu_in $_cpu_out /tmp/bench-cpu-failed && mkfifo $_cpu_in $_cpu_out
+PYTHONPATH=/usr/lib/xen-4.17/lib/python python3 -c '
+import sys, time
 from xen.lowlevel import xc
-d = int(sys.argv[1])
-i = xc.xc().domain_getinfo(d, 1)
-print(i[0]["cpu_time"] if i and i[0]["domid"] == d else "NA")' "$id" 2>/tmp/bench-cpu.err); then
+x = xc.xc()
+def ns(d):
+    try:
+        i = x.domain_getinfo(d, 1) if d >= 0 else []
+    except Exception:  # xc.Error: a domain being destroyed
+        return "NA"
+    return i[0]["cpu_time"] if i and i[0]["domid"] == d else "NA"
+while True:
+    with open(sys.argv[1]) as f:
+        for line in f:
+            t = time.monotonic_ns()
+            d = int(line) if line.strip().isdigit() else -1
+            with open(sys.argv[2], "w") as o:
+                print(t, ns(d), ns(0), file=o)' $_cpu_in $_cpu_out </dev/null >/dev/null 2>/tmp/bench-cpu.err &
+cpu_snap() {
+    local out
+    # After a failure (the reader gone, or behind by an answer) every reading is NA.
+    if [ ! -e /tmp/bench-cpu-failed ] && out=$(timeout 10 sh -c 'echo "$1" > "$2" && read -r l < "$3" && echo "$l"' sh "$1" $_cpu_in $_cpu_out) &&
+        [[ $out =~ ^[0-9]+\ ([0-9]+|NA)\ [0-9]+$ ]]; then
         echo "$out"
     else
-        # Called in $(...): a file remembers that the failure was shown.
+        # Called in $(...): a file remembers the failure.
         [ -e /tmp/bench-cpu-failed ] ||
-            echo "    [bench] reading a guest's CPU time failed: $(tail -n 1 /tmp/bench-cpu.err)" >&2
+            echo "    [bench] reading Xen's CPU accounting failed: $(tail -n 1 /tmp/bench-cpu.err)" >&2
         touch /tmp/bench-cpu-failed
-        echo NA
+        echo NA NA NA
     fi
 }
-# cpu_per_op NS0 NS1 OPS: microseconds of CPU per operation between two guest_cpu_ns readings;
-# NA when a reading is NA or OPS is not a positive number.
-cpu_per_op() {
-    awk -v a="$1" -v b="$2" -v n="$3" 'BEGIN { if (a !~ /^[0-9]+$/ || b !~ /^[0-9]+$/ || n !~ /^[0-9]+$/ || n == 0 || b < a) print "NA"
-        else printf "%.1f", (b - a) / 1000 / n }'
+# dom0's CPUs: the most dom0's vCPUs can run on at once (with BENCH_GUEST_CPU, the CPUs it is
+# pinned to), what dom0_busy_pct is a share of.
+_dom0_vcpus=$(xl vcpu-list Domain-0 2>/dev/null | awk 'NR > 1' | wc -l)
+_ncpu=${_ncpu:-$(xl info | awk '$1 == "nr_cpus" {print $3}')}
+if [ -n "${BENCH_GUEST_CPU:-}" ]; then BENCH_DOM0_CPUS=$((_ncpu - 1)); else BENCH_DOM0_CPUS=$_ncpu; fi
+[ "$_dom0_vcpus" -gt 0 ] && [ "$_dom0_vcpus" -lt "$BENCH_DOM0_CPUS" ] && BENCH_DOM0_CPUS=$_dom0_vcpus
+# cpu_figures "SNAP0" "SNAP1" OPS: from two cpu_snap readings around a client run that made OPS
+# requests, "GUEST_US DOM0_US DOM0_BUSY": the guest's and dom0's CPU time per request in us, and
+# dom0's busy share of its CPUs in % (near 100: the client side, not the guest, set the pace);
+# NA for a reading that is NA or OPS that is not a positive number.
+cpu_figures() {
+    awk -v a="$1" -v b="$2" -v n="$3" -v cpus="$BENCH_DOM0_CPUS" 'BEGIN {
+        split(a, x, " "); split(b, y, " ")
+        ok = n ~ /^[0-9]+$/ && n > 0 && x[1] ~ /^[0-9]+$/ && y[1] ~ /^[0-9]+$/ && y[1] > x[1]
+        g = ok && x[2] ~ /^[0-9]+$/ && y[2] ~ /^[0-9]+$/ && y[2] >= x[2] ? sprintf("%.1f", (y[2] - x[2]) / 1000 / n) : "NA"
+        d = ok && x[3] ~ /^[0-9]+$/ && y[3] ~ /^[0-9]+$/ && y[3] >= x[3]
+        print g, d ? sprintf("%.1f", (y[3] - x[3]) / 1000 / n) : "NA", d ? sprintf("%.0f", 100 * (y[3] - x[3]) / (y[1] - x[1]) / cpus) : "NA" }'
 }
 
 # hold NAME / resume NAME: pause the guest NAME between its rounds (xl pause: its vCPU gets no

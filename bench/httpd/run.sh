@@ -9,7 +9,8 @@ WRK_SECONDS=${WRK_SECONDS:-10}
 AB_REQUESTS=${AB_REQUESTS:-2000}
 WATCH=   # the Linux guest a round's clients watch (watched)
 
-# first_200 IP LIMIT_S: wait for an HTTP 200, print ms since $KEEL_CREATED_MS (or fail).
+# first_200 IP LIMIT_S [NAME]: wait for an HTTP 200, print ms since $KEEL_CREATED_MS; false
+# after LIMIT_S s, or as soon as the console of the Linux guest NAME shows a panic.
 first_200() {
     local deadline=$(( $(now_ms) + $2 * 1000 ))
     while [ "$(now_ms)" -lt "$deadline" ]; do
@@ -17,6 +18,7 @@ first_200() {
             elapsed "$KEEL_CREATED_MS"
             return 0
         fi
+        [ -n "${3:-}" ] && grep -q 'Kernel panic' "$(guest_log "$3")" 2>/dev/null && return 1
         sleep 0.1
     done
     return 1
@@ -30,27 +32,31 @@ to_ms() {
 }
 
 # http_round: wrk (keep-alive: requests/s, p99 latency) then ab (a new connection per request:
-# requests/s) from dom0 against $IP (the guest $DOM), each with the guest's CPU time per request
-# (guest_cpu_ns); leaves the five figures in R.
+# requests/s) from dom0 against $IP (the guest $DOM), each with the guest's and dom0's CPU time per
+# request and dom0's busy share (cpu_figures); leaves the nine figures in R.
 http_round() {
-    local out rate p99 ab failed c0 wrk_cpu ab_cpu
+    local out rate p99 ab failed id s0 wrk_cpu ab_cpu
     curl -s -o /dev/null --max-time 5 "http://$IP:80/"   # not measured: the first answer after a pause
-    c0=$(guest_cpu_ns "$DOM")
+    id=$(xl domid "$DOM" 2>/dev/null)
+    s0=$(cpu_snap "$id")
     out=$(watched "$WATCH" wrk -t 2 -c 20 -d "${WRK_SECONDS}s" --latency "http://$IP:80/" 2>&1)
-    wrk_cpu=$(cpu_per_op "$c0" "$(guest_cpu_ns "$DOM")" "$(awk '/ requests in / {print $1}' <<<"$out")")
+    wrk_cpu=$(cpu_figures "$s0" "$(cpu_snap "$id")" "$(awk '/ requests in / {print $1}' <<<"$out")")
     rate=$(awk '/^Requests\/sec:/ {print $2}' <<<"$out")
     p99=$(to_ms "$(awk '$1 == "99%" {print $2}' <<<"$out")")
     grep -E 'Socket errors|Non-2xx' <<<"$out" | sed "s/^/    [$IP] wrk: /"
-    c0=$(guest_cpu_ns "$DOM")
+    s0=$(cpu_snap "$id")
     out=$(watched "$WATCH" timeout 300 ab -q -n "$AB_REQUESTS" -c 10 "http://$IP:80/" 2>&1)
-    ab_cpu=$(cpu_per_op "$c0" "$(guest_cpu_ns "$DOM")" "$(awk '/^Complete requests:/ {print $3}' <<<"$out")")
+    ab_cpu=$(cpu_figures "$s0" "$(cpu_snap "$id")" "$(awk '/^Complete requests:/ {print $3}' <<<"$out")")
     ab=$(awk '/^Requests per second:/ {print $4}' <<<"$out")
     # No rate: say why (seen once for the Linux guest, which had not crashed).
     [ -n "$ab" ] || tail -n 3 <<<"$out" | sed "s/^/    [$IP] ab gave no rate: /"
     failed=$(awk '/^Failed requests:/ {print $3}' <<<"$out")
+    local wg wd wb ag ad ab_busy
+    read -r wg wd wb <<<"$wrk_cpu"
+    read -r ag ad ab_busy <<<"$ab_cpu"
     echo "    [$IP] wrk ${rate:-NA} requests/s, p99 $p99 ms; ab ${ab:-NA} requests/s, ${failed:-NA} failed;" \
-        "guest CPU per request: wrk $wrk_cpu us, ab $ab_cpu us"
-    R="${rate:-NA} ${p99:-NA} ${ab:-NA} $wrk_cpu $ab_cpu"
+        "CPU per request, guest / dom0: wrk $wg / $wd us, ab $ag / $ad us; dom0 busy: wrk $wb%, ab $ab_busy%"
+    R="${rate:-NA} ${p99:-NA} ${ab:-NA} $wg $ag $wd $ad $wb $ab_busy"
 }
 
 # round SYSTEM: one http_round of SYSTEM, in its turn (turn); its figures recorded, NA for a
@@ -58,7 +64,7 @@ http_round() {
 round() {
     local IP=$keel_ip DOM=httpd
     [ "$1" = linux ] && IP=$linux_ip DOM=nginx
-    turn "$1" httpd nginx start_nginx http_round || { echo "    [$1] round $i lost 3 guests"; R="NA NA NA NA NA"; }
+    turn "$1" httpd nginx start_nginx http_round || { echo "    [$1] round $i lost 3 guests"; R=$(yes NA | head -n 9 | paste -sd " "); }
     record "$1" "$R"
 }
 
@@ -91,7 +97,7 @@ start_nginx() {
     local cfg
     cfg=$(linux_xl nginx 256 "bench.ip=$linux_ip/24 bench.svc=nginx $LINUX_PAUSED_CMDLINE" 'vif = ["bridge=xenbr0"]')
     xl_create "$cfg"
-    ms=$(first_200 $linux_ip 120)
+    ms=$(first_200 $linux_ip 120 nginx)
 }
 linux_boot nginx start_nginx || { tail -n 30 "$(guest_log nginx)"; fail "Linux nginx never answered"; }
 bench create_to_first_200_ms linux "$ms"
@@ -102,7 +108,8 @@ hold nginx
 in_turns round
 for sys in keel linux; do
     columns $sys wrk_requests_per_s wrk_p99_latency_ms ab_requests_per_s guest_cpu_us_per_wrk_request \
-        guest_cpu_us_per_ab_request
+        guest_cpu_us_per_ab_request dom0_cpu_us_per_wrk_request dom0_cpu_us_per_ab_request \
+        dom0_busy_pct_wrk dom0_busy_pct_ab
 done
 xl_destroy httpd
 xl_destroy nginx
@@ -122,7 +129,7 @@ start_guest() {   # a guest that panics (not one too small) is booted again, up 
     local c i
     c=$(linux_xl nginx-m "$1" "bench.ip=$linux_ip/24 bench.svc=nginx" 'vif = ["bridge=xenbr0"]')
     for i in 1 2 3; do
-        xl create "$c" >/dev/null 2>&1 && KEEL_CREATED_MS=$(now_ms) && first_200 "$ip" "$limit" >/dev/null && return 0
+        xl create "$c" >/dev/null 2>&1 && KEEL_CREATED_MS=$(now_ms) && first_200 "$ip" "$limit" nginx-m >/dev/null && return 0
         linux_crashed nginx-m || return 1
         LINUX_CRASHES=$((LINUX_CRASHES + 1))
         echo "    [linux] nginx-m ($1 MiB) crashed while booting; booted again"

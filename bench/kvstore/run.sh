@@ -17,36 +17,40 @@ linux_disk=/tmp/bench-disk-linux.img
 new_disk() { rm -f "$1"; truncate -s 256M "$1"; }
 disk_cfg() { echo "disk=[\"format=raw,vdev=xvda,access=rw,target=$1\"]"; }
 
-# rb N ARGS...: "SET-rate GET-rate CPU" of one redis-benchmark run of N SETs then N GETs, CPU
-# the guest's CPU time per command in us over the run (guest_cpu_ns; bounded: a Linux guest that
-# dies mid-run stops it at once, see watched; any other hang after 600 s).
+# rb N ARGS...: "SET-rate GET-rate CPU DOM0-CPU DOM0-BUSY" of one redis-benchmark run of N SETs
+# then N GETs: the guest's and dom0's CPU time per command in us and dom0's busy share over the
+# run (cpu_figures; bounded: a Linux guest that dies mid-run stops it at once, see watched; any
+# other hang after 600 s).
 rb() {
-    local n=$1 c0 rates
+    local n=$1 s0 id rates
     shift
-    c0=$(guest_cpu_ns "$dom")
+    id=$(xl domid "$dom" 2>/dev/null)
+    s0=$(cpu_snap "$id")
     rates=$(watched "$WATCH" timeout 600 redis-benchmark -h $ip -t set,get -q -n "$n" "$@" 2>&1 | tr '\r' '\n' |
         awk '/^SET: [0-9.]+ requests/ {s = $2} /^GET: [0-9.]+ requests/ {g = $2}
              END {print (s == "" ? "NA" : s), (g == "" ? "NA" : g)}')
-    # A run without both rates did not serve its 2N commands: no CPU figure either.
-    [[ $rates == *NA* ]] && c0=NA
-    echo "$rates $(cpu_per_op "$c0" "$(guest_cpu_ns "$dom")" $((2 * n)))"
+    # A run without both rates did not serve its 2N commands: no CPU figures either.
+    [[ $rates == *NA* ]] && s0="NA NA NA"
+    echo "$rates $(cpu_figures "$s0" "$(cpu_snap "$id")" $((2 * n)))"
 }
 mb() { awk -v r="$1" 'BEGIN { if (r == "NA") print "NA"; else printf "%.2f", r * 65536 / 1e6 }'; }
 
 # one_round: redis-benchmark from dom0, SET and GET: small values with 50 clients
 # (redis-benchmark's default), the same pipelined (-P 8, 20 clients), and 64 KiB values with 4
-# clients (bulk: where GSO counts). Leaves the six rates and the three CPU times per command in R.
+# clients (bulk: where GSO counts). Leaves in R the six rates, then per run (plain, pipelined,
+# 64 KiB) the guest's CPU time per command, dom0's, and dom0's busy share.
 one_round() {
-    local a b c d e f ca cb cc
+    local a b c d e f ca cb cc da db dc ba bb bc
     timeout 10 redis-cli -h $ip PING >/dev/null 2>&1   # not measured: the first answer after a pause
-    read -r a b ca < <(rb "$N")
-    read -r c d cb < <(rb "$N" -P 8 -c 20)
+    read -r a b ca da ba < <(rb "$N")
+    read -r c d cb db bb < <(rb "$N" -P 8 -c 20)
     # Round 0 (in_turns' warm-up, not counted) sends at most 50 big values, not BIG: both disks
     # are files in dom0's /tmp (RAM), and each round of 500 adds about 31 MiB to the Linux one.
     local big=$BIG
     [ "$i" = 0 ] && [ "$BIG" -gt 50 ] && big=50
-    read -r e f cc < <(rb "$big" -d 65536 -c 4)
+    read -r e f cc dc bc < <(rb "$big" -d 65536 -c 4)
     R="${a:-NA} ${b:-NA} ${c:-NA} ${d:-NA} $(mb "${e:-NA}") $(mb "${f:-NA}") ${ca:-NA} ${cb:-NA} ${cc:-NA}"
+    R+=" ${da:-NA} ${db:-NA} ${dc:-NA} ${ba:-NA} ${bb:-NA} ${bc:-NA}"
 }
 
 start_linux() {
@@ -54,20 +58,21 @@ start_linux() {
     new_disk $linux_disk
     cfg=$(linux_xl redis 256 "bench.ip=$linux_ip/24 bench.svc=redis $LINUX_PAUSED_CMDLINE" 'vif = ["bridge=xenbr0"]' "$(disk_cfg $linux_disk)")
     xl_create "$cfg"
-    poll 180 bash -c "redis-cli -h $linux_ip PING 2>/dev/null | grep -q PONG" || return 1
+    linux_wait redis 180 bash -c "redis-cli -h $linux_ip PING 2>/dev/null | grep -q PONG" || return 1
     ! grep -q 'no disk' "$(guest_log redis)" || fail "the Linux guest found no disk"
 }
 
 # Both guests stay up through the bench, and take turns (in_turns): one round of one while the
 # other is paused (xl pause: its vCPU gets no time at all).
 round() {   # round SYSTEM: one_round of SYSTEM, in its turn (turn); its figures recorded
-    local ip=$keel_ip dom=kvstore a b c d e f ca cb cc
+    local ip=$keel_ip dom=kvstore a b c d e f ca cb cc da db dc ba bb bc
     [ "$1" = linux ] && ip=$linux_ip dom=redis
-    turn "$1" kvstore redis start_linux one_round || { echo "    [$1] round $i lost 3 guests"; R="NA NA NA NA NA NA NA NA NA"; }
+    turn "$1" kvstore redis start_linux one_round || { echo "    [$1] round $i lost 3 guests"; R=$(yes NA | head -n 15 | paste -sd " "); }
     record "$1" "$R"
-    read -r a b c d e f ca cb cc <<<"$R"
+    read -r a b c d e f ca cb cc da db dc ba bb bc <<<"$R"
     echo "    [$1] round $i: SET $a/s GET $b/s; pipelined SET $c/s GET $d/s; 64 KiB SET $e MB/s GET $f MB/s;" \
-        "guest CPU per command $ca us, pipelined $cb us, 64 KiB $cc us"
+        "CPU per command, guest / dom0: $ca / $da us, pipelined $cb / $db us, 64 KiB $cc / $dc us;" \
+        "dom0 busy $ba%, $bb%, $bc%"
 }
 
 linux_initrd
@@ -83,7 +88,8 @@ in_turns round
 for sys in linux keel; do
     columns $sys set_ops_per_s get_ops_per_s set_pipelined_ops_per_s get_pipelined_ops_per_s \
         set_64k_MB_per_s get_64k_MB_per_s guest_cpu_us_per_op guest_cpu_us_per_pipelined_op \
-        guest_cpu_us_per_64k_op
+        guest_cpu_us_per_64k_op dom0_cpu_us_per_op dom0_cpu_us_per_pipelined_op dom0_cpu_us_per_64k_op \
+        dom0_busy_pct_op dom0_busy_pct_pipelined_op dom0_busy_pct_64k_op
 done
 linux_crashes kvstore
 # Both disks live in dom0's memory (/tmp) at once: what they came to.

@@ -45,8 +45,24 @@ linux_xl() {
 # console shows a panic.
 linux_crashed() { [[ $(dom_state "$1") == *c* ]] || grep -q 'Kernel panic' "$(guest_log "$1")" 2>/dev/null; }
 
-# watched NAME CMD...: runs CMD (a client); stops it as soon as the Linux guest NAME crashed,
-# instead of letting it wait out its own timeout on a dead guest. NAME empty: just runs CMD.
+# linux_wait NAME LIMIT_S CMD...: wait until CMD succeeds (poll), at most LIMIT_S s; false as soon
+# as the console of the Linux guest NAME shows a panic (seen under multi-threaded TCG: init killed
+# by an invalid opcode a few seconds into the boot), rather than after the whole limit.
+linux_wait() {
+    local name=$1 limit=$2
+    shift 2
+    poll "$limit" _linux_up_or_panicked "$name" "$@" && ! linux_crashed "$name"
+}
+_linux_up_or_panicked() {
+    local name=$1
+    shift
+    grep -q 'Kernel panic' "$(guest_log "$name")" 2>/dev/null || "$@"
+}
+
+# watched NAME CMD...: runs CMD (a client); stops it as soon as the guest NAME crashed, instead
+# of letting it wait out its own timeout on a dead guest. NAME empty: just runs CMD. turn()
+# watches keel's guest too: the check (xl list every 3 s) takes dom0's CPU from the client, and
+# it takes it in both guests' rounds alike.
 watched() {
     local name=$1 pid
     shift
@@ -55,7 +71,7 @@ watched() {
     pid=$!
     while kill -0 "$pid" 2>/dev/null; do
         if linux_crashed "$name"; then
-            echo "    [linux] $name crashed; its client stopped" >&2
+            echo "    [bench] $name crashed; its client stopped" >&2
             kill "$pid" 2>/dev/null
             break
         fi
@@ -114,7 +130,7 @@ turn() {
         hold "$linux"
     else
         resume "$keel"
-        WATCH= "$round" && ok=1
+        WATCH=$keel "$round" && ok=1
         hold "$keel"
     fi
     [ $ok = 1 ]
