@@ -23,20 +23,26 @@ if [ -n "${BENCH_GUEST_CPU:-}" ]; then
     echo "    [bench] dom0 on CPU $_dom0_cpus, the measured guests on CPU $BENCH_GUEST_CPU"
 fi
 
-# cpu_snap DOMID: one reading of Xen's CPU accounting, "T GUEST DOM0" in ns: dom0's monotonic
-# clock (Xen's own: a CPU's idle time plus what ran on it adds up to it, docs/testbed.md), the CPU
-# time domain DOMID has had so far (all its vCPUs; NA for one that is gone) and dom0's. A vCPU's
-# time is the time it ran, Xen's work on its behalf included; a blocked or paused one has none;
-# dom0's includes the client's and the backends' work. They come from a reader started once
-# (below), through the Python binding of dom0's Xen tools (`xl list` rounds to 0.1 s): a python3
-# started per reading took about 0.8 s of dom0's CPU, which the second reading of a run would
-# have counted as dom0's. The first failure is shown. A guest's time is its own only when its CPU
-# runs in a QEMU thread of its own (multi-threaded TCG): under one TCG thread a guest with work
-# also accrues time while QEMU runs the other CPU (bench/README.md).
+# cpu_reader_start: start the reader of Xen's CPU accounting that cpu_snap asks, and wait until
+# it answers (a bench calls it before it measures anything: starting python3 takes about 0.8 s
+# of dom0's CPU). Started per reading, that cost would fall inside the second reading of each
+# run and count as dom0's.
+# cpu_snap DOMID: one reading, "T GUEST DOM0" in ns: dom0's monotonic clock, the CPU time domain
+# DOMID has had so far (all its vCPUs) and dom0's, each NA when unknown (a domain that is gone).
+# Xen's accounting and dom0's clock agree: a CPU's idle time plus the time of the vCPUs that ran
+# on it added up to dom0's clock within a few ms (docs/testbed.md). A vCPU's time is the time it
+# ran, Xen's work on its behalf included; a blocked or paused one has none; dom0's includes the
+# client's and the backends' work. Read through the Python binding of dom0's Xen tools (`xl
+# list` rounds to 0.1 s). Under one TCG thread neither is a domain's own: a domain with work also
+# accrues time while QEMU runs the other CPU (bench/README.md). After a failure (the reader gone,
+# or no answer within 10 s) every reading is NA, and the first failure is shown.
 _cpu_in=/tmp/bench-cpu.in _cpu_out=/tmp/bench-cpu.out
-rm -f $_cpu_in $_cpu_out /tmp/bench-cpu-failed && mkfifo $_cpu_in $_cpu_out
-PYTHONPATH=/usr/lib/xen-4.17/lib/python python3 -c '
-import sys, time
+cpu_reader_start() {
+    rm -f $_cpu_in $_cpu_out /tmp/bench-cpu-failed && mkfifo $_cpu_in $_cpu_out || fail "mkfifo failed"
+    # The request FIFO is opened read-write once: a reader that reopened it after each EOF could
+    # drop a request written in between.
+    PYTHONPATH=/usr/lib/xen-4.17/lib/python python3 -c '
+import os, sys, time
 from xen.lowlevel import xc
 x = xc.xc()
 def ns(d):
@@ -45,33 +51,42 @@ def ns(d):
     except Exception:  # xc.Error: a domain being destroyed
         return "NA"
     return i[0]["cpu_time"] if i and i[0]["domid"] == d else "NA"
+fd = os.open(sys.argv[1], os.O_RDWR)
+buf = b""
 while True:
-    with open(sys.argv[1]) as f:
-        for line in f:
-            t = time.monotonic_ns()
-            d = int(line) if line.strip().isdigit() else -1
-            with open(sys.argv[2], "w") as o:
-                print(t, ns(d), ns(0), file=o)' $_cpu_in $_cpu_out </dev/null >/dev/null 2>/tmp/bench-cpu.err &
+    buf += os.read(fd, 256)
+    while b"\n" in buf:
+        line, buf = buf.split(b"\n", 1)
+        t = time.monotonic_ns()
+        d = int(line) if line.strip().isdigit() else -1
+        with open(sys.argv[2], "w") as o:
+            print(t, ns(d), ns(0), file=o)' $_cpu_in $_cpu_out </dev/null >/dev/null 2>/tmp/bench-cpu.err &
+    [ "$(cpu_snap 0)" != "NA NA NA" ] || echo "    [bench] no CPU figures in this bench"
+}
 cpu_snap() {
     local out
-    # After a failure (the reader gone, or behind by an answer) every reading is NA.
-    if [ ! -e /tmp/bench-cpu-failed ] && out=$(timeout 10 sh -c 'echo "$1" > "$2" && read -r l < "$3" && echo "$l"' sh "$1" $_cpu_in $_cpu_out) &&
-        [[ $out =~ ^[0-9]+\ ([0-9]+|NA)\ [0-9]+$ ]]; then
+    if [ -p $_cpu_in ] && [ ! -e /tmp/bench-cpu-failed ] &&
+        out=$(timeout 10 sh -c 'echo "$1" > "$2" && read -r l < "$3" && echo "$l"' sh "$1" $_cpu_in $_cpu_out) &&
+        [[ $out =~ ^[0-9]+\ ([0-9]+|NA)\ ([0-9]+|NA)$ ]]; then
         echo "$out"
     else
         # Called in $(...): a file remembers the failure.
         [ -e /tmp/bench-cpu-failed ] ||
-            echo "    [bench] reading Xen's CPU accounting failed: $(tail -n 1 /tmp/bench-cpu.err)" >&2
+            echo "    [bench] reading Xen's CPU accounting failed: $(tail -n 1 /tmp/bench-cpu.err 2>/dev/null)" >&2
         touch /tmp/bench-cpu-failed
         echo NA NA NA
     fi
 }
 # dom0's CPUs: the most dom0's vCPUs can run on at once (with BENCH_GUEST_CPU, the CPUs it is
-# pinned to), what dom0_busy_pct is a share of.
+# pinned to), what dom0_busy_pct is a share of; NA if unknown.
 _dom0_vcpus=$(xl vcpu-list Domain-0 2>/dev/null | awk 'NR > 1' | wc -l)
 _ncpu=${_ncpu:-$(xl info | awk '$1 == "nr_cpus" {print $3}')}
-if [ -n "${BENCH_GUEST_CPU:-}" ]; then BENCH_DOM0_CPUS=$((_ncpu - 1)); else BENCH_DOM0_CPUS=$_ncpu; fi
-[ "$_dom0_vcpus" -gt 0 ] && [ "$_dom0_vcpus" -lt "$BENCH_DOM0_CPUS" ] && BENCH_DOM0_CPUS=$_dom0_vcpus
+BENCH_DOM0_CPUS=NA
+if [[ $_ncpu =~ ^[1-9][0-9]*$ ]]; then
+    BENCH_DOM0_CPUS=$_ncpu
+    [ -n "${BENCH_GUEST_CPU:-}" ] && BENCH_DOM0_CPUS=$((_ncpu - 1))
+    [ "$_dom0_vcpus" -gt 0 ] && [ "$_dom0_vcpus" -lt "$BENCH_DOM0_CPUS" ] && BENCH_DOM0_CPUS=$_dom0_vcpus
+fi
 # cpu_figures "SNAP0" "SNAP1" OPS: from two cpu_snap readings around a client run that made OPS
 # requests, "GUEST_US DOM0_US DOM0_BUSY": the guest's and dom0's CPU time per request in us, and
 # dom0's busy share of its CPUs in % (near 100: the client side, not the guest, set the pace);
@@ -82,7 +97,7 @@ cpu_figures() {
         ok = n ~ /^[0-9]+$/ && n > 0 && x[1] ~ /^[0-9]+$/ && y[1] ~ /^[0-9]+$/ && y[1] > x[1]
         g = ok && x[2] ~ /^[0-9]+$/ && y[2] ~ /^[0-9]+$/ && y[2] >= x[2] ? sprintf("%.1f", (y[2] - x[2]) / 1000 / n) : "NA"
         d = ok && x[3] ~ /^[0-9]+$/ && y[3] ~ /^[0-9]+$/ && y[3] >= x[3]
-        print g, d ? sprintf("%.1f", (y[3] - x[3]) / 1000 / n) : "NA", d ? sprintf("%.0f", 100 * (y[3] - x[3]) / (y[1] - x[1]) / cpus) : "NA" }'
+        print g, d ? sprintf("%.1f", (y[3] - x[3]) / 1000 / n) : "NA", d && cpus ~ /^[1-9][0-9]*$/ ? sprintf("%.0f", 100 * (y[3] - x[3]) / (y[1] - x[1]) / cpus) : "NA" }'
 }
 
 # hold NAME / resume NAME: pause the guest NAME between its rounds (xl pause: its vCPU gets no

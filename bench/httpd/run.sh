@@ -82,6 +82,7 @@ smallest() {
 
 # Both guests stay up through the load rounds and take turns (in_turns), the other one paused.
 # ---- keel: boot, and the page Linux serves too ----
+cpu_reader_start
 bench image_bytes keel "$(cat /scenario/keel-image-bytes)"   # without DWARF (see build.sh)
 xl_create httpd "${BENCH_PLACE[@]}"
 ms=$(first_200 $keel_ip 60) || fail "keel httpd never answered"

@@ -37,8 +37,8 @@ mb() { awk -v r="$1" 'BEGIN { if (r == "NA") print "NA"; else printf "%.2f", r *
 
 # one_round: redis-benchmark from dom0, SET and GET: small values with 50 clients
 # (redis-benchmark's default), the same pipelined (-P 8, 20 clients), and 64 KiB values with 4
-# clients (bulk: where GSO counts). Leaves in R the six rates, then per run (plain, pipelined,
-# 64 KiB) the guest's CPU time per command, dom0's, and dom0's busy share.
+# clients (bulk: where GSO counts). Leaves in R the six rates, then the guest's CPU time per
+# command of the three runs (plain, pipelined, 64 KiB), then dom0's, then dom0's busy shares.
 one_round() {
     local a b c d e f ca cb cc da db dc ba bb bc
     timeout 10 redis-cli -h $ip PING >/dev/null 2>&1   # not measured: the first answer after a pause
@@ -75,6 +75,7 @@ round() {   # round SYSTEM: one_round of SYSTEM, in its turn (turn); its figures
         "dom0 busy $ba%, $bb%, $bc%"
 }
 
+cpu_reader_start
 linux_initrd
 linux_boot redis start_linux || fail "no Linux redis guest came up"
 hold redis

@@ -64,20 +64,30 @@ _linux_up_or_panicked() {
 # watches keel's guest too: the check (xl list every 3 s) takes dom0's CPU from the client, and
 # it takes it in both guests' rounds alike.
 watched() {
-    local name=$1 pid
+    local name=$1 pid s done st
     shift
     [ -n "$name" ] || { "$@"; return; }
     "$@" &
     pid=$!
-    while kill -0 "$pid" 2>/dev/null; do
+    # Returns as soon as the client ends (a reading of CPU time right after it must not wait
+    # out a sleep), checking the guest every 3 s meanwhile.
+    while :; do
+        sleep 3 &
+        s=$!
+        wait -n -p done "$pid" "$s"
+        st=$?
+        if [ "$done" = "$pid" ]; then
+            kill "$s" 2>/dev/null
+            wait "$s" 2>/dev/null
+            return "$st"
+        fi
         if linux_crashed "$name"; then
             echo "    [bench] $name crashed; its client stopped" >&2
             kill "$pid" 2>/dev/null
-            break
+            wait "$pid"
+            return
         fi
-        sleep 3
     done
-    wait "$pid"
 }
 
 # linux_drop NAME: the Linux guest NAME is lost: count it (LINUX_CRASHES), destroy it.
