@@ -61,21 +61,25 @@ while True:
         d = int(line) if line.strip().isdigit() else -1
         with open(sys.argv[2], "w") as o:
             print(t, ns(d), ns(0), file=o)' $_cpu_in $_cpu_out </dev/null >/dev/null 2>/tmp/bench-cpu.err &
-    [ "$(cpu_snap 0)" != "NA NA NA" ] || echo "    [bench] no CPU figures in this bench"
+    # python3's start may take long in a busy dom0: the first answer may take a minute.
+    [ "$(_cpu_wait=60 cpu_snap 0)" != "NA NA NA" ] || echo "    [bench] no CPU figures in this bench"
 }
 cpu_snap() {
-    local out
-    if [ -p $_cpu_in ] && [ ! -e /tmp/bench-cpu-failed ] &&
-        out=$(timeout 10 sh -c 'echo "$1" > "$2" && read -r l < "$3" && echo "$l"' sh "$1" $_cpu_in $_cpu_out) &&
-        [[ $out =~ ^[0-9]+\ ([0-9]+|NA)\ ([0-9]+|NA)$ ]]; then
+    local out st=0
+    [ -p $_cpu_in ] && [ ! -e /tmp/bench-cpu-failed ] || { echo NA NA NA; return 0; }
+    out=$(timeout "${_cpu_wait:-10}" sh -c 'echo "$1" > "$2" && read -r l < "$3" && echo "$l"' sh "$1" $_cpu_in $_cpu_out) || st=$?
+    if [ $st = 0 ] && [[ $out =~ ^[0-9]+\ ([0-9]+|NA)\ ([0-9]+|NA)$ ]]; then
         echo "$out"
-    else
-        # Called in $(...): a file remembers the failure.
-        [ -e /tmp/bench-cpu-failed ] ||
-            echo "    [bench] reading Xen's CPU accounting failed: $(tail -n 1 /tmp/bench-cpu.err 2>/dev/null)" >&2
-        touch /tmp/bench-cpu-failed
-        echo NA NA NA
+        return 0
     fi
+    # Called in $(...): a file remembers the failure.
+    if [ $st = 124 ]; then
+        echo "    [bench] Xen's CPU accounting: no answer within ${_cpu_wait:-10} s; $(tail -n 1 /tmp/bench-cpu.err 2>/dev/null)" >&2
+    else
+        echo "    [bench] reading Xen's CPU accounting failed: ${out:-$(tail -n 1 /tmp/bench-cpu.err 2>/dev/null)}" >&2
+    fi
+    touch /tmp/bench-cpu-failed
+    echo NA NA NA
 }
 # dom0's CPUs: the most dom0's vCPUs can run on at once (with BENCH_GUEST_CPU, the CPUs it is
 # pinned to), what dom0_busy_pct is a share of; NA if unknown.

@@ -2,7 +2,7 @@
 # The Linux PVH guest: Debian's kernel (the one dom0 runs, shipped as /scenario/vmlinuz by the
 # benchmark's build.sh) and an initramfs from mkinitrd.sh.
 
-source /scenario/bench-lib.sh   # bench, stats, hold, resume, BENCH_REPS
+source /scenario/bench-lib.sh   # bench, stats, hold, resume, BENCH_REPS, cpu_snap, ...
 
 LINUX_INITRD=/tmp/bench-linux.cpio.gz
 
@@ -62,28 +62,30 @@ _linux_up_or_panicked() {
 # watched NAME CMD...: runs CMD (a client); stops it as soon as the guest NAME crashed, instead
 # of letting it wait out its own timeout on a dead guest. NAME empty: just runs CMD. turn()
 # watches keel's guest too: the check (xl list every 3 s) takes dom0's CPU from the client, and
-# it takes it in both guests' rounds alike.
+# it takes it in both guests' rounds alike. Returns as soon as the client ends (a plain wait for
+# it; a checker beside it): the CPU reading after a client must not count a wait. bash's
+# `wait -n` spun for good once here, and a 20 ms poll cost dom0 about 1.5% of a CPU.
+exec {_bench_console}>&1   # the scenario's output, for a message from inside $(...)
 watched() {
-    local name=$1 pid n=0
+    local name=$1 pid checker st
     shift
     [ -n "$name" ] || { "$@"; return; }
     "$@" &
     pid=$!
-    # Polled every 20 ms with builtins only (read -t on a FIFO no one writes: no process per
-    # tick), so it returns right after the client ends: the CPU reading that follows must not
-    # count a wait. bash's `wait -n` was tried and spun for good once, its client gone.
-    while kill -0 "$pid" 2>/dev/null; do
-        read -r -t 0.02 -u "$_bench_tick" _
-        n=$((n + 1))
-        if [ $((n % 150)) = 0 ] && linux_crashed "$name"; then
-            echo "    [bench] $name crashed; its client stopped" >&2
-            kill "$pid" 2>/dev/null
-            break
-        fi
-    done
+    ( while sleep 3; do
+          if linux_crashed "$name"; then
+              echo "    [bench] $name crashed; its client stopped" >&"$_bench_console"
+              kill "$pid" 2>/dev/null
+              break
+          fi
+      done ) </dev/null >/dev/null 2>&1 &
+    checker=$!
     wait "$pid"
+    st=$?
+    kill "$checker" 2>/dev/null
+    wait "$checker" 2>/dev/null
+    return "$st"
 }
-rm -f /tmp/bench-tick && mkfifo /tmp/bench-tick && exec {_bench_tick}<>/tmp/bench-tick
 
 # linux_drop NAME: the Linux guest NAME is lost: count it (LINUX_CRASHES), destroy it.
 linux_drop() {
