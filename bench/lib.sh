@@ -30,12 +30,12 @@ fi
 # cpu_snap DOMID: one reading, "T GUEST DOM0" in ns: dom0's monotonic clock, the CPU time domain
 # DOMID has had so far (all its vCPUs) and dom0's, each NA when unknown (a domain that is gone).
 # Xen's accounting and dom0's clock agree: a CPU's idle time plus the time of the vCPUs that ran
-# on it added up to dom0's clock within a few ms (docs/testbed.md). A vCPU's time is the time it
-# ran, Xen's work on its behalf included; a blocked or paused one has none; dom0's includes the
-# client's and the backends' work. Read through the Python binding of dom0's Xen tools (`xl
-# list` rounds to 0.1 s). Under one TCG thread neither is a domain's own: a domain with work also
-# accrues time while QEMU runs the other CPU (bench/README.md). After a failure (the reader gone,
-# or no answer within 10 s) every reading is NA, and the first failure is shown.
+# on it added up to dom0's clock within 31 ms over 2-26 s (docs/testbed.md). A vCPU's time is
+# the time it ran, Xen's work on its behalf included; a blocked or paused one has none; dom0's
+# includes the client's and the backends' work. Read through the Python binding of dom0's Xen
+# tools (`xl list` rounds to 0.1 s). Under one TCG thread neither is a domain's own: a domain with
+# work also accrues time while QEMU runs the other CPU (bench/README.md). After a failure (the
+# reader gone, or no answer within 10 s) every reading is NA, and the first failure is shown.
 _cpu_in=/tmp/bench-cpu.in _cpu_out=/tmp/bench-cpu.out
 cpu_reader_start() {
     rm -f $_cpu_in $_cpu_out /tmp/bench-cpu-failed && mkfifo $_cpu_in $_cpu_out || fail "mkfifo failed"

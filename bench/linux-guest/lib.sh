@@ -63,8 +63,8 @@ _linux_up_or_panicked() {
 # of letting it wait out its own timeout on a dead guest. NAME empty: just runs CMD. turn()
 # watches keel's guest too: the check (xl list every 3 s) takes dom0's CPU from the client, and
 # it takes it in both guests' rounds alike. Returns as soon as the client ends (a plain wait for
-# it; a checker beside it): the CPU reading after a client must not count a wait. bash's
-# `wait -n` spun for good once here, and a 20 ms poll cost dom0 about 1.5% of a CPU.
+# it; a checker beside it): the CPU reading after a client must not count a wait. A loop on
+# bash's `wait -n` once never saw the client end; a 20 ms poll cost dom0 about 1.5% of a CPU.
 exec {_bench_console}>&1   # the scenario's output, for a message from inside $(...)
 watched() {
     local name=$1 pid checker st
