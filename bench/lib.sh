@@ -38,6 +38,16 @@ fi
 # reader gone, or no answer within 10 s) every reading is NA, and the first failure is shown.
 _cpu_in=/tmp/bench-cpu.in _cpu_out=/tmp/bench-cpu.out
 cpu_reader_start() {
+    # dom0's CPUs: the most dom0's vCPUs can run on at once (with BENCH_GUEST_CPU, the CPUs it is
+    # pinned to), what dom0_busy_pct is a share of; NA if unknown.
+    local vcpus ncpu=${_ncpu:-$(xl info | awk '$1 == "nr_cpus" {print $3}')}
+    vcpus=$(xl vcpu-list Domain-0 2>/dev/null | awk 'NR > 1' | wc -l)
+    BENCH_DOM0_CPUS=NA
+    if [[ $ncpu =~ ^[1-9][0-9]*$ ]]; then
+        BENCH_DOM0_CPUS=$ncpu
+        [ -n "${BENCH_GUEST_CPU:-}" ] && BENCH_DOM0_CPUS=$((ncpu - 1))
+        [ "$vcpus" -gt 0 ] && [ "$vcpus" -lt "$BENCH_DOM0_CPUS" ] && BENCH_DOM0_CPUS=$vcpus
+    fi
     rm -f $_cpu_in $_cpu_out /tmp/bench-cpu-failed && mkfifo $_cpu_in $_cpu_out || fail "mkfifo failed"
     # The request FIFO is opened read-write once: a reader that reopened it after each EOF could
     # drop a request written in between.
@@ -81,16 +91,6 @@ cpu_snap() {
     touch /tmp/bench-cpu-failed
     echo NA NA NA
 }
-# dom0's CPUs: the most dom0's vCPUs can run on at once (with BENCH_GUEST_CPU, the CPUs it is
-# pinned to), what dom0_busy_pct is a share of; NA if unknown.
-_dom0_vcpus=$(xl vcpu-list Domain-0 2>/dev/null | awk 'NR > 1' | wc -l)
-_ncpu=${_ncpu:-$(xl info | awk '$1 == "nr_cpus" {print $3}')}
-BENCH_DOM0_CPUS=NA
-if [[ $_ncpu =~ ^[1-9][0-9]*$ ]]; then
-    BENCH_DOM0_CPUS=$_ncpu
-    [ -n "${BENCH_GUEST_CPU:-}" ] && BENCH_DOM0_CPUS=$((_ncpu - 1))
-    [ "$_dom0_vcpus" -gt 0 ] && [ "$_dom0_vcpus" -lt "$BENCH_DOM0_CPUS" ] && BENCH_DOM0_CPUS=$_dom0_vcpus
-fi
 # cpu_figures "SNAP0" "SNAP1" OPS: from two cpu_snap readings around a client run that made OPS
 # requests, "GUEST_US DOM0_US DOM0_BUSY": the guest's and dom0's CPU time per request in us, and
 # dom0's busy share of its CPUs in % (near 100: the client side, not the guest, set the pace);

@@ -18,7 +18,7 @@ first_200() {
             elapsed "$KEEL_CREATED_MS"
             return 0
         fi
-        [ -n "${3:-}" ] && grep -q 'Kernel panic' "$(guest_log "$3")" 2>/dev/null && return 1
+        [ -n "${3:-}" ] && linux_panicked "$3" && return 1
         sleep 0.1
     done
     return 1

@@ -43,7 +43,9 @@ linux_xl() {
 
 # linux_crashed NAME: the Linux guest NAME crashed (it stays, on_crash = "preserve"), or its
 # console shows a panic.
-linux_crashed() { [[ $(dom_state "$1") == *c* ]] || grep -q 'Kernel panic' "$(guest_log "$1")" 2>/dev/null; }
+linux_crashed() { [[ $(dom_state "$1") == *c* ]] || linux_panicked "$1"; }
+# linux_panicked NAME: the console of the Linux guest NAME shows a panic (no xl call: cheap to poll).
+linux_panicked() { grep -q 'Kernel panic' "$(guest_log "$1")" 2>/dev/null; }
 
 # linux_wait NAME LIMIT_S CMD...: wait until CMD succeeds (poll), at most LIMIT_S s; false as soon
 # as the console of the Linux guest NAME shows a panic (seen under multi-threaded TCG: init killed
@@ -56,7 +58,7 @@ linux_wait() {
 _linux_up_or_panicked() {
     local name=$1
     shift
-    grep -q 'Kernel panic' "$(guest_log "$name")" 2>/dev/null || "$@"
+    linux_panicked "$name" || "$@"
 }
 
 # watched NAME CMD...: runs CMD (a client); stops it as soon as the guest NAME crashed, instead
