@@ -100,7 +100,7 @@ Task<void> follow_devices() {
 LinkStats link_stats() {
     LinkStats sum;
 #ifdef KEEL_HAVE_NETFRONT
-    for (const netfront::Netfront* dev : netfront::netfront_devices()) {
+    for (netfront::Netfront* dev : netfront::netfront_devices()) {
         const netfront::Stats st = dev->stats();
         sum.rx_packets += st.rx.packets;
         sum.rx_bytes += st.rx.bytes;

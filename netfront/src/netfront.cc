@@ -262,19 +262,22 @@ Result<void> Netfront::setup_connection() {
     auto tx_channel = platform_.open_channel(backend, tx_port_);
     if (!tx_channel) return tx_channel.error();
     tx_channel_ = *tx_channel;
+    // A receive event takes back answered transmit pages too: transmit events are asked for
+    // only while a sender waits for room (reap_tx()).
+    auto rx_and_tx = [this] {
+        on_rx_event();
+        on_tx_event();
+    };
     if (features_.split_event_channels) {
         auto rx_channel = platform_.open_channel(backend, rx_port_);
         if (!rx_channel) return rx_channel.error();
         rx_channel_ = *rx_channel;
         tx_channel_->set_handler([this] { on_tx_event(); });
-        rx_channel_->set_handler([this] { on_rx_event(); });
+        rx_channel_->set_handler(rx_and_tx);
     } else {
         rx_channel_ = tx_channel_;
         rx_port_ = tx_port_;
-        tx_channel_->set_handler([this] {
-            on_rx_event();
-            on_tx_event();
-        });
+        tx_channel_->set_handler(rx_and_tx);
     }
 
     // Post the receive buffers now, so the backend finds them when it connects. No notification
@@ -419,7 +422,8 @@ void Netfront::reclaim_held() {
     }
 }
 
-Stats Netfront::stats() const {
+Stats Netfront::stats() {
+    if (live()) reap_tx();
     Stats s = with_connection_counts(stats_);
     for (const RxPage& p : rx_) s.held_pages += p.state == RxState::held ? 1 : 0;
     for (const TxPage& p : tx_) s.held_pages += p.state == TxState::held ? 1 : 0;

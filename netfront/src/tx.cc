@@ -47,11 +47,20 @@ Result<void> Netfront::transmit(std::span<const std::span<const std::byte>> frag
         reap_tx();
         if (!live()) return Error::closed;
         if (!tx_room(slots, ring_slots)) {
+            // Blocked, then reap once more: now reap_tx() asks for an event on the next
+            // response and looks again after asking, so room that comes later wakes us.
+            const bool was_blocked = tx_blocked_;
             tx_blocked_ = true;
-            tx_blocked_pages_ = std::max(tx_blocked_pages_, slots);
-            tx_blocked_ring_slots_ = std::max(tx_blocked_ring_slots_, ring_slots);
-            ++stats_.tx_busy;
-            return Error::again;
+            reap_tx();
+            if (!live()) return Error::closed;
+            if (tx_room(slots, ring_slots)) {
+                tx_blocked_ = was_blocked;  // an earlier refused sender still waits for poll_tx()
+            } else {
+                tx_blocked_pages_ = std::max(tx_blocked_pages_, slots);
+                tx_blocked_ring_slots_ = std::max(tx_blocked_ring_slots_, ring_slots);
+                ++stats_.tx_busy;
+                return Error::again;
+            }
         }
     }
 
@@ -162,7 +171,15 @@ void Netfront::reap_tx() {
             complete_tx_slot(rsp.id, rsp.status);
         }
         tx_ring_.consume(*avail);
-        if (!live() || !tx_ring_.final_check()) break;
+        if (!live()) break;
+        // An event per transmit response costs the backend a notification (a hypercall in
+        // dom0) and us a wake-up, for pages nobody waits for. So one is asked for only while a
+        // sender waits for room (io/ring.h: rsp_event is left where it was, behind rsp_prod,
+        // and the backend's RING_PUSH_RESPONSES_AND_CHECK_NOTIFY finds no reason to notify).
+        // Otherwise answered pages are taken back by the next transmit that needs them and at
+        // every receive event (the channel handlers call poll_tx()).
+        const bool more = tx_blocked_ ? tx_ring_.final_check() : *avail > 0;
+        if (!more) break;
     }
     // Every request has its response, yet pages are still in flight (or extra-info slots
     // unanswered): responses with a wrong id or status took their places. Those pages would

@@ -281,7 +281,9 @@ public:
         if (on_gone_ && retired()) on_gone_();
     }
 
-    Stats stats() const;
+    /// The counters. Answered transmit pages are taken back first (reap_tx() asks for no
+    /// event on them while no sender waits), so the tx counters cover every answered frame.
+    Stats stats();
 
     /// Event-channel entry points (connect() installs them as the channels' handlers; public
     /// for tests that dispatch events themselves).
@@ -336,7 +338,12 @@ private:
     /// maps; the rx pool waits for the stack's last RxBuffer (release_rx()).
     void retire() override;
     void free_pools();
-    void watchdog() override { check_rx(); }
+    /// Also takes back answered transmit pages (and so sees a bad tx response) when nothing
+    /// else has since the last look.
+    void watchdog() override {
+        check_rx();
+        poll_tx();
+    }
     void report_reset(const char* why) override;
     Task<Result<void>> read_features();
     Result<void> setup_connection();
@@ -370,7 +377,8 @@ private:
     // Transmit (tx.cc).
     /// reap_tx(), then the tx-ready handler if a refused frame fits now.
     void poll_tx();
-    /// Consume tx responses and free their pages. Runs no handler.
+    /// Consume tx responses and free their pages; while tx_blocked_, ask for an event on the
+    /// next response (otherwise none is asked for). Runs no handler.
     void reap_tx();
     /// `pages` free tx pages and `ring_slots` (pages + extra-info slots) free in the ring.
     bool tx_room(std::size_t pages, std::size_t ring_slots) const;
