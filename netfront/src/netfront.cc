@@ -353,6 +353,9 @@ void Netfront::release() {
     }
     tx_channel_ = rx_channel_ = nullptr;
 
+    // Frames the backend answered that nothing took back yet (no tx event is asked for them)
+    // were sent: count them so, and only the rest as aborted.
+    if (tx_ring_.attached()) reap_tx(false);
     abort_tx();
     rx_skipping_ = false;
 
@@ -423,7 +426,7 @@ void Netfront::reclaim_held() {
 }
 
 Stats Netfront::stats() {
-    if (live()) reap_tx();
+    if (live() && !tx_blocked_) reap_tx();
     Stats s = with_connection_counts(stats_);
     for (const RxPage& p : rx_) s.held_pages += p.state == RxState::held ? 1 : 0;
     for (const TxPage& p : tx_) s.held_pages += p.state == TxState::held ? 1 : 0;

@@ -145,10 +145,11 @@ void Netfront::poll_tx() {
     if (tx_ready_generation_ == generation) on_tx_ready_ = std::move(handler);
 }
 
-void Netfront::reap_tx() {
+void Netfront::reap_tx(bool judge) {
     for (;;) {
         const Result<RING_IDX> avail = tx_ring_.unconsumed();
         if (!avail) {
+            if (!judge) return;
             ++stats_.tx.ring_overrun;
             request_reset("tx rsp_prod beyond the requests made");
             return;
@@ -164,20 +165,27 @@ void Netfront::reap_tx() {
                     --tx_extras_in_flight_;
                 } else {
                     ++stats_.tx.bad_status;
-                    protocol_error();
+                    if (judge) protocol_error();
                 }
                 continue;
             }
-            complete_tx_slot(rsp.id, rsp.status);
+            const bool good = complete_tx_slot(rsp.id, rsp.status);
+            if (!judge) continue;
+            if (good) {
+                good_response();
+            } else {
+                protocol_error();
+            }
         }
         tx_ring_.consume(*avail);
         if (!live()) break;
         // An event per transmit response costs the backend a notification (a hypercall in
         // dom0) and us a wake-up, for pages nobody waits for. So one is asked for only while a
-        // sender waits for room (io/ring.h: rsp_event is left where it was, behind rsp_prod,
-        // and the backend's RING_PUSH_RESPONSES_AND_CHECK_NOTIFY finds no reason to notify).
-        // Otherwise answered pages are taken back by the next transmit that needs them and at
-        // every receive event (the channel handlers call poll_tx()).
+        // sender waits for room. Otherwise rsp_event stays where it was, behind rsp_prod
+        // (modulo 2^32: one stray event each time the indices wrap), and the backend's
+        // RING_PUSH_RESPONSES_AND_CHECK_NOTIFY (io/ring.h) finds no reason to notify; answered
+        // pages are taken back by the next transmit that runs short, at every rx event (the
+        // channel handlers), by the watchdog and by stats().
         const bool more = tx_blocked_ ? tx_ring_.final_check() : *avail > 0;
         if (!more) break;
     }
@@ -189,12 +197,11 @@ void Netfront::reap_tx() {
     }
 }
 
-void Netfront::complete_tx_slot(std::uint16_t id, std::int16_t status) {
+bool Netfront::complete_tx_slot(std::uint16_t id, std::int16_t status) {
     // io/netif.h: "id: reflects id in transmit request" -- one of ours, in flight, once.
     if (id >= options_.tx_buffers || tx_[id].state != TxState::in_flight) {
         ++stats_.tx.bad_id;
-        protocol_error();
-        return;
+        return false;
     }
     Fault fault = Fault::none;
     switch (status) {
@@ -202,11 +209,6 @@ void Netfront::complete_tx_slot(std::uint16_t id, std::int16_t status) {
     case NETIF_RSP_ERROR: fault = Fault::backend_error; break;
     case NETIF_RSP_DROPPED: fault = Fault::backend_dropped; break;
     default: fault = Fault::bad_status; break;  // NETIF_RSP_NULL is reap_tx's
-    }
-    if (fault == Fault::bad_status) {
-        protocol_error();
-    } else {
-        good_response();
     }
 
     TxPage& page = tx_[id];
@@ -216,8 +218,7 @@ void Netfront::complete_tx_slot(std::uint16_t id, std::int16_t status) {
         // A second response for a frame's first slot (its page stays in flight with the
         // frame's bookkeeping until the whole frame is answered).
         ++stats_.tx.bad_id;
-        protocol_error();
-        return;
+        return false;
     }
     --tx_in_flight_;
     if (id == head) {
@@ -227,7 +228,7 @@ void Netfront::complete_tx_slot(std::uint16_t id, std::int16_t status) {
         push_tx_free(id);
     }
     if (fault != Fault::none && h.fault == Fault::none) h.fault = fault;
-    if (--h.pending != 0) return;
+    if (--h.pending != 0) return fault != Fault::bad_status;
     if (h.fault == Fault::none) {
         ++stats_.tx.packets;
         stats_.tx.bytes += h.bytes;
@@ -238,6 +239,7 @@ void Netfront::complete_tx_slot(std::uint16_t id, std::int16_t status) {
     // Each slot of the frame answered exactly once, so the head has been too.
     h.state = TxState::free;
     push_tx_free(head);
+    return fault != Fault::bad_status;
 }
 
 void Netfront::abort_tx() {

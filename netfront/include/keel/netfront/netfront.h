@@ -142,7 +142,7 @@ struct DirectionStats {
     std::uint64_t still_mapped = 0;    ///< rx: the backend kept a page it answered mapped (resets at once)
     // Our side.
     std::uint64_t no_handler = 0;  ///< rx: delivered while no receive handler was set
-    std::uint64_t aborted = 0;     ///< tx: in flight when the connection ended
+    std::uint64_t aborted = 0;     ///< tx: unanswered when the connection ended
     /// Frames sent or received as GSO super-segments (each is counted in packets too).
     std::uint64_t gso = 0;
 };
@@ -266,8 +266,9 @@ public:
     /// Gets each received frame, from the rx event handler. Frames arriving while no handler is
     /// set are dropped (counted). The handler may replace or clear itself and may transmit.
     void set_receive_handler(Function<void(RxBuffer)> handler);
-    /// Runs once (from the tx event handler) after transmit() returned Error::again, when a
-    /// frame of that size fits again. It may call transmit().
+    /// Runs once after transmit() returned Error::again, when a frame of that size fits again:
+    /// from an event handler (the tx event asked for then, or an rx event) or the watchdog. It
+    /// may call transmit().
     void set_tx_ready_handler(Function<void()> handler);
     /// Runs with true when the data path starts (Connected) and false when it stops
     /// (disconnect, reset). From the supervisor or from an event handler; it must not replace
@@ -282,7 +283,11 @@ public:
     }
 
     /// The counters. Answered transmit pages are taken back first (reap_tx() asks for no
-    /// event on them while no sender waits), so the tx counters cover every answered frame.
+    /// event on them while no sender waits), so the tx counters cover every answered frame --
+    /// except while a sender waits for room: then the event asked for takes them, so that
+    /// taking them here cannot swallow the event that wakes the sender. A bad response found
+    /// here resets the device as it would from an event (the link handler runs later, from the
+    /// loop); no handler runs inside.
     Stats stats();
 
     /// Event-channel entry points (connect() installs them as the channels' handlers; public
@@ -378,11 +383,13 @@ private:
     /// reap_tx(), then the tx-ready handler if a refused frame fits now.
     void poll_tx();
     /// Consume tx responses and free their pages; while tx_blocked_, ask for an event on the
-    /// next response (otherwise none is asked for). Runs no handler.
-    void reap_tx();
+    /// next response (otherwise none is asked for). Runs no handler. `judge` false: at
+    /// teardown, count what was answered but leave the error run, health and resets alone.
+    void reap_tx(bool judge = true);
     /// `pages` free tx pages and `ring_slots` (pages + extra-info slots) free in the ring.
     bool tx_room(std::size_t pages, std::size_t ring_slots) const;
-    void complete_tx_slot(std::uint16_t id, std::int16_t status);
+    /// Take one tx response; false if it broke the protocol (a bad id or status).
+    bool complete_tx_slot(std::uint16_t id, std::int16_t status);
     void abort_tx();
     void reset_tx_free_list();
     void push_tx_free(std::uint16_t i);
