@@ -373,24 +373,6 @@ TEST_F(NetfrontTxEventTest, RxEventLooksAtTxOnOneChannel) { rx_event_looks_at_tx
 
 TEST_F(NetfrontTxEventTest, RxEventLooksAtTxOnSplitChannels) { rx_event_looks_at_tx(true); }
 
-// Frames answered but not taken back yet when the connection ends were sent, not aborted.
-TEST_F(NetfrontTxEventTest, CloseCountsAnsweredFramesAsSent) {
-    make_connected();
-    for (int i = 0; i < 3; ++i) {
-        ASSERT_TRUE(send(*nf, make_frame(100, 22)).ok());
-        pump_data();
-    }
-    nb.hold_tx = true;
-    ASSERT_TRUE(send(*nf, make_frame(100, 23)).ok());
-    pump_data();
-    (void)run(nf->close());
-    settle();
-    const auto s = nf->stats();
-    EXPECT_EQ(s.tx.packets, 3u);
-    EXPECT_EQ(s.tx.aborted, 1u);
-    EXPECT_EQ(s.tx.dropped, 1u);
-}
-
 TEST_F(NetfrontTest, TxReadyHandlerMayTransmit) {
     make_connected();
     nb.hold_tx = true;
@@ -406,8 +388,14 @@ TEST_F(NetfrontTest, TxReadyHandlerMayTransmit) {
     EXPECT_EQ(resent, 256);
 }
 
+// Frames answered but not taken back yet when the connection ends (no tx event is asked for
+// them) were sent; only the unanswered ones are aborted.
 TEST_F(NetfrontTest, CloseAbortsFramesInFlight) {
     make_connected();
+    for (int i = 0; i < 2; ++i) {
+        ASSERT_TRUE(send(*nf, make_frame(100, 9)).ok());
+        pump_data();
+    }
     nb.hold_tx = true;
     for (int i = 0; i < 3; ++i) ASSERT_TRUE(send(*nf, make_frame(100, i)).ok());
     pump_data();
@@ -416,12 +404,12 @@ TEST_F(NetfrontTest, CloseAbortsFramesInFlight) {
     const auto s = nf->stats();
     EXPECT_EQ(s.tx.aborted, 3u);
     EXPECT_EQ(s.tx.dropped, 3u);
-    EXPECT_EQ(s.tx.packets, 0u);
+    EXPECT_EQ(s.tx.packets, 2u);
     nb.hold_tx = false;
     connect();
     ASSERT_TRUE(send(*nf, make_frame(100, 1)).ok());
     pump_data();
-    EXPECT_EQ(nf->stats().tx.packets, 1u);
+    EXPECT_EQ(nf->stats().tx.packets, 3u);  // the counters run on across connections
 }
 
 TEST_F(NetfrontTest, SplitChannelsCarryTheirOwnEvents) {
