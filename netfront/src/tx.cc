@@ -149,7 +149,7 @@ void Netfront::reap_tx(bool judge) {
     for (;;) {
         const Result<RING_IDX> avail = tx_ring_.unconsumed();
         if (!avail) {
-            if (!judge) return;
+            if (!judge) return;  // at teardown: the reset that found it counted it already
             ++stats_.tx.ring_overrun;
             request_reset("tx rsp_prod beyond the requests made");
             return;
@@ -181,11 +181,15 @@ void Netfront::reap_tx(bool judge) {
         if (!live()) break;
         // An event per transmit response costs the backend a notification (a hypercall in
         // dom0) and us a wake-up, for pages nobody waits for. So one is asked for only while a
-        // sender waits for room. Otherwise rsp_event stays where it was, behind rsp_prod
-        // (modulo 2^32: one stray event each time the indices wrap), and the backend's
-        // RING_PUSH_RESPONSES_AND_CHECK_NOTIFY (io/ring.h) finds no reason to notify; answered
-        // pages are taken back by the next transmit that runs short, at every rx event (the
-        // channel handlers), by the watchdog and by stats().
+        // sender waits for room. Otherwise rsp_event stays where it was, behind rsp_prod, and
+        // the backend's RING_PUSH_RESPONSES_AND_CHECK_NOTIFY (io/ring.h) finds no reason to
+        // notify -- but for one stray event after a sender was served (rsp_event was left one
+        // ahead) and one each time the indices wrap (modulo 2^32). Answered pages are taken
+        // back by the next transmit that runs short, at every rx event (the channel handlers),
+        // by the watchdog and by stats(). Not judged (teardown), good responses do not mark the
+        // connection healthy: one whose only good answers were never taken back before it
+        // closed counts as trouble to the supervisor (rare: it takes a send-only connection
+        // closed within the watchdog's first period).
         const bool more = tx_blocked_ ? tx_ring_.final_check() : *avail > 0;
         if (!more) break;
     }
