@@ -33,20 +33,25 @@ to_ms() {
 
 # http_round: wrk (keep-alive: requests/s, p99 latency) then ab (a new connection per request:
 # requests/s) from dom0 against $IP (the guest $DOM), each with the guest's and dom0's CPU time per
-# request and dom0's busy share (cpu_figures); leaves the nine figures in R.
+# request, dom0's busy share (cpu_figures) and the client's own CPU time per request
+# (client_cpu); leaves the eleven figures in R.
 http_round() {
-    local out rate p99 ab failed id s0 wrk_cpu ab_cpu
+    local out rate p99 ab failed id s0 wrk_cpu ab_cpu n wk ak
     curl -s -o /dev/null --max-time 5 "http://$IP:80/"   # not measured: the first answer after a pause
     id=$(xl domid "$DOM" 2>/dev/null)
     s0=$(cpu_snap "$id")
     out=$(watched "$WATCH" wrk -t 2 -c 20 -d "${WRK_SECONDS}s" --latency "http://$IP:80/" 2>&1)
-    wrk_cpu=$(cpu_figures "$s0" "$(cpu_snap "$id")" "$(awk '/ requests in / {print $1}' <<<"$out")")
+    n=$(awk '/ requests in / {print $1}' <<<"$out")
+    wrk_cpu=$(cpu_figures "$s0" "$(cpu_snap "$id")" "$n")
+    wk=$(client_cpu "$n")
     rate=$(awk '/^Requests\/sec:/ {print $2}' <<<"$out")
     p99=$(to_ms "$(awk '$1 == "99%" {print $2}' <<<"$out")")
     grep -E 'Socket errors|Non-2xx' <<<"$out" | sed "s/^/    [$IP] wrk: /"
     s0=$(cpu_snap "$id")
     out=$(watched "$WATCH" timeout 300 ab -q -n "$AB_REQUESTS" -c 10 "http://$IP:80/" 2>&1)
-    ab_cpu=$(cpu_figures "$s0" "$(cpu_snap "$id")" "$(awk '/^Complete requests:/ {print $3}' <<<"$out")")
+    n=$(awk '/^Complete requests:/ {print $3}' <<<"$out")
+    ab_cpu=$(cpu_figures "$s0" "$(cpu_snap "$id")" "$n")
+    ak=$(client_cpu "$n")
     ab=$(awk '/^Requests per second:/ {print $4}' <<<"$out")
     # No rate: say why (seen once for the Linux guest, which had not crashed).
     [ -n "$ab" ] || tail -n 3 <<<"$out" | sed "s/^/    [$IP] ab gave no rate: /"
@@ -55,8 +60,9 @@ http_round() {
     read -r wg wd wb <<<"$wrk_cpu"
     read -r ag ad ab_busy <<<"$ab_cpu"
     echo "    [$IP] wrk ${rate:-NA} requests/s, p99 $p99 ms; ab ${ab:-NA} requests/s, ${failed:-NA} failed;" \
-        "CPU per request, guest / dom0: wrk $wg / $wd us, ab $ag / $ad us; dom0 busy: wrk $wb%, ab $ab_busy%"
-    R="${rate:-NA} ${p99:-NA} ${ab:-NA} $wg $ag $wd $ad $wb $ab_busy"
+        "CPU per request, guest / dom0 / client: wrk $wg / $wd / $wk us, ab $ag / $ad / $ak us;" \
+        "dom0 busy: wrk $wb%, ab $ab_busy%"
+    R="${rate:-NA} ${p99:-NA} ${ab:-NA} $wg $ag $wd $ad $wb $ab_busy $wk $ak"
 }
 
 # round SYSTEM: one http_round of SYSTEM, in its turn (turn); its figures recorded, NA for a
@@ -64,7 +70,7 @@ http_round() {
 round() {
     local IP=$keel_ip DOM=httpd
     [ "$1" = linux ] && IP=$linux_ip DOM=nginx
-    turn "$1" httpd nginx start_nginx http_round || { echo "    [$1] round $i lost 3 guests"; R=$(yes NA | head -n 9 | paste -sd " "); }
+    turn "$1" httpd nginx start_nginx http_round || { echo "    [$1] round $i lost 3 guests"; R=$(yes NA | head -n 11 | paste -sd " "); }
     record "$1" "$R"
 }
 
@@ -110,7 +116,7 @@ in_turns round
 for sys in keel linux; do
     columns $sys wrk_requests_per_s wrk_p99_latency_ms ab_requests_per_s guest_cpu_us_per_wrk_request \
         guest_cpu_us_per_ab_request dom0_cpu_us_per_wrk_request dom0_cpu_us_per_ab_request \
-        dom0_busy_pct_wrk dom0_busy_pct_ab
+        dom0_busy_pct_wrk dom0_busy_pct_ab client_cpu_us_per_wrk_request client_cpu_us_per_ab_request
 done
 xl_destroy httpd
 xl_destroy nginx

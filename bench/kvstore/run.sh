@@ -17,10 +17,11 @@ linux_disk=/tmp/bench-disk-linux.img
 new_disk() { rm -f "$1"; truncate -s 256M "$1"; }
 disk_cfg() { echo "disk=[\"format=raw,vdev=xvda,access=rw,target=$1\"]"; }
 
-# rb N ARGS...: "SET-rate GET-rate CPU DOM0-CPU DOM0-BUSY" of one redis-benchmark run of N SETs
-# then N GETs: the guest's and dom0's CPU time per command in us and dom0's busy share over the
-# run (cpu_figures; bounded: a Linux guest that dies mid-run stops it at once, see watched; any
-# other hang after 600 s).
+# rb N ARGS...: "SET-rate GET-rate CPU DOM0-CPU DOM0-BUSY CLIENT-CPU" of one redis-benchmark run
+# of N SETs then N GETs: the guest's and dom0's CPU time per command in us and dom0's busy share
+# over the run (cpu_figures), and the part of dom0's that redis-benchmark itself was charged
+# (client_cpu); bounded: a Linux guest that dies mid-run stops it at once (watched), any other
+# hang after 600 s.
 rb() {
     local n=$1 s0 id rates
     shift
@@ -30,27 +31,29 @@ rb() {
         awk '/^SET: [0-9.]+ requests/ {s = $2} /^GET: [0-9.]+ requests/ {g = $2}
              END {print (s == "" ? "NA" : s), (g == "" ? "NA" : g)}')
     # A run without both rates did not serve its 2N commands: no CPU figures either.
-    [[ $rates == *NA* ]] && s0="NA NA NA"
-    echo "$rates $(cpu_figures "$s0" "$(cpu_snap "$id")" $((2 * n)))"
+    local ops=$((2 * n))
+    [[ $rates == *NA* ]] && s0="NA NA NA" ops=0
+    echo "$rates $(cpu_figures "$s0" "$(cpu_snap "$id")" $ops) $(client_cpu $ops)"
 }
 mb() { awk -v r="$1" 'BEGIN { if (r == "NA") print "NA"; else printf "%.2f", r * 65536 / 1e6 }'; }
 
 # one_round: redis-benchmark from dom0, SET and GET: small values with 50 clients
 # (redis-benchmark's default), the same pipelined (-P 8, 20 clients), and 64 KiB values with 4
 # clients (bulk: where GSO counts). Leaves in R the six rates, then the guest's CPU time per
-# command of the three runs (plain, pipelined, 64 KiB), then dom0's, then dom0's busy shares.
+# command of the three runs (plain, pipelined, 64 KiB), then dom0's, then dom0's busy shares,
+# then the client's CPU time per command.
 one_round() {
-    local a b c d e f ca cb cc da db dc ba bb bc
+    local a b c d e f ca cb cc da db dc ba bb bc ka kb kc
     timeout 10 redis-cli -h $ip PING >/dev/null 2>&1   # not measured: the first answer after a pause
-    read -r a b ca da ba < <(rb "$N")
-    read -r c d cb db bb < <(rb "$N" -P 8 -c 20)
+    read -r a b ca da ba ka < <(rb "$N")
+    read -r c d cb db bb kb < <(rb "$N" -P 8 -c 20)
     # Round 0 (in_turns' warm-up, not counted) sends at most 50 big values, not BIG: both disks
     # are files in dom0's /tmp (RAM), and each round of 500 adds about 31 MiB to the Linux one.
     local big=$BIG
     [ "$i" = 0 ] && [ "$BIG" -gt 50 ] && big=50
-    read -r e f cc dc bc < <(rb "$big" -d 65536 -c 4)
+    read -r e f cc dc bc kc < <(rb "$big" -d 65536 -c 4)
     R="${a:-NA} ${b:-NA} ${c:-NA} ${d:-NA} $(mb "${e:-NA}") $(mb "${f:-NA}") ${ca:-NA} ${cb:-NA} ${cc:-NA}"
-    R+=" ${da:-NA} ${db:-NA} ${dc:-NA} ${ba:-NA} ${bb:-NA} ${bc:-NA}"
+    R+=" ${da:-NA} ${db:-NA} ${dc:-NA} ${ba:-NA} ${bb:-NA} ${bc:-NA} ${ka:-NA} ${kb:-NA} ${kc:-NA}"
 }
 
 start_linux() {
@@ -65,14 +68,14 @@ start_linux() {
 # Both guests stay up through the bench, and take turns (in_turns): one round of one while the
 # other is paused (xl pause: its vCPU gets no time at all).
 round() {   # round SYSTEM: one_round of SYSTEM, in its turn (turn); its figures recorded
-    local ip=$keel_ip dom=kvstore a b c d e f ca cb cc da db dc ba bb bc
+    local ip=$keel_ip dom=kvstore a b c d e f ca cb cc da db dc ba bb bc ka kb kc
     [ "$1" = linux ] && ip=$linux_ip dom=redis
-    turn "$1" kvstore redis start_linux one_round || { echo "    [$1] round $i lost 3 guests"; R=$(yes NA | head -n 15 | paste -sd " "); }
+    turn "$1" kvstore redis start_linux one_round || { echo "    [$1] round $i lost 3 guests"; R=$(yes NA | head -n 18 | paste -sd " "); }
     record "$1" "$R"
-    read -r a b c d e f ca cb cc da db dc ba bb bc <<<"$R"
+    read -r a b c d e f ca cb cc da db dc ba bb bc ka kb kc <<<"$R"
     echo "    [$1] round $i: SET $a/s GET $b/s; pipelined SET $c/s GET $d/s; 64 KiB SET $e MB/s GET $f MB/s;" \
-        "CPU per command, guest / dom0: $ca / $da us, pipelined $cb / $db us, 64 KiB $cc / $dc us;" \
-        "dom0 busy $ba%, $bb%, $bc%"
+        "CPU per command, guest / dom0 / client: $ca / $da / $ka us, pipelined $cb / $db / $kb us," \
+        "64 KiB $cc / $dc / $kc us; dom0 busy $ba%, $bb%, $bc%"
 }
 
 cpu_reader_start
@@ -90,7 +93,8 @@ for sys in linux keel; do
     columns $sys set_ops_per_s get_ops_per_s set_pipelined_ops_per_s get_pipelined_ops_per_s \
         set_64k_MB_per_s get_64k_MB_per_s guest_cpu_us_per_op guest_cpu_us_per_pipelined_op \
         guest_cpu_us_per_64k_op dom0_cpu_us_per_op dom0_cpu_us_per_pipelined_op dom0_cpu_us_per_64k_op \
-        dom0_busy_pct_op dom0_busy_pct_pipelined_op dom0_busy_pct_64k_op
+        dom0_busy_pct_op dom0_busy_pct_pipelined_op dom0_busy_pct_64k_op \
+        client_cpu_us_per_op client_cpu_us_per_pipelined_op client_cpu_us_per_64k_op
 done
 linux_crashes kvstore
 # Both disks live in dom0's memory (/tmp) at once: what they came to.

@@ -67,11 +67,20 @@ _linux_up_or_panicked() {
 # it takes it in both guests' rounds alike. Returns as soon as the client ends (a plain wait for
 # it; a checker beside it): the CPU reading after a client must not count a wait. A loop on
 # bash's `wait -n` once never saw the client end; a 20 ms poll cost dom0 about 1.5% of a CPU.
+# Keeps the client's own CPU time for client_cpu: bash's `times` before and after the wait for
+# it, before the checker is reaped (the shell's other children are not counted).
 exec {_bench_console}>&1   # the scenario's output, for a message from inside $(...)
+_client_times=/tmp/bench-client-times
 watched() {
     local name=$1 pid checker st
     shift
-    [ -n "$name" ] || { "$@"; return; }
+    times >"$_client_times.0"
+    if [ -z "$name" ]; then
+        "$@"
+        st=$?
+        times >"$_client_times.1"
+        return "$st"
+    fi
     "$@" &
     pid=$!
     ( while sleep 3; do
@@ -84,9 +93,23 @@ watched() {
     checker=$!
     wait "$pid"
     st=$?
+    times >"$_client_times.1"
     kill "$checker" 2>/dev/null
     wait "$checker" 2>/dev/null
     return "$st"
+}
+
+# client_cpu OPS: the CPU time, user and system, of the last client watched ran, per request in
+# us; NA without both readings or OPS not a positive number. It is what dom0's kernel charged the
+# client (redis-benchmark, wrk, ab, and timeout in front of it): its own code and system calls,
+# and the interrupt and softirq work (netback, the bridge, TCP receive) that ran while it was the
+# current task. dom0 samples it at each 4 ms tick, so a run must be long enough to count.
+client_cpu() {
+    awk -v n="$1" '
+        function sec(t,    m) { m = t; sub(/m.*/, "", m); sub(/^[0-9]+m/, "", t); sub(/s$/, "", t); return m * 60 + t }
+        FNR == 2 && $1 ~ /^[0-9]+m[0-9.]+s$/ && $2 ~ /^[0-9]+m[0-9.]+s$/ { c[++k] = sec($1) + sec($2) }
+        END { if (k == 2 && n ~ /^[0-9]+$/ && n > 0 && c[2] >= c[1]) printf "%.1f\n", (c[2] - c[1]) * 1e6 / n; else print "NA" }
+    ' "$_client_times.0" "$_client_times.1" 2>/dev/null || echo NA
 }
 
 # linux_drop NAME: the Linux guest NAME is lost: count it (LINUX_CRASHES), destroy it.
