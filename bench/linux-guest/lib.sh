@@ -74,6 +74,7 @@ _client_times=/tmp/bench-client-times
 watched() {
     local name=$1 pid checker st
     shift
+    rm -f "$_client_times.0" "$_client_times.1"   # a failed write leaves no earlier client's
     times >"$_client_times.0"
     if [ -z "$name" ]; then
         "$@"
@@ -103,13 +104,14 @@ watched() {
 # us; NA without both readings or OPS not a positive number. It is what dom0's kernel charged the
 # client (redis-benchmark, wrk, ab, and timeout in front of it): its own code and system calls,
 # and the interrupt and softirq work (netback, the bridge, TCP receive) that ran while it was the
-# current task. dom0 samples it at each 4 ms tick, so a run must be long enough to count.
+# current task. The sum is the client's scheduler run time (bash's times: 1 ms steps).
 client_cpu() {
+    [ -s "$_client_times.0" ] && [ -s "$_client_times.1" ] || { echo NA; return; }
     awk -v n="$1" '
-        function sec(t,    m) { m = t; sub(/m.*/, "", m); sub(/^[0-9]+m/, "", t); sub(/s$/, "", t); return m * 60 + t }
-        FNR == 2 && $1 ~ /^[0-9]+m[0-9.]+s$/ && $2 ~ /^[0-9]+m[0-9.]+s$/ { c[++k] = sec($1) + sec($2) }
+        function sec(t,    m) { m = t; sub(/m.*/, "", m); sub(/^[0-9]+m/, "", t); sub(/s$/, "", t); sub(/,/, ".", t); return m * 60 + t }
+        FNR == 2 && $1 ~ /^[0-9]+m[0-9]+[.,][0-9]+s$/ && $2 ~ /^[0-9]+m[0-9]+[.,][0-9]+s$/ { c[++k] = sec($1) + sec($2) }
         END { if (k == 2 && n ~ /^[0-9]+$/ && n > 0 && c[2] >= c[1]) printf "%.1f\n", (c[2] - c[1]) * 1e6 / n; else print "NA" }
-    ' "$_client_times.0" "$_client_times.1" 2>/dev/null || echo NA
+    ' "$_client_times.0" "$_client_times.1" 2>/dev/null
 }
 
 # linux_drop NAME: the Linux guest NAME is lost: count it (LINUX_CRASHES), destroy it.
