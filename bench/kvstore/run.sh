@@ -30,9 +30,9 @@ rb() {
     rates=$(watched "$WATCH" timeout 600 redis-benchmark -h $ip -t set,get -q -n "$n" "$@" 2>&1 | tr '\r' '\n' |
         awk '/^SET: [0-9.]+ requests/ {s = $2} /^GET: [0-9.]+ requests/ {g = $2}
              END {print (s == "" ? "NA" : s), (g == "" ? "NA" : g)}')
-    # A run without both rates did not serve its 2N commands: no CPU figures either.
+    # A run without both rates did not serve its 2N commands: no CPU figures either (0 requests).
     local ops=$((2 * n))
-    [[ $rates == *NA* ]] && s0="NA NA NA" ops=0
+    [[ $rates == *NA* ]] && ops=0
     echo "$rates $(cpu_figures "$s0" "$(cpu_snap "$id")" $ops) $(client_cpu $ops)"
 }
 mb() { awk -v r="$1" 'BEGIN { if (r == "NA") print "NA"; else printf "%.2f", r * 65536 / 1e6 }'; }
