@@ -9,20 +9,23 @@
 # from the function (c++filt -p would drop the suffix). Fields are tab-separated through
 # c++filt, which leaves tabs alone.
 #
-# Layout (little-endian, no alignment; S = 8 + 7 * count + 2 * ntok is where strings start):
-#   u32 count; u16 ntok; u16 0
-#   count x {u32 addr; u24 name_off}      sorted by addr; name_off counts from S
+# Layout (little-endian, no alignment; S = 8 + 2 * ntok is where strings start):
+#   u32 count; u16 ntok; u16 entries_off
 #   ntok x u16 tok_off                    token i's string, counting from S
-#   strings: the tokens', then the names, each NUL-terminated
+#   strings: the tokens', NUL-terminated; then, at S + entries_off, count entries sorted by
+#   address, each {ULEB128 delta from the entry before (the first: from 0), at most 4 bytes, so
+#   below 256 MiB, the first address too; the name, NUL-terminated}
 # A string byte 0x20..0x7e stands for itself; any other non-zero byte is a token, expanded in
 # place: 0x01..0x1f are tokens 0..30, 0x7f..0xff tokens 31..159. A token's string may use only
 # tokens before it, nested at most 8 deep. The tokens are the substrings that save the most
-# bytes, chosen here per image (greedily: "keel::", "(anonymous namespace)::", ...); identical
-# names are stored once. Bytes outside 0x20..0x7e in a symbol name become '?'.
+# bytes, chosen here per image (greedily: "keel::", "(anonymous namespace)::", ...). Bytes
+# outside 0x20..0x7e in a symbol name become '?'. Reader and why it reads entries in turn:
+# platform-xen/include/keel/xen/ksyms.h.
 set -eu
 elf=$1
 out=$2
-nm -n --defined-only "$elf" | awk '
+syms=$(nm -n --defined-only "$elf")   # set -e: a failed nm stops here, not as an empty table
+printf '%s\n' "$syms" | awk '
     # Text symbols, and the hypercall page: NOLOAD (nm says B), but code Xen writes, where
     # every hypercall runs (a profile sample or a fault there is named, not blamed on the
     # function before it).
@@ -65,14 +68,17 @@ nm -n --defined-only "$elf" | awk '
         max_depth = 8; max_len = 40
     }
     {
-        a = $1; sub(/^0+/, "", a)
+        a = tolower($1); sub(/^0+/, "", a)
         if (length(a) > 8) { print "gen-ksyms.sh: address " $1 " does not fit in 32 bits" > "/dev/stderr"; bad = 1; exit 1 }
+        v = 0
+        for (k = 1; k <= length(a); k++) v = v * 16 + index("0123456789abcdef", substr(a, k, 1)) - 1
         name = $2
         if ($3 != "") name = name " [clone " $3 "]"
         gsub(/[^ -~]/, "?", name)
-        n++; addr[n] = $1
-        if (!(name in name_id)) { name_id[name] = ++nnames; str[nnames] = name }
-        id[n] = name_id[name]
+        n++; delta[n] = v - prev; prev = v
+        if (delta[n] < 0) { print "gen-ksyms.sh: " $1 " is below the symbol before it (nm -n did not sort)" > "/dev/stderr"; bad = 1; exit 1 }
+        if (delta[n] >= 268435456) { print "gen-ksyms.sh: " $1 " is 256 MiB or more past " (n == 1 ? "0" : "the symbol before it") > "/dev/stderr"; bad = 1; exit 1 }
+        str[n] = name
     }
     END {
         if (bad) exit 1
@@ -80,7 +86,7 @@ nm -n --defined-only "$elf" | awk '
         # identifiers, so the counting stays cheap), replace it by the next token, repeat.
         for (t = 0; t < ntok_max; t++) {
             delete cnt
-            for (i = 1; i <= nnames; i++) {
+            for (i = 1; i <= n; i++) {
                 s = str[i]; L = length(s)
                 for (a = 1; a < L; a++) {
                     if (a > 1 && alnum(substr(s, a - 1, 1)) && alnum(substr(s, a, 1))) continue
@@ -97,25 +103,19 @@ nm -n --defined-only "$elf" | awk '
             }
             if (gain <= 0) break
             tok[t] = best; depth[t] = 1 + depth_of(best); ntok = t + 1
-            for (i = 1; i <= nnames; i++) if (index(str[i], best)) str[i] = replace_all(str[i], best, code[t])
+            for (i = 1; i <= n; i++) if (index(str[i], best)) str[i] = replace_all(str[i], best, code[t])
         }
-        # Strings area: the tokens, then the names.
+        # Strings area: the tokens, then the entries.
         off = 0
         for (t = 0; t < ntok; t++) { tok_off[t] = off; off += length(tok[t]) + 1 }
         if (off > 65535) { print "gen-ksyms.sh: token strings exceed 64 KiB" > "/dev/stderr"; exit 1 }
-        for (i = 1; i <= nnames; i++) { name_off[i] = off; off += length(str[i]) + 1 }
-        if (off > 16777215) { print "gen-ksyms.sh: names exceed 16 MiB" > "/dev/stderr"; exit 1 }
 
         print "    .section .ksyms, \"a\""
         print "    .balign 8"
         print "    .globl keel_ksyms"
         print "keel_ksyms:"
-        printf "    .long %d\n    .short %d, 0\n", n, ntok
-        for (i = 1; i <= n; i++) {
-            o = name_off[id[i]]
-            printf "    .long 0x%s\n    .byte %d, %d, %d\n", addr[i], o % 256, int(o / 256) % 256, int(o / 65536)
-        }
+        printf "    .long %d\n    .short %d, %d\n", n, ntok, off
         for (t = 0; t < ntok; t++) printf "    .short %d\n", tok_off[t]
         for (t = 0; t < ntok; t++) printf "    .asciz \"%s\"\n", quote(tok[t])
-        for (i = 1; i <= nnames; i++) printf "    .asciz \"%s\"\n", quote(str[i])
+        for (i = 1; i <= n; i++) printf "    .uleb128 %.0f\n    .asciz \"%s\"\n", delta[i], quote(str[i])
     }' > "$out"

@@ -4,4 +4,4 @@
     .globl keel_ksyms
 keel_ksyms:
     .long 0         /* count */
-    .short 0, 0     /* ntok, reserved */
+    .short 0, 0     /* ntok, entries_off */

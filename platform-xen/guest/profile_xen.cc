@@ -36,11 +36,12 @@ void after_suspend(SuspendOutcome outcome) {
     if (!set_periodic_timer()) early_write("profile: cannot set the periodic timer again after the resume\n");
 }
 
-bool symbolize_pc(std::uint64_t pc, char* name, std::size_t n, std::uint64_t* start) {
+bool symbolize_pc(std::uint64_t pc, char* name, std::size_t n, std::uint64_t* start, std::uint64_t* end) {
     const auto s = symbolize(reinterpret_cast<const std::uint8_t*>(__ksyms_start),
                              static_cast<std::size_t>(__ksyms_end - __ksyms_start), pc, {name, n});
     if (!s) return false;
     *start = pc - s->offset;
+    *end = s->end;
     return true;
 }
 
@@ -77,7 +78,9 @@ void profile_tick(std::uint64_t rip, std::uint64_t rbp, bool (*readable)(std::ui
         // Code without frame pointers (memcpy) may hold anything in rbp: what is read through
         // it counts as a return address only if it points into the image's code (seen: the
         // bytes of an HTML page, symbolized as the last symbol plus 0xa3e6c6d7462e064).
-        if (ret < reinterpret_cast<std::uint64_t>(__text_start) || ret >= reinterpret_cast<std::uint64_t>(__text_end)) break;
+        if (ret < reinterpret_cast<std::uint64_t>(__text_start) ||
+            ret >= reinterpret_cast<std::uint64_t>(__text_end))
+            break;
         pcs[depth++] = ret;
         if (next <= fp) break;  // stacks grow down: a caller's frame lies above
         fp = next;

@@ -7,8 +7,8 @@ namespace keel::xen {
 namespace {
 
 constexpr std::size_t header_bytes = 8;
-constexpr std::size_t entry_bytes = 7;  // u32 addr, u24 name_off
 constexpr std::size_t max_tokens = 160;
+constexpr int max_delta_bytes = 4;  // ULEB128: deltas below 2^28
 
 std::uint64_t le(const std::uint8_t* p, int bytes) {
     std::uint64_t v = 0;
@@ -22,12 +22,10 @@ struct Table {
     std::size_t size;
     std::uint64_t count;
     std::uint64_t ntok;
-    std::size_t tokens;   ///< offset of the token offsets
     std::size_t strings;  ///< offset of the strings (S)
+    std::size_t entries;  ///< offset of the first entry
 
-    std::uint64_t addr(std::uint64_t i) const { return le(p + header_bytes + i * entry_bytes, 4); }
-    std::uint64_t name_off(std::uint64_t i) const { return le(p + header_bytes + i * entry_bytes + 4, 3); }
-    std::uint64_t tok_off(std::uint64_t t) const { return le(p + tokens + 2 * t, 2); }
+    std::uint64_t tok_off(std::uint64_t t) const { return le(p + header_bytes + 2 * t, 2); }
 };
 
 std::optional<Table> checked_table(const std::uint8_t* blob, std::size_t size) {
@@ -35,10 +33,34 @@ std::optional<Table> checked_table(const std::uint8_t* blob, std::size_t size) {
     const std::uint64_t count = le(blob, 4);
     const std::uint64_t ntok = le(blob + 4, 2);
     if (ntok > max_tokens) return std::nullopt;
-    const std::uint64_t tokens = header_bytes + count * entry_bytes;  // < 2^35: no overflow
-    const std::uint64_t strings = tokens + 2 * ntok;
-    if (strings > size) return std::nullopt;
-    return Table{blob, size, count, ntok, static_cast<std::size_t>(tokens), static_cast<std::size_t>(strings)};
+    const std::size_t strings = header_bytes + 2 * ntok;
+    const std::size_t entries = strings + le(blob + 6, 2);
+    if (entries > size) return std::nullopt;
+    if (count > (size - entries) / 2) return std::nullopt;  // an entry takes 2 bytes or more
+    return Table{blob, size, count, ntok, strings, entries};
+}
+
+/// Adds the delta at *pos to *addr and moves *pos to the entry's name. False if the delta runs
+/// past the blob or past max_delta_bytes.
+bool read_delta(const Table& t, std::size_t* pos, std::uint64_t* addr) {
+    std::uint64_t delta = 0;
+    for (int i = 0; i < max_delta_bytes && *pos < t.size; ++i) {
+        const std::uint8_t b = t.p[(*pos)++];
+        delta |= std::uint64_t{b & 0x7fu} << (7 * i);
+        if ((b & 0x80) == 0) {
+            *addr += delta;  // count < 2^32 deltas < 2^28 each: no overflow
+            return true;
+        }
+    }
+    return false;
+}
+
+/// Moves *pos past the NUL that ends the string there; false if none does inside the blob.
+bool skip_string(const Table& t, std::size_t* pos) {
+    while (*pos < t.size) {
+        if (t.p[(*pos)++] == 0) return true;
+    }
+    return false;
 }
 
 bool literal(std::uint8_t c) { return c >= 0x20 && c <= 0x7e; }
@@ -53,17 +75,15 @@ std::optional<std::size_t> string_at(const Table& t, std::uint64_t off) {
 
 enum class Expand { done, truncated, malformed };
 
-/// Expands the name at `off` into `out` (capacity >= 4), NUL-terminated; a name that does not
+/// Expands the name at blob offset `start` into `out` (capacity >= 4), NUL-terminated; a name that does not
 /// fit ends in "...". Reads in token strings are bounded by a budget proportional to the output:
 /// every token a valid blob holds adds at least one character, so only a malformed blob (empty
 /// tokens nested many times over) can exhaust it.
-Expand expand(const Table& t, std::uint64_t off, std::span<char> out) {
-    const std::optional<std::size_t> start = string_at(t, off);
-    if (!start) return Expand::malformed;
+Expand expand(const Table& t, std::size_t start, std::span<char> out) {
     std::size_t pos[max_token_depth + 1];
     std::uint64_t limit[max_token_depth + 1];  // tokens usable at this level: those below it
     int top = 0;
-    pos[0] = *start;
+    pos[0] = start;
     limit[0] = t.ntok;
     std::size_t len = 0;
     std::size_t budget = (2 * max_token_depth + 2) * out.size();
@@ -100,16 +120,15 @@ Expand expand(const Table& t, std::uint64_t off, std::span<char> out) {
     return result;
 }
 
-/// The string at `off` from S is terminated inside the blob, uses only tokens below `limit`
-/// and is not empty unless `may_be_empty`. Its deepest token's depth (0: none) goes to *depth.
-bool string_valid(const Table& t, std::uint64_t off, std::uint64_t limit, bool may_be_empty,
+/// The string at blob offset `start` is terminated inside the blob, uses only tokens below
+/// `limit` and is not empty unless `may_be_empty`. Its deepest token's depth (0: none) goes to
+/// *depth.
+bool string_valid(const Table& t, std::size_t start, std::uint64_t limit, bool may_be_empty,
                   const int* token_depth, int* depth) {
-    const std::optional<std::size_t> start = string_at(t, off);
-    if (!start) return false;
     *depth = 0;
-    for (std::size_t i = *start; i < t.size; ++i) {
+    for (std::size_t i = start; i < t.size; ++i) {
         const std::uint8_t c = t.p[i];
-        if (c == 0) return may_be_empty || i > *start;
+        if (c == 0) return may_be_empty || i > start;
         if (literal(c)) continue;
         const std::uint64_t tok = token_of(c);
         if (tok >= limit) return false;
@@ -124,37 +143,47 @@ std::optional<Symbol> symbolize(const std::uint8_t* blob, std::size_t blob_size,
                                 std::span<char> name_buf) {
     if (name_buf.size() < 4) return std::nullopt;
     const std::optional<Table> t = checked_table(blob, blob_size);
-    if (!t || t->count == 0) return std::nullopt;
-    if (addr < t->addr(0)) return std::nullopt;
-    // Binary search for the last entry with entry.addr <= addr.
-    std::uint64_t lo = 0, hi = t->count;  // invariant: entry lo's addr <= addr, answer in [lo, hi)
-    while (hi - lo > 1) {
-        const std::uint64_t mid = lo + (hi - lo) / 2;
-        if (t->addr(mid) <= addr)
-            lo = mid;
-        else
-            hi = mid;
+    if (!t) return std::nullopt;
+    // The last entry whose address is <= addr: entries are in address order.
+    std::size_t pos = t->entries;
+    std::uint64_t entry_addr = 0;
+    std::optional<std::size_t> name;
+    std::uint64_t name_addr = 0;
+    std::uint64_t end = ~std::uint64_t{0};
+    for (std::uint64_t i = 0; i < t->count; ++i) {
+        if (!read_delta(*t, &pos, &entry_addr)) return std::nullopt;
+        if (entry_addr > addr) {
+            end = entry_addr;
+            break;
+        }
+        name = pos;
+        name_addr = entry_addr;
+        if (!skip_string(*t, &pos)) return std::nullopt;
     }
-    const Expand e = expand(*t, t->name_off(lo), name_buf);
+    if (!name) return std::nullopt;
+    const Expand e = expand(*t, *name, name_buf);
     if (e == Expand::malformed) return std::nullopt;
-    return Symbol{name_buf.data(), addr - t->addr(lo), e == Expand::truncated};
+    return Symbol{name_buf.data(), addr - name_addr, end, e == Expand::truncated};
 }
 
 bool ksyms_valid(const std::uint8_t* blob, std::size_t blob_size) {
     const std::optional<Table> t = checked_table(blob, blob_size);
     if (!t) return false;
-    if (le(blob + 6, 2) != 0) return false;
     int token_depth[max_tokens];
     for (std::uint64_t i = 0; i < t->ntok; ++i) {
+        const std::optional<std::size_t> start = string_at(*t, t->tok_off(i));
         int depth = 0;
-        if (!string_valid(*t, t->tok_off(i), i, false, token_depth, &depth)) return false;
+        if (!start || !string_valid(*t, *start, i, false, token_depth, &depth)) return false;
         if (depth + 1 > max_token_depth) return false;
         token_depth[i] = depth + 1;
     }
+    std::size_t pos = t->entries;
+    std::uint64_t addr = 0;
     for (std::uint64_t i = 0; i < t->count; ++i) {
-        if (i > 0 && t->addr(i) < t->addr(i - 1)) return false;
         int depth = 0;
-        if (!string_valid(*t, t->name_off(i), t->ntok, true, token_depth, &depth)) return false;
+        if (!read_delta(*t, &pos, &addr)) return false;
+        if (!string_valid(*t, pos, t->ntok, true, token_depth, &depth)) return false;
+        skip_string(*t, &pos);  // terminated: string_valid checked
     }
     return true;
 }

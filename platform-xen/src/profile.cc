@@ -76,6 +76,7 @@ void StackProfile::report(void (*out)(const char* line), Symbolizer symbolize, u
     // Self samples per function: the function of each stack's first PC.
     struct Func {
         std::uint64_t start;
+        std::uint64_t end;  ///< the function is [start, end), or from start on if ~0
         std::uint64_t count;
         bool shown;
     };
@@ -87,16 +88,22 @@ void StackProfile::report(void (*out)(const char* line), Symbolizer symbolize, u
     for (std::size_t i = 0; i < slots_; ++i) {
         const Entry& e = table_[i];
         if (e.count == 0) continue;
-        std::uint64_t start = 0;
-        if (!symbolize || !symbolize(e.pcs[0], name, sizeof name, &start)) start = e.pcs[0];
+        const std::uint64_t pc = e.pcs[0];
         std::size_t f = 0;
-        while (f < nfuncs && funcs[f].start != start) ++f;
+        while (f < nfuncs &&
+               !(funcs[f].start <= pc && (pc < funcs[f].end || funcs[f].end == ~std::uint64_t{0})))
+            ++f;
         if (f == nfuncs) {
             if (nfuncs == max_funcs) {
                 other += e.count;
                 continue;
             }
-            funcs[nfuncs++] = {start, 0, false};
+            std::uint64_t start = 0, end = 0;
+            if (!symbolize || !symbolize(pc, name, sizeof name, &start, &end)) {
+                start = pc;  // unknown: the PC alone
+                end = pc + 1;
+            }
+            funcs[nfuncs++] = {start, end, 0, false};
         }
         funcs[f].count += e.count;
     }
@@ -109,8 +116,9 @@ void StackProfile::report(void (*out)(const char* line), Symbolizer symbolize, u
         }
         if (best == nullptr) break;
         best->shown = true;
-        std::uint64_t start = 0;
-        if (!symbolize || !symbolize(best->start, name, sizeof name, &start)) format(name, sizeof name, "?");
+        std::uint64_t start = 0, end = 0;
+        if (!symbolize || !symbolize(best->start, name, sizeof name, &start, &end))
+            format(name, sizeof name, "?");
         percent(pct, best->count, samples_);
         format(line, sizeof line, "  %s %8lu  %#lx %s", pct, static_cast<unsigned long>(best->count),
                static_cast<unsigned long>(best->start), name);
@@ -124,7 +132,7 @@ void StackProfile::report(void (*out)(const char* line), Symbolizer symbolize, u
 
     out("profile: top stacks (PC first, then callers)");
     std::uint64_t shown_below = ~std::uint64_t{0};  // counts already printed are <= this
-    std::size_t shown_at = slots_;                   // ... and equal ones after this index
+    std::size_t shown_at = slots_;                  // ... and equal ones after this index
     for (unsigned n = 0; n < top; ++n) {
         // The next entry in (count descending, index ascending) order.
         const Entry* best = nullptr;
@@ -132,7 +140,8 @@ void StackProfile::report(void (*out)(const char* line), Symbolizer symbolize, u
         for (std::size_t i = 0; i < slots_; ++i) {
             const Entry& e = table_[i];
             if (e.count == 0) continue;
-            const bool after = e.count < shown_below || (e.count == shown_below && shown_at != slots_ && i > shown_at);
+            const bool after =
+                e.count < shown_below || (e.count == shown_below && shown_at != slots_ && i > shown_at);
             if (!after) continue;
             if (best == nullptr || e.count > best->count) {
                 best = &e;
@@ -146,12 +155,12 @@ void StackProfile::report(void (*out)(const char* line), Symbolizer symbolize, u
         format(line, sizeof line, "  %s %8lu", pct, static_cast<unsigned long>(best->count));
         out(line);
         for (unsigned k = 0; k < best->depth; ++k) {
-            std::uint64_t start = 0;
+            std::uint64_t start = 0, end = 0;
             // A return address points after its call: name the call's function.
             const std::uint64_t pc = k == 0 ? best->pcs[k] : best->pcs[k] - 1;
-            if (symbolize && symbolize(pc, name, sizeof name, &start)) {
-                format(line, sizeof line, "      %#lx %s+%#lx", static_cast<unsigned long>(best->pcs[k]), name,
-                       static_cast<unsigned long>(pc - start));
+            if (symbolize && symbolize(pc, name, sizeof name, &start, &end)) {
+                format(line, sizeof line, "      %#lx %s+%#lx", static_cast<unsigned long>(best->pcs[k]),
+                       name, static_cast<unsigned long>(pc - start));
             } else {
                 format(line, sizeof line, "      %#lx ?", static_cast<unsigned long>(best->pcs[k]));
             }

@@ -31,7 +31,8 @@ TEST(PageFaultCause, EveryKind) {
     EXPECT_STREQ(page_fault_cause(0, 4095, no_guards), "read of an unmapped page (null pointer dereference)");
     // Nothing is mapped below 64 KiB: null plus any offset under it is still a null pointer.
     EXPECT_STREQ(page_fault_cause(0, 4096, no_guards), "read of an unmapped page (null pointer dereference)");
-    EXPECT_STREQ(page_fault_cause(0, 0xffff, no_guards), "read of an unmapped page (null pointer dereference)");
+    EXPECT_STREQ(page_fault_cause(0, 0xffff, no_guards),
+                 "read of an unmapped page (null pointer dereference)");
     EXPECT_STREQ(page_fault_cause(0, 0x10000, no_guards), "read of an unmapped page");
     EXPECT_STREQ(page_fault_cause(pf_present, far, no_guards),
                  "read of a page that denies reads (protection violation)");
@@ -44,7 +45,8 @@ TEST(PageFaultCause, EveryKind) {
     const GuardRange tables{0x200000, 0x210000};
     EXPECT_STREQ(page_fault_cause(pf_present | pf_write, 0x201008, no_guards, tables),
                  "write to a page-table page (page tables are read-only once built)");
-    EXPECT_STREQ(page_fault_cause(pf_present | pf_write, 0x210000, no_guards, tables), "write to a read-only page");
+    EXPECT_STREQ(page_fault_cause(pf_present | pf_write, 0x210000, no_guards, tables),
+                 "write to a read-only page");
     // User-mode accesses decode the same (PV guests run their kernel in ring 3).
     EXPECT_STREQ(page_fault_cause(pf_user | pf_present | pf_write, far, no_guards),
                  "write to a read-only page");
@@ -92,18 +94,17 @@ bool stack_readable(std::uint64_t a) {
 std::uint64_t slot(std::size_t i) { return reinterpret_cast<std::uint64_t>(&g_stack[i]); }
 
 // Symbols: 0x1000 keel_boot, 0x1100 app_main, 0x1200 faulty(int), 0x2000 __text_end, in
-// gen-ksyms.sh's layout with one token: 0x01 = "keel_".
+// gen-ksyms.sh's layout with one token: 0x01 = "keel_". Each entry: its address's ULEB128
+// delta from the one before, its name.
 std::vector<std::uint8_t> make_ksyms() {
-    const char strings[] = "keel_\0\x01" "boot\0app_main\0faulty(int)\0__text_end";
-    const std::uint32_t addrs[] = {0x1000, 0x1100, 0x1200, 0x2000};
-    const std::uint32_t offs[] = {6, 12, 21, 33};
-    std::vector<std::uint8_t> blob{4, 0, 0, 0, 1, 0, 0, 0};
-    for (int i = 0; i < 4; ++i) {
-        for (int b = 0; b < 4; ++b) blob.push_back(static_cast<std::uint8_t>(addrs[i] >> (8 * b)));
-        for (int b = 0; b < 3; ++b) blob.push_back(static_cast<std::uint8_t>(offs[i] >> (8 * b)));
-    }
-    blob.push_back(0);  // token 0 at offset 0
-    blob.push_back(0);
+    // Octal escapes: a hex one would swallow the name's first letters.
+    const char strings[] =
+        "keel_\0"                                                  // token 0
+        "\200\040\001boot\0"                                       // +0x1000: token 0, "boot"
+        "\200\002app_main\0"                                       // +0x100
+        "\200\002faulty(int)\0"                                    // +0x100
+        "\200\034__text_end";                                      // +0xe00
+    std::vector<std::uint8_t> blob{4, 0, 0, 0, 1, 0, 6, 0, 0, 0};  // token 0 at offset 0, entries at 6
     blob.insert(blob.end(), strings, strings + sizeof(strings));
     return blob;
 }
@@ -317,7 +318,7 @@ TEST_F(FaultReportTest, MissingFrame) {
 
 TEST_F(FaultReportTest, LongSymbolNamesAreTruncated) {
     std::string name(600, 'n');
-    std::vector<std::uint8_t> blob{1, 0, 0, 0, 0, 0, 0, 0, 0x00, 0x10, 0, 0, 0, 0, 0};  // one entry, no tokens
+    std::vector<std::uint8_t> blob{1, 0, 0, 0, 0, 0, 0, 0, 0x80, 0x20};  // one entry at 0x1000, no tokens
     blob.insert(blob.end(), name.c_str(), name.c_str() + name.size() + 1);
     write_backtrace(0, 0x1001, blob.data(), blob.size(), stack_readable, collect);
     ASSERT_EQ(g_lines.size(), 2u);
@@ -328,7 +329,7 @@ TEST_F(FaultReportTest, LongSymbolNamesAreTruncated) {
 TEST_F(FaultReportTest, FetchFaultNamesTheCallerFromTheStackTop) {
     // exec-from-data: a call into a non-executable buffer faults before any prologue ran, so
     // the caller is only visible as the return address on top of the stack.
-    g_stack[2] = 0x1210;   // returns into faulty(int)
+    g_stack[2] = 0x1210;  // returns into faulty(int)
     TrapFrame tf{};
     tf.vector = 14;
     tf.error_code = pf_present | pf_fetch;

@@ -20,14 +20,19 @@ void put_le(Blob& b, std::uint64_t v, int bytes) {
 // The byte that stands for token i (0x01..0x1f, then 0x7f..0xff).
 char tok(int i) { return static_cast<char>(i < 31 ? 1 + i : 0x7f + (i - 31)); }
 
-// gen-ksyms.sh's layout: u32 count, u16 ntok, u16 0; count x {u32 addr, u24 name_off}; ntok x
-// u16 tok_off; the token strings, then the names (already encoded), each NUL-terminated.
+void put_uleb(std::string& s, std::uint64_t v) {
+    do {
+        const std::uint8_t low = v & 0x7f;
+        v >>= 7;
+        s.push_back(static_cast<char>(v != 0 ? low | 0x80 : low));
+    } while (v != 0);
+}
+
+// gen-ksyms.sh's layout: u32 count, u16 ntok, u16 entries_off; ntok x u16 tok_off; the token
+// strings, each NUL-terminated, then the entries {ULEB128 address delta, name (already
+// encoded), NUL}. Addresses must be sorted.
 Blob make_blob(const std::vector<std::pair<std::uint64_t, std::string>>& syms,
                const std::vector<std::string>& tokens = {}) {
-    Blob b;
-    put_le(b, syms.size(), 4);
-    put_le(b, tokens.size(), 2);
-    put_le(b, 0, 2);
     std::string strings;
     std::vector<std::size_t> tok_off;
     for (const std::string& t : tokens) {
@@ -35,24 +40,30 @@ Blob make_blob(const std::vector<std::pair<std::uint64_t, std::string>>& syms,
         strings += t;
         strings.push_back('\0');
     }
+    const std::size_t entries_off = strings.size();
+    std::uint64_t prev = 0;
     for (const auto& [addr, name] : syms) {
-        put_le(b, addr, 4);
-        put_le(b, strings.size(), 3);
+        put_uleb(strings, addr - prev);
+        prev = addr;
         strings += name;
         strings.push_back('\0');
     }
+    Blob b;
+    put_le(b, syms.size(), 4);
+    put_le(b, tokens.size(), 2);
+    put_le(b, entries_off, 2);
     for (std::size_t off : tok_off) put_le(b, off, 2);
     b.insert(b.end(), strings.begin(), strings.end());
     return b;
 }
 
-// Where entry i's name offset and the strings lie in a make_blob blob.
-std::size_t name_off_at(std::size_t i) { return 8 + 7 * i + 4; }
-std::size_t strings_at(const Blob& b) { return 8 + 7 * (b[0] | b[1] << 8) + 2 * (b[4] | b[5] << 8); }
+// Where the strings (S) start in a make_blob blob.
+std::size_t strings_at(const Blob& b) { return 8 + 2 * (b[4] | b[5] << 8); }
 
 struct Found {
     std::string name;
     std::uint64_t offset;
+    std::uint64_t end;
     bool truncated;
 };
 std::optional<Found> lookup(const Blob& b, std::uint64_t addr, std::size_t size, std::size_t buf_size = 256) {
@@ -60,7 +71,7 @@ std::optional<Found> lookup(const Blob& b, std::uint64_t addr, std::size_t size,
     auto s = symbolize(b.data(), size, addr, {buf.data(), buf.size()});
     if (!s) return std::nullopt;
     EXPECT_EQ(s->name, buf.data());
-    return Found{s->name, s->offset, s->truncated};
+    return Found{s->name, s->offset, s->end, s->truncated};
 }
 std::optional<Found> lookup(const Blob& b, std::uint64_t addr) { return lookup(b, addr, b.size()); }
 bool valid(const Blob& b) { return ksyms_valid(b.data(), b.size()); }
@@ -82,23 +93,24 @@ protected:
                           tokens);
 };
 
-// An address resolves to the last symbol at or below it, with the distance from there; tokens,
-// nested ones too, are expanded in full.
+// An address resolves to the last symbol at or below it, with the distance from there and
+// where the next symbol starts; tokens, nested ones too, are expanded in full.
 TEST_F(KsymsTest, AddressesResolveToTheSymbolAtOrBelow) {
     struct Case {
         std::uint64_t addr;
         const char* name;
         std::uint64_t offset;
+        std::uint64_t end;
     };
     const Case cases[] = {
-        {0x1100, "keel::xen::install_traps", 0},  // exact matches
-        {0x1000, "keel_boot", 0},
-        {0x10ff, "keel_boot", 0xff},  // offsets
-        {0x1234, "keel::xen::install_traps", 0x134},
+        {0x1100, "keel::xen::install_traps", 0, 0x2000},  // exact matches
+        {0x1000, "keel_boot", 0, 0x1100},
+        {0x10ff, "keel_boot", 0xff, 0x1100},  // offsets
+        {0x1234, "keel::xen::install_traps", 0x134, 0x2000},
         // Past the last symbol resolves to it; the linker's __text_end makes such addresses
-        // obvious.
-        {0x9000, "__text_end", 0x7000},
-        {~0ull, "__text_end", ~0ull - 0x2000},
+        // obvious. Nothing follows it.
+        {0x9000, "__text_end", 0x7000, ~0ull},
+        {~0ull, "__text_end", ~0ull - 0x2000, ~0ull},
     };
     for (const Case& c : cases) {
         SCOPED_TRACE(c.addr);
@@ -106,6 +118,7 @@ TEST_F(KsymsTest, AddressesResolveToTheSymbolAtOrBelow) {
         ASSERT_TRUE(s);
         EXPECT_EQ(s->name, c.name);
         EXPECT_EQ(s->offset, c.offset);
+        EXPECT_EQ(s->end, c.end);
         EXPECT_FALSE(s->truncated);
     }
 }
@@ -145,16 +158,28 @@ TEST(Ksyms, EmptyAndMissingTables) {
 
 TEST(Ksyms, CountLargerThanTheBlob) {
     auto blob = make_blob({{0x1000, "a"}, {0x2000, "b"}});
-    blob[0] = 200;
+    blob[0] = 5;  // an entry takes 2 bytes or more: 5 cannot fit in the 8 left
     EXPECT_FALSE(lookup(blob, 0x1000));
     EXPECT_FALSE(valid(blob));
-    blob[0] = blob[1] = blob[2] = blob[3] = 0xff;  // 8 + 7 * count far past the blob
+    blob[0] = blob[1] = blob[2] = blob[3] = 0xff;
     EXPECT_FALSE(lookup(blob, 0x1000));
     EXPECT_FALSE(valid(blob));
-    // The size given decides, not the vector: the same blob cut inside the table is rejected.
-    blob[0] = 2;
+    // 3 entries could fit, 2 are there: a lookup that reads past them finds the blob's end.
+    blob[0] = 3;
     blob[1] = blob[2] = blob[3] = 0;
-    EXPECT_FALSE(lookup(blob, 0x2000, 8 + 7 + 6));
+    EXPECT_TRUE(lookup(blob, 0x1000));
+    EXPECT_FALSE(lookup(blob, 0x2000));
+    EXPECT_FALSE(valid(blob));
+    // The size given decides, not the vector: the same blob cut inside the second entry. A
+    // lookup reads the entries up to the first above its address.
+    blob[0] = 2;
+    EXPECT_TRUE(lookup(blob, 0x2000));
+    const std::size_t in_delta = blob.size() - 3, in_name = blob.size() - 2;  // "\x80\x20b\0"
+    EXPECT_FALSE(lookup(blob, 0x1000, in_delta));
+    EXPECT_FALSE(ksyms_valid(blob.data(), in_delta));
+    EXPECT_TRUE(lookup(blob, 0x1000, in_name));
+    EXPECT_FALSE(lookup(blob, 0x2000, in_name));
+    EXPECT_FALSE(ksyms_valid(blob.data(), in_name));
 }
 
 TEST(Ksyms, TokenTableLargerThanTheBlob) {
@@ -166,14 +191,15 @@ TEST(Ksyms, TokenTableLargerThanTheBlob) {
     EXPECT_FALSE(valid(blob));
 }
 
-TEST(Ksyms, NameOffsetOutOfRange) {
-    auto blob = make_blob({{0x1000, "a"}, {0x2000, "b"}});
-    const std::size_t strings_size = blob.size() - strings_at(blob);
-    blob[name_off_at(0)] = static_cast<std::uint8_t>(strings_size);  // just past the end
+TEST(Ksyms, EntriesOffsetOutOfRange) {
+    auto blob = make_blob({{0x1000, "a"}, {0x2000, "b"}}, {"xy"});
+    ASSERT_TRUE(valid(blob));
+    const std::size_t past = blob.size() - strings_at(blob) + 1;  // one past the end
+    blob[6] = static_cast<std::uint8_t>(past);
+    blob[7] = static_cast<std::uint8_t>(past >> 8);
     EXPECT_FALSE(lookup(blob, 0x1000));
-    EXPECT_TRUE(lookup(blob, 0x2000));
     EXPECT_FALSE(valid(blob));
-    blob[name_off_at(0)] = blob[name_off_at(0) + 1] = blob[name_off_at(0) + 2] = 0xff;
+    blob[6] = blob[7] = 0xff;
     EXPECT_FALSE(lookup(blob, 0x1000));
     EXPECT_FALSE(valid(blob));
 }
@@ -182,8 +208,8 @@ TEST(Ksyms, TokenOffsetOutOfRange) {
     auto blob = make_blob({{0x1000, std::string{"a"} + tok(0)}}, {"xy"});
     ASSERT_TRUE(lookup(blob, 0x1000));
     EXPECT_EQ(lookup(blob, 0x1000)->name, "axy");
-    blob[8 + 7] = 0xff;  // token 0's offset
-    blob[8 + 7 + 1] = 0xff;
+    blob[8] = 0xff;  // token 0's offset
+    blob[8 + 1] = 0xff;
     EXPECT_FALSE(lookup(blob, 0x1000));
     EXPECT_FALSE(valid(blob));
 }
@@ -204,9 +230,16 @@ TEST(Ksyms, TokenAtTheVeryEnd) {
     EXPECT_EQ(blob[cut - 1], 1);
     EXPECT_FALSE(lookup(blob, 0x1000, cut));
     EXPECT_FALSE(ksyms_valid(blob.data(), cut));
-    Blob shared = make_blob({{0x1000, std::string{tok(0)}}}, {"xy"});
-    shared.resize(strings_at(shared) + 2);  // "xy" without its NUL; the name is cut away
-    shared[name_off_at(0)] = 0;             // the name is token 0's string itself
+    // Token 0's offset moved to the second name, whose NUL is cut away: the first name is
+    // that token alone.
+    Blob shared = make_blob({{0x1000, std::string{tok(0)}}, {0x1001, "zz"}}, {"xy"});
+    const std::size_t zz = shared.size() - 3;
+    ASSERT_EQ(shared[zz], 'z');
+    const std::size_t off = zz - strings_at(shared);
+    shared[8] = static_cast<std::uint8_t>(off);
+    shared[9] = static_cast<std::uint8_t>(off >> 8);
+    EXPECT_EQ(lookup(shared, 0x1000)->name, "zz");
+    shared.pop_back();
     EXPECT_FALSE(lookup(shared, 0x1000));
     EXPECT_FALSE(valid(shared));
 }
@@ -243,23 +276,33 @@ TEST(Ksyms, EmptyTokensCannotMakeALookupRunAway) {
     EXPECT_FALSE(valid(blob));
 }
 
-TEST(Ksyms, UnsortedTableIsInvalid) {
-    auto blob = make_blob({{0x2000, "a"}, {0x1000, "b"}});
-    EXPECT_FALSE(valid(blob));
+// A delta is at most 4 bytes of ULEB128 (below 2^28): a fifth byte is malformed.
+TEST(Ksyms, DeltaOfMoreThanFourBytesIsMalformed) {
+    Blob four{1, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0xff, 0x7f, 'a', 0};
+    EXPECT_TRUE(valid(four));
+    auto s = lookup(four, (1u << 28) - 1);
+    ASSERT_TRUE(s);
+    EXPECT_EQ(s->name, "a");
+    EXPECT_FALSE(lookup(four, (1u << 28) - 2));
+    Blob five{1, 0, 0, 0, 0, 0, 0, 0, 0x80, 0x80, 0x80, 0x80, 0x01, 'a', 0};
+    EXPECT_FALSE(valid(five));
+    EXPECT_FALSE(lookup(five, 1u << 28));
 }
 
-TEST(Ksyms, AliasesAtOneAddressShareAName) {
+// Entries at one address (the linker's aliases): an address resolves to the last of them.
+TEST(Ksyms, AliasesAtOneAddress) {
     auto blob = make_blob({{0x1000, "f"}, {0x1000, "f_alias"}, {0x1010, "g"}});
-    blob[name_off_at(2)] = blob[name_off_at(0)];  // g's entry reuses f's name, as dedup does
     EXPECT_TRUE(valid(blob));
     auto s = lookup(blob, 0x1004);
     ASSERT_TRUE(s);
     EXPECT_EQ(s->name, "f_alias");
     EXPECT_EQ(s->offset, 4u);
-    EXPECT_EQ(lookup(blob, 0x1010)->name, "f");
+    EXPECT_EQ(s->end, 0x1010u);
+    EXPECT_EQ(lookup(blob, 0x1000)->end, 0x1010u);
+    EXPECT_EQ(lookup(blob, 0x1010)->name, "g");
 }
 
-TEST(Ksyms, BinarySearchAgreesWithLinearScan) {
+TEST(Ksyms, LookupsAgreeWithTheList) {
     std::vector<std::pair<std::uint64_t, std::string>> syms;
     for (std::uint64_t i = 0; i < 1000; ++i) syms.push_back({0x100000 + i * i * 3, "s" + std::to_string(i)});
     auto blob = make_blob(syms);
@@ -276,6 +319,7 @@ TEST(Ksyms, BinarySearchAgreesWithLinearScan) {
         ASSERT_TRUE(s) << addr;
         EXPECT_EQ(s->name, syms[want].second) << addr;
         EXPECT_EQ(s->offset, addr - syms[want].first);
+        EXPECT_EQ(s->end, want + 1 < syms.size() ? syms[want + 1].first : ~0ull);
     }
 }
 

@@ -14,8 +14,10 @@ namespace {
 std::vector<std::string> g_lines;
 void collect(const char* line) { g_lines.emplace_back(line); }
 
-// Functions at 0x1000 ("alpha", 0x100 long), 0x2000 ("beta"), 0x3000 ("gamma").
-bool symbols(std::uint64_t pc, char* name, std::size_t n, std::uint64_t* start) {
+// Functions at 0x1000 ("alpha", 0x100 long), 0x2000 ("beta"), 0x3000 ("gamma"). Counts its calls.
+int g_lookups = 0;
+bool symbols(std::uint64_t pc, char* name, std::size_t n, std::uint64_t* start, std::uint64_t* end) {
+    ++g_lookups;
     static const struct {
         std::uint64_t start;
         const char* name;
@@ -24,6 +26,7 @@ bool symbols(std::uint64_t pc, char* name, std::size_t n, std::uint64_t* start) 
         if (pc >= s.start && pc < s.start + 0x100) {
             std::snprintf(name, n, "%s", s.name);
             *start = s.start;
+            *end = s.start + 0x100;
             return true;
         }
     }
@@ -123,6 +126,26 @@ TEST(StackProfile, ReportRanksFunctionsAndStacks) {
     EXPECT_LT(s1, s2);
     EXPECT_LT(s2, s3);
     EXPECT_LT(s3, s4);
+}
+
+// Aggregating asks the symbolizer once per function, not once per stack (a lookup in the
+// image's table reads it from its start); unknown PCs are asked each.
+TEST(StackProfile, ReportLooksUpEachFunctionOnce) {
+    std::vector<StackProfile::Entry> table(64);
+    StackProfile p(table.data(), table.size());
+    for (std::uint64_t i = 0; i < 20; ++i) {
+        const std::uint64_t pc[] = {(i % 2 ? 0x1000 : 0x2000) + i, 0x3000 + i};  // 20 stacks
+        p.add(pc, 2);
+    }
+    const std::uint64_t unknown[] = {0x9000}, unknown2[] = {0x9001};
+    p.add(unknown, 1);
+    p.add(unknown2, 1);
+    g_lookups = 0;
+    report(p, 0);  // no lists: the aggregation alone
+    EXPECT_EQ(g_lookups, 4) << "alpha, beta and the two unknown PCs";
+    const std::string r = report(p, 2);
+    EXPECT_NE(r.find(" 45.4%       10  0x1000 alpha"), std::string::npos) << r;
+    EXPECT_NE(r.find(" 45.4%       10  0x2000 beta"), std::string::npos) << r;
 }
 
 // Equal counts are all shown (none skipped, none twice) and `top` bounds both lists.

@@ -23,9 +23,11 @@ public:
         std::uint32_t count;  ///< 0: a free slot
         std::uint8_t depth;
     };
-    /// The function `pc` lies in: its start in *start and its name in `name` (NUL-terminated,
-    /// truncated to n); false if unknown.
-    using Symbolizer = bool (*)(std::uint64_t pc, char* name, std::size_t n, std::uint64_t* start);
+    /// The function `pc` lies in: its start in *start, where the next one starts in *end (~0:
+    /// none; else pc is in [start, end)) and its name in `name` (NUL-terminated, truncated to
+    /// n); false if unknown.
+    using Symbolizer = bool (*)(std::uint64_t pc, char* name, std::size_t n, std::uint64_t* start,
+                                std::uint64_t* end);
 
     /// `slots` entries of caller-owned storage (zeroed here).
     StackProfile(Entry* table, std::size_t slots);
@@ -39,7 +41,8 @@ public:
 
     /// Up to `top` functions by self samples, then up to `top` stacks, one line per call of
     /// `out`. Aggregating by function needs a scratch table; functions beyond its size are
-    /// summed as "(other functions)".
+    /// summed as "(other functions)". It asks `symbolize` once per function, not per stack
+    /// (a lookup reads the symbol table from its start).
     void report(void (*out)(const char* line), Symbolizer symbolize, unsigned top) const;
 
 private:
