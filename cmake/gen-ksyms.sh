@@ -24,8 +24,10 @@
 set -eu
 elf=$1
 out=$2
-syms=$(nm -n --defined-only "$elf")   # set -e: a failed nm stops here, not as an empty table
-printf '%s\n' "$syms" | awk '
+# Stage by stage through variables: sh has no pipefail, and with set -e a failed stage (nm,
+# c++filt) stops the script here instead of leaving an empty table.
+syms=$(nm -n --defined-only "$elf")
+names=$(printf '%s\n' "$syms" | awk '
     # Text symbols, and the hypercall page: NOLOAD (nm says B), but code Xen writes, where
     # every hypercall runs (a profile sample or a fault there is named, not blamed on the
     # function before it).
@@ -35,7 +37,8 @@ printf '%s\n' "$syms" | awk '
             suffix = substr(name, RSTART); name = substr(name, 1, RSTART - 1)
         }
         printf "%s\t%s\t%s\n", $1, name, suffix
-    }' | c++filt -p | LC_ALL=C awk -F '\t' '
+    }' | c++filt -p)
+printf '%s\n' "$names" | LC_ALL=C awk -F '\t' '
     function replace_all(s, pat, rep,    o, k) {
         o = ""
         while ((k = index(s, pat)) > 0) { o = o substr(s, 1, k - 1) rep; s = substr(s, k + length(pat)) }
@@ -67,6 +70,7 @@ printf '%s\n' "$syms" | awk '
         for (b = 0; b < ntok_max; b++) code_index[code[b]] = b
         max_depth = 8; max_len = 40
     }
+    $0 == "" { next }   # no symbols at all: the one empty line printf makes of none
     {
         a = tolower($1); sub(/^0+/, "", a)
         if (length(a) > 8) { print "gen-ksyms.sh: address " $1 " does not fit in 32 bits" > "/dev/stderr"; bad = 1; exit 1 }

@@ -76,9 +76,13 @@ void StackProfile::report(void (*out)(const char* line), Symbolizer symbolize, u
     // Self samples per function: the function of each stack's first PC.
     struct Func {
         std::uint64_t start;
-        std::uint64_t end;  ///< the function is [start, end), or from start on if ~0
+        std::uint64_t end;  ///< the function is [start, end), or from start on if ~0; unknown: start
         std::uint64_t count;
         bool shown;
+    };
+    // An unknown PC (end == start) is its own function: it matches only itself.
+    const auto in_func = [](const Func& f, std::uint64_t pc) {
+        return f.start == pc || (f.start < pc && (pc < f.end || f.end == ~std::uint64_t{0}));
     };
     constexpr std::size_t max_funcs = 128;
     Func funcs[max_funcs];
@@ -90,19 +94,15 @@ void StackProfile::report(void (*out)(const char* line), Symbolizer symbolize, u
         if (e.count == 0) continue;
         const std::uint64_t pc = e.pcs[0];
         std::size_t f = 0;
-        while (f < nfuncs &&
-               !(funcs[f].start <= pc && (pc < funcs[f].end || funcs[f].end == ~std::uint64_t{0})))
-            ++f;
+        while (f < nfuncs && !in_func(funcs[f], pc)) ++f;
         if (f == nfuncs) {
             if (nfuncs == max_funcs) {
                 other += e.count;
                 continue;
             }
             std::uint64_t start = 0, end = 0;
-            if (!symbolize || !symbolize(pc, name, sizeof name, &start, &end)) {
-                start = pc;  // unknown: the PC alone
-                end = pc + 1;
-            }
+            if (!symbolize || !symbolize(pc, name, sizeof name, &start, &end))
+                start = end = pc;  // the PC alone
             funcs[nfuncs++] = {start, end, 0, false};
         }
         funcs[f].count += e.count;

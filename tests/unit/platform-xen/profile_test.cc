@@ -137,15 +137,21 @@ TEST(StackProfile, ReportLooksUpEachFunctionOnce) {
         const std::uint64_t pc[] = {(i % 2 ? 0x1000 : 0x2000) + i, 0x3000 + i};  // 20 stacks
         p.add(pc, 2);
     }
+    // Unknown PCs, the top two addresses among them: each is its own function, shared by the
+    // stacks that start there.
     const std::uint64_t unknown[] = {0x9000}, unknown2[] = {0x9001};
-    p.add(unknown, 1);
-    p.add(unknown2, 1);
+    const std::uint64_t top_a[] = {~0ull, 0x1}, top_b[] = {~0ull, 0x2}, below_top[] = {~0ull - 1};
+    for (const std::uint64_t* pc : {unknown, unknown2, below_top}) p.add(pc, 1);
+    p.add(top_a, 2);
+    p.add(top_b, 2);
     g_lookups = 0;
     report(p, 0);  // no lists: the aggregation alone
-    EXPECT_EQ(g_lookups, 4) << "alpha, beta and the two unknown PCs";
-    const std::string r = report(p, 2);
-    EXPECT_NE(r.find(" 45.4%       10  0x1000 alpha"), std::string::npos) << r;
-    EXPECT_NE(r.find(" 45.4%       10  0x2000 beta"), std::string::npos) << r;
+    EXPECT_EQ(g_lookups, 6) << "alpha, beta and the unknown 0x9000, 0x9001, ~0 - 1 and ~0";
+    const std::string r = report(p, 6);
+    EXPECT_NE(r.find(" 40.0%       10  0x1000 alpha"), std::string::npos) << r;
+    EXPECT_NE(r.find(" 40.0%       10  0x2000 beta"), std::string::npos) << r;
+    EXPECT_NE(r.find("  8.0%        2  0xffffffffffffffff ?"), std::string::npos) << r;
+    EXPECT_NE(r.find("  4.0%        1  0xfffffffffffffffe ?"), std::string::npos) << r;
 }
 
 // Equal counts are all shown (none skipped, none twice) and `top` bounds both lists.

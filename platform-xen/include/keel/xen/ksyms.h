@@ -12,8 +12,8 @@
 //   tokens 0..30, 0x7f..0xff: tokens 31..159). Token i's string may use only tokens before it,
 //   nested at most max_token_depth deep.
 // Entries are read in turn (a lookup is O(size)): no index of fixed-width addresses and name
-// offsets, which was 42% of hello's table. Lookups run per fault-report frame and per function
-// of a profile report, never on a data path.
+// offsets, which was 42% of hello's table. Lookups run per fault-report frame and, in a profile
+// report, per function and per line printed; never on a data path.
 #pragma once
 
 #include <cstddef>

@@ -41,8 +41,8 @@ public:
 
     /// Up to `top` functions by self samples, then up to `top` stacks, one line per call of
     /// `out`. Aggregating by function needs a scratch table; functions beyond its size are
-    /// summed as "(other functions)". It asks `symbolize` once per function, not per stack
-    /// (a lookup reads the symbol table from its start).
+    /// summed as "(other functions)". Aggregating asks `symbolize` once per function, not per
+    /// stack (a lookup reads the symbol table from its start); then once per line printed.
     void report(void (*out)(const char* line), Symbolizer symbolize, unsigned top) const;
 
 private:
